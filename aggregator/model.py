@@ -1,0 +1,317 @@
+"""Frozen value types passed across module boundaries.
+
+Every datetime here is timezone-aware and normalised to UTC at construction;
+a naive datetime is a programming error and raises :class:`ValueError`.
+Collections are tuples so values stay hashable and immutable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "Dateline",
+    "Entry",
+    "FeedInfo",
+    "Item",
+    "Origin",
+    "Outcome",
+    "ParsedDocument",
+    "RawEntry",
+    "Related",
+    "SourceKind",
+    "SourceResult",
+    "SourceSpec",
+    "SourceState",
+    "Story",
+    "TopicSpec",
+    "utc",
+]
+
+
+def utc(value: datetime) -> datetime:
+    """Return ``value`` in UTC; raise ``ValueError`` for a naive datetime."""
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError(f"naive datetime not allowed: {value!r}")
+    return value.astimezone(UTC)
+
+
+def _normalise_datetimes(obj: Any) -> None:
+    """Convert every datetime field of a frozen dataclass to UTC, in place."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, datetime):
+            object.__setattr__(obj, f.name, utc(value))
+
+
+class SourceKind(enum.StrEnum):
+    """Where a source's bytes come from."""
+
+    #: a folder of local seed files (``path:`` in the config)
+    FILES = "files"
+    #: a remote URL: a feed, or an HTML page whose feed is discovered
+    URL = "url"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    """One configured source, as validated from the YAML."""
+
+    #: unique name, used in logs, CLI output and provenance
+    name: str
+    kind: SourceKind
+    #: absolute folder path (FILES) or absolute http(s) URL (URL)
+    location: str
+    #: how often to poll
+    interval: timedelta
+    #: overall deadline of one fetch
+    timeout: timedelta
+    #: size cap of one document (after decompression)
+    max_bytes: int
+    #: tags added to every item of this source (matchable as ``tag:``)
+    tags: tuple[str, ...] = ()
+    #: extra HTTP request headers
+    headers: tuple[tuple[str, str], ...] = ()
+    #: display title; defaults to the feed's own title
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """One published topic, as validated from the YAML."""
+
+    #: URL-safe name: ``/topics/<name>.atom``
+    name: str
+    title: str
+    #: query in the topic language (see :mod:`aggregator.topics`)
+    query: str
+    description: str = ""
+    #: newest stories kept in the topic feed itself; older ones go to archives
+    max_items: int = 50
+    #: private topics need a token and are absent from the index and OPML
+    private: bool = False
+    tokens: tuple[str, ...] = ()
+    #: ``Cache-Control: max-age`` for this topic's documents
+    cache_max_age: timedelta = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class Dateline:
+    """The dateline of a news article: ``Qom (IP): ...``."""
+
+    place: str
+    #: agency code in parentheses, e.g. ``IP``, ``AFP``; None when absent
+    agency: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """A related headline kept apart from the body ("Read More:", "See also:")."""
+
+    title: str
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """The document an entry came from; published as ``atom:source``."""
+
+    #: the configured source's name
+    source: str
+    #: the feed's (or seed file's) title
+    title: str | None = None
+    #: the feed's alternate (HTML) link, when it has one
+    link: str | None = None
+    #: the feed's own id (Atom id, RSS channel link) when it has one
+    feed_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """One entry as a parser read it: lenient, possibly incomplete.
+
+    ``normalise`` turns it into an :class:`Item`. Text fields may hold HTML
+    or entities; links may be relative to ``base_url``.
+    """
+
+    #: the document's own id for the entry (guid, Atom id, seed hash); None → derived
+    identity: str | None = None
+    title: str | None = None
+    link: str | None = None
+    #: full content; HTML unless ``content_is_html`` is False
+    content: str | None = None
+    content_is_html: bool = True
+    #: short description; HTML unless ``summary_is_html`` is False
+    summary: str | None = None
+    summary_is_html: bool = True
+    published: datetime | None = None
+    updated: datetime | None = None
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    dateline: Dateline | None = None
+    related: tuple[Related, ...] = ()
+    #: base for resolving relative links in ``link`` and ``content``
+    base_url: str | None = None
+    #: when the parser fell back to a guessed date (file mtime), True
+    date_is_guess: bool = False
+
+    def __post_init__(self) -> None:
+        _normalise_datetimes(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """Document-level facts a parser found."""
+
+    title: str | None = None
+    link: str | None = None
+    feed_id: str | None = None
+    language: str | None = None
+    #: RSS ``<ttl>``, a hint for the scheduler
+    ttl: timedelta | None = None
+    #: WebSub hub the feed advertises
+    hub: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    """What a parser returns for one document."""
+
+    entries: tuple[RawEntry, ...]
+    feed: FeedInfo = field(default_factory=FeedInfo)
+    #: lenient-edge notes: entries skipped, encoding guessed... (one line each)
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A normalised entry: complete, valid, ready to store and publish.
+
+    Invariants: ``title`` is non-empty plain text; ``content_html`` is
+    sanitised; ``link`` is absolute and canonical or None; dates are UTC.
+    """
+
+    #: configured source name
+    source: str
+    #: identity within the source (guid, link, seed hash or content hash)
+    identity: str
+    title: str
+    link: str | None
+    content_html: str
+    #: plain-text summary
+    summary: str
+    published: datetime
+    updated: datetime
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    language: str | None = None
+    dateline: Dateline | None = None
+    related: tuple[Related, ...] = ()
+    origin: Origin | None = None
+    #: hash of the normalised title, link and content: changes iff content changes
+    content_hash: str = ""
+
+    def __post_init__(self) -> None:
+        _normalise_datetimes(self)
+        if not self.title.strip():
+            raise ValueError(f"{self.source}: {self.identity}: Item needs a title")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A stored entry: an :class:`Item` plus its bookkeeping."""
+
+    item: Item
+    story_id: str
+    first_seen: datetime
+
+    def __post_init__(self) -> None:
+        _normalise_datetimes(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """The deduplicated unit that topics publish.
+
+    ``id`` is minted once and never changes. ``item`` is the canonical entry;
+    ``provenance`` lists every source that carried the story.
+    """
+
+    id: str
+    item: Item
+    published: datetime
+    #: moves only when the canonical content really changes
+    updated: datetime
+    first_seen: datetime
+    provenance: tuple[Origin, ...] = ()
+
+    def __post_init__(self) -> None:
+        _normalise_datetimes(self)
+
+
+class Outcome(enum.StrEnum):
+    """How one update of one source ended."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not-modified"
+    ERROR = "error"
+    GONE = "gone"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceState:
+    """Fetch state of one source, persisted between runs."""
+
+    name: str
+    #: current URL (after permanent redirects) or folder
+    location: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: int | None = None
+    last_outcome: Outcome | None = None
+    last_attempt_at: datetime | None = None
+    last_success_at: datetime | None = None
+    next_due_at: datetime | None = None
+    consecutive_failures: int = 0
+    last_error_class: str | None = None
+    last_error: str | None = None
+    retry_after: datetime | None = None
+    #: target of a permanent redirect seen but not yet confirmed
+    moved_to: str | None = None
+    #: how many consecutive polls saw the same permanent redirect
+    moved_seen: int = 0
+    #: earlier URLs of this source, oldest first
+    url_history: tuple[str, ...] = ()
+    #: the feed chosen by HTML autodiscovery, when the URL is a page
+    discovered_feed: str | None = None
+    #: 410 Gone: polling stopped
+    gone: bool = False
+
+    def __post_init__(self) -> None:
+        _normalise_datetimes(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """The result of ``update_source``: a failure is a value, never an exception."""
+
+    source: str
+    outcome: Outcome
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    #: one-line problems that did not fail the source (a bad seed file, a skipped entry)
+    problems: tuple[str, ...] = ()
+    error_class: str | None = None
+    #: one-line error when ``outcome`` is ERROR or GONE
+    error: str | None = None
+    http_status: int | None = None
+    duration: float = 0.0
+    #: topics whose membership or content changed
+    dirty_topics: frozenset[str] = frozenset()
