@@ -1,0 +1,523 @@
+"""YAML configuration → validated, frozen :class:`Config`.
+
+Loading is strict: unknown keys are errors, every value is validated, and
+every error names the file and the key path (``topics[1].query: ...``).
+Strings may use ``${VAR}`` or ``${VAR:-default}`` to read the environment.
+Relative paths are relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from aggregator.errors import ConfigError, QuerySyntaxError
+from aggregator.model import SourceKind, SourceSpec, TopicSpec
+from aggregator.topics import compile_query
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "Config",
+    "ServerSpec",
+    "SiteSpec",
+    "config_json_schema",
+    "load_config",
+    "parse_duration",
+    "parse_size",
+]
+
+DEFAULT_CONFIG_PATH = Path("config/aggregator.yaml")
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
+_DURATION_UNITS = {
+    "ms": 0.001,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+    "d": 86400,
+    "w": 604800,
+}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1000,
+    "kb": 1000,
+    "kib": 1024,
+    "m": 1000**2,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "g": 1000**3,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+_NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+
+
+def parse_duration(value: object) -> timedelta:
+    """Parse ``15m``, ``1h30m``, ``20s``, ``2d`` or a number of seconds.
+
+    Raises:
+        ValueError: the value is not a positive duration.
+    """
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool):
+        raise ValueError(f"not a duration: {value!r}")
+    elif isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        if not text or _DURATION_RE.sub("", text):
+            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 1h30m, 2d)")
+        seconds = sum(
+            float(n) * _DURATION_UNITS[u.lower()] for n, u in _DURATION_RE.findall(text)
+        )
+    else:
+        raise ValueError(f"not a duration: {value!r}")
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(value: object) -> int:
+    """Parse ``10MiB``, ``500KB``, ``1GB`` or a number of bytes.
+
+    Raises:
+        ValueError: the value is not a positive size.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a size: {value!r}")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
+        unit = m.group(2).lower()
+        if unit not in _SIZE_UNITS:
+            raise ValueError(f"unknown size unit in {value!r} (use B, KB, KiB, MB, MiB, GB, GiB)")
+        size = int(float(m.group(1)) * _SIZE_UNITS[unit])
+    else:
+        raise ValueError(f"not a size: {value!r} (use e.g. 512KiB, 10MiB)")
+    if size <= 0:
+        raise ValueError(f"size must be positive: {value!r}")
+    return size
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": r"^(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*)+$"}, {"type": "number"}],
+            "description": "a duration: 90s, 15m, 1h30m, 2d, or seconds",
+        }
+    ),
+]
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "integer"}],
+            "description": "a size: 512KiB, 10MiB, 1GB, or bytes",
+        }
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Server(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    #: public URL of the published site; defaults to http://host:port/
+    base_url: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"must be an absolute http(s) URL: {value!r}")
+        return value if value.endswith("/") else value + "/"
+
+
+class _Author(_Model):
+    name: str = "aggregator"
+    email: str | None = None
+
+
+class _Site(_Model):
+    title: str = "aggregator"
+    description: str = "Topic feeds"
+    author: _Author = _Author()
+    #: WebSub hub announced in every feed and pinged when a feed changes
+    hub: str | None = None
+    language: str | None = None
+
+
+class _Defaults(_Model):
+    interval: Duration = timedelta(minutes=30)
+    timeout: Duration = timedelta(seconds=20)
+    max_bytes: Size = 10 * 2**20
+    min_interval: Duration = timedelta(minutes=5)
+    max_interval: Duration = timedelta(hours=24)
+
+
+class _Fetch(_Model):
+    user_agent: str | None = None
+    max_connections: int = Field(20, ge=1, le=1000)
+    max_per_host: int = Field(2, ge=1, le=100)
+    #: consecutive polls that must see the same 301/308 before the URL is updated
+    permanent_redirect_polls: int = Field(3, ge=1, le=100)
+
+
+class _Source(_Model):
+    name: str = Field(pattern=_NAME_RE)
+    path: str | None = None
+    url: str | None = None
+    title: str | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    max_bytes: Size | None = None
+    tags: tuple[str, ...] = ()
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_location(self) -> _Source:
+        if (self.path is None) == (self.url is None):
+            raise ValueError("give exactly one of 'path' (local seed folder) or 'url'")
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"url must be an absolute http(s) URL: {self.url!r}")
+        return self
+
+
+class _Topic(_Model):
+    name: str = Field(pattern=_NAME_RE)
+    title: str | None = None
+    description: str = ""
+    query: str
+    max_items: int = Field(50, ge=1, le=1000)
+    private: bool = False
+    tokens: tuple[str, ...] = ()
+    cache_max_age: Duration = timedelta(minutes=5)
+
+    @field_validator("query")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compile_query(value)
+        except QuerySyntaxError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _private_needs_token(self) -> _Topic:
+        if self.private and not [t for t in self.tokens if t]:
+            raise ValueError("a private topic needs at least one token in 'tokens'")
+        if any(len(t) < 16 for t in self.tokens):
+            raise ValueError("tokens must be at least 16 characters long")
+        return self
+
+
+class _Config(_Model):
+    data_dir: str = "var"
+    store: str = "sqlite"
+    server: _Server = _Server()
+    site: _Site = _Site()
+    #: CIDR blocks a source may reach besides public addresses
+    allow_networks: tuple[str, ...] = ()
+    defaults: _Defaults = _Defaults()
+    fetch: _Fetch = _Fetch()
+    #: further YAML files holding a top-level ``sources:`` list (e.g. from OPML import)
+    include: tuple[str, ...] = ()
+    sources: tuple[_Source, ...] = ()
+    topics: tuple[_Topic, ...] = ()
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if value != "sqlite" and not value.startswith(("postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must be 'sqlite' or a postgresql:// URL")
+        return value
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, block in enumerate(value):
+            try:
+                ipaddress.ip_network(block, strict=False)
+            except ValueError:
+                raise ValueError(f"item {i}: not a CIDR block: {block!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> _Config:
+        for kind, entries in (("source", self.sources), ("topic", self.topics)):
+            seen: set[str] = set()
+            for entry in entries:
+                if entry.name in seen:
+                    raise ValueError(f"duplicate {kind} name {entry.name!r}")
+                seen.add(entry.name)
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSpec:
+    host: str
+    port: int
+    #: absolute URL ending in "/"
+    base_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSpec:
+    title: str
+    description: str
+    author_name: str
+    author_email: str | None
+    hub: str | None
+    language: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration."""
+
+    #: the file it was loaded from
+    path: Path
+    data_dir: Path
+    #: SQLAlchemy URL of the store
+    store_url: str
+    server: ServerSpec
+    site: SiteSpec
+    allow_networks: tuple[str, ...]
+    user_agent: str | None
+    max_connections: int
+    max_per_host: int
+    permanent_redirect_polls: int
+    min_interval: timedelta
+    max_interval: timedelta
+    sources: tuple[SourceSpec, ...]
+    topics: tuple[TopicSpec, ...]
+
+    def source(self, name: str) -> SourceSpec | None:
+        return next((s for s in self.sources if s.name == name), None)
+
+    def topic(self, name: str) -> TopicSpec | None:
+        return next((t for t in self.topics if t.name == name), None)
+
+
+def _key_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _interpolate(value: Any, loc: tuple[int | str, ...], file: str) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string scalar."""
+    if isinstance(value, str):
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable {name} is not set", file=file, key=_key_path(loc))
+
+        return _ENV_RE.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, (*loc, str(k)), file) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, (*loc, i), file) for i, v in enumerate(value)]
+    return value
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file: {exc}", file=str(path)) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
+
+
+def _validation_error(exc: ValidationError, file: str, prefix: tuple[int | str, ...] = ()) -> ConfigError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = [p for p in (*prefix, *first["loc"]) if not (isinstance(p, str) and p.startswith("function-"))]
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = f"unknown key {loc[-1]!r}"
+        loc = loc[:-1]
+    elif first["type"] == "missing":
+        message = f"missing required key {loc[-1]!r}"
+        loc = loc[:-1]
+    more = len(errors) - 1
+    if more:
+        message += f" (and {more} more error{'s' if more > 1 else ''})"
+    return ConfigError(message, file=file, key=_key_path(loc) or None)
+
+
+def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
+    """Sources listed in included files, appended after the main file's own."""
+    extra: list[Any] = []
+    includes = raw.get("include") or []
+    if not isinstance(includes, list):
+        return extra
+    for i, inc in enumerate(includes):
+        if not isinstance(inc, str):
+            raise ConfigError("must be a file path", file=file, key=f"include[{i}]")
+        inc_path = (base / inc).resolve()
+        data = _interpolate(_read_yaml(inc_path), (), str(inc_path)) or {}
+        if not isinstance(data, dict) or set(data) - {"sources"}:
+            raise ConfigError("an included file holds only a top-level 'sources:' list", file=str(inc_path))
+        sources = data.get("sources") or []
+        if not isinstance(sources, list):
+            raise ConfigError("must be a list", file=str(inc_path), key="sources")
+        # Paths inside an included file are relative to that file.
+        for src in sources:
+            if isinstance(src, dict) and isinstance(src.get("path"), str):
+                src["path"] = str((inc_path.parent / src["path"]).resolve())
+        extra.extend(sources)
+    return extra
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load and validate a YAML config.
+
+    Args:
+        path: the config file; default ``$AGGREGATOR_CONFIG`` or ``config/aggregator.yaml``.
+
+    Returns:
+        The validated configuration.
+
+    Raises:
+        ConfigError: anything wrong, naming the file and key path.
+    """
+    path = Path(path or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG_PATH)
+    file = str(path)
+    raw = _read_yaml(path)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("the top level must be a mapping", file=file)
+    raw = _interpolate(raw, (), file)
+    base = path.resolve().parent
+    own_sources = raw.get("sources") or []
+    included = _load_includes(raw, base, file)
+    if included and isinstance(own_sources, list):
+        raw["sources"] = [*own_sources, *included]
+    try:
+        model = _Config.model_validate(raw)
+    except ValidationError as exc:
+        raise _validation_error(exc, file) from None
+    return _freeze(model, path, base)
+
+
+def _freeze(model: _Config, path: Path, base: Path) -> Config:
+    data_dir = (base / model.data_dir).resolve()
+    if model.store == "sqlite":
+        store_url = f"sqlite:///{data_dir / 'aggregator.db'}"
+    else:
+        store_url = model.store.replace("postgresql://", "postgresql+psycopg://", 1)
+    server = model.server
+    base_url = server.base_url or f"http://{server.host}:{server.port}/"
+    d = model.defaults
+    sources = tuple(
+        SourceSpec(
+            name=s.name,
+            kind=SourceKind.FILES if s.path is not None else SourceKind.URL,
+            location=str((base / s.path).resolve()) if s.path is not None else str(s.url),
+            interval=s.interval or d.interval,
+            timeout=s.timeout or d.timeout,
+            max_bytes=s.max_bytes or d.max_bytes,
+            tags=s.tags,
+            headers=tuple(sorted(s.headers.items())),
+            title=s.title,
+        )
+        for s in model.sources
+    )
+    topics = tuple(
+        TopicSpec(
+            name=t.name,
+            title=t.title or t.name,
+            query=t.query,
+            description=t.description,
+            max_items=t.max_items,
+            private=t.private,
+            tokens=t.tokens,
+            cache_max_age=t.cache_max_age,
+        )
+        for t in model.topics
+    )
+    site = model.site
+    return Config(
+        path=path,
+        data_dir=data_dir,
+        store_url=store_url,
+        server=ServerSpec(server.host, server.port, base_url),
+        site=SiteSpec(
+            title=site.title,
+            description=site.description,
+            author_name=site.author.name,
+            author_email=site.author.email,
+            hub=site.hub,
+            language=site.language,
+        ),
+        allow_networks=model.allow_networks,
+        user_agent=model.fetch.user_agent,
+        max_connections=model.fetch.max_connections,
+        max_per_host=model.fetch.max_per_host,
+        permanent_redirect_polls=model.fetch.permanent_redirect_polls,
+        min_interval=d.min_interval,
+        max_interval=d.max_interval,
+        sources=sources,
+        topics=topics,
+    )
+
+
+def config_json_schema() -> Mapping[str, Any]:
+    """The JSON Schema of the YAML configuration (durations and sizes as strings)."""
+    schema = _Config.model_json_schema(mode="validation")
+    schema["title"] = "aggregator configuration"
+    return schema
+
+

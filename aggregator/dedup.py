@@ -1,0 +1,127 @@
+"""Deduplication decisions (pure).
+
+Three kinds of "seen before", decided in this order:
+
+1. **the same entry again**: same source and identity. Unchanged content is
+   ignored; changed content is an *update* of its story, never a new item.
+2. **a removed entry coming back**: a tombstone says whether it may return
+   ('deleted': yes, under its old story id) or not ('pruned' by retention).
+3. **the same story from another entry**: an entry whose canonical link, or
+   whose normalised text, equals that of a stored entry joins that story.
+
+Anything else mints a new story whose id is derived from the first entry's
+identity, so the id is the same whichever run or machine mints it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from aggregator.model import Item
+from aggregator.normalise import html_to_text, text_fingerprint
+
+__all__ = [
+    "STORY_NAMESPACE",
+    "Action",
+    "Decision",
+    "content_key",
+    "decide",
+    "link_key",
+    "mint_story_id",
+    "next_updated",
+]
+
+#: namespace of story ids (uuid5); changing it would change every new id
+STORY_NAMESPACE = uuid.UUID("5b0c4f0e-3d0a-5a39-9d43-4a3f1d7f2c61")
+
+
+class Action(enum.Enum):
+    #: same entry, same content: nothing to do
+    UNCHANGED = "unchanged"
+    #: same entry, new content: update the entry (and its story if canonical)
+    UPDATE = "update"
+    #: a new entry of an existing story (another source, or a changed guid)
+    JOIN = "join"
+    #: a new story
+    NEW = "new"
+    #: removed by retention: never re-imported
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    #: the story the entry belongs to (None for SKIP)
+    story_id: str | None
+
+
+def link_key(item: Item) -> str | None:
+    """The canonical link without scheme and ``www.``: http/https twins compare equal."""
+    if not item.link:
+        return None
+    parts = urlsplit(item.link)
+    host = parts.netloc.removeprefix("www.")
+    path = parts.path.rstrip("/") or "/"
+    return f"{host}{path}" + (f"?{parts.query}" if parts.query else "")
+
+
+def content_key(item: Item) -> str | None:
+    """A fingerprint of the title and body text; None when too short to trust."""
+    return text_fingerprint(f"{item.title}\n{html_to_text(item.content_html)}")
+
+
+def mint_story_id(source: str, identity: str) -> str:
+    """A stable ``urn:uuid:`` for a story first seen as ``(source, identity)``."""
+    # JSON keeps the pair unambiguous whatever characters the identity holds.
+    name = json.dumps([source, identity], ensure_ascii=False)
+    return f"urn:uuid:{uuid.uuid5(STORY_NAMESPACE, name)}"
+
+
+def decide(
+    item: Item,
+    *,
+    existing: tuple[str, str] | None,
+    tombstone: tuple[str, str] | None,
+    link_match: str | None,
+    content_match: str | None,
+) -> Decision:
+    """Decide what one incoming entry is.
+
+    Args:
+        item: the normalised entry.
+        existing: ``(story_id, content_hash)`` of the stored entry with the same
+            source and identity, if any.
+        tombstone: ``(story_id, reason)`` when this entry was removed before.
+        link_match: story id of another stored entry with the same link key.
+        content_match: story id of another stored entry with the same content key.
+
+    Returns:
+        The action and the story it concerns.
+    """
+    if existing is not None:
+        story_id, old_hash = existing
+        action = Action.UNCHANGED if old_hash == item.content_hash else Action.UPDATE
+        return Decision(action, story_id)
+    if tombstone is not None and tombstone[1] == "pruned":
+        return Decision(Action.SKIP, None)
+    match = link_match or content_match
+    if match is not None:
+        return Decision(Action.JOIN, match)
+    if tombstone is not None:
+        return Decision(Action.NEW, tombstone[0])
+    return Decision(Action.NEW, mint_story_id(item.source, item.identity))
+
+
+def next_updated(previous: datetime, candidate: datetime, now: datetime) -> datetime:
+    """The story's new ``updated`` after its content changed: always later than before.
+
+    The entry's own date wins when it moved forward; otherwise the time the
+    change was seen, and never equal to the previous value.
+    """
+    value = candidate if candidate > previous else now
+    return value if value > previous else previous + timedelta(seconds=1)

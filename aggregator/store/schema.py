@@ -1,0 +1,197 @@
+"""SQLAlchemy Core tables. The Alembic migrations in ``migrations/`` create them.
+
+A test compares these tables with a migrated database, so a change here
+without a migration fails the suite.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+__all__ = [
+    "entries",
+    "files",
+    "metadata",
+    "sources",
+    "stories",
+    "story_topics",
+    "tombstones",
+    "topics",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend.
+
+    SQLite has no zone type: values are stored as naive UTC and tagged UTC on
+    the way out. A naive datetime is refused on the way in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime not allowed: {value!r}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    }
+)
+
+#: fetch state of each configured source
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    #: location as configured
+    Column("configured", Text, nullable=False),
+    #: current location (after confirmed permanent redirects)
+    Column("location", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_status", Integer),
+    Column("last_outcome", String(20)),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_success_at", UTCDateTime),
+    Column("next_due_at", UTCDateTime, index=True),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("last_error_class", String(100)),
+    Column("last_error", Text),
+    Column("retry_after", UTCDateTime),
+    Column("moved_to", Text),
+    Column("moved_seen", Integer, nullable=False, default=0),
+    Column("url_history", JSON, nullable=False, default=list),
+    Column("discovered_feed", Text),
+    Column("gone", Boolean, nullable=False, default=False),
+)
+
+#: what was seen of each local seed file, for change detection
+files = Table(
+    "files",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("relpath", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime_ns", BigInteger, nullable=False),
+    Column("content_hash", String(64)),
+    #: identities of the entries this file produced (a feed file yields several)
+    Column("identities", JSON, nullable=False, default=list),
+    #: why the file could not be ingested; retried when size/mtime change
+    Column("error", Text),
+)
+
+#: the deduplicated unit that topics publish
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", String(100), primary_key=True),
+    Column("canonical_source", String(200), nullable=False),
+    Column("canonical_identity", Text, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("content_hash", String(64), nullable=False),
+)
+
+#: one row per (source, entry identity)
+entries = Table(
+    "entries",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("identity", Text, primary_key=True),
+    Column(
+        "story_id",
+        String(100),
+        ForeignKey("stories.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("title", Text, nullable=False),
+    Column("link", Text),
+    Column("content_html", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("published", UTCDateTime, nullable=False),
+    Column("updated", UTCDateTime, nullable=False),
+    Column("authors", JSON, nullable=False, default=list),
+    Column("tags", JSON, nullable=False, default=list),
+    Column("language", String(35)),
+    Column("dateline", JSON),
+    Column("related", JSON, nullable=False, default=list),
+    Column("origin", JSON),
+    Column("content_hash", String(64), nullable=False),
+    Column("link_key", Text, index=True),
+    Column("content_key", String(64), index=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+)
+
+#: topic membership, filled at ingest and refilled when a query changes
+story_topics = Table(
+    "story_topics",
+    metadata,
+    Column("topic", String(200), primary_key=True),
+    Column(
+        "story_id",
+        String(100),
+        ForeignKey("stories.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("matched_at", UTCDateTime, nullable=False),
+    Index(None, "story_id"),
+)
+
+#: the query each topic was last matched with, to notice query changes
+topics = Table(
+    "topics",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("query", Text, nullable=False),
+    Column("synced_at", UTCDateTime, nullable=False),
+)
+
+#: entries that were removed: 'deleted' ones may come back under their old
+#: story id; 'pruned' ones (retention) are not re-imported
+tombstones = Table(
+    "tombstones",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("identity", Text, primary_key=True),
+    Column("story_id", String(100), nullable=False),
+    Column("reason", String(20), nullable=False),
+    Column("removed_at", UTCDateTime, nullable=False),
+)

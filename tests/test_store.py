@@ -1,0 +1,254 @@
+"""Store contract: every backend (SQLite file, SQLite in memory, PostgreSQL) behaves the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from aggregator.errors import StoreError
+from aggregator.model import Outcome, SourceKind, SourceSpec, SourceState
+from aggregator.store import FileChange, FileRecord, SQLStore, open_store
+from aggregator.store.schema import metadata
+
+from .factories import T0, later, make_item
+
+ALL = {"karabakh": lambda item: "karabakh" in item.title.lower(), "all": lambda item: True}
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SQLStore]:
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+def spec(name: str, location: str = "https://example.org/feed") -> SourceSpec:
+    return SourceSpec(
+        name=name,
+        kind=SourceKind.URL,
+        location=location,
+        interval=timedelta(minutes=30),
+        timeout=timedelta(seconds=20),
+        max_bytes=2**20,
+    )
+
+
+def test_migrations_match_schema(store: SQLStore) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_reopen_is_idempotent(store_url: str) -> None:
+    if store_url == "sqlite://":
+        pytest.skip("an in-memory database does not outlive its engine")
+    open_store(store_url).close()
+    s = open_store(store_url)
+    assert s.states() == []
+    s.close()
+
+
+def test_new_then_same_then_update(store: SQLStore) -> None:
+    item = make_item()
+    first = store.ingest([item], now=T0, matchers=ALL)
+    assert (first.new, first.dirty_topics) == (1, {"karabakh", "all"})
+    [story] = store.topic_stories("karabakh")
+    assert story.id.startswith("urn:uuid:")
+    assert story.updated == T0 and story.updated.tzinfo is UTC
+
+    again = store.ingest([item], now=later(5), matchers=ALL)
+    assert (again.new, again.unchanged, again.dirty_topics) == (0, 1, frozenset())
+
+    edited = make_item(body="Negotiators met again on Tuesday and agreed on a timetable for the next round of talks.")
+    upd = store.ingest([edited], now=later(10), matchers=ALL)
+    assert (upd.new, upd.updated) == (0, 1)
+    [after] = store.topic_stories("karabakh")
+    assert after.id == story.id
+    assert after.updated > story.updated
+    assert after.published == story.published
+    assert "Tuesday" in after.item.content_html
+
+
+def test_update_that_leaves_topic(store: SQLStore) -> None:
+    store.ingest([make_item()], now=T0, matchers=ALL)
+    moved = make_item(title="Geneva hosts a trade fair")
+    report = store.ingest([moved], now=later(1), matchers=ALL)
+    assert "karabakh" in report.dirty_topics
+    assert store.topic_stories("karabakh") == []
+    assert len(store.topic_stories("all")) == 1
+
+
+def test_same_link_from_two_sources_is_one_story(store: SQLStore) -> None:
+    a = make_item("a-1", source="wire", link="https://news.example/story/1")
+    b = make_item(
+        "b-9", source="other", link="https://news.example/story/1", title="Different headline", body="Other words."
+    )
+    store.ingest([a], now=T0, matchers=ALL)
+    report = store.ingest([b], now=later(1), matchers=ALL)
+    assert (report.new, report.merged) == (0, 1)
+    [story] = store.topic_stories("all")
+    assert [o.source for o in story.provenance] == ["wire", "other"]
+    assert story.item.source == "wire"
+
+
+def test_same_text_from_two_sources_is_one_story(store: SQLStore) -> None:
+    a = make_item("a-1", source="wire", link="https://wire.example/1")
+    b = make_item("x", source="agency", link="https://agency.example/abc")
+    store.ingest([a, b], now=T0, matchers=ALL)
+    assert len(store.topic_stories("all")) == 1
+
+
+def test_short_identical_text_is_not_merged(store: SQLStore) -> None:
+    a = make_item("a", source="wire", title="Weather", body="Sunny.")
+    b = make_item("b", source="agency", title="Weather", body="Sunny.")
+    store.ingest([a, b], now=T0, matchers=ALL)
+    assert len(store.topic_stories("all")) == 2
+
+
+def test_delete_then_return_keeps_story_id(store: SQLStore) -> None:
+    item = make_item("seed:abc", source="seeds")
+    store.ingest([item], now=T0, matchers=ALL)
+    [story] = store.topic_stories("all")
+    gone = store.remove_entries("seeds", ["seed:abc"], now=later(1))
+    assert (gone.removed, gone.dirty_topics) == (1, {"karabakh", "all"})
+    assert store.topic_stories("all") == []
+    store.ingest([item], now=later(2), matchers=ALL)
+    assert [s.id for s in store.topic_stories("all")] == [story.id]
+
+
+def test_pruned_entry_is_not_reimported(store: SQLStore) -> None:
+    item = make_item()
+    store.ingest([item], now=T0, matchers=ALL)
+    store.remove_entries("wire", ["e1"], now=later(1), reason="pruned")
+    report = store.ingest([item], now=later(2), matchers=ALL)
+    assert report.skipped == 1
+    assert store.topic_stories("all") == []
+
+
+def test_removing_canonical_entry_keeps_story_from_other_source(store: SQLStore) -> None:
+    a = make_item("a", source="wire", link="https://news.example/1")
+    b = make_item("b", source="other", link="https://news.example/1", title="Karabakh talks: second take")
+    store.ingest([a], now=T0, matchers=ALL)
+    store.ingest([b], now=later(1), matchers=ALL)
+    [before] = store.topic_stories("all")
+    report = store.remove_entries("wire", ["a"], now=later(2))
+    assert report.removed == 0 and "all" in report.dirty_topics
+    [after] = store.topic_stories("all")
+    assert after.id == before.id
+    assert after.item.source == "other"
+    assert after.updated > before.updated
+
+
+def test_topic_query_change_recomputes_membership(store: SQLStore) -> None:
+    store.ingest([make_item("1"), make_item("2", title="Budget vote in parliament", body="x")], now=T0, matchers={})
+    dirty = store.sync_topics({"k": "karabakh"}, {"k": ALL["karabakh"]}, now=T0)
+    assert dirty == {"k"}
+    assert len(store.topic_stories("k")) == 1
+    assert store.sync_topics({"k": "karabakh"}, {"k": ALL["karabakh"]}, now=later(1)) == frozenset()
+    dirty = store.sync_topics({"k": "anything"}, {"k": ALL["all"]}, now=later(2))
+    assert dirty == {"k"} and len(store.topic_stories("k")) == 2
+    assert store.sync_topics({}, {}, now=later(3)) == {"k"}
+    assert store.topic_stories("k") == []
+
+
+def test_topic_stories_newest_first(store: SQLStore) -> None:
+    items = [
+        make_item(f"e{i}", title=f"Story {i}", body=f"body {i}", published=later(i)) for i in range(5)
+    ]
+    store.ingest(items, now=later(10), matchers=ALL)
+    assert [s.item.title for s in store.topic_stories("all")] == [f"Story {i}" for i in reversed(range(5))]
+
+
+def test_source_state_roundtrip_and_due(store: SQLStore) -> None:
+    store.sync_sources([spec("a"), spec("b")], now=T0)
+    assert store.due_sources(T0) == ["a", "b"]
+    state = store.get_state("a")
+    assert state == SourceState(name="a", location="https://example.org/feed")
+    saved = replace(
+        state,
+        etag='"v1"',
+        last_outcome=Outcome.ERROR,
+        last_attempt_at=T0,
+        next_due_at=later(30),
+        consecutive_failures=2,
+        last_error="a: boom",
+        url_history=("https://old.example/feed",),
+    )
+    store.save_state(saved)
+    assert store.get_state("a") == saved
+    assert store.due_sources(later(1)) == ["b"]
+    assert store.due_sources(later(31)) == ["b", "a"]
+
+
+def test_removing_a_source_removes_its_stories(store: SQLStore) -> None:
+    store.sync_sources([spec("wire"), spec("other")], now=T0)
+    store.ingest([make_item(source="wire"), make_item("z", source="other", title="Other", body="b")], now=T0, matchers=ALL)
+    report = store.sync_sources([spec("other")], now=later(1))
+    assert report.removed == 1 and "all" in report.dirty_topics
+    assert [s.item.source for s in store.topic_stories("all")] == ["other"]
+    assert [s.name for s in store.states()] == ["other"]
+
+
+def test_changed_location_resets_fetch_state(store: SQLStore) -> None:
+    store.sync_sources([spec("a")], now=T0)
+    store.save_state(replace(store.get_state("a"), etag='"x"', next_due_at=later(30)))
+    store.sync_sources([spec("a", "https://moved.example/feed")], now=later(1))
+    state = store.get_state("a")
+    assert state.location == "https://moved.example/feed" and state.etag is None and state.next_due_at is None
+
+
+def test_apply_files_records_and_entries_together(store: SQLStore) -> None:
+    item = make_item("seed:1", source="seeds")
+    rec = FileRecord("a.txt", 10, 111, "h1", ("seed:1",))
+    store.apply_files("seeds", [FileChange("a.txt", rec, items=(item,))], now=T0, matchers=ALL)
+    assert store.file_records("seeds") == {"a.txt": rec}
+    report = store.apply_files("seeds", [FileChange("a.txt", None, removed=("seed:1",))], now=later(1), matchers=ALL)
+    assert report.removed == 1
+    assert store.file_records("seeds") == {}
+
+
+def test_rename_in_one_batch_keeps_story(store: SQLStore) -> None:
+    old = make_item("path:old.txt", source="seeds")
+    store.apply_files(
+        "seeds", [FileChange("old.txt", FileRecord("old.txt", 1, 1, "h", (old.identity,)), items=(old,))], now=T0, matchers=ALL
+    )
+    [story] = store.topic_stories("all")
+    new = replace(old, identity="path:new.txt")
+    # Deletion listed first on purpose: the store applies additions first.
+    store.apply_files(
+        "seeds",
+        [
+            FileChange("old.txt", None, removed=(old.identity,)),
+            FileChange("new.txt", FileRecord("new.txt", 1, 2, "h", (new.identity,)), items=(new,)),
+        ],
+        now=later(1),
+        matchers=ALL,
+    )
+    assert [s.id for s in store.topic_stories("all")] == [story.id]
+
+
+def test_naive_datetime_refused(store: SQLStore) -> None:
+    with pytest.raises(ValueError, match="naive"):
+        store.ingest([make_item()], now=datetime(2026, 1, 1), matchers=ALL)  # noqa: DTZ001
+
+
+def test_bad_url_is_store_error(tmp_path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="cannot open store"):
+        open_store(f"sqlite:///{blocker}/sub/aggregator.db")
+
+
+def test_sqlite_uses_wal(tmp_path) -> None:
+    s = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    with s.engine.connect() as conn:
+        assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
+    s.close()
+
+
