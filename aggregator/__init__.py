@@ -1,0 +1,94 @@
+"""aggregator: feeds and local seed articles in, deduplicated topic feeds out.
+
+The public surface is what this module exports (``tests/test_exported.py``
+pins it); everything else is internal and may change.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("aggregator")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0.dev0"
+
+from aggregator.config import Config, load_config
+from aggregator.errors import (
+    AggregatorError,
+    BlockedAddressError,
+    ConfigError,
+    DataDirLockedError,
+    DeadlineError,
+    FetchError,
+    HTTPStatusError,
+    ParseError,
+    PublishError,
+    QuerySyntaxError,
+    RedirectError,
+    SeedFileError,
+    SourceError,
+    StoreError,
+    TooLargeError,
+)
+from aggregator.model import (
+    Dateline,
+    Item,
+    Origin,
+    Outcome,
+    RawEntry,
+    Related,
+    SourceKind,
+    SourceResult,
+    SourceSpec,
+    SourceState,
+    Story,
+    TopicSpec,
+)
+from aggregator.pipeline import (
+    Context,
+    open_context,
+    publish_static,
+    render_all,
+    update_all,
+    update_source,
+)
+
+__all__ = [
+    "AggregatorError",
+    "BlockedAddressError",
+    "Config",
+    "ConfigError",
+    "Context",
+    "DataDirLockedError",
+    "Dateline",
+    "DeadlineError",
+    "FetchError",
+    "HTTPStatusError",
+    "Item",
+    "Origin",
+    "Outcome",
+    "ParseError",
+    "PublishError",
+    "QuerySyntaxError",
+    "RawEntry",
+    "RedirectError",
+    "Related",
+    "SeedFileError",
+    "SourceError",
+    "SourceKind",
+    "SourceResult",
+    "SourceSpec",
+    "SourceState",
+    "Story",
+    "StoreError",
+    "TooLargeError",
+    "TopicSpec",
+    "__version__",
+    "load_config",
+    "open_context",
+    "publish_static",
+    "render_all",
+    "update_all",
+    "update_source",
+]
