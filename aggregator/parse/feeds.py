@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
@@ -144,6 +145,12 @@ def _is_html(detail: Mapping[str, Any] | None) -> bool:
     return str(kind).lower() in _HTML_TYPES
 
 
+def _get(raw: Mapping[str, Any], key: str) -> Any:
+    # dict.get, not FeedParserDict.get: the latter maps missing keys to others
+    # (updated_parsed -> published_parsed) and warns about it.
+    return dict.get(raw, key) if isinstance(raw, dict) else raw.get(key)
+
+
 def _entry(raw: Mapping[str, Any], feed_language: str | None, feed_link: str | None) -> RawEntry | None:
     title = _text(raw.get("title"))
     identity = _text(raw.get("id"))
@@ -196,6 +203,9 @@ def _entry(raw: Mapping[str, Any], feed_language: str | None, feed_link: str | N
             language = _text(detail.get("language"))
             break
 
+    base = base_url or feed_link
+    if link and base and not urlsplit(link).scheme:
+        link = urljoin(base, link)  # a feed file read without a URL of its own
     return RawEntry(
         identity=identity,
         title=title,
@@ -204,8 +214,8 @@ def _entry(raw: Mapping[str, Any], feed_language: str | None, feed_link: str | N
         content_is_html=content_is_html,
         summary=summary,
         summary_is_html=_is_html(summary_detail),
-        published=_datetime(raw.get("published_parsed")) or _datetime(raw.get("created_parsed")),
-        updated=_datetime(raw.get("updated_parsed")),
+        published=_datetime(_get(raw, "published_parsed")) or _datetime(_get(raw, "created_parsed")),
+        updated=_datetime(_get(raw, "updated_parsed")),
         authors=tuple(authors),
         tags=tuple(tags),
         language=language or feed_language,

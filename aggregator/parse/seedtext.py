@@ -263,9 +263,12 @@ def split_dateline(paragraph: str) -> tuple[Dateline | None, str, str | None]:
 
 def _place_case(place: str) -> str:
     """``NEW YORK`` -> ``New York``; mixed-case places stay as written."""
-    if place.upper() != place:
-        return place
-    return " ".join(w.capitalize() if w.isalpha() and len(w) > 2 else w for w in place.split(" "))
+    parts = []
+    for part in place.split(", "):
+        if part.upper() == part:
+            part = " ".join(w.capitalize() if w.isalpha() and len(w) > 2 else w for w in part.split(" "))
+        parts.append(part)
+    return ", ".join(parts)
 
 
 def _dateline_date(text: str, reference: datetime) -> datetime | None:
@@ -726,6 +729,9 @@ def _title_from_head(head: list[tuple[str, bool]], lead: str | None) -> _Head:
         extra = tuple(t for i, (t, _) in enumerate(head) if i != index and i >= start)
         return _Head(title, tuple(e for e in extra if not _is_caption(e, kicker)))
     candidates = [t for t, _ in rest if not _is_caption(t, kicker)]
+    # A section label above the headline ("SHIPPING", "WORLD NEWS").
+    while len(candidates) > 1 and candidates[0].isupper() and len(candidates[0].split()) <= 3:
+        candidates = candidates[1:]
     if kicker:
         if candidates:
             return _Head(f"{kicker}: {candidates[0]}", tuple(candidates[1:]))
@@ -742,6 +748,14 @@ def _title_from_head(head: list[tuple[str, bool]], lead: str | None) -> _Head:
     if candidates:
         return _Head(candidates[0], tuple(candidates[1:]))
     return _Head(None, ())
+
+
+def _headline_case(title: str) -> str:
+    """Headlines carry no full stop: drop one (not an ellipsis or an initial)."""
+    title = title.strip()
+    if title.endswith(".") and not title.endswith("..") and not re.search(r"\b[A-Z]\.$", title):
+        title = title[:-1].rstrip()
+    return title
 
 
 def parse_text_article(
@@ -852,7 +866,7 @@ def parse_text_article(
         if dateline is not None:
             paragraphs[first_p] = ("p", rest)
             if dl_date:
-                dateline_date = _dateline_date(dl_date, min(mtime, now))
+                dateline_date = _dateline_date(dl_date, now)
     if dateline is None and head:
         # A dateline alone on its own line: "YEREVAN, Armenia (AP) —".
         m = re.match(r"^(?P<place>[A-Z][\w'’., -]{1,40}?)\s*\((?P<agency>[^)]{1,24})\)\s*[-–—:]?$",
@@ -882,7 +896,7 @@ def parse_text_article(
         title = humanise_filename(relpath)
     if not paragraphs and not title:
         raise ValueError("no usable text content")
-    title = _fix_text(title) if title else None
+    title = _headline_case(_fix_text(title)) if title else None
 
     published = meta.published or dateline_date
     date_is_guess = False
