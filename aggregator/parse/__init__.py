@@ -42,7 +42,9 @@ SEED_KINDS: dict[str, str] = {
 
 _SEED_NAME = re.compile(r"^\d+_(?P<hash>[0-9a-fA-F]{8,64})\.[A-Za-z0-9]+$")
 _FEED_ROOT = re.compile(rb"<(?:[A-Za-z0-9_-]+:)?(?:rss|feed|RDF)\b")
-_HTML_ROOT = re.compile(rb"\A(?:\s|<!--.*?-->)*(?:<!doctype\s+html|<html\b|<head\b|<body\b)", re.I | re.S)
+_HTML_ROOT = re.compile(
+    rb"\A(?:\s|<!--.*?-->)*(?:<!doctype\s+html|<html\b|<head\b|<body\b)", re.I | re.S
+)
 
 
 def seed_identity(relpath: str) -> str:
@@ -89,6 +91,8 @@ def sniff_kind(data: bytes, default: str) -> str:
     head = _ascii_head(data).lstrip()
     if head.startswith(b"{") and is_json_feed(data):
         return "jsonfeed"
+    if head.startswith((b"{", b"[")) and default == "jsonfeed":
+        return "jsonfeed"  # JSON, but not a feed: the reader says why
     if _HTML_ROOT.match(head):
         return "html"
     if head.startswith(b"<"):
@@ -158,7 +162,9 @@ def parse_seed(
     except DecodeError as exc:
         raise SeedFileError(source, relpath, str(exc)) from exc
     if not decoded.text.strip():
-        raise SeedFileError(source, relpath, "no text content (only whitespace or control characters)")
+        raise SeedFileError(
+            source, relpath, "no text content (only whitespace or control characters)"
+        )
     identity = seed_identity(relpath)
     reader = {
         "text": parse_text_article,
@@ -166,7 +172,9 @@ def parse_seed(
         "html": parse_html_article,
     }[kind]
     try:
-        entry, warnings = reader(decoded.text, relpath=relpath, identity=identity, mtime=mtime, now=now)
+        entry, warnings = reader(
+            decoded.text, relpath=relpath, identity=identity, mtime=mtime, now=now
+        )
     except FrontMatterError as exc:
         raise SeedFileError(source, relpath, str(exc)) from exc
     except ValueError as exc:

@@ -18,6 +18,9 @@ against the canonical link or dropped.
 Content is not sanitised here: :mod:`aggregator.normalise` (nh3) is the gate.
 """
 
+# Typographic quotes, dashes and non-Latin letters here are deliberate.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import json
@@ -29,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-import lxml.html
+import lxml.html  # type: ignore[import-untyped]  # lxml ships no stubs
 import trafilatura
 import yaml
 from lxml import etree
@@ -58,8 +61,24 @@ _TRACKING = re.compile(
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 _SITE_SUFFIX = re.compile(r"\s+(?:\||-|–|—|::|·|»)\s+[^|–—·»]{2,60}$")
 _DROP_TAGS = (
-    "script", "style", "noscript", "iframe", "form", "input", "button", "select", "textarea",
-    "nav", "header", "footer", "aside", "svg", "canvas", "template", "object", "embed",
+    "script",
+    "style",
+    "noscript",
+    "iframe",
+    "form",
+    "input",
+    "button",
+    "select",
+    "textarea",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "svg",
+    "canvas",
+    "template",
+    "object",
+    "embed",
 )
 _NOISE_CLASS = re.compile(
     r"(?:^|[\s_-])(?:share|sharing|social|related|comments?|newsletter|promo|advert|ads?|"
@@ -92,7 +111,9 @@ def clean_url(url: str | None, base: str | None = None) -> str | None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)]
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)
+    ]
     return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
 
 
@@ -224,9 +245,11 @@ def parse_markdown_article(
 
     # The heuristics of plain text find what front matter leaves out: a
     # leading "# Title", a dateline, "By" and "Published:" lines, related.
-    heuristic, heuristic_warnings = parse_text_article(
-        body, relpath=relpath, identity=identity, mtime=mtime, now=now
-    ) if body.strip() else (None, ())
+    heuristic, heuristic_warnings = (
+        parse_text_article(body, relpath=relpath, identity=identity, mtime=mtime, now=now)
+        if body.strip()
+        else (None, ())
+    )
     warnings.extend(heuristic_warnings)
 
     # Strip what the heuristics took out, then render the rest as Markdown.
@@ -262,8 +285,10 @@ def parse_markdown_article(
     tags = _as_list(meta.get("tags") or meta.get("categories") or meta.get("keywords")) or list(
         heuristic.tags if heuristic else ()
     )
-    related = _fm_related(meta.get("related")) or related_md or list(
-        heuristic.related if heuristic else ()
+    related = (
+        _fm_related(meta.get("related"))
+        or related_md
+        or list(heuristic.related if heuristic else ())
     )
     summary = _scalar(meta.get("summary") or meta.get("description") or meta.get("excerpt"))
     if summary is None:
@@ -386,7 +411,11 @@ def _json_ld(doc: Any) -> list[dict[str, Any]]:
                 if "@graph" in item and isinstance(item["@graph"], list):
                     stack.extend(item["@graph"])
                 out.append(item)
-    return [d for d in out if "Article" in str(d.get("@type", "")) or "Posting" in str(d.get("@type", ""))]
+    return [
+        d
+        for d in out
+        if "Article" in str(d.get("@type", "")) or "Posting" in str(d.get("@type", ""))
+    ]
 
 
 def _html_meta(doc: Any) -> _HtmlMeta:
@@ -408,9 +437,19 @@ def _html_meta(doc: Any) -> _HtmlMeta:
 
     published = None
     candidates = [
-        _meta_content(doc, "article:published_time", "og:published_time", "datePublished",
-                      "pubdate", "publishdate", "date", "dc.date", "DC.date.issued",
-                      "parsely-pub-date", "sailthru.date"),
+        _meta_content(
+            doc,
+            "article:published_time",
+            "og:published_time",
+            "datePublished",
+            "pubdate",
+            "publishdate",
+            "date",
+            "dc.date",
+            "DC.date.issued",
+            "parsely-pub-date",
+            "sailthru.date",
+        ),
         ld0.get("datePublished") if isinstance(ld0.get("datePublished"), str) else None,
         *[str(v) for v in doc.xpath("//time[@datetime]/@datetime")[:1]],
         *[normalise_line(t.text_content()) for t in doc.xpath("//time")[:1]],
@@ -496,7 +535,9 @@ def _handwritten_main(doc: Any) -> str | None:
             el.drop_tree()
     parts = [
         etree.tostring(el, encoding="unicode", method="html").strip()
-        for el in root.xpath("./p | ./h2 | ./h3 | ./h4 | ./ul | ./ol | ./blockquote | ./figure | ./*/p")
+        for el in root.xpath(
+            "./p | ./h2 | ./h3 | ./h4 | ./ul | ./ol | ./blockquote | ./figure | ./*/p"
+        )
         if normalise_line(el.text_content()) or el.xpath(".//img")
     ]
     return "\n".join(parts) or None
@@ -523,9 +564,10 @@ def _library_main(text: str, url: str | None) -> str | None:
     body = lxml.html.fromstring(result)
     found = body.xpath("//body")
     container = found[0] if found else body
-    return "\n".join(
-        etree.tostring(el, encoding="unicode", method="html").strip() for el in container
-    ) or None
+    return (
+        "\n".join(etree.tostring(el, encoding="unicode", method="html").strip() for el in container)
+        or None
+    )
 
 
 def _absolutise(fragment: str, base: str | None) -> str:
@@ -643,9 +685,13 @@ def _drop_title_and_dateline(content: str, title: str | None) -> tuple[str, Date
         return content, None
     wrapper = lxml.html.fragment_fromstring(content, create_parent="div")
     children = list(wrapper)
-    if children and children[0].tag in ("h1", "h2") and title:
-        if normalise_line(children[0].text_content()).lower() == title.lower():
-            wrapper.remove(children[0])
+    if (
+        children
+        and children[0].tag in ("h1", "h2")
+        and title
+        and normalise_line(children[0].text_content()).lower() == title.lower()
+    ):
+        wrapper.remove(children[0])
     dateline = None
     first_p = wrapper.find("p")
     if first_p is not None and first_p.text:

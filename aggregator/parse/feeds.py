@@ -151,13 +151,18 @@ def _get(raw: Mapping[str, Any], key: str) -> Any:
     return dict.get(raw, key) if isinstance(raw, dict) else raw.get(key)
 
 
-def _entry(raw: Mapping[str, Any], feed_language: str | None, feed_link: str | None) -> RawEntry | None:
+def _entry(
+    raw: Mapping[str, Any], feed_language: str | None, feed_link: str | None
+) -> RawEntry | None:
     title = _text(raw.get("title"))
     identity = _text(raw.get("id"))
     link = None
     for candidate in raw.get("links") or []:
         if candidate.get("rel", "alternate") == "alternate" and _text(candidate.get("href")):
-            if str(candidate.get("type") or "text/html").lower() in ("text/html", "application/xhtml+xml"):
+            if str(candidate.get("type") or "text/html").lower() in (
+                "text/html",
+                "application/xhtml+xml",
+            ):
                 link = _text(candidate.get("href"))
                 break
             link = link or _text(candidate.get("href"))
@@ -214,7 +219,8 @@ def _entry(raw: Mapping[str, Any], feed_language: str | None, feed_link: str | N
         content_is_html=content_is_html,
         summary=summary,
         summary_is_html=_is_html(summary_detail),
-        published=_datetime(_get(raw, "published_parsed")) or _datetime(_get(raw, "created_parsed")),
+        published=_datetime(_get(raw, "published_parsed"))
+        or _datetime(_get(raw, "created_parsed")),
         updated=_datetime(_get(raw, "updated_parsed")),
         authors=tuple(authors),
         tags=tuple(tags),

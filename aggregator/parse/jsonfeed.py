@@ -73,7 +73,9 @@ def parse_json_feed(data: bytes, *, source: str) -> ParsedDocument:
     hubs = doc.get("hubs")
     hub = None
     if isinstance(hubs, list):
-        hub = next((_str(h.get("url")) for h in hubs if isinstance(h, dict) and _str(h.get("url"))), None)
+        hub = next(
+            (_str(h.get("url")) for h in hubs if isinstance(h, dict) and _str(h.get("url"))), None
+        )
     home = _str(doc.get("home_page_url"))
     info = FeedInfo(
         title=_str(doc.get("title")),

@@ -19,10 +19,14 @@ boilerplate dropped, related headlines apart, paragraphs as escaped ``<p>``.
 Everything here is pure: no I/O, ``now`` and the file's ``mtime`` are passed in.
 """
 
+# Typographic quotes, dashes and non-Latin letters here are deliberate.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import email.utils
 import html
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -80,11 +84,18 @@ _DATE_PATTERNS = (
         re.I,
     ),
     re.compile(
-        _WEEKDAY + _MONTH + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<year>\d{4})" + _TIME + _TZ,
+        _WEEKDAY
+        + _MONTH
+        + r"\s+(?P<day>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<year>\d{4})"
+        + _TIME
+        + _TZ,
         re.I,
     ),
     re.compile(
-        _WEEKDAY + r"(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?" + _MONTH + r",?\s+(?P<year>\d{4})"
+        _WEEKDAY
+        + r"(?P<day>\d{1,2})(?:st|nd|rd|th)?\s+(?:of\s+)?"
+        + _MONTH
+        + r",?\s+(?P<year>\d{4})"
         r"" + _TIME + _TZ,
         re.I,
     ),
@@ -169,8 +180,10 @@ def parse_date(text: str) -> datetime | None:
 
 def _build_date(m: re.Match[str]) -> datetime | None:
     groups = m.groupdict()
-    month = int(groups["mon"]) if groups.get("mon") else _MONTHS.get(
-        (groups.get("month") or "").lower().rstrip(".")
+    month = (
+        int(groups["mon"])
+        if groups.get("mon")
+        else _MONTHS.get((groups.get("month") or "").lower().rstrip("."))
     )
     if not month:
         return None
@@ -225,11 +238,15 @@ def _fix_text(text: str) -> str:
 # ------------------------------------------------------------------- datelines
 
 _AGENCY = r"\((?P<agency>[A-Za-z][A-Za-z0-9 .&/-]{0,24})\)"
-_PLACE = r"(?P<place>[A-Z][\w'’.-]*(?:[ -][A-Z][\w'’.-]*){0,3}(?:, [A-Z][\w'’.]*(?: [A-Z][\w'’.]*){0,2})?)"
-_PLACE_CAPS = r"(?P<place>[A-Z][A-Z'’.-]+(?: [A-Z][A-Z'’.-]+){0,3}(?:, [A-Z][\w'’.]*(?: [A-Z][\w'’.]*){0,2})?)"
+# An optional ", Country" or ", State" after the place.
+_REGION = r"(?:, [A-Z][\w'’.]*(?: [A-Z][\w'’.]*){0,2})?"
+_PLACE = r"(?P<place>[A-Z][\w'’.-]*(?:[ -][A-Z][\w'’.-]*){0,3}" + _REGION + ")"
+_PLACE_CAPS = r"(?P<place>[A-Z][A-Z'’.-]+(?: [A-Z][A-Z'’.-]+){0,3}" + _REGION + ")"
 _DL_DATE = r"(?:,\s*(?P<dldate>[A-Za-z]{3,9}\.? \d{1,2}|\d{1,2} [A-Za-z]{3,9}))?"
 _SEP = r"\s*(?::|-{1,2}|–|—|\.)\s+"
-_DATELINE_AGENCY = re.compile(r"^" + _PLACE + _DL_DATE + r"\s*" + _AGENCY + _SEP + r"(?P<rest>\S.*)$", re.S)
+_DATELINE_AGENCY = re.compile(
+    r"^" + _PLACE + _DL_DATE + r"\s*" + _AGENCY + _SEP + r"(?P<rest>\S.*)$", re.S
+)
 _DATELINE_CAPS = re.compile(
     r"^" + _PLACE_CAPS + _DL_DATE + r"\s*(?:-{1,2}|–|—)\s+(?P<rest>\S.*)$", re.S
 )
@@ -266,7 +283,9 @@ def _place_case(place: str) -> str:
     parts = []
     for part in place.split(", "):
         if part.upper() == part:
-            part = " ".join(w.capitalize() if w.isalpha() and len(w) > 2 else w for w in part.split(" "))
+            part = " ".join(
+                w.capitalize() if w.isalpha() and len(w) > 2 else w for w in part.split(" ")
+            )
         parts.append(part)
     return ", ".join(parts)
 
@@ -366,10 +385,31 @@ def _split_authors(value: str) -> list[str]:
 def _is_name_list(value: str) -> bool:
     """``Jane Doe and John Roe`` yes; ``the end of the year, prices rose`` no."""
     words = re.split(r"[\s,;&|]+", value.strip(" ."))
-    if not words or len(words) > 12 or _SENTENCE_END.search(value.strip()) and len(words) > 6:
+    if not words or len(words) > 12 or (_SENTENCE_END.search(value.strip()) and len(words) > 6):
         return False
-    small = {"and", "de", "da", "van", "von", "der", "al", "bin", "la", "le", "del", "in", "for",
-             "staff", "writer", "correspondent", "reporter", "editor", "special", "to", "the"}
+    small = {
+        "and",
+        "de",
+        "da",
+        "van",
+        "von",
+        "der",
+        "al",
+        "bin",
+        "la",
+        "le",
+        "del",
+        "in",
+        "for",
+        "staff",
+        "writer",
+        "correspondent",
+        "reporter",
+        "editor",
+        "special",
+        "to",
+        "the",
+    }
     return all(w[:1].isupper() or w.lower() in small or not w.isalpha() for w in words if w)
 
 
@@ -386,8 +426,14 @@ def _metadata_line(line: str, meta: Metadata) -> bool:
             meta.authors.extend(a for a in _split_authors(value) if a not in meta.authors)
             return True
         return False
-    if not has_colon and key not in ("published on", "posted on", "published at", "posted at",
-                                     "updated", "last updated"):
+    if not has_colon and key not in (
+        "published on",
+        "posted on",
+        "published at",
+        "posted at",
+        "updated",
+        "last updated",
+    ):
         return False
     if key in ("author", "authors", "written by", "reporter", "reporting by"):
         meta.authors.extend(a for a in _split_authors(value) if a not in meta.authors)
@@ -662,7 +708,7 @@ def _is_wrapped(block: list[str]) -> bool:
     """A hard-wrapped paragraph: lines continue one another's sentences."""
     if len(block) < 2:
         return False
-    for first, second in zip(block, block[1:], strict=False):
+    for first, second in itertools.pairwise(block):
         if not re.search(r"[.!?:\"”]$", first) and second[:1].islower():
             return True
     return len(block) >= 3 and max(len(line) for line in block) >= 60
@@ -869,15 +915,19 @@ def parse_text_article(
                 dateline_date = _dateline_date(dl_date, now)
     if dateline is None and head:
         # A dateline alone on its own line: "YEREVAN, Armenia (AP) —".
-        m = re.match(r"^(?P<place>[A-Z][\w'’., -]{1,40}?)\s*\((?P<agency>[^)]{1,24})\)\s*[-–—:]?$",
-                     head[-1][0])
+        m = re.match(
+            r"^(?P<place>[A-Z][\w'’., -]{1,40}?)\s*\((?P<agency>[^)]{1,24})\)\s*[-–—:]?$",
+            head[-1][0],
+        )
         if m:
-            dateline = Dateline(place=_place_case(m.group("place").strip(" ,")),
-                                agency=m.group("agency"))
+            dateline = Dateline(
+                place=_place_case(m.group("place").strip(" ,")), agency=m.group("agency")
+            )
             head = head[:-1]
 
-    paragraphs = [(kind, _strip_glued_crumb(value) if kind == "p" else value)
-                  for kind, value in paragraphs]
+    paragraphs = [
+        (kind, _strip_glued_crumb(value) if kind == "p" else value) for kind, value in paragraphs
+    ]
     paragraphs = [(kind, _fix_text(value)) for kind, value in paragraphs if value.strip()]
 
     lead_text = next((value for kind, value in paragraphs if kind == "p"), None)

@@ -20,6 +20,9 @@ After decoding, line ends become ``\\n`` and control characters are removed.
 Non-breaking spaces are kept: whether they mean anything is the caller's call.
 """
 
+# Typographic quotes, dashes and non-Latin letters here are deliberate.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import codecs
@@ -410,7 +413,9 @@ def _score(text: str) -> float:
             bad += 1
     if latin:
         total = sum(latin.values())
-        fit = max(sum(n for ch, n in latin.items() if ch in alphabet) for alphabet in _ALPHABET_SETS)
+        fit = max(
+            sum(n for ch, n in latin.items() if ch in alphabet) for alphabet in _ALPHABET_SETS
+        )
         good += fit
         bad += total - fit
     words = re.findall(r"[^\W\d_]+", text)

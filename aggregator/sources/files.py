@@ -20,14 +20,39 @@ __all__ = ["SEED_SUFFIXES", "FileStat", "read_seed", "scan"]
 
 #: file extensions read as seeds (lower case)
 SEED_SUFFIXES: frozenset[str] = frozenset(
-    {".txt", ".text", ".md", ".markdown", ".html", ".htm", ".xhtml", ".xml", ".rss", ".atom",
-     ".rdf", ".json"}
+    {
+        ".txt",
+        ".text",
+        ".md",
+        ".markdown",
+        ".html",
+        ".htm",
+        ".xhtml",
+        ".xml",
+        ".rss",
+        ".atom",
+        ".rdf",
+        ".json",
+    }
 )
 
 # Project files that share a seed extension but are not articles.
 _IGNORED_STEMS = frozenset(
-    {"readme", "license", "licence", "copying", "changelog", "changes", "contributing",
-     "authors", "notice", "code_of_conduct", "security", "todo", "index"}
+    {
+        "readme",
+        "license",
+        "licence",
+        "copying",
+        "changelog",
+        "changes",
+        "contributing",
+        "authors",
+        "notice",
+        "code_of_conduct",
+        "security",
+        "todo",
+        "index",
+    }
 )
 
 
@@ -81,7 +106,9 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
     try:
         real_root = root.resolve(strict=True)
     except OSError as exc:
-        raise SeedFileError(source, str(root), f"seed folder not readable: {exc.strerror or exc}") from exc
+        raise SeedFileError(
+            source, str(root), f"seed folder not readable: {exc.strerror or exc}"
+        ) from exc
     if not real_root.is_dir():
         raise SeedFileError(source, str(root), "seed path is not a folder")
 
@@ -94,7 +121,13 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as exc:
-            problems.append(SeedFileError(source, rel_folder.as_posix() or ".", f"cannot list folder: {exc.strerror or exc}"))
+            problems.append(
+                SeedFileError(
+                    source,
+                    rel_folder.as_posix() or ".",
+                    f"cannot list folder: {exc.strerror or exc}",
+                )
+            )
             continue
         subfolders: list[tuple[Path, PurePosixPath]] = []
         for entry in entries:
@@ -109,7 +142,11 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
                 if is_link:
                     target = path.resolve(strict=True)
                     if not _inside(target, real_root):
-                        problems.append(SeedFileError(source, relpath, "symlink points outside the seed folder; refused"))
+                        problems.append(
+                            SeedFileError(
+                                source, relpath, "symlink points outside the seed folder; refused"
+                            )
+                        )
                         continue
                 st = entry.stat(follow_symlinks=True)
             except FileNotFoundError:
@@ -160,7 +197,9 @@ def read_seed(root: Path, relpath: str, *, source: str, max_bytes: int) -> bytes
         real_root = root.resolve(strict=True)
         real = (root / rel).resolve(strict=True)
     except FileNotFoundError as exc:
-        raise SeedFileError(source, relpath, "file not found (deleted or a broken symlink)") from exc
+        raise SeedFileError(
+            source, relpath, "file not found (deleted or a broken symlink)"
+        ) from exc
     except (OSError, RuntimeError) as exc:
         raise SeedFileError(source, relpath, f"cannot resolve path: {exc}") from exc
     if not _inside(real, real_root):
