@@ -115,10 +115,9 @@ def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
     compressed = gzip.compress(body, compresslevel=9, mtime=0)
     gz_body = compressed if len(body) >= _GZIP_MIN_BYTES and len(compressed) < len(body) else None
     gz_tag = tag + b"-gz" if gz_body is not None else None
-    common = [
-        (b"last-modified", last_modified),
-        (b"cache-control", cache_control),
-    ]
+    # RFC 9110 15.4.5: a 304 repeats ETag, Cache-Control and Vary; Last-Modified
+    # adds nothing next to an ETag, and every header costs on the hot path.
+    common = [(b"cache-control", cache_control)]
     if gz_body is not None:
         common.append((b"vary", b"accept-encoding"))
     content_type = doc.content_type.encode("ascii")
@@ -126,6 +125,7 @@ def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode("ascii")),
+        (b"last-modified", last_modified),
         *headers_304,
     ]
     gz_headers: list[tuple[bytes, bytes]] = []
@@ -136,6 +136,7 @@ def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
             (b"content-type", content_type),
             (b"content-length", str(len(gz_body)).encode("ascii")),
             (b"content-encoding", b"gzip"),
+            (b"last-modified", last_modified),
             *gz_headers_304,
         ]
     return _Prepared(

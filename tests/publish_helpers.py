@@ -33,14 +33,18 @@ def make_story(
 ) -> Story:
     """Story number ``n``: published ``n`` hours after T0, varied fields."""
     published = T0 + timedelta(hours=n)
-    body = content if content is not None else (
-        f"<p>Body of story {n} &amp; more: Nagorno-Karabakh talks resume.</p>"
-        f"<p>Second paragraph {n}.</p>"
+    body = (
+        content
+        if content is not None
+        else (
+            f"<p>Body of story {n} &amp; more: Nagorno-Karabakh talks resume.</p>"
+            f"<p>Second paragraph {n}.</p>"
+        )
     )
     item = Item(
         source="wire" if n % 2 else "seeds",
         identity=f"id-{n}",
-        title=f"Story {n}: talks <resume> & \"quotes\"",
+        title=f'Story {n}: talks <resume> & "quotes"',
         link=f"https://wire.example.com/story/{n}?x=1&y=2" if link else None,
         content_html=body,
         summary=f"Summary of story {n}.",
