@@ -118,14 +118,13 @@ def test_gzip_variant(served: Served) -> None:
     assert zipped.headers["vary"] == "accept-encoding" == plain.headers["vary"]
     assert zipped.headers["etag"] != plain.headers["etag"]
     assert zipped.content == plain.content  # httpx decodes
-    raw = httpx.Client().send(
-        httpx.Request(
+    with (
+        httpx.Client() as client,
+        client.stream(
             "GET", served.url + "topics/caucasus.atom", headers={"accept-encoding": "gzip"}
-        ),
-        stream=True,
-    )
-    body = b"".join(raw.iter_raw())
-    raw.close()
+        ) as raw,
+    ):
+        body = b"".join(raw.iter_raw())
     assert gzip.decompress(body) == served.docs["topics/caucasus.atom"].body
     refused = get(served, "topics/caucasus.atom", headers={"accept-encoding": "gzip;q=0, br"})
     assert "content-encoding" not in refused.headers
