@@ -407,6 +407,9 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
     url = _TAB_NEWLINE_RE.sub("", url).strip(_C0_AND_SPACE)
     if not url:
         return None
+    # Special schemes treat `\` as `/` before the query (WHATWG URL), so do we.
+    head, mark, tail = url.partition("?")
+    url = head.replace("\\", "/") + mark + tail
     try:
         if base:
             base_parts = urlsplit(base.strip())
@@ -424,8 +427,7 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
         return None
     netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
 
-    # Special schemes treat `\` as `/` (WHATWG URL), so do we.
-    path = parts.path.replace("\\", "/") or "/"
+    path = parts.path or "/"
     if not path.startswith("/"):
         path = "/" + path
     path = _remove_dot_segments(_normalise_percent(path, _PATH_SAFE))
