@@ -173,32 +173,29 @@ _INVISIBLE = {
 }
 
 
+# Control characters (but not the whitespace ones, which `str.split` handles),
+# surrogates and noncharacters: never part of readable text.
+_UNWANTED_RE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(p | 0xFFFE)}{chr(p | 0xFFFF)}" for p in range(0, 0x110000, 0x10000))
+    + "]"
+)
+
+
 def _drop_unwanted(text: str) -> str:
-    """Remove control characters, surrogates and noncharacters; spaces stay."""
-    out = []
-    for char in text:
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cs"):
-            # Tab, newlines and friends become spaces; other controls go.
-            if char in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85":
-                out.append(" ")
-            continue
-        if category in ("Zs", "Zl", "Zp"):
-            out.append(" ")
-            continue
-        code = ord(char)
-        if (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF:
-            continue  # noncharacters
-        out.append(char)
-    return "".join(out)
+    """Remove control characters, surrogates and noncharacters; whitespace stays."""
+    return _UNWANTED_RE.sub("", text)
 
 
 def _plain_line(text: str) -> str:
     """One line of plain text: no markup interpretation, just character cleanup."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    if not text.isascii() or not text.isprintable():
-        text = _drop_unwanted(text)
-    return " ".join(text.split())
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = " ".join(text.split())
+    if not text.isprintable():
+        # Rare: controls or format characters left once whitespace is gone.
+        text = " ".join(_drop_unwanted(text).split())
+    return text
 
 
 def clean_text(text: str) -> str:

@@ -152,6 +152,8 @@ def test_query_table(query: str, name: str, expected: bool) -> None:
         ("*", 1, "'*' must follow a letter or digit"),
         ("nagorno-*", 1, "'*' must follow a letter or digit"),
         ("a &", 3, "term '&' has no letters or digits"),
+        ("(" * 101 + "a" + ")" * 101, 101, "query nests more than 100 levels deep"),
+        ("NOT " * 101 + "a", 401, "query nests more than 100 levels deep"),
     ],
 )
 def test_syntax_errors(query: str, column: int, message: str) -> None:
@@ -163,6 +165,12 @@ def test_syntax_errors(query: str, column: int, message: str) -> None:
     assert error.query == query
     assert str(error) == f"{error.message} at column {column}"
     assert isinstance(error, AggregatorError)
+
+
+def test_deep_but_allowed_nesting() -> None:
+    doc = DOCUMENTS["words"]
+    assert compile_query("(" * 99 + "rock" + ")" * 99).matches(doc)
+    assert compile_query("NOT " * 98 + "rock").matches(doc)
 
 
 @settings(max_examples=500, deadline=None)
