@@ -16,7 +16,7 @@ import ipaddress
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -86,17 +86,8 @@ _URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
 
 
 def _http_base(base_url: str | None) -> str | None:
-    """``base_url`` when it is an absolute http(s) URL that can serve as a base."""
-    if not base_url:
-        return None
-    base = _URL_JUNK_RE.sub("", base_url)
-    try:
-        parts = urlsplit(base)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return base
+    """``base_url`` as a canonical absolute http(s) URL, or None when unusable."""
+    return canonical_url(base_url) if base_url else None
 
 
 def _safe_cite(value: str, base: str | None) -> str | None:
@@ -116,6 +107,23 @@ def _safe_cite(value: str, base: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return url
+
+
+def _nh3_clean(
+    html: str, attribute_filter: Callable[[str, str, str], str | None], base: str | None
+) -> str:
+    cleaned: str = nh3.clean(
+        html,
+        tags=set(_ALLOWED_TAGS),
+        clean_content_tags=set(_DROPPED_WITH_CONTENT),
+        attributes=_ALLOWED_ATTRIBUTES,
+        attribute_filter=attribute_filter,
+        strip_comments=True,
+        link_rel=_LINK_REL,
+        url_schemes=set(_URL_SCHEMES),
+        url_relative=("rewrite_with_base", base) if base else "deny",
+    )
+    return cleaned
 
 
 def sanitize_html(html: str, *, base_url: str | None = None) -> str:
@@ -144,17 +152,12 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
             return _safe_cite(value, base)
         return value
 
-    cleaned: str = nh3.clean(
-        html,
-        tags=set(_ALLOWED_TAGS),
-        clean_content_tags=set(_DROPPED_WITH_CONTENT),
-        attributes=_ALLOWED_ATTRIBUTES,
-        attribute_filter=attribute_filter,
-        strip_comments=True,
-        link_rel=_LINK_REL,
-        url_schemes=set(_URL_SCHEMES),
-        url_relative=("rewrite_with_base", base) if base else "deny",
-    )
+    try:
+        cleaned = _nh3_clean(html, attribute_filter, base)
+    except ValueError:
+        # ammonia's URL parser is stricter than ours about some hosts; without
+        # a base, relative URLs are dropped instead of resolved.
+        cleaned = _nh3_clean(html, attribute_filter, None)
     return cleaned.strip()
 
 

@@ -105,8 +105,11 @@ class _Segment:
             return (hit,) if hit is not None else None
         size = len(words)
         head = words[:-1]
+        positions = self.positions
+        if any(word not in positions for word in head):
+            return None  # cheap rejection before walking positions
         own = self.tokens
-        for start in self.positions.get(words[0], ()):
+        for start in positions[words[0]]:
             end = start + size
             if end > len(own):
                 break
