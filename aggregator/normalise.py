@@ -78,6 +78,8 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "colgroup": {"span"},
     "abbr": {"title"},
 }
+# Re-cleaning converges in one or two passes; this only bounds pathological input.
+_MAX_PASSES = 4
 _URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _LINK_REL = "noopener noreferrer nofollow"
 # Remove C0 controls, space and DEL wherever they occur in a URL: browsers
@@ -153,12 +155,21 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
         return value
 
     try:
-        cleaned = _nh3_clean(html, attribute_filter, base)
+        _nh3_clean("", attribute_filter, base)
     except ValueError:
         # ammonia's URL parser is stricter than ours about some hosts; without
         # a base, relative URLs are dropped instead of resolved.
-        cleaned = _nh3_clean(html, attribute_filter, None)
-    return cleaned.strip()
+        base = None
+    # Serialised HTML does not always parse back to the same tree (`<a><table>
+    # <a>` nests anchors that a parser then splits): clean until the output is
+    # a fixed point, so the result is idempotent and no mutation survives.
+    cleaned = _nh3_clean(html, attribute_filter, base).strip()
+    for _ in range(_MAX_PASSES):
+        again = _nh3_clean(cleaned, attribute_filter, base).strip()
+        if again == cleaned:
+            break
+        cleaned = again
+    return cleaned
 
 
 # ---------------------------------------------------------------------------
