@@ -34,8 +34,8 @@ from aggregator.errors import (
 )
 from aggregator.sources.http import (
     DEFAULT_USER_AGENT,
-    FetchResponse,
     Fetcher,
+    FetchResponse,
     address_refusal,
     parse_networks,
 )
@@ -130,6 +130,26 @@ def test_conditional_get_sends_validators_and_304_has_no_body(httpserver: HTTPSe
     sent = httpserver.log[1][0].headers
     assert sent["If-None-Match"] == etag
     assert sent["If-Modified-Since"] == modified
+
+
+def test_304s_and_redirects_keep_the_connection_alive() -> None:
+    async def handler(request: Request, writer: asyncio.StreamWriter) -> None:
+        if request.path == "/old":
+            await respond(writer, 301, b"moved", {"Location": "/feed"})
+        elif request.headers.get("if-none-match") == '"v1"':
+            await respond(writer, 304, headers={"ETag": '"v1"'})
+        else:
+            await respond(writer, 200, FEED, {"ETag": '"v1"'})
+
+    async def main() -> None:
+        async with ScriptedServer(handler) as server, Fetcher(allow_networks=LOOPBACK) as fetcher:
+            for _ in range(10):
+                response = await fetcher.fetch(server.url("/old"), source="s", etag='"v1"')
+                assert response.status == 304
+            assert server.requests == 20
+            assert server.connections == 1
+
+    run(main)
 
 
 # --- decoding and the size cap -----------------------------------------------
@@ -457,7 +477,7 @@ def test_redirect_to_private_address_is_refused_before_any_connection() -> None:
                 # Only the first server's address is admitted.
                 only_first = ["127.0.0.1/32"]
                 for path in ("/by-ip", "/by-name"):
-                    with pytest.raises(BlockedAddressError, match="loopback address 127.0.0.2"):
+                    with pytest.raises(BlockedAddressError, match=r"loopback address 127\.0\.0\.2"):
                         await fetch(public.url(path), allow_networks=only_first, resolver=resolver)
                 assert public.requests == 2
                 assert listener.connections == 0
@@ -515,7 +535,7 @@ def test_every_resolved_address_is_checked() -> None:
 def test_loopback_is_refused_without_allow_networks(httpserver: HTTPServer) -> None:
     httpserver.expect_request("/feed").respond_with_data(FEED)
 
-    with pytest.raises(BlockedAddressError, match="loopback address 127.0.0.1"):
+    with pytest.raises(BlockedAddressError, match=r"loopback address 127\.0\.0\.1"):
         run(lambda: fetch(httpserver.url_for("/feed"), allow_networks=[]))
     assert len(httpserver.log) == 0
 
@@ -573,7 +593,7 @@ def test_address_refusal(address: str, allow: list[str], refused: str | None) ->
 
 
 def test_bad_allow_network_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="allow_networks: '10.0.0.0/33' is not a CIDR block"):
+    with pytest.raises(ValueError, match=r"allow_networks: '10\.0\.0\.0/33' is not a CIDR block"):
         Fetcher(allow_networks=["10.0.0.0/33"])
 
 

@@ -475,6 +475,21 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+async def _discard(response: httpx.Response) -> None:
+    """Read a small unwanted body (304, redirect, error page) to its end.
+
+    httpcore returns a connection to the pool only once the response has been
+    read to the end; closing it early would cost a new TCP (and TLS)
+    connection per 304. A large body is not worth reading: stop and let the
+    connection close.
+    """
+    left = _CHUNK
+    async for raw in response.aiter_raw():
+        left -= len(raw)
+        if left < 0:
+            return
+
+
 @dataclass(slots=True)
 class _Hop:
     status: int
@@ -788,10 +803,13 @@ class Fetcher:
     ) -> _Hop:
         status = response.status_code
         if status in _REDIRECTS:
+            await _discard(response)
             return _Hop(status, response.headers, location=response.headers.get("location"))
         if status == 304:
+            await _discard(response)
             return _Hop(status, response.headers)
         if not 200 <= status < 300:
+            await _discard(response)
             value = response.headers.get("retry-after")
             retry_after = parse_retry_after(value, datetime.now(UTC)) if value else None
             phrase = _one_line(response.reason_phrase) if response.reason_phrase else ""
