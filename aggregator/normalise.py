@@ -26,7 +26,11 @@ from aggregator._text import html_to_text, tokens
 from aggregator.model import Dateline, Item, Origin, RawEntry, Related, utc
 
 __all__ = [
+    "FINGERPRINT_MIN_TOKENS",
+    "SUMMARY_LIMIT",
+    "TITLE_LIMIT",
     "TRACKING_PARAMS",
+    "TRACKING_PREFIXES",
     "canonical_url",
     "clean_text",
     "content_hash",
@@ -528,7 +532,9 @@ def text_fingerprint(text: str) -> str | None:
 # ---------------------------------------------------------------------------
 # Entries
 
+#: Longest title derived from the text when an entry has none (characters).
 TITLE_LIMIT = 80
+#: Longest plain-text summary (characters).
 SUMMARY_LIMIT = 300
 
 
