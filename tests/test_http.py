@@ -354,7 +354,7 @@ def test_a_hanging_fetch_delays_no_other_fetch() -> None:
             # Same host, one of two slots held by the hang: the others all got
             # through the other slot long before the hang's deadline.
             assert len(finished) == 30
-            assert max(finished) < 0.5
+            assert max(finished) < 0.8
             assert 0.9 <= hang_elapsed < 1.6
 
     run(main)

@@ -667,7 +667,7 @@ class Fetcher:
         started = 0.0
 
         def where() -> str:
-            return url if str(current) == url else f"{url} (redirected to {current})"
+            return f"{url} (redirected to {current})" if redirects else url
 
         while True:
             if current.scheme not in ("http", "https"):
