@@ -255,7 +255,7 @@ def sources_cmd(state: _State, as_json: bool) -> None:
     with state.context() as ctx:
         states = {s.name: s for s in ctx.store.states()}
         counts = ctx.store.entry_counts()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for spec in state.config.sources:
         st = states.get(spec.name)
         rows.append(
@@ -314,7 +314,7 @@ def topics_cmd(state: _State, as_json: bool) -> None:
     config = state.config
     with state.context() as ctx:
         counts = ctx.store.topic_counts()
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": t.name,
             "title": t.title,

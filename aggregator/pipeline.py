@@ -47,7 +47,7 @@ from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.store import FileChange, FileRecord, IngestReport, SQLStore, open_store
 from aggregator.topics import Document as MatchDocument
-from aggregator.topics import compile_query, document
+from aggregator.topics import Query, compile_query, document
 
 __all__ = [
     "Context",
@@ -79,11 +79,11 @@ def _document(item: Item) -> MatchDocument:
 
 def build_matchers(topics: Sequence[TopicSpec]) -> dict[str, Callable[[Item], bool]]:
     """Topic name -> predicate over an item, from the topics' queries."""
-    out: dict[str, Callable[[Item], bool]] = {}
-    for topic in topics:
-        query = compile_query(topic.query)
-        out[topic.name] = lambda item, q=query: q.matches(_document(item))
-    return out
+
+    def matcher(query: Query) -> Callable[[Item], bool]:
+        return lambda item: query.matches(_document(item))
+
+    return {topic.name: matcher(compile_query(topic.query)) for topic in topics}
 
 
 @dataclass

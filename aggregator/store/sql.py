@@ -655,7 +655,7 @@ class SQLStore:
                         & (stories.c.canonical_identity == entries.c.identity),
                     )
                 )
-                batch = []
+                batch: list[dict[str, Any]] = []
                 for row in rows:
                     item = _item_from_row(row)
                     batch.extend(

@@ -1,0 +1,80 @@
+"""The module map holds: imports point one way, and each third-party library lives behind one module."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+PACKAGE = REPO / "aggregator"
+
+#: third-party library -> the only modules allowed to import it
+CONFINED = {
+    "httpx": {"aggregator.sources.http"},
+    "httpcore": {"aggregator.sources.http"},
+    "brotli": {"aggregator.sources.http"},
+    "feedparser": {"aggregator.parse.feeds"},
+    "feedgen": {"aggregator.publish.atom"},
+    "bs4": {"aggregator.sources.discover"},
+    "trafilatura": {"aggregator.parse.article"},
+    "nh3": {"aggregator.normalise"},
+    "jinja2": {"aggregator.publish.html"},
+    "starlette": {"aggregator.web"},
+    "uvicorn": {"aggregator.web"},
+    "sqlalchemy": {
+        "aggregator.store.sql",
+        "aggregator.store.schema",
+        "aggregator.store.migrations.env",
+    },
+    "alembic": {"aggregator.store.sql", "aggregator.store.migrations.env"},
+    "apscheduler": {"aggregator.daemon"},
+    "watchfiles": {"aggregator.daemon"},
+    "prometheus_client": {"aggregator.metrics"},
+    "yaml": {"aggregator.config", "aggregator.parse.article"},
+    "pydantic": {"aggregator.config"},
+    "click": {"aggregator.cli"},
+    "rich": {"aggregator.cli"},
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_third_party_libraries_live_behind_one_module() -> None:
+    offenders = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "versions" in path.parts:
+            continue  # Alembic revisions use alembic and sqlalchemy by nature
+        module = _module_name(path)
+        for library in _imports(path) & set(CONFINED):
+            if module not in CONFINED[library]:
+                offenders.append(f"{module} imports {library}")
+    assert offenders == []
+
+
+def test_import_layers() -> None:
+    beside = Path(sys.executable).parent / "lint-imports"
+    lint = str(beside) if beside.exists() else shutil.which("lint-imports")
+    if lint is None:
+        pytest.fail("lint-imports (import-linter, in the test extra) is not installed")
+    proc = subprocess.run([lint], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:]
