@@ -1,0 +1,146 @@
+"""Text primitives shared by :mod:`aggregator.normalise` and :mod:`aggregator.topics`.
+
+A private leaf module (stdlib only, imports nothing internal) so that both pure
+modules can use the same tokeniser and HTML-to-text conversion without importing
+each other: ``normalise`` needs :func:`tokens` for text fingerprints, ``topics``
+needs :func:`html_to_text` to index an item's content. The public names are
+re-exported by those two modules; import them from there.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from html.parser import HTMLParser
+
+__all__ = ["html_to_text", "tokens"]
+
+# A token is a run of letters and digits; `_` counts as a separator, like any
+# punctuation, so `foo_bar` and `foo-bar` tokenise the same way.
+_TOKEN_RE = re.compile(r"[^\W_]+")
+
+
+def _strip_marks(text: str) -> str:
+    """Drop every combining mark (categories Mn, Mc, Me).
+
+    Dropping spacing marks too (Mc: Devanagari vowel signs...) loses a little
+    precision in those scripts but keeps each word one token instead of
+    splitting it at every vowel sign; query and text lose the same marks, so
+    matching stays consistent.
+    """
+    return "".join(c for c in text if not unicodedata.category(c).startswith("M"))
+
+
+def tokens(text: str) -> list[str]:
+    """Split ``text`` into case- and accent-insensitive word tokens.
+
+    NFKD decomposition, combining marks removed, case folded (``ß`` → ``ss``),
+    then split on anything that is not a letter or digit. Hyphens, apostrophes
+    and other punctuation separate tokens: ``"Nagorno-Karabakh"`` →
+    ``["nagorno", "karabakh"]``, ``"Iran's"`` → ``["iran", "s"]``.
+
+    Args:
+        text: any text (plain text: strip HTML first).
+
+    Returns:
+        The tokens in order; empty for text without letters or digits.
+    """
+    if text.isascii():
+        # Fast path: ASCII has no marks and no compatibility forms.
+        return _TOKEN_RE.findall(text.lower())
+    folded = unicodedata.normalize("NFKD", text).casefold()
+    # Case folding can produce new composed forms (e.g. U+0130), so decompose again.
+    folded = _strip_marks(unicodedata.normalize("NFKD", folded))
+    return _TOKEN_RE.findall(folded)
+
+
+# Elements whose boundaries are paragraph breaks in plain text.
+_BLOCK = frozenset(
+    {
+        "address", "article", "aside", "blockquote", "caption", "details", "div", "dl",
+        "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
+        "h6", "header", "hgroup", "hr", "main", "nav", "ol", "p", "pre", "section", "summary",
+        "table", "ul",
+    }
+)  # fmt: skip
+# Elements whose boundaries are line breaks.
+_LINE = frozenset({"br", "dd", "dt", "li", "tr"})
+# Cell boundaries within a row are spaces.
+_CELL = frozenset({"td", "th"})
+# Elements whose text is never shown to a reader.
+_HIDDEN = frozenset({"script", "style", "template", "noscript", "head", "title"})
+
+_PARAGRAPH = "\x00P"
+_NEWLINE = "\x00N"
+_SPACES_RE = re.compile(r"[^\S\n]+")
+_BREAKS_RE = re.compile(r"(?:\x00[PN])+")
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._boundary(tag, opening=True)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        # `<br/>`, `<hr/>`: a boundary, and no content to hide.
+        if tag in _BLOCK:
+            self.parts.append(_PARAGRAPH)
+        elif tag in _LINE:
+            self.parts.append(_NEWLINE)
+
+    def handle_endtag(self, tag: str) -> None:
+        self._boundary(tag, opening=False)
+
+    def _boundary(self, tag: str, *, opening: bool) -> None:
+        if tag in _HIDDEN:
+            self._hidden = max(0, self._hidden + (1 if opening else -1))
+        elif tag in _BLOCK:
+            self.parts.append(_PARAGRAPH)
+        elif tag in _LINE:
+            self.parts.append(_NEWLINE)
+        elif tag in _CELL:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            # NUL is our break marker; it is never valid text anyway.
+            self.parts.append(data.replace("\x00", ""))
+
+
+def _join_breaks(match: re.Match[str]) -> str:
+    return "\n\n" if _PARAGRAPH in match.group(0) else "\n"
+
+
+def html_to_text(html: str) -> str:
+    """Convert an HTML fragment to plain text.
+
+    Entities are decoded; script/style content is dropped; block elements
+    become paragraph breaks (a blank line), ``<br>`` and list items become line
+    breaks, and other whitespace runs collapse to one space. Lines are
+    stripped and the result has no leading or trailing whitespace.
+
+    Args:
+        html: an HTML fragment (need not be well-formed).
+
+    Returns:
+        The plain text.
+    """
+    if "<" not in html and "&" not in html:
+        return _tidy(html.replace("\x00", ""))
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    return _tidy("".join(parser.parts))
+
+
+def _tidy(text: str) -> str:
+    # Source newlines are ordinary whitespace in HTML; only markers make breaks.
+    text = _SPACES_RE.sub(" ", text.replace("\n", " "))
+    text = _BREAKS_RE.sub(_join_breaks, text)
+    lines = [line.strip() for line in text.split("\n")]
+    text = "\n".join(lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

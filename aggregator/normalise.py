@@ -1,0 +1,677 @@
+"""RawEntry → Item: text and HTML cleaning, canonical URLs, ids, hashes (pure).
+
+Everything here is a pure function of its arguments; the current time is passed
+in as ``now``. nh3 (the ammonia sanitiser) is imported here and nowhere else.
+:func:`sanitize_html` is the final security gate for entry HTML: feedparser's
+own sanitiser misses entity-encoded ``javascript:`` URLs, ``<!-->`` comment
+tricks and more, and RSS titles come back unsanitised, so every title is
+turned into plain text with :func:`clean_text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as html_lib
+import ipaddress
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from datetime import datetime
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+import nh3
+
+from aggregator._text import html_to_text, tokens
+from aggregator.model import Dateline, Item, Origin, RawEntry, Related, utc
+
+__all__ = [
+    "TRACKING_PARAMS",
+    "canonical_url",
+    "clean_text",
+    "content_hash",
+    "html_to_text",
+    "normalise_entry",
+    "sanitize_html",
+    "text_fingerprint",
+    "truncate",
+]
+
+# ---------------------------------------------------------------------------
+# HTML sanitising
+
+_ALLOWED_TAGS = frozenset(
+    {
+        "a", "abbr", "acronym", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite",
+        "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
+        "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
+        "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "small",
+        "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
+        "th", "thead", "time", "tr", "tt", "u", "ul", "var", "wbr",
+    }
+)  # fmt: skip
+
+# Removed together with everything inside them: their content is code, a
+# plugin's fallback or form controls, never article text.
+_DROPPED_WITH_CONTENT = frozenset(
+    {
+        "applet", "button", "embed", "form", "frame", "frameset", "iframe", "math", "noembed",
+        "noframes", "noscript", "object", "script", "select", "style", "svg", "template",
+        "textarea", "xmp",
+    }
+)  # fmt: skip
+
+_GLOBAL_ATTRIBUTES = frozenset({"lang", "dir", "title"})
+_ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    "*": set(_GLOBAL_ATTRIBUTES),
+    "a": {"href", "hreflang"},
+    "img": {"src", "alt", "width", "height"},
+    "blockquote": {"cite"},
+    "q": {"cite"},
+    "del": {"cite", "datetime"},
+    "ins": {"cite", "datetime"},
+    "time": {"datetime"},
+    "ol": {"start", "reversed"},
+    "td": {"colspan", "rowspan", "headers"},
+    "th": {"colspan", "rowspan", "headers", "scope"},
+    "col": {"span"},
+    "colgroup": {"span"},
+    "abbr": {"title"},
+}
+_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+_LINK_REL = "noopener noreferrer nofollow"
+# Remove C0 controls, space and DEL wherever they occur in a URL: browsers
+# ignore tab/newline inside a scheme (`java\tscript:`), so must we.
+_URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
+
+
+def _http_base(base_url: str | None) -> str | None:
+    """``base_url`` when it is an absolute http(s) URL that can serve as a base."""
+    if not base_url:
+        return None
+    base = _URL_JUNK_RE.sub("", base_url)
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return base
+
+
+def _safe_cite(value: str, base: str | None) -> str | None:
+    """Validate a ``cite`` URL, which ammonia does not scheme-check itself."""
+    url = _URL_JUNK_RE.sub("", value)
+    if not url:
+        return None
+    try:
+        parts = urlsplit(url)
+        if not parts.scheme:
+            if base is None:
+                return None
+            url = urljoin(base, url)
+            parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    return url
+
+
+def sanitize_html(html: str, *, base_url: str | None = None) -> str:
+    """Reduce untrusted HTML to a safe allowlist of article markup.
+
+    Keeps paragraphs, links, emphasis, lists, quotes, headings, images
+    (``src``/``alt``), figures, code, simple tables and ``<time>``. Removes
+    script/style/iframe/object/embed/form elements with their content, every
+    event handler and ``style``/``class``/``id`` attribute, comments, and URLs
+    other than http(s) (and ``mailto:`` for links), however they are encoded.
+    Relative ``href``/``src``/``cite`` URLs are resolved against ``base_url``,
+    or dropped when there is no usable base. Links get
+    ``rel="noopener noreferrer nofollow"``. Idempotent.
+
+    Args:
+        html: an untrusted HTML fragment.
+        base_url: absolute http(s) URL of the document the fragment came from.
+
+    Returns:
+        The sanitised fragment.
+    """
+    base = _http_base(base_url)
+
+    def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+        if attribute == "cite":
+            return _safe_cite(value, base)
+        return value
+
+    cleaned: str = nh3.clean(
+        html,
+        tags=set(_ALLOWED_TAGS),
+        clean_content_tags=set(_DROPPED_WITH_CONTENT),
+        attributes=_ALLOWED_ATTRIBUTES,
+        attribute_filter=attribute_filter,
+        strip_comments=True,
+        link_rel=_LINK_REL,
+        url_schemes=set(_URL_SCHEMES),
+        url_relative=("rewrite_with_base", base) if base else "deny",
+    )
+    return cleaned.strip()
+
+
+# ---------------------------------------------------------------------------
+# Plain text
+
+# Looks like markup: a tag, a comment, or an entity/character reference.
+_MARKUP_RE = re.compile(r"<[A-Za-z/!?]|&(?:#[0-9]+|#[xX][0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{1,31});")
+# Invisible characters that only get in the way of reading and matching.
+# ZWJ/ZWNJ (U+200C/D) are kept: Persian and emoji sequences need them.
+_INVISIBLE = {
+    0x00AD: None,  # soft hyphen
+    0x200B: None,  # zero width space
+    0x2060: None,  # word joiner
+    0xFEFF: None,  # BOM / zero width no-break space
+}
+
+
+def _drop_unwanted(text: str) -> str:
+    """Remove control characters, surrogates and noncharacters; spaces stay."""
+    out = []
+    for char in text:
+        category = unicodedata.category(char)
+        if category in ("Cc", "Cs"):
+            # Tab, newlines and friends become spaces; other controls go.
+            if char in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85":
+                out.append(" ")
+            continue
+        if category in ("Zs", "Zl", "Zp"):
+            out.append(" ")
+            continue
+        code = ord(char)
+        if (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF:
+            continue  # noncharacters
+        out.append(char)
+    return "".join(out)
+
+
+def _plain_line(text: str) -> str:
+    """One line of plain text: no markup interpretation, just character cleanup."""
+    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    if not text.isascii() or not text.isprintable():
+        text = _drop_unwanted(text)
+    return " ".join(text.split())
+
+
+def clean_text(text: str) -> str:
+    """Clean a short text (title, author, tag, summary) to one plain line.
+
+    Text that contains tags or entities (RSS titles come back unsanitised) is
+    first converted from HTML. Then: NFC, non-breaking and other Unicode
+    spaces become spaces, control characters and invisible characters
+    (soft hyphen, zero-width space, BOM) are removed, whitespace is collapsed
+    and the result stripped.
+
+    Args:
+        text: the raw text.
+
+    Returns:
+        One line of plain text, possibly empty.
+    """
+    if _MARKUP_RE.search(text):
+        text = html_to_text(text)
+    return _plain_line(text)
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` at a word boundary so that it is at most ``limit`` characters.
+
+    When cut, trailing punctuation is dropped and "…" appended (counted in
+    ``limit``). A single word longer than ``limit`` is cut inside the word.
+
+    Args:
+        text: plain text.
+        limit: maximum length of the result, at least 2.
+
+    Returns:
+        ``text`` itself when short enough, else the shortened text.
+    """
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if not text[limit - 1].isspace():
+        # Back up to the last whole word, unless the first word alone is too long.
+        space = cut.rfind(" ")
+        if space > 0:
+            cut = cut[:space]
+    cut = cut.rstrip(" ,;:-\u2013\u2014.\u2026")
+    return (cut or text[: limit - 1]) + "…"
+
+
+_SENTENCE_END_RE = re.compile("(?<=[.!?\u2026])[\"'\u201d\u2019)\\]]*\\s+(?=\\S)")
+
+
+def _first_sentence(text: str) -> str:
+    match = _SENTENCE_END_RE.search(text)
+    return text[: match.start()].strip() if match else text
+
+
+def _plain_paragraphs(text: str) -> str:
+    """Plain text → escaped ``<p>`` paragraphs, split on blank lines."""
+    paragraphs = re.split(r"\n[^\S\n]*\n", text.replace("\r\n", "\n").replace("\r", "\n"))
+    out = []
+    for paragraph in paragraphs:
+        line = _plain_line(paragraph)
+        if line:
+            out.append(f"<p>{html_lib.escape(line, quote=False)}</p>")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------
+# URLs
+
+#: Query parameters that only track the reader (campaigns, click ids, mail
+#: lists); removed from canonical URLs. Compared case-insensitively. Any
+#: parameter starting with one of :data:`TRACKING_PREFIXES` is removed too.
+#: Generic names that some sites use for real content (``ref``, ``source``,
+#: ``cid``, ``si``, ``feature``) are deliberately absent.
+TRACKING_PARAMS = frozenset(
+    {
+        # Google Ads / Analytics / Merchant
+        "gclid", "gclsrc", "gbraid", "wbraid", "dclid", "srsltid", "_ga", "_gl",
+        # Meta (Facebook, Instagram)
+        "fbclid", "igshid", "igsh", "fb_action_ids", "fb_action_types", "fb_ref",
+        "fb_source", "action_object_map", "action_type_map", "action_ref_map",
+        # Microsoft, Yandex, X/Twitter, TikTok, LinkedIn, Snapchat, Reddit, Pinterest
+        "msclkid", "cvid", "ocid", "yclid", "ysclid", "twclid", "ref_src", "ref_url",
+        "ttclid", "li_fat_id", "sccid", "rdt_cid", "epik",
+        # Mailchimp, HubSpot, Marketo, Klaviyo, MailerLite, Drip, Vero, beehiiv
+        "mc_cid", "mc_eid", "_hsenc", "_hsmi", "__hssc", "__hstc", "__hsfp",
+        "hsctatracking", "mkt_tok", "_kx", "ml_subscriber", "ml_subscriber_hash", "__s",
+        "vero_id", "vero_conv", "_bhlid",
+        # Adobe, Webtrends, AT Internet, comScore, Matomo/Piwik, Openstat, Omeda
+        "s_cid", "s_kwcid", "sc_cid", "icid", "wt.mc_id", "xtor", "at_medium",
+        "at_campaign", "at_source", "ns_mchannel", "ns_source", "ns_campaign",
+        "ns_linkname", "ns_fee", "pk_campaign", "pk_kwd", "pk_keyword", "pk_source",
+        "pk_medium", "pk_content", "pk_cid", "piwik_campaign", "piwik_kwd", "_openstat",
+        "oly_anon_id", "oly_enc_id", "hmb_campaign", "hmb_medium", "hmb_source",
+        # Yahoo, Alibaba, Taboola, Outbrain, NYT share links, misc click ids
+        "guccounter", "guce_referrer", "guce_referrer_sig", "ncid", "spm", "scm", "tblci",
+        "dicbo", "smid", "smtyp", "wickedid", "rb_clickid",
+    }
+)  # fmt: skip
+#: Parameter-name prefixes that only track (Urchin/GA UTM, Matomo MTM).
+TRACKING_PREFIXES = ("utm_", "mtm_")
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_SUB_DELIMS = "!$&'()*+,;="
+_HOST_CHARS = _UNRESERVED | frozenset(_SUB_DELIMS)
+_PATH_SAFE = _UNRESERVED | frozenset(_SUB_DELIMS + ":@/")
+_QUERY_SAFE = _PATH_SAFE | frozenset("?")
+_HEX = "0123456789ABCDEFabcdef"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
+
+
+def _normalise_percent(text: str, safe: frozenset[str]) -> str:
+    """RFC 3986 §6.2.2 percent-encoding normalisation.
+
+    Escapes of unreserved characters are decoded, other escapes upper-cased,
+    and characters outside ``safe`` (spaces, non-ASCII, ``"<>{}|^``...) are
+    encoded as UTF-8. A stray ``%`` becomes ``%25``.
+    """
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        char = text[i]
+        if char == "%":
+            if i + 2 < n and text[i + 1] in _HEX and text[i + 2] in _HEX:
+                byte = int(text[i + 1 : i + 3], 16)
+                decoded = chr(byte)
+                out.append(decoded if decoded in _UNRESERVED else "%" + text[i + 1 : i + 3].upper())
+                i += 3
+                continue
+            out.append("%25")
+        elif char in safe:
+            out.append(char)
+        else:
+            out.extend(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
+        i += 1
+    return "".join(out)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4, on an absolute path."""
+    output: list[str] = []
+    segments = path.split("/")
+    for index, segment in enumerate(segments[1:], start=1):
+        last = index == len(segments) - 1
+        if segment == ".":
+            if last:
+                output.append("")
+        elif segment == "..":
+            if output:
+                output.pop()
+            if last:
+                output.append("")
+        else:
+            output.append(segment)
+    return "/" + "/".join(output)
+
+
+def _canonical_host(hostname: str) -> str | None:
+    """Lower-case, IDNA-encoded host for a netloc (IPv6 in brackets), or None."""
+    if ":" in hostname:
+        try:
+            return f"[{ipaddress.IPv6Address(hostname).compressed}]"
+        except ValueError:
+            return None
+    host = hostname.rstrip(".").lower()
+    if not host:
+        return None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    if any(c not in _HOST_CHARS for c in host):
+        return None
+    return host
+
+
+def _is_tracking(name: str) -> bool:
+    key = unquote(name).lower()
+    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
+
+
+def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
+    """Return the canonical absolute http(s) form of ``url``, or None.
+
+    Resolved against ``base`` when relative; only http and https survive.
+    Scheme and host lower-cased, host IDNA-encoded, user info and default
+    ports removed, dot segments resolved, empty path → ``/``, percent-encoding
+    normalised (RFC 3986 §6.2.2), fragment removed, tracking parameters
+    (:data:`TRACKING_PARAMS`, ``utm_*``, ``mtm_*``) removed and the other query
+    parameters kept in their order. Idempotent.
+
+    Args:
+        url: a URL as found in a document; None or blank gives None.
+        base: the URL of the document, for relative ``url``.
+
+    Returns:
+        The canonical URL, or None when ``url`` is missing, malformed, or not
+        http(s).
+    """
+    if not url:
+        return None
+    # Browsers drop leading/trailing C0+space and tab/newline anywhere.
+    url = _TAB_NEWLINE_RE.sub("", url).strip(_C0_AND_SPACE)
+    if not url:
+        return None
+    # Special schemes treat `\` as `/` before the query (WHATWG URL), so do we.
+    head, mark, tail = url.partition("?")
+    url = head.replace("\\", "/") + mark + tail
+    try:
+        if base:
+            base_parts = urlsplit(base.strip())
+            if base_parts.scheme.lower() in ("http", "https"):
+                url = urljoin(base.strip(), url)
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("http", "https"):
+            return None
+        host = _canonical_host(parts.hostname or "")
+        port = parts.port
+    except ValueError:
+        return None
+    if host is None:
+        return None
+    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
+
+    path = parts.path or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    path = _remove_dot_segments(_normalise_percent(path, _PATH_SAFE))
+
+    params = []
+    if parts.query:
+        for param in parts.query.split("&"):
+            if not param:
+                continue
+            name = param.split("=", 1)[0]
+            if _is_tracking(name):
+                continue
+            params.append(_normalise_percent(param, _QUERY_SAFE))
+    return urlunsplit((scheme, netloc, path, "&".join(params), ""))
+
+
+# ---------------------------------------------------------------------------
+# Hashes
+
+
+def content_hash(
+    *,
+    title: str,
+    link: str | None,
+    content_html: str,
+    summary: str = "",
+    dateline: Dateline | None = None,
+    related: Iterable[Related] = (),
+    authors: Iterable[str] = (),
+    tags: Iterable[str] = (),
+) -> str:
+    """Hash an item's content: it changes iff the content really changes.
+
+    Whitespace runs in the HTML and text fields do not count, nor do the
+    order or case of tags.
+
+    Args:
+        title: the item's plain-text title.
+        link: canonical link or None.
+        content_html: sanitised content.
+        summary: plain-text summary.
+        dateline: the article's dateline.
+        related: related headlines.
+        authors: author names, in order.
+        tags: tags (order and case ignored).
+
+    Returns:
+        A sha256 hex digest.
+    """
+    document = {
+        "title": " ".join(title.split()),
+        "link": link,
+        "content": " ".join(content_html.split()),
+        "summary": " ".join(summary.split()),
+        "dateline": [dateline.place, dateline.agency] if dateline else None,
+        "related": [[r.title, r.link] for r in related],
+        "authors": list(authors),
+        "tags": sorted({t.casefold() for t in tags}),
+    }
+    encoded = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+#: Fewer tokens than this and a text is too short to identify a story.
+FINGERPRINT_MIN_TOKENS = 12
+
+
+def text_fingerprint(text: str) -> str | None:
+    """Fingerprint a text by its normalised tokens, to spot one story told twice.
+
+    Case, accents, punctuation, whitespace and markup-free formatting do not
+    change the fingerprint; any change of words does.
+
+    Args:
+        text: plain text (strip HTML first).
+
+    Returns:
+        A sha256 hex digest, or None when the text has fewer than
+        :data:`FINGERPRINT_MIN_TOKENS` tokens.
+    """
+    words = tokens(text)
+    if len(words) < FINGERPRINT_MIN_TOKENS:
+        return None
+    return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Entries
+
+TITLE_LIMIT = 80
+SUMMARY_LIMIT = 300
+
+
+def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
+    """Clean, drop empties and case-insensitive duplicates, keep first spelling and order."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        cleaned = clean_text(value)
+        key = cleaned.casefold()
+        if cleaned and key not in seen:
+            seen.add(key)
+            out.append(cleaned)
+    return tuple(out)
+
+
+def _to_text(value: str | None, is_html: bool) -> str:
+    if not value:
+        return ""
+    return _plain_line(html_to_text(value) if is_html else value)
+
+
+def _to_html(value: str | None, is_html: bool, base: str | None) -> str:
+    if not value or not value.strip():
+        return ""
+    return sanitize_html(value, base_url=base) if is_html else _plain_paragraphs(value)
+
+
+def _title_from_link(link: str) -> str:
+    parts = urlsplit(link)
+    segments = [unquote(s) for s in parts.path.split("/") if s]
+    if segments:
+        last = re.sub(r"\.[A-Za-z0-9]{1,5}$", "", segments[-1])
+        title = clean_text(re.sub(r"[-_+]+", " ", last))
+        if title:
+            return truncate(title, TITLE_LIMIT)
+    return parts.hostname or link
+
+
+def _clean_dateline(dateline: Dateline | None) -> Dateline | None:
+    if dateline is None:
+        return None
+    place = clean_text(dateline.place)
+    if not place:
+        return None
+    agency = clean_text(dateline.agency) if dateline.agency else ""
+    return Dateline(place=place, agency=agency or None)
+
+
+def _clean_related(related: Iterable[Related], base: str | None) -> tuple[Related, ...]:
+    out = []
+    for entry in related:
+        title = clean_text(entry.title)
+        if title:
+            out.append(Related(title=title, link=canonical_url(entry.link, base=base)))
+    return tuple(out)
+
+
+def normalise_entry(
+    raw: RawEntry,
+    *,
+    source: str,
+    origin: Origin | None,
+    extra_tags: tuple[str, ...] = (),
+    now: datetime,
+) -> Item:
+    """Turn a parser's lenient :class:`RawEntry` into a complete, valid :class:`Item`.
+
+    - title: plain text; when missing, the first sentence of the summary or
+      content (cut at ~80 characters), else words from the link's path.
+    - content_html: sanitised ``content``, else ``summary``; plain text
+      becomes escaped ``<p>`` paragraphs.
+    - summary: plain text of ``summary``, else of ``content``, cut at ~300.
+    - link: canonical, resolved against ``raw.base_url``.
+    - identity: ``raw.identity``, else the canonical link, else
+      ``sha256:`` + a hash of title and content.
+    - published: ``raw.published`` or ``raw.updated`` or ``now``; updated:
+      ``raw.updated`` or published; neither later than ``now``.
+    - authors and tags (``raw.tags`` + ``extra_tags``): cleaned, empty ones
+      dropped, case-insensitive duplicates dropped, order kept.
+
+    Args:
+        raw: the entry as parsed.
+        source: the configured source's name.
+        origin: the document it came from.
+        extra_tags: the source's configured tags.
+        now: the current time (aware).
+
+    Returns:
+        The item, with ``content_hash`` filled.
+
+    Raises:
+        ValueError: the entry has no title, content or link; or ``now`` is naive.
+    """
+    now = utc(now)
+    link = canonical_url(raw.link, base=raw.base_url)
+    # Relative URLs in content are relative to the document, or failing that the entry page.
+    content_base = _http_base(raw.base_url) or link
+
+    if raw.content and raw.content.strip():
+        content_html = _to_html(raw.content, raw.content_is_html, content_base)
+    else:
+        content_html = _to_html(raw.summary, raw.summary_is_html, content_base)
+    summary_text = _to_text(raw.summary, raw.summary_is_html) or _to_text(content_html, True)
+    summary = truncate(summary_text, SUMMARY_LIMIT)
+
+    title = clean_text(raw.title or "")
+    if not title:
+        if summary_text:
+            title = truncate(_first_sentence(summary_text), TITLE_LIMIT)
+        elif link:
+            title = _title_from_link(link)
+        else:
+            raise ValueError("entry has no title, content or link")
+
+    identity = (raw.identity or "").strip() or link
+    if not identity:
+        digest = hashlib.sha256(f"{title}\n{content_html}".encode()).hexdigest()
+        identity = f"sha256:{digest}"
+
+    published = min(raw.published or raw.updated or now, now)
+    updated = min(raw.updated or published, now)
+    # A feed may say it was updated before it was published; never publish that.
+    updated = max(updated, published)
+
+    authors = _dedupe(raw.authors)
+    tags = _dedupe((*raw.tags, *extra_tags))
+    dateline = _clean_dateline(raw.dateline)
+    related = _clean_related(raw.related, _http_base(raw.base_url) or link)
+    language = (raw.language or "").strip() or None
+
+    return Item(
+        source=source,
+        identity=identity,
+        title=title,
+        link=link,
+        content_html=content_html,
+        summary=summary,
+        published=published,
+        updated=updated,
+        authors=authors,
+        tags=tags,
+        language=language,
+        dateline=dateline,
+        related=related,
+        origin=origin,
+        content_hash=content_hash(
+            title=title,
+            link=link,
+            content_html=content_html,
+            summary=summary,
+            dateline=dateline,
+            related=related,
+            authors=authors,
+            tags=tags,
+        ),
+    )
