@@ -26,6 +26,8 @@ occur (``raise FetchError(...) from exc``).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class AggregatorError(Exception):
     """Base class of every error aggregator raises on purpose."""
@@ -69,10 +71,17 @@ class FetchError(SourceError):
 
 
 class HTTPStatusError(FetchError):
-    """The server answered with a status we do not accept."""
+    """The server answered with a status we do not accept.
 
-    def __init__(self, source: str, message: str, *, status: int) -> None:
+    ``retry_after`` is the server's ``Retry-After`` (seconds or HTTP-date) as an
+    aware UTC time, or None when absent or unreadable.
+    """
+
+    def __init__(
+        self, source: str, message: str, *, status: int, retry_after: datetime | None = None
+    ) -> None:
         self.status = status
+        self.retry_after = retry_after
         super().__init__(source, message)
 
 

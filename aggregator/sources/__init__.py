@@ -1,0 +1,2 @@
+"""Getting bytes: remote URLs (``http``), local seed folders (``files``), feed
+discovery in HTML pages (``discover``) and OPML subscription lists (``opml``)."""

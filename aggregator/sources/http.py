@@ -1,0 +1,856 @@
+"""Fetching remote sources over HTTP: polite, bounded, and guarded against SSRF.
+
+This is the only module that imports httpx (and httpcore, its engine, and
+brotli, whose bounded decoder we drive ourselves).
+
+One call, :meth:`Fetcher.fetch`, gets one document:
+
+* **Conditional GET**: ``If-None-Match`` / ``If-Modified-Since`` from the stored
+  validators; a 304 comes back as ``status=304`` with an empty body.
+* **Overall deadline**: httpx timeouts are per operation, so a server that
+  trickles a byte every few seconds would never trip them. Every hop, every
+  DNS lookup and every read of one fetch runs under a single absolute deadline
+  (:class:`~aggregator.errors.DeadlineError`). The clock starts once the fetch
+  holds its politeness slots: waiting in the queue behind other feeds of the
+  same host is not the source's fault.
+* **Size cap after decompression, while streaming**: we read the raw bytes and
+  decode gzip/deflate/br ourselves with decoders whose output per step is
+  bounded (httpx's own decoders inflate a whole network chunk at once, and a
+  64 KiB brotli chunk can hold gigabytes), so a compression bomb stops at the
+  cap having used about ``max_bytes`` of memory
+  (:class:`~aggregator.errors.TooLargeError`).
+* **Redirects by hand**: at most ``max_redirects`` hops; loops and a missing
+  ``Location`` raise :class:`~aggregator.errors.RedirectError`; relative
+  locations are resolved; credentials (``Authorization``, ``Cookie``) are not
+  forwarded to another origin. ``permanent_redirect`` reports where the leading
+  run of 301/308 hops ended, for :func:`aggregator.sources.redirects.decide_move`.
+* **SSRF guard**: only http and https; before every hop the host is resolved and
+  *every* address checked (:func:`address_refusal`); a refused address raises
+  :class:`~aggregator.errors.BlockedAddressError` before any connection is
+  made. The connection then goes to the vetted addresses themselves: our
+  network backend connects to the IPs this hop checked (carried in a context
+  variable), never re-resolving the name, so there is no DNS-rebinding window
+  between check and connect. TLS still uses the hostname for SNI and
+  certificate checks and the ``Host`` header is unchanged, because httpcore
+  takes both from the URL, not from the socket. Proxies from the environment
+  are ignored (``trust_env=False``), since a proxy would resolve names itself.
+* **Politeness**: a global limit and a per-host limit on requests in flight
+  (semaphores, per-host acquired first, so a fetch queued behind a busy host
+  holds no global slot).
+
+A caller-supplied ``transport`` (tests, custom stacks) still gets the per-hop
+check; only the connect-time pinning is the default transport's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ipaddress
+import socket
+import zlib
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from types import MappingProxyType, TracebackType
+from typing import Any, Protocol, Self
+
+import brotli  # type: ignore[import-untyped]
+import httpcore
+import httpx
+
+from aggregator.errors import (
+    AggregatorError,
+    BlockedAddressError,
+    DeadlineError,
+    FetchError,
+    HTTPStatusError,
+    RedirectError,
+    TooLargeError,
+)
+from aggregator.schedule import parse_retry_after
+
+__all__ = [
+    "DEFAULT_ACCEPT",
+    "DEFAULT_USER_AGENT",
+    "FetchResponse",
+    "Fetcher",
+    "Resolver",
+    "address_refusal",
+    "parse_networks",
+    "system_resolver",
+]
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aggregator")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "dev"
+
+
+#: Names the project and its version; no URL, since the project has no home yet.
+DEFAULT_USER_AGENT = f"aggregator/{_version()} (feed aggregator; polite polling, conditional GET)"
+#: Feeds first, then generic XML/JSON, then HTML (for autodiscovery), then anything.
+DEFAULT_ACCEPT = (
+    "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
+    "application/feed+json;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
+    "application/json;q=0.7, text/html;q=0.5, */*;q=0.1"
+)
+_ACCEPT_ENCODING = "gzip, deflate, br"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_PERMANENT = frozenset({301, 308})
+# Headers that carry credentials for one origin only.
+_ORIGIN_BOUND = ("authorization", "cookie", "proxy-authorization")
+# Largest piece a decoder emits per step: bounds memory per step of a bomb.
+_CHUNK = 64 * 1024
+
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# IPv6 ranges that embed or translate an IPv4 address: checking the IPv6
+# address alone would let ::ffff:127.0.0.1 or 64:ff9b::7f00:1 through.
+_EMBEDDING_V6 = (
+    (ipaddress.IPv6Network("::ffff:0:0/96"), "IPv4-mapped"),
+    (ipaddress.IPv6Network("::ffff:0:0:0/96"), "IPv4-translated"),
+    (ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"),
+    (ipaddress.IPv6Network("64:ff9b:1::/48"), "NAT64"),
+    (ipaddress.IPv6Network("2002::/16"), "6to4"),
+    (ipaddress.IPv6Network("2001::/32"), "Teredo"),
+    (ipaddress.IPv6Network("::/96"), "IPv4-compatible"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResponse:
+    """A successful fetch: 2xx with a body, or 304 Not Modified."""
+
+    #: the final URL, after redirects
+    url: str
+    #: 200 (or another 2xx) with a body, or 304
+    status: int
+    #: the decoded body; ``b""`` on 304
+    body: bytes
+    #: final response headers, names lower-case, repeated headers joined by ", "
+    headers: Mapping[str, str]
+    #: the validator to store; on a 304 without one, the validator we sent
+    etag: str | None
+    #: the validator to store; on a 304 without one, the validator we sent
+    last_modified: str | None
+    #: where the leading run of 301/308 hops ended; None if the first hop was
+    #: not a permanent redirect (or there were no redirects)
+    permanent_redirect: str | None
+    #: every redirect followed, as (status, target URL)
+    redirects: tuple[tuple[int, str], ...]
+    #: seconds from the first request to the end of the body
+    elapsed: float
+
+
+def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
+    """Parse ``allow_networks`` CIDR blocks.
+
+    Args:
+        cidrs: blocks such as ``"127.0.0.0/8"`` or ``"fd00::/8"``.
+
+    Returns:
+        The networks, in order.
+
+    Raises:
+        ValueError: naming the first block that is not a valid network.
+    """
+    networks: list[IPNetwork] = []
+    for cidr in cidrs:
+        try:
+            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"allow_networks: {cidr!r} is not a CIDR block: {exc}") from exc
+    return tuple(networks)
+
+
+def address_refusal(address: str, allow: Sequence[IPNetwork] = ()) -> str | None:
+    """Say why the SSRF guard refuses ``address``, or None when it may be reached.
+
+    Loopback, private, link-local, multicast, unspecified, reserved and other
+    non-global addresses are refused, as are IPv6 forms that embed an IPv4
+    address (mapped, translated, NAT64, 6to4, Teredo, compatible), unless the
+    address lies inside one of ``allow``.
+
+    Args:
+        address: an IPv4 or IPv6 address (an IPv6 zone ``%eth0`` is ignored).
+        allow: networks admitted despite the rules (``allow_networks``).
+
+    Returns:
+        A short reason such as ``"loopback address 127.0.0.1"``, or None.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"unparsable address {address!r}"
+    if any(ip.version == net.version and ip in net for net in allow):
+        return None
+    if ip.is_unspecified:
+        return f"unspecified address {ip}"
+    if ip.is_loopback:
+        return f"loopback address {ip}"
+    # Embedding forms next: their flags describe the IPv6 range, not the
+    # IPv4 address inside, which is what a connection would actually reach.
+    if isinstance(ip, ipaddress.IPv6Address):
+        for net, kind in _EMBEDDING_V6:
+            if ip in net:
+                return f"{kind} address {ip}"
+    kinds = (
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("reserved", ip.is_reserved),
+        ("private", ip.is_private),
+    )
+    for kind, flagged in kinds:
+        if flagged:
+            return f"{kind} address {ip}"
+    if not ip.is_global:
+        return f"non-global address {ip}"
+    return None
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Resolve ``host`` with the system resolver (``getaddrinfo``), in its order.
+
+    Args:
+        host: a host name.
+        port: the port (getaddrinfo wants one).
+
+    Returns:
+        The distinct addresses.
+
+    Raises:
+        OSError: when the name does not resolve.
+    """
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _host_key(host: str) -> str:
+    return host.strip("[]").lower()
+
+
+# (host, port) -> the addresses the current hop vetted. A context variable, so
+# each fetch task sees only its own vetting and concurrent fetches cannot mix.
+_PINS: contextvars.ContextVar[Mapping[tuple[str, int], tuple[str, ...]]] = contextvars.ContextVar(
+    "aggregator_http_pins"
+)
+
+
+class _Guard:
+    """Resolves a host and checks every address it resolves to."""
+
+    def __init__(self, allow: Sequence[IPNetwork], resolver: Resolver) -> None:
+        self.allow = tuple(allow)
+        self.resolver = resolver
+
+    async def vet(self, host: str, port: int) -> tuple[str, ...]:
+        """Return the host's addresses; raise when any of them is refused.
+
+        Errors carry no source (the caller adds it): BlockedAddressError for a
+        refused address, FetchError when the name does not resolve.
+        """
+        bare = _host_key(host)
+        if _is_ip_literal(bare):
+            addresses = [bare]
+        else:
+            try:
+                addresses = list(await self.resolver(bare, port))
+            except (OSError, UnicodeError) as exc:
+                raise FetchError("", f"cannot resolve {bare}: {_describe(exc)}") from exc
+            if not addresses:
+                raise FetchError("", f"cannot resolve {bare}: no addresses")
+        for address in addresses:
+            reason = address_refusal(address, self.allow)
+            if reason is not None:
+                shown = reason if address == bare else f"{bare} resolves to {reason}"
+                raise BlockedAddressError("", f"{shown}, refused (not in allow_networks)")
+        return tuple(addresses)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Connects to the addresses the current hop vetted, never to a fresh lookup."""
+
+    def __init__(self, guard: _Guard) -> None:
+        self._guard = guard
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = _PINS.get({}).get((_host_key(host), port))
+        if addresses is None:
+            # Not reached through Fetcher.fetch: vet here, so the check and the
+            # connect still use one and the same lookup.
+            addresses = await self._guard.vet(host, port)
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    address,
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except httpcore.ConnectError as exc:
+                failure = exc
+        raise failure or httpcore.ConnectError(f"no address to connect to for {host}")
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not used by the fetcher")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with our network backend underneath."""
+
+    def __init__(self, backend: _PinnedBackend, max_connections: int) -> None:
+        super().__init__(trust_env=False)
+        # httpx does not take a network backend, so replace the pool it built.
+        # ``_pool`` has been the attribute's name since httpx 0.18; httpx is
+        # pinned below 1.0 in pyproject, and tests exercise this path.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=5.0,
+            http1=True,
+            http2=False,
+            network_backend=backend,
+        )
+
+
+class _Decoder(Protocol):
+    def feed(self, data: bytes) -> Iterator[bytes]: ...
+
+    def flush(self) -> Iterator[bytes]: ...
+
+
+class _ZlibDecoder:
+    """gzip (also multi-member, also zlib-wrapped) or deflate, in bounded steps."""
+
+    def __init__(self, *, gzip: bool) -> None:
+        # 47 = auto-detect gzip or zlib header; deflate starts zlib-wrapped and
+        # falls back to raw deflate, as servers send either.
+        self._gzip = gzip
+        self._wbits = 47 if gzip else zlib.MAX_WBITS
+        self._obj = zlib.decompressobj(self._wbits)
+        self._started = False
+        self._done = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        while data and not self._done:
+            try:
+                out = self._obj.decompress(data, _CHUNK)
+            except zlib.error:
+                if self._gzip or self._started:
+                    raise
+                self._wbits = -zlib.MAX_WBITS
+                self._obj = zlib.decompressobj(self._wbits)
+                out = self._obj.decompress(data, _CHUNK)
+            self._started = True
+            if out:
+                yield out
+            if self._obj.eof:
+                rest = self._obj.unused_data
+                if self._gzip and rest.lstrip(b"\0"):
+                    self._obj = zlib.decompressobj(self._wbits)
+                    data = rest
+                    continue
+                self._done = True
+                return
+            data = self._obj.unconsumed_tail
+            # All input taken but the output step was full: more may be pending.
+            while not data and len(out) == _CHUNK:
+                out = self._obj.decompress(b"", _CHUNK)
+                if out:
+                    yield out
+
+    def flush(self) -> Iterator[bytes]:
+        if not self._done:
+            out = self._obj.flush()
+            if out:
+                yield out
+
+
+class _BrotliDecoder:
+    def __init__(self) -> None:
+        self._obj = brotli.Decompressor()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self._obj.is_finished():
+            return
+        out: bytes = self._obj.process(data, output_buffer_limit=_CHUNK)
+        # With a limit, brotli keeps the rest of its output back until asked
+        # again with empty input; drain it before taking more input.
+        while out:
+            yield out
+            if self._obj.is_finished():
+                return
+            out = self._obj.process(b"", output_buffer_limit=_CHUNK)
+
+    def flush(self) -> Iterator[bytes]:
+        return iter(())
+
+
+def _decoders(content_encoding: str) -> list[_Decoder]:
+    """Decoders for a Content-Encoding list, in decoding (reverse) order."""
+    decoders: list[_Decoder] = []
+    for coding in reversed([c.strip().lower() for c in content_encoding.split(",")]):
+        if coding in ("", "identity"):
+            continue
+        if coding in ("gzip", "x-gzip"):
+            decoders.append(_ZlibDecoder(gzip=True))
+        elif coding == "deflate":
+            decoders.append(_ZlibDecoder(gzip=False))
+        elif coding == "br":
+            decoders.append(_BrotliDecoder())
+        else:
+            raise ValueError(f"unsupported Content-Encoding {coding!r}")
+    return decoders
+
+
+def _through(decoder: _Decoder, chunks: Iterator[bytes], final: bool) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    if final:
+        yield from decoder.flush()
+
+
+def _decode(decoders: Sequence[_Decoder], data: bytes, *, final: bool) -> Iterator[bytes]:
+    """Push ``data`` through the decoder chain lazily, one bounded step at a time."""
+    stream: Iterator[bytes] = iter((data,))
+    for decoder in decoders:
+        stream = _through(decoder, stream, final)
+    return stream
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a low-level exception: its class, and its text when it has one."""
+    text = " ".join(str(exc).split())
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+async def _discard(response: httpx.Response) -> None:
+    """Read a small unwanted body (304, redirect, error page) to its end.
+
+    httpcore returns a connection to the pool only once the response has been
+    read to the end; closing it early would cost a new TCP (and TLS)
+    connection per 304. A large body is not worth reading: stop and let the
+    connection close.
+    """
+    left = _CHUNK
+    async for raw in response.aiter_raw():
+        left -= len(raw)
+        if left < 0:
+            return
+
+
+@dataclass(slots=True)
+class _Hop:
+    status: int
+    response_headers: httpx.Headers
+    body: bytes = b""
+    location: str | None = None
+
+
+@dataclass(slots=True)
+class _HostSlot:
+    semaphore: asyncio.Semaphore
+    users: int = 0
+
+
+class Fetcher:
+    """Fetches remote documents; share one per process (it holds the pool and limits).
+
+    Args:
+        user_agent: the ``User-Agent`` header.
+        allow_networks: CIDR blocks admitted despite the SSRF rules.
+        max_connections: requests in flight over all hosts.
+        max_per_host: requests in flight to one host name.
+        max_redirects: redirects followed per fetch.
+        transport: an httpx transport to use instead of the pinned default
+            (the per-hop address check still applies; connect-time pinning
+            does not). Not closed by :meth:`aclose`.
+        resolver: ``async (host, port) -> [addresses]``; defaults to
+            :func:`system_resolver`. Tests map names to chosen addresses.
+
+    Raises:
+        ValueError: for a bad CIDR block or a limit below 1 (0 for redirects).
+    """
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = DEFAULT_USER_AGENT,
+        allow_networks: Sequence[str] = (),
+        max_connections: int = 20,
+        max_per_host: int = 2,
+        max_redirects: int = 5,
+        transport: httpx.AsyncBaseTransport | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
+        if max_connections < 1 or max_per_host < 1 or max_redirects < 0:
+            raise ValueError(
+                "max_connections and max_per_host must be at least 1, max_redirects at least 0"
+            )
+        self._user_agent = user_agent
+        self._guard = _Guard(parse_networks(allow_networks), resolver or system_resolver)
+        self._max_per_host = max_per_host
+        self._max_redirects = max_redirects
+        self._global = asyncio.Semaphore(max_connections)
+        self._hosts: dict[str, _HostSlot] = {}
+        self._owns_transport = transport is None
+        self._transport: httpx.AsyncBaseTransport = transport or _PinnedTransport(
+            _PinnedBackend(self._guard), max_connections
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool (a caller-supplied transport is left open)."""
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    @asynccontextmanager
+    async def _slot(self, host: str) -> AsyncIterator[None]:
+        """Hold one per-host slot, then one global slot (always in that order)."""
+        entry = self._hosts.get(host)
+        if entry is None:
+            entry = self._hosts[host] = _HostSlot(asyncio.Semaphore(self._max_per_host))
+        entry.users += 1
+        try:
+            async with entry.semaphore, self._global:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._hosts[host]
+
+    async def fetch(
+        self,
+        url: str,
+        *,
+        source: str,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float = 20.0,
+        max_bytes: int = 10 * 2**20,
+    ) -> FetchResponse:
+        """GET one document, following redirects, within one overall deadline.
+
+        Args:
+            url: an absolute http(s) URL.
+            source: the source's name, for error messages.
+            etag: stored validator, sent as ``If-None-Match``.
+            last_modified: stored validator, sent as ``If-Modified-Since``.
+            headers: extra request headers (they override the defaults).
+            timeout: overall deadline in seconds for all hops, lookups and reads.
+            max_bytes: body cap, counted after decompression.
+
+        Returns:
+            The response (2xx with a body, or 304).
+
+        Raises:
+            BlockedAddressError: a scheme other than http(s), or an address the
+                SSRF guard refuses (at any hop; nothing was sent to it).
+            RedirectError: too many redirects, a loop, or a bad ``Location``.
+            HTTPStatusError: a 4xx/5xx (or an unfollowable 3xx); ``status`` and
+                ``retry_after`` are set.
+            TooLargeError: the decoded body exceeds ``max_bytes``.
+            DeadlineError: the deadline passed.
+            FetchError: any other transport or decoding failure.
+        """
+        try:
+            return await self._fetch(
+                url,
+                source=source,
+                etag=etag,
+                last_modified=last_modified,
+                extra=headers or {},
+                timeout=timeout,
+                max_bytes=max_bytes,
+            )
+        except AggregatorError:
+            raise
+        except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError, OSError) as exc:
+            raise FetchError(source, f"{url}: {_describe(exc)}") from exc
+
+    async def _fetch(
+        self,
+        url: str,
+        *,
+        source: str,
+        etag: str | None,
+        last_modified: str | None,
+        extra: Mapping[str, str],
+        timeout: float,
+        max_bytes: int,
+    ) -> FetchResponse:
+        loop = asyncio.get_running_loop()
+        try:
+            current = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise FetchError(source, f"{url}: invalid URL: {_describe(exc)}") from exc
+        request_headers = httpx.Headers(
+            {
+                "User-Agent": self._user_agent,
+                "Accept": DEFAULT_ACCEPT,
+                "Accept-Encoding": _ACCEPT_ENCODING,
+            }
+        )
+        request_headers.update(extra)
+        if etag:
+            request_headers["If-None-Match"] = etag
+        if last_modified:
+            request_headers["If-Modified-Since"] = last_modified
+
+        visited = [str(current)]
+        redirects: list[tuple[int, str]] = []
+        permanent: str | None = None
+        permanent_run = True
+        deadline: float | None = None
+        started = 0.0
+
+        def where() -> str:
+            return url if str(current) == url else f"{url} (redirected to {current})"
+
+        while True:
+            if current.scheme not in ("http", "https"):
+                raise BlockedAddressError(
+                    source, f"{where()}: scheme {current.scheme!r} refused (only http and https)"
+                )
+            if not current.host:
+                raise FetchError(source, f"{where()}: URL has no host")
+            host = _host_key(current.host)
+            waiting = asyncio.timeout_at(deadline)
+            try:
+                # The first hop waits for its slot before its clock starts;
+                # later hops wait within the deadline.
+                async with waiting, self._slot(host):
+                    if deadline is None:
+                        started = loop.time()
+                        deadline = started + timeout
+                        waiting.reschedule(deadline)
+                    hop = await self._hop(
+                        current,
+                        request_headers,
+                        source=source,
+                        where=where(),
+                        timeout=timeout,
+                        max_bytes=max_bytes,
+                    )
+            except TimeoutError as exc:
+                if not waiting.expired():
+                    raise FetchError(source, f"{where()}: {_describe(exc)}") from exc
+                raise DeadlineError(
+                    source, f"{where()}: no complete response within {timeout:g} s"
+                ) from exc
+
+            if hop.status in _REDIRECTS:
+                if not hop.location:
+                    raise RedirectError(
+                        source, f"{where()}: HTTP {hop.status} without a Location header"
+                    )
+                try:
+                    target = current.join(hop.location.strip())
+                except httpx.InvalidURL as exc:
+                    raise RedirectError(
+                        source, f"{where()}: bad Location {_one_line(hop.location)!r}"
+                    ) from exc
+                redirects.append((hop.status, str(target)))
+                if permanent_run and hop.status in _PERMANENT:
+                    permanent = str(target)
+                else:
+                    permanent_run = False
+                if str(target) in visited:
+                    chain = " -> ".join([*visited, str(target)])
+                    raise RedirectError(source, f"{url}: redirect loop: {chain}")
+                if len(redirects) > self._max_redirects:
+                    raise RedirectError(
+                        source, f"{url}: more than {self._max_redirects} redirects (last {target})"
+                    )
+                if (target.scheme, target.host, target.port) != (
+                    current.scheme,
+                    current.host,
+                    current.port,
+                ):
+                    for name in _ORIGIN_BOUND:
+                        request_headers.pop(name, None)
+                visited.append(str(target))
+                current = target
+                continue
+
+            response_headers = MappingProxyType(
+                {k.lower(): v for k, v in hop.response_headers.items()}
+            )
+            if hop.status == 304:
+                new_etag = response_headers.get("etag") or etag
+                new_modified = response_headers.get("last-modified") or last_modified
+            else:
+                new_etag = response_headers.get("etag")
+                new_modified = response_headers.get("last-modified")
+            return FetchResponse(
+                url=str(current),
+                status=hop.status,
+                body=hop.body,
+                headers=response_headers,
+                etag=new_etag,
+                last_modified=new_modified,
+                permanent_redirect=permanent,
+                redirects=tuple(redirects),
+                elapsed=loop.time() - started,
+            )
+
+    async def _hop(
+        self,
+        url: httpx.URL,
+        headers: httpx.Headers,
+        *,
+        source: str,
+        where: str,
+        timeout: float,
+        max_bytes: int,
+    ) -> _Hop:
+        """One request: vet the host, send, and read the body when it is the answer."""
+        port = url.port or (443 if url.scheme == "https" else 80)
+        try:
+            addresses = await self._guard.vet(url.host, port)
+        except BlockedAddressError as exc:
+            raise BlockedAddressError(source, f"{where}: {exc.message}") from exc
+        except FetchError as exc:
+            raise FetchError(source, f"{where}: {exc.message}") from exc
+
+        request = httpx.Request(
+            "GET",
+            url,
+            headers=headers,
+            extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+        )
+        token = _PINS.set({(_host_key(url.host), port): addresses})
+        try:
+            response = await self._transport.handle_async_request(request)
+            try:
+                return await self._answer(response, source=source, where=where, max_bytes=max_bytes)
+            finally:
+                await response.aclose()
+        except FetchError as exc:
+            if exc.source:
+                raise
+            # From the backend's own vetting, which does not know the source.
+            raise type(exc)(source, f"{where}: {exc.message}") from exc
+        except (httpx.HTTPError, httpcore.ConnectError) as exc:
+            raise FetchError(source, f"{where}: {_describe(exc)}") from exc
+        finally:
+            _PINS.reset(token)
+
+    async def _answer(
+        self, response: httpx.Response, *, source: str, where: str, max_bytes: int
+    ) -> _Hop:
+        status = response.status_code
+        if status in _REDIRECTS:
+            await _discard(response)
+            return _Hop(status, response.headers, location=response.headers.get("location"))
+        if status == 304:
+            await _discard(response)
+            return _Hop(status, response.headers)
+        if not 200 <= status < 300:
+            await _discard(response)
+            value = response.headers.get("retry-after")
+            retry_after = parse_retry_after(value, datetime.now(UTC)) if value else None
+            phrase = _one_line(response.reason_phrase) if response.reason_phrase else ""
+            raise HTTPStatusError(
+                source,
+                f"{where}: HTTP {status} {phrase}".rstrip(),
+                status=status,
+                retry_after=retry_after,
+            )
+        body = await self._read_body(response, source=source, where=where, max_bytes=max_bytes)
+        return _Hop(status, response.headers, body=body)
+
+    async def _read_body(
+        self, response: httpx.Response, *, source: str, where: str, max_bytes: int
+    ) -> bytes:
+        encoding = response.headers.get("content-encoding", "")
+        try:
+            decoders = _decoders(encoding)
+        except ValueError as exc:
+            raise FetchError(source, f"{where}: {exc}") from exc
+        too_large = f"{where}: body larger than {max_bytes} bytes (after decompression)"
+        if not decoders:
+            length = response.headers.get("content-length", "")
+            if length.isascii() and length.isdigit() and int(length) > max_bytes:
+                raise TooLargeError(source, too_large)
+        parts: list[bytes] = []
+        total = 0
+        try:
+            async for raw in response.aiter_raw():
+                for chunk in _decode(decoders, raw, final=False):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise TooLargeError(source, too_large)
+                    parts.append(chunk)
+            for chunk in _decode(decoders, b"", final=True):
+                total += len(chunk)
+                if total > max_bytes:
+                    raise TooLargeError(source, too_large)
+                parts.append(chunk)
+        except (zlib.error, brotli.error) as exc:
+            raise FetchError(
+                source, f"{where}: cannot decode {encoding.strip()} body: {_describe(exc)}"
+            ) from exc
+        return b"".join(parts)
