@@ -1,0 +1,116 @@
+"""JSON Feed 1.1 documents (https://www.jsonfeed.org/version/1.1/).
+
+Provenance travels in the ``_aggregator`` extension object, as the spec's
+custom-extension rule (a key starting with an underscore) allows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from aggregator.model import Story
+from aggregator.publish._base import (
+    JSON_FEED_TYPE,
+    Document,
+    Site,
+    TopicUrls,
+    body_html,
+    make_document,
+    newest_updated,
+    rfc3339,
+)
+
+__all__ = ["JSON_FEED_VERSION", "render_json_feed"]
+
+JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
+
+
+def _origin(story: Story) -> list[dict[str, str]]:
+    out = []
+    for origin in story.provenance:
+        entry = {"source": origin.source}
+        if origin.title:
+            entry["title"] = origin.title
+        if origin.link:
+            entry["url"] = origin.link
+        if origin.feed_id:
+            entry["feed_id"] = origin.feed_id
+        out.append(entry)
+    return out
+
+
+def _item(story: Story) -> dict[str, Any]:
+    item = story.item
+    out: dict[str, Any] = {"id": story.id}
+    if item.link:
+        out["url"] = item.link
+    out["title"] = item.title
+    content = body_html(story)
+    if content:
+        out["content_html"] = content
+    else:
+        # JSON Feed 1.1 requires content_html or content_text on every item.
+        out["content_text"] = item.summary.strip() or item.title
+    if item.summary.strip():
+        out["summary"] = item.summary.strip()
+    out["date_published"] = rfc3339(story.published)
+    out["date_modified"] = rfc3339(story.updated)
+    authors = [{"name": a} for a in item.authors if a.strip()]
+    if authors:
+        out["authors"] = authors
+    tags = [t for t in item.tags if t.strip()]
+    if tags:
+        out["tags"] = tags
+    if item.language:
+        out["language"] = item.language
+    provenance = _origin(story)
+    if provenance:
+        out["_aggregator"] = {"provenance": provenance}
+    return out
+
+
+def render_json_feed(
+    site: Site,
+    topic_title: str,
+    description: str,
+    urls: TopicUrls,
+    stories: Sequence[Story],
+    *,
+    public: bool = True,
+) -> Document:
+    """Render the topic's JSON Feed 1.1.
+
+    Args:
+        site: site-wide facts.
+        topic_title: feed title.
+        description: feed description (omitted when empty).
+        urls: where this rendering lives.
+        stories: the current feed's stories, newest first.
+        public: False for private renderings (no hub).
+
+    Returns:
+        The document at ``urls.json_path``.
+    """
+    feed: dict[str, Any] = {
+        "version": JSON_FEED_VERSION,
+        "title": topic_title,
+        "home_page_url": urls.url(urls.html_path),
+        "feed_url": urls.url(urls.json_path),
+    }
+    if description.strip():
+        feed["description"] = description.strip()
+    author: dict[str, str] = {"name": site.author_name}
+    if site.author_email:
+        author["url"] = f"mailto:{site.author_email}"
+    feed["authors"] = [author]
+    if site.language:
+        feed["language"] = site.language
+    if site.hub and public:
+        feed["hubs"] = [{"type": "WebSub", "url": site.hub}]
+    feed["items"] = [_item(story) for story in stories]
+    body = json.dumps(feed, ensure_ascii=False, indent=1) + "\n"
+    return make_document(
+        urls.json_path, body.encode("utf-8"), JSON_FEED_TYPE, newest_updated(stories)
+    )

@@ -1,0 +1,460 @@
+"""HTTP serving of the published documents; the only module importing starlette and uvicorn.
+
+The hot path is a plain ASGI callable that answers from bytes and headers
+computed once per publish (:class:`DocumentStore`): no routing, no file
+system, no per-request hashing or compression. Anything it does not own
+(``/healthz``, routes added by the daemon such as ``/metrics``, and every
+404) falls through to a small Starlette app.
+
+HTTP behaviour of a published document:
+
+* ``ETag`` is strong and derived from the bytes. The gzip variant has its own
+  strong ETag (``"<hash>-gz"``): RFC 9110 8.8.3 requires a strong validator to
+  differ between representations whose bytes differ, and a shared tag would
+  let a cache combine ranges of the two. ``If-None-Match`` uses the weak
+  comparison (RFC 9110 13.1.2) against the variant being selected.
+* ``If-Modified-Since`` is honoured only without ``If-None-Match``, and only
+  on an exact match (like nginx's default ``if_modified_since exact``):
+  ``Last-Modified`` comes from the content and can move backwards when a
+  story leaves a topic, so "not newer than" could wrongly answer 304.
+* ``Cache-Control: max-age`` comes from the document's topic; documents of
+  private topics are ``private``.
+* Private topics: ``/private/<token>/topics/...`` or the public path with
+  HTTP Basic auth (any user, password = token); tokens are compared in
+  constant time, and a wrong or missing token is a 404, like an unknown path.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hmac
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from aggregator.model import TopicSpec
+from aggregator.publish import Document
+from aggregator.publish._base import http_date
+
+__all__ = ["DEFAULT_MAX_AGE", "DocumentStore", "create_app", "serve"]
+
+#: ``max-age`` of documents that belong to no topic (index, OPML)
+DEFAULT_MAX_AGE = timedelta(minutes=5)
+
+# Bodies smaller than this are not worth a gzip variant (headers dominate).
+_GZIP_MIN_BYTES = 256
+_NOT_FOUND_BODY = b"Not Found"
+_NOT_FOUND_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_NOT_FOUND_BODY)).encode()),
+]
+_FEED_SUFFIXES = (".atom", ".rss", ".json")
+_ETAG_RE = re.compile(rb'(?:W/)?"([^"]*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """Everything needed to answer for one document, computed once."""
+
+    document: Document
+    cache_control: bytes
+    body: bytes
+    gz_body: bytes | None
+    #: opaque tags (without quotes) of the identity and gzip variants
+    tag: bytes
+    gz_tag: bytes | None
+    last_modified: bytes
+    headers: list[tuple[bytes, bytes]]
+    gz_headers: list[tuple[bytes, bytes]]
+    headers_304: list[tuple[bytes, bytes]]
+    gz_headers_304: list[tuple[bytes, bytes]]
+
+
+def _topic_of(path: str) -> str | None:
+    """Topic name of a document path (public or private), else None."""
+    if path.startswith("private/"):
+        parts = path.split("/", 3)
+        if len(parts) < 4 or parts[2] != "topics":
+            return None
+        rest = parts[3]
+    elif path.startswith("topics/"):
+        rest = path[len("topics/") :]
+    else:
+        return None
+    name = rest.split("/", 1)[0]
+    for suffix in _FEED_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _cache_control(topic: TopicSpec | None, default: timedelta) -> bytes:
+    if topic is None:
+        return b"max-age=%d" % int(default.total_seconds())
+    seconds = int(topic.cache_max_age.total_seconds())
+    return (b"private, max-age=%d" if topic.private else b"max-age=%d") % seconds
+
+
+def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
+    body = doc.body
+    tag = doc.etag.strip('"').encode("ascii")
+    last_modified = http_date(doc.last_modified).encode("ascii")
+    compressed = gzip.compress(body, compresslevel=9, mtime=0)
+    gz_body = compressed if len(body) >= _GZIP_MIN_BYTES and len(compressed) < len(body) else None
+    gz_tag = tag + b"-gz" if gz_body is not None else None
+    # RFC 9110 15.4.5: a 304 repeats ETag, Cache-Control and Vary; Last-Modified
+    # adds nothing next to an ETag, and every header costs on the hot path.
+    common = [(b"cache-control", cache_control)]
+    if gz_body is not None:
+        common.append((b"vary", b"accept-encoding"))
+    content_type = doc.content_type.encode("ascii")
+    headers_304 = [(b"etag", b'"' + tag + b'"'), *common]
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode("ascii")),
+        (b"last-modified", last_modified),
+        *headers_304,
+    ]
+    gz_headers: list[tuple[bytes, bytes]] = []
+    gz_headers_304: list[tuple[bytes, bytes]] = []
+    if gz_body is not None and gz_tag is not None:
+        gz_headers_304 = [(b"etag", b'"' + gz_tag + b'"'), *common]
+        gz_headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(gz_body)).encode("ascii")),
+            (b"content-encoding", b"gzip"),
+            (b"last-modified", last_modified),
+            *gz_headers_304,
+        ]
+    return _Prepared(
+        document=doc,
+        cache_control=cache_control,
+        body=body,
+        gz_body=gz_body,
+        tag=tag,
+        gz_tag=gz_tag,
+        last_modified=last_modified,
+        headers=headers,
+        gz_headers=gz_headers,
+        headers_304=headers_304,
+        gz_headers_304=gz_headers_304,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    documents: Mapping[str, Document]
+    #: documents reachable without a token
+    public: dict[str, _Prepared]
+    #: documents under ``private/<token>/``
+    private: dict[str, _Prepared]
+    #: private topics by name
+    private_topics: dict[str, TopicSpec]
+
+
+class DocumentStore:
+    """The published documents held in memory, ready to serve.
+
+    :meth:`replace` prepares the new set (gzip, headers) off to the side and
+    swaps it in with one assignment, so a request sees either the old set or
+    the new one, never a mix.
+    """
+
+    def __init__(
+        self,
+        docs: Mapping[str, Document] | None = None,
+        *,
+        topics: Mapping[str, TopicSpec] | None = None,
+        default_max_age: timedelta = DEFAULT_MAX_AGE,
+    ) -> None:
+        self._default_max_age = default_max_age
+        self._topics: dict[str, TopicSpec] = dict(topics or {})
+        self._prepared: dict[str, _Prepared] = {}
+        self._snapshot = _Snapshot({}, {}, {}, {})
+        self.replace(docs or {}, topics=topics)
+
+    @property
+    def documents(self) -> Mapping[str, Document]:
+        """The documents currently served, by URL path (read-only view)."""
+        return self._snapshot.documents
+
+    @property
+    def topics(self) -> Mapping[str, TopicSpec]:
+        return dict(self._topics)
+
+    def __len__(self) -> int:
+        return len(self._snapshot.documents)
+
+    def replace(
+        self, docs: Mapping[str, Document], *, topics: Mapping[str, TopicSpec] | None = None
+    ) -> None:
+        """Serve ``docs`` from now on (and ``topics``' cache and privacy rules when given).
+
+        Unchanged documents (same path, ETag and cache rule) reuse their
+        prepared form, so republishing a site with one changed topic only
+        compresses that topic.
+        """
+        if topics is not None:
+            self._topics = dict(topics)
+        public: dict[str, _Prepared] = {}
+        private: dict[str, _Prepared] = {}
+        for path, doc in docs.items():
+            topic = self._topics.get(_topic_of(path) or "")
+            cache_control = _cache_control(topic, self._default_max_age)
+            old = self._prepared.get(path)
+            if old is not None and old.document == doc and old.cache_control == cache_control:
+                prepared = old
+            else:
+                prepared = _prepare(doc, cache_control)
+            if path.startswith("private/"):
+                private[path] = prepared
+            else:
+                public[path] = prepared
+        self._prepared = {**public, **private}
+        private_topics = {name: t for name, t in self._topics.items() if t.private}
+        self._snapshot = _Snapshot(dict(docs), public, private, private_topics)
+
+
+@lru_cache(maxsize=512)
+def _accepts_gzip(value: bytes) -> bool:
+    """Whether an ``Accept-Encoding`` value allows gzip (RFC 9110 12.5.3)."""
+    star: float | None = None
+    for part in value.lower().split(b","):
+        coding, _, params = part.strip().partition(b";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith(b"q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        coding = coding.strip()
+        if coding in (b"gzip", b"x-gzip"):
+            return q > 0
+        if coding == b"*":
+            star = q
+    return star is not None and star > 0
+
+
+@lru_cache(maxsize=1024)
+def _etag_matches(value: bytes, tag: bytes) -> bool:
+    """Weak comparison of ``If-None-Match`` against our opaque tag."""
+    if value.strip() == b"*":
+        return True
+    return any(m.group(1) == tag for m in _ETAG_RE.finditer(value))
+
+
+@lru_cache(maxsize=256)
+def _same_date(value: bytes, last_modified: bytes) -> bool:
+    if value == last_modified:
+        return True
+    try:
+        return parsedate_to_datetime(value.decode("latin-1")) == parsedate_to_datetime(
+            last_modified.decode("ascii")
+        )
+    except (TypeError, ValueError, IndexError):
+        return False
+
+
+def _token_ok(given: str, tokens: Sequence[str]) -> str | None:
+    """The configured token equal to ``given`` (constant time over all tokens)."""
+    found: str | None = None
+    given_bytes = given.encode("utf-8")
+    for token in tokens:
+        if hmac.compare_digest(given_bytes, token.encode("utf-8")):
+            found = token
+    return found
+
+
+def _basic_password(value: bytes) -> str | None:
+    scheme, _, credentials = value.partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    _, sep, password = decoded.partition(":")
+    return password if sep else None
+
+
+class _FeedApp:
+    """The hot path: published documents from memory, everything else to ``fallback``."""
+
+    def __init__(self, store: DocumentStore, fallback: ASGIApp) -> None:
+        self.store = store
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.fallback(scope, receive, send)
+            return
+        snapshot = self.store._snapshot
+        key: str = scope["path"][1:]
+        prepared = snapshot.public.get(key)
+        if prepared is None:
+            if key.startswith("private/"):
+                prepared = self._private_by_path(snapshot, key)
+            elif key.startswith("topics/") and snapshot.private_topics:
+                topic = snapshot.private_topics.get(_topic_of(key) or "")
+                if topic is not None:
+                    prepared = self._private_by_auth(snapshot, topic, key, scope)
+                else:
+                    await self.fallback(scope, receive, send)
+                    return
+            else:
+                await self.fallback(scope, receive, send)
+                return
+            if prepared is None:
+                await _not_found(send)
+                return
+        await _answer(prepared, scope, send)
+
+    @staticmethod
+    def _private_by_path(snapshot: _Snapshot, key: str) -> _Prepared | None:
+        parts = key.split("/", 2)
+        topic = snapshot.private_topics.get(_topic_of(key) or "")
+        if len(parts) < 3 or topic is None or _token_ok(parts[1], topic.tokens) is None:
+            return None
+        return snapshot.private.get(key)
+
+    @staticmethod
+    def _private_by_auth(
+        snapshot: _Snapshot, topic: TopicSpec, key: str, scope: Scope
+    ) -> _Prepared | None:
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                password = _basic_password(value)
+                token = _token_ok(password, topic.tokens) if password is not None else None
+                if token is None:
+                    return None
+                return snapshot.private.get(f"private/{token}/{key}")
+        return None
+
+
+async def _not_found(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 404, "headers": _NOT_FOUND_HEADERS})
+    await send({"type": "http.response.body", "body": _NOT_FOUND_BODY})
+
+
+async def _answer(prepared: _Prepared, scope: Scope, send: Send) -> None:
+    method = scope["method"]
+    if method != "GET" and method != "HEAD":
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 405,
+                "headers": [(b"allow", b"GET, HEAD"), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})
+        return
+    inm = ims = accept = None
+    for name, value in scope["headers"]:
+        if name == b"if-none-match":
+            inm = value
+        elif name == b"accept-encoding":
+            accept = value
+        elif name == b"if-modified-since":
+            ims = value
+    use_gz = prepared.gz_body is not None and accept is not None and _accepts_gzip(accept)
+    tag = prepared.gz_tag if use_gz and prepared.gz_tag is not None else prepared.tag
+    if inm is not None:
+        not_modified = _etag_matches(inm, tag)
+    elif ims is not None:
+        not_modified = _same_date(ims, prepared.last_modified)
+    else:
+        not_modified = False
+    if not_modified:
+        headers = prepared.gz_headers_304 if use_gz else prepared.headers_304
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if use_gz:
+        headers, body = prepared.gz_headers, prepared.gz_body or b""
+    else:
+        headers, body = prepared.headers, prepared.body
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+
+
+def create_app(
+    store: DocumentStore,
+    *,
+    topics: Mapping[str, TopicSpec] | None = None,
+    health: Callable[[], Mapping[str, Any]] | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> ASGIApp:
+    """Build the ASGI app serving ``store``.
+
+    Args:
+        store: the documents to serve; call ``store.replace(...)`` to publish anew.
+        topics: topic specs by name (cache ``max-age``, privacy, tokens); given
+            to ``store`` when not None.
+        health: returns the ``/healthz`` JSON body; a ``"status"`` other than
+            ``"ok"`` answers 503. Defaults to ``{"status": "ok", "documents": N}``.
+        extra_routes: more Starlette routes (``/metrics``...).
+
+    Returns:
+        An ASGI application.
+    """
+    if topics is not None:
+        store.replace(store.documents, topics=topics)
+
+    async def healthz(request: Request) -> Response:
+        body = dict(health()) if health else {"status": "ok", "documents": len(store)}
+        status = 200 if body.get("status", "ok") == "ok" else 503
+        return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        return PlainTextResponse("Not Found", status_code=404)
+
+    fallback = Starlette(
+        routes=[Route("/healthz", healthz, methods=["GET", "HEAD"]), *extra_routes],
+        exception_handlers={404: not_found},
+    )
+    return _FeedApp(store, fallback)
+
+
+def serve(
+    app: ASGIApp,
+    *,
+    host: str = "127.0.0.1",
+    port: int,
+    access_log: bool = False,
+    log_level: str = "warning",
+) -> uvicorn.Server:
+    """A configured uvicorn server for ``app`` (not started).
+
+    Uses uvloop and httptools when installed (the fast path measured in
+    ``benchmarks/bench_serve.py``) and binds 127.0.0.1 unless told otherwise.
+    Start it with ``server.run()`` or ``await server.serve()``; stop it with
+    ``server.should_exit = True``.
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="auto",
+        http="auto",
+        ws="none",
+        lifespan="on",
+        access_log=access_log,
+        log_level=log_level,
+        server_header=False,
+        proxy_headers=False,
+    )
+    return uvicorn.Server(config)
