@@ -689,6 +689,21 @@ class SQLStore:
         with self.engine.connect() as conn:
             return {name: n for name, n in conn.execute(query)}
 
+    def old_entries(self, before: datetime) -> list[tuple[str, str, str]]:
+        """Entries of stories published before ``before``: ``(source, identity, story_id)``.
+
+        The retention job prunes these, except stories still in a topic's
+        current feed.
+        """
+        query = (
+            sa.select(entries.c.source, entries.c.identity, entries.c.story_id)
+            .join(stories, stories.c.id == entries.c.story_id)
+            .where(stories.c.published < utc(before))
+            .order_by(entries.c.source, entries.c.identity)
+        )
+        with self.engine.connect() as conn:
+            return [(r.source, r.identity, r.story_id) for r in conn.execute(query)]
+
     def story_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(stories.c.id)).scalars())
