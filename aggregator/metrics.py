@@ -49,7 +49,9 @@ class Metrics:
         )
         self.in_flight = Gauge("aggregator_updates_in_flight", "Source updates running", registry=r)
         self.last_tick = Gauge(
-            "aggregator_last_tick_timestamp_seconds", "Unix time of the last dispatch tick", registry=r
+            "aggregator_last_tick_timestamp_seconds",
+            "Unix time of the last dispatch tick",
+            registry=r,
         )
         self.sources = Gauge("aggregator_sources", "Configured sources", registry=r)
         self.failing = Gauge(
