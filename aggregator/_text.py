@@ -9,6 +9,7 @@ re-exported by those two modules; import them from there.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from html.parser import HTMLParser
@@ -48,10 +49,23 @@ def tokens(text: str) -> list[str]:
     if text.isascii():
         # Fast path: ASCII has no marks and no compatibility forms.
         return _TOKEN_RE.findall(text.lower())
-    folded = unicodedata.normalize("NFKD", text).casefold()
+    # Whitespace separates tokens anyway; splitting on it first lets ASCII
+    # words take the fast path and caches the slow path per distinct word.
+    out: list[str] = []
+    for chunk in text.split():
+        if chunk.isascii():
+            out.extend(_TOKEN_RE.findall(chunk.lower()))
+        else:
+            out.extend(_unicode_tokens(chunk))
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _unicode_tokens(chunk: str) -> tuple[str, ...]:
+    folded = unicodedata.normalize("NFKD", chunk).casefold()
     # Case folding can produce new composed forms (e.g. U+0130), so decompose again.
     folded = _strip_marks(unicodedata.normalize("NFKD", folded))
-    return _TOKEN_RE.findall(folded)
+    return tuple(_TOKEN_RE.findall(folded))
 
 
 # Elements whose boundaries are paragraph breaks in plain text.
@@ -72,8 +86,14 @@ _HIDDEN = frozenset({"script", "style", "template", "noscript", "head", "title"}
 
 _PARAGRAPH = "\x00P"
 _NEWLINE = "\x00N"
-_SPACES_RE = re.compile(r"[^\S\n]+")
-_BREAKS_RE = re.compile(r"(?:\x00[PN])+")
+_EXTRA_BREAKS_RE = re.compile(r"\n{3,}")
+# A run of break markers (with any whitespace between) is one break: the
+# biggest of them.
+_BREAKS_RE = re.compile(r"\x00[PN](?:\s*\x00[PN])*")
+
+
+def _join_breaks(match: re.Match[str]) -> str:
+    return "\n\n" if _PARAGRAPH in match.group(0) else "\n"
 
 
 class _TextExtractor(HTMLParser):
@@ -111,10 +131,6 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data.replace("\x00", ""))
 
 
-def _join_breaks(match: re.Match[str]) -> str:
-    return "\n\n" if _PARAGRAPH in match.group(0) else "\n"
-
-
 def html_to_text(html: str) -> str:
     """Convert an HTML fragment to plain text.
 
@@ -139,8 +155,7 @@ def html_to_text(html: str) -> str:
 
 def _tidy(text: str) -> str:
     # Source newlines are ordinary whitespace in HTML; only markers make breaks.
-    text = _SPACES_RE.sub(" ", text.replace("\n", " "))
+    text = text.replace("\r", " ").replace("\n", " ")
     text = _BREAKS_RE.sub(_join_breaks, text)
-    lines = [line.strip() for line in text.split("\n")]
-    text = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    return _EXTRA_BREAKS_RE.sub("\n\n", text).strip()

@@ -16,7 +16,7 @@ import ipaddress
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -26,7 +26,11 @@ from aggregator._text import html_to_text, tokens
 from aggregator.model import Dateline, Item, Origin, RawEntry, Related, utc
 
 __all__ = [
+    "FINGERPRINT_MIN_TOKENS",
+    "SUMMARY_LIMIT",
+    "TITLE_LIMIT",
     "TRACKING_PARAMS",
+    "TRACKING_PREFIXES",
     "canonical_url",
     "clean_text",
     "content_hash",
@@ -78,6 +82,8 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "colgroup": {"span"},
     "abbr": {"title"},
 }
+# Re-cleaning converges in one or two passes; this only bounds pathological input.
+_MAX_PASSES = 4
 _URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _LINK_REL = "noopener noreferrer nofollow"
 # Remove C0 controls, space and DEL wherever they occur in a URL: browsers
@@ -86,17 +92,8 @@ _URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
 
 
 def _http_base(base_url: str | None) -> str | None:
-    """``base_url`` when it is an absolute http(s) URL that can serve as a base."""
-    if not base_url:
-        return None
-    base = _URL_JUNK_RE.sub("", base_url)
-    try:
-        parts = urlsplit(base)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return base
+    """``base_url`` as a canonical absolute http(s) URL, or None when unusable."""
+    return canonical_url(base_url) if base_url else None
 
 
 def _safe_cite(value: str, base: str | None) -> str | None:
@@ -116,6 +113,23 @@ def _safe_cite(value: str, base: str | None) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     return url
+
+
+def _nh3_clean(
+    html: str, attribute_filter: Callable[[str, str, str], str | None], base: str | None
+) -> str:
+    cleaned: str = nh3.clean(
+        html,
+        tags=set(_ALLOWED_TAGS),
+        clean_content_tags=set(_DROPPED_WITH_CONTENT),
+        attributes=_ALLOWED_ATTRIBUTES,
+        attribute_filter=attribute_filter,
+        strip_comments=True,
+        link_rel=_LINK_REL,
+        url_schemes=set(_URL_SCHEMES),
+        url_relative=("rewrite_with_base", base) if base else "deny",
+    )
+    return cleaned
 
 
 def sanitize_html(html: str, *, base_url: str | None = None) -> str:
@@ -144,18 +158,22 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
             return _safe_cite(value, base)
         return value
 
-    cleaned: str = nh3.clean(
-        html,
-        tags=set(_ALLOWED_TAGS),
-        clean_content_tags=set(_DROPPED_WITH_CONTENT),
-        attributes=_ALLOWED_ATTRIBUTES,
-        attribute_filter=attribute_filter,
-        strip_comments=True,
-        link_rel=_LINK_REL,
-        url_schemes=set(_URL_SCHEMES),
-        url_relative=("rewrite_with_base", base) if base else "deny",
-    )
-    return cleaned.strip()
+    try:
+        _nh3_clean("", attribute_filter, base)
+    except ValueError:
+        # ammonia's URL parser is stricter than ours about some hosts; without
+        # a base, relative URLs are dropped instead of resolved.
+        base = None
+    # Serialised HTML does not always parse back to the same tree (`<a><table>
+    # <a>` nests anchors that a parser then splits): clean until the output is
+    # a fixed point, so the result is idempotent and no mutation survives.
+    cleaned = _nh3_clean(html, attribute_filter, base).strip()
+    for _ in range(_MAX_PASSES):
+        again = _nh3_clean(cleaned, attribute_filter, base).strip()
+        if again == cleaned:
+            break
+        cleaned = again
+    return cleaned
 
 
 # ---------------------------------------------------------------------------
@@ -173,32 +191,29 @@ _INVISIBLE = {
 }
 
 
+# Control characters (but not the whitespace ones, which `str.split` handles),
+# surrogates and noncharacters: never part of readable text.
+_UNWANTED_RE = re.compile(
+    "[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(p | 0xFFFE)}{chr(p | 0xFFFF)}" for p in range(0, 0x110000, 0x10000))
+    + "]"
+)
+
+
 def _drop_unwanted(text: str) -> str:
-    """Remove control characters, surrogates and noncharacters; spaces stay."""
-    out = []
-    for char in text:
-        category = unicodedata.category(char)
-        if category in ("Cc", "Cs"):
-            # Tab, newlines and friends become spaces; other controls go.
-            if char in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85":
-                out.append(" ")
-            continue
-        if category in ("Zs", "Zl", "Zp"):
-            out.append(" ")
-            continue
-        code = ord(char)
-        if (code & 0xFFFE) == 0xFFFE or 0xFDD0 <= code <= 0xFDEF:
-            continue  # noncharacters
-        out.append(char)
-    return "".join(out)
+    """Remove control characters, surrogates and noncharacters; whitespace stays."""
+    return _UNWANTED_RE.sub("", text)
 
 
 def _plain_line(text: str) -> str:
     """One line of plain text: no markup interpretation, just character cleanup."""
-    text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
-    if not text.isascii() or not text.isprintable():
-        text = _drop_unwanted(text)
-    return " ".join(text.split())
+    if not text.isascii():
+        text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+    text = " ".join(text.split())
+    if not text.isprintable():
+        # Rare: controls or format characters left once whitespace is gone.
+        text = " ".join(_drop_unwanted(text).split())
+    return text
 
 
 def clean_text(text: str) -> str:
@@ -517,7 +532,9 @@ def text_fingerprint(text: str) -> str | None:
 # ---------------------------------------------------------------------------
 # Entries
 
+#: Longest title derived from the text when an entry has none (characters).
 TITLE_LIMIT = 80
+#: Longest plain-text summary (characters).
 SUMMARY_LIMIT = 300
 
 

@@ -105,8 +105,11 @@ class _Segment:
             return (hit,) if hit is not None else None
         size = len(words)
         head = words[:-1]
+        positions = self.positions
+        if any(word not in positions for word in head):
+            return None  # cheap rejection before walking positions
         own = self.tokens
-        for start in self.positions.get(words[0], ()):
+        for start in positions[words[0]]:
             end = start + size
             if end > len(own):
                 break
@@ -149,23 +152,25 @@ class Document:
         cls,
         *,
         title: str = "",
-        content: str = "",
+        content_text: str = "",
         summary: str = "",
         dateline: str = "",
         authors: Iterable[str] = (),
         tags: Iterable[str] = (),
-        sources: Iterable[str] = (),
+        source: str = "",
+        feed_title: str | None = None,
     ) -> Document:
         """Index plain-text fields.
 
         Args:
             title: plain-text title.
-            content: plain-text body (strip HTML first).
+            content_text: plain-text body (strip HTML first).
             summary: plain-text summary.
             dateline: the dateline's place.
             authors: author names.
             tags: tags.
-            sources: names the source goes by (configured name, feed title).
+            source: the configured source's name.
+            feed_title: the source feed's own title; ``source:`` matches it too.
 
         Returns:
             The indexed document.
@@ -173,15 +178,20 @@ class Document:
         title_part = (_Segment.build("title", title),)
         content_part = tuple(
             _Segment.build(label, text)
-            for label, text in (("content", content), ("summary", summary), ("dateline", dateline))
+            for label, text in (
+                ("content", content_text),
+                ("summary", summary),
+                ("dateline", dateline),
+            )
             if text
         )
+        sources = dict.fromkeys(name for name in (source, feed_title) if name)
         return cls(
             title=title_part,
             content=content_part,
             author=tuple(_Segment.build("author", a) for a in authors if a),
             tag=tuple(_Segment.build("tag", t) for t in tags if t),
-            source=tuple(_Segment.build("source", s) for s in dict.fromkeys(sources) if s),
+            source=tuple(_Segment.build("source", name) for name in sources),
             default=title_part + content_part,
         )
 
@@ -203,17 +213,15 @@ def document(item: Item) -> Document:
         The document; ``source:`` matches the configured source name and the
         origin feed's title.
     """
-    sources = [item.source]
-    if item.origin is not None and item.origin.title:
-        sources.append(item.origin.title)
     return Document.from_fields(
         title=item.title,
-        content=html_to_text(item.content_html),
+        content_text=html_to_text(item.content_html),
         summary=item.summary,
         dateline=item.dateline.place if item.dateline else "",
         authors=item.authors,
         tags=item.tags,
-        sources=sources,
+        source=item.source,
+        feed_title=item.origin.title if item.origin else None,
     )
 
 
@@ -234,6 +242,7 @@ _OR, _AND, _NOT, _TERM = 1, 2, 3, 4  # precedence, for minimal parentheses
 
 
 class _Node:
+    __slots__ = ()
     precedence = _TERM
 
     def matches(self, doc: Document) -> bool:
@@ -461,6 +470,7 @@ def _lex(query: str) -> list[_Token]:
 # ---------------------------------------------------------------------------
 # Parser
 
+_MAX_DEPTH = 100
 _STARTS = frozenset({"WORD", "PHRASE", "FIELD", "LPAREN", "NOT", "MINUS"})
 
 
@@ -473,6 +483,7 @@ class _Parser:
         self.query = query
         self.tokens = _lex(query)
         self.at = 0
+        self.depth = 0
 
     def peek(self) -> _Token:
         return self.tokens[self.at]
@@ -516,6 +527,16 @@ class _Parser:
 
     def unary(self, after: _Token | None, scope: FieldName | None) -> _Node:
         token = self.peek()
+        self.depth += 1
+        try:
+            return self._unary(token, after, scope)
+        finally:
+            self.depth -= 1
+
+    def _unary(self, token: _Token, after: _Token | None, scope: FieldName | None) -> _Node:
+        if self.depth > _MAX_DEPTH:
+            # Deeper than any real query; stop before Python's recursion limit.
+            raise self.fail(f"query nests more than {_MAX_DEPTH} levels deep", token)
         if token.kind in ("NOT", "MINUS"):
             self.take()
             return _Not(self.unary(token, scope))

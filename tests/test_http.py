@@ -20,7 +20,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-import brotli
+import brotli  # type: ignore[import-untyped]
 import pytest
 from pytest_httpserver import HTTPServer
 
@@ -39,6 +39,7 @@ from aggregator.sources.http import (
     address_refusal,
     parse_networks,
 )
+from aggregator.sources.redirects import decide_move
 from tests._aserver import Request, ScriptedServer, respond
 
 LOOPBACK = ["127.0.0.0/8"]
@@ -392,6 +393,27 @@ def test_temporary_first_hop_means_no_permanent_redirect(httpserver: HTTPServer)
 
     assert response.permanent_redirect is None
     assert [status for status, _ in response.redirects] == [307, 301]
+
+
+@pytest.mark.parametrize(
+    ("status", "moves"), [(301, True), (308, True), (302, False), (307, False)]
+)
+def test_permanent_redirect_moves_the_url_after_three_polls_only(
+    httpserver: HTTPServer, status: int, moves: bool
+) -> None:
+    httpserver.expect_request("/old").respond_with_data(status=status, headers={"Location": "/new"})
+    httpserver.expect_request("/new").respond_with_data(FEED)
+    old, new = httpserver.url_for("/old"), httpserver.url_for("/new")
+    location, moved_to, seen = old, None, 0
+
+    for poll in range(1, 5):
+        response = run(lambda: fetch(old))
+        decision = decide_move(moved_to, seen, response.permanent_redirect, required=3)
+        _, moved_to, seen = decision
+        if decision.new_location is not None:
+            location = decision.new_location
+        assert location == (new if moves and poll >= 3 else old)
+        assert response.url == new
 
 
 def test_redirect_loop_is_an_error(httpserver: HTTPServer) -> None:

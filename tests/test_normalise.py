@@ -136,13 +136,38 @@ def test_sanitize_html_is_idempotent(source: str, base: str | None, expected: st
     assert sanitize_html(once) == once
 
 
-def test_sanitize_ignores_unusable_base() -> None:
-    # A base that is not http(s) cannot resolve anything: relative URLs go.
-    assert sanitize_html("<a href='x'>x</a>", base_url="file:///etc/") == (
-        '<a rel="noopener noreferrer nofollow">x</a>'
+@pytest.mark.parametrize(
+    "base",
+    [
+        "file:///etc/",
+        "not a url",
+        "http://ex%ample.com/",
+        "http://example.com:99999/",
+        "http://xn--a.example/",  # we accept it, ammonia's URL parser does not
+        "https://[::1",
+        "javascript:alert(1)//",
+        "",
+    ],
+)
+def test_sanitize_ignores_unusable_base(base: str) -> None:
+    # A base that cannot resolve anything: relative URLs go, nothing raises.
+    assert sanitize_html("<a href='x'>x</a><q cite='y'>q</q>", base_url=base) == (
+        '<a rel="noopener noreferrer nofollow">x</a><q>q</q>'
     )
-    assert sanitize_html("<a href='x'>x</a>", base_url="not a url") == (
-        '<a rel="noopener noreferrer nofollow">x</a>'
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("https://news.example.com/a/b", "https://news.example.com/a/x"),
+        ("HTTPS://News.Example.COM:443/a/b?utm_source=x#f", "https://news.example.com/a/x"),
+        ("https://b\u00fccher.example/a/", "https://xn--bcher-kva.example/a/x"),
+        ("  https://news.example.com/a/  ", "https://news.example.com/a/x"),
+    ],
+)
+def test_sanitize_resolves_against_base(base: str, expected: str) -> None:
+    assert sanitize_html("<a href='x'>x</a>", base_url=base) == (
+        f'<a href="{expected}" rel="noopener noreferrer nofollow">x</a>'
     )
 
 

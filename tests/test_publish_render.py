@@ -311,3 +311,29 @@ def test_html_index_escapes_and_lists_topics() -> None:
 def test_duplicate_topic_names_are_an_error() -> None:
     with pytest.raises(PublishError, match="caucasus"):
         render_site(SITE, [caucasus(), caucasus()])
+
+
+def test_public_surface_is_pinned() -> None:
+    import aggregator.publish as publish
+    import aggregator.web as web
+
+    assert set(publish.__all__) == {
+        "ATOM_TYPE",
+        "HTML_TYPE",
+        "INDEX_PATH",
+        "JSON_FEED_TYPE",
+        "MANIFEST_NAME",
+        "OPML_PATH",
+        "OPML_TYPE",
+        "RSS_TYPE",
+        "Document",
+        "Site",
+        "TopicFeed",
+        "WriteReport",
+        "file_name",
+        "private_prefix",
+        "render_site",
+        "render_topic",
+        "write_tree",
+    }
+    assert set(web.__all__) == {"DEFAULT_MAX_AGE", "DocumentStore", "create_app", "serve"}

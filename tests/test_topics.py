@@ -152,6 +152,8 @@ def test_query_table(query: str, name: str, expected: bool) -> None:
         ("*", 1, "'*' must follow a letter or digit"),
         ("nagorno-*", 1, "'*' must follow a letter or digit"),
         ("a &", 3, "term '&' has no letters or digits"),
+        ("(" * 101 + "a" + ")" * 101, 101, "query nests more than 100 levels deep"),
+        ("NOT " * 101 + "a", 401, "query nests more than 100 levels deep"),
     ],
 )
 def test_syntax_errors(query: str, column: int, message: str) -> None:
@@ -163,6 +165,12 @@ def test_syntax_errors(query: str, column: int, message: str) -> None:
     assert error.query == query
     assert str(error) == f"{error.message} at column {column}"
     assert isinstance(error, AggregatorError)
+
+
+def test_deep_but_allowed_nesting() -> None:
+    doc = DOCUMENTS["words"]
+    assert compile_query("(" * 99 + "rock" + ")" * 99).matches(doc)
+    assert compile_query("NOT " * 98 + "rock").matches(doc)
 
 
 @settings(max_examples=500, deadline=None)
@@ -398,3 +406,29 @@ def test_many_documents_many_queries() -> None:
     second = [[q.matches(d) for d in docs] for q in queries]
     assert first == second
     assert [row.count(True) for row in first] == [1, 1, 3, len(docs), 0]
+
+
+@pytest.mark.parametrize(
+    ("module", "allowed"),
+    [
+        ("_text", set()),
+        ("topics", {"aggregator._text", "aggregator.errors", "aggregator.model"}),
+        ("normalise", {"aggregator._text", "aggregator.model", "nh3"}),
+    ],
+)
+def test_pure_modules_import_one_way(module: str, allowed: set[str]) -> None:
+    """topics and normalise share `_text` and never import each other or I/O libraries."""
+    import ast
+    import sys
+
+    source = (Path(__file__).parents[1] / "aggregator" / f"{module}.py").read_text("utf-8")
+    imported: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            imported.add(node.module)
+    non_stdlib = {
+        name for name in imported if name.split(".")[0] not in sys.stdlib_module_names
+    } - {"__future__"}
+    assert non_stdlib == allowed
