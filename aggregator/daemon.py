@@ -122,6 +122,8 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: TextIO | N
     root.setLevel(level.upper())
     # APScheduler logs every tick at INFO: keep it for warnings.
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
+    # watchfiles logs every change it sees at INFO.
+    logging.getLogger("watchfiles").setLevel(max(logging.WARNING, root.level))
 
 
 # -- the data folder lock -----------------------------------------------------
