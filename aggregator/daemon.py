@@ -261,6 +261,8 @@ class Daemon:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.config = config
+        # Config.source() is a linear scan: the tick looks sources up by name.
+        self._specs = {s.name: s for s in config.sources}
         self.settings = settings or DaemonSettings()
         self._override = data_dir_override
         self._clock = clock
@@ -468,7 +470,7 @@ class Daemon:
         for name in due:
             if name in self._in_flight:
                 continue
-            spec = self.config.source(name)
+            spec = self._specs.get(name)
             if spec is None:
                 continue
             if len(self._in_flight) >= self.settings.max_workers:
@@ -484,7 +486,7 @@ class Daemon:
         if name in self._in_flight:
             self._rerun.add(name)
             return
-        spec = self.config.source(name)
+        spec = self._specs.get(name)
         if spec is not None:
             self._start(spec)
 
@@ -723,6 +725,7 @@ class Daemon:
             ctx.fetcher = make_fetcher(new)
         ctx.config = new
         self.config = new
+        self._specs = {s.name: s for s in new.sources}
         changed_topics = {t.name for t in new.topics if old.topic(t.name) != t}
         self.mark_dirty(dirty | changed_topics)
         self.metrics.sources.set(len(new.sources))
