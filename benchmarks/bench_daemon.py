@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -110,7 +109,13 @@ def measure(n: int) -> dict[str, float]:
             }
 
         result = asyncio.run(main())
-    return {"sources": n, "config_s": t_config, **result, "rss_mib": rss_mib(), "base_rss_mib": base_rss}
+    return {
+        "sources": n,
+        "config_s": t_config,
+        **result,
+        "rss_mib": rss_mib(),
+        "base_rss_mib": base_rss,
+    }
 
 
 def main() -> None:
@@ -128,13 +133,25 @@ def main() -> None:
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    cols = ["sources", "rss_mib", "config_s", "open_s", "steady_tick_ms", "backlog_tick_ms", "reload_s"]
+    cols = [
+        "sources",
+        "rss_mib",
+        "config_s",
+        "open_s",
+        "steady_tick_ms",
+        "backlog_tick_ms",
+        "reload_s",
+    ]
     print(" ".join(f"{c:>16}" for c in cols))
     for r in rows:
-        print(" ".join(f"{r[c]:>16.2f}" if isinstance(r[c], float) else f"{r[c]:>16}" for c in cols))
+        print(
+            " ".join(f"{r[c]:>16.2f}" if isinstance(r[c], float) else f"{r[c]:>16}" for c in cols)
+        )
     if len(rows) >= 2:
         a, b = rows[0], rows[-1]
-        print(f"\ngrowth {b['sources']}/{a['sources']} = {b['sources'] / a['sources']:.0f}x sources:")
+        print(
+            f"\ngrowth {b['sources']}/{a['sources']} = {b['sources'] / a['sources']:.0f}x sources:"
+        )
         for c in cols[1:]:
             print(f"  {c:<16} x{b[c] / a[c]:.1f}")
 

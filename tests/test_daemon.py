@@ -21,11 +21,15 @@ INTERVAL = 2.0
 
 def seed_text(title: str, body_word: str) -> str:
     # Short body: the seed parser's summariser is only reached for leads over 300 characters.
-    sentence = f"The {body_word} negotiations continued on Tuesday with delegations from both sides. "
+    sentence = (
+        f"The {body_word} negotiations continued on Tuesday with delegations from both sides. "
+    )
     return f"{title}\n\n" + sentence * 2 + "\n"
 
 
-def write_config(path: Path, *, port: int, feed_url: str, seeds: Path, extra_topics: str = "") -> None:
+def write_config(
+    path: Path, *, port: int, feed_url: str, seeds: Path, extra_topics: str = ""
+) -> None:
     path.write_text(
         f"""
 data_dir: var
@@ -72,9 +76,14 @@ def setup(tmp_path: Path):
 def test_run_end_to_end(setup) -> None:
     config, feed, seeds, base = setup
     with running(config) as daemon:
-        titles = wait_for(lambda: feed_titles(base, "karabakh"), 20, "the first publish with both sources")
         wait_for(
-            lambda: {"Karabakh talks open", "Karabakh ceasefire holds"} <= set(feed_titles(base, "karabakh")),
+            lambda: feed_titles(base, "karabakh"), 20, "the first publish with both sources"
+        )
+        wait_for(
+            lambda: (
+                {"Karabakh talks open", "Karabakh ceasefire holds"}
+                <= set(feed_titles(base, "karabakh"))
+            ),
             10,
             "the seed and the feed entry in the topic",
         )
@@ -90,12 +99,20 @@ def test_run_end_to_end(setup) -> None:
         assert time.monotonic() - started < INTERVAL * 1.1 + 2
 
         # A new seed file appears within 5 s (the folder is watched).
-        (seeds / "second.txt").write_text(seed_text("Karabakh refugees return", "Karabakh"), encoding="utf-8")
-        wait_for(lambda: "Karabakh refugees return" in feed_titles(base, "karabakh"), 5, "the new seed")
+        (seeds / "second.txt").write_text(
+            seed_text("Karabakh refugees return", "Karabakh"), encoding="utf-8"
+        )
+        wait_for(
+            lambda: "Karabakh refugees return" in feed_titles(base, "karabakh"), 5, "the new seed"
+        )
 
         # A deleted seed leaves the feed.
         (seeds / "first.txt").unlink()
-        wait_for(lambda: "Karabakh talks open" not in feed_titles(base, "karabakh"), 5, "the seed's removal")
+        wait_for(
+            lambda: "Karabakh talks open" not in feed_titles(base, "karabakh"),
+            5,
+            "the seed's removal",
+        )
 
         # SIGHUP with an added topic serves it.
         write_config(
@@ -106,7 +123,9 @@ def test_run_end_to_end(setup) -> None:
             extra_topics="  - name: border\n    title: Border\n    query: border\n",
         )
         daemon.signal(signal.SIGHUP)
-        wait_for(lambda: "Karabakh border reopens" in feed_titles(base, "border"), 10, "the added topic")
+        wait_for(
+            lambda: "Karabakh border reopens" in feed_titles(base, "border"), 10, "the added topic"
+        )
 
         # SIGHUP with a broken config keeps serving and logs the error with its key path.
         text = config.read_text(encoding="utf-8")
@@ -160,7 +179,8 @@ def test_second_run_is_refused_naming_the_pid(setup) -> None:
         assert second.wait(30) == 3
         message = second.log().strip().splitlines()[-1]
         assert message == (
-            f"aggregator: error: {config.parent / 'var'}: data folder is locked by a running daemon "
+            f"aggregator: error: {config.parent / 'var'}: "
+            "data folder is locked by a running daemon "
             f"(pid {first.pid})"
         )
         assert first.proc.poll() is None
@@ -189,7 +209,16 @@ topics:
     log = tmp_path / "json.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "--log-format", "json", "run"],
+            [
+                sys.executable,
+                "-m",
+                "aggregator",
+                "--config",
+                str(config),
+                "--log-format",
+                "json",
+                "run",
+            ],
             stdout=out,
             stderr=out,
             env={**os.environ, "PYTHONPATH": str(REPO)},
