@@ -139,8 +139,11 @@ def check(state: _State) -> None:
         kinds[s.kind.value] = kinds.get(s.kind.value, 0) + 1
     out_console.print(f"config:   {config.path}: ok")
     out_console.print(f"data dir: {config.data_dir}")
-    out_console.print(f"sources:  {len(config.sources)} ({', '.join(f'{n} {k}' for k, n in sorted(kinds.items())) or 'none'})")
-    out_console.print(f"topics:   {len(config.topics)} ({', '.join(t.name for t in config.topics) or 'none'})")
+    by_kind = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
+    out_console.print(f"sources:  {len(config.sources)} ({by_kind})")
+    out_console.print(
+        f"topics:   {len(config.topics)} ({', '.join(t.name for t in config.topics) or 'none'})"
+    )
     out_console.print(f"serving:  {config.server.base_url}")
 
 
@@ -178,7 +181,9 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
     if only:
         unknown = sorted(set(only) - {s.name for s in specs})
         if unknown:
-            fail(ConfigError(f"unknown source {unknown[0]!r}", file=str(config.path), key="sources"))
+            fail(
+                ConfigError(f"unknown source {unknown[0]!r}", file=str(config.path), key="sources")
+            )
         specs = [s for s in specs if s.name in only]
     with state.context() as ctx:
         show_progress = not as_json and err_console.is_terminal
@@ -206,7 +211,16 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
         click.echo(json.dumps([_result_json(r) for r in results], indent=2))
     else:
         table = Table(title="update")
-        for col in ("source", "outcome", "new", "updated", "unchanged", "removed", "problems", "seconds"):
+        for col in (
+            "source",
+            "outcome",
+            "new",
+            "updated",
+            "unchanged",
+            "removed",
+            "problems",
+            "seconds",
+        ):
             table.add_column(col, justify="right" if col not in ("source", "outcome") else "left")
         for r in results:
             table.add_row(
@@ -241,7 +255,8 @@ def publish(state: _State, out: Path | None) -> None:
         except OSError as exc:
             fail(PublishError(f"{target}: cannot write: {exc}"))
     out_console.print(
-        f"published to {target}: {report.written} written, {report.unchanged} unchanged, {report.removed} removed"
+        f"published to {target}: {len(report.written)} written, "
+        f"{len(report.unchanged)} unchanged, {len(report.removed)} removed"
     )
 
 
@@ -283,7 +298,16 @@ def sources_cmd(state: _State, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="sources")
-    for col in ("name", "kind", "location", "items", "last result", "failures", "next due", "last error"):
+    for col in (
+        "name",
+        "kind",
+        "location",
+        "items",
+        "last result",
+        "failures",
+        "next due",
+        "last error",
+    ):
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
@@ -326,7 +350,12 @@ def topics_cmd(state: _State, as_json: bool) -> None:
     for col in ("name", "query", "stories", "feed"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["name"], r["query"], str(r["stories"]), r["feed"] + (" (private)" if r["private"] else ""))
+        table.add_row(
+            r["name"],
+            r["query"],
+            str(r["stories"]),
+            r["feed"] + (" (private)" if r["private"] else ""),
+        )
     out_console.print(table)
 
 

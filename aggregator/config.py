@@ -90,9 +90,7 @@ def parse_duration(value: object) -> timedelta:
         text = value.strip().replace(" ", "")
         if not text or _DURATION_RE.sub("", text):
             raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 1h30m, 2d)")
-        seconds = sum(
-            float(n) * _DURATION_UNITS[u.lower()] for n, u in _DURATION_RE.findall(text)
-        )
+        seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in _DURATION_RE.findall(text))
     else:
         raise ValueError(f"not a duration: {value!r}")
     if seconds <= 0:
@@ -127,7 +125,10 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "string", "pattern": r"^(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*)+$"}, {"type": "number"}],
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*)+$"},
+                {"type": "number"},
+            ],
             "description": "a duration: 90s, 15m, 1h30m, 2d, or seconds",
         }
     ),
@@ -362,7 +363,9 @@ def _interpolate(value: Any, loc: tuple[int | str, ...], file: str) -> Any:
                 return os.environ[name]
             if default is not None:
                 return default
-            raise ConfigError(f"environment variable {name} is not set", file=file, key=_key_path(loc))
+            raise ConfigError(
+                f"environment variable {name} is not set", file=file, key=_key_path(loc)
+            )
 
         return _ENV_RE.sub(sub, value)
     if isinstance(value, dict):
@@ -388,10 +391,16 @@ def _read_yaml(path: Path) -> Any:
         raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
 
 
-def _validation_error(exc: ValidationError, file: str, prefix: tuple[int | str, ...] = ()) -> ConfigError:
+def _validation_error(
+    exc: ValidationError, file: str, prefix: tuple[int | str, ...] = ()
+) -> ConfigError:
     errors = exc.errors(include_url=False)
     first = errors[0]
-    loc = [p for p in (*prefix, *first["loc"]) if not (isinstance(p, str) and p.startswith("function-"))]
+    loc = [
+        p
+        for p in (*prefix, *first["loc"])
+        if not (isinstance(p, str) and p.startswith("function-"))
+    ]
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
@@ -417,7 +426,9 @@ def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
         inc_path = (base / inc).resolve()
         data = _interpolate(_read_yaml(inc_path), (), str(inc_path)) or {}
         if not isinstance(data, dict) or set(data) - {"sources"}:
-            raise ConfigError("an included file holds only a top-level 'sources:' list", file=str(inc_path))
+            raise ConfigError(
+                "an included file holds only a top-level 'sources:' list", file=str(inc_path)
+            )
         sources = data.get("sources") or []
         if not isinstance(sources, list):
             raise ConfigError("must be a list", file=str(inc_path), key="sources")
@@ -529,5 +540,3 @@ def config_json_schema() -> Mapping[str, Any]:
     schema = _Config.model_json_schema(mode="validation")
     schema["title"] = "aggregator configuration"
     return schema
-
-

@@ -11,15 +11,21 @@ import asyncio
 import hashlib
 import logging
 import time
-from urllib.parse import urljoin
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urljoin
 
 from aggregator.config import Config
-from aggregator.errors import AggregatorError, HTTPStatusError, ParseError, SeedFileError, SourceError
+from aggregator.errors import (
+    AggregatorError,
+    HTTPStatusError,
+    ParseError,
+    SeedFileError,
+    SourceError,
+)
 from aggregator.model import (
     Item,
     Origin,
@@ -185,7 +191,9 @@ class _Hints:
     ttl: timedelta | None = None
 
 
-def _failure(spec: SourceSpec, state: SourceState, exc: AggregatorError) -> tuple[SourceResult, SourceState, _Hints]:
+def _failure(
+    spec: SourceSpec, state: SourceState, exc: AggregatorError
+) -> tuple[SourceResult, SourceState, _Hints]:
     status = exc.status if isinstance(exc, HTTPStatusError) else None
     gone = status == 410
     if status in (404, 410) and state.discovered_feed:
@@ -247,7 +255,12 @@ def _origin_for(spec: SourceSpec, doc: ParsedDocument, relpath: str) -> Origin:
     feed = doc.feed
     if feed.feed_id or feed.link:
         # A feed file: its entries keep naming the feed they came from.
-        return Origin(source=spec.name, title=feed.title or spec.title or spec.name, link=feed.link, feed_id=feed.feed_id)
+        return Origin(
+            source=spec.name,
+            title=feed.title or spec.title or spec.name,
+            link=feed.link,
+            feed_id=feed.feed_id,
+        )
     return Origin(source=spec.name, title=spec.title or spec.name)
 
 
@@ -265,7 +278,9 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
     def flush() -> None:
         nonlocal report, batch
         if batch:
-            report += ctx.store.apply_files(spec.name, batch, now=ctx.clock(), matchers=ctx.matchers)
+            report += ctx.store.apply_files(
+                spec.name, batch, now=ctx.clock(), matchers=ctx.matchers
+            )
             batch = []
 
     for stat in stats:
@@ -317,7 +332,14 @@ def _read_seed_file(
         # Keep what the file gave before; retry when size or mtime change.
         return FileChange(
             stat.relpath,
-            FileRecord(stat.relpath, stat.size, stat.mtime_ns, old.content_hash if old else None, kept, str(exc)),
+            FileRecord(
+                stat.relpath,
+                stat.size,
+                stat.mtime_ns,
+                old.content_hash if old else None,
+                kept,
+                str(exc),
+            ),
         )
     digest = hashlib.sha256(data).hexdigest()
     if old is not None and old.content_hash == digest and old.error is None:
@@ -328,13 +350,21 @@ def _read_seed_file(
         doc = parse_seed(stat.relpath, data, source=spec.name, mtime=mtime, now=now)
     except SeedFileError as exc:
         problems.append(str(exc))
-        return FileChange(stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, str(exc)))
-    problems.extend(f"{spec.name}: {stat.relpath}: {w}" for w in doc.warnings)
+        return FileChange(
+            stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, str(exc))
+        )
+    # Parsers name the file in their warnings already.
+    problems.extend(
+        f"{spec.name}: {w}" if w.startswith(stat.relpath) else f"{spec.name}: {stat.relpath}: {w}"
+        for w in doc.warnings
+    )
     origin = _origin_for(spec, doc, stat.relpath)
     items: list[Item] = []
     for raw in doc.entries:
         try:
-            items.append(normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now))
+            items.append(
+                normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now)
+            )
         except ValueError as exc:
             problems.append(f"{spec.name}: {stat.relpath}: entry skipped: {exc}")
     identities = tuple(dict.fromkeys(i.identity for i in items))
@@ -360,7 +390,9 @@ def make_fetcher(config: Config) -> Fetcher:
     )
 
 
-async def _fetch(spec: SourceSpec, ctx: Context, url: str, state: SourceState | None) -> FetchResponse:
+async def _fetch(
+    spec: SourceSpec, ctx: Context, url: str, state: SourceState | None
+) -> FetchResponse:
     assert ctx.fetcher is not None
     return await ctx.fetcher.fetch(
         url,
@@ -373,7 +405,9 @@ async def _fetch(spec: SourceSpec, ctx: Context, url: str, state: SourceState | 
     )
 
 
-async def _discover(spec: SourceSpec, ctx: Context, page: FetchResponse) -> tuple[FetchResponse, ParsedDocument]:
+async def _discover(
+    spec: SourceSpec, ctx: Context, page: FetchResponse
+) -> tuple[FetchResponse, ParsedDocument]:
     """An HTML page was fetched: find its feed (links first, then common paths)."""
     found = [f.url for f in discover_feeds(page.body, base_url=page.url)]
     candidates = found or [urljoin(page.url, path) for path in COMMON_FEED_PATHS]
@@ -383,7 +417,9 @@ async def _discover(spec: SourceSpec, ctx: Context, page: FetchResponse) -> tupl
             resp = await _fetch(spec, ctx, url, None)
             if looks_like_html(resp.body, resp.headers.get("content-type")):
                 raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
-            doc = await asyncio.to_thread(parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name)
+            doc = await asyncio.to_thread(
+                parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name
+            )
         except SourceError as exc:
             tried.append(str(exc))
             continue
@@ -400,7 +436,10 @@ async def _update_url(
     url = state.discovered_feed or state.location
     resp = await _fetch(spec, ctx, url, state)
     move = decide_move(
-        state.moved_to, state.moved_seen, resp.permanent_redirect, required=ctx.config.permanent_redirect_polls
+        state.moved_to,
+        state.moved_seen,
+        resp.permanent_redirect,
+        required=ctx.config.permanent_redirect_polls,
     )
     state = replace(state, moved_to=move.moved_to, moved_seen=move.moved_seen)
     if move.new_location:
@@ -419,7 +458,9 @@ async def _update_url(
         state = replace(state, discovered_feed=resp.url)
         log.info("%s: discovered feed %s", spec.name, resp.url)
     else:
-        doc = await asyncio.to_thread(parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name)
+        doc = await asyncio.to_thread(
+            parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name
+        )
     state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
     origin = Origin(
         source=spec.name,
@@ -431,7 +472,9 @@ async def _update_url(
     items: list[Item] = []
     for raw in doc.entries:
         try:
-            items.append(normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now))
+            items.append(
+                normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now)
+            )
         except ValueError as exc:
             problems.append(f"{spec.name}: entry skipped: {exc}")
     report = await asyncio.to_thread(ctx.store.ingest, items, now=now, matchers=ctx.matchers)

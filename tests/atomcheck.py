@@ -47,11 +47,16 @@ def check_atom(data: bytes, *, name: str = "document") -> etree._Element:
     for entry in root.findall(A + "entry"):
         eid = entry.findtext(A + "id")
         has_author = entry.find(A + "author") is not None or (
-            entry.find(A + "source") is not None and entry.find(A + "source").find(A + "author") is not None
+            entry.find(A + "source") is not None
+            and entry.find(A + "source").find(A + "author") is not None
         )
         assert feed_author or has_author, f"{name}: entry {eid} has no author and the feed has none"
         if entry.find(A + "content") is None:
-            alternates = [link for link in entry.findall(A + "link") if link.get("rel", "alternate") == "alternate"]
+            alternates = [
+                link
+                for link in entry.findall(A + "link")
+                if link.get("rel", "alternate") == "alternate"
+            ]
             assert alternates, f"{name}: entry {eid} has neither content nor an alternate link"
     return root
 

@@ -16,7 +16,9 @@ def make_item(
     *,
     source: str = "wire",
     title: str = "Talks on Nagorno-Karabakh resume in Geneva",
-    body: str = "Negotiators from both sides met on Monday to discuss the future of the region and its people.",
+    body: str = (
+        "Negotiators from both sides met on Monday to discuss the future of the region and its people."
+    ),
     link: str | None = None,
     published: datetime = T0,
     updated: datetime | None = None,
@@ -35,7 +37,9 @@ def make_item(
         published=published,
         updated=updated or published,
         tags=tags,
-        origin=Origin(source=source, title=source.title(), link=f"https://{source}.example/", feed_id=None),
+        origin=Origin(
+            source=source, title=source.title(), link=f"https://{source}.example/", feed_id=None
+        ),
         content_hash=digest,
         **extra,
     )

@@ -45,7 +45,9 @@ def test_default_config_loads() -> None:
     assert seeds.location == str((REPO / "seeds").resolve())
 
 
-def test_paths_relative_to_config_and_env_interpolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_paths_relative_to_config_and_env_interpolation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FEED_HOST", "news.example.org")
     sub = tmp_path / "etc"
     sub.mkdir()
@@ -88,13 +90,21 @@ def test_env_var_selects_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_missing_file() -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
         load_config("nope.yaml")
 
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90s", 90), ("15m", 900), ("1h30m", 5400), ("2d", 172800), ("1w", 604800), (45, 45), ("500ms", 0.5)],
+    [
+        ("90s", 90),
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("2d", 172800),
+        ("1w", 604800),
+        (45, 45),
+        ("500ms", 0.5),
+    ],
 )
 def test_parse_duration(text: object, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
@@ -108,7 +118,14 @@ def test_parse_duration_rejects(text: object) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("10MiB", 10 * 2**20), ("500KB", 500_000), ("1GiB", 2**30), (1234, 1234), ("2 kib", 2048), ("7b", 7)],
+    [
+        ("10MiB", 10 * 2**20),
+        ("500KB", 500_000),
+        ("1GiB", 2**30),
+        (1234, 1234),
+        ("2 kib", 2048),
+        ("7b", 7),
+    ],
 )
 def test_parse_size(text: object, size: int) -> None:
     assert parse_size(text) == size

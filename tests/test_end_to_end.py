@@ -46,7 +46,9 @@ def run(config: Path, *args: str, check: bool = True) -> subprocess.CompletedPro
         timeout=120,
     )
     if check:
-        assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        assert proc.returncode == 0, (
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
     return proc
 
 
@@ -64,7 +66,11 @@ def workspace(tmp_path: Path, sample_seed: Path) -> Path:
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def entries(path: Path) -> list:
@@ -85,7 +91,9 @@ def test_default_config_produces_one_valid_feed_per_topic(tmp_path: Path) -> Non
     for name in topics:
         feed = public / "topics" / f"{name}.atom"
         root = check_atom(feed.read_bytes(), name=feed.name)
-        assert root.findall(A + "entry"), f"{name}: the default seeds should give every topic stories"
+        assert root.findall(A + "entry"), (
+            f"{name}: the default seeds should give every topic stories"
+        )
 
 
 def test_sample_seed_lands_in_its_topic_cleanly(workspace: Path) -> None:
@@ -125,7 +133,10 @@ def test_every_published_document_is_valid_and_readable(workspace: Path, tmp_pat
         check_atom(doc.read_bytes(), name=str(doc.relative_to(public)))
     for doc in (public / "topics").glob("*.atom"):
         for e in entries(doc):
-            assert e.get("title") and e.get("link") and e.get("updated_parsed"), (doc.name, e.get("id"))
+            assert e.get("title") and e.get("link") and e.get("updated_parsed"), (
+                doc.name,
+                e.get("id"),
+            )
     # lemon24/reader, reading the published files as a subscriber would.
     reader = make_reader(str(tmp_path / "reader.sqlite"), feed_root=str(public))
     feeds = sorted((public / "topics").glob("*.atom"))
@@ -161,7 +172,9 @@ def test_edit_updates_story_and_delete_drops_it(workspace: Path) -> None:
     [before] = [e for e in entries(feed) if "Araghchi" in e.title or "Foreign Minister" in e.title]
 
     text = seed.read_text(encoding="utf-8")
-    seed.write_text(text.replace("are at their peak", "are at their strongest ever"), encoding="utf-8")
+    seed.write_text(
+        text.replace("are at their peak", "are at their strongest ever"), encoding="utf-8"
+    )
     future = time.time() + 120
     os.utime(seed, (future, future))
     run(config, "update")

@@ -135,8 +135,12 @@ def test_entry_fields_and_provenance() -> None:
     assert [c.get("term") for c in entry.findall(A + "category")] == ["world", "tag3"]
     content = entry.findtext(A + "content")
     assert entry.find(A + "content").get("type") == "html"
-    assert content.index('<div class="body">') < content.index('<ul class="related">')
-    assert "Other headline" not in content.split('<ul class="related">')[0]
+    assert content.startswith('<div class="body">')
+    # Related headlines are other stories: links beside the entry, never its content.
+    for related in story.item.related:
+        assert related.title not in content
+        if related.link:
+            assert ("related", related.link) in links
     dated = etree.fromstring(
         render_topic(SITE, caucasus([make_story(4)]))["topics/caucasus.atom"].body
     )

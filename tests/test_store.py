@@ -65,7 +65,9 @@ def test_new_then_same_then_update(store: SQLStore) -> None:
     again = store.ingest([item], now=later(5), matchers=ALL)
     assert (again.new, again.unchanged, again.dirty_topics) == (0, 1, frozenset())
 
-    edited = make_item(body="Negotiators met again on Tuesday and agreed on a timetable for the next round of talks.")
+    edited = make_item(
+        body="Negotiators met again on Tuesday and agreed on a timetable for the next round."
+    )
     upd = store.ingest([edited], now=later(10), matchers=ALL)
     assert (upd.new, upd.updated) == (0, 1)
     [after] = store.topic_stories("karabakh")
@@ -87,7 +89,11 @@ def test_update_that_leaves_topic(store: SQLStore) -> None:
 def test_same_link_from_two_sources_is_one_story(store: SQLStore) -> None:
     a = make_item("a-1", source="wire", link="https://news.example/story/1")
     b = make_item(
-        "b-9", source="other", link="https://news.example/story/1", title="Different headline", body="Other words."
+        "b-9",
+        source="other",
+        link="https://news.example/story/1",
+        title="Different headline",
+        body="Other words.",
     )
     store.ingest([a], now=T0, matchers=ALL)
     report = store.ingest([b], now=later(1), matchers=ALL)
@@ -133,7 +139,9 @@ def test_pruned_entry_is_not_reimported(store: SQLStore) -> None:
 
 def test_removing_canonical_entry_keeps_story_from_other_source(store: SQLStore) -> None:
     a = make_item("a", source="wire", link="https://news.example/1")
-    b = make_item("b", source="other", link="https://news.example/1", title="Karabakh talks: second take")
+    b = make_item(
+        "b", source="other", link="https://news.example/1", title="Karabakh talks: second take"
+    )
     store.ingest([a], now=T0, matchers=ALL)
     store.ingest([b], now=later(1), matchers=ALL)
     [before] = store.topic_stories("all")
@@ -146,7 +154,11 @@ def test_removing_canonical_entry_keeps_story_from_other_source(store: SQLStore)
 
 
 def test_topic_query_change_recomputes_membership(store: SQLStore) -> None:
-    store.ingest([make_item("1"), make_item("2", title="Budget vote in parliament", body="x")], now=T0, matchers={})
+    store.ingest(
+        [make_item("1"), make_item("2", title="Budget vote in parliament", body="x")],
+        now=T0,
+        matchers={},
+    )
     dirty = store.sync_topics({"k": "karabakh"}, {"k": ALL["karabakh"]}, now=T0)
     assert dirty == {"k"}
     assert len(store.topic_stories("k")) == 1
@@ -159,10 +171,13 @@ def test_topic_query_change_recomputes_membership(store: SQLStore) -> None:
 
 def test_topic_stories_newest_first(store: SQLStore) -> None:
     items = [
-        make_item(f"e{i}", title=f"Story {i}", body=f"body {i}", published=later(i)) for i in range(5)
+        make_item(f"e{i}", title=f"Story {i}", body=f"body {i}", published=later(i))
+        for i in range(5)
     ]
     store.ingest(items, now=later(10), matchers=ALL)
-    assert [s.item.title for s in store.topic_stories("all")] == [f"Story {i}" for i in reversed(range(5))]
+    assert [s.item.title for s in store.topic_stories("all")] == [
+        f"Story {i}" for i in reversed(range(5))
+    ]
 
 
 def test_source_state_roundtrip_and_due(store: SQLStore) -> None:
@@ -188,7 +203,11 @@ def test_source_state_roundtrip_and_due(store: SQLStore) -> None:
 
 def test_removing_a_source_removes_its_stories(store: SQLStore) -> None:
     store.sync_sources([spec("wire"), spec("other")], now=T0)
-    store.ingest([make_item(source="wire"), make_item("z", source="other", title="Other", body="b")], now=T0, matchers=ALL)
+    store.ingest(
+        [make_item(source="wire"), make_item("z", source="other", title="Other", body="b")],
+        now=T0,
+        matchers=ALL,
+    )
     report = store.sync_sources([spec("other")], now=later(1))
     assert report.removed == 1 and "all" in report.dirty_topics
     assert [s.item.source for s in store.topic_stories("all")] == ["other"]
@@ -200,7 +219,11 @@ def test_changed_location_resets_fetch_state(store: SQLStore) -> None:
     store.save_state(replace(store.get_state("a"), etag='"x"', next_due_at=later(30)))
     store.sync_sources([spec("a", "https://moved.example/feed")], now=later(1))
     state = store.get_state("a")
-    assert state.location == "https://moved.example/feed" and state.etag is None and state.next_due_at is None
+    assert (
+        state.location == "https://moved.example/feed"
+        and state.etag is None
+        and state.next_due_at is None
+    )
 
 
 def test_apply_files_records_and_entries_together(store: SQLStore) -> None:
@@ -208,7 +231,9 @@ def test_apply_files_records_and_entries_together(store: SQLStore) -> None:
     rec = FileRecord("a.txt", 10, 111, "h1", ("seed:1",))
     store.apply_files("seeds", [FileChange("a.txt", rec, items=(item,))], now=T0, matchers=ALL)
     assert store.file_records("seeds") == {"a.txt": rec}
-    report = store.apply_files("seeds", [FileChange("a.txt", None, removed=("seed:1",))], now=later(1), matchers=ALL)
+    report = store.apply_files(
+        "seeds", [FileChange("a.txt", None, removed=("seed:1",))], now=later(1), matchers=ALL
+    )
     assert report.removed == 1
     assert store.file_records("seeds") == {}
 
@@ -216,7 +241,10 @@ def test_apply_files_records_and_entries_together(store: SQLStore) -> None:
 def test_rename_in_one_batch_keeps_story(store: SQLStore) -> None:
     old = make_item("path:old.txt", source="seeds")
     store.apply_files(
-        "seeds", [FileChange("old.txt", FileRecord("old.txt", 1, 1, "h", (old.identity,)), items=(old,))], now=T0, matchers=ALL
+        "seeds",
+        [FileChange("old.txt", FileRecord("old.txt", 1, 1, "h", (old.identity,)), items=(old,))],
+        now=T0,
+        matchers=ALL,
     )
     [story] = store.topic_stories("all")
     new = replace(old, identity="path:new.txt")
@@ -235,7 +263,7 @@ def test_rename_in_one_batch_keeps_story(store: SQLStore) -> None:
 
 def test_naive_datetime_refused(store: SQLStore) -> None:
     with pytest.raises(ValueError, match="naive"):
-        store.ingest([make_item()], now=datetime(2026, 1, 1), matchers=ALL)  # noqa: DTZ001
+        store.ingest([make_item()], now=datetime(2026, 1, 1), matchers=ALL)
 
 
 def test_bad_url_is_store_error(tmp_path) -> None:
@@ -250,8 +278,6 @@ def test_sqlite_uses_wal(tmp_path) -> None:
     with s.engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
     s.close()
-
-
 
 
 def test_old_entries_selects_by_story_publication(store: SQLStore) -> None:

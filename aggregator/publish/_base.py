@@ -33,6 +33,7 @@ __all__ = [
     "newest_updated",
     "paginate",
     "rfc3339",
+    "story_anchor",
     "xml_safe",
 ]
 
@@ -150,11 +151,23 @@ class TopicUrls:
     def url(self, path: str) -> str:
         return self.base_url + path
 
+    def story_url(self, story: Story) -> str:
+        """The story's own link, or its place on the topic page when it has none.
+
+        Seed articles have no web address; readers still need a link to open.
+        """
+        return story.item.link or f"{self.url(self.html_path)}#{story_anchor(story)}"
+
     @property
     def feed_id(self) -> str:
         # The id names the logical feed, so every private copy and every archive
         # page shares it (RFC 5005 section 4) and it never contains a token.
         return f"{self.base_url}topics/{self.name}.atom"
+
+
+def story_anchor(story: Story) -> str:
+    """The fragment id of a story on its topic page (stable: derived from the story id)."""
+    return "s-" + re.sub(r"[^A-Za-z0-9_-]", "-", story.id.rsplit(":", 1)[-1])
 
 
 def check_token(topic: str, token: str) -> str:
@@ -246,9 +259,11 @@ def _dateline_text(story: Story) -> str | None:
 def body_html(story: Story) -> str:
     """The HTML content of a story as every format publishes it.
 
-    The dateline leads as ``<p class="dateline">`` and related headlines trail
-    as ``<ul class="related">``, both outside the body ``<div>``, so a reader
-    (human or program) can tell them apart from the article text. Falls back to
+    The dateline leads as ``<p class="dateline">``, outside the body ``<div>``,
+    so a reader (human or program) can tell it apart from the article text.
+    Related headlines ("Read More:") are not part of the content: they are
+    other stories, published as ``rel="related"`` links when they have one.
+    Falls back to
     the summary when the story has no content. Returns ``""`` when there is
     nothing at all.
     """
@@ -262,15 +277,4 @@ def body_html(story: Story) -> str:
         body = f"<p>{html.escape(item.summary.strip())}</p>"
     if body:
         parts.append(f'<div class="body">{body}</div>')
-    if item.related:
-        lines = []
-        for related in item.related:
-            title = html.escape(related.title)
-            if related.link:
-                lines.append(f'<li><a href="{html.escape(related.link)}">{title}</a></li>')
-            else:
-                lines.append(f"<li>{title}</li>")
-        parts.append(
-            '<p class="related-heading">Related:</p><ul class="related">' + "".join(lines) + "</ul>"
-        )
     return xml_safe("".join(parts))

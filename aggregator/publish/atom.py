@@ -79,13 +79,17 @@ def _add_entry(fg: FeedGenerator, story: Story) -> None:
             fe.category(term=xml_safe(tag))
 
 
-def _add_links(entry: etree._Element, story: Story) -> None:
+def _add_links(entry: etree._Element, story: Story, urls: TopicUrls) -> None:
     for old in entry.findall(_A + "link"):
         entry.remove(old)
-    if story.item.link:
-        etree.SubElement(
-            entry, _A + "link", rel="alternate", type="text/html", href=story.item.link
-        )
+    etree.SubElement(
+        entry, _A + "link", rel="alternate", type="text/html", href=urls.story_url(story)
+    )
+    for related in story.item.related:
+        if related.link:
+            etree.SubElement(
+                entry, _A + "link", rel="related", href=related.link, title=xml_safe(related.title)
+            )
     for origin in _via_links(story):
         title = xml_safe(origin.title or origin.source)
         etree.SubElement(entry, _A + "link", rel="via", href=origin.link or "", title=title)
@@ -161,11 +165,13 @@ def render_atom(
     for story in page.stories:
         _add_entry(fg, story)
     return make_document(
-        path, _finish(fg, page.stories, archive=page.is_archive), ATOM_TYPE, updated
+        path, _finish(fg, page.stories, urls, archive=page.is_archive), ATOM_TYPE, updated
     )
 
 
-def _finish(fg: FeedGenerator, stories: Sequence[Story], *, archive: bool) -> bytes:
+def _finish(
+    fg: FeedGenerator, stories: Sequence[Story], urls: TopicUrls, *, archive: bool
+) -> bytes:
     """Add what feedgen cannot express and serialise deterministically."""
     root = etree.fromstring(fg.atom_str(pretty=False))
     first_entry: etree._Element | None = root.find(_A + "entry")
@@ -182,7 +188,7 @@ def _finish(fg: FeedGenerator, stories: Sequence[Story], *, archive: bool) -> by
         element.find(_A + "title").set("type", "text")
         if story.item.language:
             element.set(_XML_LANG, story.item.language)
-        _add_links(element, story)
+        _add_links(element, story, urls)
         origin = story.item.origin or (story.provenance[0] if story.provenance else None)
         if origin is not None:
             element.append(_source_element(origin))

@@ -24,6 +24,7 @@ from aggregator.publish._base import (
     make_document,
     newest_updated,
     rfc3339,
+    story_anchor,
     xml_safe,
 )
 from aggregator.publish.opml import OPML_PATH
@@ -111,6 +112,7 @@ def render_index(site: Site, feeds: Sequence[TopicFeed], archive_counts: Sequenc
 
 @dataclass(frozen=True)
 class _StoryRow:
+    anchor: str
     title: str
     link: str | None
     published: datetime
@@ -130,7 +132,15 @@ def _story_row(story: Story) -> _StoryRow:
         name = origin.title or origin.source
         if name not in names:
             names.append(name)
-    return _StoryRow(item.title, item.link, story.published, dateline, item.summary, tuple(names))
+    return _StoryRow(
+        story_anchor(story),
+        item.title,
+        item.link,
+        story.published,
+        dateline,
+        item.summary,
+        tuple(names),
+    )
 
 
 def render_topic_page(

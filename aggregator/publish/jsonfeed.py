@@ -41,11 +41,9 @@ def _origin(story: Story) -> list[dict[str, str]]:
     return out
 
 
-def _item(story: Story) -> dict[str, Any]:
+def _item(story: Story, urls: TopicUrls) -> dict[str, Any]:
     item = story.item
-    out: dict[str, Any] = {"id": story.id}
-    if item.link:
-        out["url"] = item.link
+    out: dict[str, Any] = {"id": story.id, "url": urls.story_url(story)}
     out["title"] = item.title
     content = body_html(story)
     if content:
@@ -65,9 +63,16 @@ def _item(story: Story) -> dict[str, Any]:
         out["tags"] = tags
     if item.language:
         out["language"] = item.language
+    extension: dict[str, Any] = {}
     provenance = _origin(story)
     if provenance:
-        out["_aggregator"] = {"provenance": provenance}
+        extension["provenance"] = provenance
+    if item.related:
+        extension["related"] = [
+            {"title": r.title, **({"url": r.link} if r.link else {})} for r in item.related
+        ]
+    if extension:
+        out["_aggregator"] = extension
     return out
 
 
@@ -109,7 +114,7 @@ def render_json_feed(
         feed["language"] = site.language
     if site.hub and public:
         feed["hubs"] = [{"type": "WebSub", "url": site.hub}]
-    feed["items"] = [_item(story) for story in stories]
+    feed["items"] = [_item(story, urls) for story in stories]
     body = json.dumps(feed, ensure_ascii=False, indent=1) + "\n"
     return make_document(
         urls.json_path, body.encode("utf-8"), JSON_FEED_TYPE, newest_updated(stories)

@@ -34,11 +34,10 @@ def _attr(value: str) -> str:
     return quoteattr(xml_safe(value), {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
 
 
-def _item(story: Story) -> str:
+def _item(story: Story, urls: TopicUrls) -> str:
     item = story.item
     out = ["<item>", f"<title>{_text(item.title)}</title>"]
-    if item.link:
-        out.append(f"<link>{_text(item.link)}</link>")
+    out.append(f"<link>{_text(urls.story_url(story))}</link>")
     description = body_html(story) or _text(item.title)
     out.append(f"<description>{_text(description)}</description>")
     out.extend(f"<dc:creator>{_text(a)}</dc:creator>" for a in item.authors if a.strip())
@@ -102,6 +101,6 @@ def render_rss(
     out.append(f"<lastBuildDate>{http_date(updated)}</lastBuildDate>")
     out.append("<generator>aggregator</generator>")
     out.append("<docs>https://www.rssboard.org/rss-specification</docs>")
-    out.extend(_item(story) for story in stories)
+    out.extend(_item(story, urls) for story in stories)
     out.append("</channel></rss>\n")
     return make_document(urls.rss_path, "".join(out).encode("utf-8"), RSS_TYPE, updated)

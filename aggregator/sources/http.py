@@ -35,11 +35,14 @@ One call, :meth:`Fetcher.fetch`, gets one document:
   takes both from the URL, not from the socket. Proxies from the environment
   are ignored (``trust_env=False``), since a proxy would resolve names itself.
 * **Politeness**: a global limit and a per-host limit on requests in flight
-  (semaphores, per-host acquired first, so a fetch queued behind a busy host
-  holds no global slot).
+  (semaphores keyed by host name, per-host acquired first, so a fetch queued
+  behind a busy host holds no global slot). Slots are taken per hop, one host
+  at a time, so redirects between hosts cannot deadlock.
 
-A caller-supplied ``transport`` (tests, custom stacks) still gets the per-hop
-check; only the connect-time pinning is the default transport's.
+A caller-supplied ``transport`` (``httpx.MockTransport`` in tests, custom
+stacks) still gets the per-hop check; only the connect-time pinning is the
+default transport's. A response such a transport builds in memory is taken
+as httpx already decoded it (the size cap still applies).
 """
 
 from __future__ import annotations
@@ -483,6 +486,8 @@ async def _discard(response: httpx.Response) -> None:
     connection per 304. A large body is not worth reading: stop and let the
     connection close.
     """
+    if response.is_stream_consumed:  # already in memory (httpx.MockTransport)
+        return
     left = _CHUNK
     async for raw in response.aiter_raw():
         left -= len(raw)
@@ -667,7 +672,7 @@ class Fetcher:
         started = 0.0
 
         def where() -> str:
-            return url if str(current) == url else f"{url} (redirected to {current})"
+            return f"{url} (redirected to {current})" if redirects else url
 
         while True:
             if current.scheme not in ("http", "https"):
@@ -825,12 +830,18 @@ class Fetcher:
     async def _read_body(
         self, response: httpx.Response, *, source: str, where: str, max_bytes: int
     ) -> bytes:
+        too_large = f"{where}: body larger than {max_bytes} bytes (after decompression)"
+        if response.is_stream_consumed:
+            # A response built in memory (httpx.MockTransport in tests): httpx
+            # has already read and decoded it, so there is nothing to stream.
+            if len(response.content) > max_bytes:
+                raise TooLargeError(source, too_large)
+            return response.content
         encoding = response.headers.get("content-encoding", "")
         try:
             decoders = _decoders(encoding)
         except ValueError as exc:
             raise FetchError(source, f"{where}: {exc}") from exc
-        too_large = f"{where}: body larger than {max_bytes} bytes (after decompression)"
         if not decoders:
             length = response.headers.get("content-length", "")
             if length.isascii() and length.isdigit() and int(length) > max_bytes:

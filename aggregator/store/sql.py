@@ -119,14 +119,18 @@ def open_store(url: str) -> SQLStore:
             engine = sa.create_engine(
                 url,
                 connect_args={"check_same_thread": False, "timeout": 30},
-                poolclass=sa.pool.StaticPool if url in ("sqlite://", "sqlite:///:memory:") else None,
+                poolclass=sa.pool.StaticPool
+                if url in ("sqlite://", "sqlite:///:memory:")
+                else None,
             )
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
         _migrate(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise StoreError(f"{_safe_url(url)}: cannot open store: {exc.__class__.__name__}: {exc}") from exc
+        raise StoreError(
+            f"{_safe_url(url)}: cannot open store: {exc.__class__.__name__}: {exc}"
+        ) from exc
     except OSError as exc:
         raise StoreError(f"{_safe_url(url)}: cannot open store: {exc}") from exc
     return SQLStore(engine)
@@ -225,7 +229,9 @@ class SQLStore:
         report = IngestReport()
         wanted = {s.name: s for s in specs}
         with self.engine.begin() as conn:
-            stored = {r.name: r for r in conn.execute(sa.select(sources.c.name, sources.c.configured))}
+            stored = {
+                r.name: r for r in conn.execute(sa.select(sources.c.name, sources.c.configured))
+            }
             for name, spec in wanted.items():
                 row = stored.get(name)
                 if row is None:
@@ -310,7 +316,7 @@ class SQLStore:
         """Stored entries per source."""
         query = sa.select(entries.c.source, sa.func.count()).group_by(entries.c.source)
         with self.engine.connect() as conn:
-            return {name: n for name, n in conn.execute(query)}
+            return {row[0]: row[1] for row in conn.execute(query)}  # noqa: C416
 
     # -- seed files ----------------------------------------------------------
 
@@ -368,7 +374,9 @@ class SQLStore:
 
     # -- entries and stories -------------------------------------------------
 
-    def ingest(self, items: Iterable[Item], *, now: datetime, matchers: TopicMatchers) -> IngestReport:
+    def ingest(
+        self, items: Iterable[Item], *, now: datetime, matchers: TopicMatchers
+    ) -> IngestReport:
         """Store entries, deduplicating them into stories, in one transaction.
 
         Args:
@@ -386,7 +394,9 @@ class SQLStore:
                 report += self._ingest_one(conn, item, now=now, matchers=matchers)
         return report
 
-    def _ingest_one(self, conn: Connection, item: Item, *, now: datetime, matchers: TopicMatchers) -> IngestReport:
+    def _ingest_one(
+        self, conn: Connection, item: Item, *, now: datetime, matchers: TopicMatchers
+    ) -> IngestReport:
         key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
         row = conn.execute(sa.select(entries.c.story_id, entries.c.content_hash).where(key)).first()
         existing = (row.story_id, row.content_hash) if row else None
@@ -402,7 +412,9 @@ class SQLStore:
             tomb = (t.story_id, t.reason) if t else None
             if values["link_key"]:
                 link_match = conn.execute(
-                    sa.select(entries.c.story_id).where(entries.c.link_key == values["link_key"]).limit(1)
+                    sa.select(entries.c.story_id)
+                    .where(entries.c.link_key == values["link_key"])
+                    .limit(1)
                 ).scalar()
             if link_match is None and values["content_key"]:
                 content_match = conn.execute(
@@ -411,7 +423,11 @@ class SQLStore:
                     .limit(1)
                 ).scalar()
         decision = dedup.decide(
-            item, existing=existing, tombstone=tomb, link_match=link_match, content_match=content_match
+            item,
+            existing=existing,
+            tombstone=tomb,
+            link_match=link_match,
+            content_match=content_match,
         )
         story_id = decision.story_id
         if decision.action is Action.UNCHANGED:
@@ -454,7 +470,9 @@ class SQLStore:
         if decision.action is Action.JOIN:
             # Provenance is published with the story: its topics must be redone.
             dirty = frozenset(
-                conn.execute(sa.select(story_topics.c.topic).where(story_topics.c.story_id == story_id)).scalars()
+                conn.execute(
+                    sa.select(story_topics.c.topic).where(story_topics.c.story_id == story_id)
+                ).scalars()
             )
             return IngestReport(merged=1, dirty_topics=dirty)
         matched = frozenset(name for name, match in matchers.items() if match(item))
@@ -476,11 +494,14 @@ class SQLStore:
         if story is None:
             return frozenset()
         old_topics = frozenset(
-            conn.execute(sa.select(story_topics.c.topic).where(story_topics.c.story_id == story_id)).scalars()
+            conn.execute(
+                sa.select(story_topics.c.topic).where(story_topics.c.story_id == story_id)
+            ).scalars()
         )
         canonical = conn.execute(
             sa.select(entries).where(
-                (entries.c.source == story.canonical_source) & (entries.c.identity == story.canonical_identity)
+                (entries.c.source == story.canonical_source)
+                & (entries.c.identity == story.canonical_identity)
             )
         ).first()
         if canonical is None:
@@ -503,20 +524,26 @@ class SQLStore:
             changes["updated"] = dedup.next_updated(story.updated, item.updated, now)
         conn.execute(stories.update().where(stories.c.id == story_id).values(**changes))
         if "content_hash" not in changes:
-            return old_topics if changes["canonical_source"] != story.canonical_source else frozenset()
+            return (
+                old_topics if changes["canonical_source"] != story.canonical_source else frozenset()
+            )
         if matchers is None:
             return old_topics
         new_topics = frozenset(name for name, match in matchers.items() if match(item))
         if old_topics - new_topics:
             conn.execute(
                 story_topics.delete().where(
-                    (story_topics.c.story_id == story_id) & story_topics.c.topic.in_(sorted(old_topics - new_topics))
+                    (story_topics.c.story_id == story_id)
+                    & story_topics.c.topic.in_(sorted(old_topics - new_topics))
                 )
             )
         if new_topics - old_topics:
             conn.execute(
                 story_topics.insert(),
-                [{"topic": t, "story_id": story_id, "matched_at": now} for t in sorted(new_topics - old_topics)],
+                [
+                    {"topic": t, "story_id": story_id, "matched_at": now}
+                    for t in sorted(new_topics - old_topics)
+                ],
             )
         return old_topics | new_topics
 
@@ -562,11 +589,17 @@ class SQLStore:
             conn.execute(tombstones.delete().where(tomb_key))
             conn.execute(
                 tombstones.insert().values(
-                    source=source, identity=identity, story_id=story_id, reason=reason, removed_at=now
+                    source=source,
+                    identity=identity,
+                    story_id=story_id,
+                    reason=reason,
+                    removed_at=now,
                 )
             )
             left = conn.execute(
-                sa.select(sa.func.count()).select_from(entries).where(entries.c.story_id == story_id)
+                sa.select(sa.func.count())
+                .select_from(entries)
+                .where(entries.c.story_id == story_id)
             ).scalar_one()
             if left:
                 # Another source still carries the story: it stays, re-derived.
@@ -579,7 +612,9 @@ class SQLStore:
                 report += IngestReport(dirty_topics=dirty)
                 continue
             dirty = frozenset(
-                conn.execute(sa.select(story_topics.c.topic).where(story_topics.c.story_id == story_id)).scalars()
+                conn.execute(
+                    sa.select(story_topics.c.topic).where(story_topics.c.story_id == story_id)
+                ).scalars()
             )
             conn.execute(story_topics.delete().where(story_topics.c.story_id == story_id))
             conn.execute(stories.delete().where(stories.c.id == story_id))
@@ -603,7 +638,9 @@ class SQLStore:
         now = utc(now)
         dirty: set[str] = set()
         with self.engine.begin() as conn:
-            stored = {r.name: r.query for r in conn.execute(sa.select(topics.c.name, topics.c.query))}
+            stored = {
+                r.name: r.query for r in conn.execute(sa.select(topics.c.name, topics.c.query))
+            }
             changed = [name for name, q in queries.items() if stored.get(name) != q]
             for name in set(stored) - set(queries):
                 conn.execute(story_topics.delete().where(story_topics.c.topic == name))
@@ -630,7 +667,9 @@ class SQLStore:
                     conn.execute(story_topics.insert(), batch)
                 for name in changed:
                     conn.execute(topics.delete().where(topics.c.name == name))
-                    conn.execute(topics.insert().values(name=name, query=queries[name], synced_at=now))
+                    conn.execute(
+                        topics.insert().values(name=name, query=queries[name], synced_at=now)
+                    )
                 dirty.update(changed)
         return frozenset(dirty)
 
@@ -675,7 +714,9 @@ class SQLStore:
             rows = conn.execute(
                 sa.select(entries.c.story_id, entries.c.source, entries.c.origin)
                 .where(entries.c.story_id.in_(chunk))
-                .order_by(entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity)
+                .order_by(
+                    entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
+                )
             )
             for row in rows:
                 origin = Origin(**row.origin) if row.origin else Origin(source=row.source)
@@ -687,7 +728,7 @@ class SQLStore:
     def topic_counts(self) -> dict[str, int]:
         query = sa.select(story_topics.c.topic, sa.func.count()).group_by(story_topics.c.topic)
         with self.engine.connect() as conn:
-            return {name: n for name, n in conn.execute(query)}
+            return {row[0]: row[1] for row in conn.execute(query)}  # noqa: C416
 
     def old_entries(self, before: datetime) -> list[tuple[str, str, str]]:
         """Entries of stories published before ``before``: ``(source, identity, story_id)``.
