@@ -66,8 +66,12 @@ def known_errors() -> Iterator[None]:
 
 
 class _State:
-    def __init__(self, config_path: str | None) -> None:
+    def __init__(
+        self, config_path: str | None, log_level: str | None = None, log_format: str = "text"
+    ) -> None:
         self.config_path = config_path
+        self.log_level = log_level
+        self.log_format = log_format
         self._config: Config | None = None
 
     @property
@@ -101,15 +105,28 @@ pass_state = click.make_pass_decorator(_State)
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
-    default="warning",
+    envvar="AGGREGATOR_LOG_LEVEL",
+    default=None,
+    help="[env AGGREGATOR_LOG_LEVEL; default: info for run/serve, warning otherwise]",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="AGGREGATOR_LOG_FORMAT",
+    default="text",
     show_default=True,
+    help="Log lines as text or JSON objects [env AGGREGATOR_LOG_FORMAT].",
 )
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
-def main(ctx: click.Context, config_path: str | None, log_level: str) -> None:
+def main(
+    ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str
+) -> None:
     """Aggregate feeds and local seed articles into topic feeds."""
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = _State(config_path)
+    logging.basicConfig(
+        level=(log_level or "warning").upper(), format="%(levelname)s %(name)s: %(message)s"
+    )
+    ctx.obj = _State(config_path, log_level, log_format)
 
 
 @main.command()
@@ -340,3 +357,57 @@ def topics_cmd(state: _State, as_json: bool) -> None:
             r["feed"] + (" (private)" if r["private"] else ""),
         )
     out_console.print(table)
+
+
+_DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGGREGATOR_DATA_DIR",
+    default=None,
+    help="Data folder (database, published files, lock) instead of the config's data_dir "
+    "[env AGGREGATOR_DATA_DIR].",
+)
+
+
+@main.command("run")
+@_DATA_DIR_OPTION
+@click.option(
+    "--shutdown-deadline",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Seconds SIGTERM waits for updates in flight.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Source updates running at once.",
+)
+@pass_state
+def run_cmd(state: _State, data_dir: Path | None, shutdown_deadline: float, workers: int) -> None:
+    """Run the daemon: poll sources when due, watch seed folders, publish and serve the feeds.
+
+    SIGTERM/SIGINT shut down cleanly; SIGHUP (or editing the config file) reloads the config.
+    One daemon per data folder.
+    """
+    from aggregator.daemon import DaemonSettings, configure_logging, run_daemon
+
+    configure_logging(state.log_level or "info", state.log_format)
+    config = state.config
+    settings = DaemonSettings(shutdown_deadline=shutdown_deadline, max_workers=workers)
+    with known_errors():
+        run_daemon(config, data_dir=data_dir, settings=settings)
+
+
+@main.command("serve")
+@_DATA_DIR_OPTION
+@pass_state
+def serve_cmd(state: _State, data_dir: Path | None) -> None:
+    """Serve the stored stories' feeds from memory, without polling any source."""
+    from aggregator.daemon import configure_logging, serve_documents
+
+    configure_logging(state.log_level or "info", state.log_format)
+    with known_errors():
+        serve_documents(state.config, data_dir=data_dir)

@@ -196,6 +196,12 @@ class _Fetch(_Model):
     permanent_redirect_polls: int = Field(3, ge=1, le=100)
 
 
+class _Retention(_Model):
+    #: entries older than this (by publication date) are pruned, unless their
+    #: story is still in a topic's current feed
+    max_age: Duration = timedelta(days=90)
+
+
 class _Source(_Model):
     name: str = Field(pattern=_NAME_RE)
     path: str | None = None
@@ -255,6 +261,7 @@ class _Config(_Model):
     allow_networks: tuple[str, ...] = ()
     defaults: _Defaults = _Defaults()
     fetch: _Fetch = _Fetch()
+    retention: _Retention = _Retention()
     #: further YAML files holding a top-level ``sources:`` list (e.g. from OPML import)
     include: tuple[str, ...] = ()
     sources: tuple[_Source, ...] = ()
@@ -326,6 +333,8 @@ class Config:
     max_interval: timedelta
     sources: tuple[SourceSpec, ...]
     topics: tuple[TopicSpec, ...]
+    #: entries older than this are pruned by the daemon's retention job
+    retention_max_age: timedelta = timedelta(days=90)
 
     def source(self, name: str) -> SourceSpec | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -522,6 +531,7 @@ def _freeze(model: _Config, path: Path, base: Path) -> Config:
         max_interval=d.max_interval,
         sources=sources,
         topics=topics,
+        retention_max_age=model.retention.max_age,
     )
 
 

@@ -278,3 +278,25 @@ def test_sqlite_uses_wal(tmp_path) -> None:
     with s.engine.connect() as conn:
         assert conn.execute(sa.text("PRAGMA journal_mode")).scalar() == "wal"
     s.close()
+
+
+def test_old_entries_selects_by_story_publication(store: SQLStore) -> None:
+    old = make_item("old", title="Old talks", body="An old story about talks that ended long ago, kept here.")
+    new = make_item(
+        "new",
+        title="New talks",
+        body="A new story about talks that began this week in another city far away.",
+        published=T0 + timedelta(days=100),
+    )
+    store.ingest([old, new], now=later(1), matchers=ALL)
+    [(source, identity, story_id)] = store.old_entries(T0 + timedelta(days=50))
+    assert (source, identity) == ("wire", "old")
+    assert story_id in store.story_ids()
+    assert store.old_entries(T0) == []
+
+
+def test_totals_counts_entries_and_stories(store: SQLStore) -> None:
+    a = make_item("a", source="wire", link="https://news.example/1")
+    b = make_item("b", source="other", link="https://news.example/1")
+    store.ingest([a, b], now=T0, matchers=ALL)
+    assert store.totals() == (2, 1)

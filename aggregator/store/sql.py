@@ -730,6 +730,28 @@ class SQLStore:
         with self.engine.connect() as conn:
             return {row[0]: row[1] for row in conn.execute(query)}  # noqa: C416
 
+    def old_entries(self, before: datetime) -> list[tuple[str, str, str]]:
+        """Entries of stories published before ``before``: ``(source, identity, story_id)``.
+
+        The retention job prunes these, except stories still in a topic's
+        current feed.
+        """
+        query = (
+            sa.select(entries.c.source, entries.c.identity, entries.c.story_id)
+            .join(stories, stories.c.id == entries.c.story_id)
+            .where(stories.c.published < utc(before))
+            .order_by(entries.c.source, entries.c.identity)
+        )
+        with self.engine.connect() as conn:
+            return [(r.source, r.identity, r.story_id) for r in conn.execute(query)]
+
+    def totals(self) -> tuple[int, int]:
+        """``(entries, stories)`` stored: their difference is the entries merged into another's story."""
+        with self.engine.connect() as conn:
+            n_entries = conn.execute(sa.select(sa.func.count()).select_from(entries)).scalar_one()
+            n_stories = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
+        return int(n_entries), int(n_stories)
+
     def story_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(stories.c.id)).scalars())

@@ -1,0 +1,155 @@
+"""Helpers for the daemon tests: a daemon subprocess, a changeable feed server, polling."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TypeVar
+
+from .conftest import REPO
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str, step: float = 0.05) -> T:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return 0, b""
+
+
+class FeedServer:
+    """A loopback HTTP server serving one RSS feed whose items a test can change."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str]] = []
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = owner.render().encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/rss+xml")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/feed.xml"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def add(self, guid: str, title: str, body: str) -> None:
+        with self.lock:
+            self.items.append((guid, title, body))
+
+    def render(self) -> str:
+        with self.lock:
+            items = list(self.items)
+        t0 = datetime(2025, 1, 1, tzinfo=UTC)
+        out = [
+            f"<item><guid>{g}</guid><title>{t}</title><link>https://news.example/{g}</link>"
+            f"<description>{b}</description>"
+            f"<pubDate>{format_datetime(t0 + timedelta(hours=i))}</pubDate></item>"
+            for i, (g, t, b) in enumerate(items)
+        ]
+        return (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
+            "<link>https://news.example/</link><description>wire</description>"
+            + "".join(out)
+            + "</channel></rss>"
+        )
+
+    def __enter__(self) -> FeedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class DaemonProcess:
+    """``python -m aggregator --config CFG run`` as a subprocess, its stderr in a file."""
+
+    def __init__(self, config: Path, *args: str, log: Path | None = None) -> None:
+        self.config = config
+        self.log_path = log or config.parent / "daemon.log"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        for key in ("AGGREGATOR_CONFIG", "AGGREGATOR_DATA_DIR", "AGGREGATOR_LOG_FORMAT"):
+            env.pop(key, None)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait()/kill()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run", *args],
+            stdout=self._log,
+            stderr=self._log,
+            env=env,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def signal(self, sig: signal.Signals) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self._log.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        self._log.close()
+
+
+@contextmanager
+def running(config: Path, *args: str) -> Iterator[DaemonProcess]:
+    daemon = DaemonProcess(config, *args)
+    try:
+        yield daemon
+    finally:
+        daemon.kill()
