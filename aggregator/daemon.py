@@ -318,16 +318,6 @@ class Daemon:
         self.metrics.in_flight.set(len(self._in_flight))
         return self.metrics.render()
 
-    def _routes(self) -> list[Any]:
-        # starlette is web's library; the daemon only hands it a route.
-        from starlette.responses import Response
-        from starlette.routing import Route
-
-        async def metrics(_request: Any) -> Response:
-            return Response(self.metrics_text(), media_type=CONTENT_TYPE)
-
-        return [Route("/metrics", metrics, methods=["GET"])]
-
     # -- lifecycle ----------------------------------------------------------------
 
     async def run(self) -> None:
@@ -344,7 +334,11 @@ class Daemon:
                 loop.add_signal_handler(sig, self.stop)
             loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
             await self._publish(full=True)
-            app = create_app(self.documents, health=self.health, extra_routes=self._routes())
+            app = create_app(
+                self.documents,
+                health=self.health,
+                metrics=lambda: (self.metrics_text(), CONTENT_TYPE),
+            )
             server = serve(app, host=self.config.server.host, port=self.config.server.port)
             # The daemon owns the signals: uvicorn must not install its own handlers.
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

@@ -396,6 +396,7 @@ def create_app(
     *,
     topics: Mapping[str, TopicSpec] | None = None,
     health: Callable[[], Mapping[str, Any]] | None = None,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
     extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     """Build the ASGI app serving ``store``.
@@ -406,7 +407,8 @@ def create_app(
             to ``store`` when not None.
         health: returns the ``/healthz`` JSON body; a ``"status"`` other than
             ``"ok"`` answers 503. Defaults to ``{"status": "ok", "documents": N}``.
-        extra_routes: more Starlette routes (``/metrics``...).
+        metrics: returns ``(body, content_type)`` for ``/metrics``; no route when None.
+        extra_routes: more Starlette routes.
 
     Returns:
         An ASGI application.
@@ -422,8 +424,17 @@ def create_app(
     async def not_found(request: Request, exc: Exception) -> Response:
         return PlainTextResponse("Not Found", status_code=404)
 
+    routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
+    if metrics is not None:
+        get_metrics = metrics
+
+        async def metrics_route(request: Request) -> Response:
+            body, content_type = get_metrics()
+            return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
+
+        routes.append(Route("/metrics", metrics_route, methods=["GET"]))
     fallback = Starlette(
-        routes=[Route("/healthz", healthz, methods=["GET", "HEAD"]), *extra_routes],
+        routes=[*routes, *extra_routes],
         exception_handlers={404: not_found},
     )
     return _FeedApp(store, fallback)

@@ -17,7 +17,8 @@ def make_item(
     source: str = "wire",
     title: str = "Talks on Nagorno-Karabakh resume in Geneva",
     body: str = (
-        "Negotiators from both sides met on Monday to discuss the future of the region and its people."
+        "Negotiators from both sides met on Monday to discuss the future of the region "
+        "and its people."
     ),
     link: str | None = None,
     published: datetime = T0,

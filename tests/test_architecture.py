@@ -1,4 +1,4 @@
-"""The module map holds: imports point one way, and each third-party library lives behind one module."""
+"""The module map holds: imports point one way; each third-party library lives behind one module."""
 
 from __future__ import annotations
 

@@ -76,9 +76,7 @@ def setup(tmp_path: Path):
 def test_run_end_to_end(setup) -> None:
     config, feed, seeds, base = setup
     with running(config) as daemon:
-        wait_for(
-            lambda: feed_titles(base, "karabakh"), 20, "the first publish with both sources"
-        )
+        wait_for(lambda: feed_titles(base, "karabakh"), 20, "the first publish with both sources")
         wait_for(
             lambda: (
                 {"Karabakh talks open", "Karabakh ceasefire holds"}

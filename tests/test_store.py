@@ -281,7 +281,9 @@ def test_sqlite_uses_wal(tmp_path) -> None:
 
 
 def test_old_entries_selects_by_story_publication(store: SQLStore) -> None:
-    old = make_item("old", title="Old talks", body="An old story about talks that ended long ago, kept here.")
+    old = make_item(
+        "old", title="Old talks", body="An old story about talks that ended long ago, kept here."
+    )
     new = make_item(
         "new",
         title="New talks",

@@ -316,7 +316,7 @@ class SQLStore:
         """Stored entries per source."""
         query = sa.select(entries.c.source, sa.func.count()).group_by(entries.c.source)
         with self.engine.connect() as conn:
-            return {row[0]: row[1] for row in conn.execute(query)}  # noqa: C416
+            return {row[0]: row[1] for row in conn.execute(query)}
 
     # -- seed files ----------------------------------------------------------
 
@@ -728,7 +728,7 @@ class SQLStore:
     def topic_counts(self) -> dict[str, int]:
         query = sa.select(story_topics.c.topic, sa.func.count()).group_by(story_topics.c.topic)
         with self.engine.connect() as conn:
-            return {row[0]: row[1] for row in conn.execute(query)}  # noqa: C416
+            return {row[0]: row[1] for row in conn.execute(query)}
 
     def old_entries(self, before: datetime) -> list[tuple[str, str, str]]:
         """Entries of stories published before ``before``: ``(source, identity, story_id)``.
@@ -746,7 +746,10 @@ class SQLStore:
             return [(r.source, r.identity, r.story_id) for r in conn.execute(query)]
 
     def totals(self) -> tuple[int, int]:
-        """``(entries, stories)`` stored: their difference is the entries merged into another's story."""
+        """``(entries, stories)`` stored.
+
+        Their difference is the number of entries merged into another's story.
+        """
         with self.engine.connect() as conn:
             n_entries = conn.execute(sa.select(sa.func.count()).select_from(entries)).scalar_one()
             n_stories = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
