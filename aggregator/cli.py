@@ -444,12 +444,9 @@ def _q(value: str) -> str:
 
 def _source_yaml(name: str, outline: OpmlOutline) -> str:
     tags = ", ".join(_q(t) for t in outline.categories)
-    return (
-        f"  - name: {_q(name)}\n"
-        f"    url: {_q(outline.xml_url)}\n"
-        f"    title: {_q(outline.title)}\n"
-        f"    tags: [{tags}]\n"
-    )
+    # An outline without a title got its URL as title: leave the feed's own.
+    title = f"    title: {_q(outline.title)}\n" if outline.title != outline.xml_url else ""
+    return f"  - name: {_q(name)}\n    url: {_q(outline.xml_url)}\n{title}    tags: [{tags}]\n"
 
 
 def add_include(text: str, entry: str) -> str:
@@ -524,12 +521,12 @@ def import_opml(state: _State, file: Path, into: Path | None) -> None:
             skipped += 1
             continue
         configured.add(outline.xml_url)
-        name = _unique(slugify(outline.title if outline.title != outline.xml_url else ""), taken)
-        if name == "feed" or name.startswith("feed-"):
-            # No title: name it after the host, which says more than "feed".
-            host = slugify(outline.xml_url.split("//", 1)[-1].split("/", 1)[0])
-            taken.discard(name)
-            name = _unique(host, taken)
+        titled = outline.title != outline.xml_url
+        base = slugify(outline.title) if titled else "feed"
+        if base == "feed":
+            # No usable title: the host says more than "feed".
+            base = slugify(outline.xml_url.split("//", 1)[-1].split("/", 1)[0])
+        name = _unique(base, taken)
         added.append(name)
         blocks.append(_source_yaml(name, outline))
     if not added:
