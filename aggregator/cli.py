@@ -284,6 +284,7 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "last_error_class": st.last_error_class if st else None,
                 "last_error": st.last_error if st else None,
                 "discovered_feed": st.discovered_feed if st else None,
+                "url_history": list(st.url_history) if st else [],
                 "gone": st.gone if st else False,
             }
         )

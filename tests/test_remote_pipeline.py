@@ -272,6 +272,8 @@ def test_html_page_discovers_feed(
     assert row["discovered_feed"] == httpserver.url_for("/feeds/atom.xml")
     assert row["last_outcome"] == "ok"
     assert row["items"] == 1
+    assert row["location"] == page
+    assert row["url_history"] == []
 
 
 # -- redirects -----------------------------------------------------------------------
