@@ -2,7 +2,8 @@
 
 Exit codes (also in the README):
 
-====  =========================================================
+====  ==================================================
+
 0     success
 1     the command ran, but at least one source failed
 2     bad configuration or usage
@@ -16,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import re
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -30,9 +34,16 @@ from rich.table import Table
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG_PATH, Config, config_json_schema, load_config
-from aggregator.errors import AggregatorError, ConfigError, PublishError, StoreError
-from aggregator.model import Outcome, SourceResult
-from aggregator.pipeline import Context, open_context, publish_static, update_all
+from aggregator.errors import (
+    AggregatorError,
+    ConfigError,
+    PublishError,
+    SourceError,
+    StoreError,
+)
+from aggregator.model import Outcome, SourceKind, SourceResult
+from aggregator.pipeline import Context, discover_url, open_context, publish_static, update_all
+from aggregator.sources.opml import OpmlOutline, parse_opml, render_opml
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 1
@@ -291,6 +302,7 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "last_error_class": st.last_error_class if st else None,
                 "last_error": st.last_error if st else None,
                 "discovered_feed": st.discovered_feed if st else None,
+                "url_history": list(st.url_history) if st else [],
                 "gone": st.gone if st else False,
             }
         )
@@ -411,3 +423,230 @@ def serve_cmd(state: _State, data_dir: Path | None) -> None:
     configure_logging(state.log_level or "info", state.log_format)
     with known_errors():
         serve_documents(state.config, data_dir=data_dir)
+
+
+@main.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option(
+    "--timeout", type=float, default=20.0, show_default=True, help="Seconds allowed per fetch."
+)
+@pass_state
+def discover(state: _State, url: str, as_json: bool, timeout: float) -> None:
+    """Print the feeds a page offers (or the URL itself, when it is a feed).
+
+    Exits 1 when the URL cannot be fetched or offers no feed.
+    """
+    config = state.config
+    try:
+        feeds = asyncio.run(discover_url(config, url, timeout=timeout))
+    except SourceError as exc:
+        click.echo(f"aggregator: error: {exc}", err=True)
+        sys.exit(EXIT_SOURCE_FAILED)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{"url": f.url, "title": f.title, "type": f.type, "via": f.via} for f in feeds],
+                indent=2,
+            )
+        )
+    elif feeds:
+        table = Table(title=f"feeds at {url}")
+        for col in ("title", "type", "url", "found by"):
+            table.add_column(col, overflow="fold")
+        for f in feeds:
+            table.add_row(f.title or "", f.type or "", f.url, f.via)
+        out_console.print(table)
+    else:
+        click.echo(f"{url}: no feeds found", err=True)
+    if not feeds:
+        sys.exit(EXIT_SOURCE_FAILED)
+
+
+@main.command("export-opml")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write [default: standard output].",
+)
+@pass_state
+def export_opml(state: _State, out: Path | None) -> None:
+    """Write the configured URL sources as an OPML subscription list."""
+    config = state.config
+    outlines = [
+        OpmlOutline(title=s.title or s.name, xml_url=s.location, categories=s.tags)
+        for s in config.sources
+        if s.kind is SourceKind.URL
+    ]
+    data = render_opml(outlines, title=f"{config.site.title} sources")
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        fail(PublishError(f"{out}: cannot write: {exc}"))
+    click.echo(f"wrote {len(outlines)} sources to {out}", err=True)
+
+
+IMPORTED_SOURCES = Path("sources.d") / "imported.yaml"
+
+
+def slugify(text: str) -> str:
+    """A source name from a title: lower-case ASCII letters, digits and dashes, at most 60."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
+    return slug or "feed"
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, n = base, 2
+    while name in taken:
+        name = f"{base}-{n}"
+        n += 1
+    taken.add(name)
+    return name
+
+
+def _q(value: str) -> str:
+    """A YAML scalar: a JSON string is a valid YAML double-quoted scalar."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _source_yaml(name: str, outline: OpmlOutline) -> str:
+    tags = ", ".join(_q(t) for t in outline.categories)
+    # An outline without a title got its URL as title: leave the feed's own.
+    title = f"    title: {_q(outline.title)}\n" if outline.title != outline.xml_url else ""
+    return f"  - name: {_q(name)}\n    url: {_q(outline.xml_url)}\n{title}    tags: [{tags}]\n"
+
+
+def add_include(text: str, entry: str) -> str:
+    """Add ``entry`` to the config text's ``include:`` list, editing text to keep comments.
+
+    Handles a flow list (``include: [a, b]``), a block list (``include:``
+    followed by ``- a`` lines) and no ``include:`` key at all (a line is
+    appended). The caller validates the result.
+    """
+    item = _q(entry)
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        match = re.match(r"include:[ \t]*(.*?)(\r?\n)?$", line)
+        if match is None:
+            continue
+        rest = match.group(1)
+        newline = match.group(2) or ""
+        flow = re.match(r"\[(.*?)\](.*)$", rest)
+        if flow is not None:
+            inner = flow.group(1).strip()
+            items = f"{inner}, {item}" if inner else item
+            lines[i] = f"include: [{items}]{flow.group(2)}{newline}"
+            return "".join(lines)
+        if rest and not rest.startswith("#"):
+            raise ValueError(f"cannot edit 'include: {rest.strip()}' by text")
+        # A block list: insert after its last "- item" line, at that indent.
+        last, indent = i, "  "
+        for j in range(i + 1, len(lines)):
+            stripped = lines[j].strip()
+            item_match = re.match(r"([ \t]*)- ", lines[j])
+            if item_match is not None:
+                last, indent = j, item_match.group(1)
+            elif stripped and not stripped.startswith("#"):
+                break
+        if not lines[last].endswith("\n"):
+            lines[last] += "\n"
+        lines.insert(last + 1, f"{indent}- {item}\n")
+        return "".join(lines)
+    if text and not text.endswith("\n"):
+        text += "\n"
+    return f"{text}include: [{item}]\n"
+
+
+@main.command("import-opml")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Sources file to write [default: {IMPORTED_SOURCES} beside the config].",
+)
+@pass_state
+def import_opml(state: _State, file: Path, into: Path | None) -> None:
+    """Add an OPML file's feeds as sources, in a YAML file the config includes.
+
+    Feeds already configured (same URL) are skipped. The config file gains an
+    ``include:`` line if it needs one; its comments are kept. The result is
+    validated, and both files are restored if it does not load.
+    """
+    config = state.config
+    with known_errors():
+        outlines = parse_opml(file.read_bytes(), name=str(file))
+    config_dir = config.path.resolve().parent
+    target = (into if into is not None else config_dir / IMPORTED_SOURCES).resolve()
+    configured = {s.location for s in config.sources if s.kind is SourceKind.URL}
+    taken = {s.name for s in config.sources}
+    added: list[str] = []
+    blocks: list[str] = []
+    skipped = 0
+    for outline in outlines:
+        if outline.xml_url in configured:
+            skipped += 1
+            continue
+        configured.add(outline.xml_url)
+        titled = outline.title != outline.xml_url
+        base = slugify(outline.title) if titled else "feed"
+        if base == "feed":
+            # No usable title: the host says more than "feed".
+            base = slugify(outline.xml_url.split("//", 1)[-1].split("/", 1)[0])
+        name = _unique(base, taken)
+        added.append(name)
+        blocks.append(_source_yaml(name, outline))
+    if not added:
+        click.echo(f"added 0 sources, skipped {skipped} already configured")
+        return
+
+    old_target = target.read_text() if target.exists() else None
+    old_config = config.path.read_text()
+
+    def restore() -> None:
+        if old_target is None:
+            target.unlink(missing_ok=True)
+        else:
+            target.write_text(old_target)
+        config.path.write_text(old_config)
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if old_target is None or not old_target.strip():
+            header = f"# Sources imported from {file.name} by aggregator import-opml.\nsources:\n"
+            target.write_text(header + "".join(blocks))
+        else:
+            text = old_target if old_target.endswith("\n") else old_target + "\n"
+            target.write_text(text + "".join(blocks))
+        if not _loads_sources(config.path, added):
+            entry = os.path.relpath(target, config_dir)
+            if entry.startswith(".."):
+                entry = str(target)
+            config.path.write_text(add_include(old_config, entry.replace(os.sep, "/")))
+            if not _loads_sources(config.path, added):
+                raise ConfigError(
+                    "the imported sources do not appear after adding the include",
+                    file=str(config.path),
+                    key="include",
+                )
+    except (AggregatorError, OSError, ValueError) as exc:
+        restore()
+        click.echo(f"aggregator: error: import-opml: {exc}; files restored", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(f"added {len(added)} sources to {target}, skipped {skipped} already configured")
+
+
+def _loads_sources(path: Path, names: list[str]) -> bool:
+    """Whether the config at ``path`` loads and holds every named source.
+
+    Raises:
+        ConfigError: the config does not load.
+    """
+    loaded = {s.name for s in load_config(path).sources}
+    return all(n in loaded for n in names)

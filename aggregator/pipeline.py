@@ -42,7 +42,12 @@ from aggregator.parse import parse_feed, parse_seed
 from aggregator.publish import Document, Site, TopicFeed, WriteReport, render_site, write_tree
 from aggregator.schedule import next_due, parse_cache_control, parse_expires
 from aggregator.sources import files as seedfiles
-from aggregator.sources.discover import COMMON_FEED_PATHS, discover_feeds, looks_like_html
+from aggregator.sources.discover import (
+    COMMON_FEED_PATHS,
+    DiscoveredFeed,
+    discover_feeds,
+    looks_like_html,
+)
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.store import FileChange, FileRecord, IngestReport, SQLStore, open_store
@@ -52,6 +57,8 @@ from aggregator.topics import Query, compile_query, document
 __all__ = [
     "Context",
     "build_matchers",
+    "discover_url",
+    "make_fetcher",
     "open_context",
     "publish_static",
     "render_all",
@@ -388,6 +395,55 @@ def make_fetcher(config: Config) -> Fetcher:
         max_per_host=config.max_per_host,
         **kwargs,  # type: ignore[arg-type]
     )
+
+
+async def discover_url(config: Config, url: str, *, timeout: float = 20.0) -> list[DiscoveredFeed]:
+    """The feeds a URL offers, as ``aggregator discover`` prints them.
+
+    A page gives its linked feeds (``via`` ``"link"`` or ``"anchor"``); a page
+    that links none gives the common feed paths that really answer with a
+    feed (``via="guess"``); a URL that is itself a feed gives itself
+    (``via="self"``). Fetches obey the config's ``allow_networks``.
+
+    Args:
+        config: for the fetcher's settings (SSRF allow list, User-Agent, limits).
+        url: an absolute http(s) URL.
+        timeout: overall deadline of each fetch, in seconds.
+
+    Returns:
+        The feeds, best first; empty when nothing was found.
+
+    Raises:
+        SourceError: the URL itself cannot be fetched, or is neither a page nor a feed.
+    """
+    async with make_fetcher(config) as fetcher:
+        page = await fetcher.fetch(url, source=url, timeout=timeout)
+        mime = page.headers.get("content-type", "").split(";", 1)[0].strip().lower() or None
+        if not looks_like_html(page.body, mime):
+            doc = await asyncio.to_thread(
+                parse_feed, page.body, url=page.url, headers=page.headers, source=url
+            )
+            return [DiscoveredFeed(page.url, doc.feed.title, mime, "self")]
+        found = discover_feeds(page.body, base_url=page.url)
+        linked = [f for f in found if f.via != "guess"]
+        if linked:
+            return linked
+
+        async def probe(guess: DiscoveredFeed) -> DiscoveredFeed | None:
+            try:
+                resp = await fetcher.fetch(guess.url, source=url, timeout=timeout)
+                kind = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+                if looks_like_html(resp.body, kind):
+                    return None
+                doc = await asyncio.to_thread(
+                    parse_feed, resp.body, url=resp.url, headers=resp.headers, source=url
+                )
+            except SourceError:
+                return None
+            return DiscoveredFeed(resp.url, doc.feed.title, kind or None, "guess")
+
+        probed = await asyncio.gather(*(probe(g) for g in found))
+        return [f for f in probed if f is not None]
 
 
 async def _fetch(

@@ -1,0 +1,471 @@
+"""Remote sources through the real pipeline: config -> store -> fetcher -> local servers.
+
+Every test runs a real HTTP server on 127.0.0.1 and admits loopback with
+``allow_networks`` (except the SSRF test, which checks the refusal).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from aggregator.config import Config, load_config
+from aggregator.model import Outcome, SourceResult, SourceSpec
+from aggregator.pipeline import Context, open_context, update_all
+
+from ._aserver import Request as RawRequest
+from ._aserver import ScriptedServer
+from .conftest import REPO
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    # The server is shared by the session: whichever module starts it picks the
+    # address. "localhost" may resolve to ::1, which the SSRF guard refuses.
+    return ("127.0.0.1", 0)
+
+
+RSS = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel>
+<title>Zebra Times</title><link>http://example.org/</link><description>d</description>
+<item><title>Zebra one</title><link>http://example.org/1</link><guid>z1</guid>
+<pubDate>Mon, 02 Mar 2026 10:00:00 GMT</pubDate><description>First zebra story.</description></item>
+<item><title>Zebra two</title><link>http://example.org/2</link><guid>z2</guid>
+<pubDate>Tue, 03 Mar 2026 11:00:00 GMT</pubDate>
+<description>Second zebra story.</description></item>
+</channel></rss>
+"""
+
+ATOM = b"""<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+<title>Zebra Atom</title><id>urn:zebra:atom</id><updated>2026-03-04T09:00:00Z</updated>
+<link href="http://example.org/atom-site"/>
+<entry><title>Zebra atom entry</title><id>urn:zebra:a1</id>
+<link href="http://example.org/a1"/><updated>2026-03-04T09:00:00Z</updated>
+<summary>An atom zebra.</summary></entry>
+</feed>
+"""
+
+HTML_PAGE = b"""<!doctype html>
+<html><head><title>Zebra site</title>
+<link rel="alternate" type="application/atom+xml" title="Zebra Atom" href="/feeds/atom.xml">
+</head><body><p>Welcome</p></body></html>
+"""
+
+
+def json_feed(version: str) -> bytes:
+    """A JSON Feed document; 1.0 uses ``author``, 1.1 ``authors`` and ``language``."""
+    doc: dict[str, object] = {
+        "version": f"https://jsonfeed.org/version/{version}",
+        "title": f"Zebra JSON {version}",
+        "home_page_url": "http://example.org/json",
+        "items": [
+            {
+                "id": f"j{version}-1",
+                "url": f"http://example.org/json/{version}/1",
+                "title": f"Zebra json {version} first",
+                "content_html": "<p>Zebra content one.</p>",
+                "date_published": "2026-03-05T08:00:00Z",
+            },
+            {
+                "id": f"j{version}-2",
+                "url": f"http://example.org/json/{version}/2",
+                "title": f"Zebra json {version} second",
+                "content_text": "Zebra content two.",
+                "date_published": "2026-03-06T08:30:00+02:00",
+            },
+        ],
+    }
+    if version == "1":
+        doc["author"] = {"name": "Old Author"}
+    else:
+        doc["authors"] = [{"name": "New Author"}]
+        doc["language"] = "en"
+    return json.dumps(doc).encode()
+
+
+def write_config(
+    tmp_path: Path,
+    sources: list[str],
+    *,
+    allow: bool = True,
+    extra: str = "",
+) -> Path:
+    lines = [
+        f"data_dir: {tmp_path / 'var'}",
+        "server: {base_url: 'http://127.0.0.1:8080/'}",
+    ]
+    if allow:
+        lines.append("allow_networks: ['127.0.0.0/8']")
+    lines.append(extra)
+    lines.append("sources:")
+    lines.extend(f"  - {s}" for s in sources)
+    lines.append("topics:\n  - {name: zebra, query: zebra}")
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture
+def opened(tmp_path: Path) -> Iterator[list[Context]]:
+    """Contexts opened by a test, closed after it."""
+    contexts: list[Context] = []
+    yield contexts
+    for ctx in contexts:
+        ctx.close()
+
+
+def context(config: Config, opened: list[Context]) -> Context:
+    ctx = open_context(config)
+    opened.append(ctx)
+    return ctx
+
+
+def spec(config: Config, name: str) -> SourceSpec:
+    return next(s for s in config.sources if s.name == name)
+
+
+def poll(ctx: Context, name: str) -> SourceResult:
+    """One update of one source with a fetcher made and closed for it."""
+
+    async def go() -> SourceResult:
+        results = await update_all(ctx, [spec(ctx.config, name)])
+        return results[0]
+
+    return asyncio.run(go())
+
+
+def titles(ctx: Context) -> list[str]:
+    return sorted(s.item.title for s in ctx.store.topic_stories("zebra"))
+
+
+# -- formats and conditional GET -------------------------------------------------
+
+
+def test_rss_ingests_then_304_sends_validators(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    seen: list[dict[str, str]] = []
+
+    def handler(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(
+            RSS,
+            content_type="application/rss+xml",
+            headers={"ETag": '"v1"', "Last-Modified": "Tue, 03 Mar 2026 11:00:00 GMT"},
+        )
+
+    httpserver.expect_request("/rss").respond_with_handler(handler)
+    config = load_config(
+        write_config(tmp_path, [f"{{name: rss, url: '{httpserver.url_for('/rss')}'}}"])
+    )
+    ctx = context(config, opened)
+
+    first = asyncio.run(update_all(ctx))[0]
+    assert first.outcome is Outcome.OK, first.error
+    assert (first.new, first.http_status) == (2, 200)
+    assert titles(ctx) == ["Zebra one", "Zebra two"]
+    state = ctx.store.get_state("rss")
+    assert state is not None
+    assert state.etag == '"v1"'
+    assert state.last_modified == "Tue, 03 Mar 2026 11:00:00 GMT"
+    assert state.last_status == 200
+
+    second = asyncio.run(update_all(ctx))[0]
+    assert second.outcome is Outcome.NOT_MODIFIED
+    assert (second.new, second.updated, second.http_status) == (0, 0, 304)
+    assert seen[1].get("If-None-Match") == '"v1"'
+    assert seen[1].get("If-Modified-Since") == "Tue, 03 Mar 2026 11:00:00 GMT"
+    assert "If-None-Match" not in seen[0]
+    state = ctx.store.get_state("rss")
+    assert state is not None and state.etag == '"v1"'
+    assert state.last_outcome is Outcome.NOT_MODIFIED
+    assert titles(ctx) == ["Zebra one", "Zebra two"]
+
+
+@pytest.mark.parametrize("version", ["1", "1.1"])
+def test_json_feed_ingests(
+    version: str, httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    httpserver.expect_request("/feed.json").respond_with_data(
+        json_feed(version), content_type="application/feed+json"
+    )
+    url = httpserver.url_for("/feed.json")
+    config = load_config(write_config(tmp_path, [f"{{name: jf, url: '{url}'}}"]))
+    ctx = context(config, opened)
+    result = poll(ctx, "jf")
+    assert result.outcome is Outcome.OK, result.error
+    assert result.new == 2
+    stories = {s.item.title: s for s in ctx.store.topic_stories("zebra")}
+    assert set(stories) == {f"Zebra json {version} first", f"Zebra json {version} second"}
+    first = stories[f"Zebra json {version} first"].item
+    second = stories[f"Zebra json {version} second"].item
+    assert first.link == f"http://example.org/json/{version}/1"
+    assert second.link == f"http://example.org/json/{version}/2"
+    assert first.published == datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    assert second.published == datetime(2026, 3, 6, 6, 30, tzinfo=UTC)
+    assert "Zebra content one." in first.content_html
+    assert "Zebra content two." in second.content_html
+    assert first.origin is not None and first.origin.title == f"Zebra JSON {version}"
+    assert first.authors == (("Old Author",) if version == "1" else ("New Author",))
+
+
+# -- HTML discovery ----------------------------------------------------------------
+
+
+def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    env.pop("AGGREGATOR_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def test_html_page_discovers_feed(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    httpserver.expect_request("/").respond_with_data(HTML_PAGE, content_type="text/html")
+    httpserver.expect_request("/feeds/atom.xml").respond_with_data(
+        ATOM, content_type="application/atom+xml"
+    )
+    page = httpserver.url_for("/")
+    path = write_config(tmp_path, [f"{{name: site, url: '{page}'}}"])
+    config = load_config(path)
+    ctx = context(config, opened)
+    result = poll(ctx, "site")
+    assert result.outcome is Outcome.OK, result.error
+    assert result.new == 1
+    assert titles(ctx) == ["Zebra atom entry"]
+    state = ctx.store.get_state("site")
+    assert state is not None
+    assert state.discovered_feed == httpserver.url_for("/feeds/atom.xml")
+    assert state.location == page
+
+    # The next poll goes straight to the discovered feed.
+    before = len(httpserver.log)
+    again = poll(ctx, "site")
+    assert again.outcome is Outcome.OK, again.error
+    assert [r.path for r, _ in httpserver.log[before:]] == ["/feeds/atom.xml"]
+    ctx.close()
+    opened.remove(ctx)
+
+    proc = run_cli(path, "sources", "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["discovered_feed"] == httpserver.url_for("/feeds/atom.xml")
+    assert row["last_outcome"] == "ok"
+    assert row["items"] == 1
+    assert row["location"] == page
+    assert row["url_history"] == []
+
+
+# -- redirects -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [301, 302])
+def test_permanent_redirect_moves_after_n_polls(
+    status: int, httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    new_url = httpserver.url_for("/new.rss")
+    httpserver.expect_request("/old.rss").respond_with_response(
+        Response(status=status, headers={"Location": new_url})
+    )
+    httpserver.expect_request("/new.rss").respond_with_data(RSS, content_type="application/rss+xml")
+    old_url = httpserver.url_for("/old.rss")
+    config = load_config(
+        write_config(
+            tmp_path,
+            [f"{{name: moving, url: '{old_url}'}}"],
+            extra="fetch: {permanent_redirect_polls: 2}",
+        )
+    )
+    ctx = context(config, opened)
+
+    first = poll(ctx, "moving")
+    assert first.outcome is Outcome.OK, first.error
+    state = ctx.store.get_state("moving")
+    assert state is not None
+    assert state.location == old_url
+    assert state.url_history == ()
+    if status == 301:
+        assert (state.moved_to, state.moved_seen) == (new_url, 1)
+
+    second = poll(ctx, "moving")
+    assert second.outcome in (Outcome.OK, Outcome.NOT_MODIFIED), second.error
+    state = ctx.store.get_state("moving")
+    assert state is not None
+    if status == 301:
+        assert state.location == new_url
+        assert state.url_history == (old_url,)
+        assert (state.moved_to, state.moved_seen) == (None, 0)
+        # The third poll asks the new URL directly.
+        before = len(httpserver.log)
+        poll(ctx, "moving")
+        assert [r.path for r, _ in httpserver.log[before:]] == ["/new.rss"]
+    else:
+        for _ in range(3):
+            poll(ctx, "moving")
+        state = ctx.store.get_state("moving")
+        assert state is not None
+        assert state.location == old_url
+        assert state.url_history == ()
+        assert state.moved_to is None
+
+
+# -- failures and backoff --------------------------------------------------------------
+
+
+def test_gone_stops_polling(httpserver: HTTPServer, tmp_path: Path, opened: list[Context]) -> None:
+    httpserver.expect_request("/gone").respond_with_data("gone", status=410)
+    httpserver.expect_request("/ok").respond_with_data(RSS, content_type="application/rss+xml")
+    config = load_config(
+        write_config(
+            tmp_path,
+            [
+                f"{{name: gone, url: '{httpserver.url_for('/gone')}'}}",
+                f"{{name: fine, url: '{httpserver.url_for('/ok')}'}}",
+            ],
+        )
+    )
+    ctx = context(config, opened)
+    gone, fine = asyncio.run(update_all(ctx))
+    assert gone.outcome is Outcome.GONE
+    assert gone.http_status == 410
+    assert gone.error and "gone" in gone.error
+    assert fine.outcome is Outcome.OK
+    state = ctx.store.get_state("gone")
+    assert state is not None
+    assert state.gone is True
+    assert state.last_status == 410
+    far = datetime.now(UTC) + timedelta(days=3650)
+    assert ctx.store.due_sources(far) == ["fine"]
+
+
+def test_server_error_backs_off(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    httpserver.expect_request("/broken").respond_with_data("oops", status=500)
+    config = load_config(
+        write_config(
+            tmp_path, [f"{{name: broken, url: '{httpserver.url_for('/broken')}', interval: 10m}}"]
+        )
+    )
+    ctx = context(config, opened)
+    delays: list[timedelta] = []
+    for expected_failures in (1, 2, 3):
+        started = datetime.now(UTC)
+        result = poll(ctx, "broken")
+        assert result.outcome is Outcome.ERROR
+        assert result.http_status == 500
+        assert result.error_class == "HTTPStatusError"
+        state = ctx.store.get_state("broken")
+        assert state is not None
+        assert state.consecutive_failures == expected_failures
+        assert state.last_error_class == "HTTPStatusError"
+        assert state.next_due_at is not None
+        assert state.next_due_at > started
+        delays.append(state.next_due_at - started)
+    # Exponential backoff (with jitter): the third wait is clearly longer than the first.
+    assert delays[2] > delays[0]
+    assert not ctx.store.due_sources(datetime.now(UTC))
+
+
+def test_retry_after_is_honoured(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    httpserver.expect_request("/busy").respond_with_data(
+        "busy", status=503, headers={"Retry-After": "120"}
+    )
+    config = load_config(
+        write_config(
+            tmp_path, [f"{{name: busy, url: '{httpserver.url_for('/busy')}', interval: 1m}}"]
+        )
+    )
+    ctx = context(config, opened)
+    before = datetime.now(UTC)
+    result = poll(ctx, "busy")
+    assert result.outcome is Outcome.ERROR
+    assert result.http_status == 503
+    state = ctx.store.get_state("busy")
+    assert state is not None
+    assert state.next_due_at is not None
+    assert state.next_due_at >= before + timedelta(seconds=120)
+    assert state.retry_after is not None
+    assert state.retry_after >= before + timedelta(seconds=119)
+
+
+# -- isolation -----------------------------------------------------------------------
+
+
+def test_hanging_source_does_not_delay_others(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    httpserver.expect_request("/ok").respond_with_data(RSS, content_type="application/rss+xml")
+
+    async def hang(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    async def go() -> tuple[list[SourceResult], float]:
+        async with ScriptedServer(hang) as slow:
+            config = load_config(
+                write_config(
+                    tmp_path,
+                    [
+                        f"{{name: slow, url: '{slow.url('/feed')}', timeout: 1s}}",
+                        f"{{name: fast, url: '{httpserver.url_for('/ok')}'}}",
+                    ],
+                )
+            )
+            ctx = context(config, opened)
+            started = time.perf_counter()
+            results = await update_all(ctx)
+            return results, time.perf_counter() - started
+
+    (slow_result, fast_result), wall = asyncio.run(go())
+    assert fast_result.outcome is Outcome.OK, fast_result.error
+    assert fast_result.duration < 0.9
+    assert slow_result.outcome is Outcome.ERROR
+    assert slow_result.error_class == "DeadlineError"
+    assert slow_result.error and "slow" in slow_result.error
+    assert 0.9 <= wall < 2.5
+
+
+# -- SSRF ----------------------------------------------------------------------------
+
+
+def test_loopback_refused_without_allow_networks(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    httpserver.expect_request("/rss").respond_with_data(RSS, content_type="application/rss+xml")
+    config = load_config(
+        write_config(
+            tmp_path, [f"{{name: inside, url: '{httpserver.url_for('/rss')}'}}"], allow=False
+        )
+    )
+    ctx = context(config, opened)
+    result = poll(ctx, "inside")
+    assert result.outcome is Outcome.ERROR
+    assert result.error_class == "BlockedAddressError"
+    assert result.error is not None
+    assert "\n" not in result.error
+    assert "inside" in result.error
+    assert httpserver.log == []
+    state = ctx.store.get_state("inside")
+    assert state is not None and state.last_error_class == "BlockedAddressError"
