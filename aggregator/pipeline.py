@@ -283,14 +283,20 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
             )
             batch = []
 
+    # Identities the files present now yield: a deleted (or renamed) file's
+    # entries are removed only when no present file still yields them, as a
+    # NNN_<hash> file renamed to another prefix does.
+    claimed: set[str] = set()
     for stat in stats:
         old = records.get(stat.relpath)
         if old is not None and old.size == stat.size and old.mtime_ns == stat.mtime_ns:
+            claimed.update(old.identities)
             continue  # unchanged by size and mtime: not even opened
         change = _read_seed_file(spec, root, stat, old, now, problems)
-        if change is not None:
-            batch.append(change)
-            touched += 1
+        if change.record is not None:
+            claimed.update(change.record.identities)
+        batch.append(change)
+        touched += 1
         if len(batch) >= FILE_BATCH:
             flush()
     present = {s.relpath for s in stats}
@@ -298,7 +304,11 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
     # joined its story by content before the old name's entry is removed.
     flush()
     batch = [
-        FileChange(relpath=relpath, record=None, removed=rec.identities)
+        FileChange(
+            relpath=relpath,
+            record=None,
+            removed=tuple(i for i in rec.identities if i not in claimed),
+        )
         for relpath, rec in sorted(records.items())
         if relpath not in present
     ]
@@ -322,8 +332,12 @@ def _read_seed_file(
     old: FileRecord | None,
     now: datetime,
     problems: list[str],
-) -> FileChange | None:
-    """Read, parse and normalise one new or changed seed file."""
+) -> FileChange:
+    """Read, parse and normalise one new or changed seed file.
+
+    Every problem of the file (read or parse error, decoding notes, skipped
+    entries) is reported as one line naming it.
+    """
     kept = old.identities if old else ()
     try:
         data = seedfiles.read_seed(root, stat.relpath, source=spec.name, max_bytes=spec.max_bytes)
@@ -353,11 +367,9 @@ def _read_seed_file(
         return FileChange(
             stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, str(exc))
         )
-    # Parsers name the file in their warnings already.
-    problems.extend(
-        f"{spec.name}: {w}" if w.startswith(stat.relpath) else f"{spec.name}: {stat.relpath}: {w}"
-        for w in doc.warnings
-    )
+    # Parsers name the file in their warnings already: name it once.
+    prefix = f"{stat.relpath}: "
+    notes = [w.removeprefix(prefix) for w in doc.warnings]
     origin = _origin_for(spec, doc, stat.relpath)
     items: list[Item] = []
     for raw in doc.entries:
@@ -366,7 +378,9 @@ def _read_seed_file(
                 normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now)
             )
         except ValueError as exc:
-            problems.append(f"{spec.name}: {stat.relpath}: entry skipped: {exc}")
+            notes.append(f"entry skipped: {exc}")
+    if notes:
+        problems.append(f"{spec.name}: {stat.relpath}: {'; '.join(notes)}")
     identities = tuple(dict.fromkeys(i.identity for i in items))
     removed = tuple(i for i in kept if i not in identities)
     return FileChange(
