@@ -367,6 +367,15 @@ def _read_seed_file(
         return FileChange(
             stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, str(exc))
         )
+    except Exception as exc:  # a parser bug on one file must not stop the folder
+        log.exception("%s: %s: unexpected error while parsing", spec.name, stat.relpath)
+        reason = (
+            f"{spec.name}: {stat.relpath}: unexpected {type(exc).__name__} while parsing: {exc}"
+        )
+        problems.append(reason)
+        return FileChange(
+            stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, reason)
+        )
     # Parsers name the file in their warnings already: name it once.
     prefix = f"{stat.relpath}: "
     notes = [w.removeprefix(prefix) for w in doc.warnings]
