@@ -369,9 +369,11 @@ def _read_seed_file(
         )
     except Exception as exc:  # a parser bug on one file must not stop the folder
         log.exception("%s: %s: unexpected error while parsing", spec.name, stat.relpath)
-        reason = (
-            f"{spec.name}: {stat.relpath}: unexpected {type(exc).__name__} while parsing: {exc}"
+        kind = type(exc)
+        name = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
         )
+        reason = f"{spec.name}: {stat.relpath}: unexpected {name} while parsing: {exc}"
         problems.append(reason)
         return FileChange(
             stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, reason)
