@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
+from aggregator import pipeline
 from aggregator.config import load_config
-from aggregator.model import Outcome, SourceResult, SourceSpec, Story
+from aggregator.model import Outcome, ParsedDocument, SourceResult, SourceSpec, Story
 from aggregator.pipeline import Context, open_context, update_source
 from aggregator.sources import files as seedfiles
 
@@ -389,3 +390,33 @@ def test_dates_from_the_file_else_its_mtime_in_utc_never_future(seeds: Seeds) ->
     for story in by_title.values():
         assert story.item.published.tzinfo is not None
         assert story.item.published.utcoffset() == timedelta(0)
+
+
+def test_parser_bug_on_one_file_is_one_problem_not_a_failed_folder(
+    seeds: Seeds, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_parse = pipeline.parse_seed
+
+    def flaky_parse(relpath: str, data: bytes, **kwargs: Any) -> ParsedDocument:
+        if relpath == "bad.txt":
+            raise RuntimeError("parser bug")
+        return real_parse(relpath, data, **kwargs)
+
+    monkeypatch.setattr(pipeline, "parse_seed", flaky_parse)
+    write(seeds.root / "bad.txt", article(1))
+    write(seeds.root / "good.txt", article(2))
+    result = seeds.update()
+    assert result.problems == ("seeds: bad.txt: unexpected RuntimeError while parsing: parser bug",)
+    assert list(seeds.stories()) == [article(2).splitlines()[0]]
+
+
+def test_long_lead_paragraph_is_summarised(seeds: Seeds) -> None:
+    lead = " ".join(f"Sentence {n} of the long glacier lead says a little more." for n in range(40))
+    write(
+        seeds.root / "long.txt", f"A long lead about the glacier survey\n\nTbilisi (GT): {lead}\n"
+    )
+    result = seeds.update()
+    assert result.problems == ()
+    (story,) = seeds.stories().values()
+    assert story.item.summary.startswith("Tbilisi") or story.item.summary.startswith("Sentence 0")
+    assert len(story.item.summary) <= 300
