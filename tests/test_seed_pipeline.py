@@ -24,6 +24,7 @@ import pytest
 from aggregator import pipeline
 from aggregator.config import load_config
 from aggregator.model import Outcome, ParsedDocument, SourceResult, SourceSpec, Story
+from aggregator.parse import parse_seed
 from aggregator.pipeline import Context, open_context, update_source
 from aggregator.sources import files as seedfiles
 
@@ -395,7 +396,7 @@ def test_dates_from_the_file_else_its_mtime_in_utc_never_future(seeds: Seeds) ->
 def test_parser_bug_on_one_file_is_one_problem_not_a_failed_folder(
     seeds: Seeds, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_parse = pipeline.parse_seed
+    real_parse = parse_seed
 
     def flaky_parse(relpath: str, data: bytes, **kwargs: Any) -> ParsedDocument:
         if relpath == "bad.txt":
