@@ -296,7 +296,8 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
         if change.record is not None:
             claimed.update(change.record.identities)
         batch.append(change)
-        touched += 1
+        if not _only_touched(change, old):
+            touched += 1
         if len(batch) >= FILE_BATCH:
             flush()
     present = {s.relpath for s in stats}
@@ -322,6 +323,18 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
         removed=report.removed,
         problems=tuple(problems),
         dirty_topics=report.dirty_topics,
+    )
+
+
+def _only_touched(change: FileChange, old: FileRecord | None) -> bool:
+    """The file's mtime moved but its bytes did not: it counts as unchanged."""
+    rec = change.record
+    return (
+        old is not None
+        and rec is not None
+        and not (change.items or change.removed)
+        and rec.error is None
+        and rec.content_hash == old.content_hash
     )
 
 

@@ -179,7 +179,7 @@ def test_touched_file_is_read_once_and_ingests_nothing(seeds: Seeds) -> None:
     seeds.reads.clear()
     result = seeds.update()
     assert seeds.reads == ["story.txt"]
-    assert (result.new, result.updated, result.removed) == (0, 0, 0)
+    assert (result.new, result.updated, result.removed, result.unchanged) == (0, 0, 0, 2)
     assert result.dirty_topics == frozenset()
     assert seeds.stories() == before
 
