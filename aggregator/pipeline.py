@@ -290,13 +290,20 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
             )
             batch = []
 
+    # Identities the files present now yield: a deleted (or renamed) file's
+    # entries are removed only when no present file still yields them, as a
+    # NNN_<hash> file renamed to another prefix does.
+    claimed: set[str] = set()
     for stat in stats:
         old = records.get(stat.relpath)
         if old is not None and old.size == stat.size and old.mtime_ns == stat.mtime_ns:
+            claimed.update(old.identities)
             continue  # unchanged by size and mtime: not even opened
         change = _read_seed_file(spec, root, stat, old, now, problems)
-        if change is not None:
-            batch.append(change)
+        if change.record is not None:
+            claimed.update(change.record.identities)
+        batch.append(change)
+        if not _only_touched(change, old):
             touched += 1
         if len(batch) >= FILE_BATCH:
             flush()
@@ -305,7 +312,11 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
     # joined its story by content before the old name's entry is removed.
     flush()
     batch = [
-        FileChange(relpath=relpath, record=None, removed=rec.identities)
+        FileChange(
+            relpath=relpath,
+            record=None,
+            removed=tuple(i for i in rec.identities if i not in claimed),
+        )
         for relpath, rec in sorted(records.items())
         if relpath not in present
     ]
@@ -322,6 +333,18 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
     )
 
 
+def _only_touched(change: FileChange, old: FileRecord | None) -> bool:
+    """The file's mtime moved but its bytes did not: it counts as unchanged."""
+    rec = change.record
+    return (
+        old is not None
+        and rec is not None
+        and not (change.items or change.removed)
+        and rec.error is None
+        and rec.content_hash == old.content_hash
+    )
+
+
 def _read_seed_file(
     spec: SourceSpec,
     root: Path,
@@ -329,8 +352,12 @@ def _read_seed_file(
     old: FileRecord | None,
     now: datetime,
     problems: list[str],
-) -> FileChange | None:
-    """Read, parse and normalise one new or changed seed file."""
+) -> FileChange:
+    """Read, parse and normalise one new or changed seed file.
+
+    Every problem of the file (read or parse error, decoding notes, skipped
+    entries) is reported as one line naming it.
+    """
     kept = old.identities if old else ()
     try:
         data = seedfiles.read_seed(root, stat.relpath, source=spec.name, max_bytes=spec.max_bytes)
@@ -360,11 +387,20 @@ def _read_seed_file(
         return FileChange(
             stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, str(exc))
         )
-    # Parsers name the file in their warnings already.
-    problems.extend(
-        f"{spec.name}: {w}" if w.startswith(stat.relpath) else f"{spec.name}: {stat.relpath}: {w}"
-        for w in doc.warnings
-    )
+    except Exception as exc:  # a parser bug on one file must not stop the folder
+        log.exception("%s: %s: unexpected error while parsing", spec.name, stat.relpath)
+        kind = type(exc)
+        name = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        )
+        reason = f"{spec.name}: {stat.relpath}: unexpected {name} while parsing: {exc}"
+        problems.append(reason)
+        return FileChange(
+            stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, reason)
+        )
+    # Parsers name the file in their warnings already: name it once.
+    prefix = f"{stat.relpath}: "
+    notes = [w.removeprefix(prefix) for w in doc.warnings]
     origin = _origin_for(spec, doc, stat.relpath)
     items: list[Item] = []
     for raw in doc.entries:
@@ -373,7 +409,9 @@ def _read_seed_file(
                 normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now)
             )
         except ValueError as exc:
-            problems.append(f"{spec.name}: {stat.relpath}: entry skipped: {exc}")
+            notes.append(f"entry skipped: {exc}")
+    if notes:
+        problems.append(f"{spec.name}: {stat.relpath}: {'; '.join(notes)}")
     identities = tuple(dict.fromkeys(i.identity for i in items))
     removed = tuple(i for i in kept if i not in identities)
     return FileChange(

@@ -663,7 +663,7 @@ def summarise(text: str, limit: int = 300) -> str:
 def _sentences(text: str) -> list[str]:
     # Split after . ! ? (and a closing quote) followed by a capital; keep
     # common abbreviations (Mr., Dr., U.S.) and initials together.
-    # Python's look-behind needs a fixed width: one branch per closing-quote case.
+    # Two fixed-width look-behinds: Python's re refuses an optional part in one.
     parts = re.split(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“(]?[A-Z0-9])", text)
     out: list[str] = []
     for part in parts:
