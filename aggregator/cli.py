@@ -169,6 +169,7 @@ def _result_json(r: SourceResult) -> dict[str, Any]:
         "source": r.source,
         "outcome": r.outcome.value,
         "new": r.new,
+        "merged": r.merged,
         "updated": r.updated,
         "unchanged": r.unchanged,
         "removed": r.removed,

@@ -51,16 +51,19 @@ from aggregator.pipeline import (
     build_matchers,
     make_fetcher,
     open_context,
+    render_all,
     site_for,
     update_source,
     utcnow,
 )
-from aggregator.publish import Document, Site, TopicFeed, render_site, render_topic, write_tree
-from aggregator.publish._base import paginate
-from aggregator.publish.html import render_index
-from aggregator.publish.opml import render_opml
+from aggregator.publish import (
+    Document,
+    TopicFeed,
+    render_site_pages,
+    render_topic,
+    write_tree,
+)
 from aggregator.publish.websub import changed_feeds, ping_hub
-from aggregator.store import open_store
 from aggregator.web import DocumentStore, create_app, serve
 
 __all__ = [
@@ -537,7 +540,10 @@ class Daemon:
         for problem in result.problems:
             log.warning("%s", problem, extra={"source": result.source})
         self.metrics.record_update(
-            result.outcome.value, entries=result.new + result.updated, seconds=result.duration
+            result.outcome.value,
+            entries=result.new + result.updated,
+            merged=result.merged,
+            seconds=result.duration,
         )
         self.metrics.failing.set(len(self._failing))
         if result.dirty_topics:
@@ -598,7 +604,7 @@ class Daemon:
                     self._feeds[name] = feed
                     self._topic_docs[name] = render_topic(site, feed)
             feeds = [self._feeds[t.name] for t in config.topics]
-            docs = _site_pages(site, feeds)
+            docs = render_site_pages(site, feeds)
             for name in topics:
                 docs.update(self._topic_docs[name])
             return docs
@@ -610,8 +616,6 @@ class Daemon:
             await asyncio.to_thread(write_tree, out_dir, docs)
         except (OSError, AggregatorError) as exc:
             log.error("%s: cannot write the published files: %s", out_dir, exc)
-        entries, stories = await asyncio.to_thread(store.totals)
-        self.metrics.merged.set(entries - stories)
         elapsed = time.perf_counter() - started
         self.metrics.publish_seconds.observe(elapsed)
         log.info(
@@ -790,19 +794,6 @@ class Daemon:
             log.exception("watching the config file failed; use SIGHUP to reload")
 
 
-def _site_pages(site: Site, feeds: list[TopicFeed]) -> dict[str, Document]:
-    """The index page and the OPML: the documents that list every public topic.
-
-    Same as :func:`render_site` without re-rendering every topic, so a change
-    in one topic costs that topic's documents plus these two.
-    """
-    public = [f for f in feeds if not f.topic.private]
-    archive_counts = [paginate(f.stories, f.topic.max_items)[0].archive_count for f in public]
-    index = render_index(site, public, archive_counts)
-    opml = render_opml(site, public)
-    return {index.path: index, opml.path: opml}
-
-
 # -- entry points ----------------------------------------------------------------
 
 
@@ -833,15 +824,13 @@ def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
     config = with_data_dir(config, data_dir)
 
     async def main() -> None:
-        store = await asyncio.to_thread(open_store, config.store_url)
+        # open_context syncs the config into the store first, so a topic whose
+        # query changed since the last run is served with its new membership.
+        ctx = await asyncio.to_thread(open_context, config)
         try:
-            feeds = [
-                TopicFeed(topic=t, stories=tuple(store.topic_stories(t.name)))
-                for t in config.topics
-            ]
-            docs = await asyncio.to_thread(render_site, site_for(config), feeds)
+            docs = await asyncio.to_thread(render_all, ctx)
         finally:
-            store.close()
+            ctx.close()
         documents = DocumentStore(docs, topics=_topic_map(config))
         app = create_app(documents)
         server = serve(app, host=config.server.host, port=config.server.port)

@@ -27,9 +27,9 @@ class Metrics:
         self.entries = Counter(
             "aggregator_entries_ingested", "Entries stored new or updated", registry=r
         )
-        self.merged = Gauge(
+        self.merged = Counter(
             "aggregator_stories_merged",
-            "Stored entries that joined another entry's story (entries minus stories)",
+            "New entries that joined an existing story (same link or same text)",
             registry=r,
         )
         self.publish_seconds = Histogram(
@@ -58,11 +58,13 @@ class Metrics:
             "aggregator_sources_failing", "Sources whose last update failed", registry=r
         )
 
-    def record_update(self, outcome: str, *, entries: int, seconds: float) -> None:
+    def record_update(self, outcome: str, *, entries: int, merged: int, seconds: float) -> None:
         """Count one finished source update."""
         self.fetches.labels(outcome=outcome).inc()
         if entries:
             self.entries.inc(entries)
+        if merged:
+            self.merged.inc(merged)
         self.update_seconds.observe(seconds)
 
     def render(self) -> bytes:

@@ -302,7 +302,10 @@ class SourceResult:
 
     source: str
     outcome: Outcome
+    #: entries not seen before (new stories and entries that joined one)
     new: int = 0
+    #: of ``new``, entries that joined an existing story (same link or text)
+    merged: int = 0
     updated: int = 0
     unchanged: int = 0
     removed: int = 0

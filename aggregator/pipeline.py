@@ -325,6 +325,7 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
         source=spec.name,
         outcome=Outcome.OK,
         new=report.new + report.merged,
+        merged=report.merged,
         updated=report.updated,
         unchanged=len(stats) - touched + report.unchanged,
         removed=report.removed,
@@ -485,10 +486,9 @@ async def discover_url(config: Config, url: str, *, timeout: float = 20.0) -> li
 
 
 async def _fetch(
-    spec: SourceSpec, ctx: Context, url: str, state: SourceState | None
+    spec: SourceSpec, fetcher: Fetcher, url: str, state: SourceState | None
 ) -> FetchResponse:
-    assert ctx.fetcher is not None
-    return await ctx.fetcher.fetch(
+    return await fetcher.fetch(
         url,
         source=spec.name,
         etag=state.etag if state else None,
@@ -500,7 +500,7 @@ async def _fetch(
 
 
 async def _discover(
-    spec: SourceSpec, ctx: Context, page: FetchResponse
+    spec: SourceSpec, fetcher: Fetcher, page: FetchResponse
 ) -> tuple[FetchResponse, ParsedDocument]:
     """An HTML page was fetched: find its feed (links first, then common paths)."""
     found = [f.url for f in discover_feeds(page.body, base_url=page.url)]
@@ -508,7 +508,7 @@ async def _discover(
     tried: list[str] = []
     for url in candidates:
         try:
-            resp = await _fetch(spec, ctx, url, None)
+            resp = await _fetch(spec, fetcher, url, None)
             if looks_like_html(resp.body, resp.headers.get("content-type")):
                 raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
             doc = await asyncio.to_thread(
@@ -526,9 +526,18 @@ async def _update_url(
     spec: SourceSpec, ctx: Context, now: datetime, state: SourceState
 ) -> tuple[SourceResult, SourceState, _Hints]:
     if ctx.fetcher is None:
-        ctx.fetcher = make_fetcher(ctx.config)
+        # Called on its own, not from update_all or the daemon: a fetcher for
+        # this update only, closed with it.
+        async with make_fetcher(ctx.config) as fetcher:
+            return await _poll(spec, ctx, fetcher, now, state)
+    return await _poll(spec, ctx, ctx.fetcher, now, state)
+
+
+async def _poll(
+    spec: SourceSpec, ctx: Context, fetcher: Fetcher, now: datetime, state: SourceState
+) -> tuple[SourceResult, SourceState, _Hints]:
     url = state.discovered_feed or state.location
-    resp = await _fetch(spec, ctx, url, state)
+    resp = await _fetch(spec, fetcher, url, state)
     move = decide_move(
         state.moved_to,
         state.moved_seen,
@@ -548,7 +557,7 @@ async def _update_url(
         result = SourceResult(source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=304)
         return result, replace(state, etag=resp.etag, last_modified=resp.last_modified), hints
     if not state.discovered_feed and looks_like_html(resp.body, resp.headers.get("content-type")):
-        resp, doc = await _discover(spec, ctx, resp)
+        resp, doc = await _discover(spec, fetcher, resp)
         state = replace(state, discovered_feed=resp.url)
         log.info("%s: discovered feed %s", spec.name, resp.url)
     else:
@@ -576,6 +585,7 @@ async def _update_url(
         source=spec.name,
         outcome=Outcome.OK,
         new=report.new + report.merged,
+        merged=report.merged,
         updated=report.updated,
         unchanged=report.unchanged,
         problems=tuple(problems),

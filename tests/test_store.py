@@ -295,10 +295,3 @@ def test_old_entries_selects_by_story_publication(store: SQLStore) -> None:
     assert (source, identity) == ("wire", "old")
     assert story_id in store.story_ids()
     assert store.old_entries(T0) == []
-
-
-def test_totals_counts_entries_and_stories(store: SQLStore) -> None:
-    a = make_item("a", source="wire", link="https://news.example/1")
-    b = make_item("b", source="other", link="https://news.example/1")
-    store.ingest([a, b], now=T0, matchers=ALL)
-    assert store.totals() == (2, 1)

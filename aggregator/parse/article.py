@@ -199,7 +199,8 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     if not m:
         return {}, text
     try:
-        meta = yaml.safe_load(m.group("yaml"))
+        # libyaml's safe loader when available: front matter is parsed per seed.
+        meta = yaml.load(m.group("yaml"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""

@@ -67,6 +67,7 @@ __all__ = [
     "file_name",
     "private_prefix",
     "render_site",
+    "render_site_pages",
     "render_topic",
     "write_tree",
 ]
@@ -148,16 +149,23 @@ def render_site(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise PublishError(f"topics: duplicate topic names: {', '.join(dupes)}")
-    public = [f for f in feeds if not f.topic.private]
-    archive_counts = [paginate(f.stories, f.topic.max_items)[0].archive_count for f in public]
-    docs: dict[str, Document] = {}
-    index = render_index(site, public, archive_counts)
-    opml = render_opml(site, public)
-    docs[index.path] = index
-    docs[opml.path] = opml
+    docs = render_site_pages(site, feeds)
     for feed in feeds:
         docs.update(render_topic(site, feed))
     return docs
+
+
+def render_site_pages(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
+    """The documents that list every public topic: the index page and the OPML.
+
+    :func:`render_site` without the topics' own documents, so a change in one
+    topic costs that topic's documents plus these two.
+    """
+    public = [f for f in feeds if not f.topic.private]
+    archive_counts = [paginate(f.stories, f.topic.max_items)[0].archive_count for f in public]
+    index = render_index(site, public, archive_counts)
+    opml = render_opml(site, public)
+    return {index.path: index, opml.path: opml}
 
 
 def file_name(path: str, content_type: str) -> str:

@@ -745,16 +745,6 @@ class SQLStore:
         with self.engine.connect() as conn:
             return [(r.source, r.identity, r.story_id) for r in conn.execute(query)]
 
-    def totals(self) -> tuple[int, int]:
-        """``(entries, stories)`` stored.
-
-        Their difference is the number of entries merged into another's story.
-        """
-        with self.engine.connect() as conn:
-            n_entries = conn.execute(sa.select(sa.func.count()).select_from(entries)).scalar_one()
-            n_stories = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
-        return int(n_entries), int(n_stories)
-
     def story_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(stories.c.id)).scalars())
