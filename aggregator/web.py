@@ -59,6 +59,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from aggregator.model import TopicSpec
 from aggregator.publish import Document
@@ -574,10 +575,8 @@ if _httptools_impl is not None:
             self._fast_response: bytes | None = None
             self._fast_close = False
             # Off when uvicorn would do per-request work the fast path skips:
-            # access log lines, a root path prefix, the concurrency limit's 503s.
-            self._fast_enabled = (
-                not self.access_log and not self.root_path and self.limit_concurrency is None
-            )
+            # a root path prefix, the concurrency limit's 503s.
+            self._fast_enabled = not self.root_path and self.limit_concurrency is None
 
         def on_headers_complete(self) -> None:
             response = self._fast() if self._fast_enabled else None
@@ -655,7 +654,28 @@ if _httptools_impl is not None:
                 | (0 if keep_alive else _CLOSE)
             )
             self._fast_close = not keep_alive
+            if self.access_log:
+                self._log_access(method, version, 304 if not_modified else 200)
             return self._responses.get(self.server_state.default_headers, prepared, variant)
+
+        def _log_access(self, method: bytes, version: str, status: int) -> None:
+            """The access log line uvicorn's ASGI path would write, from the same scope."""
+            scope = self.scope
+            path, _, query = self.url.partition(b"?")
+            scope["method"] = method.decode("ascii")
+            scope["raw_path"] = path
+            scope["path"] = path.decode("ascii")
+            scope["query_string"] = query.partition(b"#")[0]
+            if version != "1.1":
+                scope["http_version"] = version
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                get_client_addr(scope),
+                scope["method"],
+                get_path_with_query_string(scope),
+                scope["http_version"],
+                status,
+            )
 
     def _fast_protocol(store: DocumentStore) -> type[asyncio.Protocol]:
         """A :class:`_FastProtocol` class bound to ``store`` (uvicorn builds one per connection)."""
