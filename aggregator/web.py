@@ -49,11 +49,6 @@ from functools import lru_cache
 from typing import Any
 
 import uvicorn
-
-try:  # httptools is optional in uvicorn; without it the fast path is simply off
-    from uvicorn.protocols.http import httptools_impl as _httptools_impl
-except ImportError:  # pragma: no cover - uvicorn[standard] installs it
-    _httptools_impl = None  # type: ignore[assignment]
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -64,6 +59,11 @@ from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 from aggregator.model import TopicSpec
 from aggregator.publish import Document
 from aggregator.publish._base import http_date
+
+try:  # httptools is optional in uvicorn; without it the fast path is simply off
+    from uvicorn.protocols.http import httptools_impl as _httptools_impl
+except ImportError:  # pragma: no cover - uvicorn[standard] installs it
+    _httptools_impl = None  # type: ignore[assignment]
 
 __all__ = ["DEFAULT_MAX_AGE", "DocumentStore", "create_app", "serve"]
 
