@@ -22,10 +22,20 @@ HTTP behaviour of a published document:
 * Private topics: ``/private/<token>/topics/...`` or the public path with
   HTTP Basic auth (any user, password = token); tokens are compared in
   constant time, and a wrong or missing token is a 404, like an unknown path.
+
+Fast path: with httptools installed, :func:`serve` runs uvicorn with
+:class:`_FastProtocol`, a subclass of uvicorn's httptools protocol that
+answers a plain GET/HEAD of a public published document straight from the
+parser callbacks with one ``transport.write`` of precomputed bytes, skipping
+the per-request ASGI cycle (task, scope, send/receive coroutines) that
+otherwise costs more than everything the app itself does. It sends exactly
+the bytes the ASGI path would (uvicorn's status line and ``Date``, then the
+same headers and body) and hands anything else to uvicorn unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import gzip
@@ -44,10 +54,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from aggregator.model import TopicSpec
 from aggregator.publish import Document
 from aggregator.publish._base import http_date
+
+try:  # httptools is optional in uvicorn; without it the fast path is simply off
+    from uvicorn.protocols.http import httptools_impl as _httptools_impl
+except ImportError:  # pragma: no cover - uvicorn[standard] installs it
+    _httptools_impl = None  # type: ignore[assignment]
 
 __all__ = ["DEFAULT_MAX_AGE", "DocumentStore", "create_app", "serve"]
 
@@ -81,6 +97,14 @@ class _Prepared:
     gz_headers: list[tuple[bytes, bytes]]
     headers_304: list[tuple[bytes, bytes]]
     gz_headers_304: list[tuple[bytes, bytes]]
+    #: the same header lists as HTTP/1.1 wire bytes (``name: value\r\n`` each),
+    #: indexed by variant: 200 identity, 200 gzip, 304 identity, 304 gzip
+    raw_headers: tuple[bytes, bytes, bytes, bytes]
+
+
+def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """Header lines as uvicorn writes them (lower-case name, ``: ``, value, CRLF)."""
+    return b"".join(name.lower() + b": " + value + b"\r\n" for name, value in headers)
 
 
 def _topic_of(path: str) -> str | None:
@@ -151,6 +175,12 @@ def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
         gz_headers=gz_headers,
         headers_304=headers_304,
         gz_headers_304=gz_headers_304,
+        raw_headers=(
+            _header_block(headers),
+            _header_block(gz_headers),
+            _header_block(headers_304),
+            _header_block(gz_headers_304),
+        ),
     )
 
 
@@ -163,6 +193,9 @@ class _Snapshot:
     private: dict[str, _Prepared]
     #: private topics by name
     private_topics: dict[str, TopicSpec]
+    #: ``public`` keyed by the raw request path (``b"/topics/x.atom"``), for the
+    #: fast path; paths that need percent-decoding are left to the ASGI path
+    fast: dict[bytes, _Prepared]
 
 
 class DocumentStore:
@@ -183,7 +216,7 @@ class DocumentStore:
         self._default_max_age = default_max_age
         self._topics: dict[str, TopicSpec] = dict(topics or {})
         self._prepared: dict[str, _Prepared] = {}
-        self._snapshot = _Snapshot({}, {}, {}, {})
+        self._snapshot = _Snapshot({}, {}, {}, {}, {})
         self.replace(docs or {}, topics=topics)
 
     @property
@@ -225,7 +258,12 @@ class DocumentStore:
                 public[path] = prepared
         self._prepared = {**public, **private}
         private_topics = {name: t for name, t in self._topics.items() if t.private}
-        self._snapshot = _Snapshot(dict(docs), public, private, private_topics)
+        fast = {
+            b"/" + path.encode("ascii"): prepared
+            for path, prepared in public.items()
+            if path.isascii() and not any(c in path for c in "%?#")
+        }
+        self._snapshot = _Snapshot(dict(docs), public, private, private_topics, fast)
 
 
 @lru_cache(maxsize=512)
@@ -350,6 +388,21 @@ async def _not_found(send: Send) -> None:
     await send({"type": "http.response.body", "body": _NOT_FOUND_BODY})
 
 
+def _select(
+    prepared: _Prepared, inm: bytes | None, ims: bytes | None, accept: bytes | None
+) -> tuple[bool, bool]:
+    """``(use_gzip, not_modified)`` for a GET/HEAD given its request headers."""
+    use_gz = prepared.gz_body is not None and accept is not None and _accepts_gzip(accept)
+    tag = prepared.gz_tag if use_gz and prepared.gz_tag is not None else prepared.tag
+    if inm is not None:
+        not_modified = _etag_matches(inm, tag)
+    elif ims is not None:
+        not_modified = _same_date(ims, prepared.last_modified)
+    else:
+        not_modified = False
+    return use_gz, not_modified
+
+
 async def _answer(prepared: _Prepared, scope: Scope, send: Send) -> None:
     method = scope["method"]
     if method != "GET" and method != "HEAD":
@@ -370,14 +423,7 @@ async def _answer(prepared: _Prepared, scope: Scope, send: Send) -> None:
             accept = value
         elif name == b"if-modified-since":
             ims = value
-    use_gz = prepared.gz_body is not None and accept is not None and _accepts_gzip(accept)
-    tag = prepared.gz_tag if use_gz and prepared.gz_tag is not None else prepared.tag
-    if inm is not None:
-        not_modified = _etag_matches(inm, tag)
-    elif ims is not None:
-        not_modified = _same_date(ims, prepared.last_modified)
-    else:
-        not_modified = False
+    use_gz, not_modified = _select(prepared, inm, ims, accept)
     if not_modified:
         headers = prepared.gz_headers_304 if use_gz else prepared.headers_304
         await send({"type": "http.response.start", "status": 304, "headers": headers})
@@ -440,6 +486,207 @@ def create_app(
     return _FeedApp(store, fallback)
 
 
+# Request headers that mean "not a plain conditional GET": a body is coming
+# (or might), the client waits for 100-continue, or wants another protocol.
+_FALLBACK_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"expect", b"upgrade"))
+_CLOSE_LINE = b"connection: close\r\n"
+# Variant bits of a fast response (an index into the response cache key).
+_GZ, _NOT_MODIFIED, _HEAD, _CLOSE = 1, 2, 4, 8
+# Bound on the bytes the per-second response cache holds before starting over.
+_CACHE_MAX_BYTES = 64 * 1024 * 1024
+
+
+class _Responses:
+    """Whole fast-path responses (status line to body) for the current ``Date``.
+
+    uvicorn refreshes its default headers (``Date``) once a second by
+    replacing the list; a response built under the old list is stale, so the
+    cache starts over whenever the list object changes. Within a second each
+    (document, variant) is assembled once and then written as is.
+    """
+
+    __slots__ = ("_defaults", "_entries", "_prefix", "_size")
+
+    def __init__(self) -> None:
+        self._defaults: object = None
+        self._prefix = b""
+        self._entries: dict[tuple[int, int], tuple[_Prepared, bytes]] = {}
+        self._size = 0
+
+    def get(self, defaults: list[tuple[bytes, bytes]], prepared: _Prepared, variant: int) -> bytes:
+        """The response bytes of ``prepared`` in ``variant`` under ``defaults``."""
+        if defaults is not self._defaults:
+            self._defaults = defaults
+            self._prefix = _header_block(defaults)
+            self._entries = {}
+            self._size = 0
+        key = (id(prepared), variant)
+        entry = self._entries.get(key)
+        # id() alone could name a newer object after a replace(); check identity.
+        if entry is not None and entry[0] is prepared:
+            return entry[1]
+        data = self._build(prepared, variant)
+        if self._size + len(data) > _CACHE_MAX_BYTES:
+            self._entries = {}
+            self._size = 0
+        self._entries[key] = (prepared, data)
+        self._size += len(data)
+        return data
+
+    def _build(self, prepared: _Prepared, variant: int) -> bytes:
+        assert _httptools_impl is not None
+        gz = bool(variant & _GZ)
+        not_modified = bool(variant & _NOT_MODIFIED)
+        if not_modified or variant & _HEAD:
+            body = b""
+        else:
+            body = (prepared.gz_body or b"") if gz else prepared.body
+        return b"".join(
+            (
+                _httptools_impl.STATUS_LINE[304 if not_modified else 200],
+                self._prefix,
+                prepared.raw_headers[variant & (_GZ | _NOT_MODIFIED)],
+                _CLOSE_LINE if variant & _CLOSE else b"",
+                b"\r\n",
+                body,
+            )
+        )
+
+
+if _httptools_impl is not None:
+
+    class _FastProtocol(_httptools_impl.HttpToolsProtocol):
+        """uvicorn's httptools protocol answering published documents without ASGI.
+
+        A request takes the fast path only when it is a GET or HEAD over
+        HTTP/1.1 or 1.0 for a public published document, with no body, no
+        ``Expect`` and no ``Upgrade``, while no ASGI cycle is in flight on the
+        connection (so pipelined responses stay in order) and the transport
+        is not pushing back. Everything else goes to uvicorn untouched.
+        """
+
+        _store: DocumentStore
+        _responses: _Responses
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            #: the response to write when the current request's message completes;
+            #: b"" drops a request that follows a ``Connection: close`` one
+            self._fast_response: bytes | None = None
+            self._fast_close = False
+            # Off when uvicorn would do per-request work the fast path skips:
+            # a root path prefix, the concurrency limit's 503s.
+            self._fast_enabled = not self.root_path and self.limit_concurrency is None
+
+        def on_headers_complete(self) -> None:
+            response = self._fast() if self._fast_enabled else None
+            if response is None:
+                super().on_headers_complete()
+            else:
+                self._fast_response = response
+
+        def on_body(self, body: bytes) -> None:
+            if self._fast_response is None:
+                super().on_body(body)
+
+        def on_message_complete(self) -> None:
+            response = self._fast_response
+            if response is None:
+                super().on_message_complete()
+                return
+            self._fast_response = None
+            if not response:
+                return
+            self.transport.write(response)
+            if self._fast_close:
+                self.transport.close()
+            # Counts the request, re-arms the keep-alive timeout (or returns
+            # at once when closing), as after an ASGI response.
+            self.on_response_complete()
+
+        def _fast(self) -> bytes | None:
+            """The whole response for the current request, or None for the ASGI path."""
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:
+                return None  # queue behind the request in flight
+            if self.transport.is_closing():
+                # An earlier response closed the connection; uvicorn would
+                # leave this pipelined request queued forever: drop it.
+                return b""
+            if self.flow.write_paused:
+                return None  # the ASGI path waits for the client to drain
+            parser = self.parser
+            method = parser.get_method()
+            if method == b"GET":
+                head = False
+            elif method == b"HEAD":
+                head = True
+            else:
+                return None
+            version = parser.get_http_version()
+            if version == "1.1":
+                keep_alive = parser.should_keep_alive()
+            elif version == "1.0":
+                keep_alive = False  # as uvicorn: HTTP/1.0 connections always close
+            else:
+                return None
+            url = self.url
+            if url[:1] != b"/" or parser.should_upgrade():
+                return None
+            prepared = self._store._snapshot.fast.get(url.partition(b"?")[0])
+            if prepared is None:
+                return None
+            inm = ims = accept = None
+            for name, value in self.headers:
+                if name == b"if-none-match":
+                    inm = value
+                elif name == b"accept-encoding":
+                    accept = value
+                elif name == b"if-modified-since":
+                    ims = value
+                elif name in _FALLBACK_HEADERS:
+                    return None
+            use_gz, not_modified = _select(prepared, inm, ims, accept)
+            variant = (
+                (_GZ if use_gz else 0)
+                | (_NOT_MODIFIED if not_modified else 0)
+                | (_HEAD if head else 0)
+                | (0 if keep_alive else _CLOSE)
+            )
+            self._fast_close = not keep_alive
+            if self.access_log:
+                self._log_access(method, version, 304 if not_modified else 200)
+            return self._responses.get(self.server_state.default_headers, prepared, variant)
+
+        def _log_access(self, method: bytes, version: str, status: int) -> None:
+            """The access log line uvicorn's ASGI path would write, from the same scope."""
+            scope = self.scope
+            path, _, query = self.url.partition(b"?")
+            scope["method"] = method.decode("ascii")
+            scope["raw_path"] = path
+            scope["path"] = path.decode("ascii")
+            scope["query_string"] = query.partition(b"#")[0]
+            if version != "1.1":
+                scope["http_version"] = version
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                get_client_addr(scope),
+                scope["method"],
+                get_path_with_query_string(scope),
+                scope["http_version"],
+                status,
+            )
+
+    def _fast_protocol(store: DocumentStore) -> type[asyncio.Protocol]:
+        """A :class:`_FastProtocol` class bound to ``store`` (uvicorn builds one per connection)."""
+
+        class _BoundFastProtocol(_FastProtocol):
+            _store = store
+            _responses = _Responses()
+
+        return _BoundFastProtocol
+
+
 def serve(
     app: ASGIApp,
     *,
@@ -447,20 +694,37 @@ def serve(
     port: int,
     access_log: bool = False,
     log_level: str = "warning",
+    fast_path: bool = True,
 ) -> uvicorn.Server:
     """A configured uvicorn server for ``app`` (not started).
 
-    Uses uvloop and httptools when installed (the fast path measured in
+    Uses uvloop and httptools when installed (measured in
     ``benchmarks/bench_serve.py``) and binds 127.0.0.1 unless told otherwise.
     Start it with ``server.run()`` or ``await server.serve()``; stop it with
     ``server.should_exit = True``.
+
+    Args:
+        app: the ASGI app; when it comes from :func:`create_app`, httptools is
+            installed and ``fast_path`` is true, plain GET/HEAD requests for
+            public documents are answered without an ASGI cycle (same bytes).
+        host: address to bind.
+        port: port to bind.
+        access_log: log each request (turns the fast path off).
+        log_level: uvicorn's log level.
+        fast_path: False forces every request through the ASGI app.
+
+    Returns:
+        The server, not started.
     """
+    http: type[asyncio.Protocol] | str = "auto"
+    if fast_path and _httptools_impl is not None and isinstance(app, _FeedApp):
+        http = _fast_protocol(app.store)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="auto",
-        http="auto",
+        http=http,
         ws="none",
         lifespan="on",
         access_log=access_log,

@@ -99,12 +99,15 @@ class RunningServer:
 
 
 @contextmanager
-def run_server(app: Any, sock: socket.socket) -> Iterator[RunningServer]:
-    """Run ``app`` on uvicorn in a thread on ``sock``; stop it on exit."""
+def run_server(app: Any, sock: socket.socket, **options: Any) -> Iterator[RunningServer]:
+    """Run ``app`` on uvicorn in a thread on ``sock``; stop it on exit.
+
+    ``options`` go to :func:`aggregator.web.serve` (e.g. ``fast_path=False``).
+    """
     from aggregator.web import serve
 
     port = sock.getsockname()[1]
-    server = serve(app, host="127.0.0.1", port=port)
+    server = serve(app, host="127.0.0.1", port=port, **options)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
