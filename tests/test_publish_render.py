@@ -23,6 +23,7 @@ from aggregator.publish import (
     Site,
     TopicFeed,
     render_site,
+    render_site_pages,
     render_topic,
 )
 from tests.publish_helpers import T0, make_story, make_topic
@@ -317,6 +318,18 @@ def test_duplicate_topic_names_are_an_error() -> None:
         render_site(SITE, [caucasus(), caucasus()])
 
 
+def test_site_is_its_pages_plus_each_topic() -> None:
+    # The daemon re-renders only dirty topics plus the site pages: together they
+    # must be exactly what a full render gives.
+    feeds = [caucasus(), TopicFeed(make_topic("empty"), ())]
+    pages = render_site_pages(SITE, feeds)
+    assert set(pages) == {"", "topics.opml"}
+    pieced = dict(pages)
+    for feed in feeds:
+        pieced.update(render_topic(SITE, feed))
+    assert pieced == render_site(SITE, feeds)
+
+
 def test_public_surface_is_pinned() -> None:
     import aggregator.publish as publish
     import aggregator.web as web
@@ -337,6 +350,7 @@ def test_public_surface_is_pinned() -> None:
         "file_name",
         "private_prefix",
         "render_site",
+        "render_site_pages",
         "render_topic",
         "write_tree",
     }
