@@ -239,27 +239,27 @@ async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
         pending = _Write(source=spec.name, now=now, matchers=ctx.matchers)
     except Exception as exc:  # a bug must not stop the other sources
         log.exception("%s: unexpected error", spec.name)
-        result = SourceResult(
-            source=spec.name,
-            outcome=Outcome.ERROR,
-            error_class=type(exc).__name__,
-            error=f"{spec.name}: unexpected {type(exc).__name__}: {exc}",
-        )
+        result = _unexpected(spec, exc, "unexpected")
         pending = _Write(source=spec.name, now=now, matchers=ctx.matchers)
     new_state = _next_state(state, result, now, spec, hints, ctx.config)
     try:
         report = await stages.writer.submit(replace(pending, state=new_state))
     except Exception as exc:  # the store refused this source's write: the others go on
         log.exception("%s: storing the update failed", spec.name)
-        result = SourceResult(
-            source=spec.name,
-            outcome=Outcome.ERROR,
-            error_class=type(exc).__name__,
-            error=f"{spec.name}: storing the update failed: {type(exc).__name__}: {exc}",
-        )
+        result = _unexpected(spec, exc, "storing the update failed:")
     else:
         result = _counted(result, report)
     return replace(result, duration=time.perf_counter() - started)
+
+
+def _unexpected(spec: SourceSpec, exc: Exception, what: str) -> SourceResult:
+    kind = type(exc).__name__
+    return SourceResult(
+        source=spec.name,
+        outcome=Outcome.ERROR,
+        error_class=kind,
+        error=f"{spec.name}: {what} {kind}: {exc}",
+    )
 
 
 def _counted(result: SourceResult, report: IngestReport) -> SourceResult:
