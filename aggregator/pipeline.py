@@ -50,7 +50,7 @@ from aggregator.sources.discover import (
 )
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
-from aggregator.store import FileChange, FileRecord, IngestReport, SQLStore, open_store
+from aggregator.store import FileChange, FileRecord, IngestReport, Store, open_store
 from aggregator.topics import Document as MatchDocument
 from aggregator.topics import Query, compile_query, document
 
@@ -98,7 +98,7 @@ class Context:
     """What an update needs: the config, the store, and the clock."""
 
     config: Config
-    store: SQLStore
+    store: Store
     matchers: dict[str, Callable[[Item], bool]] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     #: shared HTTP client; made on demand for remote sources

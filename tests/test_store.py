@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 
 from aggregator.errors import StoreError
 from aggregator.model import Outcome, SourceKind, SourceSpec, SourceState
-from aggregator.store import FileChange, FileRecord, SQLStore, open_store
+from aggregator.store import FileChange, FileRecord, SQLStore, Store, open_store
 from aggregator.store.schema import metadata
 
 from .factories import T0, later, make_item
@@ -43,6 +43,10 @@ def test_migrations_match_schema(store: SQLStore) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_sql_store_is_a_store(store: SQLStore) -> None:
+    assert isinstance(store, Store)
 
 
 def test_reopen_is_idempotent(store_url: str) -> None:
