@@ -291,6 +291,8 @@ class SourceState:
     discovered_feed: str | None = None
     #: 410 Gone: polling stopped
     gone: bool = False
+    #: hash of the last 200 body parsed; an equal body is not parsed again
+    body_hash: str | None = None
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)
