@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from aggregator.model import Item, SourceSpec, SourceState, Story
@@ -31,11 +31,27 @@ class Store(Protocol):
         ...
 
     def save_state(self, state: SourceState) -> None:
-        """Save a source's fetch state."""
+        """Save a source's fetch state; this releases the source's claim."""
         ...
 
     def due_sources(self, now: datetime) -> list[str]:
         """Names of the sources due at ``now``, soonest first (a snapshot: claims nothing)."""
+        ...
+
+    # -- dispatch claims: a source is in at most one update at a time -----
+
+    def claim_due(
+        self, now: datetime, *, owner: str, lease: timedelta, limit: int | None = None
+    ) -> list[str]:
+        """Select the due sources nobody holds and claim them, in one transaction."""
+        ...
+
+    def claim(self, name: str, *, owner: str, lease: timedelta, now: datetime) -> bool:
+        """Claim one source (due or not); False while another owner's claim is live."""
+        ...
+
+    def release(self, names: Sequence[str], *, owner: str) -> None:
+        """Give back ``owner``'s claims on ``names`` without saving a state."""
         ...
 
     # -- seed-file records -------------------------------------------------

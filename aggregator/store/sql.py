@@ -12,7 +12,7 @@ entries) runs their connection-level functions in one transaction here.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -84,12 +84,26 @@ class SQLStore:
         return self.sources.states()
 
     def save_state(self, state: SourceState) -> None:
-        """Save a source's fetch state."""
+        """Save a source's fetch state; this releases the source's claim."""
         self.sources.save_state(state)
 
     def due_sources(self, now: datetime) -> list[str]:
         """Names of sources due at ``now`` (never polled, or next_due_at passed), soonest first."""
         return self.sources.due_sources(now)
+
+    def claim_due(
+        self, now: datetime, *, owner: str, lease: timedelta, limit: int | None = None
+    ) -> list[str]:
+        """Claim the due sources nobody holds; see :meth:`Sources.claim_due`."""
+        return self.sources.claim_due(now, owner=owner, lease=lease, limit=limit)
+
+    def claim(self, name: str, *, owner: str, lease: timedelta, now: datetime) -> bool:
+        """Claim one source unless another owner's claim is live; see :meth:`Sources.claim`."""
+        return self.sources.claim(name, owner=owner, lease=lease, now=now)
+
+    def release(self, names: Sequence[str], *, owner: str) -> None:
+        """Give back ``owner``'s claims on ``names`` without saving a state."""
+        self.sources.release(names, owner=owner)
 
     # -- seed-file records -------------------------------------------------
 
