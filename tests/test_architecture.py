@@ -29,6 +29,7 @@ CONFINED = {
     "uvicorn": {"aggregator.web"},
     # The store is split by concern; each part runs its own statements.
     "sqlalchemy": {
+        "aggregator.store.batch",
         "aggregator.store.database",
         "aggregator.store.entries",
         "aggregator.store.files",

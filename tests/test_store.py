@@ -325,3 +325,15 @@ def test_upgrade_from_0001_keeps_sources(tmp_path) -> None:
     s = open_store(url)
     assert s.get_state("a") == SourceState(name="a", location="u", body_hash=None)
     s.close()
+
+
+def test_returning_entry_rejoins_the_story_another_entry_kept(store: SQLStore) -> None:
+    a = make_item("a", source="wire", link="https://news.example/1")
+    b = make_item("b", source="other", link="https://news.example/1", title="Second take")
+    store.ingest([a, b], now=T0, matchers=ALL)
+    [story] = store.topic_stories("all")
+    store.remove_entries("wire", ["a"], now=later(1))
+    back = make_item("a", source="wire", title="Rewritten", body="Entirely new words here.")
+    report = store.ingest([back], now=later(2), matchers=ALL)
+    assert (report.new, report.merged) == (0, 1)
+    assert [s.id for s in store.topic_stories("all")] == [story.id]

@@ -8,6 +8,7 @@ same contract tests (``tests/test_store.py``).
 from __future__ import annotations
 
 from aggregator.store.api import Store
+from aggregator.store.batch import SourceWrite
 from aggregator.store.sql import SQLStore, open_store
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
 
@@ -16,6 +17,7 @@ __all__ = [
     "FileRecord",
     "IngestReport",
     "SQLStore",
+    "SourceWrite",
     "Store",
     "TopicMatchers",
     "open_store",

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from aggregator.model import Item, SourceSpec, SourceState, Story
+from aggregator.store.batch import SourceWrite
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
 
 __all__ = ["Store"]
@@ -72,6 +73,12 @@ class Store(Protocol):
         self, items: Iterable[Item], *, now: datetime, matchers: TopicMatchers
     ) -> IngestReport:
         """Store entries, deduplicated into stories, in one transaction."""
+        ...
+
+    def apply(
+        self, writes: Sequence[SourceWrite], *, now: datetime, matchers: TopicMatchers
+    ) -> list[IngestReport]:
+        """Apply many sources' work (items, removals, files, state) in one transaction."""
         ...
 
     def remove_entries(

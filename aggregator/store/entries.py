@@ -1,4 +1,7 @@
-"""Entries and stories: ingest decisions applied, removals, tombstones, provenance."""
+"""Entries and stories: their rows, re-deriving a story, removals, tombstones, provenance.
+
+The ingest decisions themselves are applied in batches by :mod:`aggregator.store.batch`.
+"""
 
 from __future__ import annotations
 
@@ -10,35 +13,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator import dedup
-from aggregator.dedup import Action
 from aggregator.model import Item, Origin, utc
 from aggregator.store import membership
 from aggregator.store.database import Database, chunks
-from aggregator.store.rows import entry_values, item_from_row
+from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, tombstones
 from aggregator.store.values import IngestReport, TopicMatchers
 
-__all__ = ["Entries", "ingest_one", "provenance", "refresh_story", "remove"]
+__all__ = [
+    "Entries",
+    "entry_row",
+    "identities_of",
+    "provenance",
+    "refresh_story",
+    "remove",
+    "story_row",
+]
 
-# The per-entry statements of an ingest, built once: building a statement with
-# its values inline costs more than executing it (profiled: SQLAlchemy's
-# construction and cache-key work was about half of the store's time).
-_ENTRY_KEY = (entries.c.source == sa.bindparam("k_source")) & (
-    entries.c.identity == sa.bindparam("k_identity")
-)
 _TOMB_KEY = (tombstones.c.source == sa.bindparam("k_source")) & (
     tombstones.c.identity == sa.bindparam("k_identity")
 )
-_SELECT_ENTRY = sa.select(entries.c.story_id, entries.c.content_hash).where(_ENTRY_KEY)
-_TOUCH_ENTRY = entries.update().where(_ENTRY_KEY).values(last_seen=sa.bindparam("k_now"))
-_SELECT_TOMBSTONE = sa.select(tombstones.c.story_id, tombstones.c.reason).where(_TOMB_KEY)
 _DELETE_TOMBSTONE = tombstones.delete().where(_TOMB_KEY)
-_STORY_BY_LINK = (
-    sa.select(entries.c.story_id).where(entries.c.link_key == sa.bindparam("k_key")).limit(1)
-)
-_STORY_BY_CONTENT = (
-    sa.select(entries.c.story_id).where(entries.c.content_key == sa.bindparam("k_key")).limit(1)
-)
 
 
 class Entries:
@@ -46,17 +41,6 @@ class Entries:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-
-    def ingest(
-        self, items: Iterable[Item], *, now: datetime, matchers: TopicMatchers
-    ) -> IngestReport:
-        """Store items in one transaction; see :meth:`SQLStore.ingest`."""
-        now = utc(now)
-        report = IngestReport()
-        with self._db.write() as conn:
-            for item in items:
-                report += ingest_one(conn, item, now=now, matchers=matchers)
-        return report
 
     def remove_entries(
         self,
@@ -101,53 +85,8 @@ def identities_of(conn: Connection, source: str) -> list[str]:
     return list(conn.execute(query).scalars())
 
 
-def ingest_one(
-    conn: Connection, item: Item, *, now: datetime, matchers: TopicMatchers
-) -> IngestReport:
-    """Decide what one item is and apply it, inside the caller's transaction."""
-    ident = {"k_source": item.source, "k_identity": item.identity}
-    row = conn.execute(_SELECT_ENTRY, ident).first()
-    existing = (row.story_id, row.content_hash) if row else None
-    tomb = None
-    link_match = content_match = None
-    values = entry_values(item)
-    if existing is None:
-        t = conn.execute(_SELECT_TOMBSTONE, ident).first()
-        tomb = (t.story_id, t.reason) if t else None
-        if values["link_key"]:
-            link_match = conn.execute(_STORY_BY_LINK, {"k_key": values["link_key"]}).scalar()
-        if link_match is None and values["content_key"]:
-            content_match = conn.execute(
-                _STORY_BY_CONTENT, {"k_key": values["content_key"]}
-            ).scalar()
-    decision = dedup.decide(
-        item, existing=existing, tombstone=tomb, link_match=link_match, content_match=content_match
-    )
-    story_id = decision.story_id
-    if decision.action is Action.UNCHANGED:
-        conn.execute(_TOUCH_ENTRY, {**ident, "k_now": now})
-        return IngestReport(unchanged=1)
-    if decision.action is Action.SKIP or story_id is None:
-        return IngestReport(skipped=1)
-    if decision.action is Action.UPDATE:
-        key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
-        conn.execute(entries.update().where(key).values(**values, last_seen=now))
-        dirty = refresh_story(conn, story_id, now=now, matchers=matchers)
-        return IngestReport(updated=1, dirty_topics=dirty)
-    if decision.action is Action.NEW:
-        conn.execute(stories.insert(), _story_row(item, story_id, now))
-    conn.execute(entries.insert(), _entry_row(item, story_id, values, now))
-    if tomb is not None:
-        conn.execute(_DELETE_TOMBSTONE, ident)
-    if decision.action is Action.JOIN:
-        # Provenance is published with the story: its topics must be redone.
-        return IngestReport(merged=1, dirty_topics=membership.topics_of(conn, story_id))
-    matched = membership.matching(item, matchers)
-    membership.add(conn, story_id, matched, now=now)
-    return IngestReport(new=1, dirty_topics=matched)
-
-
-def _story_row(item: Item, story_id: str, now: datetime) -> dict[str, Any]:
+def story_row(item: Item, story_id: str, now: datetime) -> dict[str, Any]:
+    """The ``stories`` row a new story's first item makes."""
     return {
         "id": story_id,
         "canonical_source": item.source,
@@ -159,7 +98,8 @@ def _story_row(item: Item, story_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+def entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The ``entries`` row of a new entry, from its :func:`entry_values`."""
     return {
         "source": item.source,
         "identity": item.identity,

@@ -11,14 +11,15 @@ entries) runs their connection-level functions in one transaction here.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
 from aggregator.model import Item, SourceSpec, SourceState, Story, utc
-from aggregator.store import entries as entry_ops
-from aggregator.store import files as file_ops
+from aggregator.store import batch
+from aggregator.store.batch import SourceWrite
 from aggregator.store.database import Database
 from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
@@ -121,18 +122,9 @@ class SQLStore:
         New and changed files are applied before deletions, so a renamed file
         joins its story (by content) before the old name's entry leaves it.
         """
-        now = utc(now)
-        report = IngestReport()
-        ordered = sorted(changes, key=lambda c: c.record is None)
-        with self.db.write() as conn:
-            for change in ordered:
-                for item in change.items:
-                    report += entry_ops.ingest_one(conn, item, now=now, matchers=matchers)
-                if change.removed:
-                    report += entry_ops.remove(
-                        conn, source, change.removed, now=now, reason="deleted", matchers=matchers
-                    )
-            file_ops.write_records(conn, source, [(c.relpath, c.record) for c in ordered])
+        [report] = self.apply(
+            [SourceWrite(source, files=tuple(changes))], now=now, matchers=matchers
+        )
         return report
 
     # -- entries and stories ------------------------------------------------
@@ -140,7 +132,7 @@ class SQLStore:
     def ingest(
         self, items: Iterable[Item], *, now: datetime, matchers: TopicMatchers
     ) -> IngestReport:
-        """Store entries, deduplicating them into stories, in one transaction.
+        """Store entries, deduplicating them into stories, in one transaction (see :meth:`apply`).
 
         Args:
             items: normalised entries (any sources).
@@ -150,7 +142,35 @@ class SQLStore:
         Returns:
             Counts and the topics whose documents changed.
         """
-        return self.entries.ingest(items, now=now, matchers=matchers)
+        writes = [
+            SourceWrite(source, items=tuple(group))
+            for source, group in itertools.groupby(items, key=lambda item: item.source)
+        ]
+        return sum(self.apply(writes, now=now, matchers=matchers), IngestReport())
+
+    def apply(
+        self, writes: Sequence[SourceWrite], *, now: datetime, matchers: TopicMatchers
+    ) -> list[IngestReport]:
+        """Apply many sources' work in one transaction: the one writer's batch.
+
+        For each write, in order: its seed files (additions first, each with
+        its record), its items, its removed identities, and its new state,
+        which releases the source's claim. The result is what applying the
+        same items one by one in the same order gives: the same story ids and
+        the same new, merged, updated and unchanged decisions, also between
+        two items of the batch that share a link or text.
+
+        Args:
+            writes: the sources' finished updates, in the order they finished.
+            now: the time of this batch (aware).
+            matchers: the configured topics' predicates.
+
+        Returns:
+            One report per write, in order.
+        """
+        now = utc(now)
+        with self.db.write() as conn:
+            return batch.apply(conn, writes, now=now, matchers=matchers)
 
     def remove_entries(
         self,
