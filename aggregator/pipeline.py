@@ -52,7 +52,7 @@ from aggregator.sources.discover import (
 )
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
-from aggregator.store import IngestReport, SQLStore, open_store
+from aggregator.store import IngestReport, SourceWrite, Store, open_store
 from aggregator.topics import Document as MatchDocument
 from aggregator.topics import Query, compile_query, document
 
@@ -112,19 +112,15 @@ def _weigh(write: _Write) -> int:
     return 1 + len(write.items) + sum(1 + len(c.items) for c in write.files)
 
 
-def _applier(store: SQLStore) -> Callable[[Sequence[_Write]], list[IngestReport]]:
+def _applier(store: Store) -> Callable[[Sequence[_Write]], list[IngestReport]]:
     def apply(writes: Sequence[_Write]) -> list[IngestReport]:
-        reports = []
-        for w in writes:
-            report = IngestReport()
-            if w.items:
-                report += store.ingest(w.items, now=w.now, matchers=w.matchers)
-            if w.files:
-                report += store.apply_files(w.source, w.files, now=w.now, matchers=w.matchers)
-            if w.state is not None:
-                store.save_state(w.state)
-            reports.append(report)
-        return reports
+        # One transaction for the batch; its time is the latest update's, and
+        # topics are matched with the newest matchers (a reload may be under way).
+        return store.apply(
+            [SourceWrite(w.source, items=w.items, files=w.files, state=w.state) for w in writes],
+            now=max(w.now for w in writes),
+            matchers=writes[-1].matchers,
+        )
 
     return apply
 
@@ -143,7 +139,7 @@ class Stages:
     skip_unchanged_body: bool = True
 
     @classmethod
-    def for_store(cls, store: SQLStore, config: Config) -> Stages:
+    def for_store(cls, store: Store, config: Config) -> Stages:
         return cls(
             pool=CpuPool(config.ingest.workers),
             writer=Writer(_applier(store), weigh=_weigh),
@@ -163,7 +159,7 @@ class Context:
     """
 
     config: Config
-    store: SQLStore
+    store: Store
     matchers: dict[str, Callable[[Item], bool]] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     #: shared HTTP client; made on demand for remote sources

@@ -1,0 +1,343 @@
+"""The one writer's batched apply: many sources' work in one transaction, looked up in bulk.
+
+Each item is decided exactly as if it were ingested alone, in order: the
+batch keeps an overlay of what it has written so far (entries, tombstones,
+the oldest entry behind each link and content key, stories' topics) over
+lookups made in bulk, and buffers its inserts for ``executemany``. An
+update or a removal, which re-derives stories, flushes the buffers and runs
+the per-entry statements of :mod:`~aggregator.store.entries`; the overlay of
+keys and topics is then dropped and reloaded on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from aggregator import dedup
+from aggregator.dedup import Action
+from aggregator.model import Item, SourceState
+from aggregator.store import entries as entry_ops
+from aggregator.store import files as file_ops
+from aggregator.store import membership
+from aggregator.store import sources as source_ops
+from aggregator.store.database import chunks
+from aggregator.store.rows import entry_values
+from aggregator.store.schema import entries, stories, story_topics, tombstones
+from aggregator.store.values import FileChange, IngestReport, TopicMatchers
+
+__all__ = ["SourceWrite", "apply"]
+
+#: (source, identity)
+_Pair = tuple[str, str]
+#: (first_seen, source, identity, story_id) of an entry behind a key: the oldest one wins
+_Holder = tuple[datetime, str, str, str]
+
+_KEY_COLUMNS = (entries.c.first_seen, entries.c.source, entries.c.identity, entries.c.story_id)
+_ENTRY_PAIR = sa.tuple_(entries.c.source, entries.c.identity)
+_TOMB_PAIR = sa.tuple_(tombstones.c.source, tombstones.c.identity)
+_TOUCH = (
+    entries.update()
+    .where(
+        (entries.c.source == sa.bindparam("k_source"))
+        & (entries.c.identity == sa.bindparam("k_identity"))
+    )
+    .values(last_seen=sa.bindparam("k_now"))
+)
+_UNTOMB = tombstones.delete().where(
+    (tombstones.c.source == sa.bindparam("k_source"))
+    & (tombstones.c.identity == sa.bindparam("k_identity"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceWrite:
+    """One source's finished update, as the writer applies it."""
+
+    #: the configured source's name
+    source: str
+    #: entries the source yields now (new, changed or unchanged)
+    items: tuple[Item, ...] = ()
+    #: identities the source no longer yields
+    removed: tuple[str, ...] = ()
+    #: a seed folder's changed files, applied with their records (additions first)
+    files: tuple[FileChange, ...] = ()
+    #: the source's new fetch state; saving it releases the source's claim
+    state: SourceState | None = None
+
+
+def apply(
+    conn: Connection, writes: Sequence[SourceWrite], *, now: datetime, matchers: TopicMatchers
+) -> list[IngestReport]:
+    """Apply sources' work inside the caller's transaction; one report per write.
+
+    Per write, in order: its files (additions first; each file's items, then
+    its removed identities), its items, its removed identities, its file
+    records, its state.
+    """
+    batch = _Batch(conn, now, matchers)
+    batch.prefetch([item for w in writes for item in _items_of(w)])
+    reports = []
+    for write in writes:
+        report = IngestReport()
+        ordered = sorted(write.files, key=lambda c: c.record is None)
+        for change in ordered:
+            for item in change.items:
+                report += batch.ingest(item)
+            report += batch.remove(write.source, change.removed)
+        for item in write.items:
+            report += batch.ingest(item)
+        report += batch.remove(write.source, write.removed)
+        if ordered:
+            batch.records.append((write.source, [(c.relpath, c.record) for c in ordered]))
+        if write.state is not None:
+            batch.states.append(write.state)
+        reports.append(report)
+    batch.finish()
+    return reports
+
+
+def _items_of(write: SourceWrite) -> Iterable[Item]:
+    for change in write.files:
+        yield from change.items
+    yield from write.items
+
+
+class _Batch:
+    """The overlay and write buffers of one batch (one transaction)."""
+
+    def __init__(self, conn: Connection, now: datetime, matchers: TopicMatchers) -> None:
+        self.conn = conn
+        self.now = now
+        self.matchers = matchers
+        #: what each entry holds now: (story_id, content_hash), None when absent
+        self.entry: dict[_Pair, tuple[str, str] | None] = {}
+        self.tomb: dict[_Pair, tuple[str, str] | None] = {}
+        self.link: dict[str, _Holder | None] = {}
+        self.content: dict[str, _Holder | None] = {}
+        self.topics: dict[str, frozenset[str]] = {}
+        #: stories inserted by this batch since the last removal
+        self.created: set[str] = set()
+        self.values: dict[int, dict[str, Any]] = {}
+        self.new_stories: list[dict[str, Any]] = []
+        self.new_entries: list[dict[str, Any]] = []
+        self.new_topics: list[dict[str, Any]] = []
+        self.touched: list[dict[str, Any]] = []
+        self.untombed: list[dict[str, Any]] = []
+        self.records: list[tuple[str, list[tuple[str, Any]]]] = []
+        self.states: list[SourceState] = []
+
+    # -- bulk lookups ----------------------------------------------------------
+
+    def prefetch(self, items: Sequence[Item]) -> None:
+        """Look up, in a few statements, everything the items' decisions may need."""
+        pairs = list(dict.fromkeys((i.source, i.identity) for i in items))
+        for pair in pairs:
+            self.entry[pair] = None
+        for chunk in chunks(pairs, 400):
+            query = sa.select(
+                entries.c.source, entries.c.identity, entries.c.story_id, entries.c.content_hash
+            ).where(_ENTRY_PAIR.in_(chunk))
+            for row in self.conn.execute(query):
+                self.entry[(row.source, row.identity)] = (row.story_id, row.content_hash)
+        absent = [p for p in pairs if self.entry[p] is None]
+        for pair in absent:
+            self.tomb[pair] = None
+        for chunk in chunks(absent, 400):
+            query = sa.select(
+                tombstones.c.source,
+                tombstones.c.identity,
+                tombstones.c.story_id,
+                tombstones.c.reason,
+            ).where(_TOMB_PAIR.in_(chunk))
+            for row in self.conn.execute(query):
+                self.tomb[(row.source, row.identity)] = (row.story_id, row.reason)
+        links: set[str] = set()
+        contents: set[str] = set()
+        absent_set = set(absent)
+        for item in items:
+            values = self.values.setdefault(id(item), entry_values(item))
+            if (item.source, item.identity) in absent_set:
+                if values["link_key"]:
+                    links.add(values["link_key"])
+                if values["content_key"]:
+                    contents.add(values["content_key"])
+        self._load_keys(self.link, entries.c.link_key, sorted(links))
+        self._load_keys(self.content, entries.c.content_key, sorted(contents))
+
+    def _load_keys(
+        self, cache: dict[str, _Holder | None], column: sa.Column[Any], keys: Sequence[str]
+    ) -> None:
+        for key in keys:
+            cache[key] = None
+        for chunk in chunks(keys, 500):
+            query = sa.select(column, *_KEY_COLUMNS).where(column.in_(chunk))
+            for row in self.conn.execute(query):
+                holder = (row.first_seen, row.source, row.identity, row.story_id)
+                held = cache[row[0]]
+                if held is None or holder < held:
+                    cache[row[0]] = holder
+
+    def _holder(
+        self, cache: dict[str, _Holder | None], column: sa.Column[Any], key: str
+    ) -> _Holder | None:
+        # A key missing from the overlay has no buffered entry (the overlay
+        # gains every key it buffers): the table alone answers.
+        if key not in cache:
+            self._load_keys(cache, column, [key])
+        return cache[key]
+
+    def _entry(self, pair: _Pair) -> tuple[str, str] | None:
+        if pair not in self.entry:
+            row = self.conn.execute(
+                sa.select(entries.c.story_id, entries.c.content_hash).where(
+                    (entries.c.source == pair[0]) & (entries.c.identity == pair[1])
+                )
+            ).first()
+            self.entry[pair] = (row.story_id, row.content_hash) if row else None
+        return self.entry[pair]
+
+    def _tomb(self, pair: _Pair) -> tuple[str, str] | None:
+        if pair not in self.tomb:
+            row = self.conn.execute(
+                sa.select(tombstones.c.story_id, tombstones.c.reason).where(
+                    (tombstones.c.source == pair[0]) & (tombstones.c.identity == pair[1])
+                )
+            ).first()
+            self.tomb[pair] = (row.story_id, row.reason) if row else None
+        return self.tomb[pair]
+
+    def _story_exists(self, story_id: str) -> bool:
+        if story_id in self.created:
+            return True
+        query = sa.select(stories.c.id).where(stories.c.id == story_id)
+        return self.conn.execute(query).first() is not None
+
+    def _topics_of(self, story_id: str) -> frozenset[str]:
+        # Buffered memberships belong to stories new in this batch, all in the overlay.
+        if story_id not in self.topics:
+            self.topics[story_id] = membership.topics_of(self.conn, story_id)
+        return self.topics[story_id]
+
+    # -- decisions -------------------------------------------------------------
+
+    def ingest(self, item: Item) -> IngestReport:
+        """Decide and buffer (or, for an update, apply) one item."""
+        pair = (item.source, item.identity)
+        values = self.values.get(id(item)) or entry_values(item)
+        existing = self._entry(pair)
+        tomb = link_match = content_match = None
+        if existing is None:
+            tomb = self._tomb(pair)
+            if values["link_key"]:
+                held = self._holder(self.link, entries.c.link_key, values["link_key"])
+                link_match = held[3] if held else None
+            if link_match is None and values["content_key"]:
+                held = self._holder(self.content, entries.c.content_key, values["content_key"])
+                content_match = held[3] if held else None
+        decision = dedup.decide(
+            item,
+            existing=existing,
+            tombstone=tomb,
+            link_match=link_match,
+            content_match=content_match,
+        )
+        story_id = decision.story_id
+        action = decision.action
+        if action is Action.NEW and tomb is not None and self._story_exists(tomb[0]):
+            # A returning entry whose story another entry kept alive rejoins it.
+            action = Action.JOIN
+        if action is Action.UNCHANGED:
+            self.touched.append({"k_source": item.source, "k_identity": item.identity})
+            return IngestReport(unchanged=1)
+        if action is Action.SKIP or story_id is None:
+            return IngestReport(skipped=1)
+        if action is Action.UPDATE:
+            return self._update(item, story_id, values)
+        if action is Action.NEW:
+            self.new_stories.append(entry_ops.story_row(item, story_id, self.now))
+            self.created.add(story_id)
+        self.new_entries.append(entry_ops.entry_row(item, story_id, values, self.now))
+        self.entry[pair] = (story_id, item.content_hash)
+        holder = (self.now, item.source, item.identity, story_id)
+        for cache, column, key in (
+            (self.link, entries.c.link_key, values["link_key"]),
+            (self.content, entries.c.content_key, values["content_key"]),
+        ):
+            if key:
+                held = self._holder(cache, column, key)
+                if held is None or holder < held:
+                    cache[key] = holder
+        if tomb is not None:
+            self.untombed.append({"k_source": item.source, "k_identity": item.identity})
+            self.tomb[pair] = None
+        if action is Action.JOIN:
+            # Provenance is published with the story: its topics must be redone.
+            return IngestReport(merged=1, dirty_topics=self._topics_of(story_id))
+        matched = membership.matching(item, self.matchers)
+        self.topics[story_id] = matched
+        self.new_topics.extend(
+            {"topic": t, "story_id": story_id, "matched_at": self.now} for t in sorted(matched)
+        )
+        return IngestReport(new=1, dirty_topics=matched)
+
+    def _update(self, item: Item, story_id: str, values: dict[str, Any]) -> IngestReport:
+        self.flush()
+        key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
+        self.conn.execute(entries.update().where(key).values(**values, last_seen=self.now))
+        dirty = entry_ops.refresh_story(self.conn, story_id, now=self.now, matchers=self.matchers)
+        self._forget_derived()
+        self.entry[(item.source, item.identity)] = (story_id, item.content_hash)
+        return IngestReport(updated=1, dirty_topics=dirty)
+
+    def remove(self, source: str, identities: Sequence[str]) -> IngestReport:
+        """Apply removals now (they re-derive stories), then drop what they may have changed."""
+        if not identities:
+            return IngestReport()
+        self.flush()
+        report = entry_ops.remove(
+            self.conn, source, identities, now=self.now, reason="deleted", matchers=self.matchers
+        )
+        self._forget_derived()
+        for identity in identities:
+            self.entry.pop((source, identity), None)
+            self.tomb.pop((source, identity), None)
+        return report
+
+    def _forget_derived(self) -> None:
+        # Stories were re-derived or deleted in the table: keys may now lead
+        # elsewhere and topics may differ. Reload them on demand.
+        self.link.clear()
+        self.content.clear()
+        self.topics.clear()
+        self.created.clear()
+
+    # -- writes ----------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the buffered inserts, in an order the foreign keys accept."""
+        conn = self.conn
+        if self.new_stories:
+            conn.execute(stories.insert(), self.new_stories)
+        if self.new_entries:
+            conn.execute(entries.insert(), self.new_entries)
+        if self.touched:
+            conn.execute(_TOUCH, [{**t, "k_now": self.now} for t in self.touched])
+        if self.untombed:
+            conn.execute(_UNTOMB, self.untombed)
+        if self.new_topics:
+            conn.execute(story_topics.insert(), self.new_topics)
+        self.new_stories, self.new_entries, self.new_topics = [], [], []
+        self.touched, self.untombed = [], []
+
+    def finish(self) -> None:
+        """Flush, then write the file records and the states (releasing the claims)."""
+        self.flush()
+        for source, records in self.records:
+            file_ops.write_records(self.conn, source, records)
+        source_ops.write_state(self.conn, self.states)

@@ -1,0 +1,214 @@
+"""Entries and stories: their rows, re-deriving a story, removals, tombstones, provenance.
+
+The ingest decisions themselves are applied in batches by :mod:`aggregator.store.batch`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from aggregator import dedup
+from aggregator.model import Item, Origin, utc
+from aggregator.store import membership
+from aggregator.store.database import Database, chunks
+from aggregator.store.rows import item_from_row
+from aggregator.store.schema import entries, stories, tombstones
+from aggregator.store.values import IngestReport, TopicMatchers
+
+__all__ = [
+    "Entries",
+    "entry_row",
+    "identities_of",
+    "provenance",
+    "refresh_story",
+    "remove",
+    "story_row",
+]
+
+_TOMB_KEY = (tombstones.c.source == sa.bindparam("k_source")) & (
+    tombstones.c.identity == sa.bindparam("k_identity")
+)
+_DELETE_TOMBSTONE = tombstones.delete().where(_TOMB_KEY)
+
+
+class Entries:
+    """Entries and the stories they form, on one database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def remove_entries(
+        self,
+        source: str,
+        identities: Sequence[str],
+        *,
+        now: datetime,
+        reason: str = "deleted",
+        matchers: TopicMatchers | None = None,
+    ) -> IngestReport:
+        """Remove entries in one transaction; see :meth:`SQLStore.remove_entries`."""
+        now = utc(now)
+        with self._db.write() as conn:
+            return remove(conn, source, identities, now=now, reason=reason, matchers=matchers)
+
+    def entry_counts(self) -> dict[str, int]:
+        """Stored entries per source."""
+        query = sa.select(entries.c.source, sa.func.count()).group_by(entries.c.source)
+        with self._db.read() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def old_entries(self, before: datetime) -> list[tuple[str, str, str]]:
+        """Entries of stories published before ``before``: ``(source, identity, story_id)``."""
+        query = (
+            sa.select(entries.c.source, entries.c.identity, entries.c.story_id)
+            .join(stories, stories.c.id == entries.c.story_id)
+            .where(stories.c.published < utc(before))
+            .order_by(entries.c.source, entries.c.identity)
+        )
+        with self._db.read() as conn:
+            return [(r.source, r.identity, r.story_id) for r in conn.execute(query)]
+
+    def story_ids(self) -> set[str]:
+        """Every stored story's id."""
+        with self._db.read() as conn:
+            return set(conn.execute(sa.select(stories.c.id)).scalars())
+
+
+def identities_of(conn: Connection, source: str) -> list[str]:
+    """The identities of a source's stored entries."""
+    query = sa.select(entries.c.identity).where(entries.c.source == source)
+    return list(conn.execute(query).scalars())
+
+
+def story_row(item: Item, story_id: str, now: datetime) -> dict[str, Any]:
+    """The ``stories`` row a new story's first item makes."""
+    return {
+        "id": story_id,
+        "canonical_source": item.source,
+        "canonical_identity": item.identity,
+        "published": item.published,
+        "updated": item.updated,
+        "first_seen": now,
+        "content_hash": item.content_hash,
+    }
+
+
+def entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The ``entries`` row of a new entry, from its :func:`entry_values`."""
+    return {
+        "source": item.source,
+        "identity": item.identity,
+        "story_id": story_id,
+        "first_seen": now,
+        "last_seen": now,
+        **values,
+    }
+
+
+def refresh_story(
+    conn: Connection, story_id: str, *, now: datetime, matchers: TopicMatchers | None
+) -> frozenset[str]:
+    """Re-derive a story from its canonical entry after a change; return dirty topics.
+
+    With ``matchers`` None, topic membership is kept as it is.
+    """
+    story = conn.execute(sa.select(stories).where(stories.c.id == story_id)).first()
+    if story is None:
+        return frozenset()
+    old_topics = membership.topics_of(conn, story_id)
+    canonical = conn.execute(
+        sa.select(entries).where(
+            (entries.c.source == story.canonical_source)
+            & (entries.c.identity == story.canonical_identity)
+        )
+    ).first()
+    if canonical is None:
+        # The canonical entry left: the oldest remaining entry takes over.
+        canonical = conn.execute(
+            sa.select(entries)
+            .where(entries.c.story_id == story_id)
+            .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
+            .limit(1)
+        ).first()
+        if canonical is None:
+            return old_topics
+    item = item_from_row(canonical)
+    changes: dict[str, Any] = {
+        "canonical_source": item.source,
+        "canonical_identity": item.identity,
+    }
+    if item.content_hash != story.content_hash:
+        changes["content_hash"] = item.content_hash
+        changes["updated"] = dedup.next_updated(story.updated, item.updated, now)
+    conn.execute(stories.update().where(stories.c.id == story_id).values(**changes))
+    if "content_hash" not in changes:
+        return old_topics if changes["canonical_source"] != story.canonical_source else frozenset()
+    if matchers is None:
+        return old_topics
+    return membership.rematch(conn, story_id, item, old_topics, matchers, now=now)
+
+
+def remove(
+    conn: Connection,
+    source: str,
+    identities: Iterable[str],
+    *,
+    now: datetime,
+    reason: str,
+    matchers: TopicMatchers | None = None,
+) -> IngestReport:
+    """Remove entries, leaving tombstones, inside the caller's transaction.
+
+    A story left without entries is deleted and leaves its topics; a story
+    another source still carries stays, re-derived from what is left.
+    """
+    report = IngestReport()
+    for identity in identities:
+        key = (entries.c.source == source) & (entries.c.identity == identity)
+        story_id = conn.execute(sa.select(entries.c.story_id).where(key)).scalar()
+        if story_id is None:
+            continue
+        conn.execute(entries.delete().where(key))
+        ident = {"k_source": source, "k_identity": identity}
+        conn.execute(_DELETE_TOMBSTONE, ident)
+        conn.execute(
+            tombstones.insert().values(
+                source=source, identity=identity, story_id=story_id, reason=reason, removed_at=now
+            )
+        )
+        left = conn.execute(
+            sa.select(sa.func.count()).select_from(entries).where(entries.c.story_id == story_id)
+        ).scalar_one()
+        if left:
+            dirty = refresh_story(conn, story_id, now=now, matchers=matchers)
+            dirty |= membership.topics_of(conn, story_id)
+            report += IngestReport(dirty_topics=dirty)
+            continue
+        dirty = membership.drop_story(conn, story_id)
+        conn.execute(stories.delete().where(stories.c.id == story_id))
+        report += IngestReport(removed=1, dirty_topics=dirty)
+    return report
+
+
+def provenance(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Origin, ...]]:
+    """Every distinct origin that carried each story, in the order they were first seen."""
+    out: dict[str, list[Origin]] = {}
+    for chunk in chunks(story_ids):
+        rows = conn.execute(
+            sa.select(entries.c.story_id, entries.c.source, entries.c.origin)
+            .where(entries.c.story_id.in_(chunk))
+            .order_by(
+                entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
+            )
+        )
+        for row in rows:
+            origin = Origin(**row.origin) if row.origin else Origin(source=row.source)
+            seen = out.setdefault(row.story_id, [])
+            if origin not in seen:
+                seen.append(origin)
+    return {k: tuple(v) for k, v in out.items()}
