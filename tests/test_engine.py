@@ -284,7 +284,7 @@ def _run(config_path: Path, site: _Site) -> tuple[list[dict[str, bytes]], list[i
             if n == 2:
                 site.feeds[changed] = original.replace(b"open again", b"open again after the storm")
 
-            async def one_pass() -> None:
+            async def one_pass(n: int) -> None:
                 for spec in ctx.config.sources:  # in order: ids do not depend on timing
                     result = await update_source(spec, ctx)
                     if spec.kind is SourceKind.FILES:
@@ -292,7 +292,7 @@ def _run(config_path: Path, site: _Site) -> tuple[list[dict[str, bytes]], list[i
                     elif (result.outcome, result.http_status) == (Outcome.NOT_MODIFIED, 200):
                         skipped[n] += 1
 
-            asyncio.run(one_pass())
+            asyncio.run(one_pass(n))
             out.append({path: doc.body for path, doc in render_all(ctx).items()})
     finally:
         site.feeds[changed] = original
