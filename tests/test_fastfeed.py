@@ -1,0 +1,147 @@
+"""The fast feed path against feedparser: same normalised items, or it declines."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aggregator.errors import ParseError
+from aggregator.model import Item, ParsedDocument
+from aggregator.normalise import normalise_entry
+from aggregator.parse import feeds
+from aggregator.parse.fastfeed import read_plain_feed
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / ".." / "shared" / "corpus" / "feedparser"
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+URL = "https://feeds.example/news/feed.xml"
+_HEADER_RE = re.compile(rb"^Header:\s*([A-Za-z-]+):\s*(.+?)\s*$", re.M)
+
+
+def _headers(data: bytes) -> dict[str, str]:
+    """The corpus file's own ``Header:`` lines, else an XML content type."""
+    found = {k.decode(): v.decode("latin-1") for k, v in _HEADER_RE.findall(data[:2048])}
+    return found or {"Content-Type": "application/xml"}
+
+
+def _normalised(doc: ParsedDocument) -> tuple[object, ...]:
+    items: list[Item | str] = []
+    for raw in doc.entries:
+        try:
+            items.append(normalise_entry(raw, source="s", origin=None, now=NOW))
+        except ValueError as exc:
+            items.append(f"skipped: {exc}")
+    return (doc.feed, tuple(items), doc.warnings)
+
+
+def _differential(data: bytes, headers: dict[str, str], url: str | None) -> bool:
+    """Assert both readers agree; True when the fast path took the document."""
+    plain = read_plain_feed(data, url=url, headers=headers)
+    if plain is None:
+        return False
+    fast = feeds._to_document(feeds._with_dates(plain), "s")
+    try:
+        reference = feeds.parse_with_feedparser(data, url=url, headers=headers, source="s")
+    except ParseError as exc:
+        pytest.fail(f"fast path accepted what feedparser refuses: {exc}")
+    assert _normalised(fast) == _normalised(reference)
+    return True
+
+
+def _corpus_files() -> list[Path]:
+    if not CORPUS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"feedparser corpus missing at {CORPUS}")
+        pytest.skip(f"feedparser corpus not present at {CORPUS}")
+    return sorted(p for p in CORPUS.rglob("*.xml") if p.is_file())
+
+
+def test_fast_path_equals_feedparser_over_the_corpus_or_declines() -> None:
+    taken = 0
+    for path in _corpus_files():
+        data = path.read_bytes()
+        for url in (None, URL):
+            try:
+                taken += _differential(data, _headers(data), url)
+            except AssertionError as exc:
+                raise AssertionError(f"{path.relative_to(CORPUS)} (url={url}): {exc}") from exc
+    # The corpus is mostly odd cases on purpose; the plain ones must still be taken.
+    assert taken >= 100
+
+
+@pytest.mark.parametrize(("name", "taken"), [("014_rss2.xml", False), ("015_atom.atom", False)])
+def test_fast_path_on_our_own_feed_files(name: str, taken: bool) -> None:
+    # Both declined (014 declares ISO-8859-1, 015 has xml:lang): feedparser reads them.
+    data = (REPO / "tests" / "data" / "seeds" / name).read_bytes()
+    assert _differential(data, {"Content-Type": "application/xml"}, URL) is taken
+
+
+def _generated(kind: str, seed: int) -> bytes:
+    """A feed like the ones we poll: HTML content with links, scripts, tables, entities."""
+    rng = random.Random(seed)
+    words = [
+        "the",
+        "court",
+        "ruling",
+        "budget",
+        "Tehran",
+        "&amp;",
+        "Armenia",
+        "'quoted'",
+        "été",
+        "—",
+        "data",
+    ]
+    entries = []
+    for n in range(rng.randint(1, 40)):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 30)))
+        html = (
+            f"<p>{text} <a href='/rel/{n}'>rel</a> <a href='https://x.example/{n}?utm_source=rss'>"
+            f"abs</a></p><script>t({n})</script><iframe src='https://v.example/'></iframe>"
+            f"<table><tr><td>{n}</td></tr></table><blockquote cite='/c'>{text}</blockquote>"
+        )
+        escaped = html.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        if kind == "rss":
+            entries.append(
+                f"<item><title>{text}</title><link>https://site.example/{n}</link>"
+                f"<guid isPermaLink='{rng.choice(['true', 'false'])}'>https://site.example/g/{n}</guid>"
+                f"<pubDate>Fri, 27 Nov 2026 {n % 24:02d}:56:00 +0100</pubDate>"
+                f"<dc:creator>Au {n}</dc:creator><category>c{n % 3}</category>"
+                f"<description>{escaped}</description>"
+                + (f"<content:encoded><![CDATA[{html}]]></content:encoded>" if n % 2 else "")
+                + "</item>"
+            )
+        else:
+            entries.append(
+                f"<entry><title type='html'>&lt;b&gt;{n}&lt;/b&gt; {text}</title>"
+                f"<link rel='alternate' href='/post/{n}'/><id>tag:site.example,2026:{n}</id>"
+                f"<updated>2026-11-27T{n % 24:02d}:49:00Z</updated><author><name>A {n}</name>"
+                f"</author><category term='t{n % 4}'/><summary type='html'>{escaped}</summary>"
+                + (f"<content type='text'>{text}</content>" if n % 3 else "")
+                + "</entry>"
+            )
+    if kind == "rss":
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Site &amp; co</title>'
+            "<link>https://site.example/</link><language>en</language><ttl>30</ttl>"
+            f"{''.join(entries)}</channel></rss>"
+        ).encode()
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>Site</title><link href='https://site.example/'/><id>urn:feed:1</id>"
+        f"<link rel='hub' href='https://hub.example/'/>{''.join(entries)}</feed>"
+    ).encode()
+
+
+@pytest.mark.parametrize("kind", ["rss", "atom"])
+def test_fast_path_takes_generated_feeds_and_agrees(kind: str) -> None:
+    for seed in range(15):
+        data = _generated(kind, seed)
+        assert _differential(data, {"Content-Type": "application/xml"}, URL), seed
