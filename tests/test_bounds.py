@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -9,12 +10,23 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from pytest_httpserver import HTTPServer
 
 from aggregator import bounds
 from aggregator.bounds import MAX_DEPTH, MAX_ENTRIES, MAX_FIELD_CHARS, bound_document, bound_html
-from aggregator.model import ParsedDocument, RawEntry
+from aggregator.config import load_config
+from aggregator.model import Outcome, ParsedDocument, RawEntry
 from aggregator.normalise import normalise_entry, sanitize_html
 from aggregator.parse import parse_feed
+from aggregator.pipeline import Context, update_all
+
+# The loopback server, the config writer and the context fixture of the pipeline tests.
+from .test_remote_pipeline import (  # noqa: F401  (fixtures)
+    context,
+    httpserver_listen_address,
+    opened,
+    write_config,
+)
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "feedparser"
@@ -169,3 +181,29 @@ def test_reserialising_changes_nothing_the_sanitiser_would_keep() -> None:
         assert sanitize_html(reserialised, base_url=BASE) == sanitize_html(value, base_url=BASE), (
             value
         )
+
+
+def test_a_capped_entry_is_a_problem_line_on_the_source(
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    opened: list[Context],  # noqa: F811  (the imported fixture)
+) -> None:
+    """Through the real pipeline: a loopback server serves three deeply nested entries."""
+    nested = "<div>" * 13_334 + "deep text" + "</div>" * 13_334
+    httpserver.expect_request("/deep.rss").respond_with_data(
+        _rss([nested, "<p>fine</p>", nested]), content_type="application/rss+xml"
+    )
+    config = load_config(
+        write_config(tmp_path, [f"{{name: deep, url: '{httpserver.url_for('/deep.rss')}'}}"])
+    )
+    ctx = context(config, opened)
+
+    (result,) = asyncio.run(update_all(ctx))
+
+    assert result.outcome is Outcome.OK, result.error
+    assert result.new == 3
+    flattened = [p for p in result.problems if "flattened" in p]
+    assert [p.split(": summary")[0] for p in flattened] == [
+        "deep: entry 1 (tag:site.example,2026:0)",
+        "deep: entry 3 (tag:site.example,2026:2)",
+    ]

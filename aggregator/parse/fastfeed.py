@@ -42,6 +42,9 @@ _ATOM = "{http://www.w3.org/2005/Atom}"
 _CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 _XML = "{http://www.w3.org/XML/1998/namespace}"
+_SY = "{http://purl.org/rss/1.0/modules/syndication/}"
+_SLASH = "{http://purl.org/rss/1.0/modules/slash/}"
+_WFW = "{http://wellformedweb.org/CommentAPI/}"
 
 #: RSS 2.0 channel children taken (the others listed are read and ignored,
 #: as feedparser's result for them is never used).
@@ -49,11 +52,12 @@ _RSS_CHANNEL = frozenset(
     {
         "title", "link", "description", "language", "ttl", "item", "lastBuildDate", "pubDate",
         "generator", "docs", "copyright", "managingEditor", "webMaster", f"{_ATOM}link",
+        "image", f"{_SY}updatePeriod", f"{_SY}updateFrequency", f"{_SY}updateBase",
     }
 )  # fmt: skip
 _RSS_ITEM = frozenset(
     {"title", "link", "description", f"{_CONTENT}encoded", "guid", "pubDate", f"{_DC}creator",
-     "category", "comments"}
+     "category", "comments", "enclosure", f"{_SLASH}comments", f"{_WFW}commentRss"}
 )  # fmt: skip
 _ATOM_FEED = frozenset(
     {f"{_ATOM}{n}" for n in ("title", "subtitle", "link", "id", "updated", "author", "generator",
@@ -108,6 +112,8 @@ def _accepts_bytes(data: bytes, headers: Mapping[str, str] | None) -> bytes | No
             charset = value.strip().strip("\"'").lower()
     if charset not in ("", "utf-8", "utf8"):
         return None
+    if any(key.lower() == "content-language" for key in (headers or {})):
+        return None  # feedparser labels every text with it
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     if media.strip().lower() == "text/xml" and not charset and not data.isascii():
@@ -140,8 +146,9 @@ def _text(element: Any) -> str:
 
 
 def _check_attributes(element: Any) -> None:
+    """No ``xml:base``/``xml:lang``/``lang``: feedparser rebases and relabels under them."""
     for name in element.attrib:
-        if name.startswith(_XML):
+        if name.startswith(_XML) or name == "lang":
             raise _Decline(f"{name} on {element.tag}")
 
 
@@ -171,11 +178,16 @@ def _detail(kind: str, base: str, language: str) -> dict[str, str]:
 def _rss(channel: Any, base: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     feed: dict[str, Any] = {"links": []}
     items = []
+    seen: set[str] = set()
     for child in channel:
         _check_attributes(child)
         tag = child.tag
         if tag not in _RSS_CHANNEL:
             raise _Decline(f"channel element {tag}")
+        if tag in ("title", "link", "description", "language", "ttl"):
+            if tag in seen:
+                raise _Decline(f"channel repeats {tag}")
+            seen.add(tag)
         if tag == "item":
             items.append(child)
         elif tag == f"{_ATOM}link":
@@ -238,14 +250,14 @@ def _rss_item(item: Any, base: str, language: str) -> dict[str, Any]:
     return entry
 
 
-def _atom_text(element: Any, base: str) -> tuple[str, dict[str, str]]:
+def _atom_text(element: Any, base: str, language: str) -> tuple[str, dict[str, str]]:
     kind = element.get("type", "text")
     if kind not in _TEXT_TYPES or element.get("src") is not None:
         raise _Decline(f"{element.tag} type={kind}")
     for name in element.attrib:
         if name != "type":
             raise _Decline(f"{name} on {element.tag}")
-    return _text(element), _detail(_TEXT_TYPES[kind], base, "")
+    return _text(element), _detail(_TEXT_TYPES[kind], base, language)
 
 
 def _atom_link(element: Any, base: str) -> dict[str, str]:
@@ -273,21 +285,27 @@ def _atom_author(element: Any) -> dict[str, str]:
 def _atom(root: Any, base: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     feed: dict[str, Any] = {"links": []}
     entries = []
+    # The root's xml:lang labels the feed and every text in it, as in feedparser.
+    language = (root.get(f"{_XML}lang") or "").replace("_", "-")
+    if language:
+        feed["language"] = language
     for child in root:
         _check_attributes(child)
         tag = child.tag
         if tag not in _ATOM_FEED:
             raise _Decline(f"feed element {tag}")
         name = tag.removeprefix(_ATOM)
+        if name in ("title", "id") and name in feed:
+            raise _Decline(f"feed repeats {name}")
         if name == "entry":
-            entries.append(_atom_entry(child, base))
+            entries.append(_atom_entry(child, base, language))
         elif name == "link":
             link = _atom_link(child, base)
             feed["links"].append(link)
             if link["rel"] == "alternate" and link["type"] in _HTML_LINK_TYPES:
                 feed["link"] = link["href"]  # the last one wins, as in feedparser
         elif name == "title":
-            feed["title"], _ = _atom_text(child, base)
+            feed["title"], _ = _atom_text(child, base, language)
         elif name == "id":
             feed["id"] = (
                 _resolve(base, _text(child).strip()) if _is_permalink(child) else _text(child)
@@ -300,7 +318,7 @@ def _atom(root: Any, base: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     return feed, entries
 
 
-def _atom_entry(element: Any, base: str) -> dict[str, Any]:
+def _atom_entry(element: Any, base: str, language: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"links": []}
     seen: set[str] = set()
     permalink = False
@@ -323,7 +341,7 @@ def _atom_entry(element: Any, base: str) -> dict[str, Any]:
         if name == "author":
             entry["authors"] = [_atom_author(child)]
         elif name in ("title", "summary", "content"):
-            value, detail = _atom_text(child, base)
+            value, detail = _atom_text(child, base, language)
             if name == "content":
                 entry["content"] = [{"value": value, **detail}]
             else:
@@ -346,6 +364,12 @@ def _atom_entry(element: Any, base: str) -> dict[str, Any]:
     return entry
 
 
+def _without_lang(root: Any) -> Any:
+    """The Atom root's attributes but its ``xml:lang`` (which :func:`_atom` handles)."""
+    copy = etree.Element(root.tag, {k: v for k, v in root.attrib.items() if k != f"{_XML}lang"})
+    return copy
+
+
 def read_plain_feed(
     data: bytes, *, url: str | None, headers: Mapping[str, str] | None
 ) -> dict[str, Any] | None:
@@ -366,8 +390,11 @@ def read_plain_feed(
         return None
     try:
         root = etree.fromstring(body, _parser())
-        _check_attributes(root)
         base = url or ""
+        if root.tag == f"{_ATOM}feed":
+            _check_attributes(_without_lang(root))
+        else:
+            _check_attributes(root)
         if root.tag == "rss" and root.get("version") == "2.0":
             channels = list(root)
             if len(channels) != 1 or channels[0].tag != "channel":
