@@ -101,10 +101,12 @@ def _escape_text(text: str) -> str:
     return text.replace("<", "&lt;")
 
 
+_RAW_TEXT_END = {name: re.compile(rf"</{name}[{_WS}/>]", re.IGNORECASE) for name in _RAW_TEXT}
+
+
 def _raw_text_end(html: str, name: str, start: int) -> int:
     """Where a raw text element's content ends: its end tag, else the input's end."""
-    pattern = re.compile(rf"</{re.escape(name)}[{_WS}/>]", re.IGNORECASE)
-    found = pattern.search(html, start)
+    found = _RAW_TEXT_END[name].search(html, start)
     return found.start() if found else len(html)
 
 

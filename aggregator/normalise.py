@@ -168,7 +168,11 @@ def _check_cites(cleaned: str, base: str | None) -> str:
         safe = _safe_cite(html_lib.unescape(match.group(1)), base)
         if safe is None:
             return ""
-        return f' cite="{safe.replace("&", "&amp;").replace(chr(34), "&quot;")}"'
+        # Escaped exactly as html5ever escapes attribute values, so a second
+        # sanitising pass leaves the bytes alone.
+        escaped = safe.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace('"', "&quot;")
+        escaped = escaped.replace("<", "&lt;").replace(">", "&gt;")
+        return f' cite="{escaped}"'
 
     def fix_tag(match: re.Match[str]) -> str:
         return _CITE_ATTR_RE.sub(fix_attr, match.group(0))

@@ -145,9 +145,14 @@ def _text(element: Any) -> str:
     return text
 
 
-def _check_attributes(element: Any) -> None:
-    """No ``xml:base``/``xml:lang``/``lang``: feedparser rebases and relabels under them."""
+def _check_attributes(element: Any, *, root_lang: bool = False) -> None:
+    """No ``xml:base``/``xml:lang``/``lang``: feedparser rebases and relabels under them.
+
+    ``root_lang`` lets an Atom root's ``xml:lang`` through (:func:`_atom` reads it).
+    """
     for name in element.attrib:
+        if root_lang and name == f"{_XML}lang":
+            continue
         if name.startswith(_XML) or name == "lang":
             raise _Decline(f"{name} on {element.tag}")
 
@@ -364,12 +369,6 @@ def _atom_entry(element: Any, base: str, language: str) -> dict[str, Any]:
     return entry
 
 
-def _without_lang(root: Any) -> Any:
-    """The Atom root's attributes but its ``xml:lang`` (which :func:`_atom` handles)."""
-    copy = etree.Element(root.tag, {k: v for k, v in root.attrib.items() if k != f"{_XML}lang"})
-    return copy
-
-
 def read_plain_feed(
     data: bytes, *, url: str | None, headers: Mapping[str, str] | None
 ) -> dict[str, Any] | None:
@@ -391,10 +390,7 @@ def read_plain_feed(
     try:
         root = etree.fromstring(body, _parser())
         base = url or ""
-        if root.tag == f"{_ATOM}feed":
-            _check_attributes(_without_lang(root))
-        else:
-            _check_attributes(root)
+        _check_attributes(root, root_lang=root.tag == f"{_ATOM}feed")
         if root.tag == "rss" and root.get("version") == "2.0":
             channels = list(root)
             if len(channels) != 1 or channels[0].tag != "channel":
