@@ -9,11 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from feedparser import urls as feedparser_urls
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
 from aggregator.model import Item, ParsedDocument
 from aggregator.normalise import normalise_entry
-from aggregator.parse import feeds
+from aggregator.parse import fastfeed, feeds
 from aggregator.parse.fastfeed import read_plain_feed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,3 +174,31 @@ def test_fast_path_takes_generated_feeds_and_agrees(kind: str) -> None:
     for seed in range(15):
         data = _generated(kind, seed)
         assert _differential(data, {"Content-Type": "application/xml"}, URL), seed
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    base=st.sampled_from(["", URL, "http://a.example/b/c?d#e", "HTTPS://A.example/"]),
+    uri=st.one_of(
+        st.sampled_from(
+            [
+                "tag:x,2026:1",
+                "HTTPS://x.example/",
+                "http:///x",
+                "https:x",
+                "//h.example/p",
+                "../up",
+                "?q",
+                "#f",
+                " tag:x",
+                "ht\ttp://x",
+                "urn:uuid:1",
+                "mailto:a@b",
+                "",
+            ]
+        ),
+        st.text(alphabet="htpsag:/.?#x \t\n-+", max_size=16),
+    ),
+)
+def test_uri_resolution_is_feedparsers(base: str, uri: str) -> None:
+    assert fastfeed._resolve(base, uri) == feedparser_urls._urljoin(base, uri)

@@ -127,43 +127,49 @@ def _accepts_bytes(data: bytes, headers: Mapping[str, str] | None) -> bytes | No
             return None
     elif not head.startswith(b"<"):
         return None
-    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data or _C1.search(data):
         return None
     return data
 
 
-# C1 controls: feedparser reads `&#146;` as cp1252 (a curly quote), XML as U+0092.
-_C1 = re.compile("[\x80-\x9f]")
+# C1 controls, raw or as references: feedparser reads `&#146;` as cp1252 (a
+# curly quote), XML as U+0092. Checked once on the bytes.
+_C1 = re.compile(rb"\xc2[\x80-\x9f]|&#0*(?:12[89]|1[3-5][0-9]);|&#x0*[89][0-9a-f];", re.I)
+# Attributes feedparser rebases or relabels text under; absent from most
+# feeds, so the tree is only walked for them when the bytes mention them.
+_SCOPING_HINT = re.compile(rb"xml:|\slang\s*=")
 
 
 def _text(element: Any) -> str:
     if len(element):
         raise _Decline(f"{element.tag} holds elements")
-    text = str(element.text or "")
-    if _C1.search(text):
-        raise _Decline(f"C1 control character in {element.tag}")
-    return text
+    return str(element.text or "")
 
 
-def _check_attributes(element: Any, *, root_lang: bool = False) -> None:
-    """No ``xml:base``/``xml:lang``/``lang``: feedparser rebases and relabels under them.
-
-    ``root_lang`` lets an Atom root's ``xml:lang`` through (:func:`_atom` reads it).
-    """
-    for name in element.attrib:
-        if root_lang and name == f"{_XML}lang":
-            continue
-        if name.startswith(_XML) or name == "lang":
-            raise _Decline(f"{name} on {element.tag}")
+def _check_scoping_attributes(root: Any) -> None:
+    """No ``xml:base``/``xml:lang``/``lang``, but an Atom root's ``xml:lang`` (:func:`_atom`)."""
+    for element in root.iter():
+        for name in element.attrib:
+            if name == f"{_XML}lang" and element is root and root.tag == f"{_ATOM}feed":
+                continue
+            if name.startswith(_XML) or name == "lang":
+                raise _Decline(f"{name} on {element.tag}")
 
 
 # feedparser's own URI join: extra slashes after `scheme://` go, then urljoin.
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 
 
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 def _resolve(base: str, uri: str) -> str:
+    uri = _URI_FIXER.sub(r"\1\3", uri)
+    scheme = _SCHEME.match(uri)
+    if scheme and scheme.group(0).lower() != base[: scheme.end()].lower():
+        return uri  # urljoin returns a URL of another scheme as it is (e.g. `tag:` ids)
     try:
-        return urljoin(base, _URI_FIXER.sub(r"\1\3", uri))
+        return urljoin(base, uri)
     except ValueError:
         return ""
 
@@ -185,7 +191,6 @@ def _rss(channel: Any, base: str) -> tuple[dict[str, Any], list[dict[str, Any]]]
     items = []
     seen: set[str] = set()
     for child in channel:
-        _check_attributes(child)
         tag = child.tag
         if tag not in _RSS_CHANNEL:
             raise _Decline(f"channel element {tag}")
@@ -215,7 +220,6 @@ def _rss_item(item: Any, base: str, language: str) -> dict[str, Any]:
     tags = []
     permalink = False
     for child in item:
-        _check_attributes(child)
         tag = child.tag
         if tag not in _RSS_ITEM:
             raise _Decline(f"item element {tag}")
@@ -280,7 +284,6 @@ def _atom_link(element: Any, base: str) -> dict[str, str]:
 def _atom_author(element: Any) -> dict[str, str]:
     person = {}
     for child in element:
-        _check_attributes(child)
         if child.tag not in _ATOM_PERSON:
             raise _Decline(f"author element {child.tag}")
         person[child.tag.removeprefix(_ATOM)] = _text(child).strip()
@@ -295,7 +298,6 @@ def _atom(root: Any, base: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if language:
         feed["language"] = language
     for child in root:
-        _check_attributes(child)
         tag = child.tag
         if tag not in _ATOM_FEED:
             raise _Decline(f"feed element {tag}")
@@ -328,7 +330,6 @@ def _atom_entry(element: Any, base: str, language: str) -> dict[str, Any]:
     seen: set[str] = set()
     permalink = False
     for child in element:
-        _check_attributes(child)
         tag = child.tag
         if tag not in _ATOM_ENTRY:
             raise _Decline(f"entry element {tag}")
@@ -390,7 +391,8 @@ def read_plain_feed(
     try:
         root = etree.fromstring(body, _parser())
         base = url or ""
-        _check_attributes(root, root_lang=root.tag == f"{_ATOM}feed")
+        if _SCOPING_HINT.search(body):
+            _check_scoping_attributes(root)
         if root.tag == "rss" and root.get("version") == "2.0":
             channels = list(root)
             if len(channels) != 1 or channels[0].tag != "channel":
