@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nh3
 
 from aggregator import normalise
+from aggregator.model import ParsedDocument
 from aggregator.parse import feeds
 from aggregator.parse.fastfeed import read_plain_feed
 
@@ -72,21 +74,24 @@ def _measure(folder: Path) -> None:
     docs = _documents(folder)
     url = "https://feeds.example/feed"
     taken = sum(read_plain_feed(d, url=url, headers=h) is not None for d, h in docs)
-    start = time.perf_counter()
-    parsed = []
-    for data, headers in docs:
-        try:
-            parsed.append(feeds.parse_xml_feed(data, url=url, headers=headers, source="b"))
-        except Exception:  # a corpus file feedparser refuses counts as parsed
-            continue
-    fast = time.perf_counter() - start
-    start = time.perf_counter()
-    for data, headers in docs:
-        try:
-            feeds.parse_with_feedparser(data, url=url, headers=headers, source="b")
-        except Exception:
-            continue
-    alone = time.perf_counter() - start
+    parsed: list[ParsedDocument] = []
+
+    def run(reader: Callable[..., ParsedDocument], keep: bool) -> float:
+        start = time.perf_counter()
+        for data, headers in docs:
+            try:
+                doc = reader(data, url=url, headers=headers, source="b")
+            except Exception:  # a corpus file feedparser refuses counts as parsed
+                continue
+            if keep:
+                parsed.append(doc)
+        return time.perf_counter() - start
+
+    # Alternate the two, best of three: the machine may be busy with other work.
+    fast = alone = float("inf")
+    for attempt in range(3):
+        fast = min(fast, run(feeds.parse_xml_feed, keep=attempt == 0))
+        alone = min(alone, run(feeds.parse_with_feedparser, keep=False))
     n = max(len(docs), 1)
     print(f"{folder}: {len(docs)} documents, fast path took {taken}")
     print(

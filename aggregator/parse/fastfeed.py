@@ -127,17 +127,31 @@ def _accepts_bytes(data: bytes, headers: Mapping[str, str] | None) -> bytes | No
             return None
     elif not head.startswith(b"<"):
         return None
-    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data or _C1.search(data):
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data or _has_c1(data):
         return None
     return data
 
 
 # C1 controls, raw or as references: feedparser reads `&#146;` as cp1252 (a
-# curly quote), XML as U+0092. Checked once on the bytes.
-_C1 = re.compile(rb"\xc2[\x80-\x9f]|&#0*(?:12[89]|1[3-5][0-9]);|&#x0*[89][0-9a-f];", re.I)
-# Attributes feedparser rebases or relabels text under; absent from most
-# feeds, so the tree is only walked for them when the bytes mention them.
-_SCOPING_HINT = re.compile(rb"xml:|\slang\s*=")
+# curly quote), XML as U+0092. Checked once on the bytes; each pattern starts
+# with a literal, which `re` scans for quickly.
+_C1_RAW = re.compile(rb"\xc2[\x80-\x9f]")
+_C1_REF = re.compile(rb"&#(?:0*(?:12[89]|1[3-5][0-9])|[xX]0*[89][0-9a-fA-F]);")
+_LANG_ATTR = re.compile(rb"lang[\t\n\r ]*=")
+
+
+def _has_c1(data: bytes) -> bool:
+    return bool(_C1_RAW.search(data) or _C1_REF.search(data))
+
+
+def _mentions_scoping_attributes(data: bytes) -> bool:
+    """Whether the bytes may hold ``xml:base``, ``xml:lang`` or ``lang`` attributes.
+
+    Absent from most feeds, so the tree is only walked for them when this says so.
+    """
+    if b"xml:" in data:
+        return True
+    return any(data[m.start() - 1 : m.start()] in b"\t\n\r " for m in _LANG_ATTR.finditer(data))
 
 
 def _text(element: Any) -> str:
@@ -391,7 +405,7 @@ def read_plain_feed(
     try:
         root = etree.fromstring(body, _parser())
         base = url or ""
-        if _SCOPING_HINT.search(body):
+        if _mentions_scoping_attributes(body):
             _check_scoping_attributes(root)
         if root.tag == "rss" and root.get("version") == "2.0":
             channels = list(root)
