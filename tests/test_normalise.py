@@ -787,3 +787,32 @@ def test_seed_like_entry() -> None:
     )
     assert item.related[0].link is None
     assert "JCPOA" not in item.content_html
+
+
+CITE_CASES = [
+    ("<q cite='/a?x=1&amp;y=2'>q</q>", '<q cite="https://news.example.com/a?x=1&amp;y=2">q</q>'),
+    ("<blockquote cite='javascript:alert(1)'>b</blockquote>", "<blockquote>b</blockquote>"),
+    ("<q cite=' java\tscript:x'>j</q>", "<q>j</q>"),
+    ("<q cite='mailto:a@b.c'>m</q>", "<q>m</q>"),
+    (
+        "<del cite='//other.example/p' datetime='2020'>d</del>",
+        '<del cite="https://other.example/p" datetime="2020">d</del>',
+    ),
+    (
+        "<ins cite='https://e.example/a&quot;b\u00a0c<x>'>i</ins>",
+        '<ins cite="https://e.example/a&quot;b&nbsp;c&lt;x&gt;">i</ins>',
+    ),
+    (
+        "<q title='a cite=\"javascript:x\"' cite='/ok'>t</q>",
+        '<q title="a cite=&quot;javascript:x&quot;" cite="https://news.example.com/ok">t</q>',
+    ),
+    ('<p>text cite="javascript:x"</p>', '<p>text cite="javascript:x"</p>'),
+]
+
+
+@pytest.mark.parametrize(("source", "expected"), CITE_CASES)
+def test_cite_urls_are_checked_after_cleaning(source: str, expected: str) -> None:
+    """The same bytes the per-attribute callback gave, and a fixed point."""
+    output = sanitize_html(source, base_url=BASE)
+    assert output == expected
+    assert sanitize_html(output, base_url=BASE) == output

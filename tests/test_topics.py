@@ -413,7 +413,8 @@ def test_many_documents_many_queries() -> None:
     [
         ("_text", set()),
         ("topics", {"aggregator._text", "aggregator.errors", "aggregator.model"}),
-        ("normalise", {"aggregator._text", "aggregator.model", "nh3"}),
+        ("normalise", {"aggregator._text", "aggregator.bounds", "aggregator.model", "nh3"}),
+        ("bounds", {"aggregator.model"}),
     ],
 )
 def test_pure_modules_import_one_way(module: str, allowed: set[str]) -> None:

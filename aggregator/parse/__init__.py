@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import PurePosixPath
 
+from aggregator.bounds import bound_document
 from aggregator.errors import ParseError, SeedFileError
 from aggregator.model import FeedInfo, ParsedDocument
 from aggregator.parse.article import FrontMatterError, parse_html_article, parse_markdown_article
@@ -151,6 +152,7 @@ def parse_seed(
         if not doc.entries:
             problem = "; ".join(doc.warnings) or "the feed has no entries"
             raise SeedFileError(source, relpath, f"no usable entries ({problem})")
+        doc = bound_document(doc)
         return ParsedDocument(
             entries=doc.entries,
             feed=doc.feed,
@@ -182,7 +184,9 @@ def parse_seed(
     if not entry.title and not entry.content:
         raise SeedFileError(source, relpath, "no usable content")
     notes = tuple(f"{relpath}: {w}" for w in (*decoded.warnings, *warnings))
-    return ParsedDocument(entries=(entry,), feed=FeedInfo(title=entry.title), warnings=notes)
+    doc = bound_document(ParsedDocument(entries=(entry,), feed=FeedInfo(title=entry.title)))
+    notes += tuple(f"{relpath}: {w}" for w in doc.warnings)
+    return ParsedDocument(entries=doc.entries, feed=doc.feed, warnings=notes)
 
 
 def parse_feed(
@@ -201,7 +205,8 @@ def parse_feed(
         source: the configured source name, for messages.
 
     Returns:
-        The parsed document.
+        The parsed document, bounded by :func:`~aggregator.bounds.bound_document`
+        (entries, field sizes, nesting depth; each cap noted in its warnings).
 
     Raises:
         ParseError: the bytes are not a feed.
@@ -210,5 +215,5 @@ def parse_feed(
         raise ParseError(source, "empty document")
     # The body decides, not the Content-Type: servers label feeds wrongly.
     if _ascii_head(data).lstrip().startswith(b"{"):
-        return parse_json_feed(data, source=source)
-    return parse_xml_feed(data, url=url, headers=headers, source=source)
+        return bound_document(parse_json_feed(data, source=source))
+    return bound_document(parse_xml_feed(data, url=url, headers=headers, source=source))

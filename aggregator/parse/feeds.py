@@ -1,6 +1,9 @@
-"""RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 documents, read by feedparser.
+"""RSS 0.9x/1.0/2.0 and Atom 0.3/1.0 documents: the fast path, else feedparser.
 
-The only module that imports feedparser. We hand it bytes (in a file-like
+Plain RSS 2.0 and Atom 1.0 feeds are read by :mod:`aggregator.parse.fastfeed`
+(strict lxml, same result shape); it declines everything else, and
+feedparser, the reference, reads that. This is the only module that imports
+feedparser. We hand it bytes (in a file-like
 object, so it never opens a path or fetches a URL) plus the response headers
 we got; it only parses. feedparser can raise on odd inputs (``&#xD800;``), so
 every call is wrapped and becomes a :class:`~aggregator.errors.ParseError`.
@@ -19,11 +22,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import feedparser
+from feedparser.datetimes import _parse_date  # feedparser's own date reader, for the fast path
 
 from aggregator.errors import ParseError
 from aggregator.model import FeedInfo, ParsedDocument, RawEntry
+from aggregator.normalise import clean_text
+from aggregator.parse.fastfeed import read_plain_feed
 
-__all__ = ["parse_xml_feed"]
+__all__ = ["parse_with_feedparser", "parse_xml_feed"]
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 
@@ -50,11 +56,57 @@ def parse_xml_feed(
     Raises:
         ParseError: the bytes are not a feed feedparser can read.
     """
+    plain = read_plain_feed(data, url=url, headers=headers)  # None: declined
+    if plain is not None:
+        return _to_document(_with_dates(plain), source)
+    return parse_with_feedparser(data, url=url, headers=headers, source=source)
+
+
+def _with_dates(plain: dict[str, Any]) -> dict[str, Any]:
+    """Dates through feedparser's own reader, so both paths agree on every format."""
+    for entry in plain["entries"]:
+        for key in ("published", "updated"):
+            if key in entry:
+                entry[f"{key}_parsed"] = _parse_date(entry[key])
+    return plain
+
+
+def parse_with_feedparser(
+    data: bytes,
+    *,
+    url: str | None,
+    headers: Mapping[str, str] | None,
+    source: str,
+) -> ParsedDocument:
+    """Parse RSS or Atom bytes with feedparser alone (the reference and the fallback).
+
+    feedparser's own HTML sanitiser and relative-URI resolution are off:
+    :func:`aggregator.normalise.sanitize_html` (nh3) sanitises every HTML
+    field and resolves its relative URLs against the same base, and the
+    feed title is reduced to plain text here.
+
+    Args:
+        data: the document's bytes.
+        url: where the document came from (base for relative links), if known.
+        headers: HTTP response headers.
+        source: the configured source name, for messages.
+
+    Returns:
+        The parsed document.
+
+    Raises:
+        ParseError: the bytes are not a feed feedparser can read.
+    """
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     if url and "content-location" not in response_headers:
         response_headers["content-location"] = url
     try:
-        parsed = feedparser.parse(io.BytesIO(data), response_headers=response_headers)
+        parsed = feedparser.parse(
+            io.BytesIO(data),
+            response_headers=response_headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
         return _to_document(parsed, source)
     except ParseError:
         raise
@@ -116,7 +168,8 @@ def _feed_info(feed: Mapping[str, Any]) -> FeedInfo:
         if link.get("rel") == "hub" and _text(link.get("href")):
             hub = _text(link.get("href"))
             break
-    title = _text(feed.get("title"))
+    # The feed title is published as plain text: never markup from the source.
+    title = clean_text(_text(feed.get("title")) or "") or None
     link = _text(feed.get("link"))
     # Atom has an id; an RSS channel's identity is its link.
     feed_id = _text(feed.get("id")) or link

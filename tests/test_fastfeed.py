@@ -1,0 +1,204 @@
+"""The fast feed path against feedparser: same normalised items, or it declines."""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from feedparser import urls as feedparser_urls
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.errors import ParseError
+from aggregator.model import Item, ParsedDocument
+from aggregator.normalise import normalise_entry
+from aggregator.parse import fastfeed, feeds
+from aggregator.parse.fastfeed import read_plain_feed
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / ".." / "shared" / "corpus" / "feedparser"
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+URL = "https://feeds.example/news/feed.xml"
+_HEADER_RE = re.compile(rb"^Header:\s*([A-Za-z-]+):\s*(.+?)\s*$", re.M)
+
+
+def _headers(data: bytes) -> dict[str, str]:
+    """The corpus file's own ``Header:`` lines, else an XML content type."""
+    found = {k.decode(): v.decode("latin-1") for k, v in _HEADER_RE.findall(data[:2048])}
+    return found or {"Content-Type": "application/xml"}
+
+
+def _normalised(doc: ParsedDocument) -> tuple[object, ...]:
+    items: list[Item | str] = []
+    for raw in doc.entries:
+        try:
+            items.append(normalise_entry(raw, source="s", origin=None, now=NOW))
+        except ValueError as exc:
+            items.append(f"skipped: {exc}")
+    return (doc.feed, tuple(items), doc.warnings)
+
+
+def _differential(data: bytes, headers: dict[str, str], url: str | None) -> bool:
+    """Assert both readers agree; True when the fast path took the document."""
+    plain = read_plain_feed(data, url=url, headers=headers)
+    if plain is None:
+        return False
+    fast = feeds._to_document(feeds._with_dates(plain), "s")
+    try:
+        reference = feeds.parse_with_feedparser(data, url=url, headers=headers, source="s")
+    except ParseError as exc:
+        pytest.fail(f"fast path accepted what feedparser refuses: {exc}")
+    assert _normalised(fast) == _normalised(reference)
+    return True
+
+
+def _corpus_files() -> list[Path]:
+    if not CORPUS.is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"feedparser corpus missing at {CORPUS}")
+        pytest.skip(f"feedparser corpus not present at {CORPUS}")
+    return sorted(p for p in CORPUS.rglob("*.xml") if p.is_file())
+
+
+def test_fast_path_equals_feedparser_over_the_corpus_or_declines() -> None:
+    taken = 0
+    for path in _corpus_files():
+        data = path.read_bytes()
+        for url in (None, URL):
+            try:
+                taken += _differential(data, _headers(data), url)
+            except AssertionError as exc:
+                raise AssertionError(f"{path.relative_to(CORPUS)} (url={url}): {exc}") from exc
+    # The corpus is mostly odd cases on purpose; the plain ones must still be taken.
+    assert taken >= 100
+
+
+@pytest.mark.parametrize(("name", "taken"), [("014_rss2.xml", False), ("015_atom.atom", True)])
+def test_fast_path_on_our_own_feed_files(name: str, taken: bool) -> None:
+    # 014 declares ISO-8859-1: declined, feedparser reads it.
+    data = (REPO / "tests" / "data" / "seeds" / name).read_bytes()
+    assert _differential(data, {"Content-Type": "application/xml"}, URL) is taken
+
+
+def _generated(kind: str, seed: int) -> bytes:
+    """A feed like the ones we poll: HTML content with links, scripts, tables, entities."""
+    rng = random.Random(seed)
+    words = [
+        "the",
+        "court",
+        "ruling",
+        "budget",
+        "Tehran",
+        "&amp;",
+        "Armenia",
+        "'quoted'",
+        "été",
+        "—",
+        "data",
+    ]
+    entries = []
+    for n in range(rng.randint(1, 40)):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 30)))
+        html = (
+            f"<p>{text} <a href='/rel/{n}'>rel</a> <a href='https://x.example/{n}?utm_source=rss'>"
+            f"abs</a></p><script>t({n})</script><iframe src='https://v.example/'></iframe>"
+            f"<table><tr><td>{n}</td></tr></table><blockquote cite='/c'>{text}</blockquote>"
+        )
+        escaped = html.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        if kind in ("rss", "wordpress"):
+            entries.append(
+                f"<item><title>{text}</title><link>https://site.example/{n}</link>"
+                f"<guid isPermaLink='{rng.choice(['true', 'false'])}'>https://site.example/g/{n}</guid>"
+                f"<pubDate>Fri, 27 Nov 2026 {n % 24:02d}:56:00 +0100</pubDate>"
+                f"<dc:creator>Au {n}</dc:creator><category>c{n % 3}</category>"
+                f"<description>{escaped}</description>"
+                + (f"<content:encoded><![CDATA[{html}]]></content:encoded>" if n % 2 else "")
+                + "</item>"
+            )
+        else:
+            entries.append(
+                f"<entry><title type='html'>&lt;b&gt;{n}&lt;/b&gt; {text}</title>"
+                f"<link rel='alternate' href='/post/{n}'/><id>tag:site.example,2026:{n}</id>"
+                f"<updated>2026-11-27T{n % 24:02d}:49:00Z</updated><author><name>A {n}</name>"
+                f"</author><category term='t{n % 4}'/><summary type='html'>{escaped}</summary>"
+                + (f"<content type='text'>{text}</content>" if n % 3 else "")
+                + "</entry>"
+            )
+    if kind == "wordpress":
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:wfw="http://wellformedweb.org/CommentAPI/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" '
+            'xmlns:sy="http://purl.org/rss/1.0/modules/syndication/" '
+            'xmlns:slash="http://purl.org/rss/1.0/modules/slash/"><channel>'
+            "<image><url>https://site.example/i.png</url><title>Image title</title>"
+            "<link>https://site.example/image-link</link></image>"
+            "<title>Blog</title><atom:link href='https://site.example/feed/' rel='self' "
+            "type='application/rss+xml'/><link>https://site.example/</link><description>d"
+            "</description><language>de-DE</language><sy:updatePeriod>hourly</sy:updatePeriod>"
+            "<sy:updateFrequency>1</sy:updateFrequency>"
+            + "".join(
+                e.replace(
+                    "</item>",
+                    "<wfw:commentRss>https://site.example/c/feed/</wfw:commentRss>"
+                    "<slash:comments>3</slash:comments><enclosure url='https://site.example/a.mp3' "
+                    "length='1' type='audio/mpeg'/></item>",
+                )
+                for e in entries
+            )
+            + "</channel></rss>"
+        ).encode()
+    if kind == "rss":
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" '
+            'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><title>Site &amp; co</title>'
+            "<link>https://site.example/</link><language>en</language><ttl>30</ttl>"
+            f"{''.join(entries)}</channel></rss>"
+        ).encode()
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom" '
+        f"xml:lang='{['en', 'pt_BR', ''][seed % 3]}'>"
+        "<title>Site</title><link href='https://site.example/'/><id>urn:feed:1</id>"
+        f"<link rel='hub' href='https://hub.example/'/>{''.join(entries)}</feed>"
+    ).encode()
+
+
+@pytest.mark.parametrize("kind", ["rss", "atom", "wordpress"])
+def test_fast_path_takes_generated_feeds_and_agrees(kind: str) -> None:
+    for seed in range(15):
+        data = _generated(kind, seed)
+        assert _differential(data, {"Content-Type": "application/xml"}, URL), seed
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    base=st.sampled_from(["", URL, "http://a.example/b/c?d#e", "HTTPS://A.example/"]),
+    uri=st.one_of(
+        st.sampled_from(
+            [
+                "tag:x,2026:1",
+                "HTTPS://x.example/",
+                "http:///x",
+                "https:x",
+                "//h.example/p",
+                "../up",
+                "?q",
+                "#f",
+                " tag:x",
+                "ht\ttp://x",
+                "urn:uuid:1",
+                "mailto:a@b",
+                "",
+            ]
+        ),
+        st.text(alphabet="htpsag:/.?#x \t\n-+", max_size=16),
+    ),
+)
+def test_uri_resolution_is_feedparsers(base: str, uri: str) -> None:
+    assert fastfeed._resolve(base, uri) == feedparser_urls._urljoin(base, uri)
