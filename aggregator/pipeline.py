@@ -137,6 +137,8 @@ class Stages:
     writer: Writer[_Write, IngestReport]
     #: skip parsing a 200 body identical to the last one parsed
     skip_unchanged_body: bool = True
+    #: let the strict fast parser take the documents it can
+    fast_parser: bool = True
 
     @classmethod
     def for_store(cls, store: Store, config: Config) -> Stages:
@@ -144,6 +146,7 @@ class Stages:
             pool=CpuPool(config.ingest.workers),
             writer=Writer(_applier(store), weigh=_weigh),
             skip_unchanged_body=config.ingest.skip_unchanged_body,
+            fast_parser=config.ingest.fast_parser,
         )
 
     def close(self) -> None:
@@ -627,6 +630,7 @@ async def _poll(
         url=resp.url,
         headers=dict(resp.headers),
         now=now,
+        fast=stages.fast_parser,
     )
     # A feed that declares a <ttl> is parsed every time: skipping would forget its hint.
     state = replace(state, body_hash=body_hash if digest.ttl is None else None)

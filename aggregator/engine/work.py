@@ -78,6 +78,7 @@ def digest_feed(
     url: str,
     headers: Mapping[str, str],
     now: datetime,
+    fast: bool = True,
 ) -> FeedDigest:
     """Parse a fetched feed and normalise its entries.
 
@@ -87,6 +88,7 @@ def digest_feed(
         url: the final URL (base for relative links; the feed's id when it has none).
         headers: the response headers (charset, content location).
         now: the time of the update.
+        fast: let the strict fast parser take the documents it can.
 
     Returns:
         The items and the problems that did not fail the source.
@@ -94,7 +96,7 @@ def digest_feed(
     Raises:
         ParseError: the body is not a feed.
     """
-    doc = parse_feed(body, url=url, headers=dict(headers), source=spec.name)
+    doc = parse_feed(body, url=url, headers=dict(headers), source=spec.name, fast=fast)
     origin = Origin(
         source=spec.name,
         title=spec.title or doc.feed.title or spec.name,

@@ -195,6 +195,7 @@ def parse_feed(
     url: str | None,
     headers: Mapping[str, str] | None,
     source: str,
+    fast: bool = True,
 ) -> ParsedDocument:
     """Read a remote feed: RSS 0.9x/1.0/2.0, Atom 0.3/1.0 or JSON Feed 1.0/1.1.
 
@@ -203,6 +204,8 @@ def parse_feed(
         url: the final URL (base for relative links).
         headers: the response headers.
         source: the configured source name, for messages.
+        fast: try the strict fast path first (the same result where it takes
+            the document); False reads every XML feed with feedparser.
 
     Returns:
         The parsed document, bounded by :func:`~aggregator.bounds.bound_document`
@@ -216,4 +219,4 @@ def parse_feed(
     # The body decides, not the Content-Type: servers label feeds wrongly.
     if _ascii_head(data).lstrip().startswith(b"{"):
         return bound_document(parse_json_feed(data, source=source))
-    return bound_document(parse_xml_feed(data, url=url, headers=headers, source=source))
+    return bound_document(parse_xml_feed(data, url=url, headers=headers, source=source, fast=fast))

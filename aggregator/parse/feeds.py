@@ -40,6 +40,7 @@ def parse_xml_feed(
     url: str | None,
     headers: Mapping[str, str] | None,
     source: str,
+    fast: bool = True,
 ) -> ParsedDocument:
     """Parse RSS or Atom bytes into entries and feed facts.
 
@@ -48,6 +49,7 @@ def parse_xml_feed(
         url: where the document came from (base for relative links), if known.
         headers: HTTP response headers (``Content-Type`` carries a charset).
         source: the configured source name, for messages.
+        fast: try the strict fast path (``fastfeed``) before feedparser.
 
     Returns:
         The parsed document; warnings note a not-well-formed feed and skipped
@@ -56,7 +58,7 @@ def parse_xml_feed(
     Raises:
         ParseError: the bytes are not a feed feedparser can read.
     """
-    plain = read_plain_feed(data, url=url, headers=headers)  # None: declined
+    plain = read_plain_feed(data, url=url, headers=headers) if fast else None  # None: declined
     if plain is not None:
         return _to_document(_with_dates(plain), source)
     return parse_with_feedparser(data, url=url, headers=headers, source=source)
