@@ -43,7 +43,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from watchfiles import awatch
 
 from aggregator.config import Config, load_config
-from aggregator.errors import AggregatorError, ConfigError, DataDirLockedError, StoreError
+from aggregator.errors import (
+    AggregatorError,
+    ConfigError,
+    DataDirLockedError,
+    PublishError,
+    StoreError,
+)
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import Outcome, SourceKind, SourceResult, SourceSpec, TopicSpec
 from aggregator.pipeline import (
@@ -60,7 +66,7 @@ from aggregator.publish import (
     Document,
     TopicFeed,
     render_site_pages,
-    render_topic,
+    render_topic_isolated,
     write_tree,
 )
 from aggregator.publish.websub import changed_feeds, ping_hub
@@ -602,7 +608,13 @@ class Daemon:
                 if name in dirty or name not in self._feeds or self._feeds[name].topic != spec:
                     feed = TopicFeed(topic=spec, stories=tuple(store.topic_stories(name)))
                     self._feeds[name] = feed
-                    self._topic_docs[name] = render_topic(site, feed)
+                    try:
+                        self._topic_docs[name] = render_topic_isolated(site, feed)
+                    except PublishError as exc:
+                        # One topic's failure keeps its last good documents (or
+                        # none) and never stops the others or the daemon's start.
+                        log.error("%s", exc)
+                        self._topic_docs.setdefault(name, {})
             feeds = [self._feeds[t.name] for t in config.topics]
             docs = render_site_pages(site, feeds)
             for name in topics:

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urljoin
 
 from aggregator.config import Config
 from aggregator.errors import (
     AggregatorError,
+    DeadlineError,
     HTTPStatusError,
     ParseError,
     SeedFileError,
@@ -43,9 +43,9 @@ from aggregator.publish import Document, Site, TopicFeed, WriteReport, render_si
 from aggregator.schedule import next_due, parse_cache_control, parse_expires
 from aggregator.sources import files as seedfiles
 from aggregator.sources.discover import (
-    COMMON_FEED_PATHS,
     DiscoveredFeed,
     discover_feeds,
+    feed_candidates,
     looks_like_html,
 )
 from aggregator.sources.http import Fetcher, FetchResponse
@@ -494,6 +494,7 @@ async def _fetch(
         etag=state.etag if state else None,
         last_modified=state.last_modified if state else None,
         headers=dict(spec.headers),
+        headers_origin=spec.location,
         timeout=spec.timeout.total_seconds(),
         max_bytes=spec.max_bytes,
     )
@@ -502,22 +503,30 @@ async def _fetch(
 async def _discover(
     spec: SourceSpec, fetcher: Fetcher, page: FetchResponse
 ) -> tuple[FetchResponse, ParsedDocument]:
-    """An HTML page was fetched: find its feed (links first, then common paths)."""
-    found = [f.url for f in discover_feeds(page.body, base_url=page.url)]
-    candidates = found or [urljoin(page.url, path) for path in COMMON_FEED_PATHS]
+    """An HTML page was fetched: find its feed (links first, then common paths).
+
+    At most ``MAX_CANDIDATES`` candidates, all within one source deadline.
+    """
     tried: list[str] = []
-    for url in candidates:
-        try:
-            resp = await _fetch(spec, fetcher, url, None)
-            if looks_like_html(resp.body, resp.headers.get("content-type")):
-                raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
-            doc = await asyncio.to_thread(
-                parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name
-            )
-        except SourceError as exc:
-            tried.append(str(exc))
-            continue
-        return resp, doc
+    timeout = spec.timeout.total_seconds()
+    try:
+        async with asyncio.timeout(timeout):
+            for url in feed_candidates(page.body, base_url=page.url):
+                try:
+                    resp = await _fetch(spec, fetcher, url, None)
+                    if looks_like_html(resp.body, resp.headers.get("content-type")):
+                        raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
+                    doc = await asyncio.to_thread(
+                        parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name
+                    )
+                except SourceError as exc:
+                    tried.append(str(exc))
+                    continue
+                return resp, doc
+    except TimeoutError as exc:
+        raise DeadlineError(
+            spec.name, f"{page.url}: feed discovery took longer than {timeout:g} s"
+        ) from exc
     detail = f"; tried {len(tried)}: {tried[0]}" if tried else ""
     raise ParseError(spec.name, f"{page.url}: an HTML page with no usable feed{detail}")
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -69,11 +70,18 @@ __all__ = [
     "render_site",
     "render_site_pages",
     "render_topic",
+    "render_topic_isolated",
     "write_tree",
 ]
 
 #: file in the export folder listing what the previous export wrote
 MANIFEST_NAME = ".aggregator-manifest.json"
+
+log = logging.getLogger(__name__)
+
+
+def _log_failure(error: PublishError) -> None:
+    log.error("%s", error)
 
 
 def private_prefix(token: str) -> str:
@@ -131,19 +139,29 @@ def render_topic(site: Site, feed: TopicFeed) -> dict[str, Document]:
     return docs
 
 
-def render_site(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
+def render_site(
+    site: Site,
+    feeds: Sequence[TopicFeed],
+    *,
+    on_error: Callable[[PublishError], None] = _log_failure,
+) -> dict[str, Document]:
     """Render the whole site: index, OPML and every topic's documents.
+
+    Each topic renders on its own: one that fails (a field no format can
+    carry, a bad token) is left out and reported to ``on_error``, and the
+    others are published all the same.
 
     Args:
         site: site-wide facts.
         feeds: every topic (public and private) with its stories, in listing order.
+        on_error: called with each topic's failure; logs it by default.
 
     Returns:
         ``{url path: document}``. Private topics' documents are included under
         their private paths but absent from the index and the OPML.
 
     Raises:
-        PublishError: as :func:`render_topic`; also when two topics share a name.
+        PublishError: two topics share a name.
     """
     names = [f.topic.name for f in feeds]
     if len(set(names)) != len(names):
@@ -151,8 +169,28 @@ def render_site(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
         raise PublishError(f"topics: duplicate topic names: {', '.join(dupes)}")
     docs = render_site_pages(site, feeds)
     for feed in feeds:
-        docs.update(render_topic(site, feed))
+        try:
+            docs.update(render_topic_isolated(site, feed))
+        except PublishError as exc:
+            on_error(exc)
     return docs
+
+
+def render_topic_isolated(site: Site, feed: TopicFeed) -> dict[str, Document]:
+    """:func:`render_topic`, with any failure turned into one :class:`PublishError`.
+
+    A story field that slipped past every guard must cost its own topic, not
+    the whole site or the daemon's start.
+
+    Raises:
+        PublishError: the topic cannot be rendered; names the topic and the cause.
+    """
+    try:
+        return render_topic(site, feed)
+    except PublishError:
+        raise
+    except Exception as exc:  # any renderer bug is this topic's failure alone
+        raise PublishError(f"topic {feed.topic.name!r}: cannot render: {exc}") from exc
 
 
 def render_site_pages(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
