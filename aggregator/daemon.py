@@ -49,6 +49,7 @@ from aggregator.errors import (
     DataDirLockedError,
     PublishError,
     StoreError,
+    without_urls,
 )
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import Outcome, SourceKind, SourceResult, SourceSpec, TopicSpec
@@ -301,7 +302,8 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         """The ``/healthz`` body: ``ok``, or ``degraded`` (failing sources, stalled ticks)."""
         failing = [
-            {"source": name, "error": error, "consecutive_failures": n}
+            # /healthz is public: the error's kind, never a source's URL.
+            {"source": name, "error": without_urls(error), "consecutive_failures": n}
             for name, (error, n) in sorted(self._failing.items())
         ]
         now = time.time()

@@ -25,6 +25,7 @@ from aggregator.errors import (
     ParseError,
     SeedFileError,
     SourceError,
+    redact_urls,
 )
 from aggregator.model import (
     Item,
@@ -151,7 +152,7 @@ async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
             source=spec.name,
             outcome=Outcome.ERROR,
             error_class=type(exc).__name__,
-            error=f"{spec.name}: unexpected {type(exc).__name__}: {exc}",
+            error=redact_urls(f"{spec.name}: unexpected {type(exc).__name__}: {exc}"),
         )
     result = replace(result, duration=time.perf_counter() - started)
     ctx.store.save_state(_next_state(state, result, now, spec, hints, ctx.config))

@@ -11,11 +11,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 from pytest_httpserver import HTTPServer
@@ -25,9 +29,11 @@ from aggregator.errors import PublishError
 from aggregator.model import Outcome, SourceResult
 from aggregator.pipeline import open_context, update_all
 from aggregator.publish import Site, TopicFeed, render_site
+from aggregator.web import MAX_HEADER_BYTES, DocumentStore, create_app
 
 from .conftest import REPO
-from .publish_helpers import make_story, make_topic
+from .daemonkit import free_port, get, running, wait_for
+from .publish_helpers import RunningServer, free_socket, make_story, make_topic, run_server
 
 
 @pytest.fixture(scope="session")
@@ -256,3 +262,187 @@ def test_discovery_stops_after_a_handful_of_candidates(
     assert result.outcome is not Outcome.OK
     assert "no usable feed" in (result.error or "")
     assert len(other_origin.log) == 5  # discover.MAX_CANDIDATES: a handful, not 2,000
+
+
+# -- 5: request heads are bounded in size and time (the real server, real sockets) ---
+
+
+@pytest.fixture
+def served() -> Iterator[RunningServer]:
+    store = DocumentStore({"topics/zebra.atom": render_site(SITE, [ZEBRA])["topics/zebra.atom"]})
+    app = create_app(store, topics={"zebra": ZEBRA.topic})
+    with run_server(app, free_socket(), header_timeout=1.0) as server:
+        yield server
+
+
+SITE = Site(base_url="https://news.example.org/", title="t")
+ZEBRA = TopicFeed(make_topic("zebra"), (make_story(1),))
+
+
+def read_until_closed(sock: socket.socket, deadline: float) -> bytes:
+    """Everything the server sends until it closes the connection (or ``deadline``)."""
+    sock.settimeout(0.5)
+    data = b""
+    while time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            return data
+        data += chunk
+    raise AssertionError(f"connection still open at the deadline; got {data[:200]!r}")
+
+
+def test_huge_request_head_gets_431_and_the_server_keeps_serving(served: RunningServer) -> None:
+    deadline = time.monotonic() + 60
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /topics/zebra.atom HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        sock.settimeout(5)
+        answer = b""
+        sent = 0
+        # Keep sending header bytes (up to 64 MiB) until the server answers.
+        while sent < 64 * 2**20 and not answer and time.monotonic() < deadline:
+            try:
+                sock.sendall(b"a" * 65536)
+                sent += 65536
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                answer = sock.recv(65536)
+        answer += read_until_closed(sock, deadline) if answer or sent else b""
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    # Refused while the head was still coming (socket buffers hold a few MiB).
+    assert sent < 16 * 2**20
+    assert httpx.get(served.base_url + "topics/zebra.atom").status_code == 200
+
+
+def test_benign_large_headers_are_still_served(served: RunningServer) -> None:
+    response = httpx.get(
+        served.base_url + "topics/zebra.atom", headers={"X-Long": "b" * (MAX_HEADER_BYTES // 2)}
+    )
+    assert response.status_code == 200
+
+
+def test_slowloris_connection_is_closed(served: RunningServer) -> None:
+    deadline = time.monotonic() + 60
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /topics/zebra.atom HTTP/1.1\r\nHost: x\r\n")
+        sock.settimeout(0.2)
+        answer = b""
+        # Trickle one header line at a time, as a slowloris client does,
+        # until the server gives up on us (or the test's deadline passes).
+        while time.monotonic() < deadline:
+            try:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                break
+            try:
+                sock.sendall(b"X-Trickle: 1\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        else:
+            raise AssertionError("a slowloris connection stayed open for 60 s")
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+
+
+def test_idle_connection_is_closed(served: RunningServer) -> None:
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        assert read_until_closed(sock, time.monotonic() + 60) == b""
+
+
+def test_pipelined_and_kept_alive_requests_are_unaffected(served: RunningServer) -> None:
+    request = b"GET /topics/zebra.atom HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /topics/zebra.atom HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        # 600 pipelined requests in one write: far more than the head limit in one chunk.
+        sock.sendall(request * 600 + last)
+        data = read_until_closed(sock, time.monotonic() + 60)
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == 601
+
+
+# -- 10: a private topic answers exactly like a missing one --------------------------
+
+
+def raw_get(port: int, path: str) -> bytes:
+    """The whole response to one ``Connection: close`` GET, minus its ``Date`` line."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        data = read_until_closed(sock, time.monotonic() + 60)
+    return b"\r\n".join(line for line in data.split(b"\r\n") if not line.startswith(b"date:"))
+
+
+def test_private_topic_404_is_byte_identical_to_a_missing_one() -> None:
+    secret = TopicFeed(make_topic("secret", private=True, tokens=("t0ken",)), (make_story(1),))
+    docs = render_site(SITE, [ZEBRA, secret])
+    app = create_app(DocumentStore(docs), topics={"zebra": ZEBRA.topic, "secret": secret.topic})
+    with run_server(app, free_socket()) as server:
+        assert raw_get(server.port, "/private/t0ken/topics/secret.atom").startswith(
+            b"HTTP/1.1 200 "
+        )
+        missing = raw_get(server.port, "/topics/nothing.atom")
+        assert missing.startswith(b"HTTP/1.1 404 ")
+        for probe in (
+            "/topics/secret.atom",
+            "/topics/secret",
+            "/private/wrong/topics/secret.atom",
+            "/private/wrong/topics/nothing.atom",
+        ):
+            assert raw_get(server.port, probe) == missing, probe
+
+
+# -- 1 and 6 through the daemon: it starts despite a bad stored field, and neither
+#    /healthz nor its log nor the stored error carries a source URL's secrets -----------
+
+
+def test_daemon_starts_over_hostile_entries_and_never_shows_source_secrets(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request("/hostile.json").respond_with_data(
+        json.dumps(HOSTILE_JSON_FEED), content_type="application/feed+json"
+    )
+    httpserver.expect_request("/private-feed").respond_with_data("nope", status=500)
+    port = free_port()
+    secret_url = httpserver.url_for("/private-feed?api_key=s3cret").replace(
+        "http://", "http://reader:pa55word@"
+    )
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'var'}\n"
+        f"server: {{host: 127.0.0.1, port: {port}}}\n"
+        "allow_networks: ['127.0.0.0/8']\n"
+        "sources:\n"
+        f"  - {{name: hostile, url: '{httpserver.url_for('/hostile.json')}'}}\n"
+        f"  - {{name: secretive, url: '{secret_url}'}}\n"
+        "topics:\n  - {name: zebra, query: zebra}\n"
+    )
+    # The hostile entry is stored before the daemon starts, as after an earlier run.
+    assert run_cli(config, "update").returncode in (0, 1)
+    base = f"http://127.0.0.1:{port}/"
+    with running(config) as daemon:
+
+        def failing() -> list[dict[str, object]]:
+            status, body = get(f"{base}healthz")
+            return json.loads(body)["failing"] if status in (200, 503) else []
+
+        (entry,) = wait_for(failing, 60, "the failing source in /healthz")
+        status, body = get(f"{base}healthz")
+        assert entry["source"] == "secretive"
+        assert b"s3cret" not in body and b"pa55word" not in body and b"/private-feed" not in body
+        status, atom = get(f"{base}topics/zebra.atom")
+        assert status == 200
+        assert b"Zebra with a control character in its language" in atom
+        assert "s3cret" not in daemon.log() and "pa55word" not in daemon.log()
+    sources = run_cli(config, "sources", "--json")
+    assert sources.returncode == 0, sources.stderr
+    stored = {row["name"]: row for row in json.loads(sources.stdout)}["secretive"]
+    assert "HTTP 500" in stored["last_error"]
+    assert "s3cret" not in stored["last_error"] and "pa55word" not in stored["last_error"]
