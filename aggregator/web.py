@@ -141,6 +141,9 @@ def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
     # RFC 9110 15.4.5: a 304 repeats ETag, Cache-Control and Vary; Last-Modified
     # adds nothing next to an ETag, and every header costs on the hot path.
     common = [(b"cache-control", cache_control)]
+    if cache_control.startswith(b"private"):
+        # The token is in the URL: a link followed from the page must not carry it.
+        common.append((b"referrer-policy", b"no-referrer"))
     if gz_body is not None:
         common.append((b"vary", b"accept-encoding"))
     content_type = doc.content_type.encode("ascii")

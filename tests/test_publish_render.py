@@ -355,4 +355,11 @@ def test_public_surface_is_pinned() -> None:
         "render_topic_isolated",
         "write_tree",
     }
-    assert set(web.__all__) == {"DEFAULT_MAX_AGE", "DocumentStore", "create_app", "serve"}
+    assert set(web.__all__) == {
+        "DEFAULT_MAX_AGE",
+        "HEADER_TIMEOUT",
+        "MAX_HEADER_BYTES",
+        "DocumentStore",
+        "create_app",
+        "serve",
+    }

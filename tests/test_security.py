@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from aggregator.config import load_config
 from aggregator.errors import PublishError
 from aggregator.model import Outcome, SourceResult
 from aggregator.pipeline import open_context, update_all
-from aggregator.publish import Site, TopicFeed, render_site
+from aggregator.publish import MANIFEST_NAME, Document, Site, TopicFeed, render_site, write_tree
 from aggregator.web import MAX_HEADER_BYTES, DocumentStore, create_app
 
 from .conftest import REPO
@@ -385,9 +386,9 @@ def test_private_topic_404_is_byte_identical_to_a_missing_one() -> None:
     docs = render_site(SITE, [ZEBRA, secret])
     app = create_app(DocumentStore(docs), topics={"zebra": ZEBRA.topic, "secret": secret.topic})
     with run_server(app, free_socket()) as server:
-        assert raw_get(server.port, "/private/t0ken/topics/secret.atom").startswith(
-            b"HTTP/1.1 200 "
-        )
+        found = raw_get(server.port, "/private/t0ken/topics/secret")
+        assert found.startswith(b"HTTP/1.1 200 ")
+        assert b"\r\nreferrer-policy: no-referrer\r\n" in found
         missing = raw_get(server.port, "/topics/nothing.atom")
         assert missing.startswith(b"HTTP/1.1 404 ")
         for probe in (
@@ -446,3 +447,129 @@ def test_daemon_starts_over_hostile_entries_and_never_shows_source_secrets(
     stored = {row["name"]: row for row in json.loads(sources.stdout)}["secretive"]
     assert "HTTP 500" in stored["last_error"]
     assert "s3cret" not in stored["last_error"] and "pa55word" not in stored["last_error"]
+
+
+# -- 7: the shipped nginx config, in a real nginx, keeps private feeds private --------
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+SHIPPED_NGINX = REPO / "config" / "nginx-aggregator.conf"
+
+
+@pytest.fixture
+def nginx_export(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A real nginx on a loopback port running the shipped site config over an export."""
+    if not Path(NGINX).exists():
+        pytest.skip("nginx is not installed (Debian package 'nginx-light')")
+    secret = TopicFeed(make_topic("secret", private=True, tokens=("t0ken",)), (make_story(2),))
+    export = tmp_path / "export"
+    write_tree(export, render_site(SITE, [ZEBRA, secret]))
+    port = free_port()
+    site = SHIPPED_NGINX.read_text()
+    assert "listen 127.0.0.1:8080;" in site and "root /srv/aggregator;" in site
+    site = site.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{port};")
+    site = site.replace("root /srv/aggregator;", f"root {export};")
+    (tmp_path / "site.conf").write_text(site)
+    temp = tmp_path / "nginx-temp"
+    temp.mkdir()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(
+        # root owns the export (0750 private/), so the workers run as root here;
+        # a deployment puts nginx's user in the export's group instead.
+        f"daemon off; user root; worker_processes 1; pid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log warn;\n"
+        "events { worker_connections 64; }\n"
+        f"http {{ access_log {tmp_path}/access.log;\n"
+        f"  client_body_temp_path {temp}/b; proxy_temp_path {temp}/p; fastcgi_temp_path {temp}/f;\n"
+        f"  uwsgi_temp_path {temp}/u; scgi_temp_path {temp}/s;\n"
+        f"  include {tmp_path}/site.conf; }}\n"
+    )
+    command = [NGINX, "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(conf)]
+    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: get(f"http://127.0.0.1:{port}/")[0] == 200, 30, "nginx to serve")
+        yield port, tmp_path / "access.log"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_nginx_serves_private_feeds_as_private(nginx_export: tuple[int, Path]) -> None:
+    port, access_log = nginx_export
+    base = f"http://127.0.0.1:{port}"
+    public = httpx.get(f"{base}/topics/zebra.atom")
+    assert public.status_code == 200
+    assert public.headers["cache-control"] == "max-age=300"
+    for path in ("secret.atom", "secret.rss", "secret.json", "secret"):
+        private = httpx.get(f"{base}/private/t0ken/topics/{path}")
+        assert private.status_code == 200, path
+        assert private.headers["cache-control"] == "private, max-age=300", path
+        assert private.headers["x-robots-tag"] == "noindex, nofollow", path
+        assert private.headers["referrer-policy"] == "no-referrer", path
+    assert httpx.get(f"{base}/private/t0ken/.aggregator-manifest.json").status_code == 404
+    assert httpx.get(f"{base}/private/t0ken/topics/.hidden.atom").status_code == 404
+    # nginx writes a request's log line when it finishes it: the public one is there.
+    log = wait_for(
+        lambda: access_log.read_text() if "zebra.atom" in access_log.read_text() else "",
+        30,
+        "the access log line of the public request",
+    )
+    assert "t0ken" not in log
+
+
+# -- 11: the static export trusts neither its manifest nor its folders ---------------
+
+
+def export_docs() -> dict[str, Document]:
+    secret = TopicFeed(make_topic("secret", private=True, tokens=("t0ken",)), (make_story(2),))
+    return render_site(SITE, [ZEBRA, secret])
+
+
+def test_export_manifest_naming_outside_files_is_refused(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    write_tree(export, export_docs())
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (export / MANIFEST_NAME).write_text(json.dumps({"files": ["../victim.txt"]}))
+    with pytest.raises(PublishError, match="outside the export"):
+        write_tree(export, export_docs())
+    assert victim.read_text() == "keep me"
+
+
+def test_export_refuses_a_symlinked_folder(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (export / "topics").symlink_to(elsewhere)
+    with pytest.raises(PublishError, match="symlinked folder"):
+        write_tree(export, export_docs())
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_export_removal_does_not_follow_a_symlinked_folder(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    write_tree(export, export_docs())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "zebra.rss").write_text("not ours")
+    shutil.rmtree(export / "topics")
+    (export / "topics").symlink_to(elsewhere)
+    with pytest.raises(PublishError, match="symlinked folder"):
+        write_tree(export, {k: v for k, v in export_docs().items() if k != "topics/zebra.rss"})
+    assert (elsewhere / "zebra.rss").read_text() == "not ours"
+
+
+def test_export_private_part_is_not_world_readable(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    write_tree(export, export_docs())
+    (export / "private").chmod(0o755)  # as an earlier version left it
+    write_tree(export, export_docs())
+    for path in (export / "private").rglob("*"):
+        expected = 0o750 if path.is_dir() else 0o640
+        assert path.stat().st_mode & 0o777 == expected, path
+    assert (export / "private").stat().st_mode & 0o777 == 0o750
+    assert (export / "topics" / "zebra.atom").stat().st_mode & 0o777 == 0o644

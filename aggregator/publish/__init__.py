@@ -218,12 +218,57 @@ def file_name(path: str, content_type: str) -> str:
     """
     if path == "":
         return "index.html"
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or any(part in {"", ".", ".."} for part in path.split("/")):
+    if not _inside(path):
         raise PublishError(f"{path!r}: document path would leave the export folder")
     if content_type.startswith("text/html") and not path.endswith(".html"):
         return f"{path}/index.html"
     return path
+
+
+def _inside(name: str) -> bool:
+    """Whether a relative name stays inside the folder it is relative to."""
+    return not (
+        PurePosixPath(name).is_absolute()
+        or "\\" in name
+        or "\x00" in name
+        or any(part in {"", ".", ".."} for part in name.split("/"))
+    )
+
+
+#: modes of the export's private part: only the owner and its group (the web
+#: server's) may read a token's copy, never any other local user
+_PRIVATE_DIR_MODE = 0o750
+_PRIVATE_FILE_MODE = 0o640
+_PUBLIC_FILE_MODE = 0o644
+
+
+def _is_private(name: str) -> bool:
+    return name == "private" or name.startswith("private/")
+
+
+def _safe_parent(out_dir: Path, name: str) -> Path:
+    """Create ``name``'s folders under ``out_dir``, refusing any that is a symlink.
+
+    A symlinked ``topics/`` (planted by anyone who can write the export)
+    would send our writes, and our removals, anywhere on the disk.
+
+    Raises:
+        PublishError: a folder on the way is a symlink or not a folder.
+        OSError: a folder cannot be created.
+    """
+    current = out_dir
+    parts = PurePosixPath(name).parts[:-1]
+    for i, part in enumerate(parts):
+        current = current / part
+        if current.is_symlink():
+            raise PublishError(f"{current}: refusing to write through a symlinked folder")
+        if not current.exists():
+            current.mkdir()
+        elif not current.is_dir():
+            raise PublishError(f"{current}: expected a folder")
+        if _is_private("/".join(parts[: i + 1])):
+            current.chmod(_PRIVATE_DIR_MODE)
+    return current
 
 
 @dataclass(frozen=True)
@@ -245,8 +290,7 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _write_atomic(target: Path, body: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomic(target: Path, body: bytes, mode: int = _PUBLIC_FILE_MODE) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
     tmp = Path(tmp_name)
     try:
@@ -255,7 +299,7 @@ def _write_atomic(target: Path, body: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0600; the export is meant for a web server user to read.
-        tmp.chmod(0o644)
+        tmp.chmod(mode)
         tmp.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -275,6 +319,11 @@ def _read_manifest(out_dir: Path) -> set[str]:
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise PublishError(f"{path}: export manifest has no 'files' list")
+    # We only ever remove what the manifest names: a name that leaves the
+    # folder means someone else wrote it, and nothing in it can be trusted.
+    bad = next((f for f in files if not _inside(f) or f == MANIFEST_NAME), None)
+    if bad is not None:
+        raise PublishError(f"{path}: export manifest names {bad!r}, outside the export")
     return set(files)
 
 
@@ -320,15 +369,20 @@ def write_tree(out_dir: Path, docs: Mapping[str, Document]) -> WriteReport:
     for name in sorted(targets):
         target = out_dir / name
         body = targets[name]
+        mode = _PRIVATE_FILE_MODE if _is_private(name) else _PUBLIC_FILE_MODE
         try:
+            _safe_parent(out_dir, name)
             if (
-                target.is_file()
+                not target.is_symlink()
+                and target.is_file()
                 and target.stat().st_size == len(body)
                 and target.read_bytes() == body
             ):
+                if target.stat().st_mode & 0o777 != mode:
+                    target.chmod(mode)
                 unchanged.append(name)
                 continue
-            _write_atomic(target, body)
+            _write_atomic(target, body, mode)
         except OSError as exc:
             raise PublishError(f"{target}: cannot write: {exc}") from exc
         written.append(name)
@@ -336,6 +390,12 @@ def write_tree(out_dir: Path, docs: Mapping[str, Document]) -> WriteReport:
     for name in sorted(previous - targets.keys()):
         target = out_dir / name
         try:
+            if any(
+                (out_dir / parent).is_symlink()
+                for parent in PurePosixPath(name).parents
+                if str(parent) != "."
+            ):
+                raise PublishError(f"{target}: refusing to remove through a symlinked folder")
             target.unlink()
         except FileNotFoundError:
             continue
