@@ -184,6 +184,17 @@ class _Site(_Model):
     hub: str | None = None
     language: str | None = None
 
+    @field_validator("hub")
+    @classmethod
+    def _http_hub(cls, value: str | None) -> str | None:
+        # Pinged by the daemon and named in every public feed: only a web URL.
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an absolute http(s) URL: {value!r}")
+        return value
+
 
 class _Defaults(_Model):
     interval: Duration = timedelta(minutes=30)

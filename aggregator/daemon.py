@@ -26,14 +26,13 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import logging
 import os
 import signal
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,20 +232,6 @@ def with_data_dir(config: Config, data_dir: Path | None) -> Config:
 
 def _topic_map(config: Config) -> dict[str, TopicSpec]:
     return {t.name: t for t in config.topics}
-
-
-def _post_form(url: str, form: Mapping[str, str]) -> int:
-    """POST a form; the WebSub hub is the operator's own setting, not a source URL."""
-    data = urllib.parse.urlencode(dict(form)).encode()
-    req = urllib.request.Request(  # noqa: S310 - http(s) URL validated by the config
-        url, data=data, headers={"content-type": "application/x-www-form-urlencoded"}
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-        return int(resp.status)
-
-
-async def _post(url: str, form: Mapping[str, str]) -> int:
-    return await asyncio.to_thread(_post_form, url, form)
 
 
 # -- the daemon -------------------------------------------------------------------
@@ -649,7 +634,11 @@ class Daemon:
                 task.add_done_callback(self._bg.discard)
 
     async def _ping(self, hub: str, urls: list[str]) -> None:
-        for result in await ping_hub(hub, urls, post=_post):
+        # Through a guarded fetcher: SSRF rules, no redirects, no proxy variables.
+        async with make_fetcher(self.config) as fetcher:
+            post = functools.partial(fetcher.post_form, source="websub")
+            results = await ping_hub(hub, urls, post=post)
+        for result in results:
             if not result.ok:
                 log.warning("%s", result.error)
 

@@ -9,6 +9,7 @@ from threat to defence to test is ``docs/security.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import select
@@ -16,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,10 +28,11 @@ from lxml import etree
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import load_config
-from aggregator.errors import PublishError
+from aggregator.errors import ConfigError, PublishError, SeedFileError
 from aggregator.model import Outcome, SourceResult
 from aggregator.pipeline import open_context, update_all
 from aggregator.publish import MANIFEST_NAME, Document, Site, TopicFeed, render_site, write_tree
+from aggregator.sources.files import read_seed
 from aggregator.web import MAX_HEADER_BYTES, DocumentStore, create_app
 
 from .conftest import REPO
@@ -573,3 +576,96 @@ def test_export_private_part_is_not_world_readable(tmp_path: Path) -> None:
         assert path.stat().st_mode & 0o777 == expected, path
     assert (export / "private").stat().st_mode & 0o777 == 0o750
     assert (export / "topics" / "zebra.atom").stat().st_mode & 0o777 == 0o644
+
+
+# -- 9: a seed swapped for a symlink between check and read is never followed ---------
+
+
+def test_seed_symlink_swap_race_never_reads_outside(tmp_path: Path) -> None:
+    root = tmp_path / "seeds"
+    root.mkdir()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("SECRET outside the seed folder")
+    seed = root / "a.txt"
+    benign = root / "benign.txt"
+    benign.write_text("a benign seed")
+    link = root / "link.tmp"
+    stop = threading.Event()
+
+    def swap() -> None:
+        # Flip a.txt between a regular file and a symlink to a file outside.
+        while not stop.is_set():
+            os.replace(benign_copy(), seed)
+            with contextlib.suppress(FileNotFoundError):
+                link.unlink()
+            link.symlink_to(outside)
+            os.replace(link, seed)
+
+    counter = iter(range(10**9))
+
+    def benign_copy() -> Path:
+        copy = root / f"copy{next(counter) % 2}.tmp"
+        copy.write_text("a benign seed")
+        return copy
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    reads = leaks = 0
+    deadline = time.monotonic() + 10
+    try:
+        # A bounded stress window: the swapper races the reader for it.
+        while reads < 20_000 and time.monotonic() < deadline:
+            reads += 1
+            try:
+                data = read_seed(root, "a.txt", source="seeds", max_bytes=1000)
+            except SeedFileError:
+                continue
+            leaks += b"SECRET" in data
+    finally:
+        stop.set()
+        swapper.join(timeout=30)
+    assert reads > 100
+    assert leaks == 0, f"read the outside file {leaks} times in {reads} reads"
+
+
+# -- 12: the WebSub hub is an http(s) URL, pinged through the guarded fetcher ---------
+
+
+def test_hub_must_be_an_http_url(tmp_path: Path) -> None:
+    config = write_config(tmp_path, [], extra="site: {hub: 'file:///etc/passwd'}")
+    with pytest.raises(ConfigError, match=r"site\.hub.*http\(s\)"):
+        load_config(config)
+
+
+def test_hub_ping_does_not_follow_a_redirect(
+    httpserver: HTTPServer, other_origin: HTTPServer, tmp_path: Path
+) -> None:
+    # other_origin stands in for the link-local address a hostile hub redirects to.
+    httpserver.expect_request("/hub", method="POST").respond_with_data(
+        "", status=302, headers={"Location": other_origin.url_for("/metadata")}
+    )
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "first.txt").write_text("Zebra talks open\n\nThe zebra talks went on all day.\n")
+    port = free_port()
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'var'}\n"
+        f"server: {{host: 127.0.0.1, port: {port}}}\n"
+        "allow_networks: ['127.0.0.0/8']\n"
+        f"site: {{hub: '{httpserver.url_for('/hub')}'}}\n"
+        f"sources:\n  - {{name: seeds, path: '{seeds}'}}\n"
+        "topics:\n  - {name: zebra, query: zebra}\n"
+    )
+    base = f"http://127.0.0.1:{port}/"
+    with running(config) as daemon:
+        wait_for(lambda: b"Zebra talks open" in get(f"{base}topics/zebra.atom")[1], 60, "serve")
+        (seeds / "second.txt").write_text("Zebra border opens\n\nThe zebra border opened.\n")
+        try:
+            wait_for(lambda: "HTTP 302" in daemon.log(), 60, "the hub's 302 in the log")
+        except AssertionError:
+            print(daemon.log())
+            raise
+    pings = [r for r, _ in httpserver.log if r.path == "/hub"]
+    assert pings and pings[0].form["hub.mode"] == "publish"
+    assert other_origin.log == []

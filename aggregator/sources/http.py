@@ -647,6 +647,71 @@ class Fetcher:
         except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError, OSError) as exc:
             raise FetchError(source, f"{url}: {_describe(exc)}") from exc
 
+    async def post_form(
+        self, url: str, form: Mapping[str, str], *, source: str, timeout: float = 10.0
+    ) -> int:
+        """POST a form once, through the SSRF guard, and return the status.
+
+        For notifications (a WebSub hub ping): a redirect is not followed but
+        returned as its status, so a hub that answers 302 to a link-local or
+        internal address sends nothing there; proxies from the environment
+        are ignored like every fetch. The answer's body is not read beyond a
+        small bound.
+
+        Args:
+            url: an absolute http(s) URL.
+            form: the fields, sent as ``application/x-www-form-urlencoded``.
+            source: what the request is for, in error messages.
+            timeout: overall deadline in seconds.
+
+        Returns:
+            The HTTP status of the answer, whatever it is.
+
+        Raises:
+            BlockedAddressError: a scheme other than http(s), or an address
+                the SSRF guard refuses (nothing was sent).
+            DeadlineError: no answer within ``timeout``.
+            FetchError: any other transport failure.
+        """
+        try:
+            target = httpx.URL(url)
+            if target.scheme not in ("http", "https"):
+                raise BlockedAddressError(
+                    source, f"{url}: scheme {target.scheme!r} refused (only http and https)"
+                )
+            if not target.host:
+                raise FetchError(source, f"{url}: URL has no host")
+            port = target.port or (443 if target.scheme == "https" else 80)
+            async with self._slot(_host_key(target.host)):
+                async with asyncio.timeout(timeout):
+                    try:
+                        addresses = await self._guard.vet(target.host, port)
+                    except FetchError as exc:
+                        raise type(exc)(source, f"{url}: {exc.message}") from exc
+                    request = httpx.Request(
+                        "POST",
+                        target,
+                        headers={"User-Agent": self._user_agent},
+                        data=dict(form),
+                        extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+                    )
+                    token = _PINS.set({(_host_key(target.host), port): addresses})
+                    try:
+                        response = await self._transport.handle_async_request(request)
+                        try:
+                            await _discard(response)
+                        finally:
+                            await response.aclose()
+                    finally:
+                        _PINS.reset(token)
+            return response.status_code
+        except TimeoutError as exc:
+            raise DeadlineError(source, f"{url}: no answer within {timeout:g} s") from exc
+        except AggregatorError:
+            raise
+        except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError, OSError) as exc:
+            raise FetchError(source, f"{url}: {_describe(exc)}") from exc
+
     async def _fetch(
         self,
         url: str,
