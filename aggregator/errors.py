@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 # A URL inside free text: a scheme, "://", then everything up to whitespace or
@@ -73,6 +74,18 @@ def without_urls(text: str) -> str:
 
 class AggregatorError(Exception):
     """Base class of every error aggregator raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross the ingest engine's process pool: rebuild them from
+        # their message and attributes, whatever their __init__ takes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[AggregatorError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(AggregatorError):
