@@ -5,8 +5,9 @@ Run: ``/work/venv/bin/python benchmarks/bench_serve.py [--duration 5] [--nginx-w
 * Renders a ~85 KB, 50-entry topic feed and writes it to a temp folder.
 * Starts our server as ``aggregator serve`` runs it (``web.serve``: uvicorn +
   uvloop + httptools with the request-head guard, 1 worker, in a
-  subprocess), a minimal ASGI app on uvicorn (the ASGI floor), and nginx (own
-  temp config, loopback port, no root) serving that file.
+  subprocess), the same app on uvicorn's own protocol (what the guard costs),
+  a minimal ASGI app on uvicorn (the ASGI floor), and nginx (own temp config,
+  loopback port, no root) serving that file.
 * Runs ``wrk`` (100 connections) for 200s (no validator) and 304s
   (``If-None-Match`` with each server's own ETag) and prints requests/s and
   the ratio to nginx.
@@ -88,8 +89,12 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def child(path: Path, port: int) -> None:
-    """Subprocess mode: serve one document from memory, as ``aggregator serve`` does."""
+def child(path: Path, port: int, guard: bool = True) -> None:
+    """Subprocess mode: serve one document from memory, as ``aggregator serve`` does.
+
+    ``guard=False`` runs the same app on uvicorn's own httptools protocol (the
+    "aggregator-noguard" row), to show what the request-head guard costs.
+    """
     from datetime import UTC, datetime
 
     from aggregator.publish._base import ATOM_TYPE, make_document
@@ -99,7 +104,22 @@ def child(path: Path, port: int) -> None:
         "topics/bench.atom", path.read_bytes(), ATOM_TYPE, datetime(2024, 1, 1, tzinfo=UTC)
     )
     app = create_app(DocumentStore({doc.path: doc}))
-    serve(app, host="127.0.0.1", port=port).run()
+    if guard:
+        serve(app, host="127.0.0.1", port=port).run()
+        return
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        ws="none",
+        access_log=False,
+        log_level="warning",
+        server_header=False,
+        proxy_headers=False,
+    )
 
 
 def floor_child(path: Path, port: int) -> None:
@@ -235,9 +255,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; best is kept")
     parser.add_argument("--child", nargs=2, metavar=("FILE", "PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--floor-child", nargs=2, metavar=("FILE", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--noguard-child", nargs=2, metavar=("FILE", "PORT"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         child(Path(args.child[0]), int(args.child[1]))
+        return
+    if args.noguard_child:
+        child(Path(args.noguard_child[0]), int(args.noguard_child[1]), guard=False)
         return
     if args.floor_child:
         floor_child(Path(args.floor_child[0]), int(args.floor_child[1]))
@@ -262,7 +288,7 @@ def main() -> None:
         ours_port, nginx_port = free_port(), free_port()
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         conf = nginx_conf(root, site, nginx_port, args.nginx_workers)
-        floor_port = free_port()
+        floor_port, noguard_port = free_port(), free_port()
         servers = {
             "nginx": (
                 [nginx, "-p", str(root), "-e", str(root / "nginx-error.log"), "-c", str(conf)],
@@ -271,6 +297,10 @@ def main() -> None:
             "aggregator": (
                 [sys.executable, __file__, "--child", str(file), str(ours_port)],
                 ours_port,
+            ),
+            "aggregator-noguard": (
+                [sys.executable, __file__, "--noguard-child", str(file), str(noguard_port)],
+                noguard_port,
             ),
             "asgi-floor": (
                 [sys.executable, __file__, "--floor-child", str(file), str(floor_port)],
@@ -298,6 +328,9 @@ def main() -> None:
     ours, ref = results["aggregator"], results["nginx"]
     r200, r304 = ours["200"] / ref["200"], ours["304"] / ref["304"]
     print(f"{'ratio':<16}{r200:>12.2f}{r304:>12.2f}  aggregator / nginx (target >= 0.50)")
+    plain = results["aggregator-noguard"]
+    g200, g304 = ours["200"] / plain["200"], ours["304"] / plain["304"]
+    print(f"{'vs no guard':<16}{g200:>12.2f}{g304:>12.2f}  aggregator / same app without the guard")
     floor = results["asgi-floor"]
     f200, f304 = ours["200"] / floor["200"], ours["304"] / floor["304"]
     print(f"{'vs floor':<16}{f200:>12.2f}{f304:>12.2f}  aggregator / minimal ASGI app on uvicorn")
