@@ -26,8 +26,8 @@ HTTP behaviour of a published document:
 Every connection goes through :class:`_GuardedProtocol` (uvicorn's
 httptools protocol with a size limit and a deadline on each request head:
 431 and 408). There is no second, protocol-level response path: the one
-that existed measured 1.0-1.5x the ASGI path's requests/s with both above
-half of nginx's (``benchmarks/bench_serve.py``), and for heavy traffic the
+that existed measured 1.0-1.5x the ASGI path's requests/s and was another
+place for every guard to hold (``docs/security.md``); for heavy traffic the
 static export behind nginx is the answer.
 """
 
