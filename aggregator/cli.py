@@ -512,8 +512,13 @@ def _unique(base: str, taken: set[str]) -> str:
 
 
 def _q(value: str) -> str:
-    """A YAML scalar: a JSON string is a valid YAML double-quoted scalar."""
-    return json.dumps(value, ensure_ascii=False)
+    """A YAML scalar that loads back as ``value`` exactly.
+
+    A JSON string is a valid YAML double-quoted scalar. ``${`` is written as
+    ``$${`` so the config loader never expands the environment into a value
+    that came from a file (an OPML outline could otherwise name a secret).
+    """
+    return json.dumps(value.replace("${", "$${"), ensure_ascii=False)
 
 
 def _source_yaml(name: str, outline: OpmlOutline) -> str:

@@ -2,7 +2,8 @@
 
 Loading is strict: unknown keys are errors, every value is validated, and
 every error names the file and the key path (``topics[1].query: ...``).
-Strings may use ``${VAR}`` or ``${VAR:-default}`` to read the environment.
+Strings may use ``${VAR}`` or ``${VAR:-default}`` to read the environment;
+``$${`` stands for a literal ``${``.
 Relative paths are relative to the config file's folder.
 """
 
@@ -73,7 +74,9 @@ _SIZE_UNITS = {
 }
 #: libyaml's safe loader when PyYAML was built with it (about 10x faster), else the Python one
 _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+# ``$${`` is a literal ``${`` (how import-opml writes values it must not
+# expand); it is matched first so an escaped reference is never expanded.
+_ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
 
@@ -181,6 +184,17 @@ class _Site(_Model):
     #: WebSub hub announced in every feed and pinged when a feed changes
     hub: str | None = None
     language: str | None = None
+
+    @field_validator("hub")
+    @classmethod
+    def _http_hub(cls, value: str | None) -> str | None:
+        # Pinged by the daemon and named in every public feed: only a web URL.
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an absolute http(s) URL: {value!r}")
+        return value
 
 
 class _Defaults(_Model):
@@ -382,7 +396,9 @@ def _interpolate(value: Any, loc: tuple[int | str, ...], file: str) -> Any:
     if isinstance(value, str):
 
         def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
+            if m.group(1):
+                return "${"
+            name, default = m.group(2), m.group(3)
             if name in os.environ:
                 return os.environ[name]
             if default is not None:

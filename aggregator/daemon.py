@@ -26,14 +26,13 @@ import asyncio
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import json
 import logging
 import os
 import signal
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,7 +42,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from watchfiles import awatch
 
 from aggregator.config import Config, load_config
-from aggregator.errors import AggregatorError, ConfigError, DataDirLockedError, StoreError
+from aggregator.errors import (
+    AggregatorError,
+    ConfigError,
+    DataDirLockedError,
+    PublishError,
+    StoreError,
+    without_urls,
+)
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import Outcome, SourceKind, SourceResult, SourceSpec, TopicSpec
 from aggregator.pipeline import (
@@ -60,7 +66,7 @@ from aggregator.publish import (
     Document,
     TopicFeed,
     render_site_pages,
-    render_topic,
+    render_topic_isolated,
     write_tree,
 )
 from aggregator.publish.websub import changed_feeds, ping_hub
@@ -228,20 +234,6 @@ def _topic_map(config: Config) -> dict[str, TopicSpec]:
     return {t.name: t for t in config.topics}
 
 
-def _post_form(url: str, form: Mapping[str, str]) -> int:
-    """POST a form; the WebSub hub is the operator's own setting, not a source URL."""
-    data = urllib.parse.urlencode(dict(form)).encode()
-    req = urllib.request.Request(  # noqa: S310 - http(s) URL validated by the config
-        url, data=data, headers={"content-type": "application/x-www-form-urlencoded"}
-    )
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
-        return int(resp.status)
-
-
-async def _post(url: str, form: Mapping[str, str]) -> int:
-    return await asyncio.to_thread(_post_form, url, form)
-
-
 # -- the daemon -------------------------------------------------------------------
 
 
@@ -295,7 +287,8 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         """The ``/healthz`` body: ``ok``, or ``degraded`` (failing sources, stalled ticks)."""
         failing = [
-            {"source": name, "error": error, "consecutive_failures": n}
+            # /healthz is public: the error's kind, never a source's URL.
+            {"source": name, "error": without_urls(error), "consecutive_failures": n}
             for name, (error, n) in sorted(self._failing.items())
         ]
         now = time.time()
@@ -603,7 +596,13 @@ class Daemon:
                 if name in dirty or name not in self._feeds or self._feeds[name].topic != spec:
                     feed = TopicFeed(topic=spec, stories=tuple(store.topic_stories(name)))
                     self._feeds[name] = feed
-                    self._topic_docs[name] = render_topic(site, feed)
+                    try:
+                        self._topic_docs[name] = render_topic_isolated(site, feed)
+                    except PublishError as exc:
+                        # One topic's failure keeps its last good documents (or
+                        # none) and never stops the others or the daemon's start.
+                        log.error("%s", exc)
+                        self._topic_docs.setdefault(name, {})
             feeds = [self._feeds[t.name] for t in config.topics]
             docs = render_site_pages(site, feeds)
             for name in topics:
@@ -636,7 +635,11 @@ class Daemon:
                 task.add_done_callback(self._bg.discard)
 
     async def _ping(self, hub: str, urls: list[str]) -> None:
-        for result in await ping_hub(hub, urls, post=_post):
+        # Through a guarded fetcher: SSRF rules, no redirects, no proxy variables.
+        async with make_fetcher(self.config) as fetcher:
+            post = functools.partial(fetcher.post_form, source="websub")
+            results = await ping_hub(hub, urls, post=post)
+        for result in results:
             if not result.ok:
                 log.warning("%s", result.error)
 

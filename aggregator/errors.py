@@ -26,8 +26,50 @@ occur (``raise FetchError(...) from exc``).
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+# A URL inside free text: a scheme, "://", then everything up to whitespace or
+# a quote or bracket that ends it in our own messages.
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_QUERY_VALUE = re.compile(r"=[^&;]*")
+#: what stands in for a redacted secret
+REDACTED = "***"
+
+
+def _redact_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return url.split("?", 1)[0].split("@")[-1]
+    netloc = parts.netloc.rpartition("@")[2] if host is not None else parts.netloc
+    query = _QUERY_VALUE.sub("=" + REDACTED, parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the secrets of every URL in it hidden.
+
+    A source URL often carries its credentials (``https://user:pass@host/``,
+    ``?api_key=...``): user info is dropped, each query value and the
+    fragment are replaced, so error texts can be logged, stored and shown.
+    Idempotent.
+
+    Args:
+        text: any message.
+
+    Returns:
+        The message with each URL redacted.
+    """
+    return _URL_IN_TEXT.sub(lambda m: _redact_url(m.group(0)), text)
+
+
+def without_urls(text: str) -> str:
+    """``text`` with every URL replaced by ``<url>``: for what the public may read."""
+    return _URL_IN_TEXT.sub("<url>", text)
 
 
 class AggregatorError(Exception):
@@ -74,9 +116,11 @@ class SourceError(AggregatorError):
     """A problem of one source. Recorded on the source; never stops the others."""
 
     def __init__(self, source: str, message: str) -> None:
-        self.source = source
-        self.message = message
-        super().__init__(f"{source}: {message}" if source else message)
+        # Redacted here, once, so no copy of the text (log, database,
+        # /healthz, CLI) can carry a source's credentials.
+        self.source = redact_urls(source)
+        self.message = redact_urls(message)
+        super().__init__(f"{self.source}: {self.message}" if self.source else self.message)
 
 
 class FetchError(SourceError):

@@ -17,17 +17,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from urllib.parse import urljoin
 
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer
 from aggregator.engine.work import FeedDigest, SeedDigest, digest_feed, digest_seed_files
 from aggregator.errors import (
     AggregatorError,
+    DeadlineError,
     HTTPStatusError,
     ParseError,
     SeedFileError,
     SourceError,
+    redact_urls,
 )
 from aggregator.model import (
     FileChange,
@@ -45,9 +46,9 @@ from aggregator.publish import Document, Site, TopicFeed, WriteReport, render_si
 from aggregator.schedule import next_due, parse_cache_control, parse_expires
 from aggregator.sources import files as seedfiles
 from aggregator.sources.discover import (
-    COMMON_FEED_PATHS,
     DiscoveredFeed,
     discover_feeds,
+    feed_candidates,
     looks_like_html,
 )
 from aggregator.sources.http import Fetcher, FetchResponse
@@ -257,7 +258,7 @@ def _unexpected(spec: SourceSpec, exc: Exception, what: str) -> SourceResult:
         source=spec.name,
         outcome=Outcome.ERROR,
         error_class=kind,
-        error=f"{spec.name}: {what} {kind}: {exc}",
+        error=redact_urls(f"{spec.name}: {what} {kind}: {exc}"),
     )
 
 
@@ -535,6 +536,7 @@ async def _fetch(
         etag=state.etag if state else None,
         last_modified=state.last_modified if state else None,
         headers=dict(spec.headers),
+        headers_origin=spec.location,
         timeout=spec.timeout.total_seconds(),
         max_bytes=spec.max_bytes,
     )
@@ -543,27 +545,35 @@ async def _fetch(
 async def _discover(
     spec: SourceSpec, fetcher: Fetcher, pool: CpuPool, page: FetchResponse
 ) -> FetchResponse:
-    """An HTML page was fetched: find its feed (links first, then common paths)."""
-    found = [f.url for f in discover_feeds(page.body, base_url=page.url)]
-    candidates = found or [urljoin(page.url, path) for path in COMMON_FEED_PATHS]
+    """An HTML page was fetched: find its feed (links first, then common paths).
+
+    At most ``MAX_CANDIDATES`` candidates, all within one source deadline.
+    """
     tried: list[str] = []
-    for url in candidates:
-        try:
-            resp = await _fetch(spec, fetcher, url, None)
-            if looks_like_html(resp.body, resp.headers.get("content-type")):
-                raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
-            await pool.run(
-                spec.name,
-                parse_feed,
-                resp.body,
-                url=resp.url,
-                headers=dict(resp.headers),
-                source=spec.name,
-            )
-        except SourceError as exc:
-            tried.append(str(exc))
-            continue
-        return resp
+    timeout = spec.timeout.total_seconds()
+    try:
+        async with asyncio.timeout(timeout):
+            for url in feed_candidates(page.body, base_url=page.url):
+                try:
+                    resp = await _fetch(spec, fetcher, url, None)
+                    if looks_like_html(resp.body, resp.headers.get("content-type")):
+                        raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
+                    await pool.run(
+                        spec.name,
+                        parse_feed,
+                        resp.body,
+                        url=resp.url,
+                        headers=dict(resp.headers),
+                        source=spec.name,
+                    )
+                except SourceError as exc:
+                    tried.append(str(exc))
+                    continue
+                return resp
+    except TimeoutError as exc:
+        raise DeadlineError(
+            spec.name, f"{page.url}: feed discovery took longer than {timeout:g} s"
+        ) from exc
     detail = f"; tried {len(tried)}: {tried[0]}" if tried else ""
     raise ParseError(spec.name, f"{page.url}: an HTML page with no usable feed{detail}")
 

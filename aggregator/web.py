@@ -23,14 +23,12 @@ HTTP behaviour of a published document:
   HTTP Basic auth (any user, password = token); tokens are compared in
   constant time, and a wrong or missing token is a 404, like an unknown path.
 
-Fast path: with httptools installed, :func:`serve` runs uvicorn with
-:class:`_FastProtocol`, a subclass of uvicorn's httptools protocol that
-answers a plain GET/HEAD of a public published document straight from the
-parser callbacks with one ``transport.write`` of precomputed bytes, skipping
-the per-request ASGI cycle (task, scope, send/receive coroutines) that
-otherwise costs more than everything the app itself does. It sends exactly
-the bytes the ASGI path would (uvicorn's status line and ``Date``, then the
-same headers and body) and hands anything else to uvicorn unchanged.
+Every connection goes through :class:`_GuardedProtocol` (uvicorn's
+httptools protocol with a size limit and a deadline on each request head:
+431 and 408). There is no second, protocol-level response path: the one
+that existed measured 1.0-1.5x the ASGI path's requests/s and was another
+place for every guard to hold (``docs/security.md``); for heavy traffic the
+static export behind nginx is the answer.
 """
 
 from __future__ import annotations
@@ -51,21 +49,25 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+# uvicorn[standard] installs httptools; the request-head guard extends its protocol.
+from uvicorn.protocols.http import httptools_impl as _httptools_impl
 
 from aggregator.model import TopicSpec
 from aggregator.publish import Document
 from aggregator.publish._base import http_date
 
-try:  # httptools is optional in uvicorn; without it the fast path is simply off
-    from uvicorn.protocols.http import httptools_impl as _httptools_impl
-except ImportError:  # pragma: no cover - uvicorn[standard] installs it
-    _httptools_impl = None  # type: ignore[assignment]
-
-__all__ = ["DEFAULT_MAX_AGE", "DocumentStore", "create_app", "serve"]
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "HEADER_TIMEOUT",
+    "MAX_HEADER_BYTES",
+    "DocumentStore",
+    "create_app",
+    "serve",
+]
 
 #: ``max-age`` of documents that belong to no topic (index, OPML)
 DEFAULT_MAX_AGE = timedelta(minutes=5)
@@ -97,9 +99,6 @@ class _Prepared:
     gz_headers: list[tuple[bytes, bytes]]
     headers_304: list[tuple[bytes, bytes]]
     gz_headers_304: list[tuple[bytes, bytes]]
-    #: the same header lists as HTTP/1.1 wire bytes (``name: value\r\n`` each),
-    #: indexed by variant: 200 identity, 200 gzip, 304 identity, 304 gzip
-    raw_headers: tuple[bytes, bytes, bytes, bytes]
 
 
 def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -142,6 +141,9 @@ def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
     # RFC 9110 15.4.5: a 304 repeats ETag, Cache-Control and Vary; Last-Modified
     # adds nothing next to an ETag, and every header costs on the hot path.
     common = [(b"cache-control", cache_control)]
+    if cache_control.startswith(b"private"):
+        # The token is in the URL: a link followed from the page must not carry it.
+        common.append((b"referrer-policy", b"no-referrer"))
     if gz_body is not None:
         common.append((b"vary", b"accept-encoding"))
     content_type = doc.content_type.encode("ascii")
@@ -175,12 +177,6 @@ def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
         gz_headers=gz_headers,
         headers_304=headers_304,
         gz_headers_304=gz_headers_304,
-        raw_headers=(
-            _header_block(headers),
-            _header_block(gz_headers),
-            _header_block(headers_304),
-            _header_block(gz_headers_304),
-        ),
     )
 
 
@@ -193,9 +189,6 @@ class _Snapshot:
     private: dict[str, _Prepared]
     #: private topics by name
     private_topics: dict[str, TopicSpec]
-    #: ``public`` keyed by the raw request path (``b"/topics/x.atom"``), for the
-    #: fast path; paths that need percent-decoding are left to the ASGI path
-    fast: dict[bytes, _Prepared]
 
 
 class DocumentStore:
@@ -216,7 +209,7 @@ class DocumentStore:
         self._default_max_age = default_max_age
         self._topics: dict[str, TopicSpec] = dict(topics or {})
         self._prepared: dict[str, _Prepared] = {}
-        self._snapshot = _Snapshot({}, {}, {}, {}, {})
+        self._snapshot = _Snapshot({}, {}, {}, {})
         self.replace(docs or {}, topics=topics)
 
     @property
@@ -258,12 +251,7 @@ class DocumentStore:
                 public[path] = prepared
         self._prepared = {**public, **private}
         private_topics = {name: t for name, t in self._topics.items() if t.private}
-        fast = {
-            b"/" + path.encode("ascii"): prepared
-            for path, prepared in public.items()
-            if path.isascii() and not any(c in path for c in "%?#")
-        }
-        self._snapshot = _Snapshot(dict(docs), public, private, private_topics, fast)
+        self._snapshot = _Snapshot(dict(docs), public, private, private_topics)
 
 
 @lru_cache(maxsize=512)
@@ -383,6 +371,19 @@ class _FeedApp:
         return None
 
 
+class _NotFound(Response):
+    """Starlette's 404 with exactly the headers of :func:`_not_found`.
+
+    A private topic without its token and a path that does not exist must
+    answer the same bytes, header order included, or a prober could tell a
+    private topic's name from a missing one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_NOT_FOUND_BODY, status_code=404)
+        self.raw_headers = list(_NOT_FOUND_HEADERS)
+
+
 async def _not_found(send: Send) -> None:
     await send({"type": "http.response.start", "status": 404, "headers": _NOT_FOUND_HEADERS})
     await send({"type": "http.response.body", "body": _NOT_FOUND_BODY})
@@ -468,7 +469,7 @@ def create_app(
         return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return PlainTextResponse("Not Found", status_code=404)
+        return _NotFound()
 
     routes: list[BaseRoute] = [Route("/healthz", healthz, methods=["GET", "HEAD"])]
     if metrics is not None:
@@ -486,205 +487,109 @@ def create_app(
     return _FeedApp(store, fallback)
 
 
-# Request headers that mean "not a plain conditional GET": a body is coming
-# (or might), the client waits for 100-continue, or wants another protocol.
-_FALLBACK_HEADERS = frozenset((b"content-length", b"transfer-encoding", b"expect", b"upgrade"))
-_CLOSE_LINE = b"connection: close\r\n"
-# Variant bits of a fast response (an index into the response cache key).
-_GZ, _NOT_MODIFIED, _HEAD, _CLOSE = 1, 2, 4, 8
-# Bound on the bytes the per-second response cache holds before starting over.
-_CACHE_MAX_BYTES = 64 * 1024 * 1024
+#: Largest request head (request line and headers) read from a client; a
+#: bigger one is answered 431 and the connection closed. nginx's defaults
+#: allow four 8 KiB header lines; feed readers send well under 2 KiB.
+MAX_HEADER_BYTES = 32 * 1024
+#: Seconds a client has to send a whole request head, counted from the
+#: connection (or, on a kept-alive connection, from the request's first byte);
+#: a slower one is closed, so a slowloris client cannot hold a connection.
+HEADER_TIMEOUT = 10.0
 
 
-class _Responses:
-    """Whole fast-path responses (status line to body) for the current ``Date``.
+def _status_response(status: int, message: bytes, defaults: list[tuple[bytes, bytes]]) -> bytes:
+    """A complete ``Connection: close`` response, as uvicorn writes its own 400."""
+    return b"".join(
+        (
+            _httptools_impl.STATUS_LINE[status],
+            _header_block(defaults),
+            b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: %d\r\n" % len(message),
+            b"connection: close\r\n\r\n",
+            message,
+        )
+    )
 
-    uvicorn refreshes its default headers (``Date``) once a second by
-    replacing the list; a response built under the old list is stale, so the
-    cache starts over whenever the list object changes. Within a second each
-    (document, variant) is assembled once and then written as is.
+
+class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on each request head's size and time.
+
+    uvicorn keeps a request's headers in memory as they arrive, with no
+    limit, and its keep-alive timer stops at the first byte of a request, so
+    one client could grow the process without bound or hold a connection
+    forever by trickling a header. Here a request head that grows past
+    ``max_header_bytes`` gets a 431, and one not complete within
+    ``header_timeout`` seconds a 408 (or, when nothing at all was sent, a
+    silent close). Everything else is uvicorn's own behaviour.
     """
 
-    __slots__ = ("_defaults", "_entries", "_prefix", "_size")
+    max_header_bytes = MAX_HEADER_BYTES
+    header_timeout = HEADER_TIMEOUT
 
-    def __init__(self) -> None:
-        self._defaults: object = None
-        self._prefix = b""
-        self._entries: dict[tuple[int, int], tuple[_Prepared, bytes]] = {}
-        self._size = 0
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._in_head = True
+        self._head_bytes = 0
+        self._messages = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        super().connection_made(transport)
+        self._arm_head_timer()
 
-    def get(self, defaults: list[tuple[bytes, bytes]], prepared: _Prepared, variant: int) -> bytes:
-        """The response bytes of ``prepared`` in ``variant`` under ``defaults``."""
-        if defaults is not self._defaults:
-            self._defaults = defaults
-            self._prefix = _header_block(defaults)
-            self._entries = {}
-            self._size = 0
-        key = (id(prepared), variant)
-        entry = self._entries.get(key)
-        # id() alone could name a newer object after a replace(); check identity.
-        if entry is not None and entry[0] is prepared:
-            return entry[1]
-        data = self._build(prepared, variant)
-        if self._size + len(data) > _CACHE_MAX_BYTES:
-            self._entries = {}
-            self._size = 0
-        self._entries[key] = (prepared, data)
-        self._size += len(data)
-        return data
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
 
-    def _build(self, prepared: _Prepared, variant: int) -> bytes:
-        assert _httptools_impl is not None
-        gz = bool(variant & _GZ)
-        not_modified = bool(variant & _NOT_MODIFIED)
-        if not_modified or variant & _HEAD:
-            body = b""
+    def data_received(self, data: bytes) -> None:
+        state = (self._in_head, self._messages)
+        super().data_received(data)
+        # Only chunks that lie wholly inside one unfinished head count: a
+        # chunk that ended one request and began the next (pipelining) says
+        # nothing about the new head's size. Memory stays within the limit
+        # plus one read.
+        if self._in_head and state == (True, self._messages):
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+                self._refuse(431, b"Request Header Fields Too Large")
+
+    def on_message_begin(self) -> None:
+        self._messages += 1
+        self._in_head = True
+        self._head_bytes = 0
+        self._arm_head_timer()
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self._messages and self._in_head:
+            self._refuse(408, b"Request Timeout")
         else:
-            body = (prepared.gz_body or b"") if gz else prepared.body
-        return b"".join(
-            (
-                _httptools_impl.STATUS_LINE[304 if not_modified else 200],
-                self._prefix,
-                prepared.raw_headers[variant & (_GZ | _NOT_MODIFIED)],
-                _CLOSE_LINE if variant & _CLOSE else b"",
-                b"\r\n",
-                body,
-            )
+            self.transport.close()
+
+    def _refuse(self, status: int, message: bytes) -> None:
+        self._disarm_head_timer()
+        self.logger.warning(
+            "%s: refused a request head (%d %s)",
+            f"{self.client[0]}:{self.client[1]}" if self.client else "client",
+            status,
+            message.decode("ascii"),
         )
-
-
-if _httptools_impl is not None:
-
-    class _FastProtocol(_httptools_impl.HttpToolsProtocol):
-        """uvicorn's httptools protocol answering published documents without ASGI.
-
-        A request takes the fast path only when it is a GET or HEAD over
-        HTTP/1.1 or 1.0 for a public published document, with no body, no
-        ``Expect`` and no ``Upgrade``, while no ASGI cycle is in flight on the
-        connection (so pipelined responses stay in order) and the transport
-        is not pushing back. Everything else goes to uvicorn untouched.
-        """
-
-        _store: DocumentStore
-        _responses: _Responses
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            #: the response to write when the current request's message completes;
-            #: b"" drops a request that follows a ``Connection: close`` one
-            self._fast_response: bytes | None = None
-            self._fast_close = False
-            # Off when uvicorn would do per-request work the fast path skips:
-            # a root path prefix, the concurrency limit's 503s.
-            self._fast_enabled = not self.root_path and self.limit_concurrency is None
-
-        def on_headers_complete(self) -> None:
-            response = self._fast() if self._fast_enabled else None
-            if response is None:
-                super().on_headers_complete()
-            else:
-                self._fast_response = response
-
-        def on_body(self, body: bytes) -> None:
-            if self._fast_response is None:
-                super().on_body(body)
-
-        def on_message_complete(self) -> None:
-            response = self._fast_response
-            if response is None:
-                super().on_message_complete()
-                return
-            self._fast_response = None
-            if not response:
-                return
-            self.transport.write(response)
-            if self._fast_close:
-                self.transport.close()
-            # Counts the request, re-arms the keep-alive timeout (or returns
-            # at once when closing), as after an ASGI response.
-            self.on_response_complete()
-
-        def _fast(self) -> bytes | None:
-            """The whole response for the current request, or None for the ASGI path."""
-            cycle = self.cycle
-            if cycle is not None and not cycle.response_complete:
-                return None  # queue behind the request in flight
-            if self.transport.is_closing():
-                # An earlier response closed the connection; uvicorn would
-                # leave this pipelined request queued forever: drop it.
-                return b""
-            if self.flow.write_paused:
-                return None  # the ASGI path waits for the client to drain
-            parser = self.parser
-            method = parser.get_method()
-            if method == b"GET":
-                head = False
-            elif method == b"HEAD":
-                head = True
-            else:
-                return None
-            version = parser.get_http_version()
-            if version == "1.1":
-                keep_alive = parser.should_keep_alive()
-            elif version == "1.0":
-                keep_alive = False  # as uvicorn: HTTP/1.0 connections always close
-            else:
-                return None
-            url = self.url
-            if url[:1] != b"/" or parser.should_upgrade():
-                return None
-            prepared = self._store._snapshot.fast.get(url.partition(b"?")[0])
-            if prepared is None:
-                return None
-            inm = ims = accept = None
-            for name, value in self.headers:
-                if name == b"if-none-match":
-                    inm = value
-                elif name == b"accept-encoding":
-                    accept = value
-                elif name == b"if-modified-since":
-                    ims = value
-                elif name in _FALLBACK_HEADERS:
-                    return None
-            use_gz, not_modified = _select(prepared, inm, ims, accept)
-            variant = (
-                (_GZ if use_gz else 0)
-                | (_NOT_MODIFIED if not_modified else 0)
-                | (_HEAD if head else 0)
-                | (0 if keep_alive else _CLOSE)
-            )
-            self._fast_close = not keep_alive
-            if self.access_log:
-                self._log_access(method, version, 304 if not_modified else 200)
-            return self._responses.get(self.server_state.default_headers, prepared, variant)
-
-        def _log_access(self, method: bytes, version: str, status: int) -> None:
-            """The access log line uvicorn's ASGI path would write, from the same scope."""
-            scope = self.scope
-            path, _, query = self.url.partition(b"?")
-            scope["method"] = method.decode("ascii")
-            scope["raw_path"] = path
-            scope["path"] = path.decode("ascii")
-            scope["query_string"] = query.partition(b"#")[0]
-            if version != "1.1":
-                scope["http_version"] = version
-            self.access_logger.info(
-                '%s - "%s %s HTTP/%s" %d',
-                get_client_addr(scope),
-                scope["method"],
-                get_path_with_query_string(scope),
-                scope["http_version"],
-                status,
-            )
-
-    def _fast_protocol(store: DocumentStore) -> type[asyncio.Protocol]:
-        """A :class:`_FastProtocol` class bound to ``store`` (uvicorn builds one per connection)."""
-
-        class _BoundFastProtocol(_FastProtocol):
-            _store = store
-            _responses = _Responses()
-
-        return _BoundFastProtocol
+        self.transport.write(_status_response(status, message, self.server_state.default_headers))
+        self.transport.close()
 
 
 def serve(
@@ -694,37 +599,39 @@ def serve(
     port: int,
     access_log: bool = False,
     log_level: str = "warning",
-    fast_path: bool = True,
+    max_header_bytes: int = MAX_HEADER_BYTES,
+    header_timeout: float = HEADER_TIMEOUT,
 ) -> uvicorn.Server:
     """A configured uvicorn server for ``app`` (not started).
 
-    Uses uvloop and httptools when installed (measured in
-    ``benchmarks/bench_serve.py``) and binds 127.0.0.1 unless told otherwise.
-    Start it with ``server.run()`` or ``await server.serve()``; stop it with
-    ``server.should_exit = True``.
+    Uses uvloop when installed and httptools (measured in
+    ``benchmarks/bench_serve.py``) with :class:`_GuardedProtocol`, and binds
+    127.0.0.1 unless told otherwise. Start it with ``server.run()`` or
+    ``await server.serve()``; stop it with ``server.should_exit = True``.
 
     Args:
-        app: the ASGI app; when it comes from :func:`create_app`, httptools is
-            installed and ``fast_path`` is true, plain GET/HEAD requests for
-            public documents are answered without an ASGI cycle (same bytes).
+        app: the ASGI app.
         host: address to bind.
         port: port to bind.
-        access_log: log each request (turns the fast path off).
+        access_log: log each request.
         log_level: uvicorn's log level.
-        fast_path: False forces every request through the ASGI app.
+        max_header_bytes: largest request head read (431 above it).
+        header_timeout: seconds a client has to send a request head.
 
     Returns:
         The server, not started.
     """
-    http: type[asyncio.Protocol] | str = "auto"
-    if fast_path and _httptools_impl is not None and isinstance(app, _FeedApp):
-        http = _fast_protocol(app.store)
+    protocol = type(
+        "_Guarded",
+        (_GuardedProtocol,),
+        {"max_header_bytes": max_header_bytes, "header_timeout": header_timeout},
+    )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="auto",
-        http=http,
+        http=protocol,
         ws="none",
         lifespan="on",
         access_log=access_log,

@@ -447,7 +447,9 @@ def test_redirect_without_location_is_an_error(httpserver: HTTPServer) -> None:
         run(lambda: fetch(httpserver.url_for("/a")))
 
 
-def test_credentials_are_not_forwarded_to_another_origin(httpserver: HTTPServer) -> None:
+def test_configured_headers_are_not_forwarded_to_another_origin(httpserver: HTTPServer) -> None:
+    # Issue 11 item 3: custom headers (an X-Api-Key) went along with a
+    # cross-origin redirect; only Authorization and Cookie were dropped.
     seen: list[dict[str, str]] = []
 
     async def other(request: Request, writer: asyncio.StreamWriter) -> None:
@@ -469,8 +471,10 @@ def test_credentials_are_not_forwarded_to_another_origin(httpserver: HTTPServer)
 
     run(main)
     assert httpserver.log[1][0].headers["Authorization"] == "Bearer t"  # same origin
+    assert httpserver.log[1][0].headers["X-Keep"] == "1"
     assert "authorization" not in seen[0]
-    assert seen[0]["x-keep"] == "1"
+    assert "x-keep" not in seen[0]
+    assert seen[0]["user-agent"].startswith("aggregator/")
 
 
 # --- the SSRF guard ---------------------------------------------------------------

@@ -352,6 +352,14 @@ def test_public_surface_is_pinned() -> None:
         "render_site",
         "render_site_pages",
         "render_topic",
+        "render_topic_isolated",
         "write_tree",
     }
-    assert set(web.__all__) == {"DEFAULT_MAX_AGE", "DocumentStore", "create_app", "serve"}
+    assert set(web.__all__) == {
+        "DEFAULT_MAX_AGE",
+        "HEADER_TIMEOUT",
+        "MAX_HEADER_BYTES",
+        "DocumentStore",
+        "create_app",
+        "serve",
+    }

@@ -128,15 +128,23 @@ def write(path: Path, text: str | bytes, *, mtime: datetime | None = None) -> Pa
 
 @pytest.fixture
 def opened(seeds: Seeds, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Paths under the seeds folder passed to ``open``/``io.open``/``os.open`` from now on."""
+    """Files under the seeds folder opened with ``open``/``io.open``/``os.open`` from now on."""
     seen: list[str] = []
     root = str(seeds.root.resolve())
+    real_os_open = os.open
 
     def watch(real: Callable[..., Any]) -> Callable[..., Any]:
         def opener(file: Any, *args: Any, **kwargs: Any) -> Any:
             if isinstance(file, (str, os.PathLike)):
-                path = os.path.abspath(os.fspath(file))
-                if path.startswith(root + os.sep):
+                name = os.fspath(file)
+                dir_fd = kwargs.get("dir_fd")
+                if dir_fd is not None:
+                    # read_seed opens each path component relative to the last.
+                    name = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), name)
+                flags = args[0] if args else kwargs.get("flags", 0)
+                folder = real is real_os_open and flags & os.O_DIRECTORY
+                path = os.path.abspath(name)
+                if path.startswith(root + os.sep) and not folder:
                     seen.append(path)
             return real(file, *args, **kwargs)
 

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -69,11 +70,18 @@ __all__ = [
     "render_site",
     "render_site_pages",
     "render_topic",
+    "render_topic_isolated",
     "write_tree",
 ]
 
 #: file in the export folder listing what the previous export wrote
 MANIFEST_NAME = ".aggregator-manifest.json"
+
+log = logging.getLogger(__name__)
+
+
+def _log_failure(error: PublishError) -> None:
+    log.error("%s", error)
 
 
 def private_prefix(token: str) -> str:
@@ -131,19 +139,29 @@ def render_topic(site: Site, feed: TopicFeed) -> dict[str, Document]:
     return docs
 
 
-def render_site(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
+def render_site(
+    site: Site,
+    feeds: Sequence[TopicFeed],
+    *,
+    on_error: Callable[[PublishError], None] = _log_failure,
+) -> dict[str, Document]:
     """Render the whole site: index, OPML and every topic's documents.
+
+    Each topic renders on its own: one that fails (a field no format can
+    carry, a bad token) is left out and reported to ``on_error``, and the
+    others are published all the same.
 
     Args:
         site: site-wide facts.
         feeds: every topic (public and private) with its stories, in listing order.
+        on_error: called with each topic's failure; logs it by default.
 
     Returns:
         ``{url path: document}``. Private topics' documents are included under
         their private paths but absent from the index and the OPML.
 
     Raises:
-        PublishError: as :func:`render_topic`; also when two topics share a name.
+        PublishError: two topics share a name.
     """
     names = [f.topic.name for f in feeds]
     if len(set(names)) != len(names):
@@ -151,8 +169,28 @@ def render_site(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
         raise PublishError(f"topics: duplicate topic names: {', '.join(dupes)}")
     docs = render_site_pages(site, feeds)
     for feed in feeds:
-        docs.update(render_topic(site, feed))
+        try:
+            docs.update(render_topic_isolated(site, feed))
+        except PublishError as exc:
+            on_error(exc)
     return docs
+
+
+def render_topic_isolated(site: Site, feed: TopicFeed) -> dict[str, Document]:
+    """:func:`render_topic`, with any failure turned into one :class:`PublishError`.
+
+    A story field that slipped past every guard must cost its own topic, not
+    the whole site or the daemon's start.
+
+    Raises:
+        PublishError: the topic cannot be rendered; names the topic and the cause.
+    """
+    try:
+        return render_topic(site, feed)
+    except PublishError:
+        raise
+    except Exception as exc:  # any renderer bug is this topic's failure alone
+        raise PublishError(f"topic {feed.topic.name!r}: cannot render: {exc}") from exc
 
 
 def render_site_pages(site: Site, feeds: Sequence[TopicFeed]) -> dict[str, Document]:
@@ -180,12 +218,57 @@ def file_name(path: str, content_type: str) -> str:
     """
     if path == "":
         return "index.html"
-    pure = PurePosixPath(path)
-    if pure.is_absolute() or any(part in {"", ".", ".."} for part in path.split("/")):
+    if not _inside(path):
         raise PublishError(f"{path!r}: document path would leave the export folder")
     if content_type.startswith("text/html") and not path.endswith(".html"):
         return f"{path}/index.html"
     return path
+
+
+def _inside(name: str) -> bool:
+    """Whether a relative name stays inside the folder it is relative to."""
+    return not (
+        PurePosixPath(name).is_absolute()
+        or "\\" in name
+        or "\x00" in name
+        or any(part in {"", ".", ".."} for part in name.split("/"))
+    )
+
+
+#: modes of the export's private part: only the owner and its group (the web
+#: server's) may read a token's copy, never any other local user
+_PRIVATE_DIR_MODE = 0o750
+_PRIVATE_FILE_MODE = 0o640
+_PUBLIC_FILE_MODE = 0o644
+
+
+def _is_private(name: str) -> bool:
+    return name == "private" or name.startswith("private/")
+
+
+def _safe_parent(out_dir: Path, name: str) -> Path:
+    """Create ``name``'s folders under ``out_dir``, refusing any that is a symlink.
+
+    A symlinked ``topics/`` (planted by anyone who can write the export)
+    would send our writes, and our removals, anywhere on the disk.
+
+    Raises:
+        PublishError: a folder on the way is a symlink or not a folder.
+        OSError: a folder cannot be created.
+    """
+    current = out_dir
+    parts = PurePosixPath(name).parts[:-1]
+    for i, part in enumerate(parts):
+        current = current / part
+        if current.is_symlink():
+            raise PublishError(f"{current}: refusing to write through a symlinked folder")
+        if not current.exists():
+            current.mkdir()
+        elif not current.is_dir():
+            raise PublishError(f"{current}: expected a folder")
+        if _is_private("/".join(parts[: i + 1])):
+            current.chmod(_PRIVATE_DIR_MODE)
+    return current
 
 
 @dataclass(frozen=True)
@@ -207,8 +290,7 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _write_atomic(target: Path, body: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomic(target: Path, body: bytes, mode: int = _PUBLIC_FILE_MODE) -> None:
     fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
     tmp = Path(tmp_name)
     try:
@@ -217,7 +299,7 @@ def _write_atomic(target: Path, body: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         # mkstemp creates 0600; the export is meant for a web server user to read.
-        tmp.chmod(0o644)
+        tmp.chmod(mode)
         tmp.replace(target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -237,6 +319,11 @@ def _read_manifest(out_dir: Path) -> set[str]:
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
         raise PublishError(f"{path}: export manifest has no 'files' list")
+    # We only ever remove what the manifest names: a name that leaves the
+    # folder means someone else wrote it, and nothing in it can be trusted.
+    bad = next((f for f in files if not _inside(f) or f == MANIFEST_NAME), None)
+    if bad is not None:
+        raise PublishError(f"{path}: export manifest names {bad!r}, outside the export")
     return set(files)
 
 
@@ -282,15 +369,20 @@ def write_tree(out_dir: Path, docs: Mapping[str, Document]) -> WriteReport:
     for name in sorted(targets):
         target = out_dir / name
         body = targets[name]
+        mode = _PRIVATE_FILE_MODE if _is_private(name) else _PUBLIC_FILE_MODE
         try:
+            _safe_parent(out_dir, name)
             if (
-                target.is_file()
+                not target.is_symlink()
+                and target.is_file()
                 and target.stat().st_size == len(body)
                 and target.read_bytes() == body
             ):
+                if target.stat().st_mode & 0o777 != mode:
+                    target.chmod(mode)
                 unchanged.append(name)
                 continue
-            _write_atomic(target, body)
+            _write_atomic(target, body, mode)
         except OSError as exc:
             raise PublishError(f"{target}: cannot write: {exc}") from exc
         written.append(name)
@@ -298,6 +390,12 @@ def write_tree(out_dir: Path, docs: Mapping[str, Document]) -> WriteReport:
     for name in sorted(previous - targets.keys()):
         target = out_dir / name
         try:
+            if any(
+                (out_dir / parent).is_symlink()
+                for parent in PurePosixPath(name).parents
+                if str(parent) != "."
+            ):
+                raise PublishError(f"{target}: refusing to remove through a symlinked folder")
             target.unlink()
         except FileNotFoundError:
             continue

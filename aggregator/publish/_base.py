@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from urllib.parse import urlsplit
 
 from aggregator.model import Story, TopicSpec, utc
 
@@ -53,6 +54,11 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 # Token characters allowed in private paths: unreserved URL characters only, so a
 # token is the same in a URL, a file name and an nginx location.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]+")
+# BCP 47 shape (RFC 5646 2.1 without its registry): what xml:lang, RSS
+# <language> and JSON Feed "language" may carry.
+_LANGUAGE_TAG_RE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+# Schemes of identifiers (not links) a feed may name itself by: tag: (RFC 4151), urn:.
+_ID_SCHEMES = ("http", "https", "tag", "urn")
 
 
 @dataclass(frozen=True)
@@ -184,6 +190,45 @@ def check_token(topic: str, token: str) -> str:
 def xml_safe(text: str) -> str:
     """Drop characters that XML 1.0 cannot carry."""
     return _XML_INVALID.sub("", text)
+
+
+def _scheme_of(value: str | None) -> str | None:
+    """Lower-case scheme of a URL without spaces, controls or XML-invalid characters."""
+    if not value or xml_safe(value) != value:
+        return None
+    if any(c <= " " or "\x7f" <= c <= "\x9f" for c in value):
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. an unbalanced IPv6 bracket
+        return None
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and not parts.netloc:
+        return None
+    return scheme
+
+
+def web_url(value: str | None) -> str | None:
+    """``value`` when it is an absolute http(s) URL fit for any format, else None.
+
+    Every link from a source's own fields (its home page, related links,
+    authors) passes here before it is published: a ``javascript:`` or
+    ``data:`` link would run in a reader that renders it, and a control
+    character would make the XML unwritable.
+    """
+    return value if _scheme_of(value) in ("http", "https") else None
+
+
+def feed_identifier(value: str | None) -> str | None:
+    """``value`` when it is an http(s), ``tag:`` or ``urn:`` identifier fit for any format."""
+    return value if _scheme_of(value) in _ID_SCHEMES else None
+
+
+def language_tag(value: str | None) -> str | None:
+    """``value`` when it has the shape of a BCP 47 language tag, else None."""
+    if value and _LANGUAGE_TAG_RE.fullmatch(value):
+        return value
+    return None
 
 
 def rfc3339(value: datetime) -> str:

@@ -20,8 +20,11 @@ from aggregator.publish._base import (
     Site,
     TopicUrls,
     body_html,
+    feed_identifier,
+    language_tag,
     make_document,
     newest_updated,
+    web_url,
     xml_safe,
 )
 
@@ -34,21 +37,13 @@ _A = "{" + ATOM_NS + "}"
 _XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
-def _is_absolute_iri(value: str | None) -> bool:
-    if not value or ":" not in value:
-        return False
-    scheme = value.split(":", 1)[0]
-    return (
-        scheme.isascii() and scheme[:1].isalpha() and all(c.isalnum() or c in "+-." for c in scheme)
-    )
-
-
 def _via_links(story: Story) -> Iterator[Origin]:
     """Provenance origins with a link, each link once, in provenance order."""
     seen: set[str] = set()
     for origin in story.provenance:
-        if origin.link and origin.link not in seen:
-            seen.add(origin.link)
+        link = web_url(origin.link)
+        if link and link not in seen:
+            seen.add(link)
             yield origin
 
 
@@ -62,16 +57,16 @@ def _add_entry(fg: FeedGenerator, story: Story) -> None:
     for author in item.authors:
         if author.strip():
             fe.author({"name": xml_safe(author)})
-    if item.link:
+    if web_url(item.link):
         # Only for feedgen's own content-or-alternate check: feedgen 1.0 drops
         # rel/type/title from entry links, so _finish rewrites every entry link.
         fe.link(href=item.link, rel="alternate")
     content = body_html(story)
-    if not content and not item.link:
+    if not content and not web_url(item.link):
         # RFC 4287 4.1.1.1: an entry without an alternate link must carry content.
         content = "<p>" + xml_safe(item.title).replace("&", "&amp;").replace("<", "&lt;") + "</p>"
     if content:
-        fe.content(content, type="html")
+        fe.content(xml_safe(content), type="html")
     if item.summary.strip():
         fe.summary(xml_safe(item.summary.strip()), type="text")
     for tag in item.tags:
@@ -86,7 +81,7 @@ def _add_links(entry: etree._Element, story: Story, urls: TopicUrls) -> None:
         entry, _A + "link", rel="alternate", type="text/html", href=urls.story_url(story)
     )
     for related in story.item.related:
-        if related.link:
+        if web_url(related.link):
             etree.SubElement(
                 entry, _A + "link", rel="related", href=related.link, title=xml_safe(related.title)
             )
@@ -97,12 +92,14 @@ def _add_links(entry: etree._Element, story: Story, urls: TopicUrls) -> None:
 
 def _source_element(origin: Origin) -> etree._Element:
     source = etree.Element(_A + "source")
-    if _is_absolute_iri(origin.feed_id):
-        etree.SubElement(source, _A + "id").text = xml_safe(origin.feed_id or "")
+    feed_id = feed_identifier(origin.feed_id)
+    if feed_id:
+        etree.SubElement(source, _A + "id").text = feed_id
     title = etree.SubElement(source, _A + "title", type="text")
     title.text = xml_safe(origin.title or origin.source)
-    if origin.link:
-        etree.SubElement(source, _A + "link", rel="alternate", href=origin.link)
+    link = web_url(origin.link)
+    if link:
+        etree.SubElement(source, _A + "link", rel="alternate", href=link)
     return source
 
 
@@ -186,8 +183,9 @@ def _finish(
             root.append(marker)
     for element, story in zip(root.iterfind(_A + "entry"), stories, strict=True):
         element.find(_A + "title").set("type", "text")
-        if story.item.language:
-            element.set(_XML_LANG, story.item.language)
+        language = language_tag(story.item.language)
+        if language:
+            element.set(_XML_LANG, language)
         _add_links(element, story, urls)
         origin = story.item.origin or (story.provenance[0] if story.provenance else None)
         if origin is not None:

@@ -25,6 +25,7 @@ from aggregator.publish._base import (
     newest_updated,
     rfc3339,
     story_anchor,
+    web_url,
     xml_safe,
 )
 from aggregator.publish.opml import OPML_PATH
@@ -135,7 +136,7 @@ def _story_row(story: Story) -> _StoryRow:
     return _StoryRow(
         story_anchor(story),
         item.title,
-        item.link,
+        web_url(item.link),
         story.published,
         dateline,
         item.summary,

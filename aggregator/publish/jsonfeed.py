@@ -17,9 +17,12 @@ from aggregator.publish._base import (
     Site,
     TopicUrls,
     body_html,
+    feed_identifier,
+    language_tag,
     make_document,
     newest_updated,
     rfc3339,
+    web_url,
 )
 
 __all__ = ["JSON_FEED_VERSION", "render_json_feed"]
@@ -33,10 +36,12 @@ def _origin(story: Story) -> list[dict[str, str]]:
         entry = {"source": origin.source}
         if origin.title:
             entry["title"] = origin.title
-        if origin.link:
-            entry["url"] = origin.link
-        if origin.feed_id:
-            entry["feed_id"] = origin.feed_id
+        link = web_url(origin.link)
+        if link:
+            entry["url"] = link
+        feed_id = feed_identifier(origin.feed_id)
+        if feed_id:
+            entry["feed_id"] = feed_id
         out.append(entry)
     return out
 
@@ -61,15 +66,16 @@ def _item(story: Story, urls: TopicUrls) -> dict[str, Any]:
     tags = [t for t in item.tags if t.strip()]
     if tags:
         out["tags"] = tags
-    if item.language:
-        out["language"] = item.language
+    language = language_tag(item.language)
+    if language:
+        out["language"] = language
     extension: dict[str, Any] = {}
     provenance = _origin(story)
     if provenance:
         extension["provenance"] = provenance
     if item.related:
         extension["related"] = [
-            {"title": r.title, **({"url": r.link} if r.link else {})} for r in item.related
+            {"title": r.title, **({"url": r.link} if web_url(r.link) else {})} for r in item.related
         ]
     if extension:
         out["_aggregator"] = extension

@@ -20,6 +20,7 @@ from aggregator.publish._base import (
     http_date,
     make_document,
     newest_updated,
+    web_url,
     xml_safe,
 )
 
@@ -47,14 +48,7 @@ def _item(story: Story, urls: TopicUrls) -> str:
     origin = item.origin or (story.provenance[0] if story.provenance else None)
     if origin is not None:
         # RSS <source url> names the source's feed; only an http(s) URL will do.
-        url = next(
-            (
-                u
-                for u in (origin.feed_id, origin.link)
-                if u and u.startswith(("http://", "https://"))
-            ),
-            None,
-        )
+        url = web_url(origin.feed_id) or web_url(origin.link)
         if url:
             out.append(f"<source url={_attr(url)}>{_text(origin.title or origin.source)}</source>")
     out.append("</item>")

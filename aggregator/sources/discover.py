@@ -22,7 +22,20 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup, Tag
 
-__all__ = ["COMMON_FEED_PATHS", "FEED_TYPES", "DiscoveredFeed", "discover_feeds", "looks_like_html"]
+__all__ = [
+    "COMMON_FEED_PATHS",
+    "FEED_TYPES",
+    "MAX_CANDIDATES",
+    "DiscoveredFeed",
+    "discover_feeds",
+    "feed_candidates",
+    "looks_like_html",
+]
+
+#: Feeds a source's poll tries from one HTML page, best first: a page listing
+#: thousands of feed links must not turn one poll into thousands of requests.
+#: (The whole discovery also runs under the source's one fetch deadline.)
+MAX_CANDIDATES = 5
 
 #: Paths tried on a site whose page links no feed, in this order.
 COMMON_FEED_PATHS = (
@@ -183,3 +196,16 @@ def discover_feeds(html: bytes, *, base_url: str) -> list[DiscoveredFeed]:
                     )
                 )
     return found
+
+
+def feed_candidates(html: bytes, *, base_url: str) -> list[str]:
+    """The URLs a poll should try for a page's feed: at most :data:`MAX_CANDIDATES`.
+
+    Args:
+        html: the page's bytes.
+        base_url: the page's final URL.
+
+    Returns:
+        The best :func:`discover_feeds` results (links, anchors, else guesses).
+    """
+    return [f.url for f in discover_feeds(html, base_url=base_url)[:MAX_CANDIDATES]]

@@ -4,11 +4,14 @@
 it stored and re-reads only new or changed files, so a pass over thousands of
 unchanged seeds opens none of them. :func:`read_seed` reads one file, confined
 to the root: no absolute or ``..`` paths, symlinks resolved and refused when
-they leave the root, FIFOs and devices refused, a size cap.
+they leave the root, then the resolved path opened component by component
+without following symlinks (so a symlink swapped in after the check is
+refused, not followed), FIFOs and devices refused, a size cap.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -210,9 +213,7 @@ def read_seed(root: Path, relpath: str, *, source: str, max_bytes: int) -> bytes
             raise SeedFileError(source, relpath, "not a regular file; refused")
         if st.st_size > max_bytes:
             raise SeedFileError(source, relpath, _too_large(st.st_size, max_bytes))
-        # O_NONBLOCK: if the file was swapped for a FIFO after the check, do
-        # not hang waiting for a writer.
-        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = _open_beneath(real_root, real.relative_to(real_root).parts)
         with os.fdopen(fd, "rb") as handle:
             if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
                 raise SeedFileError(source, relpath, "not a regular file; refused")
@@ -224,10 +225,44 @@ def read_seed(root: Path, relpath: str, *, source: str, max_bytes: int) -> bytes
     except FileNotFoundError as exc:
         raise SeedFileError(source, relpath, "file not found (deleted while reading)") from exc
     except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise SeedFileError(
+                source, relpath, "a symlink appeared in its path while it was read; refused"
+            ) from exc
         raise SeedFileError(source, relpath, f"cannot read: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:  # grew after the stat
         raise SeedFileError(source, relpath, _too_large(len(data), max_bytes, grew=True))
     return data
+
+
+def _open_beneath(real_root: Path, parts: tuple[str, ...]) -> int:
+    """Open ``real_root/parts...`` for reading without following any symlink.
+
+    ``parts`` is a path already resolved and checked to lie inside the root,
+    so it holds no symlink; opening each component relative to the folder
+    opened before it with ``O_NOFOLLOW`` makes the check and the read the
+    same file: a component swapped for a symlink since the check fails with
+    ``ELOOP`` (or ``ENOTDIR``) instead of leading outside the root.
+    ``O_NONBLOCK``: a file swapped for a FIFO does not hang the read.
+
+    Returns:
+        A file descriptor the caller owns.
+
+    Raises:
+        OSError: a component is missing, a symlink, or unreadable.
+    """
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    directory = getattr(os, "O_DIRECTORY", 0)
+    fd = os.open(real_root, os.O_RDONLY | directory)
+    try:
+        for part in parts[:-1]:
+            next_fd = os.open(part, os.O_RDONLY | directory | nofollow, dir_fd=fd)
+            os.close(fd)
+            fd = next_fd
+        flags = os.O_RDONLY | nofollow | getattr(os, "O_NONBLOCK", 0)
+        return os.open(parts[-1], flags, dir_fd=fd)
+    finally:
+        os.close(fd)
 
 
 def _too_large(size: int, limit: int, *, grew: bool = False) -> str:

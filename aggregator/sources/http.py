@@ -21,9 +21,10 @@ One call, :meth:`Fetcher.fetch`, gets one document:
   (:class:`~aggregator.errors.TooLargeError`).
 * **Redirects by hand**: at most ``max_redirects`` hops; loops and a missing
   ``Location`` raise :class:`~aggregator.errors.RedirectError`; relative
-  locations are resolved; credentials (``Authorization``, ``Cookie``) are not
-  forwarded to another origin. ``permanent_redirect`` reports where the leading
-  run of 301/308 hops ended, for :func:`aggregator.sources.redirects.decide_move`.
+  locations are resolved; the caller's headers (credentials, API keys) go
+  only to the configured origin, never to another one a redirect names.
+  ``permanent_redirect`` reports where the leading run of 301/308 hops ended,
+  for :func:`aggregator.sources.redirects.decide_move`.
 * **SSRF guard**: only http and https; before every hop the host is resolved and
   *every* address checked (:func:`address_refusal`); a refused address raises
   :class:`~aggregator.errors.BlockedAddressError` before any connection is
@@ -116,7 +117,6 @@ _ACCEPT_ENCODING = "gzip, deflate, br"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
 # Headers that carry credentials for one origin only.
-_ORIGIN_BOUND = ("authorization", "cookie", "proxy-authorization")
 # Largest piece a decoder emits per step: bounds memory per step of a bomb.
 _CHUNK = 64 * 1024
 
@@ -247,6 +247,12 @@ async def system_resolver(host: str, port: int) -> list[str]:
         if address not in addresses:
             addresses.append(address)
     return addresses
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the default port filled in: RFC 6454's origin."""
+    default = 443 if url.scheme == "https" else 80
+    return (url.scheme, url.host, url.port or default)
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -602,6 +608,7 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         headers: Mapping[str, str] | None = None,
+        headers_origin: str | None = None,
         timeout: float = 20.0,
         max_bytes: int = 10 * 2**20,
     ) -> FetchResponse:
@@ -612,7 +619,11 @@ class Fetcher:
             source: the source's name, for error messages.
             etag: stored validator, sent as ``If-None-Match``.
             last_modified: stored validator, sent as ``If-Modified-Since``.
-            headers: extra request headers (they override the defaults).
+            headers: extra request headers (they override the defaults), sent
+                only to ``headers_origin``'s origin: a redirect or a discovered
+                link to another scheme, host or port never receives them.
+            headers_origin: the URL whose origin ``headers`` belong to (the
+                configured source URL); defaults to ``url``.
             timeout: overall deadline in seconds for all hops, lookups and reads.
             max_bytes: body cap, counted after decompression.
 
@@ -636,9 +647,75 @@ class Fetcher:
                 etag=etag,
                 last_modified=last_modified,
                 extra=headers or {},
+                extra_origin=_origin(httpx.URL(headers_origin or url)) if headers else None,
                 timeout=timeout,
                 max_bytes=max_bytes,
             )
+        except AggregatorError:
+            raise
+        except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError, OSError) as exc:
+            raise FetchError(source, f"{url}: {_describe(exc)}") from exc
+
+    async def post_form(
+        self, url: str, form: Mapping[str, str], *, source: str, timeout: float = 10.0
+    ) -> int:
+        """POST a form once, through the SSRF guard, and return the status.
+
+        For notifications (a WebSub hub ping): a redirect is not followed but
+        returned as its status, so a hub that answers 302 to a link-local or
+        internal address sends nothing there; proxies from the environment
+        are ignored like every fetch. The answer's body is not read beyond a
+        small bound.
+
+        Args:
+            url: an absolute http(s) URL.
+            form: the fields, sent as ``application/x-www-form-urlencoded``.
+            source: what the request is for, in error messages.
+            timeout: overall deadline in seconds.
+
+        Returns:
+            The HTTP status of the answer, whatever it is.
+
+        Raises:
+            BlockedAddressError: a scheme other than http(s), or an address
+                the SSRF guard refuses (nothing was sent).
+            DeadlineError: no answer within ``timeout``.
+            FetchError: any other transport failure.
+        """
+        try:
+            target = httpx.URL(url)
+            if target.scheme not in ("http", "https"):
+                raise BlockedAddressError(
+                    source, f"{url}: scheme {target.scheme!r} refused (only http and https)"
+                )
+            if not target.host:
+                raise FetchError(source, f"{url}: URL has no host")
+            port = target.port or (443 if target.scheme == "https" else 80)
+            async with self._slot(_host_key(target.host)):
+                async with asyncio.timeout(timeout):
+                    try:
+                        addresses = await self._guard.vet(target.host, port)
+                    except FetchError as exc:
+                        raise type(exc)(source, f"{url}: {exc.message}") from exc
+                    request = httpx.Request(
+                        "POST",
+                        target,
+                        headers={"User-Agent": self._user_agent},
+                        data=dict(form),
+                        extensions={"timeout": httpx.Timeout(timeout).as_dict()},
+                    )
+                    token = _PINS.set({(_host_key(target.host), port): addresses})
+                    try:
+                        response = await self._transport.handle_async_request(request)
+                        try:
+                            await _discard(response)
+                        finally:
+                            await response.aclose()
+                    finally:
+                        _PINS.reset(token)
+            return response.status_code
+        except TimeoutError as exc:
+            raise DeadlineError(source, f"{url}: no answer within {timeout:g} s") from exc
         except AggregatorError:
             raise
         except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError, OSError) as exc:
@@ -652,6 +729,7 @@ class Fetcher:
         etag: str | None,
         last_modified: str | None,
         extra: Mapping[str, str],
+        extra_origin: tuple[str, str, int | None] | None,
         timeout: float,
         max_bytes: int,
     ) -> FetchResponse:
@@ -660,18 +738,25 @@ class Fetcher:
             current = httpx.URL(url)
         except httpx.InvalidURL as exc:
             raise FetchError(source, f"{url}: invalid URL: {_describe(exc)}") from exc
-        request_headers = httpx.Headers(
-            {
-                "User-Agent": self._user_agent,
-                "Accept": DEFAULT_ACCEPT,
-                "Accept-Encoding": _ACCEPT_ENCODING,
-            }
-        )
-        request_headers.update(extra)
+        defaults = {
+            "User-Agent": self._user_agent,
+            "Accept": DEFAULT_ACCEPT,
+            "Accept-Encoding": _ACCEPT_ENCODING,
+        }
+        validators = {}
         if etag:
-            request_headers["If-None-Match"] = etag
+            validators["If-None-Match"] = etag
         if last_modified:
-            request_headers["If-Modified-Since"] = last_modified
+            validators["If-Modified-Since"] = last_modified
+        # Configured headers (API keys, tokens) are the configured origin's:
+        # built per hop, so another origin never sees them, and neither does
+        # the same origin again after a hop elsewhere.
+        own_headers = httpx.Headers(defaults)
+        own_headers.update(extra)
+        own_headers.update(validators)
+        foreign_headers = httpx.Headers(defaults)
+        foreign_headers.update(validators)
+        origin_ok = True
 
         visited = [str(current)]
         redirects: list[tuple[int, str]] = []
@@ -700,9 +785,12 @@ class Fetcher:
                         started = loop.time()
                         deadline = started + timeout
                         waiting.reschedule(deadline)
+                    origin_ok = origin_ok and (
+                        extra_origin is None or _origin(current) == extra_origin
+                    )
                     hop = await self._hop(
                         current,
-                        request_headers,
+                        own_headers if origin_ok else foreign_headers,
                         source=source,
                         where=where(),
                         timeout=timeout,
@@ -738,13 +826,8 @@ class Fetcher:
                     raise RedirectError(
                         source, f"{url}: more than {self._max_redirects} redirects (last {target})"
                     )
-                if (target.scheme, target.host, target.port) != (
-                    current.scheme,
-                    current.host,
-                    current.port,
-                ):
-                    for name in _ORIGIN_BOUND:
-                        request_headers.pop(name, None)
+                if _origin(target) != _origin(current):
+                    origin_ok = False
                 visited.append(str(target))
                 current = target
                 continue
