@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from aggregator.model import Item, SourceKind, SourceSpec
 from aggregator.store import FileChange, FileRecord, IngestReport, SourceWrite, SQLStore, open_store
+from aggregator.store.rows import dedup_keys
 from aggregator.store.schema import entries, files, sources, stories, story_topics, tombstones
 
 from .factories import T0, later, make_item
@@ -91,7 +92,11 @@ def _rounds(seed: int) -> list[list[SourceWrite]]:
                 else ()
             )
             state = replace(_spec_state(source), etag=f'"r{r}"', next_due_at=later(30 * r))
-            writes.append(SourceWrite(source, items=tuple(items), removed=removed, state=state))
+            # Half the writes carry keys a worker computed; the writer computes the others.
+            keys = tuple(dedup_keys(i) for i in items) if rng.random() < 0.5 else ()
+            writes.append(
+                SourceWrite(source, items=tuple(items), removed=removed, state=state, keys=keys)
+            )
         rounds.append(writes)
     return rounds
 
@@ -181,3 +186,8 @@ def store(store_url: str) -> Iterator[SQLStore]:
     s = open_store(store_url)
     yield s
     s.close()
+
+
+def test_keys_must_match_items() -> None:
+    with pytest.raises(ValueError, match="feed0: 1 keys for 2 items"):
+        SourceWrite("feed0", items=(make_item("a"), make_item("b")), keys=((None, None),))
