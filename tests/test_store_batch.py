@@ -191,3 +191,15 @@ def store(store_url: str) -> Iterator[SQLStore]:
 def test_keys_must_match_items() -> None:
     with pytest.raises(ValueError, match="feed0: 1 keys for 2 items"):
         SourceWrite("feed0", items=(make_item("a"), make_item("b")), keys=((None, None),))
+
+
+def test_each_write_may_carry_its_own_now(store: SQLStore) -> None:
+    a = make_item("a", source="wire", title="Talks A", body="first " * 20)
+    b = make_item("b", source="other", title="Talks B", body="second " * 20)
+    store.apply(
+        [SourceWrite("wire", items=(a,), now=later(1)), SourceWrite("other", items=(b,))],
+        now=later(5),
+        matchers=MATCHERS,
+    )
+    first_seen = {s.item.source: s.first_seen for s in store.topic_stories("all")}
+    assert first_seen == {"wire": later(1), "other": later(5)}

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from aggregator import dedup
 from aggregator.dedup import Action
-from aggregator.model import Item, SourceState
+from aggregator.model import Item, SourceState, utc
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
 from aggregator.store import membership
@@ -89,6 +89,8 @@ class SourceWrite:
     files: tuple[FileChange, ...] = ()
     #: the source's new fetch state; saving it releases the source's claim
     state: SourceState | None = None
+    #: when the source's update began (its entries' first_seen); None: the batch's now
+    now: datetime | None = None
     #: ``rows.dedup_keys`` of each of ``items``, in order, when a worker computed
     #: them already (empty: the writer computes them)
     keys: tuple[DedupKeys, ...] = ()
@@ -114,6 +116,7 @@ def apply(
     batch.prefetch([item for w in writes for item in _items_of(w)])
     reports = []
     for write in writes:
+        batch.now = now if write.now is None else utc(write.now)
         report = IngestReport()
         ordered = sorted(write.files, key=lambda c: c.record is None)
         for change in ordered:
@@ -360,7 +363,9 @@ class _Batch:
             # A returning entry whose story another entry kept alive rejoins it.
             action = Action.JOIN
         if action is Action.UNCHANGED:
-            self.touched.append({"k_source": item.source, "k_identity": item.identity})
+            self.touched.append(
+                {"k_source": item.source, "k_identity": item.identity, "k_now": self.now}
+            )
             return IngestReport(unchanged=1)
         if action is Action.SKIP or story_id is None:
             return IngestReport(skipped=1)
@@ -432,7 +437,7 @@ class _Batch:
         _insert(stories, conn.dialect).run(conn, self.new_stories)
         _insert(entries, conn.dialect).run(conn, self.new_entries)
         if self.touched:
-            conn.execute(_TOUCH, [{**t, "k_now": self.now} for t in self.touched])
+            conn.execute(_TOUCH, self.touched)
         if self.untombed:
             conn.execute(_UNTOMB, self.untombed)
         _insert(story_topics, conn.dialect).run(conn, self.new_topics)

@@ -5,39 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from aggregator.model import Item
+# Seed-file values live in the model: parse workers build them without the store.
+from aggregator.model import FileChange, FileRecord, Item
 
 __all__ = ["FileChange", "FileRecord", "IngestReport", "TopicMatchers"]
 
 #: topic name -> predicate over a story's canonical item
 TopicMatchers = Mapping[str, Callable[[Item], bool]]
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    """What the store remembers of one seed file."""
-
-    relpath: str
-    size: int
-    mtime_ns: int
-    content_hash: str | None = None
-    #: identities of the entries the file produced
-    identities: tuple[str, ...] = ()
-    #: why it could not be ingested (retried when size or mtime change)
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileChange:
-    """One seed file's effect, applied atomically with its record."""
-
-    relpath: str
-    #: the file's new record; None when the file was deleted
-    record: FileRecord | None
-    #: entries the file yields now
-    items: tuple[Item, ...] = ()
-    #: identities the file yielded before and no longer does
-    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
