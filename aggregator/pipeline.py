@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -115,13 +116,20 @@ def _weigh(write: _Write) -> int:
 
 def _applier(store: Store) -> Callable[[Sequence[_Write]], list[IngestReport]]:
     def apply(writes: Sequence[_Write]) -> list[IngestReport]:
-        # One transaction for the batch; its time is the latest update's, and
-        # topics are matched with the newest matchers (a reload may be under way).
-        return store.apply(
-            [SourceWrite(w.source, items=w.items, files=w.files, state=w.state) for w in writes],
-            now=max(w.now for w in writes),
-            matchers=writes[-1].matchers,
-        )
+        # One store transaction per run of writes matched by the same topics
+        # (a reload changes them between two runs).
+        reports: list[IngestReport] = []
+        for _, run in itertools.groupby(writes, key=lambda w: id(w.matchers)):
+            group = list(run)
+            reports += store.apply(
+                [
+                    SourceWrite(w.source, items=w.items, files=w.files, state=w.state, now=w.now)
+                    for w in group
+                ],
+                now=max(w.now for w in group),
+                matchers=group[0].matchers,
+            )
+        return reports
 
     return apply
 

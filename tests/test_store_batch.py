@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from aggregator.model import Item, SourceKind, SourceSpec
 from aggregator.store import FileChange, FileRecord, IngestReport, SourceWrite, SQLStore, open_store
+from aggregator.store.rows import dedup_keys
 from aggregator.store.schema import entries, files, sources, stories, story_topics, tombstones
 
 from .factories import T0, later, make_item
@@ -91,7 +92,11 @@ def _rounds(seed: int) -> list[list[SourceWrite]]:
                 else ()
             )
             state = replace(_spec_state(source), etag=f'"r{r}"', next_due_at=later(30 * r))
-            writes.append(SourceWrite(source, items=tuple(items), removed=removed, state=state))
+            # Half the writes carry keys a worker computed; the writer computes the others.
+            keys = tuple(dedup_keys(i) for i in items) if rng.random() < 0.5 else ()
+            writes.append(
+                SourceWrite(source, items=tuple(items), removed=removed, state=state, keys=keys)
+            )
         rounds.append(writes)
     return rounds
 
@@ -181,3 +186,20 @@ def store(store_url: str) -> Iterator[SQLStore]:
     s = open_store(store_url)
     yield s
     s.close()
+
+
+def test_keys_must_match_items() -> None:
+    with pytest.raises(ValueError, match="feed0: 1 keys for 2 items"):
+        SourceWrite("feed0", items=(make_item("a"), make_item("b")), keys=((None, None),))
+
+
+def test_each_write_may_carry_its_own_now(store: SQLStore) -> None:
+    a = make_item("a", source="wire", title="Talks A", body="first " * 20)
+    b = make_item("b", source="other", title="Talks B", body="second " * 20)
+    store.apply(
+        [SourceWrite("wire", items=(a,), now=later(1)), SourceWrite("other", items=(b,))],
+        now=later(5),
+        matchers=MATCHERS,
+    )
+    first_seen = {s.item.source: s.first_seen for s in store.topic_stories("all")}
+    assert first_seen == {"wire": later(1), "other": later(5)}

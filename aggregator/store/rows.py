@@ -8,11 +8,34 @@ from typing import Any
 from aggregator import dedup
 from aggregator.model import Dateline, Item, Origin, Outcome, Related, SourceState
 
-__all__ = ["entry_values", "item_from_row", "state_from_row", "state_values"]
+__all__ = [
+    "DedupKeys",
+    "dedup_keys",
+    "entry_values",
+    "item_from_row",
+    "state_from_row",
+    "state_values",
+]
 
 
-def entry_values(item: Item) -> dict[str, Any]:
-    """The ``entries`` columns an item sets (keys and bookkeeping aside)."""
+#: an entry's dedup keys: (link key, content key), see :mod:`aggregator.dedup`
+DedupKeys = tuple[str | None, str | None]
+
+
+def dedup_keys(item: Item) -> DedupKeys:
+    """The item's link and content keys: pure, so a worker process may compute them."""
+    return dedup.link_key(item), dedup.content_key(item)
+
+
+def entry_values(item: Item, keys: DedupKeys | None = None) -> dict[str, Any]:
+    """The ``entries`` columns an item sets (primary key and bookkeeping aside).
+
+    Args:
+        item: the entry.
+        keys: its :func:`dedup_keys` when already computed.
+    """
+    link_key, content_key = dedup_keys(item) if keys is None else keys
+    origin = item.origin
     return {
         "title": item.title,
         "link": item.link,
@@ -27,10 +50,17 @@ def entry_values(item: Item) -> dict[str, Any]:
         if item.dateline is None
         else {"place": item.dateline.place, "agency": item.dateline.agency},
         "related": [{"title": r.title, "link": r.link} for r in item.related],
-        "origin": None if item.origin is None else dataclasses.asdict(item.origin),
+        "origin": None
+        if origin is None
+        else {
+            "source": origin.source,
+            "title": origin.title,
+            "link": origin.link,
+            "feed_id": origin.feed_id,
+        },
         "content_hash": item.content_hash,
-        "link_key": dedup.link_key(item),
-        "content_key": dedup.content_key(item),
+        "link_key": link_key,
+        "content_key": content_key,
     }
 
 

@@ -162,7 +162,7 @@ class SQLStore:
 
         Args:
             writes: the sources' finished updates, in the order they finished.
-            now: the time of this batch (aware).
+            now: the time of this batch (aware), for writes without their own.
             matchers: the configured topics' predicates.
 
         Returns:
