@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aggregator.model import Item, TopicSpec
-from aggregator.store import SQLStore
+from aggregator.store import Store
 
 __all__ = ["RetentionReport", "prune"]
 
@@ -25,7 +25,7 @@ class RetentionReport:
 
 
 def prune(
-    store: SQLStore,
+    store: Store,
     topics: Sequence[TopicSpec],
     matchers: Mapping[str, Callable[[Item], bool]],
     *,
