@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .daemonkit import free_port, get, running, wait_for
+from .daemonkit import free_port, get, running, wait_for, wait_progress
 
 SOURCES = 200
 
@@ -122,9 +122,7 @@ def test_each_source_fetched_once_per_period(tmp_path: Path, cache_control: str 
     with CountingServer(cache_control) as server:
         write_config(config, port=port, feeds=server.base)
         with running(config) as daemon:
-            wait_for(
-                lambda: len(server.snapshot()) == SOURCES, 120, "every source fetched", step=0.2
-            )
+            wait_progress(lambda: len(server.snapshot()), SOURCES, 60, "sources fetched")
             quiet(base)
             counts = server.snapshot()
             twice = {path: n for path, n in counts.items() if n != 1}

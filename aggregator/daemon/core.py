@@ -262,6 +262,9 @@ class Daemon:
             sources are due (never polled, or due while the daemon was down).
         """
         ctx = self.ctx
+        # Our killed predecessor's claims (same owner: one daemon per data
+        # folder) would otherwise hold its sources until their leases end.
+        ctx.store.release([s.name for s in ctx.config.sources], owner=self.dispatcher.owner)
         states = ctx.store.states()
         remote = {s.name for s in ctx.config.sources if s.kind is SourceKind.URL}
         now = ctx.clock()

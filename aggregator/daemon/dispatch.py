@@ -137,6 +137,8 @@ class Dispatcher:
                     continue
                 task = asyncio.create_task(self._run(spec, ctx), name=f"update:{name}")
                 self._in_flight[name] = task
+            if release:
+                await asyncio.to_thread(ctx.store.release, release, owner=self.owner)
             log.debug(
                 "tick: %d requested, %d due started, %d waiting, %d in flight",
                 len(granted),
@@ -160,11 +162,26 @@ class Dispatcher:
     def _claim(
         self, ctx: Context, requested: list[str], free: int, budget: int | None, busy: set[str]
     ) -> tuple[list[str], list[str], int]:
-        granted = requested[: max(free, 0)]
+        store = ctx.store
+        now = ctx.clock()
+        granted: list[str] = []
+        for name in requested:
+            if len(granted) >= free:
+                break
+            if store.claim(name, owner=self.owner, lease=self._lease, now=now):
+                granted.append(name)
         room = free - len(granted) if budget is None else min(free - len(granted), budget)
-        due = [n for n in ctx.store.due_sources(ctx.clock()) if n not in busy and n not in granted]
-        claimed = due[: max(room, 0)]
-        return granted, claimed, len(due) - len(claimed)
+        claimed = (
+            store.claim_due(now, owner=self.owner, lease=self._lease, limit=room)
+            if room > 0
+            else []
+        )
+        waiting = 0
+        if len(claimed) >= room:
+            # Saturated: count what is due beyond what runs or was just claimed.
+            taken = busy | set(granted) | set(claimed)
+            waiting = sum(1 for n in store.due_sources(now) if n not in taken)
+        return granted, claimed, waiting
 
     def _spec_map(self, ctx: Context) -> Mapping[str, SourceSpec]:
         # Config.source() is a linear scan: build the map once per config.
@@ -182,6 +199,10 @@ class Dispatcher:
             # update_source reports a source's problems as results: this is the
             # store failing to save. Free the claim so the source is retried.
             log.exception("%s: the update could not be saved", name, extra={"source": name})
+            try:
+                await asyncio.to_thread(ctx.store.release, [name], owner=self.owner)
+            except Exception:
+                log.exception("%s: cannot release the claim; it expires with its lease", name)
         else:
             self._on_result(result)
         finally:
@@ -212,3 +233,9 @@ class Dispatcher:
         for task in pending:
             task.cancel()
         await asyncio.wait(pending, timeout=2)
+        abandoned = [name for name, task in tasks.items() if task in pending]
+        ctx = self._current()
+        try:
+            await asyncio.to_thread(ctx.store.release, abandoned, owner=self.owner)
+        except Exception:
+            log.exception("cannot release the abandoned updates' claims; they expire")
