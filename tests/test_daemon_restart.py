@@ -120,3 +120,27 @@ def test_restart_with_nothing_changed_reads_no_file_contents(tmp_path: Path) -> 
         stop(daemon)
     finally:
         daemon.kill()
+
+
+def test_a_seed_folder_added_by_a_reload_is_read_at_once(tmp_path: Path) -> None:
+    first = [f"Karabakh report {n}" for n in range(2)]
+    config, _seeds, base = setup(tmp_path, first)
+    more = tmp_path / "more"
+    more.mkdir()
+    added = [f"Karabakh dispatch {n}" for n in range(4)]
+    for n, title in enumerate(added):
+        (more / f"{n:03d}.txt").write_text(seed_text(title), encoding="utf-8")
+    daemon = start_and_publish(config, base, set(first))
+    try:
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text.replace("sources:\n", "sources:\n  - name: more\n    path: more\n"),
+            encoding="utf-8",
+        )
+        daemon.signal(signal.SIGHUP)
+        wait_for(
+            lambda: titles(base) == set(first) | set(added), DEADLINE, "the added folder's seeds"
+        )
+        stop(daemon)
+    finally:
+        daemon.kill()
