@@ -72,6 +72,7 @@ class Dispatcher:
         self._rerun: set[str] = set()
         # Ticks never overlap: claims are decided in one place, one tick at a time.
         self._lock = asyncio.Lock()
+        #: a tick started by a request, not yet running
         self._wake: asyncio.Task[int] | None = None
         self._stopping = False
         self._pace = catch_up
@@ -98,7 +99,14 @@ class Dispatcher:
         self._requested.add(name)
         # A tick already waiting for the lock will see it; otherwise start one.
         if self._wake is None or self._wake.done():
-            self._wake = asyncio.create_task(self.tick(), name="dispatch-request")
+            self._wake = asyncio.create_task(self._tick_now(), name="dispatch-request")
+
+    async def _tick_now(self) -> int:
+        try:
+            return await self.tick()
+        except Exception:  # the scheduled tick retries within a second
+            log.exception("dispatching the requested updates failed")
+            return 0
 
     async def tick(self) -> int:
         """Claim and start requested and due sources, up to the free workers.
