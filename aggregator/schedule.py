@@ -25,6 +25,7 @@ Policy, in order:
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,7 @@ from aggregator.model import Outcome, utc
 
 __all__ = [
     "NEVER",
+    "catch_up_allowance",
     "next_due",
     "parse_cache_control",
     "parse_expires",
@@ -133,6 +135,35 @@ def _unit_fraction(seed: str, now: datetime) -> float:
     bucket = int(now.timestamp() // 60)
     digest = hashlib.sha256(f"{seed}\x00{bucket}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def catch_up_allowance(
+    overdue: int,
+    *,
+    elapsed: timedelta,
+    rate: float,
+    longest: timedelta,
+) -> int:
+    """How many of the sources overdue at start may have started ``elapsed`` after it.
+
+    Overdue sources are due at once, but not all in one burst: at most ``rate``
+    start per second, the first second's share at once (a handful start
+    immediately). The pace rises above ``rate`` only as far as needed to start
+    them all within ``longest``.
+
+    Args:
+        overdue: sources never polled or past their due time when the daemon started.
+        elapsed: time since the start (not negative).
+        rate: sources per second to aim for (> 0).
+        longest: the longest the catch-up may take, whatever the number of sources.
+
+    Returns:
+        The number that may have started by now, at most ``overdue``.
+    """
+    if overdue <= 0:
+        return 0
+    pace = max(rate, overdue / max(longest.total_seconds(), 1.0))
+    return min(overdue, math.ceil(pace * (max(elapsed.total_seconds(), 0.0) + 1.0)))
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -42,6 +42,23 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str, step: float 
         time.sleep(step)
 
 
+def wait_progress(count: Callable[[], int], target: int, stall: float, what: str) -> None:
+    """Poll ``count`` until it reaches ``target``; fail once it has not grown for ``stall`` s.
+
+    The wait is tied to progress, not to a budget: a slow machine gets all the
+    time it needs as long as something moves.
+    """
+    best = count()
+    last_move = time.monotonic()
+    while best < target:
+        time.sleep(0.2)
+        now = count()
+        if now > best:
+            best, last_move = now, time.monotonic()
+        elif time.monotonic() - last_move > stall:
+            raise AssertionError(f"{what}: stuck at {best} of {target} for {stall}s")
+
+
 def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
@@ -50,6 +67,27 @@ def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
         return exc.code, exc.read()
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return 0, b""
+
+
+def write_seed_config(folder: Path, *, port: int, max_items: int) -> Path:
+    """``folder/aggregator.yaml``: one seed folder ``folder/seeds`` polled hourly, one topic."""
+    config = folder / "aggregator.yaml"
+    config.write_text(
+        f"""
+data_dir: var
+server: {{host: 127.0.0.1, port: {port}}}
+defaults: {{interval: 1h}}
+sources:
+  - name: seeds
+    path: seeds
+topics:
+  - name: karabakh
+    query: Karabakh
+    max_items: {max_items}
+""",
+        encoding="utf-8",
+    )
+    return config
 
 
 class FeedServer:

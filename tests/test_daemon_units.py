@@ -1,8 +1,8 @@
-"""In-process pieces of the daemon: the data folder lock, retention, JSON log lines."""
+"""In-process pieces of the daemon: the data folder lock, retention, JSON logs, reload plans."""
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import io
 import json
 import logging
@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config
-from aggregator.daemon import Daemon, DaemonSettings, DataDirLock, JsonFormatter, with_data_dir
+from aggregator.config import Config, load_config
+from aggregator.daemon import DataDirLock, JsonFormatter, plan_reload, with_data_dir
 from aggregator.errors import DataDirLockedError
 from aggregator.pipeline import open_context
+from aggregator.retention import prune
 
 from .factories import T0, make_item
 
@@ -92,15 +93,109 @@ def test_retention_keeps_published_stories(tmp_path: Path) -> None:
     ctx.store.ingest([fresh], now=now, matchers=ctx.matchers)
     ctx.close()
 
-    async def run() -> list[str]:
-        daemon = Daemon(config, DaemonSettings(watch=False), clock=lambda: now)
-        daemon.ctx = open_context(config, clock=lambda: now)
-        try:
-            await daemon._retention()
-            return sorted(i for _s, i, _ in daemon.ctx.store.old_entries(now + timedelta(days=1)))
-        finally:
-            daemon.ctx.close()
-
+    ctx = open_context(config, clock=lambda: now)
+    try:
+        report = prune(
+            ctx.store, config.topics, ctx.matchers, now=now, max_age=config.retention_max_age
+        )
+        left = sorted(i for _s, i, _ in ctx.store.old_entries(now + timedelta(days=1)))
+    finally:
+        ctx.close()
     # The current feed (max_items 2) holds "d" and "a": "a" is old but still
     # published, so it stays; "b" is old and off the feed, "c" in no topic: pruned.
-    assert asyncio.run(run()) == ["a", "d"]
+    assert left == ["a", "d"]
+    assert report.pruned == 2
+    assert report.before == now - timedelta(days=30)
+    assert report.dirty_topics == {"talks"}
+
+
+# -- reload planning (pure) ------------------------------------------------------
+
+
+def _config(tmp_path: Path, body: str, name: str = "a.yaml") -> Config:
+    (tmp_path / "seeds").mkdir(exist_ok=True)
+    (tmp_path / "other").mkdir(exist_ok=True)
+    path = tmp_path / name
+    path.write_text(body, encoding="utf-8")
+    return load_config(path)
+
+
+BASE = """
+data_dir: var
+server: {host: 127.0.0.1, port: 8080}
+allow_networks: ['127.0.0.0/8']
+sources:
+  - {name: wire, url: 'http://127.0.0.1:9/feed.xml'}
+  - {name: seeds, path: seeds}
+  - {name: gone, url: 'http://127.0.0.1:9/gone.xml'}
+topics:
+  - {name: talks, query: talks}
+  - {name: war, query: war}
+"""
+
+
+def test_plan_reload_of_the_same_config_changes_nothing(tmp_path: Path) -> None:
+    old = _config(tmp_path, BASE)
+    new = _config(tmp_path, BASE, "b.yaml")
+    plan = plan_reload(old, new)
+    assert plan.config == new
+    assert (plan.added, plan.removed, plan.changed, plan.topics, plan.reconcile) == (
+        frozenset(),
+        frozenset(),
+        frozenset(),
+        frozenset(),
+        frozenset(),
+    )
+    assert not plan.new_fetcher
+    assert not plan.rewatch
+    assert plan.warnings == ()
+
+
+def test_plan_reload_names_each_change(tmp_path: Path) -> None:
+    old = _config(tmp_path, BASE)
+    changed = (
+        BASE.replace(
+            "- {name: gone, url: 'http://127.0.0.1:9/gone.xml'}", "- {name: more, path: other}"
+        )
+        .replace(
+            "{name: wire, url: 'http://127.0.0.1:9/feed.xml'}",
+            "{name: wire, url: 'http://127.0.0.1:9/feed.xml', interval: 2h}",
+        )
+        .replace("{name: war, query: war}", "{name: war, query: 'war OR peace'}")
+        .replace("allow_networks: ['127.0.0.0/8']", "allow_networks: ['10.0.0.0/8']")
+        + "  - {name: new, query: new}\n"
+    )
+    plan = plan_reload(old, _config(tmp_path, changed, "b.yaml"))
+    assert plan.added == {"more"}
+    assert plan.removed == {"gone"}
+    assert plan.changed == {"wire"}
+    assert plan.topics == {"war", "new"}
+    assert plan.new_fetcher
+    # A seed folder added: watched, and reconciled at once; "seeds" is untouched.
+    assert plan.rewatch
+    assert plan.reconcile == {"more"}
+
+
+def test_plan_reload_reconciles_a_moved_seed_folder(tmp_path: Path) -> None:
+    old = _config(tmp_path, BASE)
+    plan = plan_reload(old, _config(tmp_path, BASE.replace("path: seeds", "path: other"), "b.yaml"))
+    assert plan.changed == {"seeds"}
+    assert plan.rewatch
+    assert plan.reconcile == {"seeds"}
+
+
+def test_plan_reload_keeps_what_needs_a_restart(tmp_path: Path) -> None:
+    old = _config(tmp_path, BASE)
+    new = _config(
+        tmp_path,
+        BASE.replace("data_dir: var", "data_dir: elsewhere").replace("8080", "8081"),
+        "b.yaml",
+    )
+    plan = plan_reload(old, new)
+    assert plan.config.data_dir == old.data_dir
+    assert plan.config.store_url == old.store_url
+    assert plan.config == dataclasses.replace(new, data_dir=old.data_dir, store_url=old.store_url)
+    assert plan.warnings == (
+        f"data_dir and store changes need a restart; keeping {old.data_dir}",
+        "server address changes need a restart; serving http://127.0.0.1:8080/",
+    )

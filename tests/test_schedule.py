@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from aggregator.model import Outcome
 from aggregator.schedule import (
     NEVER,
+    catch_up_allowance,
     next_due,
     parse_cache_control,
     parse_expires,
@@ -323,3 +325,33 @@ def test_three_consistent_polls_move_the_url_and_302_never_does() -> None:
 def test_decide_move_needs_a_positive_requirement() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         decide_move(None, 0, A, required=0)
+
+
+# -- pacing the sources overdue at start ---------------------------------------------
+
+
+def allowance(overdue: int, seconds: float) -> int:
+    return catch_up_allowance(
+        overdue, elapsed=timedelta(seconds=seconds), rate=50, longest=timedelta(minutes=5)
+    )
+
+
+def test_catch_up_starts_a_few_overdue_sources_at_once() -> None:
+    assert allowance(3, 0) == 3
+    assert allowance(50, 0) == 50
+    assert allowance(0, 10) == 0
+
+
+def test_catch_up_paces_ten_thousand_overdue_sources() -> None:
+    starts = [allowance(10_000, t) for t in range(400)]
+    assert starts[0] == 50
+    # Never more than 50 in a second, and all started after 200 s.
+    assert max(b - a for a, b in itertools.pairwise(starts)) == 50
+    assert starts.index(10_000) == 199
+    assert starts[-1] == 10_000
+
+
+def test_catch_up_never_takes_longer_than_the_longest() -> None:
+    assert allowance(100_000, 299) == 100_000
+    assert allowance(100_000, 150) < 100_000
+    assert allowance(100_000, 0) == 334  # the pace is raised to 100,000 / 300 s

@@ -1,0 +1,412 @@
+"""The daemon's composition root: wires the parts, owns the lifecycle, signals and reloads."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from aggregator.config import Config, load_config
+from aggregator.errors import ConfigError
+from aggregator.metrics import CONTENT_TYPE, Metrics
+from aggregator.model import SourceKind, SourceResult, SourceState
+from aggregator.pipeline import (
+    Context,
+    build_matchers,
+    make_fetcher,
+    open_context,
+    render_all,
+    utcnow,
+)
+from aggregator.retention import prune
+from aggregator.sources.http import Fetcher
+from aggregator.web import DocumentStore, create_app, serve
+
+from .dispatch import CatchUp, Dispatcher
+from .health import Health
+from .lock import DataDirLock
+from .reload import plan_reload
+from .republish import Republisher, topic_map
+from .settings import DaemonSettings, with_data_dir
+from .watch import SeedWatch, watch_config
+
+__all__ = ["Daemon", "owner_for", "run_daemon", "serve_documents"]
+
+log = logging.getLogger(__name__)
+
+
+def owner_for(config: Config) -> str:
+    """This daemon's name on its claims: stable across restarts of the same data folder.
+
+    Only one daemon runs per data folder (the lock), so a restarted daemon may
+    release what its killed predecessor claimed instead of waiting for the lease.
+    """
+    return f"{socket.gethostname()}:{config.data_dir}"
+
+
+def seed_folders(config: Config) -> dict[str, Path]:
+    """Source name -> folder, for the configured seed folders."""
+    return {s.name: Path(s.location) for s in config.sources if s.kind is SourceKind.FILES}
+
+
+class Daemon:
+    """The long-running process: dispatcher, republisher, health, watchers, web server.
+
+    Args:
+        config: the validated config (with any ``--data-dir`` applied).
+        settings: timing and limits.
+        data_dir_override: re-applied to every reloaded config.
+        clock: the time source.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        settings: DaemonSettings | None = None,
+        *,
+        data_dir_override: Path | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings or DaemonSettings()
+        self._initial = config
+        self._override = data_dir_override
+        self._clock = clock
+        #: the current context; a reload replaces it, updates in flight keep theirs
+        self._ctx: Context | None = None
+        self.metrics = Metrics()
+        self.documents = DocumentStore(topics=topic_map(config))
+        self.health = Health(self.metrics, self.settings.tick_interval)
+        self.dispatcher = Dispatcher(
+            lambda: self.ctx,
+            self._on_result,
+            owner=owner_for(config),
+            lease=self.settings.lease,
+            max_workers=self.settings.max_workers,
+            catch_up=CatchUp(self.settings.catch_up_rate, self.settings.catch_up_longest),
+        )
+        self.republisher = Republisher(
+            self.documents,
+            lambda: self.ctx,
+            self.metrics,
+            debounce=self.settings.publish_debounce,
+            max_delay=self.settings.publish_max_delay,
+        )
+        self.seed_watch = SeedWatch(self.dispatcher.request)
+        self._stopping = asyncio.Event()
+        self._reload_requested = asyncio.Event()
+        # Fetchers replaced by a reload: updates in flight may still use them.
+        self._old_fetchers: list[Fetcher] = []
+
+    @property
+    def ctx(self) -> Context:
+        """The current context.
+
+        Raises:
+            RuntimeError: the daemon is not running.
+        """
+        if self._ctx is None:
+            raise RuntimeError("the daemon's store is not open")
+        return self._ctx
+
+    @property
+    def config(self) -> Config:
+        """The config the daemon runs on now."""
+        return self._ctx.config if self._ctx is not None else self._initial
+
+    def health_body(self) -> dict[str, Any]:
+        """The ``/healthz`` body."""
+        return self.health.body(in_flight=self.dispatcher.in_flight, documents=len(self.documents))
+
+    def metrics_text(self) -> bytes:
+        """``/metrics`` in the Prometheus text format."""
+        self.metrics.in_flight.set(self.dispatcher.in_flight)
+        return self.metrics.render()
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or :meth:`stop`); return after a clean shutdown.
+
+        Raises:
+            StoreError: the store cannot be opened.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            await self.open()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+            loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
+            await self.republisher.publish(full=True)
+            app = create_app(
+                self.documents,
+                health=self.health_body,
+                metrics=lambda: (self.metrics_text(), CONTENT_TYPE),
+            )
+            server = serve(app, host=self.config.server.host, port=self.config.server.port)
+            # The daemon owns the signals: uvicorn must not install its own handlers.
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+            server_task = asyncio.create_task(server.serve(), name="web")
+            scheduler = self._scheduler(loop)
+            # What changed while the daemon was down: every seed folder now.
+            self._reconcile(seed_folders(self.config))
+            scheduler.start()
+            tasks = [
+                asyncio.create_task(self.republisher.run(), name="publisher"),
+                asyncio.create_task(self._reloader(), name="reloader"),
+            ]
+            if self.settings.watch:
+                tasks.append(
+                    asyncio.create_task(
+                        watch_config(
+                            Path(self.config.path), self._reload_requested.set, self._stopping
+                        ),
+                        name="config-watch",
+                    )
+                )
+                self.seed_watch.restart(seed_folders(self.config))
+            log.info(
+                "running: %d sources, %d topics, serving %s",
+                len(self.config.sources),
+                len(self.config.topics),
+                self.config.server.base_url,
+            )
+            await self._stopping.wait()
+            log.info("stopping: %d updates in flight", self.dispatcher.in_flight)
+            scheduler.shutdown(wait=False)
+            await self.seed_watch.close()
+            await self.dispatcher.drain(self.settings.shutdown_deadline)
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await self.republisher.publish()
+            server.should_exit = True
+            await server_task
+            log.info("stopped")
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+            await self.close()
+
+    async def open(self) -> None:
+        """Open the store and recover from the last run (what :meth:`run` does first).
+
+        Raises:
+            StoreError: the store cannot be opened.
+        """
+        ctx = await asyncio.to_thread(open_context, self._initial, clock=self._clock)
+        # One HTTP client for every update: the connection limits hold across sources.
+        self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
+        states, overdue = await asyncio.to_thread(self._recover)
+        self.health.load(states, len(self.config.sources))
+        self.dispatcher.catch_up(overdue)
+        if overdue > self.settings.catch_up_rate:
+            log.info(
+                "%d remote sources due: starting at most %.0f a second",
+                overdue,
+                self.settings.catch_up_rate,
+            )
+
+    async def close(self) -> None:
+        """Close the fetchers and the store."""
+        if self._ctx is None:
+            return
+        for fetcher in [*self._old_fetchers, self._ctx.fetcher]:
+            if fetcher is not None:
+                with contextlib.suppress(Exception):
+                    await fetcher.aclose()
+        self._ctx.close()
+        self._ctx = None
+
+    def stop(self) -> None:
+        """Begin a clean shutdown (what SIGTERM does)."""
+        self._stopping.set()
+
+    def _scheduler(self, loop: asyncio.AbstractEventLoop) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+        scheduler.add_job(
+            self._tick,
+            "interval",
+            seconds=self.settings.tick_interval,
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+            id="dispatch",
+        )
+        scheduler.add_job(
+            self._retention,
+            "interval",
+            seconds=self.settings.retention_every.total_seconds(),
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC) + timedelta(minutes=1),
+            id="retention",
+        )
+        return scheduler
+
+    def _recover(self) -> tuple[list[SourceState], int]:
+        """Start-up, in a thread: read the states, count the remote sources due now.
+
+        Returns:
+            Every source's state (for the failure counts), and how many remote
+            sources are due (never polled, or due while the daemon was down).
+        """
+        ctx = self.ctx
+        # Our killed predecessor's claims (same owner: one daemon per data
+        # folder) would otherwise hold its sources until their leases end.
+        ctx.store.release([s.name for s in ctx.config.sources], owner=self.dispatcher.owner)
+        states = ctx.store.states()
+        remote = {s.name for s in ctx.config.sources if s.kind is SourceKind.URL}
+        now = ctx.clock()
+        overdue = sum(
+            1
+            for st in states
+            if st.name in remote
+            and not st.gone
+            and (st.next_due_at is None or st.next_due_at <= now)
+        )
+        return states, overdue
+
+    def _reconcile(self, folders: dict[str, Path]) -> None:
+        """Update these seed folders now: the stat pass finds what changed unwatched."""
+        for name in sorted(folders):
+            self.dispatcher.request(name)
+
+    # -- the jobs -----------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        if self._stopping.is_set():
+            return
+        waiting = await self.dispatcher.tick()
+        self.health.ticked(waiting)
+
+    def _on_result(self, result: SourceResult) -> None:
+        self.health.record(result)
+        if result.dirty_topics:
+            self.republisher.mark_dirty(result.dirty_topics)
+
+    async def _retention(self) -> None:
+        """Prune entries older than ``retention.max_age``, except stories still published."""
+        if self._stopping.is_set():
+            return
+        ctx = self.ctx
+        report = await asyncio.to_thread(
+            prune,
+            ctx.store,
+            ctx.config.topics,
+            ctx.matchers,
+            now=self._clock(),
+            max_age=ctx.config.retention_max_age,
+        )
+        if report.pruned:
+            log.info(
+                "retention: pruned %d entries older than %s",
+                report.pruned,
+                report.before.isoformat(),
+            )
+            self.republisher.mark_dirty(report.dirty_topics)
+
+    # -- reload -------------------------------------------------------------------------
+
+    async def _reloader(self) -> None:
+        while True:
+            await self._reload_requested.wait()
+            self._reload_requested.clear()
+            await self.reload()
+
+    async def reload(self) -> bool:
+        """Load the config file again and apply it; keep the old config when it is invalid.
+
+        Returns:
+            Whether the new config was applied.
+        """
+        ctx = self.ctx
+        try:
+            loaded = await asyncio.to_thread(load_config, ctx.config.path)
+        except ConfigError as exc:
+            log.error("reload refused, still running on the previous config: %s", exc)
+            return False
+        plan = plan_reload(ctx.config, with_data_dir(loaded, self._override))
+        for warning in plan.warnings:
+            log.warning("%s", warning)
+        new = plan.config
+        matchers = build_matchers(new.topics)
+        now = self._clock()
+
+        def apply() -> frozenset[str]:
+            removed = ctx.store.sync_sources(new.sources, now=now)
+            synced = ctx.store.sync_topics({t.name: t.query for t in new.topics}, matchers, now=now)
+            return removed.dirty_topics | synced
+
+        dirty = await asyncio.to_thread(apply)
+        fetcher = ctx.fetcher
+        if plan.new_fetcher:
+            # Updates in flight keep the old fetcher; it is closed at shutdown.
+            if fetcher is not None:
+                self._old_fetchers.append(fetcher)
+            fetcher = make_fetcher(new)
+        self._ctx = dataclasses.replace(ctx, config=new, matchers=matchers, fetcher=fetcher)
+        self.republisher.mark_dirty(dirty | plan.topics)
+        self.health.configured(s.name for s in new.sources)
+        if plan.rewatch and self.settings.watch:
+            self.seed_watch.restart(seed_folders(new))
+        folders = seed_folders(new)
+        self._reconcile({name: folders[name] for name in plan.reconcile})
+        log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
+        return True
+
+
+# -- entry points ----------------------------------------------------------------
+
+
+def run_daemon(
+    config: Config,
+    *,
+    data_dir: Path | None = None,
+    settings: DaemonSettings | None = None,
+) -> None:
+    """Take the data folder's lock and run the daemon until SIGTERM/SIGINT.
+
+    Raises:
+        DataDirLockedError: another daemon runs on the same data folder.
+        StoreError: the store cannot be opened.
+    """
+    config = with_data_dir(config, data_dir)
+    with DataDirLock(config.data_dir):
+        daemon = Daemon(config, settings, data_dir_override=data_dir)
+        asyncio.run(daemon.run())
+
+
+def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
+    """Serve what the store holds, rendered once, without polling (``aggregator serve``).
+
+    Raises:
+        StoreError: the store cannot be opened.
+    """
+    config = with_data_dir(config, data_dir)
+
+    async def main() -> None:
+        # open_context syncs the config into the store first, so a topic whose
+        # query changed since the last run is served with its new membership.
+        ctx = await asyncio.to_thread(open_context, config)
+        try:
+            docs = await asyncio.to_thread(render_all, ctx)
+        finally:
+            ctx.close()
+        documents = DocumentStore(docs, topics=topic_map(config))
+        app = create_app(documents)
+        server = serve(app, host=config.server.host, port=config.server.port)
+        log.info("serving %d documents at %s", len(docs), config.server.base_url)
+        await server.serve()
+
+    asyncio.run(main())

@@ -1,0 +1,249 @@
+"""The dispatcher: claims due and requested sources in the store and runs each one's update.
+
+Every update starts through :meth:`Dispatcher.tick`, whichever asked for it
+(the interval, a seed folder's watcher, the start-up reconciliation, a
+reload): the tick claims in the store what it is about to start, and the
+update's saved state releases the claim. Selecting and marking are one
+transaction, so no snapshot can hand out a source that is running or has just
+finished; a source is never in two updates at once, in this process or in
+another sharing the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aggregator.model import SourceResult, SourceSpec
+from aggregator.pipeline import Context, update_source
+from aggregator.schedule import catch_up_allowance
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """How fast the sources overdue at start begin (see :func:`catch_up_allowance`)."""
+
+    #: sources per second to aim for
+    rate: float
+    #: the longest the catch-up may take
+    longest: timedelta
+
+
+class Dispatcher:
+    """Due sources -> updates, at most ``max_workers`` at once; requested ones (re)run soon.
+
+    Args:
+        current: the daemon's current context: each update runs on the one
+            current when it starts.
+        on_result: called with each finished update's result.
+        owner: this process's name on its claims.
+        lease: how long a claim holds if its update never saves (the process died).
+        max_workers: updates running at once.
+        catch_up: the pace of the sources overdue at start.
+    """
+
+    def __init__(
+        self,
+        current: Callable[[], Context],
+        on_result: Callable[[SourceResult], None],
+        *,
+        owner: str,
+        lease: timedelta,
+        max_workers: int,
+        catch_up: CatchUp,
+    ) -> None:
+        self._current = current
+        self._on_result = on_result
+        self.owner = owner
+        self._lease = lease
+        self._max_workers = max_workers
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        #: asked for now (a seed folder changed, a reconciliation): claimed at the next tick
+        self._requested: set[str] = set()
+        #: asked for while in flight: requested again when the update ends
+        self._rerun: set[str] = set()
+        # Ticks never overlap: claims are decided in one place, one tick at a time.
+        self._lock = asyncio.Lock()
+        #: a tick started by a request, not yet running
+        self._wake: asyncio.Task[int] | None = None
+        self._stopping = False
+        self._pace = catch_up
+        #: (monotonic start, sources overdue then, due sources started since)
+        self._catch_up: tuple[float, int, int] | None = None
+        self._specs: tuple[object, Mapping[str, SourceSpec]] = (None, {})
+
+    @property
+    def in_flight(self) -> int:
+        """Updates running now."""
+        return len(self._in_flight)
+
+    def catch_up(self, overdue: int) -> None:
+        """Pace the due sources started from now until ``overdue`` of them have started."""
+        self._catch_up = (time.monotonic(), overdue, 0) if overdue else None
+
+    def request(self, name: str) -> None:
+        """Update ``name`` when a worker is free, or again right after its update in flight."""
+        if self._stopping:
+            return
+        if name in self._in_flight:
+            self._rerun.add(name)
+            return
+        self._requested.add(name)
+        # A tick already waiting for the lock will see it; otherwise start one.
+        if self._wake is None or self._wake.done():
+            self._wake = asyncio.create_task(self._tick_now(), name="dispatch-request")
+
+    async def _tick_now(self) -> int:
+        try:
+            return await self.tick()
+        except Exception:  # the scheduled tick retries within a second
+            log.exception("dispatching the requested updates failed")
+            return 0
+
+    async def tick(self) -> int:
+        """Claim and start requested and due sources, up to the free workers.
+
+        Returns:
+            Due sources left waiting for a free worker.
+        """
+        async with self._lock:
+            if self._wake is asyncio.current_task():
+                self._wake = None  # later requests need a tick of their own
+            if self._stopping:
+                return 0
+            ctx = self._current()
+            specs = self._spec_map(ctx)
+            requested = sorted(n for n in self._requested if n in specs)
+            self._requested.clear()
+            free = self._max_workers - len(self._in_flight)
+            busy = set(self._in_flight)
+            granted, claimed, waiting = await asyncio.to_thread(
+                self._claim, ctx, requested, free, self._budget(), busy
+            )
+            if self._catch_up is not None:
+                start, overdue, started = self._catch_up
+                started += len(claimed)
+                self._catch_up = (start, overdue, started) if started < overdue else None
+            # Not granted: claimed elsewhere, or no free worker; asked again next tick.
+            self._requested.update(n for n in requested if n not in granted)
+            release = []
+            for name in [*granted, *claimed]:
+                spec = specs.get(name)
+                if name in self._in_flight:
+                    # Its lease ran out while it runs: the running update's save releases it.
+                    continue
+                if spec is None or self._stopping:
+                    release.append(name)
+                    continue
+                task = asyncio.create_task(self._run(spec, ctx), name=f"update:{name}")
+                self._in_flight[name] = task
+            if release:
+                await asyncio.to_thread(ctx.store.release, release, owner=self.owner)
+            log.debug(
+                "tick: %d requested, %d due started, %d waiting, %d in flight",
+                len(granted),
+                len(claimed),
+                waiting,
+                len(self._in_flight),
+            )
+            return waiting
+
+    def _budget(self) -> int | None:
+        """Due sources this tick may start while catching up; None: no limit."""
+        if self._catch_up is None:
+            return None
+        start, overdue, started = self._catch_up
+        elapsed = timedelta(seconds=time.monotonic() - start)
+        allowed = catch_up_allowance(
+            overdue, elapsed=elapsed, rate=self._pace.rate, longest=self._pace.longest
+        )
+        return max(allowed - started, 0)
+
+    def _claim(
+        self, ctx: Context, requested: list[str], free: int, budget: int | None, busy: set[str]
+    ) -> tuple[list[str], list[str], int]:
+        store = ctx.store
+        now = ctx.clock()
+        granted: list[str] = []
+        for name in requested:
+            if len(granted) >= free:
+                break
+            if store.claim(name, owner=self.owner, lease=self._lease, now=now):
+                granted.append(name)
+        room = free - len(granted) if budget is None else min(free - len(granted), budget)
+        claimed = (
+            store.claim_due(now, owner=self.owner, lease=self._lease, limit=room)
+            if room > 0
+            else []
+        )
+        waiting = 0
+        if len(claimed) >= room:
+            # Saturated: count what is due beyond what runs or was just claimed.
+            taken = busy | set(granted) | set(claimed)
+            waiting = sum(1 for n in store.due_sources(now) if n not in taken)
+        return granted, claimed, waiting
+
+    def _spec_map(self, ctx: Context) -> Mapping[str, SourceSpec]:
+        # Config.source() is a linear scan: build the map once per config.
+        config, specs = self._specs
+        if config is not ctx.config:
+            specs = {s.name: s for s in ctx.config.sources}
+            self._specs = (ctx.config, specs)
+        return specs
+
+    async def _run(self, spec: SourceSpec, ctx: Context) -> None:
+        name = spec.name
+        try:
+            result = await update_source(spec, ctx)
+        except Exception:
+            # update_source reports a source's problems as results: this is the
+            # store failing to save. Free the claim so the source is retried.
+            log.exception("%s: the update could not be saved", name, extra={"source": name})
+            try:
+                await asyncio.to_thread(ctx.store.release, [name], owner=self.owner)
+            except Exception:
+                log.exception("%s: cannot release the claim; it expires with its lease", name)
+        else:
+            self._on_result(result)
+        finally:
+            self._in_flight.pop(name, None)
+        if name in self._rerun:
+            self._rerun.discard(name)
+            self.request(name)
+
+    async def drain(self, deadline: float) -> None:
+        """Start nothing more; wait up to ``deadline`` seconds for the updates in flight.
+
+        Updates still running then are cancelled and their claims released:
+        the next start redoes them.
+        """
+        self._stopping = True
+        async with self._lock:  # a tick under way finishes starting what it claimed
+            tasks = dict(self._in_flight)
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+        if not pending:
+            return
+        log.warning(
+            "shutdown deadline of %.0fs passed: abandoning %d updates (redone at next start)",
+            deadline,
+            len(pending),
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.wait(pending, timeout=2)
+        abandoned = [name for name, task in tasks.items() if task in pending]
+        ctx = self._current()
+        try:
+            await asyncio.to_thread(ctx.store.release, abandoned, owner=self.owner)
+        except Exception:
+            log.exception("cannot release the abandoned updates' claims; they expire")

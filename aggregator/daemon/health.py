@@ -1,0 +1,131 @@
+"""Health: what each update did (its log line, counters), failing sources, tick liveness."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from aggregator.errors import without_urls
+from aggregator.metrics import Metrics
+from aggregator.model import Outcome, SourceResult, SourceState
+
+__all__ = ["Health"]
+
+log = logging.getLogger(__name__)
+
+#: consecutive failures that turn ``/healthz`` to ``degraded``
+DEGRADED_AFTER = 3
+
+
+class Health:
+    """Records update results and ticks; answers ``/healthz`` and keeps the gauges current.
+
+    Args:
+        metrics: the daemon's counters and gauges.
+        tick_interval: seconds between dispatch ticks (ticks are stalled after ten missed).
+    """
+
+    def __init__(self, metrics: Metrics, tick_interval: float) -> None:
+        self.metrics = metrics
+        self._stall_after = max(10 * tick_interval, 30.0)
+        #: source name -> (last error, consecutive failures)
+        self._failing: dict[str, tuple[str, int]] = {}
+        self._last_tick: float | None = None
+        self._started = time.time()
+        self.ticks = 0
+
+    def load(self, states: Iterable[SourceState], sources: int) -> None:
+        """Start from the failures the store remembers from earlier runs."""
+        for st in states:
+            if st.consecutive_failures:
+                self._failing[st.name] = (st.last_error or "", st.consecutive_failures)
+        self.metrics.sources.set(sources)
+        self.metrics.failing.set(len(self._failing))
+
+    def configured(self, names: Iterable[str]) -> None:
+        """The configured sources changed: forget the failures of removed ones."""
+        keep = set(names)
+        for name in list(self._failing):
+            if name not in keep:
+                del self._failing[name]
+        self.metrics.sources.set(len(keep))
+        self.metrics.failing.set(len(self._failing))
+
+    def ticked(self, waiting: int) -> None:
+        """A dispatch tick ran; ``waiting`` due sources found no free worker."""
+        self.ticks += 1
+        self._last_tick = time.time()
+        self.metrics.last_tick.set(self._last_tick)
+        self.metrics.queue_depth.set(waiting)
+
+    def record(self, result: SourceResult) -> None:
+        """Log one update's line (and its problems), count it, track its failures."""
+        failed = result.outcome in (Outcome.ERROR, Outcome.GONE)
+        extra = {
+            "source": result.source,
+            "outcome": result.outcome.value,
+            "duration": round(result.duration, 3),
+            "new": result.new,
+            "updated": result.updated,
+            "removed": result.removed,
+        }
+        if failed:
+            previous = self._failing.get(result.source, ("", 0))[1]
+            self._failing[result.source] = (result.error or result.outcome.value, previous + 1)
+            log.warning(
+                "%s: %s after %.2fs: %s",
+                result.source,
+                result.outcome.value,
+                result.duration,
+                result.error,
+                extra=extra,
+            )
+        else:
+            self._failing.pop(result.source, None)
+            log.info(
+                "%s: %s, %d new, %d updated, %d unchanged, %d removed, %d problems in %.2fs",
+                result.source,
+                result.outcome.value,
+                result.new,
+                result.updated,
+                result.unchanged,
+                result.removed,
+                len(result.problems),
+                result.duration,
+                extra=extra,
+            )
+        for problem in result.problems:
+            log.warning("%s", problem, extra={"source": result.source})
+        self.metrics.record_update(
+            result.outcome.value,
+            entries=result.new + result.updated,
+            merged=result.merged,
+            seconds=result.duration,
+        )
+        self.metrics.failing.set(len(self._failing))
+
+    def body(self, *, in_flight: int, documents: int) -> dict[str, Any]:
+        """The ``/healthz`` body: ``ok``, or ``degraded`` (failing sources, stalled ticks)."""
+        failing = [
+            # /healthz is public: the error's kind, never a source's URL.
+            {"source": name, "error": without_urls(error), "consecutive_failures": n}
+            for name, (error, n) in sorted(self._failing.items())
+        ]
+        reference = self._last_tick if self._last_tick is not None else self._started
+        stalled = time.time() - reference > self._stall_after
+        degraded = stalled or any(n >= DEGRADED_AFTER for _e, n in self._failing.values())
+        return {
+            "status": "degraded" if degraded else "ok",
+            "failing": failing,
+            "last_tick": (
+                datetime.fromtimestamp(self._last_tick, UTC).isoformat()
+                if self._last_tick
+                else None
+            ),
+            "ticks_stalled": stalled,
+            "in_flight": in_flight,
+            "documents": documents,
+        }

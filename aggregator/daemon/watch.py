@@ -1,0 +1,82 @@
+"""Watchers (watchfiles): a seed folder's change requests its update; a config edit a reload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from watchfiles import awatch
+
+__all__ = ["SeedWatch", "watch_config"]
+
+log = logging.getLogger(__name__)
+
+
+class SeedWatch:
+    """Watches the seed folders; a change in one requests an update of its source.
+
+    Watching is an accelerator: the restart reconciliation and the source's
+    interval pick up whatever a watcher misses.
+
+    Args:
+        request: called with the source name of a folder that changed.
+    """
+
+    def __init__(self, request: Callable[[str], None]) -> None:
+        self._request = request
+        self._stop: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def restart(self, folders: Mapping[str, Path]) -> None:
+        """Watch these folders (source name -> folder) instead of the previous ones."""
+        if self._stop is not None:
+            self._stop.set()
+        present = {name: folder for name, folder in folders.items() if folder.is_dir()}
+        if not present:
+            self._stop = self._task = None
+            return
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(self._watch(present, self._stop), name="seed-watch")
+
+    async def close(self) -> None:
+        """Stop watching and wait for the watcher to end."""
+        if self._stop is not None:
+            self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _watch(self, folders: Mapping[str, Path], stop: asyncio.Event) -> None:
+        try:
+            async for changes in awatch(
+                *folders.values(), stop_event=stop, debounce=200, step=50, recursive=True
+            ):
+                touched = {
+                    name
+                    for _change, path in changes
+                    for name, folder in folders.items()
+                    if Path(path).is_relative_to(folder)
+                }
+                for name in sorted(touched):
+                    log.debug("%s: seed folder changed", name, extra={"source": name})
+                    self._request(name)
+        except Exception:  # watching is an accelerator: polling still picks changes up
+            log.exception("watching the seed folders failed; changes are seen at the next poll")
+
+
+async def watch_config(path: Path, on_change: Callable[[], None], stop: asyncio.Event) -> None:
+    """Call ``on_change`` whenever the config file at ``path`` is written, until ``stop``."""
+    path = path.resolve()
+    # Watch the folder, not the file: editors replace the file by renaming.
+    try:
+        async for changes in awatch(
+            path.parent, stop_event=stop, debounce=300, step=50, recursive=False
+        ):
+            if any(Path(p).resolve() == path for _c, p in changes):
+                log.info("%s changed: reloading", path)
+                on_change()
+    except Exception:
+        log.exception("watching the config file failed; use SIGHUP to reload")
