@@ -53,6 +53,7 @@ from aggregator.pipeline import (
     open_context,
     render_all,
     site_for,
+    topic_signatures,
     update_source,
     utcnow,
 )
@@ -704,12 +705,12 @@ class Daemon:
         if (new.server.host, new.server.port) != (old.server.host, old.server.port):
             log.warning("server address changes need a restart; serving %s", old.server.base_url)
         ctx = self.ctx
-        matchers = build_matchers(new.topics)
+        matchers = build_matchers(new.topics, clock=ctx.clock)
         now = self._clock()
 
         def apply() -> frozenset[str]:
             removed = ctx.store.sync_sources(new.sources, now=now)
-            synced = ctx.store.sync_topics({t.name: t.query for t in new.topics}, matchers, now=now)
+            synced = ctx.store.sync_topics(topic_signatures(new.topics), matchers, now=now)
             return removed.dirty_topics | synced
 
         dirty = await asyncio.to_thread(apply)

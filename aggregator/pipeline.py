@@ -52,7 +52,7 @@ from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.store import FileChange, FileRecord, IngestReport, SQLStore, open_store
 from aggregator.topics import Document as MatchDocument
-from aggregator.topics import Query, compile_query, document
+from aggregator.topics import TopicMatcher, compile_topics, document
 
 __all__ = [
     "Context",
@@ -64,6 +64,7 @@ __all__ = [
     "render_all",
     "site_for",
     "topic_feeds",
+    "topic_signatures",
     "update_all",
     "update_source",
 ]
@@ -84,13 +85,32 @@ def _document(item: Item) -> MatchDocument:
     return document(item)
 
 
-def build_matchers(topics: Sequence[TopicSpec]) -> dict[str, Callable[[Item], bool]]:
-    """Topic name -> predicate over an item, from the topics' queries."""
+def build_matchers(
+    topics: Sequence[TopicSpec], *, clock: Callable[[], datetime] = utcnow
+) -> dict[str, Callable[[Item], bool]]:
+    """Topic name -> predicate over an item, from the topics' queries and scopes.
 
-    def matcher(query: Query) -> Callable[[Item], bool]:
-        return lambda item: query.matches(_document(item))
+    The store calls a predicate inside its transaction with the item alone;
+    a topic whose decision depends on the time (``age:``, ``max_age``) reads
+    ``clock`` at that moment and hands it to the pure matcher, so the store's
+    seam stays ``Item -> bool`` and tests inject the clock they run on.
+    """
 
-    return {topic.name: matcher(compile_query(topic.query)) for topic in topics}
+    def matcher(topic: TopicMatcher) -> Callable[[Item], bool]:
+        if topic.needs_now:
+            return lambda item: topic.matches(_document(item), clock())
+        return lambda item: topic.matches(_document(item))
+
+    return {name: matcher(topic) for name, topic in compile_topics(topics).items()}
+
+
+def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:
+    """Topic name -> what ``SQLStore.sync_topics`` compares to decide a re-match.
+
+    A plain query is its own signature; a topic that reuses others or has a
+    scope (sources, max_age, lang) signs all of it, so changing any re-matches.
+    """
+    return {name: topic.signature for name, topic in compile_topics(topics).items()}
 
 
 @dataclass
@@ -115,10 +135,11 @@ def open_context(config: Config, *, clock: Callable[[], datetime] = utcnow) -> C
         StoreError: the store cannot be opened.
     """
     store = open_store(config.store_url)
-    ctx = Context(config=config, store=store, matchers=build_matchers(config.topics), clock=clock)
+    matchers = build_matchers(config.topics, clock=clock)
+    ctx = Context(config=config, store=store, matchers=matchers, clock=clock)
     now = clock()
     store.sync_sources(config.sources, now=now)
-    store.sync_topics({t.name: t.query for t in config.topics}, ctx.matchers, now=now)
+    store.sync_topics(topic_signatures(config.topics), ctx.matchers, now=now)
     return ctx
 
 
