@@ -687,36 +687,32 @@ class SQLStore:
     def topic_stories(self, topic: str) -> list[Story]:
         """Every story in a topic, newest first by (published, id)."""
         query = (
-            sa.select(
-                entries,
-                stories.c.id.label("sid"),
-                stories.c.published.label("s_published"),
-                stories.c.updated.label("s_updated"),
-                stories.c.first_seen.label("s_first_seen"),
-            )
-            .join(
-                stories,
-                (stories.c.canonical_source == entries.c.source)
-                & (stories.c.canonical_identity == entries.c.identity),
-            )
+            _story_select()
             .join(story_topics, story_topics.c.story_id == stories.c.id)
             .where(story_topics.c.topic == topic)
-            .order_by(stories.c.published.desc(), stories.c.id.desc())
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             provenance = self._provenance(conn, [r.sid for r in rows])
-        return [
-            Story(
-                id=r.sid,
-                item=_item_from_row(r),
-                published=r.s_published,
-                updated=r.s_updated,
-                first_seen=r.s_first_seen,
-                provenance=provenance.get(r.sid, ()),
-            )
-            for r in rows
-        ]
+        return [_story_from_row(r, provenance) for r in rows]
+
+    def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
+        """Every stored story (or those with the given ids), newest first by (published, id).
+
+        Streams in chunks, so a preview over every stored story holds one
+        chunk of texts at a time.
+        """
+        order = (stories.c.published.desc(), stories.c.id.desc())
+        select_ids = sa.select(stories.c.id).order_by(*order)
+        if ids is not None:
+            select_ids = select_ids.where(stories.c.id.in_(list(ids)))
+        with self.engine.connect() as conn:
+            story_ids = list(conn.execute(select_ids).scalars())
+        for chunk in _chunks(story_ids, 500):
+            with self.engine.connect() as conn:
+                rows = conn.execute(_story_select().where(stories.c.id.in_(chunk))).all()
+                provenance = self._provenance(conn, chunk)
+            yield from (_story_from_row(r, provenance) for r in rows)
 
     @staticmethod
     def _provenance(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Origin, ...]]:
@@ -759,6 +755,36 @@ class SQLStore:
     def story_ids(self) -> set[str]:
         with self.engine.connect() as conn:
             return set(conn.execute(sa.select(stories.c.id)).scalars())
+
+
+def _story_select() -> sa.Select[Any]:
+    """Stories with their canonical entry's columns, newest first by (published, id)."""
+    return (
+        sa.select(
+            entries,
+            stories.c.id.label("sid"),
+            stories.c.published.label("s_published"),
+            stories.c.updated.label("s_updated"),
+            stories.c.first_seen.label("s_first_seen"),
+        )
+        .join(
+            stories,
+            (stories.c.canonical_source == entries.c.source)
+            & (stories.c.canonical_identity == entries.c.identity),
+        )
+        .order_by(stories.c.published.desc(), stories.c.id.desc())
+    )
+
+
+def _story_from_row(row: Any, provenance: Mapping[str, tuple[Origin, ...]]) -> Story:
+    return Story(
+        id=row.sid,
+        item=_item_from_row(row),
+        published=row.s_published,
+        updated=row.s_updated,
+        first_seen=row.s_first_seen,
+        provenance=provenance.get(row.sid, ()),
+    )
 
 
 def _chunks(seq: Sequence[str], size: int) -> Iterator[Sequence[str]]:
