@@ -46,7 +46,7 @@ from aggregator.pipeline import Context, discover_url, open_context, publish_sta
 from aggregator.preview import Verdict, matcher_for, verdicts
 from aggregator.sources.opml import OpmlOutline, parse_opml, render_opml
 from aggregator.store import open_store
-from aggregator.topics import Hit
+from aggregator.topics import Hit, TopicMatcher
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 1
@@ -423,6 +423,27 @@ def _now(now_text: str | None) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _verdicts(
+    config: Config,
+    *,
+    query: str | None,
+    topic: str | None,
+    now: datetime,
+    ids: list[str] | None = None,
+    only_matched: bool = False,
+) -> tuple[TopicMatcher, list[Verdict]]:
+    """Compile the query or topic and run it over the stored stories (read-only)."""
+    with known_errors():
+        matcher = matcher_for(config, query=query, topic=topic)
+        store = open_store(config.store_url)
+    try:
+        found = verdicts(store, matcher, now=now, ids=ids)
+        # Keep only what is printed: a preview over every story holds no texts.
+        return matcher, [v for v in found if v.matched or not only_matched]
+    finally:
+        store.close()
+
+
 @main.command("preview")
 @click.option("--query", "query", default=None, help="The query to try (the topic language).")
 @click.option(
@@ -444,15 +465,9 @@ def preview_cmd(
     now_text: str | None,
 ) -> None:
     """Run a query over the stored stories without touching the config or the topics."""
-    config = state.config
-    now = _now(now_text)
-    with known_errors():
-        matcher = matcher_for(config, query=query, topic=topic)
-        store = open_store(config.store_url)
-    try:
-        matched = [v for v in verdicts(store, matcher, now=now) if v.matched]
-    finally:
-        store.close()
+    matcher, matched = _verdicts(
+        state.config, query=query, topic=topic, now=_now(now_text), only_matched=True
+    )
     shown = matched[:limit]
     if as_json:
         payload = {"count": len(matched), "stories": [_verdict_json(v) for v in shown]}
@@ -475,17 +490,13 @@ def explain_cmd(
     state: _State, topic: str, story_id: str | None, as_json: bool, now_text: str | None
 ) -> None:
     """Say why each stored story (or STORY_ID) is in TOPIC or not, clause by clause."""
-    config = state.config
-    now = _now(now_text)
-    with known_errors():
-        matcher = matcher_for(config, query=None, topic=topic)
-        store = open_store(config.store_url)
-    try:
-        found = list(
-            verdicts(store, matcher, now=now, ids=None if story_id is None else [story_id])
-        )
-    finally:
-        store.close()
+    matcher, found = _verdicts(
+        state.config,
+        query=None,
+        topic=topic,
+        now=_now(now_text),
+        ids=None if story_id is None else [story_id],
+    )
     if story_id is not None and not found:
         click.echo(f"aggregator: error: unknown story {story_id!r}", err=True)
         sys.exit(EXIT_CONFIG)

@@ -569,17 +569,23 @@ class _Not(_Node):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _And(_Node):
+class _Group(_Node):
+    """AND or OR over children; subclasses say which."""
+
     children: tuple[_Node, ...]
-    precedence = _AND
+
+    @staticmethod
+    def combine(results: Iterable[bool]) -> bool:
+        raise NotImplementedError
 
     def matches(self, doc: Document, now: datetime | None) -> bool:
-        return all(child.matches(doc, now) for child in self.children)
+        return self.combine(child.matches(doc, now) for child in self.children)
 
     def explain(self, doc: Document, now: datetime | None) -> _Why:
         results = [child.explain(doc, now) for child in self.children]
-        matched = all(why.ok for why in results)
-        # Matched: every child's reason. Not matched: only the failing ones.
+        matched = self.combine(why.ok for why in results)
+        # The children that decided: for AND, all when it matched, else the
+        # failing ones; for OR, the matching ones when it matched, else all.
         return _Why(
             matched,
             [r for why in results if why.ok == matched for r in why.reasons],
@@ -587,41 +593,32 @@ class _And(_Node):
         )
 
     def canonical(self) -> str:
-        return " AND ".join(child.wrapped(_AND + 1) for child in self.children)
+        joint = " AND " if self.precedence == _AND else " OR "
+        return joint.join(child.wrapped(self.precedence + 1) for child in self.children)
 
     def children_nodes(self) -> tuple[_Node, ...]:
         return self.children
 
     def link(self, table: Mapping[str, _Node]) -> _Node:
-        return _And(tuple(child.link(table) for child in self.children))
+        return type(self)(tuple(child.link(table) for child in self.children))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _Or(_Node):
-    children: tuple[_Node, ...]
+class _And(_Group):
+    precedence = _AND
+
+    @staticmethod
+    def combine(results: Iterable[bool]) -> bool:
+        return all(results)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Or(_Group):
     precedence = _OR
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
-        return any(child.matches(doc, now) for child in self.children)
-
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
-        results = [child.explain(doc, now) for child in self.children]
-        matched = any(why.ok for why in results)
-        # Matched: the reasons of the children that matched. Not matched: all.
-        return _Why(
-            matched,
-            [r for why in results if why.ok == matched for r in why.reasons],
-            [h for why in results for h in why.hits],
-        )
-
-    def canonical(self) -> str:
-        return " OR ".join(child.wrapped(_OR + 1) for child in self.children)
-
-    def children_nodes(self) -> tuple[_Node, ...]:
-        return self.children
-
-    def link(self, table: Mapping[str, _Node]) -> _Node:
-        return _Or(tuple(child.link(table) for child in self.children))
+    @staticmethod
+    def combine(results: Iterable[bool]) -> bool:
+        return any(results)
 
 
 @dataclass(frozen=True, slots=True)
