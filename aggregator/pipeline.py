@@ -52,7 +52,7 @@ from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.store import FileChange, FileRecord, IngestReport, SQLStore, open_store
 from aggregator.topics import Document as MatchDocument
-from aggregator.topics import TopicMatcher, compile_topics, document
+from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
 
 __all__ = [
     "Context",
@@ -95,13 +95,32 @@ def build_matchers(
     ``clock`` at that moment and hands it to the pure matcher, so the store's
     seam stays ``Item -> bool`` and tests inject the clock they run on.
     """
+    compiled = TopicSet(compile_topics(topics))
+    # The store asks every topic about one item in turn: index the item and
+    # find the topics its words allow once, for the first of them. (Hashing
+    # a whole Item for the cache at every question cost more than matching.)
+    last: list[tuple[Item, MatchDocument, frozenset[str]]] = []
+
+    def prepared(item: Item) -> tuple[MatchDocument, frozenset[str]]:
+        if last and last[0][0] is item:
+            return last[0][1], last[0][2]
+        doc = _document(item)
+        candidates = compiled.candidates(doc)
+        last[:] = [(item, doc, candidates)]
+        return doc, candidates
 
     def matcher(topic: TopicMatcher) -> Callable[[Item], bool]:
-        if topic.needs_now:
-            return lambda item: topic.matches(_document(item), clock())
-        return lambda item: topic.matches(_document(item))
+        name, timed = topic.name, topic.needs_now
 
-    return {name: matcher(topic) for name, topic in compile_topics(topics).items()}
+        def matches(item: Item) -> bool:
+            doc, candidates = prepared(item)
+            if name not in candidates:
+                return False
+            return topic.matches(doc, clock() if timed else None)
+
+        return matches
+
+    return {name: matcher(topic) for name, topic in compiled.topics.items()}
 
 
 def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:

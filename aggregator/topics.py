@@ -77,6 +77,7 @@ __all__ = [
     "Query",
     "Scope",
     "TopicMatcher",
+    "TopicSet",
     "compile_query",
     "compile_topics",
     "document",
@@ -96,34 +97,40 @@ _WHOLE_FIELDS = frozenset({"tag", "source"})
 # Documents
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class _Segment:
-    """One indexed text: a title, a content body, one author, one tag..."""
+    """One indexed text: a title, a content body, one author, one tag...
 
-    #: what the text is, for explanations: "title", "summary", "tag"...
-    label: str
-    #: the text as given (explanations quote it for whole-value fields)
-    text: str
-    tokens: tuple[str, ...]
-    #: token → its positions in ``tokens``, ascending
-    positions: Mapping[str, tuple[int, ...]]
-    #: sorted distinct tokens, for prefix lookups by bisection
-    vocabulary: tuple[str, ...]
+    Immutable by convention (private, built once per document). Indexing is
+    deliberately light, because every stored story is indexed again when a
+    topic changes: the tokens in order and their set; a phrase is found by
+    ``tuple.index`` from its first word, prefixes by bisecting a sorted
+    vocabulary built only when a prefix is asked for.
+    """
+
+    __slots__ = ("_vocabulary", "label", "text", "tokens", "words")
+
+    def __init__(self, label: str, text: str) -> None:
+        #: what the text is, for explanations: "title", "summary", "tag"...
+        self.label = label
+        #: the text as given (explanations quote it; patterns search it)
+        self.text = text
+        self.tokens: tuple[str, ...] = tuple(tokens(text))
+        #: the distinct tokens
+        self.words: frozenset[str] = frozenset(self.tokens)
+        self._vocabulary: list[str] | None = None
 
     @classmethod
     def build(cls, label: str, text: str) -> _Segment:
-        words = tuple(tokens(text))
-        index: dict[str, list[int]] = {}
-        for position, word in enumerate(words):
-            index.setdefault(word, []).append(position)
-        positions = {word: tuple(found) for word, found in index.items()}
-        return cls(label, text, words, positions, tuple(sorted(positions)))
+        return cls(label, text)
 
     def prefixed(self, prefix: str) -> str | None:
         """The first token (alphabetically) that starts with ``prefix``."""
-        at = bisect.bisect_left(self.vocabulary, prefix)
-        if at < len(self.vocabulary) and self.vocabulary[at].startswith(prefix):
-            return self.vocabulary[at]
+        vocabulary = self._vocabulary
+        if vocabulary is None:
+            vocabulary = self._vocabulary = sorted(self.words)
+        at = bisect.bisect_left(vocabulary, prefix)
+        if at < len(vocabulary) and vocabulary[at].startswith(prefix):
+            return vocabulary[at]
         return None
 
     def find(self, words: tuple[str, ...], prefix: bool) -> tuple[str, ...] | None:
@@ -131,24 +138,29 @@ class _Segment:
         last = words[-1]
         if len(words) == 1:
             if not prefix:
-                return words if last in self.positions else None
+                return words if last in self.words else None
             hit = self.prefixed(last)
             return (hit,) if hit is not None else None
-        size = len(words)
         head = words[:-1]
-        positions = self.positions
-        if any(word not in positions for word in head):
-            return None  # cheap rejection before walking positions
+        present = self.words
+        for word in head:
+            if word not in present:
+                return None  # cheap rejection before walking the tokens
         own = self.tokens
-        for start in positions[words[0]]:
+        size, first, start = len(words), words[0], 0
+        while True:
+            try:
+                start = own.index(first, start)
+            except ValueError:
+                return None
             end = start + size
             if end > len(own):
-                break
+                return None
             if own[start : end - 1] == head:
                 candidate = own[end - 1]
                 if candidate == last or (prefix and candidate.startswith(last)):
                     return own[start:end]
-        return None
+            start += 1
 
     def whole(self, words: tuple[str, ...], prefix: bool) -> bool:
         """Whether the phrase is this segment's entire token sequence."""
@@ -328,6 +340,14 @@ class _Node:
     def children_nodes(self) -> tuple[_Node, ...]:
         return ()
 
+    def needs(self) -> frozenset[str] | None:
+        """Tokens of which a matching document holds at least one, in any field.
+
+        A necessary condition for a cheap prefilter (see :class:`TopicSet`);
+        None when there is none (a negation, a pattern, a date, a prefix).
+        """
+        return None
+
     def link(self, table: Mapping[str, _Node]) -> _Node:
         """This node with every ``topic:`` reference pointed at ``table``'s query."""
         return self
@@ -353,9 +373,20 @@ class _Term(_Node):
     prefix: bool
 
     def matches(self, doc: Document, now: datetime | None) -> bool:
+        words, prefix = self.words, self.prefix
         if self.field in _WHOLE_FIELDS:
-            return any(s.whole(self.words, self.prefix) for s in doc.segments(self.field))
-        return any(s.find(self.words, self.prefix) is not None for s in doc.segments(self.field))
+            return any(s.whole(words, prefix) for s in doc.segments(self.field))
+        segments = doc.segments(self.field)
+        if len(words) == 1 and not prefix:
+            # The common case, one set lookup per segment: no find() call, and
+            # a plain loop (not any() over a generator) as it runs for every
+            # story and topic.
+            word = words[0]
+            for segment in segments:  # noqa: SIM110
+                if word in segment.words:
+                    return True
+            return False
+        return any(s.find(words, prefix) is not None for s in segments)
 
     def explain(self, doc: Document, now: datetime | None) -> _Why:
         clause = self.canonical()
@@ -376,6 +407,11 @@ class _Term(_Node):
                     reason += f" ({clause})"
                 return _Why(True, [reason], [Hit(clause, segment.label, words)])
         return _Why(False, [f"no match for {clause}"])
+
+    def needs(self) -> frozenset[str] | None:
+        exact = self.words[:-1] if self.prefix else self.words
+        # Every exact word is needed; the longest is likely the rarest.
+        return frozenset((max(exact, key=len),)) if exact else None
 
     def canonical(self) -> str:
         if len(self.words) == 1:
@@ -539,6 +575,9 @@ class _Ref(_Node):
     def canonical(self) -> str:
         return f"topic:{self.name}"
 
+    def needs(self) -> frozenset[str] | None:
+        return self.target.needs() if self.target is not None else None
+
     def link(self, table: Mapping[str, _Node]) -> _Node:
         return _Ref(self.name, self.query, self.column, self.path, table[self.name])
 
@@ -579,7 +618,12 @@ class _Group(_Node):
         raise NotImplementedError
 
     def matches(self, doc: Document, now: datetime | None) -> bool:
-        return self.combine(child.matches(doc, now) for child in self.children)
+        # A plain loop, not combine(generator): this runs for every story and topic.
+        decisive = self.precedence == _OR
+        for child in self.children:
+            if child.matches(doc, now) is decisive:
+                return decisive
+        return not decisive
 
     def explain(self, doc: Document, now: datetime | None) -> _Why:
         results = [child.explain(doc, now) for child in self.children]
@@ -598,6 +642,17 @@ class _Group(_Node):
 
     def children_nodes(self) -> tuple[_Node, ...]:
         return self.children
+
+    def needs(self) -> frozenset[str] | None:
+        found = [child.needs() for child in self.children]
+        if self.precedence == _OR:
+            # Any child may match: every child must have a condition.
+            if any(need is None for need in found):
+                return None
+            return frozenset().union(*(need for need in found if need is not None))
+        # Every child must match: any child's condition will do; the smallest.
+        conditions = [need for need in found if need is not None]
+        return min(conditions, key=len) if conditions else None
 
     def link(self, table: Mapping[str, _Node]) -> _Node:
         return type(self)(tuple(child.link(table) for child in self.children))
@@ -1237,6 +1292,41 @@ class TopicMatcher:
         return Explanation(
             matched=False, reasons=(refusal, *explanation.reasons), hits=explanation.hits
         )
+
+
+class TopicSet:
+    """Many topics matched against one document at a time, with a word prefilter.
+
+    Most topics need at least one of a few words (``Nagorno-Karabakh OR
+    Azerbaijan`` needs "karabakh" or "azerbaijan"); an index from those words
+    to topics tells, from a document's token sets, which topics can match at
+    all, so the others are never evaluated. Topics with no such condition (a
+    negation, a pattern, a date, a prefix) are always evaluated.
+    """
+
+    def __init__(self, topics: Mapping[str, TopicMatcher]) -> None:
+        self.topics = dict(topics)
+        by_word: dict[str, set[str]] = {}
+        always: set[str] = set()
+        for name, topic in self.topics.items():
+            need = topic.query._root.needs()
+            if need is None:
+                always.add(name)
+            for word in need or ():
+                by_word.setdefault(word, set()).add(name)
+        self._always = frozenset(always)
+        self._by_word = {word: frozenset(names) for word, names in by_word.items()}
+        self._words = frozenset(by_word)
+
+    def candidates(self, doc: Document) -> frozenset[str]:
+        """Names of the topics that may match ``doc``; the others cannot."""
+        found = set(self._always)
+        words, by_word = self._words, self._by_word
+        for name in FIELDS:
+            for segment in doc.segments(name):
+                for word in words & segment.words:
+                    found |= by_word[word]
+        return frozenset(found)
 
 
 def _signature(spec: TopicSpec, specs: Mapping[str, TopicSpec], query: Query) -> str:
