@@ -78,7 +78,7 @@ def compile_pattern(source: str, *, ignore_case: bool = False) -> Pattern:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         raise PatternError(
-            f"pattern cannot run in linear time or bounded memory: {reason} "
-            "(backreferences and lookaround are not supported)"
+            f"pattern refused: {reason} (patterns run on RE2 in linear time and bounded "
+            "memory: no backreferences or lookaround, no huge repetitions)"
         ) from None
     return Pattern(source, ignore_case, compiled)
