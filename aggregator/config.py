@@ -33,7 +33,7 @@ from pydantic import (
 
 from aggregator.errors import ConfigError, QuerySyntaxError
 from aggregator.model import SourceKind, SourceSpec, TopicSpec
-from aggregator.topics import compile_query
+from aggregator.topics import Query, compile_query, link_topics
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
@@ -78,6 +78,7 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 # expand); it is matched first so an escaped reference is never expanded.
 _ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
 def parse_duration(value: object) -> timedelta:
@@ -250,24 +251,48 @@ class _Source(_Model):
         return self
 
 
+QueryValue = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "object"}],
+            "description": "a query string, or a mapping of all/any/none lists of queries",
+        }
+    ),
+]
+
+
 class _Topic(_Model):
     name: str = Field(pattern=_NAME_RE)
     title: str | None = None
     description: str = ""
-    query: str
+    #: a query string or a structured mapping; compiled (with its key paths)
+    #: once every topic is known, so ``topic:`` references can be resolved
+    query: QueryValue
     max_items: int = Field(50, ge=1, le=1000)
     private: bool = False
     tokens: tuple[str, ...] = ()
     cache_max_age: Duration = timedelta(minutes=5)
+    #: source names or ``tag:TAG`` groups of sources; empty: every source
+    sources: tuple[str, ...] = ()
+    max_age: Duration | None = None
+    #: language tags: ``en`` admits ``en`` and ``en-GB``
+    lang: tuple[str, ...] = ()
 
     @field_validator("query")
     @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            compile_query(value)
-        except QuerySyntaxError as exc:
-            raise ValueError(str(exc)) from None
+    def _query_shape(cls, value: object) -> object:
+        if not isinstance(value, str | dict):
+            raise ValueError("must be a query string or a mapping of all/any/none")
         return value
+
+    @field_validator("lang")
+    @classmethod
+    def _language_tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for i, code in enumerate(value):
+            if not _LANG_RE.match(code):
+                raise ValueError(f"item {i}: not a language tag: {code!r} (use e.g. en, fa, pt-BR)")
+        return tuple(code.lower() for code in value)
 
     @model_validator(mode="after")
     def _private_needs_token(self) -> _Topic:
@@ -509,10 +534,66 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         model = _Config.model_validate(raw)
     except ValidationError as exc:
         raise _validation_error(exc, file) from None
-    return _freeze(model, path, base)
+    return _freeze(model, path, base, _topics(model, file))
 
 
-def _freeze(model: _Config, path: Path, base: Path) -> Config:
+def _query_key(index: int, error: QuerySyntaxError) -> str:
+    key = f"topics[{index}].query"
+    return f"{key}.{error.path}" if error.path else key
+
+
+def _topic_sources(model: _Config, index: int, topic: _Topic, file: str) -> tuple[str, ...]:
+    """A topic's ``sources:`` as source names, ``tag:`` groups expanded."""
+    names = {s.name for s in model.sources}
+    chosen: dict[str, None] = {}
+    for j, entry in enumerate(topic.sources):
+        key = f"topics[{index}].sources[{j}]"
+        if entry.startswith("tag:"):
+            tag = entry.removeprefix("tag:").casefold()
+            group = [s.name for s in model.sources if tag in (t.casefold() for t in s.tags)]
+            if not group:
+                raise ConfigError(f"no source has the tag {tag!r}", file=file, key=key)
+            chosen.update(dict.fromkeys(group))
+        elif entry in names:
+            chosen[entry] = None
+        else:
+            raise ConfigError(f"unknown source {entry!r}", file=file, key=key)
+    return tuple(sorted(chosen))
+
+
+def _topics(model: _Config, file: str) -> tuple[TopicSpec, ...]:
+    """Compile every topic's query, resolve references and scopes; errors name the key path."""
+    compiled: dict[str, Query] = {}
+    for i, t in enumerate(model.topics):
+        try:
+            compiled[t.name] = compile_query(t.query)
+        except QuerySyntaxError as exc:
+            raise ConfigError(exc.detail, file=file, key=_query_key(i, exc)) from None
+    try:
+        link_topics(compiled)
+    except QuerySyntaxError as exc:
+        index = next(i for i, t in enumerate(model.topics) if t.name == exc.topic)
+        raise ConfigError(exc.detail, file=file, key=_query_key(index, exc)) from None
+    return tuple(
+        TopicSpec(
+            name=t.name,
+            title=t.title or t.name,
+            # A structured query is kept as its canonical string: same matcher.
+            query=t.query if isinstance(t.query, str) else compiled[t.name].text,
+            description=t.description,
+            max_items=t.max_items,
+            private=t.private,
+            tokens=t.tokens,
+            cache_max_age=t.cache_max_age,
+            sources=_topic_sources(model, i, t, file),
+            max_age=t.max_age,
+            lang=t.lang,
+        )
+        for i, t in enumerate(model.topics)
+    )
+
+
+def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...]) -> Config:
     data_dir = (base / model.data_dir).resolve()
     if model.store == "sqlite":
         store_url = f"sqlite:///{data_dir / 'aggregator.db'}"
@@ -534,19 +615,6 @@ def _freeze(model: _Config, path: Path, base: Path) -> Config:
             title=s.title,
         )
         for s in model.sources
-    )
-    topics = tuple(
-        TopicSpec(
-            name=t.name,
-            title=t.title or t.name,
-            query=t.query,
-            description=t.description,
-            max_items=t.max_items,
-            private=t.private,
-            tokens=t.tokens,
-            cache_max_age=t.cache_max_age,
-        )
-        for t in model.topics
     )
     site = model.site
     return Config(

@@ -9,7 +9,7 @@ occur (``raise FetchError(...) from exc``).
 
     AggregatorError
     ├── ConfigError                 bad configuration (file + key path)
-    ├── QuerySyntaxError            a topic query that does not parse (column)
+    ├── QuerySyntaxError            a topic query that does not compile (column, path)
     ├── SourceError                 a problem of one source; recorded, never fatal
     │   ├── FetchError              getting bytes failed
     │   │   ├── HTTPStatusError     non-success status (404, 410, 5xx...)
@@ -103,13 +103,36 @@ class ConfigError(AggregatorError):
 
 
 class QuerySyntaxError(AggregatorError):
-    """A topic query does not parse; ``column`` is 1-based."""
+    """A topic query does not compile.
 
-    def __init__(self, message: str, *, query: str, column: int) -> None:
+    ``column`` (1-based) points into ``query`` when the problem is in a query
+    string; it is None for a problem of a structured query's shape. ``path``
+    is where the problem sits inside a structured query (``any[1]``, empty for
+    a plain string), ``topic`` the topic whose query it is when known (a
+    ``topic:`` reference that is unknown or makes a cycle).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        query: str,
+        column: int | None,
+        path: str = "",
+        topic: str | None = None,
+    ) -> None:
         self.message = message
         self.query = query
         self.column = column
-        super().__init__(f"{message} at column {column}")
+        self.path = path
+        self.topic = topic
+        text = message if column is None else f"{message} at column {column}"
+        super().__init__(f"{path}: {text}" if path else text)
+
+    @property
+    def detail(self) -> str:
+        """The message with its column, without the path: for a config key path to prefix."""
+        return self.message if self.column is None else f"{self.message} at column {self.column}"
 
 
 class SourceError(AggregatorError):

@@ -99,6 +99,13 @@ class TopicSpec:
     tokens: tuple[str, ...] = ()
     #: ``Cache-Control: max-age`` for this topic's documents
     cache_max_age: timedelta = timedelta(minutes=5)
+    #: configured source names a story must come from (``tag:`` groups
+    #: resolved at load); empty: every source
+    sources: tuple[str, ...] = ()
+    #: stories published longer ago than this are left out; None: any age
+    max_age: timedelta | None = None
+    #: language tags a story must have (``en`` admits ``en-GB``); empty: any
+    lang: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.store import IngestReport, SourceWrite, Store, open_store
 from aggregator.topics import Document as MatchDocument
-from aggregator.topics import Query, compile_query, document
+from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
 
 __all__ = [
     "Context",
@@ -69,6 +69,7 @@ __all__ = [
     "render_all",
     "site_for",
     "topic_feeds",
+    "topic_signatures",
     "update_all",
     "update_source",
 ]
@@ -89,13 +90,53 @@ def _document(item: Item) -> MatchDocument:
     return document(item)
 
 
-def build_matchers(topics: Sequence[TopicSpec]) -> dict[str, Callable[[Item], bool]]:
-    """Topic name -> predicate over an item, from the topics' queries."""
+def build_matchers(
+    topics: Sequence[TopicSpec], *, clock: Callable[[], datetime] = utcnow
+) -> dict[str, Callable[[Item], bool]]:
+    """Topic name -> predicate over an item, from the topics' queries and scopes.
 
-    def matcher(query: Query) -> Callable[[Item], bool]:
-        return lambda item: query.matches(_document(item))
+    The store calls a predicate inside its transaction with the item alone;
+    a topic whose decision depends on the time (``age:``, ``max_age``) reads
+    ``clock`` at that moment and hands it to the pure matcher, so the store's
+    seam stays ``Item -> bool`` and tests inject the clock they run on.
+    """
+    compiled = TopicSet(compile_topics(topics))
+    # The store asks every topic about one item in turn: index the item and
+    # find the topics its words allow once, for the first of them. (Hashing
+    # a whole Item for the cache at every question cost more than matching.)
+    last: list[tuple[Item, MatchDocument, frozenset[str]]] = []
 
-    return {topic.name: matcher(compile_query(topic.query)) for topic in topics}
+    def prepared(item: Item) -> tuple[MatchDocument, frozenset[str]]:
+        # One read of the memo: another thread may replace it meanwhile.
+        memo = last[0] if last else None
+        if memo is not None and memo[0] is item:
+            return memo[1], memo[2]
+        doc = _document(item)
+        candidates = compiled.candidates(doc)
+        last[:] = [(item, doc, candidates)]
+        return doc, candidates
+
+    def matcher(topic: TopicMatcher) -> Callable[[Item], bool]:
+        name, timed = topic.name, topic.needs_now
+
+        def matches(item: Item) -> bool:
+            doc, candidates = prepared(item)
+            if name not in candidates:
+                return False
+            return topic.matches(doc, clock() if timed else None)
+
+        return matches
+
+    return {name: matcher(topic) for name, topic in compiled.topics.items()}
+
+
+def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:
+    """Topic name -> what ``SQLStore.sync_topics`` compares to decide a re-match.
+
+    A plain query is its own signature; a topic that reuses others or has a
+    scope (sources, max_age, lang) signs all of it, so changing any re-matches.
+    """
+    return {name: topic.signature for name, topic in compile_topics(topics).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,13 +246,13 @@ def open_context(config: Config, *, clock: Callable[[], datetime] = utcnow) -> C
     ctx = Context(
         config=config,
         store=store,
-        matchers=build_matchers(config.topics),
+        matchers=build_matchers(config.topics, clock=clock),
         clock=clock,
         stages=Stages.for_store(store, config),
     )
     now = clock()
     store.sync_sources(config.sources, now=now)
-    store.sync_topics({t.name: t.query for t in config.topics}, ctx.matchers, now=now)
+    store.sync_topics(topic_signatures(config.topics), ctx.matchers, now=now)
     return ctx
 
 

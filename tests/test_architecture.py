@@ -24,6 +24,7 @@ CONFINED = {
     "bs4": {"aggregator.sources.discover"},
     "trafilatura": {"aggregator.parse.article"},
     "nh3": {"aggregator.normalise"},
+    "re2": {"aggregator._pattern"},
     "jinja2": {"aggregator.publish.html"},
     "starlette": {"aggregator.web"},
     "uvicorn": {"aggregator.web"},

@@ -142,3 +142,31 @@ def test_json_schema_is_json_and_forbids_extra_keys() -> None:
     json.dumps(schema)
     assert schema["additionalProperties"] is False
     assert {"sources", "topics", "server", "defaults"} <= set(schema["properties"])
+
+
+def test_topics_structured_reuse_and_scope(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "sources:\n"
+        "  - {name: seeds, path: seeds, tags: [World]}\n"
+        "  - {name: wire, url: 'https://wire.example/rss', tags: [world, sport]}\n"
+        "  - {name: desk, url: 'https://desk.example/rss'}\n"
+        "topics:\n"
+        "  - name: caucasus\n"
+        "    query:\n"
+        "      any: [Nagorno-Karabakh, Azerbaijan]\n"
+        "      none: ['tag:sport']\n"
+        "    sources: ['tag:world', desk]\n"
+        "    max_age: 14d\n"
+        "    lang: [en, FA]\n"
+        "  - {name: recent, query: 'topic:caucasus AND age:<7d'}\n"
+    )
+    config = load_config(cfg)
+    caucasus, recent = config.topics
+    # A structured query is kept as its canonical string: it compiles to the same matcher.
+    assert caucasus.query == '("nagorno karabakh" OR azerbaijan) AND NOT tag:sport'
+    assert caucasus.sources == ("desk", "seeds", "wire")
+    assert caucasus.max_age == timedelta(days=14)
+    assert caucasus.lang == ("en", "fa")
+    assert recent.query == "topic:caucasus AND age:<7d"
+    assert (recent.sources, recent.max_age, recent.lang) == ((), None, ())

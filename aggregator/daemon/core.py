@@ -25,6 +25,7 @@ from aggregator.pipeline import (
     make_fetcher,
     open_context,
     render_all,
+    topic_signatures,
     utcnow,
 )
 from aggregator.retention import prune
@@ -340,12 +341,12 @@ class Daemon:
         for warning in plan.warnings:
             log.warning("%s", warning)
         new = plan.config
-        matchers = build_matchers(new.topics)
+        matchers = build_matchers(new.topics, clock=ctx.clock)
         now = self._clock()
 
         def apply() -> frozenset[str]:
             removed = ctx.store.sync_sources(new.sources, now=now)
-            synced = ctx.store.sync_topics({t.name: t.query for t in new.topics}, matchers, now=now)
+            synced = ctx.store.sync_topics(topic_signatures(new.topics), matchers, now=now)
             return removed.dirty_topics | synced
 
         dirty = await asyncio.to_thread(apply)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -111,6 +111,10 @@ class Store(Protocol):
         self, queries: Mapping[str, str], matchers: TopicMatchers, *, now: datetime
     ) -> frozenset[str]:
         """Recompute membership of new and changed topics; return the topics touched."""
+        ...
+
+    def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
+        """Every stored story (or those with the given ids), newest first; streamed."""
         ...
 
     def topic_stories(self, topic: str) -> list[Story]:

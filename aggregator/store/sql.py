@@ -12,7 +12,7 @@ entries) runs their connection-level functions in one transaction here.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -235,6 +235,10 @@ class SQLStore:
     def topic_stories(self, topic: str) -> list[Story]:
         """Every story in a topic, newest first by (published, id)."""
         return self.topics.topic_stories(topic)
+
+    def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
+        """Every stored story (or those with the given ids), newest first; streamed."""
+        return self.topics.stories(ids)
 
     def topic_counts(self) -> dict[str, int]:
         """Stories per topic."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from aggregator.model import Story, utc
+from aggregator.model import Origin, Story, utc
 from aggregator.store.database import Database
 from aggregator.store.entries import provenance
 from aggregator.store.rows import item_from_row
@@ -23,6 +23,27 @@ _CANONICAL = sa.select(entries, stories.c.id.label("sid")).join(
     (stories.c.canonical_source == entries.c.source)
     & (stories.c.canonical_identity == entries.c.identity),
 )
+
+
+_NEWEST_FIRST = (stories.c.published.desc(), stories.c.id.desc())
+
+#: stories with their canonical entry's columns, newest first by (published, id)
+_STORIES = _CANONICAL.add_columns(
+    stories.c.published.label("s_published"),
+    stories.c.updated.label("s_updated"),
+    stories.c.first_seen.label("s_first_seen"),
+).order_by(*_NEWEST_FIRST)
+
+
+def _story(row: Any, origins: Mapping[str, tuple[Origin, ...]]) -> Story:
+    return Story(
+        id=row.sid,
+        item=item_from_row(row),
+        published=row.s_published,
+        updated=row.s_updated,
+        first_seen=row.s_first_seen,
+        provenance=origins.get(row.sid, ()),
+    )
 
 
 class Topics:
@@ -77,30 +98,31 @@ class Topics:
 
     def topic_stories(self, topic: str) -> list[Story]:
         """Every story in a topic, newest first by (published, id)."""
-        query = (
-            _CANONICAL.add_columns(
-                stories.c.published.label("s_published"),
-                stories.c.updated.label("s_updated"),
-                stories.c.first_seen.label("s_first_seen"),
-            )
-            .join(story_topics, story_topics.c.story_id == stories.c.id)
-            .where(story_topics.c.topic == topic)
-            .order_by(stories.c.published.desc(), stories.c.id.desc())
+        query = _STORIES.join(story_topics, story_topics.c.story_id == stories.c.id).where(
+            story_topics.c.topic == topic
         )
         with self._db.read() as conn:
             rows = conn.execute(query).all()
             origins = provenance(conn, [r.sid for r in rows])
-        return [
-            Story(
-                id=r.sid,
-                item=item_from_row(r),
-                published=r.s_published,
-                updated=r.s_updated,
-                first_seen=r.s_first_seen,
-                provenance=origins.get(r.sid, ()),
-            )
-            for r in rows
-        ]
+        return [_story(r, origins) for r in rows]
+
+    def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
+        """Every stored story (or those with the given ids), newest first by (published, id).
+
+        Streams in chunks, so a preview over every stored story holds one
+        chunk of texts at a time.
+        """
+        select_ids = sa.select(stories.c.id).order_by(*_NEWEST_FIRST)
+        if ids is not None:
+            select_ids = select_ids.where(stories.c.id.in_(list(ids)))
+        with self._db.read() as conn:
+            story_ids = list(conn.execute(select_ids).scalars())
+        for start in range(0, len(story_ids), 500):
+            chunk = story_ids[start : start + 500]
+            with self._db.read() as conn:
+                rows = conn.execute(_STORIES.where(stories.c.id.in_(chunk))).all()
+                origins = provenance(conn, chunk)
+            yield from (_story(r, origins) for r in rows)
 
     def topic_counts(self) -> dict[str, int]:
         """Stories per topic."""

@@ -1,0 +1,84 @@
+"""Guarded regular expressions for topic queries, on RE2 (linear time).
+
+A private leaf module: the one place that imports ``re2`` (google-re2), so the
+rest of the code sees a small typed surface. RE2 matches in time linear in the
+text, whatever the pattern, so a pattern from the config can never hang a
+match: ``(a+)+$`` against a long run of ``a`` costs the same as ``a+$``. What
+RE2 cannot run in linear time (backreferences, lookaround) it refuses to
+compile; :func:`compile_pattern` turns that into a one-line reason, and caps
+the pattern's length and compiled size so a pattern also has a bounded memory
+cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import re2
+
+__all__ = ["MAX_PATTERN_LENGTH", "Pattern", "PatternError", "compile_pattern"]
+
+#: longest pattern source accepted, in characters
+MAX_PATTERN_LENGTH = 1000
+# RE2's memory budget for one compiled pattern; a pattern over it is refused
+# ("pattern too large") instead of degrading to a slower engine.
+_MAX_MEMORY = 1 << 20
+
+
+class PatternError(ValueError):
+    """A pattern RE2 cannot run in linear time, or over the size bounds."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A compiled pattern; search it with :meth:`search`."""
+
+    #: the pattern as written, between the slashes
+    source: str
+    ignore_case: bool
+    _compiled: Any = field(repr=False, compare=False)
+
+    def search(self, text: str) -> str | None:
+        """The first match in ``text`` (may be empty for ``/^/``), or None."""
+        found = self._compiled.search(text)
+        if found is None:
+            return None
+        matched: str = found.group(0)
+        return matched
+
+
+def compile_pattern(source: str, *, ignore_case: bool = False) -> Pattern:
+    """Compile ``source`` with RE2 syntax.
+
+    Args:
+        source: the pattern (RE2 syntax: Perl-like without backreferences or
+            lookaround).
+        ignore_case: match case-insensitively (the ``/i`` flag).
+
+    Returns:
+        The compiled pattern.
+
+    Raises:
+        PatternError: the pattern is longer than :data:`MAX_PATTERN_LENGTH`,
+            compiles to more than RE2's memory budget, or uses a feature that
+            needs backtracking; the message says which.
+    """
+    if len(source) > MAX_PATTERN_LENGTH:
+        raise PatternError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    options = re2.Options()
+    options.case_sensitive = not ignore_case
+    options.max_mem = _MAX_MEMORY
+    # Errors come back as exceptions; RE2's own stderr log would only repeat them.
+    options.log_errors = False
+    try:
+        compiled = re2.compile(source, options)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
+        raise PatternError(
+            f"pattern refused: {reason} (patterns run on RE2 in linear time and bounded "
+            "memory: no backreferences or lookaround, no huge repetitions)"
+        ) from None
+    return Pattern(source, ignore_case, compiled)
