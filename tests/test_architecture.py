@@ -24,6 +24,8 @@ CONFINED = {
     "bs4": {"aggregator.sources.discover"},
     "trafilatura": {"aggregator.parse.article"},
     "nh3": {"aggregator.normalise"},
+    "py3langid": {"aggregator.language"},
+    "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
     "starlette": {"aggregator.web"},
     "uvicorn": {"aggregator.web"},

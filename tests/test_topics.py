@@ -413,7 +413,7 @@ def test_many_documents_many_queries() -> None:
     [
         ("_text", set()),
         ("topics", {"aggregator._text", "aggregator.errors", "aggregator.model"}),
-        ("normalise", {"aggregator._text", "aggregator.model", "nh3"}),
+        ("normalise", {"aggregator._text", "aggregator.language", "aggregator.model", "nh3"}),
     ],
 )
 def test_pure_modules_import_one_way(module: str, allowed: set[str]) -> None:
