@@ -439,6 +439,7 @@ _SENTENCE_END = re.compile(r"""[.!?…؟։]["'”’»)\]]*$""")
 _QUOTE = re.compile(r"[\"“](?P<q>[^\"“”]{12,220}?)[\"”]")
 # Guillemets: Russian, Armenian, Persian and Arabic quotations.
 _GUILLEMET_QUOTE = re.compile(r"«(?P<q>[^«»]{12,220}?)»")
+_GUILLEMETS = re.compile(r"«[^«»]*»")
 
 
 @dataclass
@@ -545,6 +546,8 @@ def _is_noise(line: str) -> bool:
         return False
     if _BOILERPLATE.match(line) or _RULE.match(line):
         return True
+    # «Quoted» text is a quotation, not a "Home » World" trail.
+    line = _GUILLEMETS.sub("q", line)
     return bool(
         _BREADCRUMB_LINE.match(line)
         and not _URL.search(line)
