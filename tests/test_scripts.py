@@ -29,6 +29,7 @@ from aggregator.model import Item, Origin, Story, TopicSpec
 from aggregator.normalise import entry_language, language_tag, normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.parse.languages import LanguageTableError, labels, load_tables
+from aggregator.parse.seedtext import split_dateline
 from aggregator.publish import Site, TopicFeed, render_topic
 from aggregator.topics import compile_query, document
 
@@ -184,6 +185,43 @@ def test_related_headlines_never_reach_topic_matching(path: Path) -> None:
     # The control: a word of the story's own lead does match.
     lead_word = max(tokens(item.summary), key=len)
     assert compile_query(lead_word).matches(indexed)
+
+
+# ------------------------------------------------------------------------- datelines
+
+#: (paragraph, place, agency, date text) in the forms agencies write; None: no dateline.
+DATELINES = [
+    ("МОСКВА, 27 ноября. /ТАСС/. Россия готова", "Москва", "ТАСС", "27 ноября"),
+    ("ЕРЕВАН, 26 ноя - РИА Новости. Премьер-министр", "Ереван", "РИА Новости", "26 ноя"),
+    ("Ростов-на-Дону, 5 мая. /ТАСС/. Текст", "Ростов-на-Дону", "ТАСС", "5 мая"),
+    ("قم (ایران پرس): معاون وزیر", "قم", "ایران پرس", None),
+    ("تهران- ایرنا- وزیر امور خارجه", "تهران", "ایرنا", None),
+    ("يريفان، 26 نوفمبر (رويترز) - اتفقت", "يريفان", "رويترز", "26 نوفمبر"),
+    ("ԵՐԵՎԱՆ, 27 նոյեմբերի. /ԱՐՄԵՆՊՐԵՍ/. Հայաստանի", "Երեվան", "ԱՐՄԵՆՊՐԵՍ", "27 նոյեմբերի"),
+    ("Bakı, 27 noyabr, AZƏRTAC. Prezident", "Bakı", "AZƏRTAC", "27 noyabr"),
+    ("Tehran. 26 noyabr. APA. Azərbaycanın", "Tehran", "APA", "26 noyabr"),
+    ("İSTANBUL (AA) – Dışişleri Bakanı", "İstanbul", "AA", None),
+    ("IĞDIR, 26 Kasım (DHA) - Türkiye", "Iğdır", "DHA", "26 Kasım"),
+    ("DİYARBAKIR (İHA) - Vali", "Diyarbakır", "İHA", None),
+    ("Qom (IP): Emphasizing", "Qom", "IP", None),
+    ("He said (AFP): the talks resume", None, None, None),
+    ("Лавров заявил (ТАСС): текст", None, None, None),
+    ("Москва, «кавычки» — тире", None, None, None),
+    ("APA. Azərbaycanın xarici işlər naziri", None, None, None),
+]
+
+
+@pytest.mark.parametrize(("text", "place", "agency", "date"), DATELINES)
+def test_datelines_in_every_script(
+    text: str, place: str | None, agency: str | None, date: str | None
+) -> None:
+    dateline, rest, date_text = split_dateline(text)
+    if place is None:
+        assert dateline is None and rest == text
+        return
+    assert dateline is not None
+    assert (dateline.place, dateline.agency, date_text) == (place, agency, date)
+    assert rest and rest in text and not rest.startswith((" ", "-", ":", "."))
 
 
 # ---------------------------------------------------------------------------- tables

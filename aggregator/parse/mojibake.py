@@ -14,11 +14,12 @@ source that keeps sending broken text can be told about it.
 """
 
 # Non-Latin letters, typographic quotes and dashes here are deliberate.
-# ruff: noqa: RUF002
+# ruff: noqa: RUF002, RUF003
 
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from ftfy import fix_encoding_and_explain
 
@@ -39,6 +40,20 @@ _CODEC_NAMES = {
 }
 
 
+def _pairs(codec: str) -> str:
+    """A regex for a UTF-8 lead byte then a continuation byte, both read as ``codec``."""
+    leads = bytes(range(0xC2, 0xF5)).decode(codec, errors="ignore")
+    continuations = bytes(range(0x80, 0xC0)).decode(codec, errors="ignore")
+    return f"[{re.escape(leads)}][{re.escape(continuations)}]"
+
+
+# Mojibake of UTF-8 always has a lead byte's character right before a
+# continuation byte's: "Ã©", "â€", "Ø§", "Ð¸", "Рџ". Text without such a pair
+# cannot be UTF-8 read as Windows-1252, Latin-1 or Windows-1251, and skips
+# ftfy's slower whole-text heuristics.
+_SUSPECT = re.compile("|".join(_pairs(codec) for codec in ("cp1252", "latin-1", "cp1251")))
+
+
 def repair_text(text: str) -> tuple[str, str | None]:
     """Undo mojibake in ``text``.
 
@@ -49,8 +64,8 @@ def repair_text(text: str) -> tuple[str, str | None]:
         ``(text, None)`` when nothing was wrong, else the repaired text and a
         short description of the repair ("UTF-8 read as Windows-1252").
     """
-    if text.isascii():
-        return text, None  # mojibake always has non-ASCII characters
+    if text.isascii() or not _SUSPECT.search(text):
+        return text, None
     fixed, steps = fix_encoding_and_explain(text)
     if fixed == text or not steps:
         return text, None

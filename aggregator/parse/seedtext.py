@@ -323,9 +323,9 @@ def _split_script_dateline(paragraph: str) -> tuple[Dateline | None, str, str | 
     if not m:
         return None, paragraph, None
     place = m.group("place")
-    first = place[:1]
-    # A place name is capitalised, or written in a script without case.
-    if len(place) > 48 or first.islower():
+    # Every word of a place name is capitalised ("Нью-Йорк", "İSTANBUL"), or
+    # written in a script without case ("قم"): "He said (AFP):" is no dateline.
+    if len(place) > 48 or any(w[:1].islower() for w in re.split(r"[ ,،]+", place)):
         return None, paragraph, None
     agency = (m.group("paren") or m.group("slash") or m.group("known")).strip()
     return Dateline(place=_place_case(place), agency=agency), m.group("rest"), m.group("dldate")
