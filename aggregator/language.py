@@ -1,8 +1,8 @@
 """Which language an entry is written in, when its source does not say (pure).
 
 py3langid (a maintained fork of langid.py: a naive Bayes model over byte
-n-grams, 97 languages, shipped inside the package) is imported here and
-nowhere else. It was chosen over lingua after measuring both on short news
+n-grams, 97 languages, shipped inside the package) and numpy (its arrays) are
+imported here and nowhere else. It was chosen over lingua after measuring both on short news
 texts in the languages regional agencies write (``benchmarks/bench_langdetect.py``):
 lingua's high-accuracy mode is as accurate on those texts but loads hundreds
 of megabytes of models per process and is an order of magnitude slower per
@@ -15,10 +15,17 @@ Also here: which way a language's text runs, for ``dir`` in HTML.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import tempfile
 import unicodedata
+from array import array
+from importlib.metadata import version
+from pathlib import Path
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
+import numpy as np
+from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+from py3langid.modelio import load_model
 
 __all__ = ["MIN_CONFIDENCE", "MIN_LETTERS", "detect_language", "direction"]
 
@@ -42,10 +49,65 @@ _RTL_LANGUAGES = frozenset(
 _SCRIPT_SUBTAG = re.compile(r"^[A-Za-z]{4}$")
 
 
+# The model's arrays, as py3langid's loader returns them.
+_ARRAYS = ("ptc", "pc", "classes", "nextmove", "row", "output")
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "aggregator" / f"py3langid-{version('py3langid')}"
+
+
+def _write_cache(folder: Path) -> None:
+    """Decompress the shipped model once into ``folder`` (one ``.npy`` per array)."""
+    ptc, pc, classes, nextmove, row, output = load_model(MODEL_DIR / MODEL_FILE)
+    values = (ptc, pc, np.array(classes), np.asarray(nextmove), np.asarray(row), output)
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    for name, value in zip(_ARRAYS, values, strict=True):
+        np.save(staging / f"{name}.npy", np.asarray(value), allow_pickle=False)
+    try:
+        staging.rename(folder)
+    except OSError:  # another process got there first: theirs is as good
+        for child in staging.iterdir():
+            child.unlink()
+        staging.rmdir()
+
+
+def _from_cache(folder: Path) -> LanguageIdentifier:
+    """The identifier over the cached arrays; the big table is memory-mapped, shared
+    between processes through the page cache."""
+    loaded = {
+        name: np.load(folder / f"{name}.npy", mmap_mode="r" if name == "ptc" else None)
+        for name in _ARRAYS
+    }
+    # The DFA walk indexes these element by element: plain arrays are fastest.
+    nextmove = array("I", loaded["nextmove"].astype(np.uint32).tobytes())
+    row = array("I", loaded["row"].astype(np.uint32).tobytes())
+    return LanguageIdentifier(
+        loaded["ptc"],
+        loaded["pc"],
+        loaded["classes"].tolist(),
+        nextmove,
+        loaded["output"].tolist(),
+        norm_probs=True,
+        tk_row=row,
+    )
+
+
 @functools.cache
 def _identifier() -> LanguageIdentifier:
-    # Loaded once per process (a few MB); norm_probs makes the score a probability.
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    # Decompressing the shipped model (LZMA, 68 MB of arrays) takes seconds, in
+    # every process that detects a language: do it once per user and version,
+    # then map it. norm_probs makes the score a probability.
+    folder = _cache_dir()
+    try:
+        if not folder.is_dir():
+            _write_cache(folder)
+        return _from_cache(folder)
+    except (OSError, ValueError):
+        # No writable cache (a read-only home) or a damaged one: the slow way.
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 def _letters(text: str) -> int:

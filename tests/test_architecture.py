@@ -25,6 +25,7 @@ CONFINED = {
     "trafilatura": {"aggregator.parse.article"},
     "nh3": {"aggregator.normalise"},
     "py3langid": {"aggregator.language"},
+    "numpy": {"aggregator.language"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
     "starlette": {"aggregator.web"},

@@ -16,13 +16,16 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from lxml import etree
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from pytest_httpserver import HTTPServer
 
+from aggregator import language as language_module
 from aggregator._text import tokens
 from aggregator.language import detect_language, direction
 from aggregator.model import Item, Origin, Story, TopicSpec
@@ -292,6 +295,44 @@ def test_a_declared_language_wins_and_an_invalid_one_is_detected_over() -> None:
     assert entry_language("ru-RU", "Заголовок", text) == "ru-RU"
     assert entry_language("russian", "Заголовок", text) == "ru"
     assert entry_language(None, "Заголовок", text) == "ru"
+
+
+@pytest.fixture
+def fresh_model() -> Iterator[None]:
+    language_module._identifier.cache_clear()
+    yield
+    language_module._identifier.cache_clear()  # later tests load from the real cache again
+
+
+def test_the_model_is_decompressed_once_then_mapped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_model: None
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = "Премьер-министр Армении заявил, что Ереван готов подписать мирный договор."
+    assert detect_language(text) == "ru"
+    (folder,) = (tmp_path / "aggregator").iterdir()
+    assert sorted(f.name for f in folder.iterdir()) == [
+        f"{n}.npy" for n in sorted(("classes", "nextmove", "output", "pc", "ptc", "row"))
+    ]
+    # The cached model answers exactly as the shipped one does.
+    cached = language_module._identifier()
+    shipped = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    for sample in (text, "قم (ایران پرس): معاون وزیر امور خارجه", "Bakı, 27 noyabr, AZƏRTAC"):
+        assert cached.rank(sample)[:3] == shipped.rank(sample)[:3]
+    # A second process start finds the cache and does not write it again.
+    before = {f: f.stat().st_mtime_ns for f in folder.iterdir()}
+    language_module._identifier.cache_clear()
+    assert detect_language(text) == "ru"
+    assert {f: f.stat().st_mtime_ns for f in folder.iterdir()} == before
+
+
+def test_without_a_writable_cache_the_shipped_model_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_model: None
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    assert detect_language("Dışişleri Bakanı Hakan Fidan barış sürecini anlattı") == "tr"
 
 
 @pytest.mark.parametrize("text", ["", "2026", "OK", "Baku 2026", "— · —", "https://x.example/"])
