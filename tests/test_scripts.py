@@ -12,6 +12,7 @@ page rendered by headless Chromium.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -27,12 +28,14 @@ from pytest_httpserver import HTTPServer
 
 from aggregator import language as language_module
 from aggregator._text import tokens
+from aggregator.config import load_config
 from aggregator.language import detect_language, direction
-from aggregator.model import Item, Origin, Story, TopicSpec
+from aggregator.model import Item, Origin, Outcome, Story, TopicSpec
 from aggregator.normalise import entry_language, language_tag, normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.parse.languages import LanguageTableError, labels, load_tables
 from aggregator.parse.seedtext import split_dateline
+from aggregator.pipeline import open_context, update_source
 from aggregator.publish import Site, TopicFeed, render_topic
 from aggregator.topics import compile_query, document
 
@@ -407,6 +410,53 @@ def test_well_formed_text_is_left_alone(text: str) -> None:
     entry = doc.entries[0]
     assert entry.title == text
     assert text in (entry.content or "")
+
+
+# --------------------------------------------------------------------------- pipeline
+
+_PIPELINE_TOPICS = """
+topics:
+  - {name: karabakh, title: Karabakh, query: 'Карабах* OR قره‌باغ* OR "قره باغ" OR Qarabağ*'}
+  - {name: related, title: Related only, query: 'Нахичевани OR برجام OR aviareys OR Brüksel*'}
+  - {name: cafe, title: Cafés, query: cafe}
+"""
+
+
+def test_a_seed_folder_in_every_script_through_the_pipeline(tmp_path: Path) -> None:
+    folder = tmp_path / "seeds"
+    folder.mkdir()
+    for path in [*MULTILINGUAL, SAMPLE, SEEDS / "037_mojibake_cp1252.txt"]:
+        shutil.copy(path, folder / path.name)
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: data\nsources:\n  - {name: seeds, path: seeds}\n" + _PIPELINE_TOPICS,
+        encoding="utf-8",
+    )
+    ctx = open_context(load_config(config), clock=lambda: NOW)
+    try:
+        result = asyncio.run(update_source(ctx.config.sources[0], ctx))
+        assert result.outcome is Outcome.OK, result.error
+        assert result.new == len(MULTILINGUAL) + 2
+        # The repair is reported once, naming the source and the file.
+        (note,) = result.problems
+        assert note.startswith("seeds: 037_mojibake_cp1252.txt: mojibake repaired")
+        karabakh = {s.item.identity for s in ctx.store.topic_stories("karabakh")}
+        assert karabakh == {
+            "path:026_ru_tass.txt",
+            "path:027_ru_ria.txt",
+            "path:028_fa_iranpress.txt",
+            "path:029_fa_irna.txt",
+            "path:030_ar_iranpress.txt",
+            "path:032_az_azertac.txt",
+        }
+        assert list(ctx.store.topic_stories("related")) == []
+        (cafe,) = ctx.store.topic_stories("cafe")
+        assert cafe.item.title == "Café owners in Yerevan say rents have doubled"
+        languages = {s.item.identity: s.item.language for s in ctx.store.topic_stories("karabakh")}
+        assert languages["path:028_fa_iranpress.txt"] == "fa"
+        assert languages["path:032_az_azertac.txt"] == "az"
+    finally:
+        ctx.close()
 
 
 # ---------------------------------------------------------------------------- publish
