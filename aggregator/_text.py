@@ -7,6 +7,9 @@ needs :func:`html_to_text` to index an item's content. The public names are
 re-exported by those two modules; import them from there.
 """
 
+# Non-Latin letters, typographic quotes and dashes here are deliberate.
+# ruff: noqa: RUF003
+
 from __future__ import annotations
 
 import functools
@@ -14,7 +17,7 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
-__all__ = ["html_to_text", "tokens"]
+__all__ = ["SCRIPT_FOLDING", "html_to_text", "tokens"]
 
 # A token is a run of letters and digits; `_` counts as a separator, like any
 # punctuation, so `foo_bar` and `foo-bar` tokenise the same way.
@@ -35,8 +38,11 @@ def _strip_marks(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Split ``text`` into case- and accent-insensitive word tokens.
 
-    NFKD decomposition, combining marks removed, case folded (``ß`` → ``ss``),
-    then split on anything that is not a letter or digit. Hyphens, apostrophes
+    Script folding (:data:`SCRIPT_FOLDING`: zero-width joiners, tatweel,
+    Arabic and Persian letter variants, dotless i, Arabic-Indic digits), NFKD
+    decomposition, combining marks removed (Cyrillic "й" keeps its breve),
+    case folded (``ß`` → ``ss``), then split on anything that is not a letter
+    or digit. Hyphens, apostrophes
     and other punctuation separate tokens: ``"Nagorno-Karabakh"`` →
     ``["nagorno", "karabakh"]``, ``"Iran's"`` → ``["iran", "s"]``.
 
@@ -60,12 +66,40 @@ def tokens(text: str) -> list[str]:
     return out
 
 
+#: Per-script folding, applied before decomposition: letters and marks that
+#: writers use interchangeably, so a query and a text spelled either way meet.
+#: Decomposing and dropping marks then folds the rest: Arabic hamza carriers
+#: (أ إ آ → ا, ؤ → و, ئ → ي), harakat, Cyrillic ё → е, Turkish İ → i.
+SCRIPT_FOLDING: dict[str, str] = {
+    # Zero-width non-joiner and joiner: Persian "می‌خواهم" and "میخواهم" are one word.
+    "\u200c": "",
+    "\u200d": "",
+    # Tatweel (kashida) only stretches a word: "الـعـربـيـة" is "العربية".
+    "\u0640": "",
+    # Alef wasla is an alef; alef maksura and Persian yeh are yeh; keheh is kaf.
+    "\u0671": "\u0627",
+    "\u0649": "\u064a",
+    "\u06cc": "\u064a",
+    "\u06a9": "\u0643",
+    # Persian heh with hamza above (ezafe) is heh.
+    "\u06c0": "\u0647",
+    # Turkish and Azerbaijani dotless i: "ILIK", "ılık" and "Ilık" are one word.
+    "\u0131": "i",
+    # Arabic-Indic and Persian (Extended Arabic-Indic) digits are digits.
+    **{chr(0x0660 + d): str(d) for d in range(10)},
+    **{chr(0x06F0 + d): str(d) for d in range(10)},
+}
+_SCRIPT_TABLE = str.maketrans(SCRIPT_FOLDING)
+# "й" is a letter of its own, not "и" with an accent: keep its breve.
+_SHORT_I = ("\u0438\u0306", "\u0439")
+
+
 @functools.lru_cache(maxsize=65536)
 def _unicode_tokens(chunk: str) -> tuple[str, ...]:
-    folded = unicodedata.normalize("NFKD", chunk).casefold()
+    folded = unicodedata.normalize("NFKD", chunk.translate(_SCRIPT_TABLE)).casefold()
     # Case folding can produce new composed forms (e.g. U+0130), so decompose again.
-    folded = _strip_marks(unicodedata.normalize("NFKD", folded))
-    return tuple(_TOKEN_RE.findall(folded))
+    folded = unicodedata.normalize("NFKD", folded).replace(*_SHORT_I)
+    return tuple(_TOKEN_RE.findall(_strip_marks(folded)))
 
 
 # Elements whose boundaries are paragraph breaks in plain text.

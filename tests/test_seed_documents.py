@@ -3,8 +3,9 @@
 Sidecar keys: ``title``, ``dateline`` ({place, agency} or null), ``date`` (ISO
 8601 or ``"mtime"``), ``related`` (titles, or {title, link}), ``body_start``
 (the content's plain text starts with it), and optionally ``authors``,
-``tags``, ``link``, ``language``, ``identity``, ``updated``, ``body_excludes``,
-``content_contains``, ``warning_contains``. Feed files have ``entries`` (a list
+``tags``, ``link``, ``language`` (of the normalised item: declared, else
+detected), ``identity``, ``updated``, ``body_excludes``, ``content_contains``,
+``warning_contains``. Feed files have ``entries`` (a list
 of per-entry expectations) and ``feed``. A new case is a new file pair.
 """
 
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 
 from aggregator.model import RawEntry
+from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_seed
 
 DATA = Path(__file__).parent / "data" / "seeds"
@@ -66,9 +68,12 @@ def _check_article(entry: RawEntry, exp: dict[str, Any], warnings: tuple[str, ..
     for key in ("authors", "tags"):
         if key in exp:
             assert list(getattr(entry, key)) == exp[key]
-    for key in ("link", "language", "identity"):
+    for key in ("link", "identity"):
         if key in exp:
             assert getattr(entry, key) == exp[key]
+    if "language" in exp:
+        item = normalise_entry(entry, source="seeds", origin=None, now=NOW)
+        assert item.language == exp["language"]
     if "updated" in exp:
         assert entry.updated == datetime.fromisoformat(exp["updated"])
     if "warning_contains" in exp:

@@ -464,7 +464,16 @@ def test_many_documents_many_queries() -> None:
             "topics",
             {"aggregator._pattern", "aggregator._text", "aggregator.errors", "aggregator.model"},
         ),
-        ("normalise", {"aggregator._text", "aggregator.bounds", "aggregator.model", "nh3"}),
+        (
+            "normalise",
+            {
+                "aggregator._text",
+                "aggregator.bounds",
+                "aggregator.language",
+                "aggregator.model",
+                "nh3",
+            },
+        ),
         ("bounds", {"aggregator.model"}),
     ],
 )

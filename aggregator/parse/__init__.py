@@ -20,6 +20,7 @@ from aggregator.model import FeedInfo, ParsedDocument
 from aggregator.parse.article import FrontMatterError, parse_html_article, parse_markdown_article
 from aggregator.parse.feeds import parse_xml_feed
 from aggregator.parse.jsonfeed import is_json_feed, parse_json_feed
+from aggregator.parse.mojibake import repair_document, repair_text
 from aggregator.parse.seedtext import parse_text_article
 from aggregator.parse.text import DecodeError, decode, looks_binary
 
@@ -152,7 +153,7 @@ def parse_seed(
         if not doc.entries:
             problem = "; ".join(doc.warnings) or "the feed has no entries"
             raise SeedFileError(source, relpath, f"no usable entries ({problem})")
-        doc = bound_document(doc)
+        doc = repair_document(bound_document(doc))
         return ParsedDocument(
             entries=doc.entries,
             feed=doc.feed,
@@ -167,6 +168,7 @@ def parse_seed(
         raise SeedFileError(
             source, relpath, "no text content (only whitespace or control characters)"
         )
+    text, repaired = repair_text(decoded.text)
     identity = seed_identity(relpath)
     reader = {
         "text": parse_text_article,
@@ -174,15 +176,15 @@ def parse_seed(
         "html": parse_html_article,
     }[kind]
     try:
-        entry, warnings = reader(
-            decoded.text, relpath=relpath, identity=identity, mtime=mtime, now=now
-        )
+        entry, warnings = reader(text, relpath=relpath, identity=identity, mtime=mtime, now=now)
     except FrontMatterError as exc:
         raise SeedFileError(source, relpath, str(exc)) from exc
     except ValueError as exc:
         raise SeedFileError(source, relpath, str(exc)) from exc
     if not entry.title and not entry.content:
         raise SeedFileError(source, relpath, "no usable content")
+    if repaired is not None:
+        warnings = (f"mojibake repaired ({repaired})", *warnings)
     notes = tuple(f"{relpath}: {w}" for w in (*decoded.warnings, *warnings))
     doc = bound_document(ParsedDocument(entries=(entry,), feed=FeedInfo(title=entry.title)))
     notes += tuple(f"{relpath}: {w}" for w in doc.warnings)
@@ -218,5 +220,8 @@ def parse_feed(
         raise ParseError(source, "empty document")
     # The body decides, not the Content-Type: servers label feeds wrongly.
     if _ascii_head(data).lstrip().startswith(b"{"):
-        return bound_document(parse_json_feed(data, source=source))
-    return bound_document(parse_xml_feed(data, url=url, headers=headers, source=source, fast=fast))
+        return repair_document(bound_document(parse_json_feed(data, source=source)))
+    # Capped first, so the repair never reads more than the caps let through.
+    return repair_document(
+        bound_document(parse_xml_feed(data, url=url, headers=headers, source=source, fast=fast))
+    )

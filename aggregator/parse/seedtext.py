@@ -20,11 +20,12 @@ Everything here is pure: no I/O, ``now`` and the file's ``mtime`` are passed in.
 """
 
 # Typographic quotes, dashes and non-Latin letters here are deliberate.
-# ruff: noqa: RUF001
+# ruff: noqa: RUF001, RUF002, RUF003
 
 from __future__ import annotations
 
 import email.utils
+import functools
 import html
 import itertools
 import re
@@ -32,7 +33,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
+from aggregator._text import tokens
 from aggregator.model import Dateline, RawEntry, Related
+from aggregator.parse.languages import fold_key, labels
 
 __all__ = [
     "Metadata",
@@ -257,7 +260,10 @@ def split_dateline(paragraph: str) -> tuple[Dateline | None, str, str | None]:
 
     Recognises ``Qom (IP): text``, ``LONDON (Reuters) - text``,
     ``LONDON, Nov 20 (Reuters) - text``, ``Yerevan, Armenia (AP) — text`` and
-    ``KYIV — text`` (an all-capitals place with a dash and no agency).
+    ``KYIV — text`` (an all-capitals place with a dash and no agency), and in
+    any script the forms regional agencies use (see :func:`_split_script_dateline`):
+    ``МОСКВА, 27 ноября. /ТАСС/.``, ``قم (ایران پرس):``, ``İSTANBUL (AA) –``,
+    ``Bakı, 27 noyabr, AZƏRTAC.``, ``تهران- ایرنا-``.
 
     Args:
         paragraph: the first paragraph of an article.
@@ -275,7 +281,54 @@ def split_dateline(paragraph: str) -> tuple[Dateline | None, str, str | None]:
             continue
         agency = m.groupdict().get("agency")
         return Dateline(place=_place_case(place), agency=agency), m.group("rest"), m.group("dldate")
-    return None, paragraph, None
+    return _split_script_dateline(paragraph)
+
+
+_LETTER = r"[^\W\d_]"
+_WORD = _LETTER + r"(?:[\w'’.-]*[^\W_])?"
+
+
+@functools.cache
+def _script_dateline() -> re.Pattern[str]:
+    """The dateline in any script, with agencies and months from the language tables."""
+    table = labels()
+    place = r"(?P<place>" + _WORD + r"(?:[ -]" + _WORD + r"){0,2}(?:[,،] " + _WORD + r")?)"
+    date = (
+        r"(?:\s*[,،.]\s*(?P<dldate>\d{1,2}\s+(?:"
+        + table.month_pattern
+        + r")|(?:"
+        + table.month_pattern
+        + r")\s+\d{1,2})(?!\w))?"
+    )
+    # A known agency stands bare between punctuation; any other sits in
+    # parentheses or slashes: "(ایران پرس)", "/ТАСС/".
+    agency = (
+        r"(?:\s*[,،.]\s*|\s*[-–—]\s*|\s*)(?:\((?P<paren>[^()\n]{1,30})\)|/(?P<slash>[^/\n]{1,30})/)"
+        r"\s*(?:[.:]|[-–—]|\.\s*[-–—])?"
+        r"|(?:\s*[,،.]\s*|\s*[-–—]\s*)(?P<known>" + table.agency_pattern + r")\s*(?:[.:]|[-–—])"
+    )
+    return re.compile(r"^" + place + date + r"(?:" + agency + r")\s+(?P<rest>\S.*)$", re.S | re.I)
+
+
+def _split_script_dateline(paragraph: str) -> tuple[Dateline | None, str, str | None]:
+    """A dateline in any script: a place, an optional day and month, an agency.
+
+    Args:
+        paragraph: the first paragraph of an article.
+
+    Returns:
+        As :func:`split_dateline`.
+    """
+    m = _script_dateline().match(paragraph)
+    if not m:
+        return None, paragraph, None
+    place = m.group("place")
+    # Every word of a place name is capitalised ("Нью-Йорк", "İSTANBUL"), or
+    # written in a script without case ("قم"): "He said (AFP):" is no dateline.
+    if len(place) > 48 or any(w[:1].islower() for w in re.split(r"[ ,،]+", place)):
+        return None, paragraph, None
+    agency = (m.group("paren") or m.group("slash") or m.group("known")).strip()
+    return Dateline(place=_place_case(place), agency=agency), m.group("rest"), m.group("dldate")
 
 
 def _place_case(place: str) -> str:
@@ -284,10 +337,22 @@ def _place_case(place: str) -> str:
     for part in place.split(", "):
         if part.upper() == part:
             part = " ".join(
-                w.capitalize() if w.isalpha() and len(w) > 2 else w for w in part.split(" ")
+                _capitalize(w) if w.isalpha() and len(w) > 2 else w for w in part.split(" ")
             )
         parts.append(part)
     return ", ".join(parts)
+
+
+# Letters only Turkish and Azerbaijani write: their "I" lower-cases to "ı".
+_TURKIC = re.compile("[İĞŞƏ]")
+
+
+def _capitalize(word: str) -> str:
+    """``MOSCOW`` -> ``Moscow``; ``IĞDIR`` -> ``Iğdır`` (Turkish dotted and dotless i)."""
+    if _TURKIC.search(word):
+        rest = word[1:].replace("I", "ı").replace("İ", "i")
+        return word[:1] + rest.lower()
+    return word.capitalize()
 
 
 def _dateline_date(text: str, reference: datetime) -> datetime | None:
@@ -300,6 +365,24 @@ def _dateline_date(text: str, reference: datetime) -> datetime | None:
     day = int(m.group("day") or m.group("day2"))
     if not month:
         return None
+    return _latest_date(month, day, reference)
+
+
+def _table_dateline_date(text: str, reference: datetime) -> datetime | None:
+    """A dateline's day and month in any language of the tables ("27 ноября", "26 Kasım")."""
+    m = re.fullmatch(
+        r"(?:(?P<d1>\d{1,2})\s+(?P<m1>.+)|(?P<m2>.+?)\s+(?P<d2>\d{1,2}))", text.strip()
+    )
+    if not m:
+        return None
+    month = labels().months.get(fold_key(m.group("m1") or m.group("m2")))
+    if month is None:
+        return None
+    return _latest_date(month, int(m.group("d1") or m.group("d2")), reference)
+
+
+def _latest_date(month: int, day: int, reference: datetime) -> datetime | None:
+    """The month and day in the latest year that is not after ``reference``."""
     for year in (reference.year, reference.year - 1):
         try:
             value = datetime(year, month, day, tzinfo=UTC)
@@ -312,13 +395,6 @@ def _dateline_date(text: str, reference: datetime) -> datetime | None:
 
 # ---------------------------------------------------------- metadata and noise
 
-_RELATED_HEAD = re.compile(
-    r"^(?:read more|more on this(?: story| topic)?|more on|related(?: articles| stories| news|"
-    r" coverage| content| links| reading)?|see also|also read|read also|further reading|"
-    r"more stories|more news|you may also like|recommended(?: stories)?|also on [\w ]{1,20})"
-    r"\s*[:：]?\s*(?P<inline>.*)$",
-    re.I,
-)
 _META = re.compile(
     r"^(?P<key>by|author|authors|written by|reporter|reporting by|tags|tagged|keywords|topics|"
     r"categories|category|filed under|published(?: on| at)?|first published|posted(?: on| at)?|"
@@ -359,8 +435,11 @@ _ROLE = re.compile(
     r"reuters|associated press|ap|afp|agence|news agency|press|tass|ria|irna|xinhua)\b",
     re.I,
 )
-_SENTENCE_END = re.compile(r"""[.!?…]["'”’)\]]*$""")
+_SENTENCE_END = re.compile(r"""[.!?…؟։]["'”’»)\]]*$""")
 _QUOTE = re.compile(r"[\"“](?P<q>[^\"“”]{12,220}?)[\"”]")
+# Guillemets: Russian, Armenian, Persian and Arabic quotations.
+_GUILLEMET_QUOTE = re.compile(r"«(?P<q>[^«»]{12,220}?)»")
+_GUILLEMETS = re.compile(r"«[^«»]*»")
 
 
 @dataclass
@@ -467,6 +546,8 @@ def _is_noise(line: str) -> bool:
         return False
     if _BOILERPLATE.match(line) or _RULE.match(line):
         return True
+    # «Quoted» text is a quotation, not a "Home » World" trail.
+    line = _GUILLEMETS.sub("q", line)
     return bool(
         _BREADCRUMB_LINE.match(line)
         and not _URL.search(line)
@@ -481,7 +562,39 @@ def _strip_glued_crumb(paragraph: str) -> str:
     m = _GLUED_CRUMB.match(paragraph)
     if m and _GLUE.search(m.group("crumb")) and len(m.group("rest").split()) >= 8:
         return m.group("rest")
+    return _strip_table_crumb(paragraph)
+
+
+_CRUMB_HEAD = re.compile(r"^(?P<crumb>[^:：.!?؟\n]{2,80}?)\s*[:：]\s*(?P<rest>\S.*)$", re.S)
+
+
+def _strip_table_crumb(paragraph: str) -> str:
+    """Drop site and section names glued before a lead, in any script.
+
+    ``ایران پرساخبار ایران: text`` is "ایران پرس" + "اخبار ایران" run
+    together: the part before the colon, folded and without spaces, splits
+    wholly into two or more names from the language tables.
+    """
+    m = _CRUMB_HEAD.match(paragraph)
+    if not m or len(m.group("rest").split()) < 8:
+        return paragraph
+    if _crumb_parts(fold_key(m.group("crumb"))) >= 2:
+        return m.group("rest")
     return paragraph
+
+
+def _crumb_parts(key: str) -> int:
+    """How many known crumbs ``key`` splits into (fewest), or 0 when it does not."""
+    known = labels().crumbs
+    longest = labels().longest_crumb
+    best = [0] + [-1] * len(key)  # best[i]: fewest parts covering key[:i]
+    for end in range(1, len(key) + 1):
+        for start in range(max(0, end - longest), end):
+            if best[start] >= 0 and key[start:end] in known:
+                parts = best[start] + 1
+                if best[end] < 0 or parts < best[end]:
+                    best[end] = parts
+    return max(best[-1], 0) if key else 0
 
 
 # --------------------------------------------------------------------- related
@@ -504,7 +617,10 @@ def _related_item(line: str) -> Related | None:
 
 
 def extract_related(lines: Sequence[str]) -> tuple[list[str], list[Related]]:
-    """Take "Read More:" / "Related:" / "See also:" headlines out of the lines.
+    """Take "Read More:" / "Читайте также:" / "اقرأ المزيد:" headlines out of the lines.
+
+    The labels are every language table's ``related`` (see
+    :mod:`aggregator.parse.languages`).
 
     A marker line on its own starts a list that runs to the end (bare URLs on
     their own line attach to the headline above); a marker with text after the
@@ -537,9 +653,9 @@ def extract_related(lines: Sequence[str]) -> tuple[list[str], list[Related]]:
             if item is not None:
                 related.append(item)
             continue
-        m = _RELATED_HEAD.match(line)
+        m = labels().related_head.match(line)
         if m and len(line) <= 200:
-            inline = m.group("inline").strip()
+            inline = (m.group("inline") or "").strip()
             if inline:
                 item = _related_item(inline)
                 if item is not None:
@@ -661,13 +777,18 @@ def summarise(text: str, limit: int = 300) -> str:
 
 
 def _sentences(text: str) -> list[str]:
-    # Split after . ! ? (and a closing quote) followed by a capital; keep
-    # common abbreviations (Mr., Dr., U.S.) and initials together.
+    # Split after . ! ? (and a closing quote) followed by a capital or a
+    # letter of a script without case; keep common abbreviations (Mr., Dr.,
+    # U.S.) and initials together.
     # Two fixed-width look-behinds: Python's re refuses an optional part in one.
-    parts = re.split(r"(?:(?<=[.!?])|(?<=[.!?][\"”’)]))\s+(?=[\"“(]?[A-Z0-9])", text)
+    parts = re.split(r"(?:(?<=[.!?؟։])|(?<=[.!?؟։][\"”’»)]))\s+(?=[\"“(«]?(?:[^\W_]))", text)
     out: list[str] = []
     for part in parts:
-        if out and re.search(r"(?:\b[A-Z]|\bMr|\bMrs|\bMs|\bDr|\bSt|\bNo|\bvs|\bU\.S)\.$", out[-1]):
+        opening = part.lstrip('"“(«')[:1]
+        if out and (
+            opening.islower()
+            or re.search(r"(?:\b[A-Z]|\bMr|\bMrs|\bMs|\bDr|\bSt|\bNo|\bvs|\bU\.S)\.$", out[-1])
+        ):
             out[-1] += " " + part
         else:
             out.append(part)
@@ -718,6 +839,8 @@ def _is_wrapped(block: list[str]) -> bool:
 def _is_caption(line: str, kicker: str | None) -> bool:
     if re.match(r"^(?:photo|image|file photo|picture|caption|pictured)\b", line, re.I):
         return True
+    if labels().caption.match(line) or _is_script_caption(line, kicker):
+        return True
     if line.startswith("(") and line.endswith(")"):
         return True
     if kicker is None or _SENTENCE_END.search(line):
@@ -732,11 +855,34 @@ def _is_caption(line: str, kicker: str | None) -> bool:
     return len(kicker_words & {w.lower() for w in words}) >= 2
 
 
+def _is_script_caption(line: str, kicker: str | None) -> bool:
+    """A caption under a kicker in a script whose nouns are not capitalised.
+
+    Russian, Persian, Arabic and Armenian captions repeat the kicker's words
+    ("Министр иностранных дел России Сергей Лавров" under "Министр
+    иностранных дел России:") without the title case English captions have.
+    """
+    if kicker is None or _SENTENCE_END.search(line) or len(line.split()) > 16:
+        return False
+    if not any(c.isalpha() and ord(c) > 0x24F for c in line):
+        return False
+    return len(set(tokens(kicker)) & set(tokens(line))) >= 2
+
+
 def _headline_quote(paragraph: str) -> str | None:
-    for m in _QUOTE.finditer(paragraph):
-        quote = m.group("q").strip()
-        if 4 <= len(quote.split()) <= 25 and quote[:1].isupper():
-            return quote.rstrip(".")
+    """The lead's first quotation that reads as a headline, with its quotation marks."""
+    found = sorted(
+        (m.start(), m.group("q").strip(), marks)
+        for pattern, marks in ((_QUOTE, ("\u201c", "\u201d")), (_GUILLEMET_QUOTE, ("«", "»")))
+        for m in pattern.finditer(paragraph)
+    )
+    for _, quote, (opening, closing) in found:
+        first = quote[:1]
+        # Capitalised, or in a script without case (Arabic, Persian).
+        if 4 <= len(quote.split()) <= 25 and (
+            first.isupper() or (first.isalpha() and not first.islower())
+        ):
+            return f"{opening}{quote.rstrip('.')}{closing}"
     return None
 
 
@@ -787,7 +933,7 @@ def _title_from_head(head: list[tuple[str, bool]], lead: str | None) -> _Head:
         # the lead's first quotation, else its first (short) sentence.
         quote = _headline_quote(lead or "")
         if quote:
-            return _Head(f"{kicker}: \u201c{quote}\u201d", ())
+            return _Head(f"{kicker}: {quote}", ())
         sentence = _first_sentence(lead or "", 20)
         if sentence:
             return _Head(f"{kicker}: {sentence}", ())
@@ -913,7 +1059,7 @@ def parse_text_article(
         if dateline is not None:
             paragraphs[first_p] = ("p", rest)
             if dl_date:
-                dateline_date = _dateline_date(dl_date, now)
+                dateline_date = _dateline_date(dl_date, now) or _table_dateline_date(dl_date, now)
     if dateline is None and head:
         # A dateline alone on its own line: "YEREVAN, Armenia (AP) —".
         m = re.match(

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import jinja2
 
+from aggregator.language import direction
 from aggregator.model import Story
+from aggregator.normalise import language_tag
 from aggregator.publish._base import (
     EPOCH,
     HTML_TYPE,
@@ -120,6 +122,11 @@ class _StoryRow:
     dateline: str | None
     summary: str
     sources: tuple[str, ...]
+    #: BCP 47 tag of the story's text, for ``lang``; None when unknown
+    language: str | None
+    #: ``rtl`` for Arabic-script (and other right-to-left) text, ``ltr``, or ``auto``
+    #: when the language is unknown and the browser must judge by the text
+    direction: str
 
 
 def _story_row(story: Story) -> _StoryRow:
@@ -141,7 +148,14 @@ def _story_row(story: Story) -> _StoryRow:
         dateline,
         item.summary,
         tuple(names),
+        *_text_direction(item.language),
     )
+
+
+def _text_direction(language: str | None) -> tuple[str | None, str]:
+    """``(lang, dir)`` for a story's text: from its language, else left to the browser."""
+    tag = language_tag(language)
+    return tag, direction(tag) or "auto"
 
 
 def render_topic_page(
