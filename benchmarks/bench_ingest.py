@@ -153,11 +153,20 @@ class Run:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+#: the checkout whose ``aggregator`` package "ours" runs (``--checkout``)
+CHECKOUT = REPO
+
+
+def _ours_env() -> dict[str, str]:
+    # ``python -m aggregator`` from CHECKOUT imports that checkout's package
+    return {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+
+
 def measure(label: str, argv: list[str], out: Path, env: dict[str, str] | None = None) -> Run:
     """Run ``argv`` to completion, stdout to ``out``, and measure its process tree."""
     with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env, cwd=REPO)
+        proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env, cwd=CHECKOUT)
         sampler = _Sampler(proc.pid)
         sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
@@ -219,7 +228,7 @@ def run_ours(work: Path, urls: list[str], expected: int) -> list[Run]:
     db = folder / "var" / "aggregator.db"
     for label in ("first pass", "304 pass"):
         out = folder / f"{label.split()[0]}.json"
-        run = measure(f"ours {label}", argv, out)
+        run = measure(f"ours {label}", argv, out, env=_ours_env())
         try:
             outcomes = Counter(r["outcome"] for r in json.loads(out.read_text()))
         except (OSError, ValueError):
@@ -318,7 +327,9 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
     argv = [sys.executable, "-m", "aggregator", "--config", str(config), "run"]
     log = (folder / "daemon.log").open("wb")
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, cwd=CHECKOUT, env=_ours_env()
+    )
     sampler, poller = _Sampler(proc.pid), _HealthPoller(port)
     sampler.start()
     poller.start()
@@ -518,7 +529,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--hosts", type=int, default=10, help="loopback addresses to serve on")
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=REPO,
+        help="source tree whose aggregator package 'ours' runs (e.g. a baseline: "
+        "git archive REV | tar -x -C DIR); default: this one",
+    )
     args = parser.parse_args()
+    global CHECKOUT
+    CHECKOUT = args.checkout.resolve()
     parts = args.only or ["ours", "reader", "floor", "daemon"]
 
     if args.keep:
@@ -536,6 +556,7 @@ def main() -> None:
         served = sum(f.entries for f in answering)
         results: dict[str, Any] = {
             "feeds": args.feeds,
+            "checkout": str(CHECKOUT),
             "seed": args.seed,
             "entries_total": sum(f.entries for f in feeds),
             "entries_served": served,
