@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
-from aggregator.model import Dateline, RawEntry, Related
+from aggregator.model import Dateline, RawEntry, Related, not_in_future
 
 __all__ = [
     "Metadata",
@@ -949,13 +949,12 @@ def parse_text_article(
         raise ValueError("no usable text content")
     title = _headline_case(_fix_text(title)) if title else None
 
-    published = meta.published or dateline_date
+    claimed = meta.published or dateline_date
+    published = not_in_future(claimed, now)
+    if claimed is not None and published is None:
+        warnings.append(f"date {claimed.isoformat()} is in the future; ignored")
+    updated = not_in_future(meta.updated, now)
     date_is_guess = False
-    limit = now + timedelta(minutes=5)  # tolerate small clock skew
-    if published is not None and published > limit:
-        warnings.append(f"date {published.isoformat()} is in the future; ignored")
-        published = None
-    updated = meta.updated if meta.updated and meta.updated <= limit else None
     if published is None:
         published = min(mtime, now)
         date_is_guess = True
