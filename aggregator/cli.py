@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -42,8 +42,13 @@ from aggregator.errors import (
     StoreError,
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
-from aggregator.pipeline import Context, discover_url, open_context, publish_static, update_all
 from aggregator.sources.opml import OpmlOutline, parse_opml, render_opml
+
+if TYPE_CHECKING:
+    from aggregator.pipeline import Context
+
+# The engine (``aggregator.pipeline``: parsers, publishers, store) is imported by
+# the commands that use it, so ``--help``, ``check`` and the like start fast.
 
 EXIT_OK = 0
 EXIT_SOURCE_FAILED = 1
@@ -94,6 +99,8 @@ class _State:
 
     @contextmanager
     def context(self) -> Iterator[Context]:
+        from aggregator.pipeline import open_context
+
         with known_errors():
             ctx = open_context(self.config)
         try:
@@ -188,6 +195,8 @@ def _result_json(r: SourceResult) -> dict[str, Any]:
 @pass_state
 def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
     """Poll every source once and store what is new."""
+    from aggregator.pipeline import update_all
+
     config = state.config
     specs = list(config.sources)
     if only:
@@ -260,6 +269,8 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 @pass_state
 def publish(state: _State, out: Path | None) -> None:
     """Write every topic's feeds, the index and the OPML as static files."""
+    from aggregator.pipeline import publish_static
+
     with state.context() as ctx:
         target = out or ctx.config.data_dir / "public"
         try:
@@ -438,6 +449,8 @@ def discover(state: _State, url: str, as_json: bool, timeout: float) -> None:
 
     Exits 1 when the URL cannot be fetched or offers no feed.
     """
+    from aggregator.pipeline import discover_url
+
     config = state.config
     try:
         feeds = asyncio.run(discover_url(config, url, timeout=timeout))
