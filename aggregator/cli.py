@@ -50,7 +50,6 @@ if TYPE_CHECKING:
 # The engine (``aggregator.pipeline``: parsers, publishers, store) is imported by
 # the commands that use it, so ``--help``, ``check`` and the like start fast.
 
-EXIT_OK = 0
 EXIT_SOURCE_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STORE = 3
@@ -352,6 +351,8 @@ def sources_cmd(state: _State, as_json: bool) -> None:
 @pass_state
 def topics_cmd(state: _State, as_json: bool) -> None:
     """List topics: query, story count, feed URL."""
+    from aggregator.publish.paths import PathKind, topic_path
+
     config = state.config
     with state.context() as ctx:
         counts = ctx.store.topic_counts()
@@ -362,8 +363,8 @@ def topics_cmd(state: _State, as_json: bool) -> None:
             "query": t.query,
             "stories": counts.get(t.name, 0),
             "private": t.private,
-            "feed": f"{config.server.base_url}topics/{t.name}.atom",
-            "file": str(config.data_dir / "public" / "topics" / f"{t.name}.atom"),
+            "feed": config.server.base_url + topic_path(t.name, PathKind.ATOM),
+            "file": str(config.data_dir / "public" / topic_path(t.name, PathKind.ATOM)),
         }
         for t in config.topics
     ]

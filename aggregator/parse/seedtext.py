@@ -555,16 +555,6 @@ def extract_related(lines: Sequence[str]) -> tuple[list[str], list[Related]]:
 # ------------------------------------------------------------------ paragraphs
 
 
-@dataclass
-class _Block:
-    kind: str  # "p", "h", "ul"
-    lines: list[str]
-
-    @property
-    def text(self) -> str:
-        return _join_lines(self.lines)
-
-
 def _join_lines(lines: Iterable[str]) -> str:
     out = ""
     for line in lines:

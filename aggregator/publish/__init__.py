@@ -46,9 +46,10 @@ from aggregator.publish._base import (
     paginate,
 )
 from aggregator.publish.atom import render_atom
-from aggregator.publish.html import INDEX_PATH, render_index, render_topic_page
+from aggregator.publish.html import render_index, render_topic_page
 from aggregator.publish.jsonfeed import render_json_feed
-from aggregator.publish.opml import OPML_PATH, render_opml
+from aggregator.publish.opml import render_opml
+from aggregator.publish.paths import INDEX_PATH, OPML_PATH, private_prefix
 from aggregator.publish.rss import render_rss
 
 __all__ = [
@@ -74,11 +75,6 @@ __all__ = [
 
 #: file in the export folder listing what the previous export wrote
 MANIFEST_NAME = ".aggregator-manifest.json"
-
-
-def private_prefix(token: str) -> str:
-    """URL path prefix of a private topic's copy for ``token``: ``private/<token>/``."""
-    return f"private/{token}/"
 
 
 def _render_copy(site: Site, feed: TopicFeed, urls: TopicUrls, public: bool) -> dict[str, Document]:
