@@ -243,9 +243,9 @@ def run_ours(work: Path, urls: list[str], expected: int) -> list[Run]:
     return runs
 
 
-def run_reader(work: Path, urls: list[str]) -> list[Run]:
+def run_reader(work: Path, urls: list[str], settings: list[int]) -> list[Run]:
     runs = []
-    for workers in READER_WORKERS:
+    for workers in settings:
         folder = work / f"reader-{workers}"
         folder.mkdir()
         before = 0
@@ -530,6 +530,13 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--hosts", type=int, default=10, help="loopback addresses to serve on")
     parser.add_argument(
+        "--reader-workers",
+        type=int,
+        nargs="+",
+        default=list(READER_WORKERS),
+        help="reader's worker settings to try (its best is the peer)",
+    )
+    parser.add_argument(
         "--checkout",
         type=Path,
         default=REPO,
@@ -576,7 +583,7 @@ def main() -> None:
                 if part == "ours":
                     runs += run_ours(work, server.urls, served)
                 elif part == "reader":
-                    runs += run_reader(work, server.urls)
+                    runs += run_reader(work, server.urls, args.reader_workers)
                 elif part == "floor":
                     runs += run_floor(work, server.urls, served)
                 else:
