@@ -530,6 +530,11 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--hosts", type=int, default=10, help="loopback addresses to serve on")
     parser.add_argument(
+        "--daemon-deadline",
+        type=float,
+        help="seconds the daemon phase waits for every feed [default: max(600, 2 x feeds)]",
+    )
+    parser.add_argument(
         "--reader-workers",
         type=int,
         nargs="+",
@@ -587,7 +592,8 @@ def main() -> None:
                 elif part == "floor":
                     runs += run_floor(work, server.urls, served)
                 else:
-                    runs.append(run_daemon(work, server.urls, deadline=max(300, args.feeds)))
+                    deadline = args.daemon_deadline or max(600.0, 2.0 * args.feeds)
+                    runs.append(run_daemon(work, server.urls, deadline=deadline))
         results["runs"] = [asdict(r) for r in runs]
         results["ratios"] = ratios(runs)
         report(results)
