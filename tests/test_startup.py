@@ -85,7 +85,8 @@ def test_help_and_check_load_no_engine(seed_config: Path) -> None:
         probe = (
             "import sys\nfrom aggregator.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            "print([m for m in ('aggregator.pipeline', 'aggregator.store.sql') if m in sys.modules])"
+            "engine = ('aggregator.pipeline', 'aggregator.store.sql')\n"
+            "print([m for m in engine if m in sys.modules])"
         )
         out = subprocess.run(
             [sys.executable, "-c", probe, *args],
