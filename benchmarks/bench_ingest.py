@@ -503,6 +503,12 @@ def ratios(runs: list[Run]) -> dict[str, float]:
             ours1.wall_s / reader1.wall_s
         )
         out["ours/reader first pass CPU"] = ours1.cpu_s / reader1.cpu_s
+        # per entry: a pass that drops feeds (timeouts) is quicker but did less
+        if ours1.entries and reader1.entries:
+            out["ours/reader first pass CPU per entry"] = (ours1.cpu_s / ours1.entries) / (
+                reader1.cpu_s / reader1.entries
+            )
+            out["reader/ours first pass entries/s"] = reader1.entries_per_s / ours1.entries_per_s
         out["ours/reader peak PSS, first pass"] = ours1.peak_pss_mib / reader1.peak_pss_mib
     if ours2 and reader2:
         out[f"ours/reader 304 pass (reader w{reader2.extra['workers']})"] = (
