@@ -126,8 +126,8 @@ def _serve(folder: str, hosts: list[str], hang: float, lifetime: float, pipe: Co
                 await writer.drain()
                 if request.get("connection", "").lower() == "close":
                     return
-        except ConnectionError:
-            pass
+        except (ConnectionError, asyncio.CancelledError):
+            pass  # the client left, or the server is stopping (held requests are cancelled)
         finally:
             writer.close()
 
