@@ -318,6 +318,22 @@ class _HealthPoller(threading.Thread):
             self.done.wait(max(0.0, started + self.every - time.perf_counter()))
 
 
+def _reap(pid: int, grace: float) -> tuple[int, Any]:
+    """Wait for ``pid`` (SIGKILL after ``grace`` seconds); its status and rusage."""
+    end = time.monotonic() + grace
+    try:
+        while time.monotonic() < end:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                return status, usage
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+        return status, usage
+    except ChildProcessError:
+        return 0, None
+
+
 def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
     folder = work / "daemon"
     folder.mkdir()
@@ -351,10 +367,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
         poller.join()
         entries = _count(db, "SELECT count(*) FROM entries") if db.exists() else 0
         proc.send_signal(signal.SIGTERM)
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except ChildProcessError:
-            status, usage = 0, None
+        status, usage = _reap(proc.pid, grace=60.0)
         sampler.done.set()
         sampler.join()
         log.close()
