@@ -7,6 +7,7 @@ pins it); everything else is internal and may change.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = version("aggregator")
@@ -45,14 +46,38 @@ from aggregator.model import (
     Story,
     TopicSpec,
 )
-from aggregator.pipeline import (
-    Context,
-    open_context,
-    publish_static,
-    render_all,
-    update_all,
-    update_source,
+
+if TYPE_CHECKING:
+    from aggregator.pipeline import (
+        Context,
+        open_context,
+        publish_static,
+        render_all,
+        update_all,
+        update_source,
+    )
+
+# The engine's names load on first use: the pipeline imports every parser,
+# publisher and the store, which commands such as ``check`` and ``--help`` never
+# touch (PEP 562).
+_FROM_PIPELINE = frozenset(
+    {"Context", "open_context", "publish_static", "render_all", "update_all", "update_source"}
 )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_PIPELINE:
+        from aggregator import pipeline
+
+        value = getattr(pipeline, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'aggregator' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _FROM_PIPELINE)
+
 
 __all__ = [
     "AggregatorError",

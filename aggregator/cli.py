@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -42,13 +42,16 @@ from aggregator.errors import (
     StoreError,
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
-from aggregator.pipeline import Context, discover_url, open_context, publish_static, update_all
-from aggregator.preview import Verdict, matcher_for, verdicts
 from aggregator.sources.opml import OpmlOutline, parse_opml, render_opml
-from aggregator.store import open_store
 from aggregator.topics import Hit, TopicMatcher
 
-EXIT_OK = 0
+if TYPE_CHECKING:
+    from aggregator.pipeline import Context
+    from aggregator.preview import Verdict
+
+# The engine (``aggregator.pipeline``: parsers, publishers, store) is imported by
+# the commands that use it, so ``--help``, ``check`` and the like start fast.
+
 EXIT_SOURCE_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STORE = 3
@@ -97,6 +100,8 @@ class _State:
 
     @contextmanager
     def context(self) -> Iterator[Context]:
+        from aggregator.pipeline import open_context
+
         with known_errors():
             ctx = open_context(self.config)
         try:
@@ -191,6 +196,8 @@ def _result_json(r: SourceResult) -> dict[str, Any]:
 @pass_state
 def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
     """Poll every source once and store what is new."""
+    from aggregator.pipeline import update_all
+
     config = state.config
     specs = list(config.sources)
     if only:
@@ -263,6 +270,8 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 @pass_state
 def publish(state: _State, out: Path | None) -> None:
     """Write every topic's feeds, the index and the OPML as static files."""
+    from aggregator.pipeline import publish_static
+
     with state.context() as ctx:
         target = out or ctx.config.data_dir / "public"
         try:
@@ -344,6 +353,8 @@ def sources_cmd(state: _State, as_json: bool) -> None:
 @pass_state
 def topics_cmd(state: _State, as_json: bool) -> None:
     """List topics: query, story count, feed URL."""
+    from aggregator.publish.paths import PathKind, topic_path
+
     config = state.config
     with state.context() as ctx:
         counts = ctx.store.topic_counts()
@@ -354,8 +365,8 @@ def topics_cmd(state: _State, as_json: bool) -> None:
             "query": t.query,
             "stories": counts.get(t.name, 0),
             "private": t.private,
-            "feed": f"{config.server.base_url}topics/{t.name}.atom",
-            "file": str(config.data_dir / "public" / "topics" / f"{t.name}.atom"),
+            "feed": config.server.base_url + topic_path(t.name, PathKind.ATOM),
+            "file": str(config.data_dir / "public" / topic_path(t.name, PathKind.ATOM)),
         }
         for t in config.topics
     ]
@@ -434,6 +445,9 @@ def _verdicts(
 ) -> tuple[TopicMatcher, list[Verdict]]:
     """Compile the query or topic and run it over the stored stories (read-only)."""
     with known_errors():
+        from aggregator.preview import matcher_for, verdicts
+        from aggregator.store import open_store
+
         matcher = matcher_for(config, query=query, topic=topic)
         store = open_store(config.store_url)
     try:
@@ -574,6 +588,8 @@ def discover(state: _State, url: str, as_json: bool, timeout: float) -> None:
 
     Exits 1 when the URL cannot be fetched or offers no feed.
     """
+    from aggregator.pipeline import discover_url
+
     config = state.config
     try:
         feeds = asyncio.run(discover_url(config, url, timeout=timeout))

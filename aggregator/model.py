@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = [
+    "CLOCK_SKEW",
     "Dateline",
-    "Entry",
     "FeedInfo",
     "FileChange",
     "FileRecord",
@@ -31,6 +31,7 @@ __all__ = [
     "SourceState",
     "Story",
     "TopicSpec",
+    "not_in_future",
     "utc",
 ]
 
@@ -40,6 +41,31 @@ def utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
         raise ValueError(f"naive datetime not allowed: {value!r}")
     return value.astimezone(UTC)
+
+
+#: how far a source's clock may run ahead of ours before its date counts as wrong
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def not_in_future(when: datetime | None, now: datetime) -> datetime | None:
+    """The one rule for dates a source gives that lie ahead of ``now``.
+
+    A date up to :data:`CLOCK_SKEW` ahead is the source's clock running fast:
+    it is kept, but never later than ``now``. A date further ahead is wrong (a
+    typo, a post scheduled for later, a time zone off by hours): it is dropped,
+    so the caller falls back to what else it knows.
+
+    Args:
+        when: the source's date (aware), or None.
+        now: the current time (aware).
+
+    Returns:
+        ``min(when, now)``, or None when ``when`` is None or later than
+        ``now + CLOCK_SKEW``.
+    """
+    if when is None or when > now + CLOCK_SKEW:
+        return None
+    return min(when, now)
 
 
 def _normalise_datetimes(obj: Any) -> None:
@@ -229,18 +255,6 @@ class Item:
         _normalise_datetimes(self)
         if not self.title.strip():
             raise ValueError(f"{self.source}: {self.identity}: Item needs a title")
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """A stored entry: an :class:`Item` plus its bookkeeping."""
-
-    item: Item
-    story_id: str
-    first_seen: datetime
-
-    def __post_init__(self) -> None:
-        _normalise_datetimes(self)
 
 
 @dataclass(frozen=True, slots=True)

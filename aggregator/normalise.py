@@ -26,7 +26,7 @@ import nh3
 from aggregator._text import html_to_text, tokens
 from aggregator.bounds import bound_html
 from aggregator.language import detect_language
-from aggregator.model import Dateline, Item, Origin, RawEntry, Related, utc
+from aggregator.model import Dateline, Item, Origin, RawEntry, Related, not_in_future, utc
 
 __all__ = [
     "FINGERPRINT_MIN_TOKENS",
@@ -731,7 +731,9 @@ def normalise_entry(
     - identity: ``raw.identity``, else the canonical link, else
       ``sha256:`` + a hash of title and content.
     - published: ``raw.published`` or ``raw.updated`` or ``now``; updated:
-      ``raw.updated`` or published; neither later than ``now``.
+      ``raw.updated`` or published; a date in the future counts as missing
+      (:func:`aggregator.model.not_in_future`: a few minutes ahead is clock
+      skew, kept as ``now``).
     - authors and tags (``raw.tags`` + ``extra_tags``): cleaned, empty ones
       dropped, case-insensitive duplicates dropped, order kept.
 
@@ -774,8 +776,8 @@ def normalise_entry(
         digest = hashlib.sha256(f"{title}\n{content_html}".encode()).hexdigest()
         identity = f"sha256:{digest}"
 
-    published = min(raw.published or raw.updated or now, now)
-    updated = min(raw.updated or published, now)
+    published = not_in_future(raw.published, now) or not_in_future(raw.updated, now) or now
+    updated = not_in_future(raw.updated, now) or published
     # A feed may say it was updated before it was published; never publish that.
     updated = max(updated, published)
 

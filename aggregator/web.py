@@ -59,6 +59,7 @@ from uvicorn.protocols.http import httptools_impl as _httptools_impl
 from aggregator.model import TopicSpec
 from aggregator.publish import Document
 from aggregator.publish._base import http_date
+from aggregator.publish.paths import parse_path, topic_of
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -79,7 +80,6 @@ _NOT_FOUND_HEADERS = [
     (b"content-type", b"text/plain; charset=utf-8"),
     (b"content-length", str(len(_NOT_FOUND_BODY)).encode()),
 ]
-_FEED_SUFFIXES = (".atom", ".rss", ".json")
 _ETAG_RE = re.compile(rb'(?:W/)?"([^"]*)"')
 
 
@@ -104,24 +104,6 @@ class _Prepared:
 def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes:
     """Header lines as uvicorn writes them (lower-case name, ``: ``, value, CRLF)."""
     return b"".join(name.lower() + b": " + value + b"\r\n" for name, value in headers)
-
-
-def _topic_of(path: str) -> str | None:
-    """Topic name of a document path (public or private), else None."""
-    if path.startswith("private/"):
-        parts = path.split("/", 3)
-        if len(parts) < 4 or parts[2] != "topics":
-            return None
-        rest = parts[3]
-    elif path.startswith("topics/"):
-        rest = path[len("topics/") :]
-    else:
-        return None
-    name = rest.split("/", 1)[0]
-    for suffix in _FEED_SUFFIXES:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _cache_control(topic: TopicSpec | None, default: timedelta) -> bytes:
@@ -217,10 +199,6 @@ class DocumentStore:
         """The documents currently served, by URL path (read-only view)."""
         return self._snapshot.documents
 
-    @property
-    def topics(self) -> Mapping[str, TopicSpec]:
-        return dict(self._topics)
-
     def __len__(self) -> int:
         return len(self._snapshot.documents)
 
@@ -238,7 +216,7 @@ class DocumentStore:
         public: dict[str, _Prepared] = {}
         private: dict[str, _Prepared] = {}
         for path, doc in docs.items():
-            topic = self._topics.get(_topic_of(path) or "")
+            topic = self._topics.get(topic_of(path) or "")
             cache_control = _cache_control(topic, self._default_max_age)
             old = self._prepared.get(path)
             if old is not None and old.document == doc and old.cache_control == cache_control:
@@ -335,7 +313,7 @@ class _FeedApp:
             if key.startswith("private/"):
                 prepared = self._private_by_path(snapshot, key)
             elif key.startswith("topics/") and snapshot.private_topics:
-                topic = snapshot.private_topics.get(_topic_of(key) or "")
+                topic = snapshot.private_topics.get(topic_of(key) or "")
                 if topic is not None:
                     prepared = self._private_by_auth(snapshot, topic, key, scope)
                 else:
@@ -351,9 +329,11 @@ class _FeedApp:
 
     @staticmethod
     def _private_by_path(snapshot: _Snapshot, key: str) -> _Prepared | None:
-        parts = key.split("/", 2)
-        topic = snapshot.private_topics.get(_topic_of(key) or "")
-        if len(parts) < 3 or topic is None or _token_ok(parts[1], topic.tokens) is None:
+        parsed = parse_path(key)
+        if parsed is None or parsed.token is None:
+            return None
+        topic = snapshot.private_topics.get(parsed.topic or "")
+        if topic is None or _token_ok(parsed.token, topic.tokens) is None:
             return None
         return snapshot.private.get(key)
 
@@ -441,27 +421,20 @@ async def _answer(prepared: _Prepared, scope: Scope, send: Send) -> None:
 def create_app(
     store: DocumentStore,
     *,
-    topics: Mapping[str, TopicSpec] | None = None,
     health: Callable[[], Mapping[str, Any]] | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
-    extra_routes: Sequence[BaseRoute] = (),
 ) -> ASGIApp:
     """Build the ASGI app serving ``store``.
 
     Args:
         store: the documents to serve; call ``store.replace(...)`` to publish anew.
-        topics: topic specs by name (cache ``max-age``, privacy, tokens); given
-            to ``store`` when not None.
         health: returns the ``/healthz`` JSON body; a ``"status"`` other than
             ``"ok"`` answers 503. Defaults to ``{"status": "ok", "documents": N}``.
         metrics: returns ``(body, content_type)`` for ``/metrics``; no route when None.
-        extra_routes: more Starlette routes.
 
     Returns:
         An ASGI application.
     """
-    if topics is not None:
-        store.replace(store.documents, topics=topics)
 
     async def healthz(request: Request) -> Response:
         body = dict(health()) if health else {"status": "ok", "documents": len(store)}
@@ -481,7 +454,7 @@ def create_app(
 
         routes.append(Route("/metrics", metrics_route, methods=["GET"]))
     fallback = Starlette(
-        routes=[*routes, *extra_routes],
+        routes=routes,
         exception_handlers={404: not_found},
     )
     return _FeedApp(store, fallback)

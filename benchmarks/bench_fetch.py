@@ -33,6 +33,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ingest_server import usable_hosts
+
 from aggregator.sources.http import Fetcher
 
 FEED_TEMPLATE = (
@@ -125,21 +127,6 @@ def _serve(hosts: list[str], pipe: Connection) -> None:
     asyncio.run(main())
 
 
-def _usable_hosts(count: int) -> list[str]:
-    import socket
-
-    hosts = []
-    for i in range(1, count + 1):
-        host = f"127.0.0.{i}"
-        with socket.socket() as sock:
-            try:
-                sock.bind((host, 0))
-            except OSError:
-                continue
-        hosts.append(host)
-    return hosts
-
-
 # --- the clients ------------------------------------------------------------------
 
 
@@ -190,7 +177,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    hosts = _usable_hosts(args.hosts) or ["127.0.0.1"]
+    hosts = usable_hosts(args.hosts)
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=_serve, args=(hosts, child), daemon=True)
     server.start()

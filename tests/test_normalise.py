@@ -739,7 +739,7 @@ DAY = timedelta(days=1)
         (None, NOW - DAY, NOW - DAY, NOW - DAY),
         (NOW - 2 * DAY, NOW - DAY, NOW - 2 * DAY, NOW - DAY),
         (NOW + DAY, None, NOW, NOW),  # future → now
-        (NOW - DAY, NOW + DAY, NOW - DAY, NOW),
+        (NOW - DAY, NOW + DAY, NOW - DAY, NOW - DAY),  # future updated → missing
         (NOW + 2 * DAY, NOW + DAY, NOW, NOW),
         (NOW - DAY, NOW - 2 * DAY, NOW - DAY, NOW - DAY),  # updated before published
     ],

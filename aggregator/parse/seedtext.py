@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from aggregator._text import tokens
-from aggregator.model import Dateline, RawEntry, Related
+from aggregator.model import Dateline, RawEntry, Related, not_in_future
 from aggregator.parse.languages import fold_key, labels
 
 __all__ = [
@@ -671,16 +671,6 @@ def extract_related(lines: Sequence[str]) -> tuple[list[str], list[Related]]:
 # ------------------------------------------------------------------ paragraphs
 
 
-@dataclass
-class _Block:
-    kind: str  # "p", "h", "ul"
-    lines: list[str]
-
-    @property
-    def text(self) -> str:
-        return _join_lines(self.lines)
-
-
 def _join_lines(lines: Iterable[str]) -> str:
     out = ""
     for line in lines:
@@ -1095,13 +1085,12 @@ def parse_text_article(
         raise ValueError("no usable text content")
     title = _headline_case(_fix_text(title)) if title else None
 
-    published = meta.published or dateline_date
+    claimed = meta.published or dateline_date
+    published = not_in_future(claimed, now)
+    if claimed is not None and published is None:
+        warnings.append(f"date {claimed.isoformat()} is in the future; ignored")
+    updated = not_in_future(meta.updated, now)
     date_is_guess = False
-    limit = now + timedelta(minutes=5)  # tolerate small clock skew
-    if published is not None and published > limit:
-        warnings.append(f"date {published.isoformat()} is in the future; ignored")
-        published = None
-    updated = meta.updated if meta.updated and meta.updated <= limit else None
     if published is None:
         published = min(mtime, now)
         date_is_guess = True

@@ -47,9 +47,10 @@ from aggregator.publish._base import (
     paginate,
 )
 from aggregator.publish.atom import render_atom
-from aggregator.publish.html import INDEX_PATH, render_index, render_topic_page
+from aggregator.publish.html import render_index, render_topic_page
 from aggregator.publish.jsonfeed import render_json_feed
-from aggregator.publish.opml import OPML_PATH, render_opml
+from aggregator.publish.opml import render_opml
+from aggregator.publish.paths import INDEX_PATH, OPML_PATH, private_prefix
 from aggregator.publish.rss import render_rss
 
 __all__ = [
@@ -82,11 +83,6 @@ log = logging.getLogger(__name__)
 
 def _log_failure(error: PublishError) -> None:
     log.error("%s", error)
-
-
-def private_prefix(token: str) -> str:
-    """URL path prefix of a private topic's copy for ``token``: ``private/<token>/``."""
-    return f"private/{token}/"
 
 
 def _render_copy(site: Site, feed: TopicFeed, urls: TopicUrls, public: bool) -> dict[str, Document]:

@@ -15,6 +15,7 @@ from email.utils import format_datetime
 from urllib.parse import urlsplit
 
 from aggregator.model import Story, TopicSpec, utc
+from aggregator.publish.paths import PathKind, topic_path
 
 __all__ = [
     "ATOM_TYPE",
@@ -137,22 +138,22 @@ class TopicUrls:
 
     @property
     def atom_path(self) -> str:
-        return f"{self.prefix}topics/{self.name}.atom"
+        return topic_path(self.name, PathKind.ATOM, prefix=self.prefix)
 
     @property
     def rss_path(self) -> str:
-        return f"{self.prefix}topics/{self.name}.rss"
+        return topic_path(self.name, PathKind.RSS, prefix=self.prefix)
 
     @property
     def json_path(self) -> str:
-        return f"{self.prefix}topics/{self.name}.json"
+        return topic_path(self.name, PathKind.JSON, prefix=self.prefix)
 
     @property
     def html_path(self) -> str:
-        return f"{self.prefix}topics/{self.name}"
+        return topic_path(self.name, PathKind.PAGE, prefix=self.prefix)
 
     def archive_path(self, number: int) -> str:
-        return f"{self.prefix}topics/{self.name}/archive/{number}.atom"
+        return topic_path(self.name, PathKind.ARCHIVE, number=number, prefix=self.prefix)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -168,7 +169,7 @@ class TopicUrls:
     def feed_id(self) -> str:
         # The id names the logical feed, so every private copy and every archive
         # page shares it (RFC 5005 section 4) and it never contains a token.
-        return f"{self.base_url}topics/{self.name}.atom"
+        return self.base_url + topic_path(self.name, PathKind.ATOM)
 
 
 def story_anchor(story: Story) -> str:

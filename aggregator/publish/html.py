@@ -30,12 +30,11 @@ from aggregator.publish._base import (
     web_url,
     xml_safe,
 )
-from aggregator.publish.opml import OPML_PATH
+from aggregator.publish.paths import INDEX_PATH, OPML_PATH
 
-__all__ = ["INDEX_PATH", "render_index", "render_topic_page"]
+__all__ = ["render_index", "render_topic_page"]
 
 #: URL path of the index page (``/``)
-INDEX_PATH = ""
 
 _ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),

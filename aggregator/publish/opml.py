@@ -17,10 +17,9 @@ from aggregator.publish._base import (
     newest_updated,
     xml_safe,
 )
+from aggregator.publish.paths import OPML_PATH
 
-__all__ = ["OPML_PATH", "render_opml"]
-
-OPML_PATH = "topics.opml"
+__all__ = ["render_opml"]
 
 
 def _attr(value: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aggregator.publish._base import ATOM_TYPE, JSON_FEED_TYPE, RSS_TYPE, Document
+from aggregator.publish.paths import PathKind, parse_path
 
 __all__ = ["PingResult", "Poster", "changed_feeds", "ping_hub"]
 
@@ -41,10 +42,12 @@ class PingResult:
 def _is_subscription_feed(doc: Document) -> bool:
     # Only the current public feeds advertise the hub: archives are not
     # subscribed to, and private feeds must never reach a hub (their URL is a secret).
+    parsed = parse_path(doc.path)
     return (
         doc.content_type in _FEED_TYPES
-        and doc.path.startswith("topics/")
-        and "/archive/" not in doc.path
+        and parsed is not None
+        and parsed.kind in (PathKind.ATOM, PathKind.RSS, PathKind.JSON)
+        and parsed.token is None
     )
 
 

@@ -1,0 +1,627 @@
+"""Ingest benchmark: ``aggregator update`` vs lemon24/reader vs a plain HTTP client.
+
+Run: ``python benchmarks/bench_ingest.py [--feeds 1000] [--seed 1] [--only ours|reader|floor|daemon]
+[--json FILE] [--keep DIR]``
+
+In one run, on one seeded corpus (``ingest_corpus.py``: RSS 2.0, Atom and JSON
+Feed, about 58 entries per feed, HTML content of varied size and nesting)
+served on loopback by ``ingest_server.py`` (ETag/Last-Modified with 304s,
+gzip, slow feeds, 404s, 500s and feeds that never answer), it measures:
+
+* **ours**: ``aggregator update --json`` as a subprocess on a generated config
+  and a fresh data folder: a first pass (every feed new), then a second pass
+  (every feed answers 304);
+* **reader**: lemon24/reader's ``update_feeds(scheduled=False, workers=W)`` for
+  W = 1, 4 and 8, each on a fresh database, both passes, each pass a
+  subprocess (as ours); the best W per pass is the peer, all are reported;
+* **floor**: a plain ``httpx.AsyncClient`` fetching every feed with the same
+  global concurrency as ours (``fetch.max_connections``) and conditional GETs
+  in the second pass: the network floor, no parsing, no storing;
+* **daemon**: ``aggregator run`` on the same corpus and a fresh data folder,
+  ``/healthz`` polled every ~20 ms during the first ingest (slowest answer,
+  answers over 100 ms) and the time until every feed was attempted (the
+  ``sources`` rows with a ``last_attempt_at``, read from the SQLite file).
+
+Each figure is for the whole process tree of the command: wall time; CPU =
+user + sys of the process and every descendant it waited for (``wait4``);
+peak memory = the largest sum, over the tree, of PSS (proportional set size:
+pages shared between a parent and its forked workers counted once), sampled
+from ``/proc/PID/smaps_rollup`` every 50 ms; the RSS sum is reported beside
+it. Entries/s = entries stored / wall (the floor: entries served / wall).
+
+Every client is given a 10 s timeout; the never-answering feeds are held 12 s.
+Entries: stored by the pass (new rows), so a 304 pass stores none.
+Everything binds 127.0.0.x; the server stops when the run ends (and by itself
+after 4 hours).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import ingest_corpus  # noqa: E402
+from ingest_server import FeedServer  # noqa: E402
+
+#: every client's timeout; the never-answering feeds are held longer (HANG)
+TIMEOUT = 10.0
+HANG = 12.0
+#: ours' global connection limit, written into the generated config; the floor uses it too
+CONCURRENCY = 20
+READER_WORKERS = (1, 4, 8)
+TOPICS = """\
+topics:
+  - name: caucasus
+    query: '(Nagorno-Karabakh OR Azerbaijan OR Armenia OR Georgia OR Caucasus) AND NOT tag:sport'
+  - name: iran
+    query: 'Iran OR Tehran OR JCPOA'
+  - name: climate
+    query: 'climate OR emissions OR "renewable energy" OR drought OR glacier*'
+  - name: technology
+    query: 'technology OR software OR "open source" OR startup OR semiconductor*'
+"""
+
+
+# --- measuring a process tree ------------------------------------------------------
+
+
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(b")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def tree_memory(root: int) -> tuple[float, float, int]:
+    """(PSS MiB, RSS MiB, process count) summed over ``root`` and its descendants."""
+    children = _children_map()
+    todo, pss, rss, count = [root], 0, 0, 0
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, ()))
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        pss += int(line.split()[1])
+                    elif line.startswith(b"Rss:"):
+                        rss += int(line.split()[1])
+            count += 1
+        except OSError:
+            continue
+    return pss / 1024, rss / 1024, count
+
+
+class _Sampler(threading.Thread):
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval = pid, interval
+        self.peak_pss = self.peak_rss = 0.0
+        self.peak_procs = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            pss, rss, count = tree_memory(self.pid)
+            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
+            self.peak_procs = max(self.peak_procs, count)
+            self.done.wait(self.interval)
+
+
+@dataclass
+class Run:
+    """One measured command."""
+
+    label: str
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    user_s: float = 0.0
+    sys_s: float = 0.0
+    peak_pss_mib: float = 0.0
+    peak_rss_mib: float = 0.0
+    peak_processes: int = 0
+    entries: int = 0
+    entries_per_s: float = 0.0
+    returncode: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+#: the checkout whose ``aggregator`` package "ours" runs (``--checkout``)
+CHECKOUT = REPO
+
+
+def _ours_env() -> dict[str, str]:
+    # ``python -m aggregator`` from CHECKOUT imports that checkout's package
+    return {**os.environ, "PYTHONPATH": str(CHECKOUT)}
+
+
+def measure(label: str, argv: list[str], out: Path, env: dict[str, str] | None = None) -> Run:
+    """Run ``argv`` to completion, stdout to ``out``, and measure its process tree."""
+    with out.open("wb") as stdout, out.with_suffix(".err").open("wb") as stderr:
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=stdout, stderr=stderr, env=env, cwd=CHECKOUT)
+        sampler = _Sampler(proc.pid)
+        sampler.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        sampler.done.set()
+        sampler.join()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return Run(
+        label=label,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        user_s=usage.ru_utime,
+        sys_s=usage.ru_stime,
+        peak_pss_mib=sampler.peak_pss,
+        peak_rss_mib=sampler.peak_rss,
+        peak_processes=sampler.peak_procs,
+        returncode=proc.returncode,
+    )
+
+
+def _with_rate(run: Run, entries: int) -> Run:
+    run.entries = entries
+    run.entries_per_s = entries / run.wall_s if run.wall_s else 0.0
+    return run
+
+
+# --- the three clients ---------------------------------------------------------------
+
+
+def write_config(folder: Path, urls: list[str], port: int) -> Path:
+    """An aggregator config polling every URL, its data in ``folder / "var"``."""
+    lines = [
+        f"data_dir: {json.dumps(str(folder / 'var'))}",
+        f"server: {{host: 127.0.0.1, port: {port}}}",
+        # loopback sources are refused unless allowed (127.0.0.1/32 and the other 127.0.0.x)
+        "allow_networks: ['127.0.0.0/8']",
+        f"defaults: {{timeout: {TIMEOUT:g}s}}",
+        f"fetch: {{max_connections: {CONCURRENCY}}}",
+        "sources:",
+    ]
+    lines += [f"  - {{name: f{i:06d}, url: {json.dumps(url)}}}" for i, url in enumerate(urls)]
+    path = folder / "aggregator.yaml"
+    path.write_text("\n".join(lines) + "\n" + TOPICS, encoding="utf-8")
+    return path
+
+
+def _count(db: Path, sql: str) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        value: int = conn.execute(sql).fetchone()[0]
+        return value
+
+
+def run_ours(work: Path, urls: list[str], expected: int) -> list[Run]:
+    folder = work / "ours"
+    folder.mkdir()
+    config = write_config(folder, urls, free_port())
+    argv = [sys.executable, "-m", "aggregator", "--config", str(config), "update", "--json"]
+    runs, before = [], 0
+    db = folder / "var" / "aggregator.db"
+    for label in ("first pass", "304 pass"):
+        out = folder / f"{label.split()[0]}.json"
+        run = measure(f"ours {label}", argv, out, env=_ours_env())
+        try:
+            outcomes = Counter(r["outcome"] for r in json.loads(out.read_text()))
+        except (OSError, ValueError):
+            raise SystemExit(f"ours {label} failed: see {out.with_suffix('.err')}") from None
+        run.extra["outcomes"] = dict(outcomes)
+        stored = _count(db, "SELECT count(*) FROM entries")
+        runs.append(_with_rate(run, stored - before))
+        before = stored
+        print(f"  {run.label}: {run.wall_s:.1f} s, {dict(outcomes)}", file=sys.stderr)
+    if runs[0].entries != expected:
+        print(f"  note: ours stored {runs[0].entries} of {expected} entries", file=sys.stderr)
+    return runs
+
+
+def run_reader(work: Path, urls: list[str], settings: list[int]) -> list[Run]:
+    runs = []
+    for workers in settings:
+        folder = work / f"reader-{workers}"
+        folder.mkdir()
+        before = 0
+        for label in ("first pass", "304 pass"):
+            out = folder / f"{label.split()[0]}.json"
+            argv = [sys.executable, __file__, "--_child", "reader", str(folder), str(workers)]
+            run = measure(f"reader w{workers} {label}", argv, out)
+            try:
+                result = json.loads(out.read_text())
+            except (OSError, ValueError):
+                raise SystemExit(f"{run.label} failed: see {out.with_suffix('.err')}") from None
+            run.extra = {"workers": workers, "feeds_with_errors": result["errors"]}
+            runs.append(_with_rate(run, result["entries"] - before))
+            before = result["entries"]
+            print(f"  {run.label}: {run.wall_s:.1f} s", file=sys.stderr)
+    return runs
+
+
+def run_floor(work: Path, urls: list[str], served_entries: int) -> list[Run]:
+    folder = work / "floor"
+    folder.mkdir()
+    runs = []
+    for label in ("first pass", "304 pass"):
+        out = folder / f"{label.split()[0]}.json"
+        argv = [sys.executable, __file__, "--_child", "floor", str(folder)]
+        run = measure(f"floor {label}", argv, out)
+        run.extra["statuses"] = json.loads(out.read_text())
+        runs.append(_with_rate(run, served_entries if label == "first pass" else 0))
+        print(f"  {run.label}: {run.wall_s:.1f} s, {run.extra['statuses']}", file=sys.stderr)
+    return runs
+
+
+# --- the daemon phase -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _HealthPoller(threading.Thread):
+    """GET /healthz every ~20 ms; latencies from the first answer on."""
+
+    def __init__(self, port: int, every: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.port, self.every = port, every
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.first_answer: float | None = None
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            started = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            try:
+                conn.request("GET", "/healthz")
+                conn.getresponse().read()
+            except OSError:
+                if self.first_answer is not None:
+                    self.errors += 1
+            else:
+                if self.first_answer is None:
+                    self.first_answer = started
+                self.latencies.append(time.perf_counter() - started)
+            finally:
+                conn.close()
+            self.done.wait(max(0.0, started + self.every - time.perf_counter()))
+
+
+def _reap(pid: int, grace: float) -> tuple[int, Any]:
+    """Wait for ``pid`` (SIGKILL after ``grace`` seconds); its status and rusage."""
+    end = time.monotonic() + grace
+    try:
+        while time.monotonic() < end:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                return status, usage
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+        return status, usage
+    except ChildProcessError:
+        return 0, None
+
+
+def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
+    folder = work / "daemon"
+    folder.mkdir()
+    port = free_port()
+    config = write_config(folder, urls, port)
+    db = folder / "var" / "aggregator.db"
+    argv = [sys.executable, "-m", "aggregator", "--config", str(config), "run"]
+    log = (folder / "daemon.log").open("wb")
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, cwd=CHECKOUT, env=_ours_env()
+    )
+    sampler, poller = _Sampler(proc.pid), _HealthPoller(port)
+    sampler.start()
+    poller.start()
+    attempted, ingest_s = 0, None
+    try:
+        while time.perf_counter() - started < deadline and proc.poll() is None:
+            time.sleep(0.5)
+            try:
+                attempted = _count(
+                    db, "SELECT count(*) FROM sources WHERE last_attempt_at IS NOT NULL"
+                )
+            except sqlite3.Error:
+                continue  # not created yet, or busy
+            if attempted >= len(urls):
+                ingest_s = time.perf_counter() - started
+                break
+    finally:
+        poller.done.set()
+        poller.join()
+        entries = _count(db, "SELECT count(*) FROM entries") if db.exists() else 0
+        proc.send_signal(signal.SIGTERM)
+        status, usage = _reap(proc.pid, grace=60.0)
+        sampler.done.set()
+        sampler.join()
+        log.close()
+    if proc.returncode is None:
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    lat = sorted(poller.latencies)
+    run = Run(
+        label="daemon first ingest",
+        wall_s=ingest_s if ingest_s is not None else float("nan"),
+        cpu_s=(usage.ru_utime + usage.ru_stime) if usage else float("nan"),
+        user_s=usage.ru_utime if usage else float("nan"),
+        sys_s=usage.ru_stime if usage else float("nan"),
+        peak_pss_mib=sampler.peak_pss,
+        peak_rss_mib=sampler.peak_rss,
+        peak_processes=sampler.peak_procs,
+        returncode=proc.returncode,
+        extra={
+            "attempted": attempted,
+            "healthz_answers": len(lat),
+            "healthz_errors": poller.errors,
+            "healthz_max_ms": lat[-1] * 1000 if lat else float("nan"),
+            "healthz_p99_ms": lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan"),
+            "healthz_over_100ms": sum(1 for x in lat if x > 0.1),
+            "first_healthz_s": (poller.first_answer - started) if poller.first_answer else None,
+            "note": "wall = time until every feed was attempted; CPU includes shutdown",
+        },
+    )
+    _with_rate(run, entries)
+    if ingest_s is None:
+        print(
+            f"  daemon: only {attempted} of {len(urls)} feeds attempted in {deadline:.0f} s"
+            f" (see {folder / 'daemon.log'})",
+            file=sys.stderr,
+        )
+    print(f"  daemon: {run.wall_s:.1f} s, {run.extra}", file=sys.stderr)
+    return run
+
+
+# --- children (run in their own process, measured from outside) ----------------------
+
+
+def _reader_child(folder: Path, workers: int) -> None:
+    from reader import make_reader
+
+    urls = json.loads((folder.parent / "urls.json").read_text())
+    reader = make_reader(str(folder / "reader.sqlite"), session_timeout=(TIMEOUT, TIMEOUT))
+    for url in urls:
+        reader.add_feed(url, exist_ok=True)
+    reader.update_feeds(scheduled=False, workers=workers)
+    errors = sum(1 for feed in reader.get_feeds() if feed.last_exception)
+    print(json.dumps({"entries": reader.get_entry_counts().total, "errors": errors}))
+    reader.close()
+
+
+def _floor_child(folder: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    urls = json.loads((folder.parent / "urls.json").read_text())
+    state_file = folder / "validators.json"
+    validators: dict[str, dict[str, str]] = (
+        json.loads(state_file.read_text()) if state_file.exists() else {}
+    )
+
+    async def main() -> Counter[str]:
+        limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+        # in front of the pool: httpcore's queue scan is slow with 1,000 waiters
+        gate = asyncio.Semaphore(CONCURRENCY)
+        statuses: Counter[str] = Counter()
+        async with httpx.AsyncClient(limits=limits, timeout=TIMEOUT) as client:
+
+            async def one(url: str) -> None:
+                headers = {}
+                seen = validators.get(url, {})
+                if "etag" in seen:
+                    headers["If-None-Match"] = seen["etag"]
+                if "last-modified" in seen:
+                    headers["If-Modified-Since"] = seen["last-modified"]
+                async with gate:
+                    try:
+                        reply = await asyncio.wait_for(client.get(url, headers=headers), TIMEOUT)
+                    except (httpx.HTTPError, TimeoutError):
+                        statuses["error"] += 1
+                        return
+                statuses[str(reply.status_code)] += 1
+                if reply.status_code == 200:
+                    validators[url] = {
+                        k: reply.headers[k] for k in ("etag", "last-modified") if k in reply.headers
+                    }
+
+            await asyncio.gather(*(one(url) for url in urls))
+        return statuses
+
+    statuses = asyncio.run(main())
+    state_file.write_text(json.dumps(validators))
+    print(json.dumps(dict(statuses)))
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def _best(runs: list[Run], label: str) -> Run | None:
+    candidates = [r for r in runs if r.label.endswith(label)]
+    return min(candidates, key=lambda r: r.wall_s) if candidates else None
+
+
+def report(results: dict[str, Any]) -> None:
+    runs = [Run(**r) for r in results["runs"]]
+    print(
+        f"\n{results['feeds']} feeds (seed {results['seed']}), {results['entries_served']} entries "
+        f"served by {results['feeds_ok']} answering feeds, {results['corpus_mib']:.0f} MiB; "
+        f"memory = peak PSS summed over the process tree"
+    )
+    cols = ("wall s", "CPU s", "user s", "sys s", "entries", "entries/s", "PSS MiB", "RSS MiB")
+    print(f"{'run':28}" + "".join(f"{c:>11}" for c in cols))
+    for r in runs:
+        values = (r.wall_s, r.cpu_s, r.user_s, r.sys_s)
+        print(
+            f"{r.label:28}"
+            + "".join(f"{v:11.2f}" for v in values)
+            + f"{r.entries:11d}{r.entries_per_s:11.0f}{r.peak_pss_mib:11.0f}{r.peak_rss_mib:11.0f}"
+        )
+    for r in runs:
+        if r.label.startswith("daemon"):
+            e = r.extra
+            print(
+                f"daemon: every feed attempted after {r.wall_s:.1f} s; /healthz answered "
+                f"{e['healthz_answers']} times, slowest {e['healthz_max_ms']:.0f} ms, "
+                f"p99 {e['healthz_p99_ms']:.0f} ms, {e['healthz_over_100ms']} over 100 ms, "
+                f"{e['healthz_errors']} errors"
+            )
+    print()
+    for name, value in results["ratios"].items():
+        print(f"ratio {name}: {value:.2f}")
+
+
+def ratios(runs: list[Run]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    ours1, ours2 = _best(runs, "ours first pass"), _best(runs, "ours 304 pass")
+    reader1 = _best([r for r in runs if r.label.startswith("reader")], "first pass")
+    reader2 = _best([r for r in runs if r.label.startswith("reader")], "304 pass")
+    floor2 = _best(runs, "floor 304 pass")
+    if ours1 and reader1:
+        out[f"ours/reader first pass (reader w{reader1.extra['workers']})"] = (
+            ours1.wall_s / reader1.wall_s
+        )
+        out["ours/reader first pass CPU"] = ours1.cpu_s / reader1.cpu_s
+        # per entry: a pass that drops feeds (timeouts) is quicker but did less
+        if ours1.entries and reader1.entries:
+            out["ours/reader first pass CPU per entry"] = (ours1.cpu_s / ours1.entries) / (
+                reader1.cpu_s / reader1.entries
+            )
+            out["reader/ours first pass entries/s"] = reader1.entries_per_s / ours1.entries_per_s
+        out["ours/reader peak PSS, first pass"] = ours1.peak_pss_mib / reader1.peak_pss_mib
+    if ours2 and reader2:
+        out[f"ours/reader 304 pass (reader w{reader2.extra['workers']})"] = (
+            ours2.wall_s / reader2.wall_s
+        )
+    if ours2 and floor2:
+        out["ours/floor 304 pass"] = ours2.wall_s / floor2.wall_s
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--_child":
+        if sys.argv[2] == "reader":
+            _reader_child(Path(sys.argv[3]), int(sys.argv[4]))
+        else:
+            _floor_child(Path(sys.argv[3]))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=1000, help="feeds in the corpus")
+    parser.add_argument("--seed", type=int, default=1, help="corpus seed")
+    parser.add_argument(
+        "--only", choices=("ours", "reader", "floor", "daemon"), action="append", help="repeatable"
+    )
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--hosts", type=int, default=10, help="loopback addresses to serve on")
+    parser.add_argument(
+        "--daemon-deadline",
+        type=float,
+        help="seconds the daemon phase waits for every feed [default: max(600, 2 x feeds)]",
+    )
+    parser.add_argument(
+        "--reader-workers",
+        type=int,
+        nargs="+",
+        default=list(READER_WORKERS),
+        help="reader's worker settings to try (its best is the peer)",
+    )
+    parser.add_argument(
+        "--checkout",
+        type=Path,
+        default=REPO,
+        help="source tree whose aggregator package 'ours' runs (e.g. a baseline: "
+        "git archive REV | tar -x -C DIR); default: this one",
+    )
+    args = parser.parse_args()
+    global CHECKOUT
+    CHECKOUT = args.checkout.resolve()
+    parts = args.only or ["ours", "reader", "floor", "daemon"]
+
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=False)
+        work = args.keep.resolve()
+    else:
+        work = Path(tempfile.mkdtemp(prefix="bench_ingest-"))
+    try:
+        started = time.perf_counter()
+        feeds = ingest_corpus.generate(work / "corpus", args.feeds, args.seed)
+        print(
+            f"corpus: {args.feeds} feeds in {time.perf_counter() - started:.1f} s", file=sys.stderr
+        )
+        answering = [f for f in feeds if f.behaviour in ("ok", "slow")]
+        served = sum(f.entries for f in answering)
+        results: dict[str, Any] = {
+            "feeds": args.feeds,
+            "checkout": str(CHECKOUT),
+            "seed": args.seed,
+            "entries_total": sum(f.entries for f in feeds),
+            "entries_served": served,
+            "feeds_ok": len(answering),
+            "behaviours": dict(Counter(f.behaviour for f in feeds)),
+            "formats": dict(Counter(f.format for f in feeds)),
+            "corpus_mib": sum(f.size for f in feeds) / 2**20,
+            "memory": "peak PSS (and RSS) summed over the process tree, polled every 50 ms",
+            "cpu": "user+sys of the process and its waited-for descendants (wait4)",
+        }
+        runs: list[Run] = []
+        with FeedServer(work / "corpus", hosts=args.hosts, hang=HANG) as server:
+            (work / "urls.json").write_text(json.dumps(server.urls))
+            results["hosts"] = len(server.addresses)
+            for part in parts:
+                server.reset()
+                if part == "ours":
+                    runs += run_ours(work, server.urls, served)
+                elif part == "reader":
+                    runs += run_reader(work, server.urls, args.reader_workers)
+                elif part == "floor":
+                    runs += run_floor(work, server.urls, served)
+                else:
+                    deadline = args.daemon_deadline or max(600.0, 2.0 * args.feeds)
+                    runs.append(run_daemon(work, server.urls, deadline=deadline))
+        results["runs"] = [asdict(r) for r in runs]
+        results["ratios"] = ratios(runs)
+        report(results)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
