@@ -30,8 +30,12 @@ CONFINED = {
     "sqlalchemy": {
         "aggregator.store.sql",
         "aggregator.store.schema",
+        "aggregator.store.stories",
         "aggregator.store.migrations.env",
     },
+    # MinHash for near-duplicate stories: the sketches live in one pure module.
+    "datasketch": {"aggregator.neardup"},
+    "numpy": {"aggregator.neardup"},
     "alembic": {"aggregator.store.sql", "aggregator.store.migrations.env"},
     "apscheduler": {"aggregator.daemon"},
     "watchfiles": {"aggregator.daemon"},

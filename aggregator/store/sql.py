@@ -15,7 +15,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from aggregator import dedup
+from aggregator import dedup, neardup
 from aggregator.dedup import Action
 from aggregator.errors import StoreError
 from aggregator.model import (
@@ -29,6 +29,8 @@ from aggregator.model import (
     Story,
     utc,
 )
+from aggregator.neardup import NearDupSettings
+from aggregator.store import stories as story_index
 from aggregator.store.schema import (
     entries,
     files,
@@ -38,6 +40,7 @@ from aggregator.store.schema import (
     tombstones,
     topics,
 )
+from aggregator.topics import tokens
 
 __all__ = ["FileChange", "FileRecord", "IngestReport", "SQLStore", "TopicMatchers", "open_store"]
 
@@ -127,12 +130,13 @@ class IngestReport:
         )
 
 
-def open_store(url: str) -> SQLStore:
+def open_store(url: str, *, near: NearDupSettings | None = None) -> SQLStore:
     """Open (and migrate) the store at a SQLAlchemy URL.
 
     Args:
         url: ``sqlite:///path/to/file.db``, ``sqlite://`` (in memory) or
             ``postgresql+psycopg://...``.
+        near: near-duplicate settings (the ``dedup:`` config section).
 
     Raises:
         StoreError: the database cannot be opened or migrated.
@@ -159,7 +163,7 @@ def open_store(url: str) -> SQLStore:
         ) from exc
     except OSError as exc:
         raise StoreError(f"{_safe_url(url)}: cannot open store: {exc}") from exc
-    return SQLStore(engine)
+    return SQLStore(engine, near=near)
 
 
 def _safe_url(url: str) -> str:
@@ -236,8 +240,10 @@ def _item_from_row(row: Any) -> Item:
 class SQLStore:
     """The store. Thread-safe through SQLAlchemy's pool; one write at a time on SQLite."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, near: NearDupSettings | None = None) -> None:
         self.engine = engine
+        #: near-duplicate matching settings
+        self.near = near or NearDupSettings()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -439,12 +445,21 @@ class SQLStore:
                 content_match = conn.execute(
                     _STORY_BY_CONTENT, {"k_key": values["content_key"]}
                 ).scalar()
+        near = None
+        sketch = None
+        if existing is not None and existing[1] == item.content_hash:
+            pass  # unchanged: nothing to sketch
+        elif self.near.enabled:
+            sketch = neardup.sketch(item, self.near)
+            if existing is None and link_match is None and content_match is None and sketch:
+                near = story_index.find_near(conn, item, sketch, self.near, now=now)
         decision = dedup.decide(
             item,
             existing=existing,
             tombstone=tomb,
             link_match=link_match,
             content_match=content_match,
+            near_match=near.story_id if near else None,
         )
         story_id = decision.story_id
         if decision.action is Action.UNCHANGED:
@@ -452,10 +467,21 @@ class SQLStore:
             return IngestReport(unchanged=1)
         if decision.action is Action.SKIP or story_id is None:
             return IngestReport(skipped=1)
+        story_index.index_entry(conn, item, story_id, sketch, now=now)
         if decision.action is Action.UPDATE:
             conn.execute(entries.update().where(key).values(**values, last_seen=now))
             dirty = self._refresh_story(conn, story_id, now=now, matchers=matchers)
             return IngestReport(updated=1, dirty_topics=dirty)
+        rule = (
+            "new"
+            if decision.action is Action.NEW
+            else "link"
+            if link_match
+            else "content"
+            if content_match
+            else "near"
+        )
+        story_index.record_join(conn, item, story_id, rule, match=near, now=now)
         if decision.action is Action.NEW:
             conn.execute(
                 stories.insert(),
@@ -485,6 +511,14 @@ class SQLStore:
         if decision.action is Action.JOIN:
             # Provenance is published with the story: its topics must be redone.
             dirty = frozenset(conn.execute(_STORY_TOPICS, {"k_story": story_id}).scalars())
+            best = self._fullest_entry(conn, story_id)
+            if best is not None:
+                conn.execute(
+                    stories.update()
+                    .where(stories.c.id == story_id)
+                    .values(canonical_source=best[0], canonical_identity=best[1])
+                )
+                dirty |= self._refresh_story(conn, story_id, now=now, matchers=matchers)
             return IngestReport(merged=1, dirty_topics=dirty)
         matched = frozenset(name for name, match in matchers.items() if match(item))
         if matched:
@@ -516,12 +550,14 @@ class SQLStore:
             )
         ).first()
         if canonical is None:
-            # The canonical entry left: the oldest remaining entry takes over.
+            # The canonical entry left: the next by the canonical rule takes over.
+            best = self._fullest_entry(conn, story_id)
+            if best is None:
+                return old_topics
             canonical = conn.execute(
-                sa.select(entries)
-                .where(entries.c.story_id == story_id)
-                .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
-                .limit(1)
+                sa.select(entries).where(
+                    (entries.c.source == best[0]) & (entries.c.identity == best[1])
+                )
             ).first()
             if canonical is None:
                 return old_topics
@@ -557,6 +593,26 @@ class SQLStore:
                 ],
             )
         return old_topics | new_topics
+
+    @staticmethod
+    def _fullest_entry(conn: Connection, story_id: str) -> tuple[str, str] | None:
+        """The story's canonical entry by rule: the fullest body text, then the earliest seen.
+
+        Ties go to the earliest first seen, then source and identity, so the
+        canonical entry changes only when a fuller telling arrives.
+        """
+        rows = conn.execute(
+            sa.select(entries.c.source, entries.c.identity, entries.c.content_html)
+            .where(entries.c.story_id == story_id)
+            .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
+        ).all()
+        best: tuple[str, str] | None = None
+        most = -1
+        for row in rows:
+            words = len(tokens(neardup.body_text_html(row.content_html)))
+            if words > most:
+                best, most = (row.source, row.identity), words
+        return best
 
     def remove_entries(
         self,
@@ -596,6 +652,7 @@ class SQLStore:
             if story_id is None:
                 continue
             conn.execute(entries.delete().where(key))
+            story_index.forget_entry(conn, source, identity)
             tomb_key = (tombstones.c.source == source) & (tombstones.c.identity == identity)
             conn.execute(tombstones.delete().where(tomb_key))
             conn.execute(
@@ -755,6 +812,29 @@ class SQLStore:
         )
         with self.engine.connect() as conn:
             return [(r.source, r.identity, r.story_id) for r in conn.execute(query)]
+
+    def stories(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Every story (or a topic's) with its topics and entries, oldest first.
+
+        Each entry names its source, identity (the guid or atom:id as the
+        source published it), canonical link, origin and, for seed files,
+        the file's path relative to its folder (``path``).
+        """
+        with self.engine.connect() as conn:
+            rows = story_index.story_rows(conn, topic)
+            paths: dict[tuple[str, str], str] = {}
+            for rec in conn.execute(sa.select(files.c.source, files.c.relpath, files.c.identities)):
+                for identity in rec.identities or ():
+                    paths[(rec.source, identity)] = rec.relpath
+        for story in rows:
+            for entry in story["entries"]:
+                entry["path"] = paths.get((entry["source"], entry["identity"]))
+        return rows
+
+    def story_joins(self, story_id: str) -> list[dict[str, Any]]:
+        """How each entry of a story joined it: rule, matched entry, scores."""
+        with self.engine.connect() as conn:
+            return story_index.join_rows(conn, story_id)
 
     def story_ids(self) -> set[str]:
         with self.engine.connect() as conn:

@@ -175,16 +175,21 @@ def build() -> dict[str, str]:
             key = f"seeds/{identity}"
         else:
             meta = outlets[v["outlet"]]
+            entry_id = v["id"]
+            if meta["format"] == "atom" and ":" not in entry_id:
+                # An atom:id is an IRI: a bare one would be resolved against the feed's URL.
+                host = meta["site"].split("/")[2]
+                entry_id = f"tag:{host},2026:{entry_id}"
             by_outlet[v["outlet"]].append(
                 {
-                    "id": v["id"],
+                    "id": entry_id,
                     "title": v.get("title") or story["title"],
                     "link": v["link"],
                     "date": _date(v.get("date") or story["date"]),
                     "html": _content_html(v, paras, meta["site"]),
                 }
             )
-            key = f"{v['outlet']}/{v['id']}"
+            key = f"{v['outlet']}/{entry_id}"
         if key in labels:
             raise SystemExit(f"corpus.yaml: duplicate version {key}")
         labels[key] = {"story": v["story"], "variation": v["variation"]}
