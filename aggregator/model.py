@@ -29,6 +29,7 @@ __all__ = [
     "SourceState",
     "Story",
     "TopicSpec",
+    "Via",
     "utc",
 ]
 
@@ -235,6 +236,18 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class Via:
+    """One entry merged into a story, as its published provenance names it."""
+
+    #: the configured source's name
+    source: str
+    #: the source's (feed's) title
+    title: str | None = None
+    #: the entry's canonical link, when it has one
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Story:
     """The deduplicated unit that topics publish.
 
@@ -249,6 +262,8 @@ class Story:
     updated: datetime
     first_seen: datetime
     provenance: tuple[Origin, ...] = ()
+    #: every entry merged into the story, in the order they were first seen
+    via: tuple[Via, ...] = ()
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)

@@ -27,6 +27,7 @@ __all__ = [
     "Site",
     "TopicFeed",
     "TopicUrls",
+    "also_reported_by",
     "body_html",
     "http_date",
     "make_document",
@@ -34,6 +35,7 @@ __all__ = [
     "paginate",
     "rfc3339",
     "story_anchor",
+    "via_links",
     "xml_safe",
 ]
 
@@ -277,4 +279,28 @@ def body_html(story: Story) -> str:
         body = f"<p>{html.escape(item.summary.strip())}</p>"
     if body:
         parts.append(f'<div class="body">{body}</div>')
+    others = also_reported_by(story)
+    if others:
+        names = ", ".join(html.escape(name) for name in others)
+        parts.append(f'<p class="via">Also reported by: {names}</p>')
     return xml_safe("".join(parts))
+
+
+def also_reported_by(story: Story) -> list[str]:
+    """The outlets besides the canonical entry's that carried a merged story, once each."""
+    own = story.item.source
+    names: list[str] = []
+    for via in story.via:
+        name = via.title or via.source
+        if via.source != own and name not in names:
+            names.append(name)
+    return names
+
+
+def via_links(story: Story) -> list[str]:
+    """Each merged entry's canonical link, once each; only http(s) URLs leave the process."""
+    links: list[str] = []
+    for via in story.via:
+        if via.link and via.link.startswith(("http://", "https://")) and via.link not in links:
+            links.append(via.link)
+    return links

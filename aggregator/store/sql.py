@@ -27,6 +27,7 @@ from aggregator.model import (
     SourceSpec,
     SourceState,
     Story,
+    Via,
     utc,
 )
 from aggregator.neardup import NearDupSettings
@@ -763,6 +764,7 @@ class SQLStore:
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
             provenance = self._provenance(conn, [r.sid for r in rows])
+            via = self._via(conn, [r.sid for r in rows])
         return [
             Story(
                 id=r.sid,
@@ -771,9 +773,26 @@ class SQLStore:
                 updated=r.s_updated,
                 first_seen=r.s_first_seen,
                 provenance=provenance.get(r.sid, ()),
+                via=via.get(r.sid, ()),
             )
             for r in rows
         ]
+
+    @staticmethod
+    def _via(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Via, ...]]:
+        out: dict[str, list[Via]] = {}
+        for chunk in _chunks(story_ids, 500):
+            rows = conn.execute(
+                sa.select(entries.c.story_id, entries.c.source, entries.c.link, entries.c.origin)
+                .where(entries.c.story_id.in_(chunk))
+                .order_by(
+                    entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
+                )
+            )
+            for row in rows:
+                title = (row.origin or {}).get("title")
+                out.setdefault(row.story_id, []).append(Via(row.source, title, row.link))
+        return {k: tuple(v) for k, v in out.items()}
 
     @staticmethod
     def _provenance(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Origin, ...]]:
