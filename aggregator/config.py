@@ -38,6 +38,7 @@ from aggregator.topics import compile_query
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "Config",
+    "IngestSpec",
     "ServerSpec",
     "SiteSpec",
     "config_json_schema",
@@ -199,6 +200,15 @@ class _Fetch(_Model):
     permanent_redirect_polls: int = Field(3, ge=1, le=100)
 
 
+class _Ingest(_Model):
+    #: parse/normalise processes; null = one per core, 0 = threads in the daemon's process
+    workers: int | None = Field(None, ge=0, le=64)
+    #: parse well-formed RSS/Atom with the fast parser (feedparser stays the fallback)
+    fast_parser: bool = True
+    #: skip parsing a 200 response whose body is byte-for-byte the last one parsed
+    skip_unchanged_body: bool = True
+
+
 class _Retention(_Model):
     #: entries older than this (by publication date) are pruned, unless their
     #: story is still in a topic's current feed
@@ -289,6 +299,7 @@ class _Config(_Model):
     fetch: _Fetch = _Fetch()
     retention: _Retention = _Retention()
     dedup: _Dedup = _Dedup()
+    ingest: _Ingest = _Ingest()
     #: further YAML files holding a top-level ``sources:`` list (e.g. from OPML import)
     include: tuple[str, ...] = ()
     sources: tuple[_Source, ...] = ()
@@ -341,6 +352,16 @@ class SiteSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class IngestSpec:
+    """How the ingest engine runs (``ingest:``); none of it changes a result."""
+
+    #: parse/normalise processes; None = one per core, 0 = threads in this process
+    workers: int | None = None
+    fast_parser: bool = True
+    skip_unchanged_body: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated configuration."""
 
@@ -364,6 +385,7 @@ class Config:
     retention_max_age: timedelta = timedelta(days=90)
     #: near-duplicate story matching (the ``dedup:`` section)
     dedup: NearDupSettings = field(default_factory=NearDupSettings)
+    ingest: IngestSpec = IngestSpec()
 
     def source(self, name: str) -> SourceSpec | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -562,6 +584,11 @@ def _freeze(model: _Config, path: Path, base: Path) -> Config:
         topics=topics,
         retention_max_age=model.retention.max_age,
         dedup=NearDupSettings(**model.dedup.model_dump()),
+        ingest=IngestSpec(
+            workers=model.ingest.workers,
+            fast_parser=model.ingest.fast_parser,
+            skip_unchanged_body=model.ingest.skip_unchanged_body,
+        ),
     )
 
 

@@ -330,7 +330,9 @@ class Daemon:
             StoreError: the store cannot be opened.
         """
         loop = asyncio.get_running_loop()
-        self.ctx = await asyncio.to_thread(open_context, self.config, clock=self._clock)
+        ctx = await asyncio.to_thread(open_context, self.config, clock=self._clock)
+        # One fetcher for every update: shared connections and per-host limits.
+        self.ctx = dataclasses.replace(ctx, fetcher=make_fetcher(self.config))
         try:
             self._load_failing()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -426,7 +428,6 @@ class Daemon:
             if fetcher is not None:
                 with contextlib.suppress(Exception):
                     await fetcher.aclose()
-        self.ctx.fetcher = None
         self.ctx.close()
 
     def _load_failing(self) -> None:
@@ -713,15 +714,13 @@ class Daemon:
             return removed.dirty_topics | synced
 
         dirty = await asyncio.to_thread(apply)
-        ctx.matchers = matchers
         fetch_settings = ("allow_networks", "user_agent", "max_connections", "max_per_host")
-        if ctx.fetcher is not None and any(
-            getattr(new, k) != getattr(old, k) for k in fetch_settings
-        ):
+        fetcher = ctx.fetcher
+        if fetcher is not None and any(getattr(new, k) != getattr(old, k) for k in fetch_settings):
             # Updates in flight keep the old fetcher; it is closed at shutdown.
-            self._old_fetchers.append(ctx.fetcher)
-            ctx.fetcher = make_fetcher(new)
-        ctx.config = new
+            self._old_fetchers.append(fetcher)
+            fetcher = make_fetcher(new)
+        self.ctx = dataclasses.replace(ctx, config=new, matchers=matchers, fetcher=fetcher)
         self.config = new
         self._specs = {s.name: s for s in new.sources}
         changed_topics = {t.name for t in new.topics if old.topic(t.name) != t}

@@ -27,10 +27,23 @@ occur (``raise FetchError(...) from exc``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 
 class AggregatorError(Exception):
     """Base class of every error aggregator raises on purpose."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross the ingest engine's process pool: rebuild them from
+        # their message and attributes, whatever their __init__ takes.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[AggregatorError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(AggregatorError):

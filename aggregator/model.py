@@ -17,6 +17,8 @@ __all__ = [
     "Dateline",
     "Entry",
     "FeedInfo",
+    "FileChange",
+    "FileRecord",
     "Item",
     "Origin",
     "Outcome",
@@ -306,6 +308,8 @@ class SourceState:
     discovered_feed: str | None = None
     #: 410 Gone: polling stopped
     gone: bool = False
+    #: sha256 of the last 200 body parsed, to skip parsing the same bytes again
+    body_hash: str | None = None
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)
@@ -333,3 +337,30 @@ class SourceResult:
     duration: float = 0.0
     #: topics whose membership or content changed
     dirty_topics: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """What the store remembers of one seed file."""
+
+    relpath: str
+    size: int
+    mtime_ns: int
+    content_hash: str | None = None
+    #: identities of the entries the file produced
+    identities: tuple[str, ...] = ()
+    #: why it could not be ingested (retried when size or mtime change)
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One seed file's effect, applied atomically with its record."""
+
+    relpath: str
+    #: the file's new record; None when the file was deleted
+    record: FileRecord | None
+    #: entries the file yields now
+    items: tuple[Item, ...] = ()
+    #: identities the file yielded before and no longer does
+    removed: tuple[str, ...] = ()

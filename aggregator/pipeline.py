@@ -11,7 +11,8 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -19,6 +20,8 @@ from pathlib import Path
 from urllib.parse import urljoin
 
 from aggregator.config import Config
+from aggregator.engine import CpuPool, Writer
+from aggregator.engine.work import FeedDigest, SeedDigest, digest_feed, digest_seed_files
 from aggregator.errors import (
     AggregatorError,
     HTTPStatusError,
@@ -27,18 +30,17 @@ from aggregator.errors import (
     SourceError,
 )
 from aggregator.model import (
+    FileChange,
+    FileRecord,
     Item,
-    Origin,
     Outcome,
-    ParsedDocument,
     SourceKind,
     SourceResult,
     SourceSpec,
     SourceState,
     TopicSpec,
 )
-from aggregator.normalise import normalise_entry
-from aggregator.parse import parse_feed, parse_seed
+from aggregator.parse import parse_feed
 from aggregator.publish import Document, Site, TopicFeed, WriteReport, render_site, write_tree
 from aggregator.schedule import next_due, parse_cache_control, parse_expires
 from aggregator.sources import files as seedfiles
@@ -50,12 +52,13 @@ from aggregator.sources.discover import (
 )
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
-from aggregator.store import FileChange, FileRecord, IngestReport, SQLStore, open_store
+from aggregator.store import IngestReport, SQLStore, open_store
 from aggregator.topics import Document as MatchDocument
 from aggregator.topics import Query, compile_query, document
 
 __all__ = [
     "Context",
+    "Stages",
     "build_matchers",
     "discover_url",
     "make_fetcher",
@@ -93,9 +96,71 @@ def build_matchers(topics: Sequence[TopicSpec]) -> dict[str, Callable[[Item], bo
     return {topic.name: matcher(compile_query(topic.query)) for topic in topics}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class _Write:
+    """One source's work for the writer: items, seed-file changes and/or its new state."""
+
+    source: str
+    now: datetime
+    matchers: dict[str, Callable[[Item], bool]]
+    items: tuple[Item, ...] = ()
+    files: tuple[FileChange, ...] = ()
+    state: SourceState | None = None
+
+
+def _weigh(write: _Write) -> int:
+    return 1 + len(write.items) + sum(1 + len(c.items) for c in write.files)
+
+
+def _applier(store: SQLStore) -> Callable[[Sequence[_Write]], list[IngestReport]]:
+    def apply(writes: Sequence[_Write]) -> list[IngestReport]:
+        reports = []
+        for w in writes:
+            report = IngestReport()
+            if w.items:
+                report += store.ingest(w.items, now=w.now, matchers=w.matchers)
+            if w.files:
+                report += store.apply_files(w.source, w.files, now=w.now, matchers=w.matchers)
+            if w.state is not None:
+                store.save_state(w.state)
+            reports.append(report)
+        return reports
+
+    return apply
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The ingest engine's stages behind the fetch: parse/normalise workers and one writer.
+
+    Shared by every :class:`Context` derived from one :func:`open_context`
+    (a reload replaces the config, not the stages).
+    """
+
+    pool: CpuPool
+    writer: Writer[_Write, IngestReport]
+    #: skip parsing a 200 body identical to the last one parsed
+    skip_unchanged_body: bool = True
+
+    @classmethod
+    def for_store(cls, store: SQLStore, config: Config) -> Stages:
+        return cls(
+            pool=CpuPool(config.ingest.workers),
+            writer=Writer(_applier(store), weigh=_weigh),
+            skip_unchanged_body=config.ingest.skip_unchanged_body,
+        )
+
+    def close(self) -> None:
+        self.writer.close()
+        self.pool.close()
+
+
+@dataclass(frozen=True)
 class Context:
-    """What an update needs: the config, the store, and the clock."""
+    """What an update needs: the config, the store, the engine's stages and the clock.
+
+    Immutable: a reload derives a new one with :func:`dataclasses.replace`.
+    """
 
     config: Config
     store: SQLStore
@@ -103,19 +168,39 @@ class Context:
     clock: Callable[[], datetime] = utcnow
     #: shared HTTP client; made on demand for remote sources
     fetcher: Fetcher | None = None
+    #: made by open_context; a bare Context gets its own on first use
+    stages: Stages | None = None
 
     def close(self) -> None:
+        """Finish queued writes, stop the workers and close the store."""
+        if self.stages is not None:
+            self.stages.close()
         self.store.close()
 
 
+def _stages(ctx: Context) -> Stages:
+    if ctx.stages is None:
+        raise RuntimeError("this Context has no ingest stages: make it with open_context")
+    return ctx.stages
+
+
 def open_context(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Context:
-    """Open the store, sync configured sources and topics into it.
+    """Open the store, sync configured sources and topics into it, and set up the stages.
+
+    The stages start lazily: worker processes on the first document to parse,
+    the writer thread on the first write.
 
     Raises:
         StoreError: the store cannot be opened.
     """
     store = open_store(config.store_url, near=config.dedup)
-    ctx = Context(config=config, store=store, matchers=build_matchers(config.topics), clock=clock)
+    ctx = Context(
+        config=config,
+        store=store,
+        matchers=build_matchers(config.topics),
+        clock=clock,
+        stages=Stages.for_store(store, config),
+    )
     now = clock()
     store.sync_sources(config.sources, now=now)
     store.sync_topics({t.name: t.query for t in config.topics}, ctx.matchers, now=now)
@@ -125,9 +210,13 @@ def open_context(config: Config, *, clock: Callable[[], datetime] = utcnow) -> C
 async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
     """Update one source; never raises for a problem of that source.
 
+    Fetching runs on the event loop; reading seed files, parsing and
+    normalising run in the stages' worker pool; the entries and the source's
+    new state are committed together by the one writer.
+
     Args:
         spec: the configured source.
-        ctx: store, matchers, fetcher, clock.
+        ctx: store, matchers, fetcher, stages, clock.
 
     Returns:
         What happened, including the topics made dirty. The source's state
@@ -135,27 +224,57 @@ async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
     """
     started = time.perf_counter()
     now = ctx.clock()
-    state = ctx.store.get_state(spec.name) or SourceState(name=spec.name, location=spec.location)
+    stages = _stages(ctx)
+    state = await asyncio.to_thread(ctx.store.get_state, spec.name)
+    state = state or SourceState(name=spec.name, location=spec.location)
     hints = _Hints()
+    pending = _Write(source=spec.name, now=now, matchers=ctx.matchers)
     try:
         if spec.kind is SourceKind.FILES:
-            # File reads, parsing and SQLite writes block: keep the loop serving.
-            result = await asyncio.to_thread(_update_files, spec, ctx, now)
+            result, pending = await _update_files(spec, ctx, now, pending)
         else:
-            result, state, hints = await _update_url(spec, ctx, now, state)
+            result, state, hints, pending = await _update_url(spec, ctx, now, state, pending)
     except AggregatorError as exc:
         result, state, hints = _failure(spec, state, exc)
+        pending = _Write(source=spec.name, now=now, matchers=ctx.matchers)
     except Exception as exc:  # a bug must not stop the other sources
         log.exception("%s: unexpected error", spec.name)
-        result = SourceResult(
-            source=spec.name,
-            outcome=Outcome.ERROR,
-            error_class=type(exc).__name__,
-            error=f"{spec.name}: unexpected {type(exc).__name__}: {exc}",
-        )
-    result = replace(result, duration=time.perf_counter() - started)
-    ctx.store.save_state(_next_state(state, result, now, spec, hints, ctx.config))
-    return result
+        result = _unexpected(spec, exc, "unexpected")
+        pending = _Write(source=spec.name, now=now, matchers=ctx.matchers)
+    new_state = _next_state(state, result, now, spec, hints, ctx.config)
+    try:
+        report = await stages.writer.submit(replace(pending, state=new_state))
+    except Exception as exc:  # the store refused this source's write: the others go on
+        log.exception("%s: storing the update failed", spec.name)
+        result = _unexpected(spec, exc, "storing the update failed:")
+    else:
+        result = _counted(result, report)
+    return replace(result, duration=time.perf_counter() - started)
+
+
+def _unexpected(spec: SourceSpec, exc: Exception, what: str) -> SourceResult:
+    kind = type(exc).__name__
+    return SourceResult(
+        source=spec.name,
+        outcome=Outcome.ERROR,
+        error_class=kind,
+        error=f"{spec.name}: {what} {kind}: {exc}",
+    )
+
+
+def _counted(result: SourceResult, report: IngestReport) -> SourceResult:
+    """Add what the final write changed to the counts of the update."""
+    if not (report.new or report.merged or report.updated or report.unchanged or report.removed):
+        return result
+    return replace(
+        result,
+        new=result.new + report.new + report.merged,
+        merged=result.merged + report.merged,
+        updated=result.updated + report.updated,
+        unchanged=result.unchanged + report.unchanged,
+        removed=result.removed + report.removed,
+        dirty_topics=result.dirty_topics | report.dirty_topics,
+    )
 
 
 async def update_all(
@@ -167,25 +286,35 @@ async def update_all(
     """Update every (or the given) source once, concurrently; results in config order.
 
     Remote fetches are bounded by the fetcher's global and per-host limits;
-    one slow source never delays the others beyond its own deadline.
+    one slow source never delays the others beyond its own deadline. At most
+    a few sources more than the fetcher's connections are between fetch and
+    commit at once, so memory stays flat however many sources there are.
     """
     specs = list(sources if sources is not None else ctx.config.sources)
-    own_fetcher = ctx.fetcher is None and any(s.kind is SourceKind.URL for s in specs)
-    if own_fetcher:
-        ctx.fetcher = make_fetcher(ctx.config)
+    async with _with_fetcher(ctx, specs) as ctx:
+        stages = _stages(ctx)
+        limit = asyncio.Semaphore(
+            ctx.config.max_connections + stages.pool.capacity + stages.writer.capacity
+        )
 
-    async def one(spec: SourceSpec) -> SourceResult:
-        result = await update_source(spec, ctx)
-        if on_result is not None:
-            on_result(result)
-        return result
+        async def one(spec: SourceSpec) -> SourceResult:
+            async with limit:
+                result = await update_source(spec, ctx)
+            if on_result is not None:
+                on_result(result)
+            return result
 
-    try:
         return list(await asyncio.gather(*(one(s) for s in specs)))
-    finally:
-        if own_fetcher and ctx.fetcher is not None:
-            await ctx.fetcher.aclose()
-            ctx.fetcher = None
+
+
+@asynccontextmanager
+async def _with_fetcher(ctx: Context, specs: Sequence[SourceSpec]) -> AsyncIterator[Context]:
+    """The context with a fetcher for these sources, closed afterwards if made here."""
+    if ctx.fetcher is not None or not any(s.kind is SourceKind.URL for s in specs):
+        yield ctx
+        return
+    async with make_fetcher(ctx.config) as fetcher:
+        yield replace(ctx, fetcher=fetcher)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,60 +387,62 @@ def _next_state(
 # -- local seed folders ---------------------------------------------------------
 
 
-def _origin_for(spec: SourceSpec, doc: ParsedDocument, relpath: str) -> Origin:
-    feed = doc.feed
-    if feed.feed_id or feed.link:
-        # A feed file: its entries keep naming the feed they came from.
-        return Origin(
-            source=spec.name,
-            title=feed.title or spec.title or spec.name,
-            link=feed.link,
-            feed_id=feed.feed_id,
-        )
-    return Origin(source=spec.name, title=spec.title or spec.name)
+async def _update_files(
+    spec: SourceSpec, ctx: Context, now: datetime, final: _Write
+) -> tuple[SourceResult, _Write]:
+    """Stat the folder, digest new and changed files in the pool, commit them in batches.
 
-
-def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult:
+    Returns the result so far and the final write (deletions, and the state
+    that the caller adds), which the caller commits after every addition.
+    """
+    stages = _stages(ctx)
     root = Path(spec.location)
-    if not root.is_dir():
+    if not await asyncio.to_thread(root.is_dir):
         raise SeedFileError(spec.name, str(root), "seed folder not found")
-    stats, scan_errors = seedfiles.scan(root, source=spec.name)
+    (stats, scan_errors), records = await asyncio.gather(
+        asyncio.to_thread(seedfiles.scan, root, source=spec.name),
+        asyncio.to_thread(ctx.store.file_records, spec.name),
+    )
     problems = [str(e) for e in scan_errors]
-    records = ctx.store.file_records(spec.name)
-    report = IngestReport()
-    batch: list[FileChange] = []
-    touched = 0
-
-    def flush() -> None:
-        nonlocal report, batch
-        if batch:
-            report += ctx.store.apply_files(
-                spec.name, batch, now=ctx.clock(), matchers=ctx.matchers
-            )
-            batch = []
-
     # Identities the files present now yield: a deleted (or renamed) file's
     # entries are removed only when no present file still yields them, as a
     # NNN_<hash> file renamed to another prefix does.
     claimed: set[str] = set()
+    changed: list[tuple[seedfiles.FileStat, FileRecord | None]] = []
     for stat in stats:
         old = records.get(stat.relpath)
         if old is not None and old.size == stat.size and old.mtime_ns == stat.mtime_ns:
             claimed.update(old.identities)
             continue  # unchanged by size and mtime: not even opened
-        change = _read_seed_file(spec, root, stat, old, now, problems)
-        if change.record is not None:
-            claimed.update(change.record.identities)
-        batch.append(change)
-        if not _only_touched(change, old):
-            touched += 1
-        if len(batch) >= FILE_BATCH:
-            flush()
+        changed.append((stat, old))
+    chunks = [changed[i : i + FILE_BATCH] for i in range(0, len(changed), FILE_BATCH)]
+
+    async def digest_and_commit(
+        chunk: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
+    ) -> tuple[SeedDigest, IngestReport]:
+        digest = await stages.pool.run(spec.name, digest_seed_files, spec, chunk, now=now)
+        write = _Write(
+            source=spec.name, now=ctx.clock(), matchers=ctx.matchers, files=digest.changes
+        )
+        return digest, await stages.writer.submit(write)
+
+    # Chunks are digested in parallel and committed as each is ready, one
+    # transaction per chunk at most: a crash loses at most the chunks in flight,
+    # which the next pass reads again because their records were not written.
+    done = await asyncio.gather(*(digest_and_commit(c) for c in chunks))
+    report = IngestReport()
+    touched = 0
+    for digest, chunk_report in done:
+        report += chunk_report
+        touched += digest.touched
+        problems.extend(digest.problems)
+        for change in digest.changes:
+            if change.record is not None:
+                claimed.update(change.record.identities)
     present = {s.relpath for s in stats}
-    # Deletions go in the last batch, after every addition: a renamed file has
+    # Deletions go in the last write, after every addition: a renamed file has
     # joined its story by content before the old name's entry is removed.
-    flush()
-    batch = [
+    deletions = tuple(
         FileChange(
             relpath=relpath,
             record=None,
@@ -319,9 +450,8 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
         )
         for relpath, rec in sorted(records.items())
         if relpath not in present
-    ]
-    flush()
-    return SourceResult(
+    )
+    result = SourceResult(
         source=spec.name,
         outcome=Outcome.OK,
         new=report.new + report.merged,
@@ -332,95 +462,7 @@ def _update_files(spec: SourceSpec, ctx: Context, now: datetime) -> SourceResult
         problems=tuple(problems),
         dirty_topics=report.dirty_topics,
     )
-
-
-def _only_touched(change: FileChange, old: FileRecord | None) -> bool:
-    """The file's mtime moved but its bytes did not: it counts as unchanged."""
-    rec = change.record
-    return (
-        old is not None
-        and rec is not None
-        and not (change.items or change.removed)
-        and rec.error is None
-        and rec.content_hash == old.content_hash
-    )
-
-
-def _read_seed_file(
-    spec: SourceSpec,
-    root: Path,
-    stat: seedfiles.FileStat,
-    old: FileRecord | None,
-    now: datetime,
-    problems: list[str],
-) -> FileChange:
-    """Read, parse and normalise one new or changed seed file.
-
-    Every problem of the file (read or parse error, decoding notes, skipped
-    entries) is reported as one line naming it.
-    """
-    kept = old.identities if old else ()
-    try:
-        data = seedfiles.read_seed(root, stat.relpath, source=spec.name, max_bytes=spec.max_bytes)
-    except SeedFileError as exc:
-        problems.append(str(exc))
-        # Keep what the file gave before; retry when size or mtime change.
-        return FileChange(
-            stat.relpath,
-            FileRecord(
-                stat.relpath,
-                stat.size,
-                stat.mtime_ns,
-                old.content_hash if old else None,
-                kept,
-                str(exc),
-            ),
-        )
-    digest = hashlib.sha256(data).hexdigest()
-    if old is not None and old.content_hash == digest and old.error is None:
-        # Touched but not changed: remember the new mtime, ingest nothing.
-        return FileChange(stat.relpath, replace(old, size=stat.size, mtime_ns=stat.mtime_ns))
-    mtime = datetime.fromtimestamp(stat.mtime_ns / 1e9, UTC)
-    try:
-        doc = parse_seed(stat.relpath, data, source=spec.name, mtime=mtime, now=now)
-    except SeedFileError as exc:
-        problems.append(str(exc))
-        return FileChange(
-            stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, str(exc))
-        )
-    except Exception as exc:  # a parser bug on one file must not stop the folder
-        log.exception("%s: %s: unexpected error while parsing", spec.name, stat.relpath)
-        kind = type(exc)
-        name = (
-            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
-        )
-        reason = f"{spec.name}: {stat.relpath}: unexpected {name} while parsing: {exc}"
-        problems.append(reason)
-        return FileChange(
-            stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, reason)
-        )
-    # Parsers name the file in their warnings already: name it once.
-    prefix = f"{stat.relpath}: "
-    notes = [w.removeprefix(prefix) for w in doc.warnings]
-    origin = _origin_for(spec, doc, stat.relpath)
-    items: list[Item] = []
-    for raw in doc.entries:
-        try:
-            items.append(
-                normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now)
-            )
-        except ValueError as exc:
-            notes.append(f"entry skipped: {exc}")
-    if notes:
-        problems.append(f"{spec.name}: {stat.relpath}: {'; '.join(notes)}")
-    identities = tuple(dict.fromkeys(i.identity for i in items))
-    removed = tuple(i for i in kept if i not in identities)
-    return FileChange(
-        stat.relpath,
-        FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, identities, None),
-        items=tuple(items),
-        removed=removed,
-    )
+    return result, replace(final, now=ctx.clock(), files=deletions)
 
 
 def make_fetcher(config: Config) -> Fetcher:
@@ -500,8 +542,8 @@ async def _fetch(
 
 
 async def _discover(
-    spec: SourceSpec, fetcher: Fetcher, page: FetchResponse
-) -> tuple[FetchResponse, ParsedDocument]:
+    spec: SourceSpec, fetcher: Fetcher, pool: CpuPool, page: FetchResponse
+) -> FetchResponse:
     """An HTML page was fetched: find its feed (links first, then common paths)."""
     found = [f.url for f in discover_feeds(page.body, base_url=page.url)]
     candidates = found or [urljoin(page.url, path) for path in COMMON_FEED_PATHS]
@@ -511,31 +553,42 @@ async def _discover(
             resp = await _fetch(spec, fetcher, url, None)
             if looks_like_html(resp.body, resp.headers.get("content-type")):
                 raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
-            doc = await asyncio.to_thread(
-                parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name
+            await pool.run(
+                spec.name,
+                parse_feed,
+                resp.body,
+                url=resp.url,
+                headers=dict(resp.headers),
+                source=spec.name,
             )
         except SourceError as exc:
             tried.append(str(exc))
             continue
-        return resp, doc
+        return resp
     detail = f"; tried {len(tried)}: {tried[0]}" if tried else ""
     raise ParseError(spec.name, f"{page.url}: an HTML page with no usable feed{detail}")
 
 
 async def _update_url(
-    spec: SourceSpec, ctx: Context, now: datetime, state: SourceState
-) -> tuple[SourceResult, SourceState, _Hints]:
+    spec: SourceSpec, ctx: Context, now: datetime, state: SourceState, pending: _Write
+) -> tuple[SourceResult, SourceState, _Hints, _Write]:
     if ctx.fetcher is None:
         # Called on its own, not from update_all or the daemon: a fetcher for
         # this update only, closed with it.
         async with make_fetcher(ctx.config) as fetcher:
-            return await _poll(spec, ctx, fetcher, now, state)
-    return await _poll(spec, ctx, ctx.fetcher, now, state)
+            return await _poll(spec, ctx, fetcher, now, state, pending)
+    return await _poll(spec, ctx, ctx.fetcher, now, state, pending)
 
 
 async def _poll(
-    spec: SourceSpec, ctx: Context, fetcher: Fetcher, now: datetime, state: SourceState
-) -> tuple[SourceResult, SourceState, _Hints]:
+    spec: SourceSpec,
+    ctx: Context,
+    fetcher: Fetcher,
+    now: datetime,
+    state: SourceState,
+    pending: _Write,
+) -> tuple[SourceResult, SourceState, _Hints, _Write]:
+    stages = _stages(ctx)
     url = state.discovered_feed or state.location
     resp = await _fetch(spec, fetcher, url, state)
     move = decide_move(
@@ -555,44 +608,48 @@ async def _poll(
     if resp.status == 304:
         hints = _response_hints(resp, now, None)
         result = SourceResult(source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=304)
-        return result, replace(state, etag=resp.etag, last_modified=resp.last_modified), hints
+        state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
+        return result, state, hints, pending
     if not state.discovered_feed and looks_like_html(resp.body, resp.headers.get("content-type")):
-        resp, doc = await _discover(spec, fetcher, resp)
+        resp = await _discover(spec, fetcher, stages.pool, resp)
         state = replace(state, discovered_feed=resp.url)
         log.info("%s: discovered feed %s", spec.name, resp.url)
-    else:
-        doc = await asyncio.to_thread(
-            parse_feed, resp.body, url=resp.url, headers=resp.headers, source=spec.name
-        )
     state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
-    origin = Origin(
-        source=spec.name,
-        title=spec.title or doc.feed.title or spec.name,
-        link=doc.feed.link or resp.url,
-        feed_id=doc.feed.feed_id or resp.url,
+    body_hash = _body_hash(resp)
+    if stages.skip_unchanged_body and body_hash is not None and body_hash == state.body_hash:
+        # The server sent the same bytes again (no validators, or ignored
+        # them): what they parse to is stored already.
+        result = SourceResult(
+            source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=resp.status
+        )
+        return result, state, _response_hints(resp, now, None), pending
+    digest: FeedDigest = await stages.pool.run(
+        spec.name,
+        digest_feed,
+        resp.body,
+        spec=spec,
+        url=resp.url,
+        headers=dict(resp.headers),
+        now=now,
     )
-    problems = [f"{spec.name}: {w}" for w in doc.warnings]
-    items: list[Item] = []
-    for raw in doc.entries:
-        try:
-            items.append(
-                normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now)
-            )
-        except ValueError as exc:
-            problems.append(f"{spec.name}: entry skipped: {exc}")
-    report = await asyncio.to_thread(ctx.store.ingest, items, now=now, matchers=ctx.matchers)
+    # A feed that declares a <ttl> is parsed every time: skipping would forget its hint.
+    state = replace(state, body_hash=body_hash if digest.ttl is None else None)
     result = SourceResult(
         source=spec.name,
         outcome=Outcome.OK,
-        new=report.new + report.merged,
-        merged=report.merged,
-        updated=report.updated,
-        unchanged=report.unchanged,
-        problems=tuple(problems),
+        problems=digest.problems,
         http_status=resp.status,
-        dirty_topics=report.dirty_topics,
     )
-    return result, state, _response_hints(resp, now, doc.feed.ttl)
+    return (
+        result,
+        state,
+        _response_hints(resp, now, digest.ttl),
+        replace(pending, items=digest.items),
+    )
+
+
+def _body_hash(resp: FetchResponse) -> str | None:
+    return hashlib.sha256(resp.body).hexdigest() if resp.status == 200 else None
 
 
 def _response_hints(resp: FetchResponse, now: datetime, ttl: timedelta | None) -> _Hints:

@@ -49,8 +49,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import ipaddress
 import socket
+import ssl
 import zlib
 from collections.abc import (
     AsyncIterator,
@@ -343,16 +345,23 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    # Loading the CA bundle takes ~65 ms of CPU: once per process, not per
+    # client (a context is safe to share; verification settings never vary).
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with our network backend underneath."""
 
     def __init__(self, backend: _PinnedBackend, max_connections: int) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=_ssl_context(), trust_env=False)
         # httpx does not take a network backend, so replace the pool it built.
         # ``_pool`` has been the attribute's name since httpx 0.18; httpx is
         # pinned below 1.0 in pyproject, and tests exercise this path.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
+            ssl_context=_ssl_context(),
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=5.0,

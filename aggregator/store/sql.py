@@ -20,6 +20,8 @@ from aggregator.dedup import Action
 from aggregator.errors import StoreError
 from aggregator.model import (
     Dateline,
+    FileChange,
+    FileRecord,
     Item,
     Origin,
     Outcome,
@@ -75,33 +77,6 @@ _STORY_BY_CONTENT = (
 _STORY_TOPICS = sa.select(story_topics.c.topic).where(
     story_topics.c.story_id == sa.bindparam("k_story")
 )
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    """What the store remembers of one seed file."""
-
-    relpath: str
-    size: int
-    mtime_ns: int
-    content_hash: str | None = None
-    #: identities of the entries the file produced
-    identities: tuple[str, ...] = ()
-    #: why it could not be ingested (retried when size or mtime change)
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class FileChange:
-    """One seed file's effect, applied atomically with its record."""
-
-    relpath: str
-    #: the file's new record; None when the file was deleted
-    record: FileRecord | None
-    #: entries the file yields now
-    items: tuple[Item, ...] = ()
-    #: identities the file yielded before and no longer does
-    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +306,7 @@ class SQLStore:
         name = values.pop("name")
         values["url_history"] = list(state.url_history)
         values["last_outcome"] = state.last_outcome.value if state.last_outcome else None
+        values = {k: v for k, v in values.items() if k in sources.c}
         with self.engine.begin() as conn:
             conn.execute(sources.update().where(sources.c.name == name).values(**values))
 

@@ -1,0 +1,18 @@
+"""The ingest engine's stages between fetch and store.
+
+::
+
+    fetch (event loop) ─► CpuPool: parse + normalise ─► Writer: one thread, batched commits
+                        (worker processes)              (many sources per transaction)
+
+Each stage is bounded (``CpuPool.capacity``, ``Writer.capacity``, and the
+pipeline's limit on sources in flight), so a slow stage slows the ones before
+it instead of growing memory. :mod:`aggregator.pipeline` wires the stages.
+"""
+
+from __future__ import annotations
+
+from aggregator.engine.pool import CpuPool, default_workers
+from aggregator.engine.writer import Writer
+
+__all__ = ["CpuPool", "Writer", "default_workers"]

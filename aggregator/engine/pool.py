@@ -1,0 +1,127 @@
+"""The CPU stage: parse and normalise in worker processes, never on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+from typing import Any, TypeVar
+
+from aggregator.errors import ParseError
+
+__all__ = ["CpuPool", "default_workers"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: a worker process is replaced after this many tasks, so a parser's slow
+#: memory creep on hostile input cannot grow for the daemon's whole life
+TASKS_PER_CHILD = 2000
+
+# Workers come from a fork server that has imported only the CPU stage's
+# modules: no SQLAlchemy, web server or event loop in the children, and no
+# fork of a process that runs threads.
+_PRELOAD = ["aggregator.engine.work"]
+
+
+def default_workers() -> int:
+    """One worker process per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class CpuPool:
+    """Runs CPU-bound functions in worker processes (or threads), with bounded work in flight.
+
+    The pool starts on first use, so a pass with nothing to parse (all 304s)
+    never pays for starting processes. At most ``capacity`` calls are queued
+    or running; further callers wait, which is what slows fetching down when
+    parsing falls behind.
+
+    Args:
+        workers: processes; ``None`` for one per core; ``0`` runs the
+            functions in threads of this process (for small setups and tests:
+            parse work then shares the GIL with the event loop).
+        capacity: calls queued or running at once; default twice the workers.
+    """
+
+    def __init__(self, workers: int | None = None, *, capacity: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else workers
+        self.capacity = capacity or 2 * max(1, self.workers)
+        self._executor: Executor | None = None
+        self._lock = threading.Lock()
+        self._slots: asyncio.Semaphore | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def processes(self) -> bool:
+        """Whether calls run in worker processes."""
+        return self.workers > 0
+
+    def _get_executor(self) -> Executor:
+        with self._lock:
+            if self._executor is None:
+                if self.workers == 0:
+                    self._executor = ThreadPoolExecutor(2, thread_name_prefix="ingest-cpu")
+                else:
+                    ctx = multiprocessing.get_context("forkserver")
+                    ctx.set_forkserver_preload(_PRELOAD)
+                    self._executor = ProcessPoolExecutor(
+                        self.workers, mp_context=ctx, max_tasks_per_child=TASKS_PER_CHILD
+                    )
+            return self._executor
+
+    def _restart(self, broken: Executor) -> None:
+        with self._lock:
+            if self._executor is broken:
+                self._executor = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # Bound to the running loop: a context may serve several asyncio.run() calls.
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots = asyncio.Semaphore(self.capacity)
+            self._slots_loop = loop
+        return self._slots
+
+    async def run(self, label: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` in a worker and return its result.
+
+        ``label`` names the source in messages.
+
+        A worker that dies (killed, or crashed on hostile input) is replaced
+        and the call retried once; a second death is the source's
+        :class:`ParseError`, and the other sources go on.
+
+        Raises:
+            ParseError: the call killed its worker twice.
+            Exception: whatever ``fn`` raised.
+        """
+        call = partial(fn, *args, **kwargs)
+        loop = asyncio.get_running_loop()
+        async with self._semaphore():
+            for attempt in (1, 2):
+                executor = self._get_executor()
+                try:
+                    return await loop.run_in_executor(executor, call)
+                except BrokenProcessPool:
+                    log.warning("%s: a parse worker died (attempt %d); restarting", label, attempt)
+                    self._restart(executor)
+        raise ParseError(label, "the parse worker died twice on this document")
+
+    def close(self) -> None:
+        """Stop the workers; calls in flight finish first."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,231 @@
+"""What the CPU stage runs: bytes or seed files in, normalised items out.
+
+Every function here is a top-level function of picklable values, run in a
+worker process (or a thread) by :class:`~aggregator.engine.pool.CpuPool`. None
+touches the store or the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.errors import SeedFileError
+from aggregator.model import (
+    FileChange,
+    FileRecord,
+    Item,
+    Origin,
+    ParsedDocument,
+    RawEntry,
+    SourceSpec,
+)
+from aggregator.normalise import normalise_entry
+from aggregator.parse import parse_feed, parse_seed
+from aggregator.sources import files as seedfiles
+
+__all__ = ["FeedDigest", "SeedDigest", "digest_feed", "digest_seed_files", "normalise_all"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDigest:
+    """A fetched feed, parsed and normalised."""
+
+    items: tuple[Item, ...]
+    #: one line each, naming the source
+    problems: tuple[str, ...]
+    feed_title: str | None
+    #: the feed's ``<ttl>``, a hint for the next poll
+    ttl: timedelta | None
+
+
+@dataclass(frozen=True, slots=True)
+class SeedDigest:
+    """A chunk of new or changed seed files, read, parsed and normalised."""
+
+    changes: tuple[FileChange, ...]
+    problems: tuple[str, ...]
+    #: files whose bytes really changed (not only their mtime)
+    touched: int
+
+
+def normalise_all(
+    entries: Sequence[RawEntry], spec: SourceSpec, origin: Origin, now: datetime
+) -> tuple[list[Item], list[str]]:
+    """Normalise a document's entries; an entry that cannot be an item is a note, not a failure."""
+    items: list[Item] = []
+    notes: list[str] = []
+    for raw in entries:
+        try:
+            items.append(
+                normalise_entry(raw, source=spec.name, origin=origin, extra_tags=spec.tags, now=now)
+            )
+        except ValueError as exc:
+            notes.append(f"entry skipped: {exc}")
+    return items, notes
+
+
+def digest_feed(
+    body: bytes,
+    *,
+    spec: SourceSpec,
+    url: str,
+    headers: Mapping[str, str],
+    now: datetime,
+) -> FeedDigest:
+    """Parse a fetched feed and normalise its entries.
+
+    Args:
+        body: the response body.
+        spec: the configured source.
+        url: the final URL (base for relative links; the feed's id when it has none).
+        headers: the response headers (charset, content location).
+        now: the time of the update.
+
+    Returns:
+        The items and the problems that did not fail the source.
+
+    Raises:
+        ParseError: the body is not a feed.
+    """
+    doc = parse_feed(body, url=url, headers=dict(headers), source=spec.name)
+    origin = Origin(
+        source=spec.name,
+        title=spec.title or doc.feed.title or spec.name,
+        link=doc.feed.link or url,
+        feed_id=doc.feed.feed_id or url,
+    )
+    items, notes = normalise_all(doc.entries, spec, origin, now)
+    problems = [f"{spec.name}: {w}" for w in doc.warnings]
+    problems += [f"{spec.name}: {n}" for n in notes]
+    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl)
+
+
+def _origin_for(spec: SourceSpec, doc: ParsedDocument) -> Origin:
+    feed = doc.feed
+    if feed.feed_id or feed.link:
+        # A feed file: its entries keep naming the feed they came from.
+        return Origin(
+            source=spec.name,
+            title=feed.title or spec.title or spec.name,
+            link=feed.link,
+            feed_id=feed.feed_id,
+        )
+    return Origin(source=spec.name, title=spec.title or spec.name)
+
+
+def digest_seed_files(
+    spec: SourceSpec,
+    files: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
+    *,
+    now: datetime,
+) -> SeedDigest:
+    """Read, parse and normalise new or changed seed files of one folder.
+
+    Args:
+        spec: the seed folder's source.
+        files: each file's stat and what the store remembers of it.
+        now: the time of the update.
+
+    Returns:
+        One change per file (its new record, items and removed identities)
+        and one problem line per file that had any.
+    """
+    root = Path(spec.location)
+    problems: list[str] = []
+    changes: list[FileChange] = []
+    touched = 0
+    for stat, old in files:
+        change = _read_seed_file(spec, root, stat, old, now, problems)
+        changes.append(change)
+        if not _only_touched(change, old):
+            touched += 1
+    return SeedDigest(tuple(changes), tuple(problems), touched)
+
+
+def _only_touched(change: FileChange, old: FileRecord | None) -> bool:
+    """The file's mtime moved but its bytes did not: it counts as unchanged."""
+    rec = change.record
+    return (
+        old is not None
+        and rec is not None
+        and not (change.items or change.removed)
+        and rec.error is None
+        and rec.content_hash == old.content_hash
+    )
+
+
+def _read_seed_file(
+    spec: SourceSpec,
+    root: Path,
+    stat: seedfiles.FileStat,
+    old: FileRecord | None,
+    now: datetime,
+    problems: list[str],
+) -> FileChange:
+    """Read, parse and normalise one new or changed seed file.
+
+    Every problem of the file (read or parse error, decoding notes, skipped
+    entries) is reported as one line naming it.
+    """
+    kept = old.identities if old else ()
+    try:
+        data = seedfiles.read_seed(root, stat.relpath, source=spec.name, max_bytes=spec.max_bytes)
+    except SeedFileError as exc:
+        problems.append(str(exc))
+        # Keep what the file gave before; retry when size or mtime change.
+        return FileChange(
+            stat.relpath,
+            FileRecord(
+                stat.relpath,
+                stat.size,
+                stat.mtime_ns,
+                old.content_hash if old else None,
+                kept,
+                str(exc),
+            ),
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    if old is not None and old.content_hash == digest and old.error is None:
+        # Touched but not changed: remember the new mtime, ingest nothing.
+        return FileChange(stat.relpath, replace(old, size=stat.size, mtime_ns=stat.mtime_ns))
+    mtime = datetime.fromtimestamp(stat.mtime_ns / 1e9, UTC)
+    try:
+        doc = parse_seed(stat.relpath, data, source=spec.name, mtime=mtime, now=now)
+    except SeedFileError as exc:
+        problems.append(str(exc))
+        return FileChange(
+            stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, str(exc))
+        )
+    except Exception as exc:  # a parser bug on one file must not stop the folder
+        log.exception("%s: %s: unexpected error while parsing", spec.name, stat.relpath)
+        kind = type(exc)
+        name = (
+            kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+        )
+        reason = f"{spec.name}: {stat.relpath}: unexpected {name} while parsing: {exc}"
+        problems.append(reason)
+        return FileChange(
+            stat.relpath, FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, kept, reason)
+        )
+    # Parsers name the file in their warnings already: name it once.
+    prefix = f"{stat.relpath}: "
+    notes = [w.removeprefix(prefix) for w in doc.warnings]
+    items, skipped = normalise_all(doc.entries, spec, _origin_for(spec, doc), now)
+    notes += skipped
+    if notes:
+        problems.append(f"{spec.name}: {stat.relpath}: {'; '.join(notes)}")
+    identities = tuple(dict.fromkeys(i.identity for i in items))
+    removed = tuple(i for i in kept if i not in identities)
+    return FileChange(
+        stat.relpath,
+        FileRecord(stat.relpath, stat.size, stat.mtime_ns, digest, identities, None),
+        items=tuple(items),
+        removed=removed,
+    )
