@@ -222,11 +222,11 @@ class _Dedup(_Model):
     #: bodies shorter than this (words) only merge when exactly equal
     min_words: int = Field(25, ge=5, le=10_000)
     #: shared shingles over the smaller text's to join a story
-    containment: float = Field(0.45, gt=0.0, le=1.0)
+    containment: float = Field(0.5, gt=0.0, le=1.0)
     #: above this, numbers in the leads may differ (a later version's new toll)
     strict_containment: float = Field(0.8, gt=0.0, le=1.0)
-    shingle_words: int = Field(3, ge=1, le=10)
-    bands: int = Field(24, ge=1, le=256)
+    shingle_words: int = Field(2, ge=1, le=10)
+    bands: int = Field(16, ge=1, le=256)
     rows: int = Field(3, ge=1, le=32)
     #: a candidate must be published, or stored, within this time of the new entry
     window: Duration = timedelta(days=14)

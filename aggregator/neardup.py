@@ -29,9 +29,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from datasketch import MinHash
+if TYPE_CHECKING:
+    from datasketch import MinHash
 
 from aggregator.model import Item
 from aggregator.normalise import html_to_text
@@ -59,13 +60,13 @@ class NearDupSettings:
     #: bodies shorter than this (words) are only merged when exactly equal
     min_words: int = 25
     #: shared shingles over the smaller text's shingles, to join a story
-    containment: float = 0.45
+    containment: float = 0.5
     #: above this containment, numbers may differ (a later version updates a toll)
     strict_containment: float = 0.8
     #: words per shingle
-    shingle_words: int = 3
+    shingle_words: int = 2
     #: LSH bands and rows per band (bands * rows MinHash permutations)
-    bands: int = 24
+    bands: int = 16
     rows: int = 3
     #: a candidate story must be published, or last seen, within this time
     window: timedelta = timedelta(days=14)
@@ -104,6 +105,125 @@ class Score:
 
 
 # Breadcrumb separators: single and double right-pointing quotes, >, |, /.
+#: English function words, left out of shingles
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "before",
+        "being",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "during",
+        "each",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "s",
+        "t",
+        "said",
+        "says",
+    ]
+)
+
 _BREADCRUMB = re.compile(r"^[^\n]{0,80}(?:\s[\u203a\u00bb>|/]\s[^\n]{1,40}){1,6}$")
 _RELATED = re.compile(
     r"^(?:related(?: stories| articles| coverage)?|read more|see also|more on this(?: story)?)"
@@ -140,6 +260,11 @@ def body_text_html(content_html: str) -> str:
 
 @lru_cache(maxsize=8)
 def _permutations(num_perm: int) -> MinHash:
+    # Imported on first use: datasketch pulls in scipy (about 2 s), which
+    # processes that never sketch (parse workers, the CLI's other commands)
+    # should not pay.
+    from datasketch import MinHash
+
     # Permutations are derived from a fixed seed: every process and every
     # restart computes the same band keys for the same text.
     return MinHash(num_perm=num_perm, seed=20261128)
@@ -153,14 +278,14 @@ def _identity(value: int) -> int:
     return value
 
 
-def _band_key(band: int, values: np.ndarray) -> int:
+def _band_key(band: int, values: Any) -> int:
     digest = hashlib.blake2b(values.tobytes(), digest_size=8, person=b"band%04d" % band).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
 def _bands(shingles: Iterable[int], settings: NearDupSettings, *, family: int) -> tuple[int, ...]:
     template = _permutations(settings.bands * settings.rows)
-    mh = MinHash(
+    mh = type(template)(
         num_perm=template.num_perm,
         hashfunc=_identity,
         permutations=template.permutations,
@@ -187,21 +312,34 @@ def sketch(item: Item, settings: NearDupSettings) -> Sketch | None:
     return sketch_text(body_text(item), settings)
 
 
-def sketch_text(text: str, settings: NearDupSettings) -> Sketch | None:
-    """:func:`sketch` of plain text (the body as :func:`body_text` gives it)."""
-    words = tokens(text)
-    if len(words) < max(settings.min_words, settings.shingle_words):
+def sketch_text(text: str, settings: NearDupSettings, *, bands: bool = True) -> Sketch | None:
+    """:func:`sketch` of plain text (the body as :func:`body_text` gives it).
+
+    Args:
+        text: the body.
+        settings: shingle size, bands and rows, minimum length.
+        bands: False skips the MinHash: a stored candidate is only compared.
+    """
+    all_words = tokens(text)
+    if len(all_words) < max(settings.min_words, settings.shingle_words):
         return None
+    # Function words make shingles that unrelated stories share ("said on
+    # monday that the"); leaving them out keeps the bands of unrelated texts apart.
+    words = [w for w in all_words if w not in _STOPWORDS] or all_words
     k = settings.shingle_words
     shingles = frozenset(
         _shingle_hash(" ".join(words[i : i + k])) for i in range(len(words) - k + 1)
     )
     lead = words[: settings.lead_words]
     lead_shingles = {_shingle_hash(" ".join(lead[i : i + k])) for i in range(len(lead) - k + 1)}
-    bands = _bands(shingles, settings, family=0) + _bands(lead_shingles, settings, family=1)
-    numbers = frozenset(w for w in words if any(c.isdigit() for c in w))
+    keys = (
+        _bands(shingles, settings, family=0) + _bands(lead_shingles, settings, family=1)
+        if bands
+        else ()
+    )
+    numbers = frozenset(w for w in all_words if any(c.isdigit() for c in w))
     lead_numbers = frozenset(w for w in lead if any(c.isdigit() for c in w))
-    return Sketch(len(words), shingles, lead_numbers, numbers, bands)
+    return Sketch(len(all_words), shingles, lead_numbers, numbers, keys)
 
 
 def compare(a: Sketch, b: Sketch, settings: NearDupSettings) -> Score:

@@ -240,8 +240,7 @@ def evaluate(set_dir: Path, work: Path) -> list[Scores]:
     titles = {k: i.title for k, i in items.items()}
     with serve(set_dir / "feeds") as base_url:
         config = write_config(work, base_url, set_dir)
-        for source in ["seeds", *sorted(labels["outlets"])]:
-            run_cli(config, "update", "--json", "--source", source)
+        run_cli(config, "update", "--json")
     clusters = pipeline_clusters(config)
     missing = sorted(set(labels["versions"]) - set(clusters))
     if missing:

@@ -35,7 +35,6 @@ CONFINED = {
     },
     # MinHash for near-duplicate stories: the sketches live in one pure module.
     "datasketch": {"aggregator.neardup"},
-    "numpy": {"aggregator.neardup"},
     "alembic": {"aggregator.store.sql", "aggregator.store.migrations.env"},
     "apscheduler": {"aggregator.daemon"},
     "watchfiles": {"aggregator.daemon"},

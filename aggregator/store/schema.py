@@ -71,6 +71,7 @@ metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     }
 )
@@ -205,14 +206,9 @@ story_index = Table(
     "story_index",
     metadata,
     Column("band", BigInteger, primary_key=True),
-    Column("source", String(200), primary_key=True),
-    Column("identity", Text, primary_key=True),
-    Column("story_id", String(100), nullable=False),
-    #: the entry's publication time and when it was last stored: the time window
-    Column("published", UTCDateTime, nullable=False),
-    Column("seen", UTCDateTime, nullable=False),
-    Index(None, "source", "identity"),
-    Index(None, "story_id"),
+    #: story_joins.entry_key of the entry (a hash of source and identity)
+    Column("entry_key", BigInteger, primary_key=True),
+    Index(None, "entry_key"),
 )
 
 #: how each entry came to its story: the rule and the scores that joined it
@@ -221,6 +217,7 @@ story_joins = Table(
     metadata,
     Column("source", String(200), primary_key=True),
     Column("identity", Text, primary_key=True),
+    Column("entry_key", BigInteger, nullable=False, unique=True),
     Column("story_id", String(100), nullable=False, index=True),
     #: new, link, content, near (or rebuild)
     Column("rule", String(20), nullable=False),

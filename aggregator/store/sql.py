@@ -444,7 +444,7 @@ class SQLStore:
             return IngestReport(unchanged=1)
         if decision.action is Action.SKIP or story_id is None:
             return IngestReport(skipped=1)
-        story_index.index_entry(conn, item, story_id, sketch, now=now)
+        story_index.index_entry(conn, item, sketch)
         if decision.action is Action.UPDATE:
             conn.execute(entries.update().where(key).values(**values, last_seen=now))
             dirty = self._refresh_story(conn, story_id, now=now, matchers=matchers)

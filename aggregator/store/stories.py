@@ -10,6 +10,8 @@ keeps the index and every worker sees the same one. The precise check is
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +27,7 @@ from aggregator.store.schema import entries, stories, story_index, story_joins, 
 
 __all__ = [
     "NearMatch",
+    "entry_key",
     "find_near",
     "find_near_many",
     "forget_entry",
@@ -35,7 +38,7 @@ __all__ = [
 ]
 
 #: candidates checked per incoming entry, the ones sharing most bands first
-MAX_CANDIDATES = 20
+MAX_CANDIDATES = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,42 +51,29 @@ class NearMatch:
     score: Score
 
 
-def index_entry(
-    conn: Connection, item: Item, story_id: str, sketch: Sketch | None, *, now: datetime
-) -> None:
+def entry_key(source: str, identity: str) -> int:
+    """The signed 64-bit key of an entry in the band rows (a hash of source and identity)."""
+    name = json.dumps([source, identity], ensure_ascii=False).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+
+
+def index_entry(conn: Connection, item: Item, sketch: Sketch | None) -> None:
     """(Re)write an entry's band rows; an entry too short to sketch gets none."""
-    forget_entry(conn, item.source, item.identity, keep_join=True)
-    if sketch is None:
+    key = entry_key(item.source, item.identity)
+    conn.execute(story_index.delete().where(story_index.c.entry_key == key))
+    if sketch is None or not sketch.bands:
         return
     conn.execute(
         story_index.insert(),
-        [
-            {
-                "band": band,
-                "source": item.source,
-                "identity": item.identity,
-                "story_id": story_id,
-                "published": item.published,
-                "seen": now,
-            }
-            for band in dict.fromkeys(sketch.bands)
-        ],
+        [{"band": band, "entry_key": key} for band in dict.fromkeys(sketch.bands)],
     )
 
 
-def forget_entry(conn: Connection, source: str, identity: str, *, keep_join: bool = False) -> None:
-    """Drop an entry's band rows (and its join record unless ``keep_join``)."""
-    conn.execute(
-        story_index.delete().where(
-            (story_index.c.source == source) & (story_index.c.identity == identity)
-        )
-    )
-    if not keep_join:
-        conn.execute(
-            story_joins.delete().where(
-                (story_joins.c.source == source) & (story_joins.c.identity == identity)
-            )
-        )
+def forget_entry(conn: Connection, source: str, identity: str) -> None:
+    """Drop an entry's band rows and its join record."""
+    key = entry_key(source, identity)
+    conn.execute(story_index.delete().where(story_index.c.entry_key == key))
+    conn.execute(story_joins.delete().where(story_joins.c.entry_key == key))
 
 
 def find_near(
@@ -107,7 +97,8 @@ def find_near_many(
     A candidate is a stored entry sharing at least one band with the new
     entry, published within ``settings.window`` of it or stored within the
     window before ``now`` (seed files have no date of their own). The
-    candidates sharing most bands are checked with :func:`neardup.compare`.
+    :data:`MAX_CANDIDATES` sharing most bands are checked with
+    :func:`neardup.compare`.
 
     Args:
         conn: the ingest transaction's connection.
@@ -118,83 +109,93 @@ def find_near_many(
     Returns:
         ``(source, identity)`` of each new entry that matched -> the match.
     """
-    if not batch:
-        return {}
     wanted: dict[int, list[int]] = {}
     for n, (_item, sk) in enumerate(batch):
         for band in sk.bands:
             wanted.setdefault(band, []).append(n)
-    shared: list[dict[tuple[str, str, str], int]] = [{} for _ in batch]
-    rows: list[Any] = []
+    if not wanted:
+        return {}
+    shared: list[dict[int, int]] = [{} for _ in batch]
     bands = list(wanted)
     for i in range(0, len(bands), 500):
-        rows.extend(
-            conn.execute(
-                sa.select(
-                    story_index.c.band,
-                    story_index.c.source,
-                    story_index.c.identity,
-                    story_index.c.story_id,
-                    story_index.c.published,
-                    story_index.c.seen,
-                ).where(story_index.c.band.in_(bands[i : i + 500]))
+        rows = conn.execute(
+            sa.select(story_index.c.band, story_index.c.entry_key).where(
+                story_index.c.band.in_(bands[i : i + 500])
             )
         )
-    for row in rows:
-        for n in wanted[row.band]:
-            item = batch[n][0]
-            if (row.source, row.identity) == (item.source, item.identity):
-                continue
-            near_in_time = abs(row.published - item.published) <= settings.window
-            if not near_in_time and now - row.seen > settings.window:
-                continue
-            key = (row.source, row.identity, row.story_id)
-            shared[n][key] = shared[n].get(key, 0) + 1
-    needed = {
-        (src, ident)
+        for band, key in rows:
+            for n in wanted[band]:
+                shared[n][key] = shared[n].get(key, 0) + 1
+    ranked = [
+        [k for k, _c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]]
         for counts in shared
-        for (src, ident, _sid), _c in sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_CANDIDATES]
-    }
-    sketches = _stored_sketches(conn, needed, settings)
+    ]
+    stored = _stored(conn, {k for keys in ranked for k in keys}, settings)
     out: dict[tuple[str, str], NearMatch] = {}
     for n, (item, sk) in enumerate(batch):
-        ranked = sorted(shared[n].items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
         best: NearMatch | None = None
-        for (src, ident, story_id), _count in ranked:
-            other = sketches.get((src, ident))
-            if other is None:
+        for key in ranked[n]:
+            cand = stored.get(key)
+            if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
                 continue
-            score = neardup.compare(sk, other, settings)
+            near_in_time = abs(cand.published - item.published) <= settings.window
+            if not near_in_time and now - cand.seen > settings.window:
+                continue
+            score = neardup.compare(sk, cand.sketch, settings)
             if not score.same:
                 continue
             if best is None or (score.containment, best.story_id) > (
                 best.score.containment,
-                story_id,
+                cand.story_id,
             ):
-                best = NearMatch(story_id, src, ident, score)
+                best = NearMatch(cand.story_id, cand.source, cand.identity, score)
         if best is not None:
             out[(item.source, item.identity)] = best
     return out
 
 
-def _stored_sketches(
-    conn: Connection, keys: Iterable[tuple[str, str]], settings: NearDupSettings
-) -> dict[tuple[str, str], Sketch]:
-    out: dict[tuple[str, str], Sketch] = {}
-    by_source: dict[str, list[str]] = {}
-    for src, ident in keys:
-        by_source.setdefault(src, []).append(ident)
-    for src, idents in by_source.items():
-        for i in range(0, len(idents), 500):
-            rows = conn.execute(
-                sa.select(entries.c.source, entries.c.identity, entries.c.content_html).where(
-                    (entries.c.source == src) & entries.c.identity.in_(idents[i : i + 500])
-                )
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    source: str
+    identity: str
+    story_id: str
+    published: datetime
+    seen: datetime
+    sketch: Sketch
+
+
+def _stored(
+    conn: Connection, keys: Iterable[int], settings: NearDupSettings
+) -> dict[int, _Candidate]:
+    out: dict[int, _Candidate] = {}
+    wanted = list(keys)
+    for i in range(0, len(wanted), 500):
+        rows = conn.execute(
+            sa.select(
+                story_joins.c.entry_key,
+                entries.c.source,
+                entries.c.identity,
+                entries.c.story_id,
+                entries.c.content_html,
+                entries.c.published,
+                entries.c.last_seen,
             )
-            for row in rows:
-                sk = neardup.sketch_text(neardup.body_text_html(row.content_html), settings)
-                if sk is not None:
-                    out[(row.source, row.identity)] = sk
+            .join(
+                entries,
+                (entries.c.source == story_joins.c.source)
+                & (entries.c.identity == story_joins.c.identity),
+            )
+            .where(story_joins.c.entry_key.in_(wanted[i : i + 500]))
+        )
+        for row in rows:
+            # Stored texts need no bands: only the shingles are compared.
+            sk = neardup.sketch_text(
+                neardup.body_text_html(row.content_html), settings, bands=False
+            )
+            if sk is not None:
+                out[row.entry_key] = _Candidate(
+                    row.source, row.identity, row.story_id, row.published, row.last_seen, sk
+                )
     return out
 
 
@@ -208,16 +209,14 @@ def record_join(
     now: datetime,
 ) -> None:
     """Remember how an entry came to its story (``new``, ``link``, ``content``, ``near``)."""
-    conn.execute(
-        story_joins.delete().where(
-            (story_joins.c.source == item.source) & (story_joins.c.identity == item.identity)
-        )
-    )
+    key = entry_key(item.source, item.identity)
+    conn.execute(story_joins.delete().where(story_joins.c.entry_key == key))
     conn.execute(
         story_joins.insert(),
         {
             "source": item.source,
             "identity": item.identity,
+            "entry_key": key,
             "story_id": story_id,
             "rule": rule,
             "matched_source": match.source if match else None,

@@ -22,19 +22,15 @@ def upgrade() -> None:
     op.create_table(
         "story_index",
         sa.Column("band", sa.BigInteger(), nullable=False),
-        sa.Column("source", sa.String(200), nullable=False),
-        sa.Column("identity", sa.Text(), nullable=False),
-        sa.Column("story_id", sa.String(100), nullable=False),
-        sa.Column("published", UTCDateTime(), nullable=False),
-        sa.Column("seen", UTCDateTime(), nullable=False),
-        sa.PrimaryKeyConstraint("band", "source", "identity", name="pk_story_index"),
+        sa.Column("entry_key", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("band", "entry_key", name="pk_story_index"),
     )
-    op.create_index("ix_story_index_source_identity", "story_index", ["source", "identity"])
-    op.create_index("ix_story_index_story_id", "story_index", ["story_id"])
+    op.create_index("ix_story_index_entry_key", "story_index", ["entry_key"])
     op.create_table(
         "story_joins",
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("identity", sa.Text(), nullable=False),
+        sa.Column("entry_key", sa.BigInteger(), nullable=False),
         sa.Column("story_id", sa.String(100), nullable=False),
         sa.Column("rule", sa.String(20), nullable=False),
         sa.Column("matched_source", sa.String(200)),
@@ -44,6 +40,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text()),
         sa.Column("joined_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("source", "identity", name="pk_story_joins"),
+        sa.UniqueConstraint("entry_key", name="uq_story_joins_entry_key"),
     )
     op.create_index("ix_story_joins_story_id", "story_joins", ["story_id"])
 
@@ -51,6 +48,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_story_joins_story_id", table_name="story_joins")
     op.drop_table("story_joins")
-    op.drop_index("ix_story_index_story_id", table_name="story_index")
-    op.drop_index("ix_story_index_source_identity", table_name="story_index")
+    op.drop_index("ix_story_index_entry_key", table_name="story_index")
     op.drop_table("story_index")
