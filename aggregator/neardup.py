@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -224,6 +225,7 @@ _STOPWORDS = frozenset(
     ]
 )
 
+_DIGIT = re.compile(r"\d")
 _BREADCRUMB = re.compile(r"^[^\n]{0,80}(?:\s[\u203a\u00bb>|/]\s[^\n]{1,40}){1,6}$")
 _RELATED = re.compile(
     r"^(?:related(?: stories| articles| coverage)?|read more|see also|more on this(?: story)?)"
@@ -271,7 +273,8 @@ def _permutations(num_perm: int) -> MinHash:
 
 
 def _shingle_hash(shingle: str) -> int:
-    return int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=4).digest(), "big")
+    # CRC-32: stable across processes (band keys are stored), and a C call.
+    return zlib.crc32(shingle.encode())
 
 
 def _identity(value: int) -> int:
@@ -337,8 +340,8 @@ def sketch_text(text: str, settings: NearDupSettings, *, bands: bool = True) -> 
         if bands
         else ()
     )
-    numbers = frozenset(w for w in all_words if any(c.isdigit() for c in w))
-    lead_numbers = frozenset(w for w in lead if any(c.isdigit() for c in w))
+    numbers = frozenset(w for w in all_words if _DIGIT.search(w))
+    lead_numbers = frozenset(w for w in lead if _DIGIT.search(w))
     return Sketch(len(all_words), shingles, lead_numbers, numbers, keys)
 
 

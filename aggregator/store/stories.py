@@ -39,6 +39,32 @@ __all__ = [
 
 #: candidates checked per incoming entry, the ones sharing most bands first
 MAX_CANDIDATES = 8
+#: bands a candidate must share: unrelated texts collide in one band now and
+#: then; every copy, edit and truncation of the labelled set shares two or more
+MIN_SHARED_BANDS = 2
+
+# Statements built once: building them per entry cost more than running them.
+_SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
+    story_index.c.band.in_(sa.bindparam("k_bands", expanding=True))
+)
+_DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
+_DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
+_SELECT_STORED = (
+    sa.select(
+        story_joins.c.entry_key,
+        entries.c.source,
+        entries.c.identity,
+        entries.c.story_id,
+        entries.c.content_html,
+        entries.c.published,
+        entries.c.last_seen,
+    )
+    .join(
+        entries,
+        (entries.c.source == story_joins.c.source) & (entries.c.identity == story_joins.c.identity),
+    )
+    .where(story_joins.c.entry_key.in_(sa.bindparam("k_keys", expanding=True)))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +86,7 @@ def entry_key(source: str, identity: str) -> int:
 def index_entry(conn: Connection, item: Item, sketch: Sketch | None) -> None:
     """(Re)write an entry's band rows; an entry too short to sketch gets none."""
     key = entry_key(item.source, item.identity)
-    conn.execute(story_index.delete().where(story_index.c.entry_key == key))
+    conn.execute(_DELETE_BANDS, {"k_key": key})
     if sketch is None or not sketch.bands:
         return
     conn.execute(
@@ -72,8 +98,8 @@ def index_entry(conn: Connection, item: Item, sketch: Sketch | None) -> None:
 def forget_entry(conn: Connection, source: str, identity: str) -> None:
     """Drop an entry's band rows and its join record."""
     key = entry_key(source, identity)
-    conn.execute(story_index.delete().where(story_index.c.entry_key == key))
-    conn.execute(story_joins.delete().where(story_joins.c.entry_key == key))
+    conn.execute(_DELETE_BANDS, {"k_key": key})
+    conn.execute(_DELETE_JOIN, {"k_key": key})
 
 
 def find_near(
@@ -97,7 +123,8 @@ def find_near_many(
     A candidate is a stored entry sharing at least one band with the new
     entry, published within ``settings.window`` of it or stored within the
     window before ``now`` (seed files have no date of their own). The
-    :data:`MAX_CANDIDATES` sharing most bands are checked with
+    :data:`MAX_CANDIDATES` sharing most bands (at least :data:`MIN_SHARED_BANDS`)
+    are checked with
     :func:`neardup.compare`.
 
     Args:
@@ -118,16 +145,16 @@ def find_near_many(
     shared: list[dict[int, int]] = [{} for _ in batch]
     bands = list(wanted)
     for i in range(0, len(bands), 500):
-        rows = conn.execute(
-            sa.select(story_index.c.band, story_index.c.entry_key).where(
-                story_index.c.band.in_(bands[i : i + 500])
-            )
-        )
+        rows = conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 500]})
         for band, key in rows:
             for n in wanted[band]:
                 shared[n][key] = shared[n].get(key, 0) + 1
     ranked = [
-        [k for k, _c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]]
+        [
+            k
+            for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
+            if c >= MIN_SHARED_BANDS
+        ]
         for counts in shared
     ]
     stored = _stored(conn, {k for keys in ranked for k in keys}, settings)
@@ -170,23 +197,7 @@ def _stored(
     out: dict[int, _Candidate] = {}
     wanted = list(keys)
     for i in range(0, len(wanted), 500):
-        rows = conn.execute(
-            sa.select(
-                story_joins.c.entry_key,
-                entries.c.source,
-                entries.c.identity,
-                entries.c.story_id,
-                entries.c.content_html,
-                entries.c.published,
-                entries.c.last_seen,
-            )
-            .join(
-                entries,
-                (entries.c.source == story_joins.c.source)
-                & (entries.c.identity == story_joins.c.identity),
-            )
-            .where(story_joins.c.entry_key.in_(wanted[i : i + 500]))
-        )
+        rows = conn.execute(_SELECT_STORED, {"k_keys": wanted[i : i + 500]})
         for row in rows:
             # Stored texts need no bands: only the shingles are compared.
             sk = neardup.sketch_text(
@@ -210,7 +221,7 @@ def record_join(
 ) -> None:
     """Remember how an entry came to its story (``new``, ``link``, ``content``, ``near``)."""
     key = entry_key(item.source, item.identity)
-    conn.execute(story_joins.delete().where(story_joins.c.entry_key == key))
+    conn.execute(_DELETE_JOIN, {"k_key": key})
     conn.execute(
         story_joins.insert(),
         {
