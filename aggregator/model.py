@@ -308,7 +308,7 @@ class SourceState:
     discovered_feed: str | None = None
     #: 410 Gone: polling stopped
     gone: bool = False
-    #: sha256 of the last 200 body parsed, to skip parsing the same bytes again
+    #: hash of the last 200 body parsed; an equal body is not parsed again
     body_hash: str | None = None
 
     def __post_init__(self) -> None:

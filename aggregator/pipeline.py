@@ -52,7 +52,7 @@ from aggregator.sources.discover import (
 )
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
-from aggregator.store import IngestReport, SQLStore, open_store
+from aggregator.store import IngestReport, SQLStore, Store, open_store
 from aggregator.topics import Document as MatchDocument
 from aggregator.topics import Query, compile_query, document
 
@@ -163,7 +163,7 @@ class Context:
     """
 
     config: Config
-    store: SQLStore
+    store: Store
     matchers: dict[str, Callable[[Item], bool]] = field(default_factory=dict)
     clock: Callable[[], datetime] = utcnow
     #: shared HTTP client; made on demand for remote sources

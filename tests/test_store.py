@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 
 from aggregator.errors import StoreError
 from aggregator.model import Outcome, SourceKind, SourceSpec, SourceState
-from aggregator.store import FileChange, FileRecord, SQLStore, open_store
+from aggregator.store import FileChange, FileRecord, SQLStore, Store, open_store
 from aggregator.store.schema import metadata
 
 from .factories import T0, later, make_item
@@ -43,6 +43,10 @@ def test_migrations_match_schema(store: SQLStore) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_sql_store_is_a_store(store: SQLStore) -> None:
+    assert isinstance(store, Store)
 
 
 def test_reopen_is_idempotent(store_url: str) -> None:
@@ -194,6 +198,7 @@ def test_source_state_roundtrip_and_due(store: SQLStore) -> None:
         consecutive_failures=2,
         last_error="a: boom",
         url_history=("https://old.example/feed",),
+        body_hash="5f1c0a",
     )
     store.save_state(saved)
     assert store.get_state("a") == saved
@@ -295,3 +300,28 @@ def test_old_entries_selects_by_story_publication(store: SQLStore) -> None:
     assert (source, identity) == ("wire", "old")
     assert story_id in store.story_ids()
     assert store.old_entries(T0) == []
+
+
+def test_upgrade_from_0001_keeps_sources(tmp_path) -> None:
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    import aggregator.store.database as database
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(database._MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            sa.text(
+                "INSERT INTO sources (name, kind, configured, location, consecutive_failures,"
+                " moved_seen, url_history, gone) VALUES ('a', 'url', 'u', 'u', 0, 0, '[]', 0)"
+            )
+        )
+    engine.dispose()
+    s = open_store(url)
+    assert s.get_state("a") == SourceState(name="a", location="u", body_hash=None)
+    s.close()

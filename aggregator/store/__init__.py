@@ -1,11 +1,22 @@
 """Persistence: SQLAlchemy 2 Core on SQLite (default, WAL) or PostgreSQL.
 
 :func:`open_store` is the one factory; it applies the Alembic migrations on
-open. Every backend runs the same contract tests (``tests/test_store.py``).
+open. :class:`Store` is the protocol callers depend on; every backend runs the
+same contract tests (``tests/test_store.py``).
 """
 
 from __future__ import annotations
 
-from aggregator.store.sql import FileChange, FileRecord, IngestReport, SQLStore, open_store
+from aggregator.store.api import Store
+from aggregator.store.sql import SQLStore, open_store
+from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
 
-__all__ = ["FileChange", "FileRecord", "IngestReport", "SQLStore", "open_store"]
+__all__ = [
+    "FileChange",
+    "FileRecord",
+    "IngestReport",
+    "SQLStore",
+    "Store",
+    "TopicMatchers",
+    "open_store",
+]

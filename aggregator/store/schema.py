@@ -102,6 +102,12 @@ sources = Table(
     Column("url_history", JSON, nullable=False, default=list),
     Column("discovered_feed", Text),
     Column("gone", Boolean, nullable=False, default=False),
+    #: hash of the last 200 body parsed, to skip parsing an unchanged one
+    Column("body_hash", Text),
+    #: the dispatcher running this source now (None: free)
+    Column("claimed_by", String(200)),
+    #: when that claim lapses if its holder never saves the state (it died)
+    Column("claim_expires_at", UTCDateTime),
 )
 
 #: what was seen of each local seed file, for change detection

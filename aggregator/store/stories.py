@@ -23,7 +23,14 @@ from sqlalchemy.engine import Connection
 from aggregator import neardup
 from aggregator.model import Item
 from aggregator.neardup import NearDupSettings, Score, Sketch
-from aggregator.store.schema import entries, stories, story_index, story_joins, story_topics
+from aggregator.store.schema import (
+    entries,
+    files,
+    stories,
+    story_index,
+    story_joins,
+    story_topics,
+)
 
 __all__ = [
     "NearMatch",
@@ -280,6 +287,15 @@ def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any
         ):
             by_id[row.story_id]["topics"].append(row.topic)
     return out
+
+
+def seed_paths(conn: Connection) -> dict[tuple[str, str], str]:
+    """``(source, identity)`` -> the seed file's path relative to its folder."""
+    paths: dict[tuple[str, str], str] = {}
+    for rec in conn.execute(sa.select(files.c.source, files.c.relpath, files.c.identities)):
+        for identity in rec.identities or ():
+            paths[(rec.source, identity)] = rec.relpath
+    return paths
 
 
 def join_rows(conn: Connection, story_id: str) -> list[dict[str, Any]]:

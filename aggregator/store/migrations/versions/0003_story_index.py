@@ -1,7 +1,7 @@
 """Story index: LSH band rows of each entry's text, and how each entry joined its story.
 
 Revision ID: 0003
-Revises: 0001 (re-chained onto 0002_engine when that lands)
+Revises: 0002
 Create Date: 2026-11-28
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from aggregator.store.schema import UTCDateTime
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

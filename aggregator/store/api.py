@@ -1,0 +1,127 @@
+"""The ``Store`` protocol: everything the pipeline, daemon and CLI may ask of a store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
+
+from aggregator.model import Item, SourceSpec, SourceState, Story
+from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
+
+__all__ = ["Store"]
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A store of sources, entries, stories and topics. Every datetime is aware UTC."""
+
+    # -- sources and their state ------------------------------------------
+
+    def sync_sources(self, specs: Sequence[SourceSpec], *, now: datetime) -> IngestReport:
+        """Make the stored sources match the config; a removed source's entries go."""
+        ...
+
+    def get_state(self, name: str) -> SourceState | None:
+        """A source's fetch state; None for an unknown source."""
+        ...
+
+    def states(self) -> list[SourceState]:
+        """Every source's fetch state, by name."""
+        ...
+
+    def save_state(self, state: SourceState) -> None:
+        """Save a source's fetch state; this releases the source's claim."""
+        ...
+
+    def due_sources(self, now: datetime) -> list[str]:
+        """Names of the sources due at ``now``, soonest first (a snapshot: claims nothing)."""
+        ...
+
+    # -- dispatch claims: a source is in at most one update at a time -----
+
+    def claim_due(
+        self, now: datetime, *, owner: str, lease: timedelta, limit: int | None = None
+    ) -> list[str]:
+        """Select the due sources nobody holds and claim them, in one transaction."""
+        ...
+
+    def claim(self, name: str, *, owner: str, lease: timedelta, now: datetime) -> bool:
+        """Claim one source (due or not); False while another owner's claim is live."""
+        ...
+
+    def release(self, names: Sequence[str], *, owner: str) -> None:
+        """Give back ``owner``'s claims on ``names`` without saving a state."""
+        ...
+
+    # -- seed-file records -------------------------------------------------
+
+    def file_records(self, source: str) -> dict[str, FileRecord]:
+        """A seed folder's file records by relative path."""
+        ...
+
+    def apply_files(
+        self, source: str, changes: Sequence[FileChange], *, now: datetime, matchers: TopicMatchers
+    ) -> IngestReport:
+        """Apply seed files' entries and records together, in one transaction."""
+        ...
+
+    # -- entries and stories ------------------------------------------------
+
+    def ingest(
+        self, items: Iterable[Item], *, now: datetime, matchers: TopicMatchers
+    ) -> IngestReport:
+        """Store entries, deduplicated into stories, in one transaction."""
+        ...
+
+    def remove_entries(
+        self,
+        source: str,
+        identities: Sequence[str],
+        *,
+        now: datetime,
+        reason: str = "deleted",
+        matchers: TopicMatchers | None = None,
+    ) -> IngestReport:
+        """Remove entries (tombstoned); a story left without entries leaves its topics."""
+        ...
+
+    def entry_counts(self) -> dict[str, int]:
+        """Stored entries per source."""
+        ...
+
+    def old_entries(self, before: datetime) -> list[tuple[str, str, str]]:
+        """``(source, identity, story_id)`` of stories published before ``before``."""
+        ...
+
+    def story_ids(self) -> set[str]:
+        """Every stored story's id."""
+        ...
+
+    def stories(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Every story (or a topic's) with its topics and entries, oldest first."""
+        ...
+
+    def story_joins(self, story_id: str) -> list[dict[str, Any]]:
+        """How each entry of a story joined it: rule, matched entry, scores."""
+        ...
+
+    # -- topics --------------------------------------------------------------
+
+    def sync_topics(
+        self, queries: Mapping[str, str], matchers: TopicMatchers, *, now: datetime
+    ) -> frozenset[str]:
+        """Recompute membership of new and changed topics; return the topics touched."""
+        ...
+
+    def topic_stories(self, topic: str) -> list[Story]:
+        """Every story in a topic, newest first."""
+        ...
+
+    def topic_counts(self) -> dict[str, int]:
+        """Stories per topic."""
+        ...
+
+    def close(self) -> None:
+        """Release the connections."""
+        ...

@@ -1,0 +1,122 @@
+"""Opening, migrating and transacting on one database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from aggregator.errors import StoreError
+
+__all__ = ["Database", "chunks"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+_MEMORY = ("sqlite://", "sqlite:///:memory:")
+
+
+class Database:
+    """An engine and the two ways to use it: a read, or a write transaction.
+
+    Write transactions on SQLite start with ``BEGIN IMMEDIATE``: the write lock
+    is taken before the first read, so a transaction that reads and then
+    writes never works on a stale snapshot and waits (busy timeout) instead
+    of failing when another process writes. An in-memory database is one
+    connection shared by every thread, so there each use holds a lock.
+    """
+
+    def __init__(self, engine: Engine, *, shared_connection: bool = False) -> None:
+        self.engine = engine
+        #: ``sqlite`` or ``postgresql``
+        self.dialect = engine.dialect.name
+        self._lock: threading.RLock | None = threading.RLock() if shared_connection else None
+
+    @classmethod
+    def open(cls, url: str) -> Database:
+        """Open (and migrate) the database at a SQLAlchemy URL.
+
+        Args:
+            url: ``sqlite:///path/to/file.db``, ``sqlite://`` (in memory) or
+                ``postgresql+psycopg://...``.
+
+        Raises:
+            StoreError: the database cannot be opened or migrated.
+        """
+        try:
+            if url.startswith("sqlite"):
+                db = url.removeprefix("sqlite:///")
+                if db and db != url and not db.startswith(":memory:"):
+                    Path(db).parent.mkdir(parents=True, exist_ok=True)
+                engine = sa.create_engine(
+                    url,
+                    connect_args={"check_same_thread": False, "timeout": 30},
+                    poolclass=sa.pool.StaticPool if url in _MEMORY else None,
+                )
+                event.listen(engine, "connect", _sqlite_pragmas)
+            else:
+                engine = sa.create_engine(url, pool_pre_ping=True)
+            _migrate(engine)
+        except sa.exc.SQLAlchemyError as exc:
+            raise StoreError(
+                f"{_safe_url(url)}: cannot open store: {exc.__class__.__name__}: {exc}"
+            ) from exc
+        except OSError as exc:
+            raise StoreError(f"{_safe_url(url)}: cannot open store: {exc}") from exc
+        return cls(engine, shared_connection=url in _MEMORY)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads (rolled back on exit)."""
+        with self._lock or nullcontext(), self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on an exception."""
+        with self._lock or nullcontext(), self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
+    """``seq`` in slices of at most ``size``: bound parameters per statement are limited."""
+    for i in range(0, len(seq), size):
+        yield seq[i : i + size]
+
+
+def _safe_url(url: str) -> str:
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the web server read while an update writes; NORMAL sync is
+    # durable across process crashes (only an OS crash can lose the last commit).
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _migrate(engine: Engine) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")

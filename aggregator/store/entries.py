@@ -1,0 +1,356 @@
+"""Entries and stories: ingest decisions applied, removals, tombstones, provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from aggregator import dedup, neardup
+from aggregator.dedup import Action
+from aggregator.model import Item, Origin, Via, utc
+from aggregator.neardup import NearDupSettings
+from aggregator.store import membership
+from aggregator.store import stories as story_index
+from aggregator.store.database import Database, chunks
+from aggregator.store.rows import entry_values, item_from_row
+from aggregator.store.schema import entries, stories, tombstones
+from aggregator.store.values import IngestReport, TopicMatchers
+from aggregator.topics import tokens
+
+__all__ = ["Entries", "ingest_one", "provenance", "refresh_story", "remove", "via"]
+
+# The per-entry statements of an ingest, built once: building a statement with
+# its values inline costs more than executing it (profiled: SQLAlchemy's
+# construction and cache-key work was about half of the store's time).
+_ENTRY_KEY = (entries.c.source == sa.bindparam("k_source")) & (
+    entries.c.identity == sa.bindparam("k_identity")
+)
+_TOMB_KEY = (tombstones.c.source == sa.bindparam("k_source")) & (
+    tombstones.c.identity == sa.bindparam("k_identity")
+)
+_SELECT_ENTRY = sa.select(entries.c.story_id, entries.c.content_hash).where(_ENTRY_KEY)
+_TOUCH_ENTRY = entries.update().where(_ENTRY_KEY).values(last_seen=sa.bindparam("k_now"))
+_SELECT_TOMBSTONE = sa.select(tombstones.c.story_id, tombstones.c.reason).where(_TOMB_KEY)
+_DELETE_TOMBSTONE = tombstones.delete().where(_TOMB_KEY)
+_STORY_BY_LINK = (
+    sa.select(entries.c.story_id).where(entries.c.link_key == sa.bindparam("k_key")).limit(1)
+)
+_STORY_BY_CONTENT = (
+    sa.select(entries.c.story_id).where(entries.c.content_key == sa.bindparam("k_key")).limit(1)
+)
+
+
+class Entries:
+    """Entries and the stories they form, on one database."""
+
+    def __init__(self, db: Database, *, near: NearDupSettings | None = None) -> None:
+        self._db = db
+        #: near-duplicate matching settings (the ``dedup:`` config section)
+        self.near = near or NearDupSettings()
+
+    def ingest(
+        self, items: Iterable[Item], *, now: datetime, matchers: TopicMatchers
+    ) -> IngestReport:
+        """Store items in one transaction; see :meth:`SQLStore.ingest`."""
+        now = utc(now)
+        report = IngestReport()
+        with self._db.write() as conn:
+            for item in items:
+                report += ingest_one(conn, item, now=now, matchers=matchers, near=self.near)
+        return report
+
+    def remove_entries(
+        self,
+        source: str,
+        identities: Sequence[str],
+        *,
+        now: datetime,
+        reason: str = "deleted",
+        matchers: TopicMatchers | None = None,
+    ) -> IngestReport:
+        """Remove entries in one transaction; see :meth:`SQLStore.remove_entries`."""
+        now = utc(now)
+        with self._db.write() as conn:
+            return remove(conn, source, identities, now=now, reason=reason, matchers=matchers)
+
+    def entry_counts(self) -> dict[str, int]:
+        """Stored entries per source."""
+        query = sa.select(entries.c.source, sa.func.count()).group_by(entries.c.source)
+        with self._db.read() as conn:
+            return {row[0]: row[1] for row in conn.execute(query)}
+
+    def old_entries(self, before: datetime) -> list[tuple[str, str, str]]:
+        """Entries of stories published before ``before``: ``(source, identity, story_id)``."""
+        query = (
+            sa.select(entries.c.source, entries.c.identity, entries.c.story_id)
+            .join(stories, stories.c.id == entries.c.story_id)
+            .where(stories.c.published < utc(before))
+            .order_by(entries.c.source, entries.c.identity)
+        )
+        with self._db.read() as conn:
+            return [(r.source, r.identity, r.story_id) for r in conn.execute(query)]
+
+    def story_ids(self) -> set[str]:
+        """Every stored story's id."""
+        with self._db.read() as conn:
+            return set(conn.execute(sa.select(stories.c.id)).scalars())
+
+
+def identities_of(conn: Connection, source: str) -> list[str]:
+    """The identities of a source's stored entries."""
+    query = sa.select(entries.c.identity).where(entries.c.source == source)
+    return list(conn.execute(query).scalars())
+
+
+def ingest_one(
+    conn: Connection,
+    item: Item,
+    *,
+    now: datetime,
+    matchers: TopicMatchers,
+    near: NearDupSettings,
+) -> IngestReport:
+    """Decide what one item is and apply it, inside the caller's transaction.
+
+    An entry with no exact match is looked up in the story index
+    (:mod:`aggregator.store.stories`); every stored entry's band rows are
+    (re)written with it.
+    """
+    ident = {"k_source": item.source, "k_identity": item.identity}
+    row = conn.execute(_SELECT_ENTRY, ident).first()
+    existing = (row.story_id, row.content_hash) if row else None
+    tomb = None
+    link_match = content_match = None
+    values = entry_values(item)
+    if existing is None:
+        t = conn.execute(_SELECT_TOMBSTONE, ident).first()
+        tomb = (t.story_id, t.reason) if t else None
+        if values["link_key"]:
+            link_match = conn.execute(_STORY_BY_LINK, {"k_key": values["link_key"]}).scalar()
+        if link_match is None and values["content_key"]:
+            content_match = conn.execute(
+                _STORY_BY_CONTENT, {"k_key": values["content_key"]}
+            ).scalar()
+    match = None
+    sketch = None
+    if near.enabled and not (existing is not None and existing[1] == item.content_hash):
+        sketch = neardup.sketch(item, near)
+        if existing is None and link_match is None and content_match is None and sketch:
+            match = story_index.find_near(conn, item, sketch, near, now=now)
+    decision = dedup.decide(
+        item,
+        existing=existing,
+        tombstone=tomb,
+        link_match=link_match,
+        content_match=content_match,
+        near_match=match.story_id if match else None,
+    )
+    story_id = decision.story_id
+    if decision.action is Action.UNCHANGED:
+        conn.execute(_TOUCH_ENTRY, {**ident, "k_now": now})
+        return IngestReport(unchanged=1)
+    if decision.action is Action.SKIP or story_id is None:
+        return IngestReport(skipped=1)
+    story_index.index_entry(conn, item, sketch)
+    if decision.action is Action.UPDATE:
+        key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
+        conn.execute(entries.update().where(key).values(**values, last_seen=now))
+        dirty = refresh_story(conn, story_id, now=now, matchers=matchers)
+        return IngestReport(updated=1, dirty_topics=dirty)
+    if decision.action is Action.NEW:
+        conn.execute(stories.insert(), _story_row(item, story_id, now))
+    conn.execute(entries.insert(), _entry_row(item, story_id, values, now))
+    if tomb is not None:
+        conn.execute(_DELETE_TOMBSTONE, ident)
+    rule = "new" if decision.action is Action.NEW else _join_rule(link_match, content_match)
+    story_index.record_join(conn, item, story_id, rule, match=match, now=now)
+    if decision.action is Action.JOIN:
+        # Provenance is published with the story: its topics must be redone.
+        dirty = membership.topics_of(conn, story_id)
+        best = fullest_entry(conn, story_id)
+        if best is not None:
+            conn.execute(
+                stories.update()
+                .where(stories.c.id == story_id)
+                .values(canonical_source=best[0], canonical_identity=best[1])
+            )
+            dirty |= refresh_story(conn, story_id, now=now, matchers=matchers)
+        return IngestReport(merged=1, dirty_topics=dirty)
+    matched = membership.matching(item, matchers)
+    membership.add(conn, story_id, matched, now=now)
+    return IngestReport(new=1, dirty_topics=matched)
+
+
+def _join_rule(link_match: str | None, content_match: str | None) -> str:
+    return "link" if link_match else "content" if content_match else "near"
+
+
+def fullest_entry(conn: Connection, story_id: str) -> tuple[str, str] | None:
+    """The story's canonical entry by rule: the fullest body text, then the earliest seen.
+
+    Ties go to the earliest first seen (then source and identity), so the
+    canonical entry changes only when a fuller telling arrives.
+    """
+    rows = conn.execute(
+        sa.select(entries.c.source, entries.c.identity, entries.c.content_html)
+        .where(entries.c.story_id == story_id)
+        .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
+    ).all()
+    best: tuple[str, str] | None = None
+    most = -1
+    for row in rows:
+        words = len(tokens(neardup.body_text_html(row.content_html)))
+        if words > most:
+            best, most = (row.source, row.identity), words
+    return best
+
+
+def _story_row(item: Item, story_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "id": story_id,
+        "canonical_source": item.source,
+        "canonical_identity": item.identity,
+        "published": item.published,
+        "updated": item.updated,
+        "first_seen": now,
+        "content_hash": item.content_hash,
+    }
+
+
+def _entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "identity": item.identity,
+        "story_id": story_id,
+        "first_seen": now,
+        "last_seen": now,
+        **values,
+    }
+
+
+def refresh_story(
+    conn: Connection, story_id: str, *, now: datetime, matchers: TopicMatchers | None
+) -> frozenset[str]:
+    """Re-derive a story from its canonical entry after a change; return dirty topics.
+
+    With ``matchers`` None, topic membership is kept as it is.
+    """
+    story = conn.execute(sa.select(stories).where(stories.c.id == story_id)).first()
+    if story is None:
+        return frozenset()
+    old_topics = membership.topics_of(conn, story_id)
+    canonical = conn.execute(
+        sa.select(entries).where(
+            (entries.c.source == story.canonical_source)
+            & (entries.c.identity == story.canonical_identity)
+        )
+    ).first()
+    if canonical is None:
+        # The canonical entry left: the next by the canonical rule takes over.
+        best = fullest_entry(conn, story_id)
+        if best is None:
+            return old_topics
+        canonical = conn.execute(
+            sa.select(entries).where(
+                (entries.c.source == best[0]) & (entries.c.identity == best[1])
+            )
+        ).first()
+        if canonical is None:
+            return old_topics
+    item = item_from_row(canonical)
+    changes: dict[str, Any] = {
+        "canonical_source": item.source,
+        "canonical_identity": item.identity,
+    }
+    if item.content_hash != story.content_hash:
+        changes["content_hash"] = item.content_hash
+        changes["updated"] = dedup.next_updated(story.updated, item.updated, now)
+    conn.execute(stories.update().where(stories.c.id == story_id).values(**changes))
+    if "content_hash" not in changes:
+        return old_topics if changes["canonical_source"] != story.canonical_source else frozenset()
+    if matchers is None:
+        return old_topics
+    return membership.rematch(conn, story_id, item, old_topics, matchers, now=now)
+
+
+def remove(
+    conn: Connection,
+    source: str,
+    identities: Iterable[str],
+    *,
+    now: datetime,
+    reason: str,
+    matchers: TopicMatchers | None = None,
+) -> IngestReport:
+    """Remove entries, leaving tombstones, inside the caller's transaction.
+
+    A story left without entries is deleted and leaves its topics; a story
+    another source still carries stays, re-derived from what is left.
+    """
+    report = IngestReport()
+    for identity in identities:
+        key = (entries.c.source == source) & (entries.c.identity == identity)
+        story_id = conn.execute(sa.select(entries.c.story_id).where(key)).scalar()
+        if story_id is None:
+            continue
+        conn.execute(entries.delete().where(key))
+        story_index.forget_entry(conn, source, identity)
+        ident = {"k_source": source, "k_identity": identity}
+        conn.execute(_DELETE_TOMBSTONE, ident)
+        conn.execute(
+            tombstones.insert().values(
+                source=source, identity=identity, story_id=story_id, reason=reason, removed_at=now
+            )
+        )
+        left = conn.execute(
+            sa.select(sa.func.count()).select_from(entries).where(entries.c.story_id == story_id)
+        ).scalar_one()
+        if left:
+            dirty = refresh_story(conn, story_id, now=now, matchers=matchers)
+            dirty |= membership.topics_of(conn, story_id)
+            report += IngestReport(dirty_topics=dirty)
+            continue
+        dirty = membership.drop_story(conn, story_id)
+        conn.execute(stories.delete().where(stories.c.id == story_id))
+        report += IngestReport(removed=1, dirty_topics=dirty)
+    return report
+
+
+def provenance(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Origin, ...]]:
+    """Every distinct origin that carried each story, in the order they were first seen."""
+    out: dict[str, list[Origin]] = {}
+    for chunk in chunks(story_ids):
+        rows = conn.execute(
+            sa.select(entries.c.story_id, entries.c.source, entries.c.origin)
+            .where(entries.c.story_id.in_(chunk))
+            .order_by(
+                entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
+            )
+        )
+        for row in rows:
+            origin = Origin(**row.origin) if row.origin else Origin(source=row.source)
+            seen = out.setdefault(row.story_id, [])
+            if origin not in seen:
+                seen.append(origin)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def via(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Via, ...]]:
+    """Every entry merged into each story (source, feed title, canonical link), first seen first."""
+    out: dict[str, list[Via]] = {}
+    for chunk in chunks(story_ids):
+        rows = conn.execute(
+            sa.select(entries.c.story_id, entries.c.source, entries.c.link, entries.c.origin)
+            .where(entries.c.story_id.in_(chunk))
+            .order_by(
+                entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
+            )
+        )
+        for row in rows:
+            title = (row.origin or {}).get("title")
+            out.setdefault(row.story_id, []).append(Via(row.source, title, row.link))
+    return {k: tuple(v) for k, v in out.items()}

@@ -1,0 +1,78 @@
+"""Conversions between model values and table rows."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aggregator import dedup
+from aggregator.model import Dateline, Item, Origin, Outcome, Related, SourceState
+
+__all__ = ["entry_values", "item_from_row", "state_from_row", "state_values"]
+
+
+def entry_values(item: Item) -> dict[str, Any]:
+    """The ``entries`` columns an item sets (keys and bookkeeping aside)."""
+    return {
+        "title": item.title,
+        "link": item.link,
+        "content_html": item.content_html,
+        "summary": item.summary,
+        "published": item.published,
+        "updated": item.updated,
+        "authors": list(item.authors),
+        "tags": list(item.tags),
+        "language": item.language,
+        "dateline": None
+        if item.dateline is None
+        else {"place": item.dateline.place, "agency": item.dateline.agency},
+        "related": [{"title": r.title, "link": r.link} for r in item.related],
+        "origin": None if item.origin is None else dataclasses.asdict(item.origin),
+        "content_hash": item.content_hash,
+        "link_key": dedup.link_key(item),
+        "content_key": dedup.content_key(item),
+    }
+
+
+def item_from_row(row: Any) -> Item:
+    """The item an ``entries`` row holds."""
+    m = row._mapping
+    return Item(
+        source=m["source"],
+        identity=m["identity"],
+        title=m["title"],
+        link=m["link"],
+        content_html=m["content_html"],
+        summary=m["summary"],
+        published=m["published"],
+        updated=m["updated"],
+        authors=tuple(m["authors"] or ()),
+        tags=tuple(m["tags"] or ()),
+        language=m["language"],
+        dateline=Dateline(**m["dateline"]) if m["dateline"] else None,
+        related=tuple(Related(r["title"], r.get("link")) for r in m["related"] or ()),
+        origin=Origin(**m["origin"]) if m["origin"] else None,
+        content_hash=m["content_hash"],
+    )
+
+
+#: ``sources`` columns that are not part of :class:`SourceState`
+_NOT_STATE = ("kind", "configured", "claimed_by", "claim_expires_at")
+
+
+def state_from_row(row: Any) -> SourceState:
+    """The fetch state a ``sources`` row holds."""
+    m = dict(row._mapping)
+    for key in _NOT_STATE:
+        m.pop(key, None)
+    m["url_history"] = tuple(m["url_history"] or ())
+    m["last_outcome"] = Outcome(m["last_outcome"]) if m["last_outcome"] else None
+    return SourceState(**m)
+
+
+def state_values(state: SourceState) -> dict[str, Any]:
+    """The ``sources`` columns a state sets, ``name`` included."""
+    values = dataclasses.asdict(state)
+    values["url_history"] = list(state.url_history)
+    values["last_outcome"] = state.last_outcome.value if state.last_outcome else None
+    return values
