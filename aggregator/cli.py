@@ -343,12 +343,23 @@ def sources_cmd(state: _State, as_json: bool) -> None:
     "--explain", "explain_id", default=None, metavar="ID", help="Why a story's entries were merged."
 )
 @pass_state
-def stories_cmd(state: _State, topic: str | None, as_json: bool, explain_id: str | None) -> None:
+def stories_cmd(
+    state: _State, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool
+) -> None:
     """List stories with the entries each one merged."""
     config = state.config
     if topic is not None and config.topic(topic) is None:
         fail(ConfigError(f"unknown topic {topic!r}", file=str(config.path), key="topics"))
     with state.context() as ctx:
+        if rebuild:
+            report, dirty = ctx.store.rebuild_stories(now=ctx.clock(), matchers=ctx.matchers)
+            out_console.print(
+                f"stories: {report.stories_before} before, {report.stories_after} after; "
+                f"{report.moved} entries moved, {report.kept} ids kept; "
+                f"topics to republish: {', '.join(sorted(dirty)) or 'none'}",
+                markup=False,
+            )
+            return
         if explain_id is not None:
             joins = ctx.store.story_joins(explain_id)
             if not joins:

@@ -9,6 +9,7 @@ import pytest
 
 from aggregator.dedup import mint_story_id
 from aggregator.model import TopicSpec
+from aggregator.neardup import NearDupSettings
 from aggregator.publish import Site, TopicFeed, render_site
 from aggregator.store import open_store
 
@@ -135,3 +136,33 @@ def test_merged_entries_are_rel_via_links_read_by_feedparser(tmp_path) -> None: 
     assert "Also reported by:" in content
     json_doc = next(d for path, d in docs.items() if path.endswith("all.json"))
     assert b"https://morningledger.example/strike" in json_doc.body
+
+
+def test_rebuild_after_a_threshold_change_keeps_ids_where_clusters_persist(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    store = open_store(url)
+    store.sync_topics({"all": "x"}, ALWAYS, now=T0)
+    follow = make_item("cpa-2", source="wire", title="Rotterdam strike ends", body=FOLLOW_UP)
+    store.ingest([_wire(), _copy(), follow], now=T0 + timedelta(hours=3), matchers=ALWAYS)
+    own_id = mint_story_id("wire", "cpa-1")
+    assert len(store.story_ids()) == 2
+    store.close()
+
+    # Stricter: the edited copy no longer joins; the wire story keeps its id.
+    strict = open_store(url, near=NearDupSettings(containment=0.99, strict_containment=0.99))
+    report, _dirty = strict.rebuild_stories(now=T0 + timedelta(days=1), matchers=ALWAYS)
+    assert (report.stories_before, report.stories_after, report.moved) == (2, 3, 1)
+    ids = strict.story_ids()
+    assert own_id in ids and mint_story_id("ledger", "ml-7") in ids
+    assert len(strict.topic_stories("all")) == 3
+    strict.close()
+
+    # Back to the defaults: the copy rejoins the story it left, under the old id.
+    store = open_store(url)
+    report, _dirty = store.rebuild_stories(now=T0 + timedelta(days=2), matchers=ALWAYS)
+    assert (report.stories_after, report.moved) == (2, 1)
+    assert store.story_ids() == {own_id, mint_story_id("wire", "cpa-2")}
+    story = next(s for s in store.stories() if s["id"] == own_id)
+    assert {e["source"] for e in story["entries"]} == {"wire", "ledger"}
+    assert len(store.topic_stories("all")) == 2
+    store.close()

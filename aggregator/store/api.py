@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from aggregator.model import Item, SourceSpec, SourceState, Story
+from aggregator.store.stories import RebuildReport
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
 
 __all__ = ["Store"]
@@ -104,6 +105,12 @@ class Store(Protocol):
 
     def story_joins(self, story_id: str) -> list[dict[str, Any]]:
         """How each entry of a story joined it: rule, matched entry, scores."""
+        ...
+
+    def rebuild_stories(
+        self, *, now: datetime, matchers: TopicMatchers
+    ) -> tuple[RebuildReport, frozenset[str]]:
+        """Re-cluster every entry with the current dedup settings, keeping ids."""
         ...
 
     # -- topics --------------------------------------------------------------

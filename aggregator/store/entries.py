@@ -171,14 +171,7 @@ def ingest_one(
     if decision.action is Action.JOIN:
         # Provenance is published with the story: its topics must be redone.
         dirty = membership.topics_of(conn, story_id)
-        best = fullest_entry(conn, story_id)
-        if best is not None:
-            conn.execute(
-                stories.update()
-                .where(stories.c.id == story_id)
-                .values(canonical_source=best[0], canonical_identity=best[1])
-            )
-            dirty |= refresh_story(conn, story_id, now=now, matchers=matchers)
+        dirty |= recanonicalise(conn, story_id, now=now, matchers=matchers)
         return IngestReport(merged=1, dirty_topics=dirty)
     matched = membership.matching(item, matchers)
     membership.add(conn, story_id, matched, now=now)
@@ -187,6 +180,21 @@ def ingest_one(
 
 def _join_rule(link_match: str | None, content_match: str | None) -> str:
     return "link" if link_match else "content" if content_match else "near"
+
+
+def recanonicalise(
+    conn: Connection, story_id: str, *, now: datetime, matchers: TopicMatchers | None
+) -> frozenset[str]:
+    """Make the story's fullest entry canonical and re-derive the story; return dirty topics."""
+    best = fullest_entry(conn, story_id)
+    if best is None:
+        return frozenset()
+    conn.execute(
+        stories.update()
+        .where(stories.c.id == story_id)
+        .values(canonical_source=best[0], canonical_identity=best[1])
+    )
+    return refresh_story(conn, story_id, now=now, matchers=matchers)
 
 
 def fullest_entry(conn: Connection, story_id: str) -> tuple[str, str] | None:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from aggregator.model import Item, SourceSpec, SourceState, Story, utc
 from aggregator.neardup import NearDupSettings
@@ -222,6 +222,24 @@ class SQLStore:
         """How each entry of a story joined it: rule, matched entry, scores."""
         with self.db.read() as conn:
             return story_index.join_rows(conn, story_id)
+
+    def rebuild_stories(
+        self, *, now: datetime, matchers: TopicMatchers
+    ) -> tuple[story_index.RebuildReport, frozenset[str]]:
+        """Re-cluster every entry with the current dedup settings, in one transaction.
+
+        Ids are kept where a cluster persists (see :func:`aggregator.store.stories.rebuild`).
+
+        Returns:
+            The counts and the topics whose documents changed.
+        """
+        now = utc(now)
+
+        def refresh(conn: Connection, story_id: str) -> frozenset[str]:
+            return entry_ops.recanonicalise(conn, story_id, now=now, matchers=matchers)
+
+        with self.db.write() as conn:
+            return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
 
     # -- topics --------------------------------------------------------------
 

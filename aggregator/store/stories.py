@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,8 +21,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator import neardup
+from aggregator.dedup import mint_story_id
 from aggregator.model import Item
 from aggregator.neardup import NearDupSettings, Score, Sketch
+from aggregator.store.rows import item_from_row
 from aggregator.store.schema import (
     entries,
     files,
@@ -34,12 +36,14 @@ from aggregator.store.schema import (
 
 __all__ = [
     "NearMatch",
+    "RebuildReport",
     "entry_key",
     "find_near",
     "find_near_many",
     "forget_entry",
     "index_entry",
     "join_rows",
+    "rebuild",
     "record_join",
     "story_rows",
 ]
@@ -306,3 +310,168 @@ def join_rows(conn: Connection, story_id: str) -> list[dict[str, Any]]:
         .order_by(story_joins.c.joined_at, story_joins.c.source, story_joins.c.identity)
     )
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    """What ``aggregator stories --rebuild`` changed."""
+
+    stories_before: int
+    stories_after: int
+    #: entries now in another story than before
+    moved: int
+    #: stories of the new clustering that kept an id from before
+    kept: int
+
+
+def _assign_ids(
+    clusters: Sequence[Sequence[tuple[str, str]]],
+    old_id: dict[tuple[str, str], str],
+    age: dict[str, datetime],
+) -> tuple[list[str], int]:
+    """Give each new cluster an id: an old id most of its entries had, else a minted one.
+
+    Wishes are granted greedily: most entries first, then the cluster holding
+    the entry the id was minted from, then the older story's id, then the
+    earlier cluster.
+    """
+    wishes: list[tuple[int, bool, datetime, int, str]] = []
+    for n, members in enumerate(clusters):
+        votes: dict[str, int] = {}
+        for key in members:
+            votes[old_id[key]] = votes.get(old_id[key], 0) + 1
+        founders = {mint_story_id(*key) for key in members}
+        wishes.extend(
+            (-count, sid not in founders, age[sid], n, sid) for sid, count in votes.items()
+        )
+    chosen: dict[int, str] = {}
+    taken: set[str] = set()
+    for _count, _not_founder, _age, n, sid in sorted(wishes):
+        if n not in chosen and sid not in taken:
+            chosen[n] = sid
+            taken.add(sid)
+    kept = len(chosen)
+    for n, members in enumerate(clusters):
+        if n in chosen:
+            continue
+        minted = (mint_story_id(*key) for key in members)
+        fallback = mint_story_id(members[0][0], f"{members[0][1]}#rebuild{n}")
+        new = next((m for m in minted if m not in taken), fallback)
+        chosen[n] = new
+        taken.add(new)
+    return [chosen[n] for n in range(len(clusters))], kept
+
+
+def rebuild(
+    conn: Connection,
+    settings: NearDupSettings,
+    *,
+    now: datetime,
+    refresh: Callable[[Connection, str], frozenset[str]],
+) -> tuple[RebuildReport, frozenset[str]]:
+    """Re-cluster every stored entry with ``settings``, keeping ids where a cluster persists.
+
+    Entries are replayed in the order they were first seen through the same
+    rules as ingest (same link, same text, near duplicate). Each new cluster
+    takes the old id most of its entries had (ties: the earliest entry's);
+    a cluster left without one gets the id minted from its first entry.
+
+    Args:
+        conn: a write transaction.
+        settings: the (new) thresholds.
+        now: the time of the rebuild.
+        refresh: re-derives one story (canonical entry, content, topics); returns dirty topics.
+
+    Returns:
+        The counts, and the topics whose documents changed.
+    """
+    rows = conn.execute(
+        sa.select(entries).order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
+    ).all()
+    before = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
+    conn.execute(story_index.delete())
+    conn.execute(story_joins.delete())
+    cluster_of: dict[tuple[str, str], int] = {}
+    clusters: list[list[tuple[str, str]]] = []
+    old_id: dict[tuple[str, str], str] = {}
+    by_link: dict[str, int] = {}
+    by_content: dict[str, int] = {}
+    for row in rows:
+        item = item_from_row(row)
+        key = (item.source, item.identity)
+        old_id[key] = row.story_id
+        rule, match, target = "new", None, None
+        if row.link_key and row.link_key in by_link:
+            rule, target = "link", by_link[row.link_key]
+        elif row.content_key and row.content_key in by_content:
+            rule, target = "content", by_content[row.content_key]
+        sketch = neardup.sketch(item, settings) if settings.enabled else None
+        if target is None and sketch is not None:
+            match = find_near(conn, item, sketch, settings, now=now)
+            if match is not None:
+                rule, target = "near", cluster_of[(match.source, match.identity)]
+        if target is None:
+            target = len(clusters)
+            clusters.append([])
+        clusters[target].append(key)
+        cluster_of[key] = target
+        if row.link_key:
+            by_link.setdefault(row.link_key, target)
+        if row.content_key:
+            by_content.setdefault(row.content_key, target)
+        index_entry(conn, item, sketch)
+        record_join(conn, item, row.story_id, rule, match=match, now=now)
+    age = {r.id: r.first_seen for r in conn.execute(sa.select(stories.c.id, stories.c.first_seen))}
+    new_ids, kept = _assign_ids(clusters, old_id, age)
+    existing = set(conn.execute(sa.select(stories.c.id)).scalars())
+    for members, sid in zip(clusters, new_ids, strict=True):
+        if sid in existing:
+            continue
+        first = conn.execute(
+            sa.select(entries).where(
+                (entries.c.source == members[0][0]) & (entries.c.identity == members[0][1])
+            )
+        ).one()
+        # An empty content hash makes refresh() re-derive content and topics.
+        conn.execute(
+            stories.insert(),
+            {
+                "id": sid,
+                "canonical_source": first.source,
+                "canonical_identity": first.identity,
+                "published": first.published,
+                "updated": now,
+                # A story the rebuild split off is younger than the one it left:
+                # a later rebuild that merges them again keeps the older id.
+                "first_seen": now,
+                "content_hash": "",
+            },
+        )
+    dirty: set[str] = set()
+    moved = 0
+    touched: set[str] = set()
+    for members, sid in zip(clusters, new_ids, strict=True):
+        for source, identity in members:
+            if old_id[(source, identity)] == sid:
+                continue
+            moved += 1
+            touched.update((sid, old_id[(source, identity)]))
+            where = (entries.c.source == source) & (entries.c.identity == identity)
+            conn.execute(entries.update().where(where).values(story_id=sid))
+            conn.execute(
+                story_joins.update()
+                .where((story_joins.c.source == source) & (story_joins.c.identity == identity))
+                .values(story_id=sid)
+            )
+    for sid in sorted(touched & set(new_ids)):
+        dirty |= refresh(conn, sid)
+    for sid in sorted(existing - set(new_ids)):
+        dirty |= frozenset(
+            conn.execute(
+                sa.select(story_topics.c.topic).where(story_topics.c.story_id == sid)
+            ).scalars()
+        )
+        conn.execute(story_topics.delete().where(story_topics.c.story_id == sid))
+        conn.execute(stories.delete().where(stories.c.id == sid))
+    report = RebuildReport(before, len(new_ids), moved, kept)
+    return report, frozenset(dirty)
