@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -269,6 +269,8 @@ class _Topic(_Model):
     private: bool = False
     tokens: tuple[str, ...] = ()
     cache_max_age: Duration = timedelta(minutes=5)
+    #: replace: an updated story keeps its place; resurface: it rises with its new updated
+    updates: Literal["replace", "resurface"] = "replace"
 
     @field_validator("query")
     @classmethod
@@ -556,6 +558,7 @@ def _freeze(model: _Config, path: Path, base: Path) -> Config:
             private=t.private,
             tokens=t.tokens,
             cache_max_age=t.cache_max_age,
+            updates=t.updates,
         )
         for t in model.topics
     )

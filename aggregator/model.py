@@ -100,6 +100,9 @@ class TopicSpec:
     tokens: tuple[str, ...] = ()
     #: ``Cache-Control: max-age`` for this topic's documents
     cache_max_age: timedelta = timedelta(minutes=5)
+    #: an updated story: ``replace`` keeps its place (feeds are ordered by
+    #: published); ``resurface`` moves it up by its new ``updated``
+    updates: str = "replace"
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,3 +166,19 @@ def test_rebuild_after_a_threshold_change_keeps_ids_where_clusters_persist(tmp_p
     assert {e["source"] for e in story["entries"]} == {"wire", "ledger"}
     assert len(store.topic_stories("all")) == 2
     store.close()
+
+
+@pytest.mark.parametrize(("updates", "first"), [("replace", 2), ("resurface", 1)])
+def test_topic_updates_replace_or_resurface(updates: str, first: int) -> None:
+    from .publish_helpers import T0 as P0
+    from .publish_helpers import make_story
+
+    # Story 1 was published first but updated last.
+    older = make_story(1, updated=P0 + timedelta(days=3))
+    newer = make_story(2)
+    topic = TopicSpec(name="all", title="All", query="x", updates=updates)
+    site = Site(base_url="http://127.0.0.1:8080/", title="t")
+    docs = render_site(site, [TopicFeed(topic, (older, newer))])
+    atom = next(d for path, d in docs.items() if path.endswith("all.atom"))
+    entries = feedparser.parse(atom.body).entries
+    assert entries[0].id.endswith(f"story/{first}")

@@ -221,12 +221,18 @@ def make_document(path: str, body: bytes, content_type: str, last_modified: date
     )
 
 
-def sort_newest_first(stories: Sequence[Story]) -> list[Story]:
-    """Newest first by ``(published, id)``: a total, deterministic order."""
+def sort_newest_first(stories: Sequence[Story], *, resurface: bool = False) -> list[Story]:
+    """Newest first by ``(published, id)``: a total, deterministic order.
+
+    With ``resurface``, by ``(updated, id)``: an updated story rises (a
+    topic's ``updates: resurface``).
+    """
+    if resurface:
+        return sorted(stories, key=lambda s: (s.updated, s.id), reverse=True)
     return sorted(stories, key=lambda s: (s.published, s.id), reverse=True)
 
 
-def paginate(stories: Sequence[Story], max_items: int) -> list[Page]:
+def paginate(stories: Sequence[Story], max_items: int, *, resurface: bool = False) -> list[Page]:
     """Split a topic into the current feed and RFC 5005 archive pages.
 
     The current feed holds the newest ``max_items``. Older stories fill archive
@@ -239,7 +245,7 @@ def paginate(stories: Sequence[Story], max_items: int) -> list[Page]:
         ``[current, archive 1, archive 2, ...]``, each page newest first.
     """
     size = max(1, max_items)
-    ordered = sort_newest_first(stories)
+    ordered = sort_newest_first(stories, resurface=resurface)
     current = ordered[:size]
     older = ordered[size:][::-1]  # oldest first
     chunks = [older[i : i + size] for i in range(0, len(older), size)]
