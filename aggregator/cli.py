@@ -342,6 +342,11 @@ def sources_cmd(state: _State, as_json: bool) -> None:
 @click.option(
     "--explain", "explain_id", default=None, metavar="ID", help="Why a story's entries were merged."
 )
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Re-cluster every entry with the current dedup settings, keeping ids.",
+)
 @pass_state
 def stories_cmd(
     state: _State, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool

@@ -261,7 +261,9 @@ def test_html_page_discovers_feed(
     # The next poll goes straight to the discovered feed.
     before = len(httpserver.log)
     again = poll(ctx, "site")
-    assert again.outcome is Outcome.OK, again.error
+    # The same bytes again: the engine's body-hash skip may call it not modified
+    # (it does once the store persists body_hash, as store-phase1's store does).
+    assert again.outcome in (Outcome.OK, Outcome.NOT_MODIFIED), again.error
     assert [r.path for r, _ in httpserver.log[before:]] == ["/feeds/atom.xml"]
     ctx.close()
     opened.remove(ctx)
@@ -270,7 +272,7 @@ def test_html_page_discovers_feed(
     assert proc.returncode == 0, proc.stderr
     (row,) = json.loads(proc.stdout)
     assert row["discovered_feed"] == httpserver.url_for("/feeds/atom.xml")
-    assert row["last_outcome"] == "ok"
+    assert row["last_outcome"] in ("ok", "not-modified")
     assert row["items"] == 1
     assert row["location"] == page
     assert row["url_history"] == []

@@ -182,3 +182,49 @@ def test_topic_updates_replace_or_resurface(updates: str, first: int) -> None:
     atom = next(d for path, d in docs.items() if path.endswith("all.atom"))
     entries = feedparser.parse(atom.body).entries
     assert entries[0].id.endswith(f"story/{first}")
+
+
+def test_stories_command_lists_explains_and_rebuilds(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "001_aaaaaaaaaaaaaaaa.txt").write_text(
+        "Rotterdam Port:\nCranes at the Maasvlakte terminal\n\nRotterdam (IP): " + WIRE + "\n",
+        encoding="utf-8",
+    )
+    (seeds / "002_bbbbbbbbbbbbbbbb.txt").write_text(
+        "Port Strike:\nShips at anchor\n\nRotterdam (IP): "
+        + WIRE.replace("walked off the job", "stopped work")
+        + "\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: {tmp_path / 'var'}\nsources:\n  - {{name: seeds, path: seeds}}\n"
+        "topics:\n  - {name: all, title: All, query: 'strike'}\n",
+        encoding="utf-8",
+    )
+
+    def cli(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    cli("update")
+    stories = json.loads(cli("stories", "--json", "--topic", "all"))
+    assert len(stories) == 1
+    paths = sorted(e["path"] for e in stories[0]["entries"])
+    assert paths == ["001_aaaaaaaaaaaaaaaa.txt", "002_bbbbbbbbbbbbbbbb.txt"]
+    explained = json.loads(cli("stories", "--explain", stories[0]["id"], "--json"))
+    assert sorted(e["rule"] for e in explained["entries"]) == ["near", "new"]
+    assert "stories: 1 before, 1 after; 0 entries moved, 1 ids kept" in cli("stories", "--rebuild")
+    assert json.loads(cli("stories", "--json"))[0]["id"] == stories[0]["id"]
