@@ -348,6 +348,117 @@ def sources_cmd(state: _State, as_json: bool) -> None:
     out_console.print(table)
 
 
+@main.command("stories")
+@click.option("--topic", default=None, help="Only the stories of this topic.")
+@click.option("--json", "as_json", is_flag=True, help="Print the stories as JSON.")
+@click.option(
+    "--explain", "explain_id", default=None, metavar="ID", help="Why a story's entries were merged."
+)
+@click.option(
+    "--rebuild",
+    is_flag=True,
+    help="Re-cluster every entry with the current dedup settings, keeping ids.",
+)
+@pass_state
+def stories_cmd(
+    state: _State, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool
+) -> None:
+    """List stories with the entries each one merged."""
+    config = state.config
+    if topic is not None and config.topic(topic) is None:
+        fail(ConfigError(f"unknown topic {topic!r}", file=str(config.path), key="topics"))
+    with state.context() as ctx:
+        if rebuild:
+            report, dirty = ctx.store.rebuild_stories(now=ctx.clock(), matchers=ctx.matchers)
+            out_console.print(
+                f"stories: {report.stories_before} before, {report.stories_after} after; "
+                f"{report.moved} entries moved, {report.kept} ids kept; "
+                f"topics to republish: {', '.join(sorted(dirty)) or 'none'}",
+                markup=False,
+            )
+            return
+        if explain_id is not None:
+            joins = ctx.store.story_joins(explain_id)
+            if not joins:
+                fail(StoreError(f"no story {explain_id!r}"))
+            _print_joins(explain_id, joins, as_json)
+            return
+        rows = ctx.store.story_rows(topic)
+    data = [
+        {
+            "id": s["id"],
+            "title": next(
+                (
+                    e["title"]
+                    for e in s["entries"]
+                    if (e["source"], e["identity"])
+                    == (s["canonical_source"], s["canonical_identity"])
+                ),
+                None,
+            ),
+            "published": _iso(s["published"]),
+            "updated": _iso(s["updated"]),
+            "topics": s["topics"],
+            "canonical": {"source": s["canonical_source"], "identity": s["canonical_identity"]},
+            "entries": [
+                {
+                    "source": e["source"],
+                    "identity": e["identity"],
+                    "link": e["link"],
+                    "path": e["path"],
+                    "title": e["title"],
+                    "published": _iso(e["published"]),
+                    "first_seen": _iso(e["first_seen"]),
+                }
+                for e in s["entries"]
+            ],
+        }
+        for s in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    table = Table(title="stories")
+    for col in ("id", "title", "entries", "sources", "updated"):
+        table.add_column(col)
+    for s in data:
+        table.add_row(
+            s["id"].removeprefix("urn:uuid:"),
+            s["title"] or "",
+            str(len(s["entries"])),
+            ", ".join(dict.fromkeys(e["source"] for e in s["entries"])),
+            s["updated"] or "",
+        )
+    out_console.print(table)
+
+
+def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> None:
+    data = [
+        {
+            "source": j["source"],
+            "identity": j["identity"],
+            "rule": j["rule"],
+            "matched": {"source": j["matched_source"], "identity": j["matched_identity"]}
+            if j["matched_source"]
+            else None,
+            "containment": j["containment"],
+            "resemblance": j["resemblance"],
+            "reason": j["reason"],
+            "joined_at": _iso(j["joined_at"]),
+        }
+        for j in joins
+    ]
+    if as_json:
+        click.echo(json.dumps({"id": story_id, "entries": data}, indent=2, ensure_ascii=False))
+        return
+    for d in data:
+        how = {"new": "started the story", "link": "same canonical link", "content": "same text"}
+        line = how.get(d["rule"], d["reason"] or d["rule"])
+        if d["matched"]:
+            line += f" (vs {d['matched']['source']}: {d['matched']['identity']})"
+        out_console.print(f"{d['source']}: {d['identity']}: {line}", markup=False)
+
+
 @main.command("topics")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_state

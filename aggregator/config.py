@@ -13,10 +13,10 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -33,6 +33,7 @@ from pydantic import (
 
 from aggregator.errors import ConfigError, QuerySyntaxError
 from aggregator.model import SourceKind, SourceSpec, TopicSpec
+from aggregator.neardup import NearDupSettings
 from aggregator.topics import Query, compile_query, link_topics
 
 __all__ = [
@@ -229,6 +230,29 @@ class _Retention(_Model):
     max_age: Duration = timedelta(days=90)
 
 
+class _Dedup(_Model):
+    """Near-duplicate story matching; the defaults meet the labelled set's targets."""
+
+    enabled: bool = True
+    #: bodies shorter than this (words) only merge when exactly equal
+    min_words: int = Field(25, ge=5, le=10_000)
+    #: shared shingles over the smaller text's to join a story
+    containment: float = Field(0.5, gt=0.0, le=1.0)
+    #: above this, numbers in the leads may differ (a later version's new toll)
+    strict_containment: float = Field(0.8, gt=0.0, le=1.0)
+    shingle_words: int = Field(2, ge=1, le=10)
+    bands: int = Field(16, ge=1, le=256)
+    rows: int = Field(3, ge=1, le=32)
+    #: a candidate must be published, or stored, within this time of the new entry
+    window: Duration = timedelta(days=14)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Dedup:
+        if self.strict_containment < self.containment:
+            raise ValueError("strict_containment must be at least containment")
+        return self
+
+
 class _Source(_Model):
     name: str = Field(pattern=_NAME_RE)
     path: str | None = None
@@ -278,6 +302,8 @@ class _Topic(_Model):
     max_age: Duration | None = None
     #: language tags: ``en`` admits ``en`` and ``en-GB``
     lang: tuple[str, ...] = ()
+    #: replace: an updated story keeps its place; resurface: it rises with its new updated
+    updates: Literal["replace", "resurface"] = "replace"
 
     @field_validator("query")
     @classmethod
@@ -313,6 +339,7 @@ class _Config(_Model):
     defaults: _Defaults = _Defaults()
     fetch: _Fetch = _Fetch()
     retention: _Retention = _Retention()
+    dedup: _Dedup = _Dedup()
     ingest: _Ingest = _Ingest()
     #: further YAML files holding a top-level ``sources:`` list (e.g. from OPML import)
     include: tuple[str, ...] = ()
@@ -397,6 +424,8 @@ class Config:
     topics: tuple[TopicSpec, ...]
     #: entries older than this are pruned by the daemon's retention job
     retention_max_age: timedelta = timedelta(days=90)
+    #: near-duplicate story matching (the ``dedup:`` section)
+    dedup: NearDupSettings = field(default_factory=NearDupSettings)
     ingest: IngestSpec = IngestSpec()
 
     def source(self, name: str) -> SourceSpec | None:
@@ -588,6 +617,7 @@ def _topics(model: _Config, file: str) -> tuple[TopicSpec, ...]:
             sources=_topic_sources(model, i, t, file),
             max_age=t.max_age,
             lang=t.lang,
+            updates=t.updates,
         )
         for i, t in enumerate(model.topics)
     )
@@ -640,6 +670,7 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
         sources=sources,
         topics=topics,
         retention_max_age=model.retention.max_age,
+        dedup=NearDupSettings(**model.dedup.model_dump()),
         ingest=IngestSpec(
             workers=model.ingest.workers,
             fast_parser=model.ingest.fast_parser,

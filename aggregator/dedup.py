@@ -7,7 +7,9 @@ Three kinds of "seen before", decided in this order:
 2. **a removed entry coming back**: a tombstone says whether it may return
    ('deleted': yes, under its old story id) or not ('pruned' by retention).
 3. **the same story from another entry**: an entry whose canonical link, or
-   whose normalised text, equals that of a stored entry joins that story.
+   whose normalised text, equals that of a stored entry joins that story;
+   failing both, one whose text nearly repeats a stored entry's (a copy,
+   an edit, a truncation, boilerplate added: :mod:`aggregator.neardup`).
 
 Anything else mints a new story whose id is derived from the first entry's
 identity, so the id is the same whichever run or machine mints it.
@@ -89,6 +91,7 @@ def decide(
     tombstone: tuple[str, str] | None,
     link_match: str | None,
     content_match: str | None,
+    near_match: str | None = None,
 ) -> Decision:
     """Decide what one incoming entry is.
 
@@ -99,6 +102,8 @@ def decide(
         tombstone: ``(story_id, reason)`` when this entry was removed before.
         link_match: story id of another stored entry with the same link key.
         content_match: story id of another stored entry with the same content key.
+        near_match: story id of a stored entry whose text this one nearly
+            repeats (:mod:`aggregator.neardup`).
 
     Returns:
         The action and the story it concerns.
@@ -109,7 +114,7 @@ def decide(
         return Decision(action, story_id)
     if tombstone is not None and tombstone[1] == "pruned":
         return Decision(Action.SKIP, None)
-    match = link_match or content_match
+    match = link_match or content_match or near_match
     if match is not None:
         return Decision(Action.JOIN, match)
     if tombstone is not None:

@@ -31,6 +31,7 @@ __all__ = [
     "SourceState",
     "Story",
     "TopicSpec",
+    "Via",
     "not_in_future",
     "utc",
 ]
@@ -132,6 +133,9 @@ class TopicSpec:
     max_age: timedelta | None = None
     #: language tags a story must have (``en`` admits ``en-GB``); empty: any
     lang: tuple[str, ...] = ()
+    #: an updated story: ``replace`` keeps its place (feeds are ordered by
+    #: published); ``resurface`` moves it up by its new ``updated``
+    updates: str = "replace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +262,18 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class Via:
+    """One entry merged into a story, as its published provenance names it."""
+
+    #: the configured source's name
+    source: str
+    #: the source's (feed's) title
+    title: str | None = None
+    #: the entry's canonical link, when it has one
+    link: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Story:
     """The deduplicated unit that topics publish.
 
@@ -272,6 +288,8 @@ class Story:
     updated: datetime
     first_seen: datetime
     provenance: tuple[Origin, ...] = ()
+    #: every entry merged into the story, in the order they were first seen
+    via: tuple[Via, ...] = ()
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)

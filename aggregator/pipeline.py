@@ -242,7 +242,7 @@ def open_context(config: Config, *, clock: Callable[[], datetime] = utcnow) -> C
     Raises:
         StoreError: the store cannot be opened.
     """
-    store = open_store(config.store_url)
+    store = open_store(config.store_url, near=config.dedup)
     ctx = Context(
         config=config,
         store=store,

@@ -41,9 +41,12 @@ CONFINED = {
         "aggregator.store.schema",
         "aggregator.store.sources",
         "aggregator.store.sql",
+        "aggregator.store.stories",
         "aggregator.store.topics",
         "aggregator.store.migrations.env",
     },
+    # MinHash for near-duplicate stories: the sketches live in one pure module.
+    "datasketch": {"aggregator.neardup"},
     "alembic": {"aggregator.store.database", "aggregator.store.migrations.env"},
     "apscheduler": {"aggregator.daemon.core"},
     "watchfiles": {"aggregator.daemon.watch"},

@@ -87,7 +87,7 @@ def _log_failure(error: PublishError) -> None:
 
 def _render_copy(site: Site, feed: TopicFeed, urls: TopicUrls, public: bool) -> dict[str, Document]:
     topic = feed.topic
-    pages = paginate(feed.stories, topic.max_items)
+    pages = paginate(feed.stories, topic.max_items, resurface=topic.updates == "resurface")
     current = pages[0]
     docs = [
         render_atom(site, topic.title, topic.description, urls, page, public=public)

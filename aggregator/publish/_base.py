@@ -29,6 +29,7 @@ __all__ = [
     "Site",
     "TopicFeed",
     "TopicUrls",
+    "also_reported_by",
     "body_html",
     "http_date",
     "make_document",
@@ -36,6 +37,7 @@ __all__ = [
     "paginate",
     "rfc3339",
     "story_anchor",
+    "via_links",
     "xml_safe",
 ]
 
@@ -265,12 +267,18 @@ def make_document(path: str, body: bytes, content_type: str, last_modified: date
     )
 
 
-def sort_newest_first(stories: Sequence[Story]) -> list[Story]:
-    """Newest first by ``(published, id)``: a total, deterministic order."""
+def sort_newest_first(stories: Sequence[Story], *, resurface: bool = False) -> list[Story]:
+    """Newest first by ``(published, id)``: a total, deterministic order.
+
+    With ``resurface``, by ``(updated, id)``: an updated story rises (a
+    topic's ``updates: resurface``).
+    """
+    if resurface:
+        return sorted(stories, key=lambda s: (s.updated, s.id), reverse=True)
     return sorted(stories, key=lambda s: (s.published, s.id), reverse=True)
 
 
-def paginate(stories: Sequence[Story], max_items: int) -> list[Page]:
+def paginate(stories: Sequence[Story], max_items: int, *, resurface: bool = False) -> list[Page]:
     """Split a topic into the current feed and RFC 5005 archive pages.
 
     The current feed holds the newest ``max_items``. Older stories fill archive
@@ -283,7 +291,7 @@ def paginate(stories: Sequence[Story], max_items: int) -> list[Page]:
         ``[current, archive 1, archive 2, ...]``, each page newest first.
     """
     size = max(1, max_items)
-    ordered = sort_newest_first(stories)
+    ordered = sort_newest_first(stories, resurface=resurface)
     current = ordered[:size]
     older = ordered[size:][::-1]  # oldest first
     chunks = [older[i : i + size] for i in range(0, len(older), size)]
@@ -323,4 +331,28 @@ def body_html(story: Story) -> str:
         body = f"<p>{html.escape(item.summary.strip())}</p>"
     if body:
         parts.append(f'<div class="body">{body}</div>')
+    others = also_reported_by(story)
+    if others:
+        names = ", ".join(html.escape(name) for name in others)
+        parts.append(f'<p class="via">Also reported by: {names}</p>')
     return xml_safe("".join(parts))
+
+
+def also_reported_by(story: Story) -> list[str]:
+    """The outlets besides the canonical entry's that carried a merged story, once each."""
+    own = story.item.source
+    names: list[str] = []
+    for via in story.via:
+        name = via.title or via.source
+        if via.source != own and name not in names:
+            names.append(name)
+    return names
+
+
+def via_links(story: Story) -> list[str]:
+    """Each merged entry's canonical link, once each; only http(s) URLs leave the process."""
+    links: list[str] = []
+    for via in story.via:
+        if via.link and via.link.startswith(("http://", "https://")) and via.link not in links:
+            links.append(via.link)
+    return links

@@ -24,6 +24,7 @@ from aggregator.publish._base import (
     language_tag,
     make_document,
     newest_updated,
+    via_links,
     web_url,
     xml_safe,
 )
@@ -85,6 +86,12 @@ def _add_links(entry: etree._Element, story: Story, urls: TopicUrls) -> None:
             etree.SubElement(
                 entry, _A + "link", rel="related", href=related.link, title=xml_safe(related.title)
             )
+    if story.via:
+        # One rel="via" per merged entry: its canonical link.
+        titles = {v.link: v.title or v.source for v in story.via if v.link}
+        for link in via_links(story):
+            etree.SubElement(entry, _A + "link", rel="via", href=link, title=xml_safe(titles[link]))
+        return
     for origin in _via_links(story):
         title = xml_safe(origin.title or origin.source)
         etree.SubElement(entry, _A + "link", rel="via", href=origin.link or "", title=title)

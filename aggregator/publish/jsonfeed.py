@@ -16,12 +16,14 @@ from aggregator.publish._base import (
     Document,
     Site,
     TopicUrls,
+    also_reported_by,
     body_html,
     feed_identifier,
     language_tag,
     make_document,
     newest_updated,
     rfc3339,
+    via_links,
     web_url,
 )
 
@@ -73,6 +75,12 @@ def _item(story: Story, urls: TopicUrls) -> dict[str, Any]:
     provenance = _origin(story)
     if provenance:
         extension["provenance"] = provenance
+    via = via_links(story)
+    if via:
+        extension["via"] = via
+    others = also_reported_by(story)
+    if others:
+        extension["also_reported_by"] = others
     if item.related:
         extension["related"] = [
             {"title": r.title, **({"url": r.link} if web_url(r.link) else {})} for r in item.related

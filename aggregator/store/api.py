@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from aggregator.model import Item, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
+from aggregator.store.stories import RebuildReport
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
 
 __all__ = ["Store"]
@@ -103,6 +104,20 @@ class Store(Protocol):
 
     def story_ids(self) -> set[str]:
         """Every stored story's id."""
+        ...
+
+    def story_rows(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Every story (or a topic's) with its topics and entries, oldest first."""
+        ...
+
+    def story_joins(self, story_id: str) -> list[dict[str, Any]]:
+        """How each entry of a story joined it: rule, matched entry, scores."""
+        ...
+
+    def rebuild_stories(
+        self, *, now: datetime, matchers: TopicMatchers
+    ) -> tuple[RebuildReport, frozenset[str]]:
+        """Re-cluster every entry with the current dedup settings, keeping ids."""
         ...
 
     # -- topics --------------------------------------------------------------

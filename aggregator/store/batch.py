@@ -22,13 +22,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator import dedup
+from aggregator import dedup, neardup
 from aggregator.dedup import Action
 from aggregator.model import Item, SourceState, utc
+from aggregator.neardup import NearDupSettings
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
 from aggregator.store import membership
 from aggregator.store import sources as source_ops
+from aggregator.store import stories as story_index
 from aggregator.store.database import chunks
 from aggregator.store.rows import DedupKeys, entry_values
 from aggregator.store.schema import UTCDateTime, entries, stories, story_topics, tombstones
@@ -101,7 +103,12 @@ class SourceWrite:
 
 
 def apply(
-    conn: Connection, writes: Sequence[SourceWrite], *, now: datetime, matchers: TopicMatchers
+    conn: Connection,
+    writes: Sequence[SourceWrite],
+    *,
+    now: datetime,
+    matchers: TopicMatchers,
+    near: NearDupSettings | None = None,
 ) -> list[IngestReport]:
     """Apply sources' work inside the caller's transaction; one report per write.
 
@@ -109,7 +116,7 @@ def apply(
     its removed identities), its items, its removed identities, its file
     records, its state.
     """
-    batch = _Batch(conn, now, matchers)
+    batch = _Batch(conn, now, matchers, near or NearDupSettings(enabled=False))
     for write in writes:
         for item, keys in zip(write.items, write.keys, strict=False):
             batch.keys[id(item)] = keys
@@ -222,10 +229,13 @@ def _insert(table: sa.Table, dialect: sa.Dialect) -> _BulkInsert:
 class _Batch:
     """The overlay and write buffers of one batch (one transaction)."""
 
-    def __init__(self, conn: Connection, now: datetime, matchers: TopicMatchers) -> None:
+    def __init__(
+        self, conn: Connection, now: datetime, matchers: TopicMatchers, near: NearDupSettings
+    ) -> None:
         self.conn = conn
         self.now = now
         self.matchers = matchers
+        self.near = near
         #: what each entry holds now: (story_id, content_hash), None when absent
         self.entry: dict[_Pair, tuple[str, str] | None] = {}
         self.tomb: dict[_Pair, tuple[str, str] | None] = {}
@@ -350,12 +360,20 @@ class _Batch:
             if link_match is None and values["content_key"]:
                 held = self._holder(self.content, entries.c.content_key, values["content_key"])
                 content_match = held[3] if held else None
+        match = sketch = None
+        if self.near.enabled and not (existing is not None and existing[1] == item.content_hash):
+            sketch = neardup.sketch(item, self.near)
+            if existing is None and link_match is None and content_match is None and sketch:
+                # The index is read in the database: what this batch buffered must be there.
+                self.flush()
+                match = story_index.find_near(self.conn, item, sketch, self.near, now=self.now)
         decision = dedup.decide(
             item,
             existing=existing,
             tombstone=tomb,
             link_match=link_match,
             content_match=content_match,
+            near_match=match.story_id if match else None,
         )
         story_id = decision.story_id
         action = decision.action
@@ -369,6 +387,8 @@ class _Batch:
             return IngestReport(unchanged=1)
         if action is Action.SKIP or story_id is None:
             return IngestReport(skipped=1)
+        if self.near.enabled:
+            story_index.index_entry(self.conn, item, sketch)
         if action is Action.UPDATE:
             return self._update(item, story_id, values)
         if action is Action.NEW:
@@ -388,9 +408,20 @@ class _Batch:
         if tomb is not None:
             self.untombed.append({"k_source": item.source, "k_identity": item.identity})
             self.tomb[pair] = None
+        if self.near.enabled:
+            rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
+            story_index.record_join(self.conn, item, story_id, rule, match=match, now=self.now)
         if action is Action.JOIN:
             # Provenance is published with the story: its topics must be redone.
-            return IngestReport(merged=1, dirty_topics=self._topics_of(story_id))
+            dirty = self._topics_of(story_id)
+            if self.near.enabled:
+                # The fullest telling becomes canonical (needs the entry in the database).
+                self.flush()
+                dirty |= entry_ops.recanonicalise(
+                    self.conn, story_id, now=self.now, matchers=self.matchers
+                )
+                self._forget_derived()
+            return IngestReport(merged=1, dirty_topics=dirty)
         matched = membership.matching(item, self.matchers)
         self.topics[story_id] = matched
         self.new_topics.extend(

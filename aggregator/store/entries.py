@@ -12,22 +12,29 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator import dedup
-from aggregator.model import Item, Origin, utc
+from aggregator import dedup, neardup
+from aggregator.model import Item, Origin, Via, utc
+from aggregator.neardup import NearDupSettings
 from aggregator.store import membership
+from aggregator.store import stories as story_index
 from aggregator.store.database import Database, chunks
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, tombstones
 from aggregator.store.values import IngestReport, TopicMatchers
+from aggregator.topics import tokens
 
 __all__ = [
     "Entries",
     "entry_row",
+    "fullest_entry",
     "identities_of",
+    "join_rule",
     "provenance",
+    "recanonicalise",
     "refresh_story",
     "remove",
     "story_row",
+    "via",
 ]
 
 _TOMB_KEY = (tombstones.c.source == sa.bindparam("k_source")) & (
@@ -39,8 +46,10 @@ _DELETE_TOMBSTONE = tombstones.delete().where(_TOMB_KEY)
 class Entries:
     """Entries and the stories they form, on one database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, near: NearDupSettings | None = None) -> None:
         self._db = db
+        #: near-duplicate matching settings (the ``dedup:`` config section)
+        self.near = near or NearDupSettings()
 
     def remove_entries(
         self,
@@ -110,6 +119,46 @@ def entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) 
     }
 
 
+def join_rule(link_match: str | None, content_match: str | None) -> str:
+    """How an entry joined a story, as ``stories --explain`` shows it."""
+    return "link" if link_match else "content" if content_match else "near"
+
+
+def recanonicalise(
+    conn: Connection, story_id: str, *, now: datetime, matchers: TopicMatchers | None
+) -> frozenset[str]:
+    """Make the story's fullest entry canonical and re-derive the story; return dirty topics."""
+    best = fullest_entry(conn, story_id)
+    if best is None:
+        return frozenset()
+    conn.execute(
+        stories.update()
+        .where(stories.c.id == story_id)
+        .values(canonical_source=best[0], canonical_identity=best[1])
+    )
+    return refresh_story(conn, story_id, now=now, matchers=matchers)
+
+
+def fullest_entry(conn: Connection, story_id: str) -> tuple[str, str] | None:
+    """The story's canonical entry by rule: the fullest body text, then the earliest seen.
+
+    Ties go to the earliest first seen (then source and identity), so the
+    canonical entry changes only when a fuller telling arrives.
+    """
+    rows = conn.execute(
+        sa.select(entries.c.source, entries.c.identity, entries.c.content_html)
+        .where(entries.c.story_id == story_id)
+        .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
+    ).all()
+    best: tuple[str, str] | None = None
+    most = -1
+    for row in rows:
+        words = len(tokens(neardup.body_text_html(row.content_html)))
+        if words > most:
+            best, most = (row.source, row.identity), words
+    return best
+
+
 def refresh_story(
     conn: Connection, story_id: str, *, now: datetime, matchers: TopicMatchers | None
 ) -> frozenset[str]:
@@ -128,12 +177,14 @@ def refresh_story(
         )
     ).first()
     if canonical is None:
-        # The canonical entry left: the oldest remaining entry takes over.
+        # The canonical entry left: the next by the canonical rule takes over.
+        best = fullest_entry(conn, story_id)
+        if best is None:
+            return old_topics
         canonical = conn.execute(
-            sa.select(entries)
-            .where(entries.c.story_id == story_id)
-            .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
-            .limit(1)
+            sa.select(entries).where(
+                (entries.c.source == best[0]) & (entries.c.identity == best[1])
+            )
         ).first()
         if canonical is None:
             return old_topics
@@ -174,6 +225,7 @@ def remove(
         if story_id is None:
             continue
         conn.execute(entries.delete().where(key))
+        story_index.forget_entry(conn, source, identity)
         ident = {"k_source": source, "k_identity": identity}
         conn.execute(_DELETE_TOMBSTONE, ident)
         conn.execute(
@@ -211,4 +263,21 @@ def provenance(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Or
             seen = out.setdefault(row.story_id, [])
             if origin not in seen:
                 seen.append(origin)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def via(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Via, ...]]:
+    """Every entry merged into each story (source, feed title, canonical link), first seen first."""
+    out: dict[str, list[Via]] = {}
+    for chunk in chunks(story_ids):
+        rows = conn.execute(
+            sa.select(entries.c.story_id, entries.c.source, entries.c.link, entries.c.origin)
+            .where(entries.c.story_id.in_(chunk))
+            .order_by(
+                entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
+            )
+        )
+        for row in rows:
+            title = (row.origin or {}).get("title")
+            out.setdefault(row.story_id, []).append(Via(row.source, title, row.link))
     return {k: tuple(v) for k, v in out.items()}

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -32,6 +33,8 @@ __all__ = [
     "metadata",
     "sources",
     "stories",
+    "story_index",
+    "story_joins",
     "story_topics",
     "tombstones",
     "topics",
@@ -68,6 +71,7 @@ metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
         "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     }
 )
@@ -200,4 +204,34 @@ tombstones = Table(
     Column("story_id", String(100), nullable=False),
     Column("reason", String(20), nullable=False),
     Column("removed_at", UTCDateTime, nullable=False),
+)
+
+#: near-duplicate index: one row per LSH band of each entry's text, so a new
+#: entry's candidates are an indexed equality lookup (see aggregator.neardup)
+story_index = Table(
+    "story_index",
+    metadata,
+    Column("band", BigInteger, primary_key=True),
+    #: story_joins.entry_key of the entry (a hash of source and identity)
+    Column("entry_key", BigInteger, primary_key=True),
+    Index(None, "entry_key"),
+)
+
+#: how each entry came to its story: the rule and the scores that joined it
+story_joins = Table(
+    "story_joins",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("identity", Text, primary_key=True),
+    Column("entry_key", BigInteger, nullable=False, unique=True),
+    Column("story_id", String(100), nullable=False, index=True),
+    #: new, link, content, near (or rebuild)
+    Column("rule", String(20), nullable=False),
+    #: the entry it was compared with, for a near-duplicate join
+    Column("matched_source", String(200)),
+    Column("matched_identity", Text),
+    Column("containment", Float),
+    Column("resemblance", Float),
+    Column("reason", Text),
+    Column("joined_at", UTCDateTime, nullable=False),
 )

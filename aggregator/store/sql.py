@@ -14,11 +14,15 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from aggregator.model import Item, SourceSpec, SourceState, Story, utc
+from aggregator.neardup import NearDupSettings
 from aggregator.store import batch
+from aggregator.store import entries as entry_ops
+from aggregator.store import stories as story_index
 from aggregator.store.batch import SourceWrite
 from aggregator.store.database import Database
 from aggregator.store.entries import Entries
@@ -30,12 +34,13 @@ from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicM
 __all__ = ["SQLStore", "open_store"]
 
 
-def open_store(url: str) -> SQLStore:
+def open_store(url: str, *, near: NearDupSettings | None = None) -> SQLStore:
     """Open (and migrate) the store at a SQLAlchemy URL.
 
     Args:
         url: ``sqlite:///path/to/file.db``, ``sqlite://`` (in memory) or
             ``postgresql+psycopg://...``.
+        near: near-duplicate settings (the ``dedup:`` config section).
 
     Returns:
         The store; it satisfies :class:`~aggregator.store.api.Store`.
@@ -43,17 +48,19 @@ def open_store(url: str) -> SQLStore:
     Raises:
         StoreError: the database cannot be opened or migrated.
     """
-    return SQLStore(Database.open(url))
+    return SQLStore(Database.open(url), near=near)
 
 
 class SQLStore:
     """The store. Thread-safe through SQLAlchemy's pool; one write at a time on SQLite."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, near: NearDupSettings | None = None) -> None:
         self.db = db
+        #: near-duplicate matching settings
+        self.near = near or NearDupSettings()
         self.sources = Sources(db)
         self.files = SeedFiles(db)
-        self.entries = Entries(db)
+        self.entries = Entries(db, near=self.near)
         self.topics = Topics(db)
 
     @property
@@ -170,7 +177,7 @@ class SQLStore:
         """
         now = utc(now)
         with self.db.write() as conn:
-            return batch.apply(conn, writes, now=now, matchers=matchers)
+            return batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
 
     def remove_entries(
         self,
@@ -214,6 +221,44 @@ class SQLStore:
     def story_ids(self) -> set[str]:
         """Every stored story's id."""
         return self.entries.story_ids()
+
+    def story_rows(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Every story (or a topic's) with its topics and entries, oldest first.
+
+        Each entry names its source, identity (the guid or atom:id as the
+        source published it), canonical link, origin and, for seed files,
+        the file's path relative to its folder (``path``).
+        """
+        with self.db.read() as conn:
+            rows = story_index.story_rows(conn, topic)
+            paths = story_index.seed_paths(conn)
+        for story in rows:
+            for entry in story["entries"]:
+                entry["path"] = paths.get((entry["source"], entry["identity"]))
+        return rows
+
+    def story_joins(self, story_id: str) -> list[dict[str, Any]]:
+        """How each entry of a story joined it: rule, matched entry, scores."""
+        with self.db.read() as conn:
+            return story_index.join_rows(conn, story_id)
+
+    def rebuild_stories(
+        self, *, now: datetime, matchers: TopicMatchers
+    ) -> tuple[story_index.RebuildReport, frozenset[str]]:
+        """Re-cluster every entry with the current dedup settings, in one transaction.
+
+        Ids are kept where a cluster persists (see :func:`aggregator.store.stories.rebuild`).
+
+        Returns:
+            The counts and the topics whose documents changed.
+        """
+        now = utc(now)
+
+        def refresh(conn: Connection, story_id: str) -> frozenset[str]:
+            return entry_ops.recanonicalise(conn, story_id, now=now, matchers=matchers)
+
+        with self.db.write() as conn:
+            return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
 
     # -- topics --------------------------------------------------------------
 

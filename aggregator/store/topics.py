@@ -8,9 +8,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from aggregator.model import Origin, Story, utc
+from aggregator.model import Origin, Story, Via, utc
 from aggregator.store.database import Database
-from aggregator.store.entries import provenance
+from aggregator.store.entries import provenance, via
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, story_topics, topics
 from aggregator.store.values import TopicMatchers
@@ -35,7 +35,9 @@ _STORIES = _CANONICAL.add_columns(
 ).order_by(*_NEWEST_FIRST)
 
 
-def _story(row: Any, origins: Mapping[str, tuple[Origin, ...]]) -> Story:
+def _story(
+    row: Any, origins: Mapping[str, tuple[Origin, ...]], merged: Mapping[str, tuple[Via, ...]]
+) -> Story:
     return Story(
         id=row.sid,
         item=item_from_row(row),
@@ -43,6 +45,7 @@ def _story(row: Any, origins: Mapping[str, tuple[Origin, ...]]) -> Story:
         updated=row.s_updated,
         first_seen=row.s_first_seen,
         provenance=origins.get(row.sid, ()),
+        via=merged.get(row.sid, ()),
     )
 
 
@@ -104,7 +107,8 @@ class Topics:
         with self._db.read() as conn:
             rows = conn.execute(query).all()
             origins = provenance(conn, [r.sid for r in rows])
-        return [_story(r, origins) for r in rows]
+            merged = via(conn, [r.sid for r in rows])
+        return [_story(r, origins, merged) for r in rows]
 
     def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
         """Every stored story (or those with the given ids), newest first by (published, id).
@@ -122,7 +126,8 @@ class Topics:
             with self._db.read() as conn:
                 rows = conn.execute(_STORIES.where(stories.c.id.in_(chunk))).all()
                 origins = provenance(conn, chunk)
-            yield from (_story(r, origins) for r in rows)
+                merged = via(conn, chunk)
+            yield from (_story(r, origins, merged) for r in rows)
 
     def topic_counts(self) -> dict[str, int]:
         """Stories per topic."""

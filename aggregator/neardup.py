@@ -1,0 +1,397 @@
+"""Near-duplicate stories: sketches of an entry's text and the precise check (pure).
+
+Two entries are the same story told again when one's body is (mostly) contained
+in the other's: a wire copy under a new headline, a copy-edit, a truncated
+copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
+
+- **Text**: the entry's body only (headlines are rewritten freely), as plain
+  text, without what the parsers already keep apart (dateline, related
+  headlines) and without the boilerplate a feed glues to the body: a
+  breadcrumb line at the top, a trailing "Related" / "Read more" list.
+- **Candidates**: MinHash (datasketch) over word shingles, cut into LSH bands;
+  :mod:`aggregator.store.stories` keeps one indexed row per band, so a
+  lookup is an indexed equality query shared by every worker and kept across
+  restarts. MinHash LSH rather than SimHash because SimHash finds only texts
+  within a few bits of Hamming distance (copies, not a copy cut to half its
+  length), and searching Hamming balls needs permuted tables, while band keys
+  are plain equality lookups that any SQL index serves.
+- **Check**: shingle containment (shared shingles over the smaller text's),
+  with a guard against follow-ups that reuse a background paragraph: below
+  :attr:`NearDupSettings.strict_containment`, numbers in either text's lead
+  that the other text never mentions mean a different event.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datasketch import MinHash
+
+from aggregator.model import Item
+from aggregator.normalise import html_to_text
+from aggregator.topics import tokens
+
+__all__ = [
+    "NearDupSettings",
+    "Score",
+    "Sketch",
+    "best_match",
+    "body_text",
+    "body_text_html",
+    "compare",
+    "sketch",
+    "sketch_text",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NearDupSettings:
+    """How near is near enough; the ``dedup:`` config section."""
+
+    #: near-duplicate matching on or off (exact repeats always merge)
+    enabled: bool = True
+    #: bodies shorter than this (words) are only merged when exactly equal
+    min_words: int = 25
+    #: shared shingles over the smaller text's shingles, to join a story
+    containment: float = 0.5
+    #: above this containment, numbers may differ (a later version updates a toll)
+    strict_containment: float = 0.8
+    #: words per shingle
+    shingle_words: int = 2
+    #: LSH bands and rows per band (bands * rows MinHash permutations)
+    bands: int = 16
+    rows: int = 3
+    #: a candidate story must be published, or last seen, within this time
+    window: timedelta = timedelta(days=14)
+    #: words of the lead searched for numbers by the follow-up guard
+    lead_words: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Sketch:
+    """What the index and the check need of one entry's text."""
+
+    #: words in the body
+    words: int
+    #: hashed word shingles
+    shingles: frozenset[int]
+    #: number tokens of the lead, and of the whole body
+    lead_numbers: frozenset[str]
+    numbers: frozenset[str]
+    #: one LSH key per band (signed 64-bit, to fit BIGINT)
+    bands: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    """Why two entries are, or are not, the same story."""
+
+    #: shared shingles over the smaller text's shingles
+    containment: float
+    #: shared shingles over all shingles (Jaccard)
+    resemblance: float
+    #: numbers one lead has that the other text lacks (sorted)
+    number_conflict: tuple[str, ...]
+    same: bool
+    #: one line: why ``same`` is what it is
+    reason: str
+
+
+# Breadcrumb separators: single and double right-pointing quotes, >, |, /.
+#: English function words, left out of shingles
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "before",
+        "being",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "during",
+        "each",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "him",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "s",
+        "t",
+        "said",
+        "says",
+    ]
+)
+
+_DIGIT = re.compile(r"\d")
+_BREADCRUMB = re.compile(r"^[^\n]{0,80}(?:\s[\u203a\u00bb>|/]\s[^\n]{1,40}){1,6}$")
+_RELATED = re.compile(
+    r"^(?:related(?: stories| articles| coverage)?|read more|see also|more on this(?: story)?)"
+    r"\s*:?$",
+    re.IGNORECASE,
+)
+
+
+def body_text(item: Item) -> str:
+    """The entry's body as plain text, boilerplate left out.
+
+    Args:
+        item: a normalised entry (its dateline and related headlines are
+            already apart from ``content_html``).
+
+    Returns:
+        Paragraphs joined by newlines; the title is not part of it.
+    """
+    return body_text_html(item.content_html)
+
+
+def body_text_html(content_html: str) -> str:
+    """:func:`body_text` of an entry's stored ``content_html``."""
+    lines = [line.strip() for line in html_to_text(content_html).splitlines()]
+    lines = [line for line in lines if line]
+    if lines and _BREADCRUMB.match(lines[0]):
+        lines = lines[1:]
+    for i, line in enumerate(lines):
+        if i and _RELATED.match(line):
+            lines = lines[:i]
+            break
+    return "\n".join(lines)
+
+
+@lru_cache(maxsize=8)
+def _permutations(num_perm: int) -> MinHash:
+    # Imported on first use: datasketch pulls in scipy (about 2 s), which
+    # processes that never sketch (parse workers, the CLI's other commands)
+    # should not pay.
+    from datasketch import MinHash
+
+    # Permutations are derived from a fixed seed: every process and every
+    # restart computes the same band keys for the same text.
+    return MinHash(num_perm=num_perm, seed=20261128)
+
+
+def _shingle_hash(shingle: str) -> int:
+    # CRC-32: stable across processes (band keys are stored), and a C call.
+    return zlib.crc32(shingle.encode())
+
+
+def _identity(value: int) -> int:
+    return value
+
+
+def _band_key(band: int, values: Any) -> int:
+    digest = hashlib.blake2b(values.tobytes(), digest_size=8, person=b"band%04d" % band).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _bands(shingles: Iterable[int], settings: NearDupSettings, *, family: int) -> tuple[int, ...]:
+    template = _permutations(settings.bands * settings.rows)
+    mh = type(template)(
+        num_perm=template.num_perm,
+        hashfunc=_identity,
+        permutations=template.permutations,
+        scheme=template.scheme,
+    )
+    mh.update_batch(list(shingles))
+    values = mh.hashvalues
+    r = settings.rows
+    return tuple(
+        _band_key(family * 1000 + b, values[b * r : (b + 1) * r]) for b in range(settings.bands)
+    )
+
+
+def sketch(item: Item, settings: NearDupSettings) -> Sketch | None:
+    """Sketch an entry's body; None when it is too short to compare.
+
+    Args:
+        item: the entry.
+        settings: shingle size, bands and rows, minimum length.
+
+    Returns:
+        The sketch, or None below ``settings.min_words``.
+    """
+    return sketch_text(body_text(item), settings)
+
+
+def sketch_text(text: str, settings: NearDupSettings, *, bands: bool = True) -> Sketch | None:
+    """:func:`sketch` of plain text (the body as :func:`body_text` gives it).
+
+    Args:
+        text: the body.
+        settings: shingle size, bands and rows, minimum length.
+        bands: False skips the MinHash: a stored candidate is only compared.
+    """
+    all_words = tokens(text)
+    if len(all_words) < max(settings.min_words, settings.shingle_words):
+        return None
+    # Function words make shingles that unrelated stories share ("said on
+    # monday that the"); leaving them out keeps the bands of unrelated texts apart.
+    words = [w for w in all_words if w not in _STOPWORDS] or all_words
+    k = settings.shingle_words
+    shingles = frozenset(
+        _shingle_hash(" ".join(words[i : i + k])) for i in range(len(words) - k + 1)
+    )
+    lead = words[: settings.lead_words]
+    lead_shingles = {_shingle_hash(" ".join(lead[i : i + k])) for i in range(len(lead) - k + 1)}
+    keys = (
+        _bands(shingles, settings, family=0) + _bands(lead_shingles, settings, family=1)
+        if bands
+        else ()
+    )
+    numbers = frozenset(w for w in all_words if _DIGIT.search(w))
+    lead_numbers = frozenset(w for w in lead if _DIGIT.search(w))
+    return Sketch(len(all_words), shingles, lead_numbers, numbers, keys)
+
+
+def compare(a: Sketch, b: Sketch, settings: NearDupSettings) -> Score:
+    """Decide whether two sketched bodies tell the same story.
+
+    Args:
+        a: one entry's sketch.
+        b: the other's.
+        settings: the thresholds.
+
+    Returns:
+        The scores and the verdict, with a one-line reason.
+    """
+    shared = len(a.shingles & b.shingles)
+    smaller = min(len(a.shingles), len(b.shingles)) or 1
+    containment = shared / smaller
+    resemblance = shared / (len(a.shingles | b.shingles) or 1)
+    conflict = tuple(sorted((a.lead_numbers - b.numbers) | (b.lead_numbers - a.numbers)))
+    if containment < settings.containment:
+        same, reason = False, f"containment {containment:.2f} < {settings.containment:.2f}"
+    elif containment >= settings.strict_containment:
+        same, reason = True, f"containment {containment:.2f} >= {settings.strict_containment:.2f}"
+    elif (a.lead_numbers - b.numbers) and (b.lead_numbers - a.numbers):
+        same = False
+        reason = (
+            f"containment {containment:.2f} but the leads' numbers differ: {', '.join(conflict)}"
+        )
+    else:
+        same, reason = True, f"containment {containment:.2f}, numbers agree"
+    return Score(round(containment, 4), round(resemblance, 4), conflict, same, reason)
+
+
+def best_match(
+    incoming: Sketch, candidates: Sequence[tuple[str, Sketch]], settings: NearDupSettings
+) -> tuple[str, Score] | None:
+    """The candidate story the incoming text joins, if any: the highest containment that passes.
+
+    Args:
+        incoming: the new entry's sketch.
+        candidates: ``(story_id, sketch)`` of stored entries sharing a band.
+        settings: the thresholds.
+
+    Returns:
+        ``(story_id, score)``, or None when no candidate passes; ties go to
+        the smaller story id, so every worker picks the same one.
+    """
+    best: tuple[str, Score] | None = None
+    for story_id, other in sorted(candidates, key=lambda c: c[0]):
+        score = compare(incoming, other, settings)
+        if score.same and (best is None or score.containment > best[1].containment):
+            best = (story_id, score)
+    return best

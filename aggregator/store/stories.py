@@ -1,0 +1,477 @@
+"""The story index in the store: LSH band rows, near-duplicate lookups, join records.
+
+Every entry's text is indexed as one row per LSH band (``story_index``), so
+finding a new entry's candidate stories is one indexed ``band IN (...)``
+query in the ingest transaction, on SQLite and PostgreSQL alike: a restart
+keeps the index and every worker sees the same one. The precise check is
+:func:`aggregator.neardup.compare`; what joined each entry is kept in
+``story_joins`` for ``aggregator stories --explain``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from aggregator import neardup
+from aggregator.dedup import mint_story_id
+from aggregator.model import Item
+from aggregator.neardup import NearDupSettings, Score, Sketch
+from aggregator.store.rows import item_from_row
+from aggregator.store.schema import (
+    entries,
+    files,
+    stories,
+    story_index,
+    story_joins,
+    story_topics,
+)
+
+__all__ = [
+    "NearMatch",
+    "RebuildReport",
+    "entry_key",
+    "find_near",
+    "find_near_many",
+    "forget_entry",
+    "index_entry",
+    "join_rows",
+    "rebuild",
+    "record_join",
+    "story_rows",
+]
+
+#: candidates checked per incoming entry, the ones sharing most bands first
+MAX_CANDIDATES = 8
+#: bands a candidate must share: unrelated texts collide in one band now and
+#: then; every copy, edit and truncation of the labelled set shares two or more
+MIN_SHARED_BANDS = 2
+
+# Statements built once: building them per entry cost more than running them.
+_SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
+    story_index.c.band.in_(sa.bindparam("k_bands", expanding=True))
+)
+_DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
+_DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
+_SELECT_STORED = (
+    sa.select(
+        story_joins.c.entry_key,
+        entries.c.source,
+        entries.c.identity,
+        entries.c.story_id,
+        entries.c.content_html,
+        entries.c.published,
+        entries.c.last_seen,
+    )
+    .join(
+        entries,
+        (entries.c.source == story_joins.c.source) & (entries.c.identity == story_joins.c.identity),
+    )
+    .where(story_joins.c.entry_key.in_(sa.bindparam("k_keys", expanding=True)))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NearMatch:
+    """A stored entry the incoming one is a near-duplicate of."""
+
+    story_id: str
+    source: str
+    identity: str
+    score: Score
+
+
+def entry_key(source: str, identity: str) -> int:
+    """The signed 64-bit key of an entry in the band rows (a hash of source and identity)."""
+    name = json.dumps([source, identity], ensure_ascii=False).encode("utf-8")
+    return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
+
+
+def index_entry(conn: Connection, item: Item, sketch: Sketch | None) -> None:
+    """(Re)write an entry's band rows; an entry too short to sketch gets none."""
+    key = entry_key(item.source, item.identity)
+    conn.execute(_DELETE_BANDS, {"k_key": key})
+    if sketch is None or not sketch.bands:
+        return
+    conn.execute(
+        story_index.insert(),
+        [{"band": band, "entry_key": key} for band in dict.fromkeys(sketch.bands)],
+    )
+
+
+def forget_entry(conn: Connection, source: str, identity: str) -> None:
+    """Drop an entry's band rows and its join record."""
+    key = entry_key(source, identity)
+    conn.execute(_DELETE_BANDS, {"k_key": key})
+    conn.execute(_DELETE_JOIN, {"k_key": key})
+
+
+def find_near(
+    conn: Connection, item: Item, sketch: Sketch, settings: NearDupSettings, *, now: datetime
+) -> NearMatch | None:
+    """The story a new entry is a near-duplicate of, if any (see :func:`find_near_many`)."""
+    return find_near_many(conn, [(item, sketch)], settings, now=now).get(
+        (item.source, item.identity)
+    )
+
+
+def find_near_many(
+    conn: Connection,
+    batch: Sequence[tuple[Item, Sketch]],
+    settings: NearDupSettings,
+    *,
+    now: datetime,
+) -> dict[tuple[str, str], NearMatch]:
+    """Near-duplicate matches of a batch of new entries, with one index query for all.
+
+    A candidate is a stored entry sharing at least one band with the new
+    entry, published within ``settings.window`` of it or stored within the
+    window before ``now`` (seed files have no date of their own). The
+    :data:`MAX_CANDIDATES` sharing most bands (at least :data:`MIN_SHARED_BANDS`)
+    are checked with
+    :func:`neardup.compare`.
+
+    Args:
+        conn: the ingest transaction's connection.
+        batch: new entries with their sketches.
+        settings: thresholds and window.
+        now: the time of this ingest.
+
+    Returns:
+        ``(source, identity)`` of each new entry that matched -> the match.
+    """
+    wanted: dict[int, list[int]] = {}
+    for n, (_item, sk) in enumerate(batch):
+        for band in sk.bands:
+            wanted.setdefault(band, []).append(n)
+    if not wanted:
+        return {}
+    shared: list[dict[int, int]] = [{} for _ in batch]
+    bands = list(wanted)
+    for i in range(0, len(bands), 500):
+        rows = conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 500]})
+        for band, key in rows:
+            for n in wanted[band]:
+                shared[n][key] = shared[n].get(key, 0) + 1
+    ranked = [
+        [
+            k
+            for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
+            if c >= MIN_SHARED_BANDS
+        ]
+        for counts in shared
+    ]
+    stored = _stored(conn, {k for keys in ranked for k in keys}, settings)
+    out: dict[tuple[str, str], NearMatch] = {}
+    for n, (item, sk) in enumerate(batch):
+        best: NearMatch | None = None
+        for key in ranked[n]:
+            cand = stored.get(key)
+            if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
+                continue
+            near_in_time = abs(cand.published - item.published) <= settings.window
+            if not near_in_time and now - cand.seen > settings.window:
+                continue
+            score = neardup.compare(sk, cand.sketch, settings)
+            if not score.same:
+                continue
+            if best is None or (score.containment, best.story_id) > (
+                best.score.containment,
+                cand.story_id,
+            ):
+                best = NearMatch(cand.story_id, cand.source, cand.identity, score)
+        if best is not None:
+            out[(item.source, item.identity)] = best
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    source: str
+    identity: str
+    story_id: str
+    published: datetime
+    seen: datetime
+    sketch: Sketch
+
+
+def _stored(
+    conn: Connection, keys: Iterable[int], settings: NearDupSettings
+) -> dict[int, _Candidate]:
+    out: dict[int, _Candidate] = {}
+    wanted = list(keys)
+    for i in range(0, len(wanted), 500):
+        rows = conn.execute(_SELECT_STORED, {"k_keys": wanted[i : i + 500]})
+        for row in rows:
+            # Stored texts need no bands: only the shingles are compared.
+            sk = neardup.sketch_text(
+                neardup.body_text_html(row.content_html), settings, bands=False
+            )
+            if sk is not None:
+                out[row.entry_key] = _Candidate(
+                    row.source, row.identity, row.story_id, row.published, row.last_seen, sk
+                )
+    return out
+
+
+def record_join(
+    conn: Connection,
+    item: Item,
+    story_id: str,
+    rule: str,
+    *,
+    match: NearMatch | None = None,
+    now: datetime,
+) -> None:
+    """Remember how an entry came to its story (``new``, ``link``, ``content``, ``near``)."""
+    key = entry_key(item.source, item.identity)
+    conn.execute(_DELETE_JOIN, {"k_key": key})
+    conn.execute(
+        story_joins.insert(),
+        {
+            "source": item.source,
+            "identity": item.identity,
+            "entry_key": key,
+            "story_id": story_id,
+            "rule": rule,
+            "matched_source": match.source if match else None,
+            "matched_identity": match.identity if match else None,
+            "containment": match.score.containment if match else None,
+            "resemblance": match.score.resemblance if match else None,
+            "reason": match.score.reason if match else None,
+            "joined_at": now,
+        },
+    )
+
+
+def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any]]:
+    """Every story (or a topic's) with its entries, oldest first, as plain mappings."""
+    query = sa.select(stories).order_by(stories.c.published, stories.c.id)
+    if topic is not None:
+        query = query.join(story_topics, story_topics.c.story_id == stories.c.id).where(
+            story_topics.c.topic == topic
+        )
+    out: list[dict[str, Any]] = []
+    by_id: dict[str, dict[str, Any]] = {}
+    for row in conn.execute(query):
+        story = dict(row._mapping)
+        story["entries"] = []
+        story["topics"] = []
+        by_id[row.id] = story
+        out.append(story)
+    ids = list(by_id)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        for row in conn.execute(
+            sa.select(
+                entries.c.story_id,
+                entries.c.source,
+                entries.c.identity,
+                entries.c.title,
+                entries.c.link,
+                entries.c.origin,
+                entries.c.published,
+                entries.c.first_seen,
+            )
+            .where(entries.c.story_id.in_(chunk))
+            .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
+        ):
+            by_id[row.story_id]["entries"].append(dict(row._mapping))
+        for row in conn.execute(
+            sa.select(story_topics.c.story_id, story_topics.c.topic)
+            .where(story_topics.c.story_id.in_(chunk))
+            .order_by(story_topics.c.topic)
+        ):
+            by_id[row.story_id]["topics"].append(row.topic)
+    return out
+
+
+def seed_paths(conn: Connection) -> dict[tuple[str, str], str]:
+    """``(source, identity)`` -> the seed file's path relative to its folder."""
+    paths: dict[tuple[str, str], str] = {}
+    for rec in conn.execute(sa.select(files.c.source, files.c.relpath, files.c.identities)):
+        for identity in rec.identities or ():
+            paths[(rec.source, identity)] = rec.relpath
+    return paths
+
+
+def join_rows(conn: Connection, story_id: str) -> list[dict[str, Any]]:
+    """How each entry of a story joined it, in the order they were stored."""
+    query = (
+        sa.select(story_joins)
+        .where(story_joins.c.story_id == story_id)
+        .order_by(story_joins.c.joined_at, story_joins.c.source, story_joins.c.identity)
+    )
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildReport:
+    """What ``aggregator stories --rebuild`` changed."""
+
+    stories_before: int
+    stories_after: int
+    #: entries now in another story than before
+    moved: int
+    #: stories of the new clustering that kept an id from before
+    kept: int
+
+
+def _assign_ids(
+    clusters: Sequence[Sequence[tuple[str, str]]],
+    old_id: dict[tuple[str, str], str],
+    age: dict[str, datetime],
+) -> tuple[list[str], int]:
+    """Give each new cluster an id: an old id most of its entries had, else a minted one.
+
+    Wishes are granted greedily: most entries first, then the cluster holding
+    the entry the id was minted from, then the older story's id, then the
+    earlier cluster.
+    """
+    wishes: list[tuple[int, bool, datetime, int, str]] = []
+    for n, members in enumerate(clusters):
+        votes: dict[str, int] = {}
+        for key in members:
+            votes[old_id[key]] = votes.get(old_id[key], 0) + 1
+        founders = {mint_story_id(*key) for key in members}
+        wishes.extend(
+            (-count, sid not in founders, age[sid], n, sid) for sid, count in votes.items()
+        )
+    chosen: dict[int, str] = {}
+    taken: set[str] = set()
+    for _count, _not_founder, _age, n, sid in sorted(wishes):
+        if n not in chosen and sid not in taken:
+            chosen[n] = sid
+            taken.add(sid)
+    kept = len(chosen)
+    for n, members in enumerate(clusters):
+        if n in chosen:
+            continue
+        minted = (mint_story_id(*key) for key in members)
+        fallback = mint_story_id(members[0][0], f"{members[0][1]}#rebuild{n}")
+        new = next((m for m in minted if m not in taken), fallback)
+        chosen[n] = new
+        taken.add(new)
+    return [chosen[n] for n in range(len(clusters))], kept
+
+
+def rebuild(
+    conn: Connection,
+    settings: NearDupSettings,
+    *,
+    now: datetime,
+    refresh: Callable[[Connection, str], frozenset[str]],
+) -> tuple[RebuildReport, frozenset[str]]:
+    """Re-cluster every stored entry with ``settings``, keeping ids where a cluster persists.
+
+    Entries are replayed in the order they were first seen through the same
+    rules as ingest (same link, same text, near duplicate). Each new cluster
+    takes the old id most of its entries had (ties: the earliest entry's);
+    a cluster left without one gets the id minted from its first entry.
+
+    Args:
+        conn: a write transaction.
+        settings: the (new) thresholds.
+        now: the time of the rebuild.
+        refresh: re-derives one story (canonical entry, content, topics); returns dirty topics.
+
+    Returns:
+        The counts, and the topics whose documents changed.
+    """
+    rows = conn.execute(
+        sa.select(entries).order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
+    ).all()
+    before = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
+    conn.execute(story_index.delete())
+    conn.execute(story_joins.delete())
+    cluster_of: dict[tuple[str, str], int] = {}
+    clusters: list[list[tuple[str, str]]] = []
+    old_id: dict[tuple[str, str], str] = {}
+    by_link: dict[str, int] = {}
+    by_content: dict[str, int] = {}
+    for row in rows:
+        item = item_from_row(row)
+        key = (item.source, item.identity)
+        old_id[key] = row.story_id
+        rule, match, target = "new", None, None
+        if row.link_key and row.link_key in by_link:
+            rule, target = "link", by_link[row.link_key]
+        elif row.content_key and row.content_key in by_content:
+            rule, target = "content", by_content[row.content_key]
+        sketch = neardup.sketch(item, settings) if settings.enabled else None
+        if target is None and sketch is not None:
+            match = find_near(conn, item, sketch, settings, now=now)
+            if match is not None:
+                rule, target = "near", cluster_of[(match.source, match.identity)]
+        if target is None:
+            target = len(clusters)
+            clusters.append([])
+        clusters[target].append(key)
+        cluster_of[key] = target
+        if row.link_key:
+            by_link.setdefault(row.link_key, target)
+        if row.content_key:
+            by_content.setdefault(row.content_key, target)
+        index_entry(conn, item, sketch)
+        record_join(conn, item, row.story_id, rule, match=match, now=now)
+    age = {r.id: r.first_seen for r in conn.execute(sa.select(stories.c.id, stories.c.first_seen))}
+    new_ids, kept = _assign_ids(clusters, old_id, age)
+    existing = set(conn.execute(sa.select(stories.c.id)).scalars())
+    for members, sid in zip(clusters, new_ids, strict=True):
+        if sid in existing:
+            continue
+        first = conn.execute(
+            sa.select(entries).where(
+                (entries.c.source == members[0][0]) & (entries.c.identity == members[0][1])
+            )
+        ).one()
+        # An empty content hash makes refresh() re-derive content and topics.
+        conn.execute(
+            stories.insert(),
+            {
+                "id": sid,
+                "canonical_source": first.source,
+                "canonical_identity": first.identity,
+                "published": first.published,
+                "updated": now,
+                # A story the rebuild split off is younger than the one it left:
+                # a later rebuild that merges them again keeps the older id.
+                "first_seen": now,
+                "content_hash": "",
+            },
+        )
+    dirty: set[str] = set()
+    moved = 0
+    touched: set[str] = set()
+    for members, sid in zip(clusters, new_ids, strict=True):
+        for source, identity in members:
+            if old_id[(source, identity)] == sid:
+                continue
+            moved += 1
+            touched.update((sid, old_id[(source, identity)]))
+            where = (entries.c.source == source) & (entries.c.identity == identity)
+            conn.execute(entries.update().where(where).values(story_id=sid))
+            conn.execute(
+                story_joins.update()
+                .where((story_joins.c.source == source) & (story_joins.c.identity == identity))
+                .values(story_id=sid)
+            )
+    for sid in sorted(touched & set(new_ids)):
+        dirty |= refresh(conn, sid)
+    for sid in sorted(existing - set(new_ids)):
+        dirty |= frozenset(
+            conn.execute(
+                sa.select(story_topics.c.topic).where(story_topics.c.story_id == sid)
+            ).scalars()
+        )
+        conn.execute(story_topics.delete().where(story_topics.c.story_id == sid))
+        conn.execute(stories.delete().where(stories.c.id == sid))
+    report = RebuildReport(before, len(new_ids), moved, kept)
+    return report, frozenset(dirty)
