@@ -12,15 +12,15 @@ import hashlib
 import itertools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer
+from aggregator.engine.match import build_matchers, precomputed
 from aggregator.engine.work import FeedDigest, SeedDigest, digest_feed, digest_seed_files
 from aggregator.errors import (
     AggregatorError,
@@ -55,8 +55,7 @@ from aggregator.sources.discover import (
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.store import IngestReport, SourceWrite, Store, open_store
-from aggregator.topics import Document as MatchDocument
-from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
+from aggregator.topics import compile_topics
 
 __all__ = [
     "Context",
@@ -84,52 +83,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@lru_cache(maxsize=1024)
-def _document(item: Item) -> MatchDocument:
-    # One item is matched against every topic: tokenise it once.
-    return document(item)
-
-
-def build_matchers(
-    topics: Sequence[TopicSpec], *, clock: Callable[[], datetime] = utcnow
-) -> dict[str, Callable[[Item], bool]]:
-    """Topic name -> predicate over an item, from the topics' queries and scopes.
-
-    The store calls a predicate inside its transaction with the item alone;
-    a topic whose decision depends on the time (``age:``, ``max_age``) reads
-    ``clock`` at that moment and hands it to the pure matcher, so the store's
-    seam stays ``Item -> bool`` and tests inject the clock they run on.
-    """
-    compiled = TopicSet(compile_topics(topics))
-    # The store asks every topic about one item in turn: index the item and
-    # find the topics its words allow once, for the first of them. (Hashing
-    # a whole Item for the cache at every question cost more than matching.)
-    last: list[tuple[Item, MatchDocument, frozenset[str]]] = []
-
-    def prepared(item: Item) -> tuple[MatchDocument, frozenset[str]]:
-        # One read of the memo: another thread may replace it meanwhile.
-        memo = last[0] if last else None
-        if memo is not None and memo[0] is item:
-            return memo[1], memo[2]
-        doc = _document(item)
-        candidates = compiled.candidates(doc)
-        last[:] = [(item, doc, candidates)]
-        return doc, candidates
-
-    def matcher(topic: TopicMatcher) -> Callable[[Item], bool]:
-        name, timed = topic.name, topic.needs_now
-
-        def matches(item: Item) -> bool:
-            doc, candidates = prepared(item)
-            if name not in candidates:
-                return False
-            return topic.matches(doc, clock() if timed else None)
-
-        return matches
-
-    return {name: matcher(topic) for name, topic in compiled.topics.items()}
-
-
 def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:
     """Topic name -> what ``SQLStore.sync_topics`` compares to decide a re-match.
 
@@ -149,6 +102,8 @@ class _Write:
     items: tuple[Item, ...] = ()
     files: tuple[FileChange, ...] = ()
     state: SourceState | None = None
+    #: topics the CPU stage matched, by ``id`` of this write's items
+    matched: Mapping[int, frozenset[str]] = field(default_factory=dict)
 
 
 def _weigh(write: _Write) -> int:
@@ -168,7 +123,9 @@ def _applier(store: Store) -> Callable[[Sequence[_Write]], list[IngestReport]]:
                     for w in group
                 ],
                 now=max(w.now for w in group),
-                matchers=group[0].matchers,
+                matchers=precomputed(
+                    group[0].matchers, {k: v for w in group for k, v in w.matched.items()}
+                ),
             )
         return reports
 
@@ -469,9 +426,16 @@ async def _update_files(
     async def digest_and_commit(
         chunk: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
     ) -> tuple[SeedDigest, IngestReport]:
-        digest = await stages.pool.run(spec.name, digest_seed_files, spec, chunk, now=now)
+        digest = await stages.pool.run(
+            spec.name, digest_seed_files, spec, chunk, now=now, topics=ctx.config.topics
+        )
+        items = [item for change in digest.changes for item in change.items]
         write = _Write(
-            source=spec.name, now=ctx.clock(), matchers=ctx.matchers, files=digest.changes
+            source=spec.name,
+            now=ctx.clock(),
+            matchers=ctx.matchers,
+            files=digest.changes,
+            matched={id(i): names for i, names in zip(items, digest.matched, strict=True)},
         )
         return digest, await stages.writer.submit(write)
 
@@ -690,6 +654,7 @@ async def _poll(
         headers=dict(resp.headers),
         now=now,
         fast=stages.fast_parser,
+        topics=ctx.config.topics,
     )
     # A feed that declares a <ttl> is parsed every time: skipping would forget its hint.
     state = replace(state, body_hash=body_hash if digest.ttl is None else None)
@@ -699,12 +664,9 @@ async def _poll(
         problems=digest.problems,
         http_status=resp.status,
     )
-    return (
-        result,
-        state,
-        _response_hints(resp, now, digest.ttl),
-        replace(pending, items=digest.items),
-    )
+    matched = {id(item): names for item, names in zip(digest.items, digest.matched, strict=True)}
+    write = replace(pending, items=digest.items, matched=matched)
+    return result, state, _response_hints(resp, now, digest.ttl), write
 
 
 def _body_hash(resp: FetchResponse) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aggregator.engine.match import matched_topics
 from aggregator.errors import SeedFileError
 from aggregator.model import (
     FileChange,
@@ -23,6 +24,7 @@ from aggregator.model import (
     ParsedDocument,
     RawEntry,
     SourceSpec,
+    TopicSpec,
 )
 from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
@@ -43,6 +45,8 @@ class FeedDigest:
     feed_title: str | None
     #: the feed's ``<ttl>``, a hint for the next poll
     ttl: timedelta | None
+    #: the topics each of ``items`` matches
+    matched: tuple[frozenset[str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,8 @@ class SeedDigest:
     problems: tuple[str, ...]
     #: files whose bytes really changed (not only their mtime)
     touched: int
+    #: the topics each item of ``changes`` matches, in order
+    matched: tuple[frozenset[str], ...] = ()
 
 
 def normalise_all(
@@ -79,6 +85,7 @@ def digest_feed(
     headers: Mapping[str, str],
     now: datetime,
     fast: bool = True,
+    topics: Sequence[TopicSpec] = (),
 ) -> FeedDigest:
     """Parse a fetched feed and normalise its entries.
 
@@ -89,6 +96,7 @@ def digest_feed(
         headers: the response headers (charset, content location).
         now: the time of the update.
         fast: let the strict fast parser take the documents it can.
+        topics: the configured topics, matched here against every item.
 
     Returns:
         The items and the problems that did not fail the source.
@@ -106,7 +114,8 @@ def digest_feed(
     items, notes = normalise_all(doc.entries, spec, origin, now)
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
-    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl)
+    matched = matched_topics(items, topics, now)
+    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl, matched)
 
 
 def _origin_for(spec: SourceSpec, doc: ParsedDocument) -> Origin:
@@ -127,6 +136,7 @@ def digest_seed_files(
     files: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
     *,
     now: datetime,
+    topics: Sequence[TopicSpec] = (),
 ) -> SeedDigest:
     """Read, parse and normalise new or changed seed files of one folder.
 
@@ -134,6 +144,7 @@ def digest_seed_files(
         spec: the seed folder's source.
         files: each file's stat and what the store remembers of it.
         now: the time of the update.
+        topics: the configured topics, matched here against every item.
 
     Returns:
         One change per file (its new record, items and removed identities)
@@ -148,7 +159,8 @@ def digest_seed_files(
         changes.append(change)
         if not _only_touched(change, old):
             touched += 1
-    return SeedDigest(tuple(changes), tuple(problems), touched)
+    items = [item for change in changes for item in change.items]
+    return SeedDigest(tuple(changes), tuple(problems), touched, matched_topics(items, topics, now))
 
 
 def _only_touched(change: FileChange, old: FileRecord | None) -> bool:

@@ -1,0 +1,103 @@
+"""Topic matching for the ingest engine: predicates for the store, precomputed in the workers.
+
+The store asks ``Item -> bool`` predicates inside its transaction. Indexing an
+item for matching (HTML to text, tokens) is the costliest part of an ingest
+after parsing, so the CPU stage answers every topic for every item it
+digests (:func:`matched_topics`) and the writer's predicates look the answers
+up (:func:`precomputed`), falling back to matching for any other item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from aggregator.model import Item, TopicSpec
+from aggregator.topics import Document as MatchDocument
+from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
+
+__all__ = ["build_matchers", "matched_topics", "precomputed"]
+
+Matchers = dict[str, Callable[[Item], bool]]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@lru_cache(maxsize=1024)
+def _document(item: Item) -> MatchDocument:
+    # One item is matched against every topic: tokenise it once.
+    return document(item)
+
+
+def build_matchers(
+    topics: Sequence[TopicSpec], *, clock: Callable[[], datetime] = _utcnow
+) -> dict[str, Callable[[Item], bool]]:
+    """Topic name -> predicate over an item, from the topics' queries and scopes.
+
+    The store calls a predicate inside its transaction with the item alone;
+    a topic whose decision depends on the time (``age:``, ``max_age``) reads
+    ``clock`` at that moment and hands it to the pure matcher, so the store's
+    seam stays ``Item -> bool`` and tests inject the clock they run on.
+    """
+    return _build(_compiled(tuple(topics)), clock)
+
+
+@lru_cache(maxsize=8)
+def _compiled(topics: tuple[TopicSpec, ...]) -> TopicSet:
+    return TopicSet(compile_topics(topics))
+
+
+def _build(compiled: TopicSet, clock: Callable[[], datetime]) -> Matchers:
+    # The store asks every topic about one item in turn: index the item and
+    # find the topics its words allow once, for the first of them. (Hashing
+    # a whole Item for the cache at every question cost more than matching.)
+    last: list[tuple[Item, MatchDocument, frozenset[str]]] = []
+
+    def prepared(item: Item) -> tuple[MatchDocument, frozenset[str]]:
+        # One read of the memo: another thread may replace it meanwhile.
+        memo = last[0] if last else None
+        if memo is not None and memo[0] is item:
+            return memo[1], memo[2]
+        doc = _document(item)
+        candidates = compiled.candidates(doc)
+        last[:] = [(item, doc, candidates)]
+        return doc, candidates
+
+    def matcher(topic: TopicMatcher) -> Callable[[Item], bool]:
+        name, timed = topic.name, topic.needs_now
+
+        def matches(item: Item) -> bool:
+            doc, candidates = prepared(item)
+            if name not in candidates:
+                return False
+            return topic.matches(doc, clock() if timed else None)
+
+        return matches
+
+    return {name: matcher(topic) for name, topic in compiled.topics.items()}
+
+
+def matched_topics(
+    items: Sequence[Item], topics: Sequence[TopicSpec], now: datetime
+) -> tuple[frozenset[str], ...]:
+    """The topics each item matches at ``now``, as the store's predicates would answer."""
+    matchers = _build(_compiled(tuple(topics)), lambda: now)
+    return tuple(frozenset(n for n, m in matchers.items() if m(item)) for item in items)
+
+
+def precomputed(
+    base: Mapping[str, Callable[[Item], bool]], known: Mapping[int, frozenset[str]]
+) -> Matchers:
+    """Predicates that answer from ``known`` (by ``id`` of the item) and ask ``base`` otherwise."""
+
+    def predicate(name: str, fallback: Callable[[Item], bool]) -> Callable[[Item], bool]:
+        def matches(item: Item) -> bool:
+            names = known.get(id(item))
+            return fallback(item) if names is None else name in names
+
+        return matches
+
+    return {name: predicate(name, fallback) for name, fallback in base.items()}
