@@ -549,6 +549,13 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--hosts", type=int, default=10, help="loopback addresses to serve on")
     parser.add_argument(
+        "--hang-share",
+        type=float,
+        default=ingest_corpus.HANG_SHARE,
+        help="share of feeds that never answer (each holds every pass at the 10 s timeout; "
+        "0 measures the passes without that floor)",
+    )
+    parser.add_argument(
         "--daemon-deadline",
         type=float,
         help="seconds the daemon phase waits for every feed [default: max(600, 2 x feeds)]",
@@ -579,6 +586,7 @@ def main() -> None:
         work = Path(tempfile.mkdtemp(prefix="bench_ingest-"))
     try:
         started = time.perf_counter()
+        ingest_corpus.HANG_SHARE = args.hang_share
         feeds = ingest_corpus.generate(work / "corpus", args.feeds, args.seed)
         print(
             f"corpus: {args.feeds} feeds in {time.perf_counter() - started:.1f} s", file=sys.stderr
