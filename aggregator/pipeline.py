@@ -42,6 +42,7 @@ from aggregator.model import (
     SourceState,
     TopicSpec,
 )
+from aggregator.neardup import Sketch
 from aggregator.parse import parse_feed
 from aggregator.publish import Document, Site, TopicFeed, WriteReport, render_site, write_tree
 from aggregator.schedule import next_due, parse_cache_control, parse_expires
@@ -104,6 +105,9 @@ class _Write:
     state: SourceState | None = None
     #: topics the CPU stage matched, by ``id`` of this write's items
     matched: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    #: the CPU stage's dedup keys and near-duplicate sketches of ``items``, in order
+    keys: tuple[tuple[str | None, str | None], ...] = ()
+    sketches: tuple[Sketch | None, ...] = ()
 
 
 def _weigh(write: _Write) -> int:
@@ -119,7 +123,15 @@ def _applier(store: Store) -> Callable[[Sequence[_Write]], list[IngestReport]]:
             group = list(run)
             reports += store.apply(
                 [
-                    SourceWrite(w.source, items=w.items, files=w.files, state=w.state, now=w.now)
+                    SourceWrite(
+                        w.source,
+                        items=w.items,
+                        files=w.files,
+                        state=w.state,
+                        now=w.now,
+                        keys=w.keys,
+                        sketches=w.sketches,
+                    )
                     for w in group
                 ],
                 now=max(w.now for w in group),
@@ -655,6 +667,7 @@ async def _poll(
         now=now,
         fast=stages.fast_parser,
         topics=ctx.config.topics,
+        near=ctx.config.dedup,
     )
     # A feed that declares a <ttl> is parsed every time: skipping would forget its hint.
     state = replace(state, body_hash=body_hash if digest.ttl is None else None)
@@ -665,7 +678,9 @@ async def _poll(
         http_status=resp.status,
     )
     matched = {id(item): names for item, names in zip(digest.items, digest.matched, strict=True)}
-    write = replace(pending, items=digest.items, matched=matched)
+    write = replace(
+        pending, items=digest.items, matched=matched, keys=digest.keys, sketches=digest.sketches
+    )
     return result, state, _response_hints(resp, now, digest.ttl), write
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from aggregator import dedup, neardup
 from aggregator.engine.match import matched_topics
 from aggregator.errors import SeedFileError
 from aggregator.model import (
@@ -26,6 +27,7 @@ from aggregator.model import (
     SourceSpec,
     TopicSpec,
 )
+from aggregator.neardup import NearDupSettings, Sketch
 from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.sources import files as seedfiles
@@ -47,6 +49,10 @@ class FeedDigest:
     ttl: timedelta | None
     #: the topics each of ``items`` matches
     matched: tuple[frozenset[str], ...] = ()
+    #: each item's dedup link and content keys
+    keys: tuple[tuple[str | None, str | None], ...] = ()
+    #: each item's near-duplicate sketch (empty when near-duplicate matching is off)
+    sketches: tuple[Sketch | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +92,7 @@ def digest_feed(
     now: datetime,
     fast: bool = True,
     topics: Sequence[TopicSpec] = (),
+    near: NearDupSettings | None = None,
 ) -> FeedDigest:
     """Parse a fetched feed and normalise its entries.
 
@@ -97,6 +104,7 @@ def digest_feed(
         now: the time of the update.
         fast: let the strict fast parser take the documents it can.
         topics: the configured topics, matched here against every item.
+        near: the ``dedup:`` settings; their sketches are computed here too.
 
     Returns:
         The items and the problems that did not fail the source.
@@ -114,8 +122,15 @@ def digest_feed(
     items, notes = normalise_all(doc.entries, spec, origin, now)
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
-    matched = matched_topics(items, topics, now)
-    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl, matched)
+    return FeedDigest(
+        tuple(items),
+        tuple(problems),
+        doc.feed.title,
+        doc.feed.ttl,
+        matched_topics(items, topics, now),
+        tuple((dedup.link_key(i), dedup.content_key(i)) for i in items),
+        tuple(neardup.sketch(i, near) for i in items) if near and near.enabled else (),
+    )
 
 
 def _origin_for(spec: SourceSpec, doc: ParsedDocument) -> Origin:

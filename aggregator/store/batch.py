@@ -96,6 +96,8 @@ class SourceWrite:
     #: ``rows.dedup_keys`` of each of ``items``, in order, when a worker computed
     #: them already (empty: the writer computes them)
     keys: tuple[DedupKeys, ...] = ()
+    #: ``neardup.sketch`` of each of ``items``, in order, when a worker computed them
+    sketches: tuple[neardup.Sketch | None, ...] = ()
 
     def __post_init__(self) -> None:
         if self.keys and len(self.keys) != len(self.items):
@@ -120,6 +122,8 @@ def apply(
     for write in writes:
         for item, keys in zip(write.items, write.keys, strict=False):
             batch.keys[id(item)] = keys
+        for item, sketch in zip(write.items, write.sketches, strict=False):
+            batch.sketches[id(item)] = sketch
     batch.prefetch([item for w in writes for item in _items_of(w)])
     reports = []
     for write in writes:
@@ -236,6 +240,8 @@ class _Batch:
         self.now = now
         self.matchers = matchers
         self.near = near
+        #: precomputed near-duplicate sketches, by id() of items the writes hold
+        self.sketches: dict[int, neardup.Sketch | None] = {}
         #: what each entry holds now: (story_id, content_hash), None when absent
         self.entry: dict[_Pair, tuple[str, str] | None] = {}
         self.tomb: dict[_Pair, tuple[str, str] | None] = {}
@@ -362,7 +368,8 @@ class _Batch:
                 content_match = held[3] if held else None
         match = sketch = None
         if self.near.enabled and not (existing is not None and existing[1] == item.content_hash):
-            sketch = neardup.sketch(item, self.near)
+            key = id(item)
+            sketch = self.sketches[key] if key in self.sketches else neardup.sketch(item, self.near)
             if existing is None and link_match is None and content_match is None and sketch:
                 # The index is read in the database: what this batch buffered must be there.
                 self.flush()
