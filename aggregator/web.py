@@ -484,6 +484,11 @@ def _status_response(status: int, message: bytes, defaults: list[tuple[bytes, by
     )
 
 
+#: after a refusal, how long and how much of what the client still sends is drained
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 16 * 2**20
+
+
 class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
     """uvicorn's httptools protocol with a bound on each request head's size and time.
 
@@ -500,6 +505,8 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
     header_timeout = HEADER_TIMEOUT
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._lingering: asyncio.TimerHandle | None = None
+        self._discarded = 0
         self._in_head = True
         self._head_bytes = 0
         self._messages = 0
@@ -509,9 +516,18 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        if self._lingering is not None:
+            self._lingering.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering is not None:
+            # Refused: what the client still sends is read and dropped, so its
+            # kernel does not reset the connection before it reads our answer.
+            self._discarded += len(data)
+            if self._discarded > LINGER_MAX_BYTES:
+                self.transport.close()
+            return
         state = (self._in_head, self._messages)
         super().data_received(data)
         # Only chunks that lie wholly inside one unfinished head count: a
@@ -562,7 +578,14 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
             message.decode("ascii"),
         )
         self.transport.write(_status_response(status, message, self.server_state.default_headers))
-        self.transport.close()
+        # A lingering close, as nginx does: stop sending, drain for a moment,
+        # then close. Closing at once while the client is still sending makes
+        # its kernel answer with a reset that can discard our answer unread.
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self._lingering = self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
 
 
 def serve(

@@ -299,7 +299,7 @@ def read_until_closed(sock: socket.socket, deadline: float) -> bytes:
         except TimeoutError:
             continue
         except ConnectionResetError:
-            break
+            return data  # closed (with a reset): what was read before it stands
         if not chunk:
             return data
         data += chunk
