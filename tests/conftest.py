@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,24 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = REPO.parent / "shared"
+
+
+def run_cli(
+    config: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``aggregator --config CONFIG ARGS...`` in a subprocess, on this checkout's package.
+
+    ``env`` adds to (or overrides) this process's environment; ``AGGREGATOR_CONFIG`` is dropped.
+    """
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
+    full_env.pop("AGGREGATOR_CONFIG", None)
+    return subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+    )
 
 
 def shared_path(*parts: str) -> Path:

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,7 +23,7 @@ from aggregator.pipeline import Context, open_context, update_all
 
 from ._aserver import Request as RawRequest
 from ._aserver import ScriptedServer
-from .conftest import REPO
+from .conftest import run_cli
 
 
 @pytest.fixture(scope="session")
@@ -224,18 +221,6 @@ def test_json_feed_ingests(
 
 
 # -- HTML discovery ----------------------------------------------------------------
-
-
-def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-    env.pop("AGGREGATOR_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
 
 
 def test_html_page_discovers_feed(

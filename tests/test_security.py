@@ -16,7 +16,6 @@ import select
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -36,7 +35,7 @@ from aggregator.publish import MANIFEST_NAME, Document, Site, TopicFeed, render_
 from aggregator.sources.files import read_seed
 from aggregator.web import MAX_HEADER_BYTES, DocumentStore, create_app
 
-from .conftest import REPO
+from .conftest import REPO, run_cli
 from .daemonkit import free_port, get, running, wait_for
 from .publish_helpers import RunningServer, free_socket, make_story, make_topic, run_server
 
@@ -45,20 +44,6 @@ from .publish_helpers import RunningServer, free_socket, make_story, make_topic,
 def httpserver_listen_address() -> tuple[str, int]:
     # "localhost" may resolve to ::1; the shared server stays on 127.0.0.1.
     return ("127.0.0.1", 0)
-
-
-def run_cli(
-    config: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
-    full_env.pop("AGGREGATOR_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-    )
 
 
 def write_config(tmp_path: Path, sources: list[str], *, extra: str = "", topics: str = "") -> Path:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, shared_path
+from .conftest import run_cli as run
+from .conftest import shared_path
 
 CONFIG = """data_dir: var
 sources:
@@ -23,18 +21,6 @@ topics:
     query: {all: ['topic:karabakh'], any: ['/minsk group/i', 'title:/^breaking/i']}
     sources: ['tag:world']
 """
-
-
-def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
-    env.pop("AGGREGATOR_CONFIG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "aggregator", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 @pytest.fixture(scope="module")
