@@ -48,15 +48,24 @@ def wait_progress(count: Callable[[], int], target: int, stall: float, what: str
     The wait is tied to progress, not to a budget: a slow machine gets all the
     time it needs as long as something moves.
     """
+    wait_moving(lambda: count() >= target, count, stall, f"{what} (of {target})")
+
+
+def wait_moving(done: Callable[[], bool], count: Callable[[], int], stall: float, what: str) -> None:
+    """Poll ``done`` until true; fail once ``count`` (the work behind it) has not grown for ``stall`` s.
+
+    For an event at the end of a long piece of work (an update saving its state
+    after storing thousands of entries): the wait lasts as long as the work moves.
+    """
     best = count()
     last_move = time.monotonic()
-    while best < target:
+    while not done():
         time.sleep(0.2)
         now = count()
         if now > best:
             best, last_move = now, time.monotonic()
         elif time.monotonic() - last_move > stall:
-            raise AssertionError(f"{what}: stuck at {best} of {target} for {stall}s")
+            raise AssertionError(f"{what}: nothing moved for {stall}s (stuck at {best})")
 
 
 def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
@@ -170,6 +179,14 @@ class DaemonProcess:
 
     def signal(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
+
+    @contextmanager
+    def diagnosed(self) -> Iterator[None]:
+        """A failed wait inside also shows the tail of this daemon's log."""
+        try:
+            yield
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- daemon log, last lines ---\n{self.log()[-3000:]}") from None
 
     def wait(self, timeout: float) -> int:
         try:

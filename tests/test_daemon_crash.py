@@ -18,7 +18,15 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from .daemonkit import DaemonProcess, free_port, get, wait_for, wait_progress, write_seed_config
+from .daemonkit import (
+    DaemonProcess,
+    free_port,
+    get,
+    wait_for,
+    wait_moving,
+    wait_progress,
+    write_seed_config,
+)
 
 SEEDS = 2000
 KILLS = 10
@@ -117,8 +125,16 @@ def test_kill_minus_nine_during_ingest_loses_nothing(tmp_path: Path) -> None:
     before = last_attempt(db)
     daemon = DaemonProcess(config)
     try:
-        wait_for(lambda: last_attempt(db) != before, 120, "an update of the seed folder")
-        wait_progress(lambda: len(observe(db)), extra, STALL, "the seeds before the last kill")
+        # The update saves its state after storing what the kills left behind,
+        # which takes minutes on a loaded machine: wait as long as seeds arrive.
+        with daemon.diagnosed():
+            wait_moving(
+                lambda: last_attempt(db) != before,
+                lambda: len(observe(db)),
+                STALL,
+                "an update of the seed folder",
+            )
+            wait_progress(lambda: len(observe(db)), extra, STALL, "the seeds before the last kill")
         late += write(20)
     finally:
         kill(daemon)
@@ -126,14 +142,15 @@ def test_kill_minus_nine_during_ingest_loses_nothing(tmp_path: Path) -> None:
     # A final clean run ingests the rest.
     daemon = DaemonProcess(config)
     try:
-        wait_progress(lambda: len(observe(db)), extra, STALL, f"all {extra} seeds in the store")
         base = f"http://127.0.0.1:{port}/"
 
         def published() -> bool:
             status, body = get(f"{base}topics/karabakh.atom")
             return status == 200 and f"Karabakh report number {extra - 1}".encode() in body
 
-        wait_for(published, 60, "the topic feed with the last seed")
+        with daemon.diagnosed():
+            wait_progress(lambda: len(observe(db)), extra, STALL, f"all {extra} seeds in the store")
+            wait_for(published, 60, "the topic feed with the last seed")
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(30) == 0, daemon.log()[-2000:]
     finally:
