@@ -23,6 +23,7 @@ __all__ = [
     "Origin",
     "Outcome",
     "ParsedDocument",
+    "Poll",
     "RawEntry",
     "Related",
     "SourceKind",
@@ -359,8 +360,33 @@ class SourceResult:
     error: str | None = None
     http_status: int | None = None
     duration: float = 0.0
+    #: response bytes read (the page and its discovered feed, when discovered)
+    received: int = 0
     #: topics whose membership or content changed
     dirty_topics: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One update of one source, as the poll history keeps it."""
+
+    source: str
+    #: when the update began
+    at: datetime
+    outcome: Outcome
+    #: the HTTP status of the response used (None: a seed folder, or no response)
+    status: int | None = None
+    #: fetch and parse time (the write that stores the poll is not included)
+    seconds: float = 0.0
+    #: response bytes read
+    received: int = 0
+    #: entries not seen before, and entries whose content changed
+    new: int = 0
+    updated: int = 0
+    error_class: str | None = None
+
+    def __post_init__(self) -> None:
+        _normalise_datetimes(self)
 
 
 @dataclass(frozen=True, slots=True)

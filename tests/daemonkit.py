@@ -51,7 +51,9 @@ def wait_progress(count: Callable[[], int], target: int, stall: float, what: str
     wait_moving(lambda: count() >= target, count, stall, f"{what} (of {target})")
 
 
-def wait_moving(done: Callable[[], bool], count: Callable[[], int], stall: float, what: str) -> None:
+def wait_moving(
+    done: Callable[[], bool], count: Callable[[], int], stall: float, what: str
+) -> None:
     """Poll ``done`` until true; fail once ``count`` (the work behind it) has not grown for ``stall`` s.
 
     For an event at the end of a long piece of work (an update saving its state
@@ -186,7 +188,9 @@ class DaemonProcess:
         try:
             yield
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- daemon log, last lines ---\n{self.log()[-3000:]}") from None
+            raise AssertionError(
+                f"{exc}\n--- daemon log, last lines ---\n{self.log()[-3000:]}"
+            ) from None
 
     def wait(self, timeout: float) -> int:
         try:

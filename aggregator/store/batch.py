@@ -15,7 +15,7 @@ import functools
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,11 +24,12 @@ from sqlalchemy.engine import Connection
 
 from aggregator import dedup, neardup
 from aggregator.dedup import Action
-from aggregator.model import Item, SourceState, utc
+from aggregator.model import Item, Poll, SourceState, utc
 from aggregator.neardup import NearDupSettings
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
 from aggregator.store import membership
+from aggregator.store import polls as poll_ops
 from aggregator.store import sources as source_ops
 from aggregator.store import stories as story_index
 from aggregator.store.database import chunks
@@ -98,6 +99,8 @@ class SourceWrite:
     keys: tuple[DedupKeys, ...] = ()
     #: ``neardup.sketch`` of each of ``items``, in order, when a worker computed them
     sketches: tuple[neardup.Sketch | None, ...] = ()
+    #: the poll to record in the history (its counts so far; this write's are added)
+    poll: Poll | None = None
 
     def __post_init__(self) -> None:
         if self.keys and len(self.keys) != len(self.items):
@@ -141,9 +144,17 @@ def apply(
             batch.records.append((write.source, [(c.relpath, c.record) for c in ordered]))
         if write.state is not None:
             batch.states.append(write.state)
+        if write.poll is not None:
+            batch.polls.append(_counted(write.poll, report))
         reports.append(report)
     batch.finish()
     return reports
+
+
+def _counted(poll: Poll, report: IngestReport) -> Poll:
+    return replace(
+        poll, new=poll.new + report.new + report.merged, updated=poll.updated + report.updated
+    )
 
 
 def _items_of(write: SourceWrite) -> Iterable[Item]:
@@ -260,6 +271,7 @@ class _Batch:
         self.untombed: list[dict[str, Any]] = []
         self.records: list[tuple[str, list[tuple[str, Any]]]] = []
         self.states: list[SourceState] = []
+        self.polls: list[Poll] = []
 
     # -- bulk lookups ----------------------------------------------------------
 
@@ -483,8 +495,9 @@ class _Batch:
         self.touched, self.untombed = [], []
 
     def finish(self) -> None:
-        """Flush, then write the file records and the states (releasing the claims)."""
+        """Flush, then write the file records, the states (releasing the claims) and the polls."""
         self.flush()
         for source, records in self.records:
             file_ops.write_records(self.conn, source, records)
         source_ops.write_state(self.conn, self.states)
+        poll_ops.write_polls(self.conn, self.polls)

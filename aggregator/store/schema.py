@@ -31,6 +31,7 @@ __all__ = [
     "entries",
     "files",
     "metadata",
+    "poll_history",
     "sources",
     "stories",
     "story_index",
@@ -234,4 +235,26 @@ story_joins = Table(
     Column("resemblance", Float),
     Column("reason", Text),
     Column("joined_at", UTCDateTime, nullable=False),
+)
+
+#: one row per poll of a source (the last POLLS_KEPT of each), for the status page
+poll_history = Table(
+    "poll_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    #: when the update began
+    Column("at", UTCDateTime, nullable=False, index=True),
+    #: ok, not-modified, error or gone
+    Column("outcome", String(20), nullable=False),
+    Column("status", Integer),
+    #: fetch and parse time
+    Column("seconds", Float, nullable=False),
+    #: response bytes read
+    Column("bytes", BigInteger, nullable=False),
+    #: entries new to the store, and entries whose content changed
+    Column("new", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("error_class", String(100)),
+    Index(None, "source", "id"),
 )
