@@ -162,13 +162,15 @@ class _Server(_Model):
     port: int = Field(8080, ge=1, le=65535)
     #: public URL of the published site; defaults to http://host:port/
     base_url: str | None = None
-    #: the password of ``/status`` (HTTP Basic or Bearer); no token, no page
+    #: the password of ``/status`` (HTTP Basic or Bearer); no token (or ""), no page
     admin_token: str | None = Field(None, repr=False)
 
     @field_validator("admin_token")
     @classmethod
     def _long_enough(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < 16:
+        if not value:
+            return None  # ``${AGGREGATOR_ADMIN_TOKEN:-}`` unset: no status page
+        if len(value) < 16:
             raise ValueError("must be at least 16 characters long")
         return value
 

@@ -16,7 +16,16 @@ from aggregator.errors import redact_urls
 from aggregator.model import Outcome, Poll, SourceSpec, SourceState, TopicSpec
 from aggregator.sourcehealth import Health, classify, entries_per_day
 
-__all__ = ["HourCount", "SourceStatus", "Status", "TopicStatus", "build", "hourly", "to_json"]
+__all__ = [
+    "HourCount",
+    "SourceStatus",
+    "Status",
+    "TopicStatus",
+    "build",
+    "hourly",
+    "sparkline",
+    "to_json",
+]
 
 #: hours covered by the site-wide charts
 CHART_HOURS = 48
@@ -186,3 +195,25 @@ def to_json(status: Status) -> dict[str, Any]:
             {"name": t.name, "stories": t.stories, "private": t.private} for t in status.topics
         ],
     }
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(history: Sequence[Poll], *, last: int = 24) -> list[tuple[str, str]]:
+    """The last ``last`` polls as (block character, outcome class) pairs, oldest first.
+
+    A block's height is the poll's duration against the longest shown; a
+    failed poll is a full block of class ``fail`` (``ok`` and ``nm`` otherwise),
+    so the caller can colour it.
+    """
+    polls = list(history)[-last:]
+    peak = max((p.seconds for p in polls), default=0.0) or 1.0
+    cells = []
+    for poll in polls:
+        if poll.outcome in (Outcome.ERROR, Outcome.GONE):
+            cells.append((_BLOCKS[-1], "fail"))
+            continue
+        level = min(int(poll.seconds / peak * (len(_BLOCKS) - 1) + 0.5), len(_BLOCKS) - 1)
+        cells.append((_BLOCKS[level], "ok" if poll.outcome is Outcome.OK else "nm"))
+    return cells
