@@ -386,7 +386,8 @@ class Poll:
     error_class: str | None = None
 
     def __post_init__(self) -> None:
-        _normalise_datetimes(self)
+        # One datetime field: checked directly (the store reads thousands of polls at once).
+        object.__setattr__(self, "at", utc(self.at))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from aggregator.config import load_config
 from aggregator.model import Outcome, Poll, SourceState
+from aggregator.pipeline import open_context, update_source
+from aggregator.retention import prune
 from aggregator.store import SourceWrite, SQLStore, open_store
 from aggregator.store.polls import POLLS_KEPT
 from aggregator.store.schema import poll_history
@@ -78,3 +85,39 @@ def test_retention_prunes_old_polls_and_a_removed_source_forgets_them(store: SQL
 
     store.sync_sources([url_spec("b")], now=later(minutes=700))
     assert store.poll_history() == {}
+
+
+def test_the_retention_pass_prunes_the_history(store: SQLStore) -> None:
+    store.apply([_write("a", 0), _write("b", 0), _write("a", 3000)], now=T0, matchers={})
+    report = prune(store, [], {}, now=later(minutes=3000), max_age=timedelta(days=1))
+    assert report.polls == 2
+    assert {k: len(v) for k, v in store.poll_history().items()} == {"a": 1}
+
+
+def test_a_seed_folder_update_records_its_files_new_entries(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for i, word in enumerate(["glaciers", "harvests", "elections"]):
+        (seeds / f"{i}.txt").write_text(
+            f"Story about {word}\n\nA report on {word} and what comes next for {word}.\n",
+            encoding="utf-8",
+        )
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: data\ningest: {workers: 0}\nsources:\n  - {name: seeds, path: seeds}\n",
+        encoding="utf-8",
+    )
+    ctx = open_context(load_config(config), clock=lambda: T0)
+    try:
+        asyncio.run(update_source(ctx.config.sources[0], ctx))
+        (seeds / "0.txt").write_text(
+            "Story about glaciers\n\nA changed report.\n", encoding="utf-8"
+        )
+        os.utime(seeds / "0.txt", ns=(10**18, 10**18))
+        asyncio.run(update_source(ctx.config.sources[0], ctx))
+        [first, second] = ctx.store.poll_history()["seeds"]
+    finally:
+        ctx.close()
+    assert (first.outcome, first.status, first.new, first.updated) == (Outcome.OK, None, 3, 0)
+    assert (second.new, second.updated) == (0, 1)
+    assert first.seconds > 0

@@ -34,7 +34,14 @@ from aggregator.store import sources as source_ops
 from aggregator.store import stories as story_index
 from aggregator.store.database import chunks
 from aggregator.store.rows import DedupKeys, entry_values
-from aggregator.store.schema import UTCDateTime, entries, stories, story_topics, tombstones
+from aggregator.store.schema import (
+    UTCDateTime,
+    entries,
+    poll_history,
+    stories,
+    story_topics,
+    tombstones,
+)
 from aggregator.store.values import FileChange, IngestReport, TopicMatchers
 
 __all__ = ["SourceWrite", "apply"]
@@ -173,7 +180,9 @@ class _BulkInsert:
     """
 
     def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
-        compiled = table.insert().compile(dialect=dialect, column_keys=[c.name for c in table.c])
+        # Every column but a generated key (poll_history.id): the database numbers those.
+        keys = [c.name for c in table.c if c.autoincrement is not True]
+        compiled = table.insert().compile(dialect=dialect, column_keys=keys)
         self.sql = str(compiled)
         processors = {c.name: _processor(c, dialect) for c in table.c}
         names = list(compiled.positiontup or compiled.params)
@@ -500,4 +509,6 @@ class _Batch:
         for source, records in self.records:
             file_ops.write_records(self.conn, source, records)
         source_ops.write_state(self.conn, self.states)
-        poll_ops.write_polls(self.conn, self.polls)
+        # The polls ride in the states' transaction: one bulk insert, one bounding delete.
+        _insert(poll_history, self.conn.dialect).run(self.conn, poll_ops.poll_rows(self.polls))
+        poll_ops.bound(self.conn, (p.source for p in self.polls))

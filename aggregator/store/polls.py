@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,7 +13,7 @@ from aggregator.model import Outcome, Poll, utc
 from aggregator.store.database import Database, chunks
 from aggregator.store.schema import poll_history
 
-__all__ = ["POLLS_KEPT", "PollHistory", "delete_source", "write_polls"]
+__all__ = ["POLLS_KEPT", "PollHistory", "bound", "delete_source", "poll_rows"]
 
 #: polls kept per source; older ones go when a newer one is written
 POLLS_KEPT = 200
@@ -42,34 +42,34 @@ _COLUMNS = (
     poll_history.c.updated,
     poll_history.c.error_class,
 )
+# On SQLite the time is read as its stored text and parsed here: SQLAlchemy's
+# generic parse was most of the time of reading a full history (200k rows).
+_SQLITE_COLUMNS = (_COLUMNS[0], sa.type_coerce(poll_history.c.at, sa.String), *_COLUMNS[2:])
 
 
-def write_polls(conn: Connection, polls: Sequence[Poll]) -> None:
-    """Record polls and drop each source's rows beyond the newest :data:`POLLS_KEPT`.
+def poll_rows(polls: Sequence[Poll]) -> list[dict[str, Any]]:
+    """The ``poll_history`` rows of ``polls`` (the writer inserts them in bulk)."""
+    return [
+        {
+            "source": p.source,
+            "at": p.at,
+            "outcome": p.outcome.value,
+            "status": p.status,
+            "seconds": p.seconds,
+            "bytes": p.received,
+            "new": p.new,
+            "updated": p.updated,
+            "error_class": p.error_class,
+        }
+        for p in polls
+    ]
 
-    Runs inside the caller's transaction: the writer's batch, which saves the
-    sources' states in the same one.
-    """
-    if not polls:
-        return
-    conn.execute(
-        poll_history.insert(),
-        [
-            {
-                "source": p.source,
-                "at": p.at,
-                "outcome": p.outcome.value,
-                "status": p.status,
-                "seconds": p.seconds,
-                "bytes": p.received,
-                "new": p.new,
-                "updated": p.updated,
-                "error_class": p.error_class,
-            }
-            for p in polls
-        ],
-    )
-    conn.execute(_BOUND, [{"k_source": s} for s in sorted({p.source for p in polls})])
+
+def bound(conn: Connection, sources: Iterable[str]) -> None:
+    """Drop each source's rows beyond its newest :data:`POLLS_KEPT`, in the caller's transaction."""
+    names = sorted(set(sources))
+    if names:
+        conn.execute(_BOUND, [{"k_source": s} for s in names])
 
 
 def delete_source(conn: Connection, source: str) -> None:
@@ -77,17 +77,13 @@ def delete_source(conn: Connection, source: str) -> None:
     conn.execute(poll_history.delete().where(poll_history.c.source == source))
 
 
-def _poll(row: Any) -> Poll:
+_OUTCOMES = {o.value: o for o in Outcome}
+
+
+def _poll(row: Any, at: datetime) -> Poll:
+    source, _, outcome, status, seconds, received, new, updated, error_class = row
     return Poll(
-        source=row.source,
-        at=row.at,
-        outcome=Outcome(row.outcome),
-        status=row.status,
-        seconds=row.seconds,
-        received=row.bytes,
-        new=row.new,
-        updated=row.updated,
-        error_class=row.error_class,
+        source, at, _OUTCOMES[outcome], status, seconds, received, new, updated, error_class
     )
 
 
@@ -103,18 +99,21 @@ class PollHistory:
         Args:
             sources: only these; None for every source.
         """
+        text = self._db.dialect == "sqlite"
+        select = sa.select(*(_SQLITE_COLUMNS if text else _COLUMNS))
         order = (poll_history.c.source, poll_history.c.id)
-        found: dict[str, list[Poll]] = {}
         with self._db.read() as conn:
             if sources is None:
-                rows = list(conn.execute(sa.select(*_COLUMNS).order_by(*order)))
+                rows = list(conn.execute(select.order_by(*order)))
             else:
                 rows = []
                 for chunk in chunks(sources):
-                    query = sa.select(*_COLUMNS).where(poll_history.c.source.in_(chunk))
-                    rows += conn.execute(query.order_by(*order))
+                    query = select.where(poll_history.c.source.in_(chunk)).order_by(*order)
+                    rows += conn.execute(query)
+        found: dict[str, list[Poll]] = {}
         for row in rows:
-            found.setdefault(row.source, []).append(_poll(row))
+            at = datetime.fromisoformat(row[1]).replace(tzinfo=UTC) if text else row[1]
+            found.setdefault(row[0], []).append(_poll(row, at))
         return found
 
     def prune_polls(self, before: datetime) -> int:
