@@ -444,6 +444,12 @@ _STATUS_HEADERS = {
 _CHALLENGE = {"www-authenticate": 'Basic realm="aggregator status", charset="UTF-8"'}
 
 
+def _rendered(render: Callable[[], bytes], gzipped: bool) -> bytes:
+    # A page of a thousand sources' charts is megabytes of repetitive SVG.
+    body = render()
+    return gzip.compress(body, compresslevel=6) if gzipped else body
+
+
 def _status_route(render: Callable[[], bytes], token: str) -> Route:
     async def status_page(request: Request) -> Response:
         given = _admin_credential(request.headers.get("authorization", "").encode("latin-1"))
@@ -451,8 +457,12 @@ def _status_route(render: Callable[[], bytes], token: str) -> Route:
             return Response(
                 b"Unauthorized", status_code=401, media_type="text/plain", headers=_CHALLENGE
             )
-        body = await asyncio.to_thread(render)
-        return Response(body, media_type="text/html; charset=utf-8", headers=_STATUS_HEADERS)
+        gzipped = _accepts_gzip(request.headers.get("accept-encoding", "").encode("latin-1"))
+        body = await asyncio.to_thread(_rendered, render, gzipped)
+        headers = {**_STATUS_HEADERS, "vary": "accept-encoding"}
+        if gzipped:
+            headers["content-encoding"] = "gzip"
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers)
 
     return Route("/status", status_page, methods=["GET"])
 

@@ -14,6 +14,7 @@ import json
 import re
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -112,7 +113,7 @@ async def chromium_page(
         )
         try:
             browser_url = await asyncio.wait_for(asyncio.to_thread(_devtools_url, proc), 90)
-            page_url = await asyncio.to_thread(_page_target, browser_url)
+            page_url = await asyncio.to_thread(_page_target, browser_url, proc)
             async with websockets.connect(page_url, max_size=2**26, open_timeout=30) as ws:
                 page = Page(ws)
                 for domain in ("Runtime", "Log", "Page", "Network"):
@@ -147,8 +148,20 @@ def _devtools_url(proc: subprocess.Popen[str]) -> str:
     raise RuntimeError(f"chromium exited before DevTools listened: {''.join(seen)[-2000:]}")
 
 
-def _page_target(browser_ws: str) -> str:
+def _page_target(browser_ws: str, proc: subprocess.Popen[str]) -> str:
+    """The blank page's DevTools socket; asked again until the browser lists it (it may lag)."""
     host = browser_ws.removeprefix("ws://").split("/", 1)[0]
-    with urllib.request.urlopen(f"http://{host}/json/list", timeout=30) as response:
-        targets = json.load(response)
-    return next(t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{host}/json/list", timeout=30) as response:
+                targets = json.load(response)
+            pages = [t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"]
+            if pages:
+                return pages[0]
+            problem = f"no page target in {targets}"
+        except OSError as exc:  # the listener may not take requests yet
+            problem = str(exc)
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"chromium gave no page target: {problem}")
+        time.sleep(0.1)

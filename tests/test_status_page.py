@@ -162,6 +162,16 @@ def test_served_with_either_form_of_the_token(served: Served, headers: dict[str,
     assert "default-src 'none'" in r.headers["content-security-policy"]
 
 
+def test_gzip_when_accepted(served: Served) -> None:
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    plain = httpx.get(served.url, headers={**auth, "accept-encoding": "identity"})
+    packed = httpx.get(served.url, headers={**auth, "accept-encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) < len(plain.content) / 3
+    assert packed.text == plain.text  # httpx decodes it
+
+
 def test_no_token_configured_no_page(tmp_path: Path) -> None:
     app = create_app(DocumentStore({}), status=lambda: b"never", admin_token=None)
     with run_server(app, free_socket()) as running:

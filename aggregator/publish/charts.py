@@ -64,10 +64,10 @@ def _column(
     slot = width / max(count, 1)
     h = max(value / peak * height, _MIN_HEIGHT) if value > 0 else 0.0
     return (
-        round(index * slot, 2),
-        round(height - top - h, 2),
-        round(max(slot - _GAP, 1.0), 2),
-        round(h, 2),
+        round(index * slot, 1),
+        round(height - top - h, 1),
+        round(max(slot - _GAP, 1.0), 1),
+        round(h, 1),
     )
 
 
