@@ -54,7 +54,7 @@ def wait_progress(count: Callable[[], int], target: int, stall: float, what: str
 def wait_moving(
     done: Callable[[], bool], count: Callable[[], int], stall: float, what: str
 ) -> None:
-    """Poll ``done`` until true; fail once ``count`` (the work behind it) has not grown for ``stall`` s.
+    """Poll ``done`` until true; fail once ``count`` (the work behind it) stalls ``stall`` s.
 
     For an event at the end of a long piece of work (an update saving its state
     after storing thousands of entries): the wait lasts as long as the work moves.

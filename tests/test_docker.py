@@ -22,7 +22,7 @@ import pytest
 from aggregator.config import load_config
 
 from .conftest import REPO
-from .daemonkit import free_port, get, running
+from .daemonkit import DaemonProcess, free_port, get
 
 DOCKERFILE = REPO / "Dockerfile"
 IMAGE_CONFIG = REPO / "config" / "docker.yaml"
@@ -91,13 +91,18 @@ def test_healthcheck_command_tells_a_live_daemon_from_a_dead_one(
     monkeypatch.setenv("AGGREGATOR_HOST", "127.0.0.1")
     monkeypatch.setenv("AGGREGATOR_PORT", str(port))
     monkeypatch.setenv("AGGREGATOR_SEEDS", str(tmp_path / "seeds"))
-    with running(IMAGE_CONFIG, "--data-dir", str(tmp_path / "data")) as daemon, daemon.diagnosed():
-        while get(f"http://127.0.0.1:{port}/healthz")[0] != 200:
-            assert daemon.proc.poll() is None, "the daemon exited"
-            time.sleep(0.1)
-        assert _check(port) == 0
-        daemon.signal(signal.SIGTERM)
-        assert daemon.wait(60) == 0
+    data = str(tmp_path / "data")
+    daemon = DaemonProcess(IMAGE_CONFIG, "--data-dir", data, log=tmp_path / "daemon.log")
+    try:
+        with daemon.diagnosed():
+            while get(f"http://127.0.0.1:{port}/healthz")[0] != 200:
+                assert daemon.proc.poll() is None, "the daemon exited"
+                time.sleep(0.1)
+            assert _check(port) == 0
+            daemon.signal(signal.SIGTERM)
+            assert daemon.wait(60) == 0
+    finally:
+        daemon.kill()
     assert _check(port) != 0
 
 
