@@ -10,6 +10,7 @@ keeps the index and every worker sees the same one. The precise check is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -86,6 +87,13 @@ class NearMatch:
     source: str
     identity: str
     score: Score
+    #: ``(story_id, source, identity)`` of every other stored entry the new one
+    #: is a near-duplicate of, sorted: in another story, the entry bridges them
+    others: tuple[tuple[str, str, str], ...] = ()
+
+    def bridged(self, story_id: str) -> frozenset[str]:
+        """The stories other than ``story_id`` (the one joined) that this match also names."""
+        return frozenset({self.story_id, *(o[0] for o in self.others)} - {story_id})
 
 
 def entry_key(source: str, identity: str) -> int:
@@ -135,8 +143,11 @@ def find_near_many(
     entry, published within ``settings.window`` of it or stored within the
     window before ``now`` (seed files have no date of their own). The
     :data:`MAX_CANDIDATES` sharing most bands (at least :data:`MIN_SHARED_BANDS`)
-    are checked with
-    :func:`neardup.compare`.
+    are checked with :func:`neardup.compare`. The best match (highest
+    containment) names the story to join; every other story a passing
+    candidate is listed in :attr:`NearMatch.others`: a story among them that
+    is not the best one's is bridged by the entry and merged into it
+    (:func:`aggregator.store.merge.merge_stories`).
 
     Args:
         conn: the ingest transaction's connection.
@@ -172,6 +183,7 @@ def find_near_many(
     out: dict[tuple[str, str], NearMatch] = {}
     for n, (item, sk) in enumerate(batch):
         best: NearMatch | None = None
+        matched: set[tuple[str, str, str]] = set()
         for key in ranked[n]:
             cand = stored.get(key)
             if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
@@ -182,13 +194,15 @@ def find_near_many(
             score = neardup.compare(sk, cand.sketch, settings)
             if not score.same:
                 continue
+            matched.add((cand.story_id, cand.source, cand.identity))
             if best is None or (score.containment, best.story_id) > (
                 best.score.containment,
                 cand.story_id,
             ):
                 best = NearMatch(cand.story_id, cand.source, cand.identity, score)
         if best is not None:
-            out[(item.source, item.identity)] = best
+            others = tuple(sorted(matched - {(best.story_id, best.source, best.identity)}))
+            out[(item.source, item.identity)] = dataclasses.replace(best, others=others)
     return out
 
 
@@ -372,7 +386,8 @@ def rebuild(
     """Re-cluster every stored entry with ``settings``, keeping ids where a cluster persists.
 
     Entries are replayed in the order they were first seen through the same
-    rules as ingest (same link, same text, near duplicate). Each new cluster
+    rules as ingest (same link, same text, near duplicate; an entry that
+    nearly repeats entries of several clusters merges them). Each new cluster
     takes the old id most of its entries had (ties: the earliest entry's);
     a cluster left without one gets the id minted from its first entry.
 
@@ -391,8 +406,17 @@ def rebuild(
     before = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
     conn.execute(story_index.delete())
     conn.execute(story_joins.delete())
+    # Clusters are merged as ingest merges stories an entry bridges: a
+    # union-find over cluster numbers, the lowest (oldest) number the root.
+    parent: list[int] = []
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
     cluster_of: dict[tuple[str, str], int] = {}
-    clusters: list[list[tuple[str, str]]] = []
     old_id: dict[tuple[str, str], str] = {}
     by_link: dict[str, int] = {}
     by_content: dict[str, int] = {}
@@ -400,27 +424,39 @@ def rebuild(
         item = item_from_row(row)
         key = (item.source, item.identity)
         old_id[key] = row.story_id
-        rule, match, target = "new", None, None
+        rule, match = "new", None
+        targets: list[int] = []
         if row.link_key and row.link_key in by_link:
-            rule, target = "link", by_link[row.link_key]
+            rule, targets = "link", [by_link[row.link_key]]
         elif row.content_key and row.content_key in by_content:
-            rule, target = "content", by_content[row.content_key]
+            rule, targets = "content", [by_content[row.content_key]]
         sketch = neardup.sketch(item, settings) if settings.enabled else None
-        if target is None and sketch is not None:
+        if sketch is not None:
             match = find_near(conn, item, sketch, settings, now=now)
             if match is not None:
-                rule, target = "near", cluster_of[(match.source, match.identity)]
-        if target is None:
-            target = len(clusters)
-            clusters.append([])
-        clusters[target].append(key)
+                rule = rule if targets else "near"
+                matched = [(match.source, match.identity), *((s, i) for _, s, i in match.others)]
+                targets += [cluster_of[m] for m in matched]
+        roots = sorted({root(t) for t in targets})
+        if roots:
+            target = roots[0]
+            for other in roots[1:]:
+                parent[other] = target
+        else:
+            target = len(parent)
+            parent.append(target)
         cluster_of[key] = target
         if row.link_key:
             by_link.setdefault(row.link_key, target)
         if row.content_key:
             by_content.setdefault(row.content_key, target)
         index_entry(conn, item, sketch)
-        record_join(conn, item, row.story_id, rule, match=match, now=now)
+        shown = match if rule == "near" else None
+        record_join(conn, item, row.story_id, rule, match=shown, now=now)
+    grouped: dict[int, list[tuple[str, str]]] = {}
+    for key, n in cluster_of.items():
+        grouped.setdefault(root(n), []).append(key)
+    clusters = [grouped[n] for n in sorted(grouped)]
     age = {r.id: r.first_seen for r in conn.execute(sa.select(stories.c.id, stories.c.first_seen))}
     new_ids, kept = _assign_ids(clusters, old_id, age)
     existing = set(conn.execute(sa.select(stories.c.id)).scalars())
