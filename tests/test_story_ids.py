@@ -225,6 +225,12 @@ def test_stories_command_lists_explains_and_rebuilds(tmp_path) -> None:  # type:
     assert len(stories) == 1
     paths = sorted(e["path"] for e in stories[0]["entries"])
     assert paths == ["001_aaaaaaaaaaaaaaaa.txt", "002_bbbbbbbbbbbbbbbb.txt"]
+    # A seed file has no guid and no link: its identity comes from its name.
+    assert {e["identity"] for e in stories[0]["entries"]} == {
+        "seed:aaaaaaaaaaaaaaaa",
+        "seed:bbbbbbbbbbbbbbbb",
+    }
+    assert all(e["guid"] is None and e["link_as_published"] is None for e in stories[0]["entries"])
     explained = json.loads(cli("stories", "--explain", stories[0]["id"], "--json"))
     assert sorted(e["rule"] for e in explained["entries"]) == ["near", "new"]
     assert "stories: 1 before, 1 after; 0 entries moved, 1 ids kept" in cli("stories", "--rebuild")

@@ -9,6 +9,7 @@ feedparser, as a subscriber would read them.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ from werkzeug import Request, Response
 from aggregator.config import load_config
 from aggregator.model import Outcome
 from aggregator.pipeline import Context, open_context, render_all, update_all
+
+from .conftest import run_cli
 
 
 @pytest.fixture(scope="session")
@@ -155,7 +158,7 @@ def test_cosmetic_changes_keep_updated_a_text_change_moves_it(
 
 
 def test_story_ids_survive_a_301_move_to_new_links(
-    zebra: tuple[Context, list[datetime]], httpserver: HTTPServer, served: dict[str, bytes]
+    zebra: tuple[Context, list[datetime]], httpserver: HTTPServer
 ) -> None:
     ctx, now = zebra
     _poll(ctx)
@@ -188,3 +191,27 @@ def test_story_ids_survive_a_301_move_to_new_links(
 
 def _atom(ctx: Context) -> bytes:
     return next(d.body for path, d in render_all(ctx).items() if path.endswith("quiet.atom"))
+
+
+def test_stories_json_lists_links_and_guids_as_published(
+    zebra: tuple[Context, list[datetime]],
+    served: dict[str, bytes],
+    httpserver: HTTPServer,
+    tmp_path: Path,
+) -> None:
+    ctx, _now = zebra
+    served["body"] = _rss(strike=STRIKE, link_query="?utm_source=rss&amp;id=7").replace(
+        b"<guid>strike-1</guid>", b"<guid isPermaLink='false'>  strike-1 </guid>"
+    )
+    _poll(ctx)
+    proc = run_cli(tmp_path / "aggregator.yaml", "stories", "--json")
+    assert proc.returncode == 0, proc.stderr
+    entries = {e["title"]: e for story in json.loads(proc.stdout) for e in story["entries"]}
+    strike = entries["Zebra keepers strike"]
+    assert strike["guid"] == strike["identity"] == "strike-1"
+    assert strike["link_as_published"] == "http://example.org/news/strike?utm_source=rss&id=7"
+    assert strike["link"] == "http://example.org/news/strike?id=7"
+    assert strike["path"] is None
+    # A permalink guid (RSS's default) is read as a URL, relative to the feed.
+    grant = entries["Zebra grant awarded"]
+    assert grant["guid"] == grant["identity"] == httpserver.url_for("/grant-1")

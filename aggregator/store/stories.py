@@ -290,6 +290,8 @@ def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any
                 entries.c.identity,
                 entries.c.title,
                 entries.c.link,
+                entries.c.link_as_published,
+                entries.c.guid,
                 entries.c.origin,
                 entries.c.published,
                 entries.c.first_seen,
