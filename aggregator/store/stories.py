@@ -11,6 +11,7 @@ keeps the index and every worker sees the same one. The precise check is
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -79,6 +80,38 @@ _SELECT_STORED = (
 )
 
 
+# One entry's candidates in one statement: the entries sharing most bands
+# (counted by the database), with what the precise check needs of them.
+_shared = sa.func.count().label("shared")
+_RANKED = (
+    sa.select(story_index.c.entry_key, _shared)
+    .where(story_index.c.band.in_(sa.bindparam("k_bands", expanding=True)))
+    .group_by(story_index.c.entry_key)
+    .having(sa.func.count() >= MIN_SHARED_BANDS)
+    .order_by(_shared.desc(), story_index.c.entry_key)
+    .limit(MAX_CANDIDATES)
+    .subquery()
+)
+_SELECT_NEAR = (
+    sa.select(
+        _RANKED.c.entry_key,
+        _RANKED.c.shared,
+        entries.c.source,
+        entries.c.identity,
+        entries.c.story_id,
+        entries.c.content_html,
+        entries.c.published,
+        entries.c.last_seen,
+    )
+    .select_from(_RANKED)
+    .join(story_joins, story_joins.c.entry_key == _RANKED.c.entry_key)
+    .join(
+        entries,
+        (entries.c.source == story_joins.c.source) & (entries.c.identity == story_joins.c.identity),
+    )
+)
+
+
 @dataclass(frozen=True, slots=True)
 class NearMatch:
     """A stored entry the incoming one is a near-duplicate of."""
@@ -124,10 +157,19 @@ def forget_entry(conn: Connection, source: str, identity: str) -> None:
 def find_near(
     conn: Connection, item: Item, sketch: Sketch, settings: NearDupSettings, *, now: datetime
 ) -> NearMatch | None:
-    """The story a new entry is a near-duplicate of, if any (see :func:`find_near_many`)."""
-    return find_near_many(conn, [(item, sketch)], settings, now=now).get(
-        (item.source, item.identity)
+    """The story a new entry is a near-duplicate of, if any, with one statement.
+
+    The same rules as :func:`find_near_many`; the database counts the shared
+    bands and returns only the :data:`MAX_CANDIDATES` best candidates.
+    """
+    if not sketch.bands:
+        return None
+    rows = sorted(
+        conn.execute(_SELECT_NEAR, {"k_bands": list(dict.fromkeys(sketch.bands))}),
+        key=lambda r: (-r.shared, r.entry_key),
     )
+    stored = {r.entry_key: c for r in rows if (c := _candidate(r, settings)) is not None}
+    return _match(item, sketch, [r.entry_key for r in rows], stored, settings, now=now)
 
 
 def find_near_many(
@@ -182,28 +224,44 @@ def find_near_many(
     stored = _stored(conn, {k for keys in ranked for k in keys}, settings)
     out: dict[tuple[str, str], NearMatch] = {}
     for n, (item, sk) in enumerate(batch):
-        best: NearMatch | None = None
-        matched: set[tuple[str, str, str]] = set()
-        for key in ranked[n]:
-            cand = stored.get(key)
-            if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
-                continue
-            near_in_time = abs(cand.published - item.published) <= settings.window
-            if not near_in_time and now - cand.seen > settings.window:
-                continue
-            score = neardup.compare(sk, cand.sketch, settings)
-            if not score.same:
-                continue
-            matched.add((cand.story_id, cand.source, cand.identity))
-            if best is None or (score.containment, best.story_id) > (
-                best.score.containment,
-                cand.story_id,
-            ):
-                best = NearMatch(cand.story_id, cand.source, cand.identity, score)
-        if best is not None:
-            others = tuple(sorted(matched - {(best.story_id, best.source, best.identity)}))
-            out[(item.source, item.identity)] = dataclasses.replace(best, others=others)
+        match = _match(item, sk, ranked[n], stored, settings, now=now)
+        if match is not None:
+            out[(item.source, item.identity)] = match
     return out
+
+
+def _match(
+    item: Item,
+    sketch: Sketch,
+    ranked: Sequence[int],
+    stored: dict[int, _Candidate],
+    settings: NearDupSettings,
+    *,
+    now: datetime,
+) -> NearMatch | None:
+    """Check an entry's ranked candidates precisely: the best match, naming every other one."""
+    best: NearMatch | None = None
+    matched: set[tuple[str, str, str]] = set()
+    for key in ranked:
+        cand = stored.get(key)
+        if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
+            continue
+        near_in_time = abs(cand.published - item.published) <= settings.window
+        if not near_in_time and now - cand.seen > settings.window:
+            continue
+        score = neardup.compare(sketch, cand.sketch, settings)
+        if not score.same:
+            continue
+        matched.add((cand.story_id, cand.source, cand.identity))
+        if best is None or (score.containment, best.story_id) > (
+            best.score.containment,
+            cand.story_id,
+        ):
+            best = NearMatch(cand.story_id, cand.source, cand.identity, score)
+    if best is None:
+        return None
+    others = tuple(sorted(matched - {(best.story_id, best.source, best.identity)}))
+    return dataclasses.replace(best, others=others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,15 +282,25 @@ def _stored(
     for i in range(0, len(wanted), 500):
         rows = conn.execute(_SELECT_STORED, {"k_keys": wanted[i : i + 500]})
         for row in rows:
-            # Stored texts need no bands: only the shingles are compared.
-            sk = neardup.sketch_text(
-                neardup.body_text_html(row.content_html), settings, bands=False
-            )
-            if sk is not None:
-                out[row.entry_key] = _Candidate(
-                    row.source, row.identity, row.story_id, row.published, row.last_seen, sk
-                )
+            cand = _candidate(row, settings)
+            if cand is not None:
+                out[row.entry_key] = cand
     return out
+
+
+def _candidate(row: Any, settings: NearDupSettings) -> _Candidate | None:
+    sk = _stored_sketch(row.content_html, settings)
+    if sk is None:
+        return None
+    return _Candidate(row.source, row.identity, row.story_id, row.published, row.last_seen, sk)
+
+
+@functools.lru_cache(maxsize=2048)
+def _stored_sketch(content_html: str, settings: NearDupSettings) -> Sketch | None:
+    # Stored texts need no bands: only the shingles are compared. Cached by
+    # text: the same stored entries come back as candidates of many new ones
+    # (a story's other copies, texts full of common phrases).
+    return neardup.sketch_text(neardup.body_text_html(content_html), settings, bands=False)
 
 
 def record_join(
