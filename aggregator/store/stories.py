@@ -62,24 +62,23 @@ _SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
 )
 _DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
 _DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
+#: what the precise check needs of a stored candidate, and where its entry is
+_CANDIDATE = (
+    entries.c.source,
+    entries.c.identity,
+    entries.c.story_id,
+    entries.c.content_html,
+    entries.c.published,
+    entries.c.last_seen,
+)
+_ITS_ENTRY = (entries.c.source == story_joins.c.source) & (
+    entries.c.identity == story_joins.c.identity
+)
 _SELECT_STORED = (
-    sa.select(
-        story_joins.c.entry_key,
-        entries.c.source,
-        entries.c.identity,
-        entries.c.story_id,
-        entries.c.content_html,
-        entries.c.published,
-        entries.c.last_seen,
-    )
-    .join(
-        entries,
-        (entries.c.source == story_joins.c.source) & (entries.c.identity == story_joins.c.identity),
-    )
+    sa.select(story_joins.c.entry_key, *_CANDIDATE)
+    .join(entries, _ITS_ENTRY)
     .where(story_joins.c.entry_key.in_(sa.bindparam("k_keys", expanding=True)))
 )
-
-
 # One entry's candidates in one statement: the entries sharing most bands
 # (counted by the database), with what the precise check needs of them.
 _shared = sa.func.count().label("shared")
@@ -93,22 +92,10 @@ _RANKED = (
     .subquery()
 )
 _SELECT_NEAR = (
-    sa.select(
-        _RANKED.c.entry_key,
-        _RANKED.c.shared,
-        entries.c.source,
-        entries.c.identity,
-        entries.c.story_id,
-        entries.c.content_html,
-        entries.c.published,
-        entries.c.last_seen,
-    )
+    sa.select(_RANKED.c.entry_key, _RANKED.c.shared, *_CANDIDATE)
     .select_from(_RANKED)
     .join(story_joins, story_joins.c.entry_key == _RANKED.c.entry_key)
-    .join(
-        entries,
-        (entries.c.source == story_joins.c.source) & (entries.c.identity == story_joins.c.identity),
-    )
+    .join(entries, _ITS_ENTRY)
 )
 
 
