@@ -16,6 +16,7 @@ Target: median < 5 ms per entry at 100,000 stories.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sqlite3
 import statistics
@@ -283,7 +284,7 @@ def main() -> int:
                     match = find_near(conn, item, sk, st.near, now=FILLED_AT) if sk else None
                     walls.append(time.perf_counter() - t)
                     cpus.append(time.process_time() - c)
-                    found += match is not None
+                    found += match is not None and i % 2 == 0
             st.close()
             return walls, cpus, found
 
@@ -296,11 +297,12 @@ def main() -> int:
                     html = _story(rng, vocab)
                 else:
                     html = _edit(rng, bodies[rng.randrange(len(bodies))])
-                item = _item("probe", f"{tag}{i}", html, T0 + timedelta(days=6))
+                # Identities new to a reused --db too (an old one would be an update).
+                item = _item("probe", f"{tag}{stored}-{i}", html, T0 + timedelta(days=6))
                 t = time.perf_counter()
                 report = st.ingest([item], now=FILLED_AT, matchers=matchers)  # type: ignore[arg-type]
                 times.append(time.perf_counter() - t)
-                joined += report.merged
+                joined += report.merged if i % 2 == 0 else 0
             st.close()
             return times, joined
 
@@ -328,8 +330,17 @@ def main() -> int:
         f"index: {index / 2**20:.1f} MiB for {stored:,} stories = {index / stored:.0f} bytes "
         f"per story ({NearDupSettings().bands * 2} band rows each)"
     )
-    placed = statistics.median(place_wall)
-    print(f"target: placing median < 5 ms -> {'met' if placed < 0.005 else 'NOT met'}")
+    print(
+        "load average while running: {:.1f} {:.1f} {:.1f} on {} cores "
+        "(wall time includes waiting for a core; CPU time does not)".format(
+            *os.getloadavg(), os.cpu_count()
+        )
+    )
+    verdicts = [
+        f"{name} {'met' if statistics.median(times) < 0.005 else 'NOT met'}"
+        for name, times in (("wall", place_wall), ("CPU", place_cpu))
+    ]
+    print(f"target: placing median < 5 ms -> {', '.join(verdicts)}")
     return 0
 
 
