@@ -467,7 +467,9 @@ def stories_cmd(
                 {
                     "source": e["source"],
                     "identity": e["identity"],
+                    "guid": _published_guid(e),
                     "link": e["link"],
+                    "link_as_published": e["link_as_published"],
                     "path": e["path"],
                     "title": e["title"],
                     "published": _iso(e["published"]),
@@ -493,6 +495,17 @@ def stories_cmd(
             s["updated"] or "",
         )
     out_console.print(table)
+
+
+def _published_guid(entry: dict[str, Any]) -> str | None:
+    # A seed article's identity is made from its file name, not written by anyone.
+    # (Imported here: the parsers load lxml and feedparser, which most commands never need.)
+    from aggregator.parse import seed_identity
+
+    guid: str | None = entry["guid"]
+    if entry["path"] is not None and guid == seed_identity(entry["path"]):
+        return None
+    return guid
 
 
 def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> None:

@@ -255,6 +255,10 @@ class Item:
     origin: Origin | None = None
     #: hash of the normalised title, link and content: changes iff content changes
     content_hash: str = ""
+    #: the entry's link as the source wrote it (``link`` is canonical), None when absent
+    link_as_published: str | None = None
+    #: the guid, Atom id or JSON Feed id as the source wrote it, None when absent
+    guid: str | None = None
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)

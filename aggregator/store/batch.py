@@ -28,7 +28,7 @@ from aggregator.model import Item, Poll, SourceState, utc
 from aggregator.neardup import NearDupSettings
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
-from aggregator.store import membership
+from aggregator.store import membership, merge
 from aggregator.store import polls as poll_ops
 from aggregator.store import sources as source_ops
 from aggregator.store import stories as story_index
@@ -391,7 +391,8 @@ class _Batch:
         if self.near.enabled and not (existing is not None and existing[1] == item.content_hash):
             key = id(item)
             sketch = self.sketches[key] if key in self.sketches else neardup.sketch(item, self.near)
-            if existing is None and link_match is None and content_match is None and sketch:
+            if existing is None and sketch:
+                # Looked up even after an exact match: the entry may bridge two stories.
                 # The index is read in the database: what this batch buffered must be there.
                 self.flush()
                 match = story_index.find_near(self.conn, item, sketch, self.near, now=self.now)
@@ -438,16 +439,21 @@ class _Batch:
             self.tomb[pair] = None
         if self.near.enabled:
             rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
-            story_index.record_join(self.conn, item, story_id, rule, match=match, now=self.now)
+            shown = match if rule == "near" else None
+            story_index.record_join(self.conn, item, story_id, rule, match=shown, now=self.now)
         if action is Action.JOIN:
             # Provenance is published with the story: its topics must be redone.
             dirty = self._topics_of(story_id)
             if self.near.enabled:
                 # The fullest telling becomes canonical (needs the entry in the database).
                 self.flush()
-                dirty |= entry_ops.recanonicalise(
-                    self.conn, story_id, now=self.now, matchers=self.matchers
-                )
+                bridged = match.bridged(story_id) if match is not None else frozenset()
+                if bridged:
+                    dirty |= self._merge(story_id, bridged)
+                else:
+                    dirty |= entry_ops.recanonicalise(
+                        self.conn, story_id, now=self.now, matchers=self.matchers
+                    )
                 self._forget_derived()
             return IngestReport(merged=1, dirty_topics=dirty)
         matched = membership.matching(item, self.matchers)
@@ -479,6 +485,17 @@ class _Batch:
             self.entry.pop((source, identity), None)
             self.tomb.pop((source, identity), None)
         return report
+
+    def _merge(self, story_id: str, bridged: frozenset[str]) -> frozenset[str]:
+        """Merge the stories an entry bridges (flushed); forget what the overlay held of them."""
+        _winner, dirty = merge.merge_stories(
+            self.conn, {story_id, *bridged}, now=self.now, matchers=self.matchers
+        )
+        gone = bridged | {story_id}
+        for cache in (self.entry, self.tomb):
+            for pair in [p for p, held in cache.items() if held is not None and held[0] in gone]:
+                del cache[pair]
+        return dirty
 
     def _forget_derived(self) -> None:
         # Stories were re-derived or deleted in the table: keys may now lead

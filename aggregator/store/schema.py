@@ -169,6 +169,10 @@ entries = Table(
     Column("content_key", String(64), index=True),
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
+    #: the link and the guid/id as the source wrote them (``link`` is canonical),
+    #: as of the entry's last content change
+    Column("link_as_published", Text),
+    Column("guid", Text),
 )
 
 #: topic membership, filled at ingest and refilled when a query changes
