@@ -35,12 +35,14 @@ from aggregator.store.schema import (
 )
 
 __all__ = [
+    "NearIndex",
     "NearMatch",
     "RebuildReport",
     "entry_key",
     "find_near",
     "find_near_many",
     "forget_entry",
+    "forget_keys",
     "index_entry",
     "join_rows",
     "rebuild",
@@ -57,6 +59,11 @@ MIN_SHARED_BANDS = 2
 # Statements built once: building them per entry cost more than running them.
 _SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
     story_index.c.band.in_(sa.bindparam("k_bands", expanding=True))
+)
+# SQLite: a whole batch's bands as one JSON parameter. An expanding IN list
+# of 500 parameters per statement cost more to build than to run.
+_SQLITE_SELECT_BANDS = (
+    "SELECT band, entry_key FROM story_index WHERE band IN (SELECT value FROM json_each(?))"
 )
 _DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
 _DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
@@ -113,6 +120,14 @@ def forget_entry(conn: Connection, source: str, identity: str) -> None:
     conn.execute(_DELETE_JOIN, {"k_key": key})
 
 
+def forget_keys(conn: Connection, keys: Sequence[int]) -> None:
+    """Drop the band rows and join records of many entries, by :func:`entry_key`."""
+    if keys:
+        params = [{"k_key": key} for key in keys]
+        conn.execute(_DELETE_BANDS, params)
+        conn.execute(_DELETE_JOIN, params)
+
+
 def find_near(
     conn: Connection, item: Item, sketch: Sketch, settings: NearDupSettings, *, now: datetime
 ) -> NearMatch | None:
@@ -131,12 +146,8 @@ def find_near_many(
 ) -> dict[tuple[str, str], NearMatch]:
     """Near-duplicate matches of a batch of new entries, with one index query for all.
 
-    A candidate is a stored entry sharing at least one band with the new
-    entry, published within ``settings.window`` of it or stored within the
-    window before ``now`` (seed files have no date of their own). The
-    :data:`MAX_CANDIDATES` sharing most bands (at least :data:`MIN_SHARED_BANDS`)
-    are checked with
-    :func:`neardup.compare`.
+    Each entry is matched against the stored index only (see
+    :class:`NearIndex` for matching a batch against itself as well).
 
     Args:
         conn: the ingest transaction's connection.
@@ -147,49 +158,176 @@ def find_near_many(
     Returns:
         ``(source, identity)`` of each new entry that matched -> the match.
     """
-    wanted: dict[int, list[int]] = {}
-    for n, (_item, sk) in enumerate(batch):
-        for band in sk.bands:
-            wanted.setdefault(band, []).append(n)
-    if not wanted:
-        return {}
-    shared: list[dict[int, int]] = [{} for _ in batch]
-    bands = list(wanted)
-    for i in range(0, len(bands), 500):
-        rows = conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 500]})
-        for band, key in rows:
-            for n in wanted[band]:
-                shared[n][key] = shared[n].get(key, 0) + 1
-    ranked = [
-        [
-            k
-            for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
-            if c >= MIN_SHARED_BANDS
-        ]
-        for counts in shared
-    ]
-    stored = _stored(conn, {k for keys in ranked for k in keys}, settings)
+    index = NearIndex(conn, settings)
+    index.look_up(batch)
     out: dict[tuple[str, str], NearMatch] = {}
-    for n, (item, sk) in enumerate(batch):
-        best: NearMatch | None = None
-        for key in ranked[n]:
-            cand = stored.get(key)
-            if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
-                continue
-            near_in_time = abs(cand.published - item.published) <= settings.window
-            if not near_in_time and now - cand.seen > settings.window:
-                continue
-            score = neardup.compare(sk, cand.sketch, settings)
-            if not score.same:
-                continue
-            if best is None or (score.containment, best.story_id) > (
-                best.score.containment,
-                cand.story_id,
-            ):
-                best = NearMatch(cand.story_id, cand.source, cand.identity, score)
-        if best is not None:
-            out[(item.source, item.identity)] = best
+    for item, sk in batch:
+        found = index.matches(item, sk, now=now)
+        if found:
+            out[(item.source, item.identity)] = found[0]
     return out
+
+
+class NearIndex:
+    """One write batch's view of the story index: stored band rows in bulk, its own in memory.
+
+    A lookup sees what a query of the database would see if everything the
+    batch indexed so far were written: the stored band rows, fetched for many
+    entries in one query (:meth:`look_up`), plus the entries this batch
+    indexed since (:meth:`add`), kept in memory. Their band and join rows are
+    buffered until :meth:`take_rows`, so the batch writes them with
+    ``executemany`` instead of flushing before every lookup.
+
+    A candidate is a stored or batch entry sharing at least one band with the
+    new entry, published within ``settings.window`` of it or last seen within
+    the window before ``now`` (seed files have no date of their own). The
+    :data:`MAX_CANDIDATES` sharing most bands (at least :data:`MIN_SHARED_BANDS`)
+    are checked with :func:`neardup.compare`.
+
+    The stored rows are read once: after the batch changes stored entries'
+    texts or stories (an update, a removal), write the buffered rows and call
+    :meth:`reset`.
+    """
+
+    def __init__(self, conn: Connection, settings: NearDupSettings) -> None:
+        self._conn = conn
+        self.settings = settings
+        #: stored entries sharing bands with each looked-up entry: key -> shared bands
+        self._counts: dict[tuple[str, str], dict[int, int]] = {}
+        #: stored candidates fetched for the lookups
+        self._stored: dict[int, _Candidate] = {}
+        #: entries this batch indexed since the last reset, and their bands
+        self._mine: dict[int, _Candidate] = {}
+        self._mine_bands: dict[int, list[int]] = {}
+        #: stored entries this batch saw again (``last_seen`` moved)
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self._keys: list[int] = []
+        self._bands: list[tuple[int, int]] = []
+        self._joins: list[dict[str, Any]] = []
+
+    def look_up(self, batch: Sequence[tuple[Item, Sketch]]) -> None:
+        """Fetch the stored band rows and candidates of many new entries in a few queries."""
+        wanted: dict[int, list[dict[int, int]]] = {}
+        for item, sk in batch:
+            counts = self._counts[(item.source, item.identity)] = {}
+            for band in sk.bands:
+                wanted.setdefault(band, []).append(counts)
+        mine = self._mine
+        for band, key in _band_rows(self._conn, list(wanted)):
+            if key in mine:
+                continue  # written by this batch: counted from memory
+            for counts in wanted[band]:
+                counts[key] = counts.get(key, 0) + 1
+        # A stored entry among the best of the stored and the batch's entries
+        # is among the best of the stored ones: those are all that is needed.
+        needed: set[int] = set()
+        for item, _sk in batch:
+            needed.update(_ranked(self._counts[(item.source, item.identity)]))
+        self._stored.update(_stored(self._conn, needed - self._stored.keys(), self.settings))
+
+    def matches(self, item: Item, sketch: Sketch, *, now: datetime) -> list[NearMatch]:
+        """Every candidate the new entry is a near-duplicate of, the best first.
+
+        Best: the highest containment, then the smaller story id, then the
+        candidate sharing more bands.
+        """
+        pair = (item.source, item.identity)
+        if pair not in self._counts:
+            self.look_up([(item, sketch)])
+        counts = dict(self._counts[pair])
+        for band in sketch.bands:
+            for key in self._mine_bands.get(band, ()):
+                counts[key] = counts.get(key, 0) + 1
+        settings = self.settings
+        found: list[tuple[float, str, int, NearMatch]] = []
+        for rank, key in enumerate(_ranked(counts)):
+            cand = self._mine.get(key) or self._stored.get(key)
+            if cand is None or (cand.source, cand.identity) == pair:
+                continue
+            seen = self._seen.get((cand.source, cand.identity), cand.seen)
+            near_in_time = abs(cand.published - item.published) <= settings.window
+            if not near_in_time and now - seen > settings.window:
+                continue
+            score = neardup.compare(sketch, cand.sketch, settings)
+            if score.same:
+                match = NearMatch(cand.story_id, cand.source, cand.identity, score)
+                found.append((-score.containment, cand.story_id, rank, match))
+        return [f[3] for f in sorted(found, key=lambda f: f[:3])]
+
+    def add(
+        self,
+        item: Item,
+        sketch: Sketch | None,
+        story_id: str,
+        rule: str,
+        *,
+        match: NearMatch | None = None,
+        now: datetime,
+    ) -> None:
+        """Index an entry this batch stores and record how it joined its story (buffered)."""
+        key = entry_key(item.source, item.identity)
+        self._keys.append(key)
+        self._joins.append(_join_row(item, key, story_id, rule, match, now))
+        if sketch is None or not sketch.bands:
+            self._mine.pop(key, None)
+            return
+        mine_bands = self._mine_bands
+        for band in dict.fromkeys(sketch.bands):
+            self._bands.append((band, key))
+            if band in mine_bands:
+                mine_bands[band].append(key)
+            else:
+                mine_bands[band] = [key]
+        self._mine[key] = _Candidate(
+            item.source, item.identity, story_id, item.published, now, sketch
+        )
+
+    def seen(self, source: str, identity: str, now: datetime) -> None:
+        """A stored entry was seen again: its ``last_seen`` is now ``now``."""
+        self._seen[(source, identity)] = now
+
+    def take_rows(self) -> tuple[list[int], list[tuple[int, int]], list[dict[str, Any]]]:
+        """The buffered writes, handed over once.
+
+        Returns:
+            The entry keys whose band and join rows to delete first, the band
+            rows as ``(band, entry_key)``, the join rows.
+        """
+        out = (self._keys, self._bands, self._joins)
+        self._keys, self._bands, self._joins = [], [], []
+        return out
+
+    def reset(self) -> None:
+        """Forget what was read and indexed: the next lookups read the database again."""
+        if self._keys:
+            raise RuntimeError("reset with buffered index rows: write them first")
+        self._counts.clear()
+        self._stored.clear()
+        self._mine.clear()
+        self._mine_bands.clear()
+        self._seen.clear()
+
+
+def _band_rows(conn: Connection, bands: list[int]) -> Iterable[tuple[int, int]]:
+    """``(band, entry_key)`` of the stored band rows among ``bands``."""
+    if conn.dialect.name == "sqlite":
+        for i in range(0, len(bands), 50_000):
+            chunk = json.dumps(bands[i : i + 50_000])
+            for band, key in conn.exec_driver_sql(_SQLITE_SELECT_BANDS, (chunk,)):
+                yield band, key
+        return
+    for i in range(0, len(bands), 500):
+        for band, key in conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 500]}):
+            yield band, key
+
+
+def _ranked(counts: dict[int, int]) -> list[int]:
+    """The :data:`MAX_CANDIDATES` entries sharing most bands, at least :data:`MIN_SHARED_BANDS`."""
+    return [
+        k
+        for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
+        if c >= MIN_SHARED_BANDS
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,22 +371,25 @@ def record_join(
     """Remember how an entry came to its story (``new``, ``link``, ``content``, ``near``)."""
     key = entry_key(item.source, item.identity)
     conn.execute(_DELETE_JOIN, {"k_key": key})
-    conn.execute(
-        story_joins.insert(),
-        {
-            "source": item.source,
-            "identity": item.identity,
-            "entry_key": key,
-            "story_id": story_id,
-            "rule": rule,
-            "matched_source": match.source if match else None,
-            "matched_identity": match.identity if match else None,
-            "containment": match.score.containment if match else None,
-            "resemblance": match.score.resemblance if match else None,
-            "reason": match.score.reason if match else None,
-            "joined_at": now,
-        },
-    )
+    conn.execute(story_joins.insert(), _join_row(item, key, story_id, rule, match, now))
+
+
+def _join_row(
+    item: Item, key: int, story_id: str, rule: str, match: NearMatch | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "identity": item.identity,
+        "entry_key": key,
+        "story_id": story_id,
+        "rule": rule,
+        "matched_source": match.source if match else None,
+        "matched_identity": match.identity if match else None,
+        "containment": match.score.containment if match else None,
+        "resemblance": match.score.resemblance if match else None,
+        "reason": match.score.reason if match else None,
+        "joined_at": now,
+    }
 
 
 def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any]]:
