@@ -9,7 +9,7 @@ up (:func:`precomputed`), falling back to matching for any other item.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -17,9 +17,50 @@ from aggregator.model import Item, TopicSpec
 from aggregator.topics import Document as MatchDocument
 from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
 
-__all__ = ["build_matchers", "matched_topics", "precomputed"]
+__all__ = ["TopicPredicates", "build_matchers", "matched_topics", "precomputed"]
 
 Matchers = dict[str, Callable[[Item], bool]]
+
+
+class TopicPredicates(Matchers):
+    """Topic name -> predicate over an item, that also matches many items at once.
+
+    The predicates serve the store's one-item questions at ingest;
+    :meth:`matching_many` serves a re-match of every stored story, indexing
+    each item once and asking only the topics its words allow, with the
+    same answers as the predicates.
+    """
+
+    def __init__(
+        self,
+        predicates: Mapping[str, Callable[[Item], bool]],
+        compiled: TopicSet,
+        clock: Callable[[], datetime],
+    ) -> None:
+        super().__init__(predicates)
+        self._compiled = compiled
+        self._clock = clock
+
+    def matching_many(self, items: Sequence[Item], names: Collection[str]) -> list[frozenset[str]]:
+        """For each item, the topics among ``names`` it matches.
+
+        The clock is read once for the whole call: every item is matched at
+        the same ``now``.
+        """
+        topics = self._compiled.topics
+        chosen = frozenset(names)
+        now = self._clock() if any(topics[name].needs_now for name in chosen) else None
+        at = {name: now if topics[name].needs_now else None for name in chosen}
+        candidates = self._compiled.candidates
+        out: list[frozenset[str]] = []
+        for item in items:
+            doc = document(item)
+            out.append(
+                frozenset(
+                    name for name in candidates(doc) & chosen if topics[name].matches(doc, at[name])
+                )
+            )
+        return out
 
 
 def _utcnow() -> datetime:
@@ -34,7 +75,7 @@ def _document(item: Item) -> MatchDocument:
 
 def build_matchers(
     topics: Sequence[TopicSpec], *, clock: Callable[[], datetime] = _utcnow
-) -> dict[str, Callable[[Item], bool]]:
+) -> TopicPredicates:
     """Topic name -> predicate over an item, from the topics' queries and scopes.
 
     The store calls a predicate inside its transaction with the item alone;
@@ -42,7 +83,8 @@ def build_matchers(
     ``clock`` at that moment and hands it to the pure matcher, so the store's
     seam stays ``Item -> bool`` and tests inject the clock they run on.
     """
-    return _build(_compiled(tuple(topics)), clock)
+    compiled = _compiled(tuple(topics))
+    return TopicPredicates(_build(compiled, clock), compiled, clock)
 
 
 @lru_cache(maxsize=8)
@@ -84,8 +126,8 @@ def matched_topics(
     items: Sequence[Item], topics: Sequence[TopicSpec], now: datetime
 ) -> tuple[frozenset[str], ...]:
     """The topics each item matches at ``now``, as the store's predicates would answer."""
-    matchers = _build(_compiled(tuple(topics)), lambda: now)
-    return tuple(frozenset(n for n, m in matchers.items() if m(item)) for item in items)
+    matchers = build_matchers(topics, clock=lambda: now)
+    return tuple(matchers.matching_many(items, matchers.keys()))
 
 
 def precomputed(

@@ -9,6 +9,7 @@ from aggregator import dedup
 from aggregator.model import Dateline, Item, Origin, Outcome, Related, SourceState
 
 __all__ = [
+    "ITEM_COLUMNS",
     "DedupKeys",
     "dedup_keys",
     "entry_values",
@@ -62,6 +63,26 @@ def entry_values(item: Item, keys: DedupKeys | None = None) -> dict[str, Any]:
         "link_key": link_key,
         "content_key": content_key,
     }
+
+
+#: the ``entries`` columns :func:`item_from_row` reads
+ITEM_COLUMNS = (
+    "source",
+    "identity",
+    "title",
+    "link",
+    "content_html",
+    "summary",
+    "published",
+    "updated",
+    "authors",
+    "tags",
+    "language",
+    "dateline",
+    "related",
+    "origin",
+    "content_hash",
+)
 
 
 def item_from_row(row: Any) -> Item:
