@@ -40,6 +40,8 @@ class TopicPredicates(Matchers):
         super().__init__(predicates)
         self._compiled = compiled
         self._clock = clock
+        # needs_now walks a topic's query: once here, not at every call.
+        self._timed = frozenset(n for n, topic in compiled.topics.items() if topic.needs_now)
 
     def matching_many(self, items: Sequence[Item], names: Collection[str]) -> list[frozenset[str]]:
         """For each item, the topics among ``names`` it matches.
@@ -48,16 +50,18 @@ class TopicPredicates(Matchers):
         the same ``now``.
         """
         topics = self._compiled.topics
-        chosen = frozenset(names)
-        now = self._clock() if any(topics[name].needs_now for name in chosen) else None
-        at = {name: now if topics[name].needs_now else None for name in chosen}
+        chosen = names if isinstance(names, frozenset) else frozenset(names)
+        timed = self._timed & chosen
+        now = self._clock() if timed else None
         candidates = self._compiled.candidates
         out: list[frozenset[str]] = []
         for item in items:
             doc = document(item)
             out.append(
                 frozenset(
-                    name for name in candidates(doc) & chosen if topics[name].matches(doc, at[name])
+                    name
+                    for name in candidates(doc) & chosen
+                    if topics[name].matches(doc, now if name in timed else None)
                 )
             )
         return out

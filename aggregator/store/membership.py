@@ -22,6 +22,9 @@ _TOPICS_OF = sa.select(story_topics.c.topic).where(
 
 def matching(item: Item, matchers: TopicMatchers) -> frozenset[str]:
     """The topics whose predicate accepts ``item``."""
+    if isinstance(matchers, MatchesMany):
+        # Indexes the item once, not once per question.
+        return matchers.matching_many((item,), matchers.keys())[0]
     return frozenset(name for name, match in matchers.items() if match(item))
 
 
