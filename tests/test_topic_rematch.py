@@ -21,7 +21,8 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from aggregator.engine.match import TopicPredicates, build_matchers
+from aggregator.engine import CpuPool
+from aggregator.engine.match import POOL_MIN_ITEMS, TopicPredicates, build_matchers
 from aggregator.model import Dateline, Item, Origin, TopicSpec
 from aggregator.pipeline import topic_signatures
 from aggregator.store import SQLStore, open_store
@@ -126,6 +127,19 @@ def test_matching_many_answers_like_the_predicates() -> None:
     assert matchers.matching_many(ITEMS, names) == one_by_one == _reference(ITEMS, SPECS)
     some = names[::3]
     assert matchers.matching_many(ITEMS, some) == [m & frozenset(some) for m in one_by_one]
+
+
+def test_matching_in_worker_processes_answers_the_same() -> None:
+    pool = CpuPool(2)
+    try:
+        pooled = build_matchers(SPECS, clock=lambda: NOW).in_pool(pool)
+        items = ITEMS * 3  # enough to be sent to the workers
+        assert len(items) >= POOL_MIN_ITEMS
+        names = [spec.name for spec in SPECS]
+        assert pooled.matching_many(items, names) == _reference(ITEMS, SPECS) * 3
+        assert pool.processes and pool._executor is not None  # the workers did it
+    finally:
+        pool.close()
 
 
 @pytest.fixture

@@ -9,17 +9,29 @@ up (:func:`precomputed`), falling back to matching for any other item.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from aggregator.model import Item, TopicSpec
 from aggregator.topics import Document as MatchDocument
 from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
 
-__all__ = ["TopicPredicates", "build_matchers", "matched_topics", "precomputed"]
+if TYPE_CHECKING:
+    from aggregator.engine.pool import CpuPool
+
+__all__ = ["POOL_MIN_ITEMS", "TopicPredicates", "build_matchers", "matched_topics", "precomputed"]
+
+log = logging.getLogger(__name__)
 
 Matchers = dict[str, Callable[[Item], bool]]
+
+#: fewest items a bulk match sends to worker processes (fewer: shipping
+#: them costs more than matching them here)
+POOL_MIN_ITEMS = 200
 
 
 class TopicPredicates(Matchers):
@@ -34,25 +46,57 @@ class TopicPredicates(Matchers):
     def __init__(
         self,
         predicates: Mapping[str, Callable[[Item], bool]],
-        compiled: TopicSet,
+        specs: tuple[TopicSpec, ...],
         clock: Callable[[], datetime],
+        pool: CpuPool | None = None,
     ) -> None:
         super().__init__(predicates)
-        self._compiled = compiled
+        self._specs = specs
+        self._compiled = _compiled(specs)
         self._clock = clock
+        self._pool = pool
         # needs_now walks a topic's query: once here, not at every call.
-        self._timed = frozenset(n for n, topic in compiled.topics.items() if topic.needs_now)
+        self._timed = frozenset(n for n, t in self._compiled.topics.items() if t.needs_now)
+
+    def in_pool(self, pool: CpuPool) -> TopicPredicates:
+        """These predicates, with :meth:`matching_many` split over ``pool``'s worker processes.
+
+        For a re-match of every stored story: the store reads and writes
+        while the workers index and match (a pool of threads would only share
+        the GIL, so a pool without processes matches here).
+        """
+        return TopicPredicates(self, self._specs, self._clock, pool)
 
     def matching_many(self, items: Sequence[Item], names: Collection[str]) -> list[frozenset[str]]:
         """For each item, the topics among ``names`` it matches.
 
         The clock is read once for the whole call: every item is matched at
-        the same ``now``.
+        the same ``now``, in this process or in the pool's workers (which
+        give the same answers; a worker that dies sends the call back here).
         """
-        topics = self._compiled.topics
         chosen = names if isinstance(names, frozenset) else frozenset(names)
+        pool = self._pool
+        if pool is None or not pool.processes or len(items) < POOL_MIN_ITEMS:
+            return self._match(items, chosen, self._clock() if self._timed & chosen else None)
+        now = self._clock()
+        executor = pool.executor()
+        size = -(-len(items) // pool.workers)
+        try:
+            futures = [
+                executor.submit(_match_slice, items[start : start + size], self._specs, now, chosen)
+                for start in range(0, len(items), size)
+            ]
+            return [found for future in futures for found in future.result()]
+        except BrokenProcessPool:
+            log.warning("a topic matching worker died; matching %d stories here", len(items))
+            pool.discard(executor)
+            return self._match(items, chosen, now)
+
+    def _match(
+        self, items: Sequence[Item], chosen: frozenset[str], now: datetime | None
+    ) -> list[frozenset[str]]:
+        topics = self._compiled.topics
         timed = self._timed & chosen
-        now = self._clock() if timed else None
         candidates = self._compiled.candidates
         out: list[frozenset[str]] = []
         for item in items:
@@ -65,6 +109,13 @@ class TopicPredicates(Matchers):
                 )
             )
         return out
+
+
+def _match_slice(
+    items: Sequence[Item], specs: tuple[TopicSpec, ...], now: datetime, names: frozenset[str]
+) -> list[frozenset[str]]:
+    """:meth:`TopicPredicates.matching_many` in a worker process, at the caller's ``now``."""
+    return build_matchers(specs, clock=lambda: now).matching_many(items, names)
 
 
 def _utcnow() -> datetime:
@@ -87,8 +138,8 @@ def build_matchers(
     ``clock`` at that moment and hands it to the pure matcher, so the store's
     seam stays ``Item -> bool`` and tests inject the clock they run on.
     """
-    compiled = _compiled(tuple(topics))
-    return TopicPredicates(_build(compiled, clock), compiled, clock)
+    specs = tuple(topics)
+    return TopicPredicates(_build(_compiled(specs), clock), specs, clock)
 
 
 @lru_cache(maxsize=8)
