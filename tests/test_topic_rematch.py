@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import html
 from collections.abc import Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -140,6 +141,36 @@ def test_matching_in_worker_processes_answers_the_same() -> None:
         assert pool.processes and pool._executor is not None  # the workers did it
     finally:
         pool.close()
+
+
+class _DeadPool:
+    """A pool whose workers always die: the call must come back to the caller."""
+
+    processes = True
+    workers = 2
+
+    def __init__(self) -> None:
+        self.discarded: list[object] = []
+
+    def executor(self) -> _DeadPool:
+        return self
+
+    def submit(self, *args: object) -> None:
+        raise BrokenProcessPool("a worker died")
+
+    def discard(self, broken: object) -> None:
+        self.discarded.append(broken)
+
+
+def test_a_dead_worker_sends_the_matching_back_to_the_caller(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    dead = _DeadPool()
+    pooled = build_matchers(SPECS, clock=lambda: NOW).in_pool(dead)  # type: ignore[arg-type]
+    names = [spec.name for spec in SPECS]
+    assert pooled.matching_many(ITEMS * 3, names) == _reference(ITEMS, SPECS) * 3
+    assert dead.discarded == [dead]
+    assert "a topic matching worker died; matching 216 stories here" in caplog.text
 
 
 @pytest.fixture
