@@ -358,7 +358,8 @@ class Daemon:
 
         def apply() -> frozenset[str]:
             removed = ctx.store.sync_sources(new.sources, now=now)
-            synced = ctx.store.sync_topics(topic_signatures(new.topics), matchers, now=now)
+            rematch = matchers.in_pool(ctx.stages.pool) if ctx.stages else matchers
+            synced = ctx.store.sync_topics(topic_signatures(new.topics), rematch, now=now)
             return removed.dirty_topics | synced
 
         dirty = await asyncio.to_thread(apply)
