@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +37,7 @@ from .dispatch import CatchUp, Dispatcher
 from .health import Health
 from .lock import DataDirLock
 from .reload import plan_reload
-from .republish import Republisher, topic_map
+from .republish import PublishPace, Republisher, topic_map
 from .settings import DaemonSettings, with_data_dir
 from .watch import SeedWatch, watch_config
 
@@ -98,8 +99,11 @@ class Daemon:
             self.documents,
             lambda: self.ctx,
             self.metrics,
-            debounce=self.settings.publish_debounce,
-            max_delay=self.settings.publish_max_delay,
+            pace=PublishPace(
+                debounce=self.settings.publish_debounce,
+                max_delay=self.settings.publish_max_delay,
+                spacing=self.settings.publish_spacing,
+            ),
         )
         self.seed_watch = SeedWatch(self.dispatcher.request)
         self._stopping = asyncio.Event()
@@ -208,6 +212,9 @@ class Daemon:
         ctx = await asyncio.to_thread(open_context, self._initial, clock=self._clock)
         # One HTTP client for every update: the connection limits hold across sources.
         self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
+        if ctx.stages is not None:
+            # Started here, not by the first update on the loop.
+            await asyncio.to_thread(ctx.stages.pool.start)
         states, overdue = await asyncio.to_thread(self._recover)
         self.health.load(states, len(self.config.sources))
         self.dispatcher.catch_up(overdue)
@@ -383,9 +390,17 @@ def run_daemon(
         StoreError: the store cannot be opened.
     """
     config = with_data_dir(config, data_dir)
-    with DataDirLock(config.data_dir):
-        daemon = Daemon(config, settings, data_dir_override=data_dir)
-        asyncio.run(daemon.run())
+    settings = settings or DaemonSettings()
+    previous = sys.getswitchinterval()
+    # The store writer and the publishing thread are CPU-bound Python: a short
+    # switch interval hands the GIL back to the event loop sooner when it waits.
+    sys.setswitchinterval(settings.switch_interval)
+    try:
+        with DataDirLock(config.data_dir):
+            daemon = Daemon(config, settings, data_dir_override=data_dir)
+            asyncio.run(daemon.run())
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
