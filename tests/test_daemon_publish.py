@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,7 +26,8 @@ from aggregator.model import Outcome, SourceResult, SourceSpec
 from aggregator.pipeline import Context, open_context
 from aggregator.web import DocumentStore, create_app, serve
 
-from .daemonkit import free_port
+from .conftest import run_cli
+from .daemonkit import free_port, running, wait_for
 
 PACE = PublishPace(debounce=0.5, max_delay=5.0, spacing=4.0)
 TOPICS = ("talks", "war", "climate")
@@ -281,3 +283,28 @@ def test_the_daemon_starts_the_parse_workers_off_the_loop_before_serving(
     loop_thread = asyncio.run(main())
     assert len(calls) == 1
     assert calls[0] != loop_thread
+
+
+def test_the_catch_up_rate_is_a_run_option(tmp_path: Path) -> None:
+    cfg = tmp_path / "aggregator.yaml"
+    port = free_port()
+    # Nothing listens on the sources' port: the updates fail fast, which is all this needs.
+    sources = "".join(
+        f"  - {{name: s{i}, url: 'http://127.0.0.1:{free_port()}/{i}.xml'}}\n" for i in range(3)
+    )
+    cfg.write_text(
+        f"data_dir: var\nserver: {{host: 127.0.0.1, port: {port}}}\n"
+        f"allow_networks: ['127.0.0.0/8']\nsources:\n{sources}",
+        encoding="utf-8",
+    )
+    refused = run_cli(cfg, "run", "--catch-up-rate", "0")
+    assert refused.returncode == 2
+    assert "--catch-up-rate" in refused.stderr
+    with running(cfg, "--catch-up-rate", "2") as daemon, daemon.diagnosed():
+        wait_for(
+            lambda: "3 remote sources due: starting at most 2 a second" in daemon.log(),
+            120,
+            "the daemon's catch-up line",
+        )
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(120) == 0
