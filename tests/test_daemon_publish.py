@@ -258,7 +258,7 @@ def test_a_finished_update_starts_a_waiting_source_without_a_tick(
     assert sorted(started) == ["s0", "s1", "s2"]
 
 
-def test_the_daemon_starts_the_parse_workers_off_the_loop_before_serving(
+def test_the_daemon_starts_the_parse_workers_off_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = tmp_path / "aggregator.yaml"
@@ -276,6 +276,7 @@ def test_the_daemon_starts_the_parse_workers_off_the_loop_before_serving(
     async def main() -> int:
         await daemon.open()
         try:
+            await daemon.start_workers()
             return threading.get_ident()
         finally:
             await daemon.close()

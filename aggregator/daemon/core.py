@@ -161,6 +161,7 @@ class Daemon:
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
             server_task = asyncio.create_task(server.serve(), name="web")
             scheduler = self._scheduler(loop)
+            await self.start_workers()
             # What changed while the daemon was down: every seed folder now.
             self._reconcile(seed_folders(self.config))
             scheduler.start()
@@ -212,9 +213,6 @@ class Daemon:
         ctx = await asyncio.to_thread(open_context, self._initial, clock=self._clock)
         # One HTTP client for every update: the connection limits hold across sources.
         self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
-        if ctx.stages is not None:
-            # Started here, not by the first update on the loop.
-            await asyncio.to_thread(ctx.stages.pool.start)
         states, overdue = await asyncio.to_thread(self._recover)
         self.health.load(states, len(self.config.sources))
         self.dispatcher.catch_up(overdue)
@@ -224,6 +222,16 @@ class Daemon:
                 overdue,
                 self.settings.catch_up_rate,
             )
+
+    async def start_workers(self) -> None:
+        """Start the parse workers in a thread; :meth:`run` does it while serving, before updates.
+
+        Otherwise the first update starts them on the event loop, and the fork
+        server's imports (seconds) hold ``/healthz`` and every fetch.
+        """
+        stages = self.ctx.stages
+        if stages is not None:
+            await asyncio.to_thread(stages.pool.start)
 
     async def close(self) -> None:
         """Close the fetchers and the store."""
