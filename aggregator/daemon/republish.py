@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -145,6 +146,8 @@ class Republisher:
         self._pings: set[asyncio.Task[None]] = set()
         #: publishes done (each renders every dirty topic once)
         self.publishes = 0
+        #: (when, seconds) of the last publishes, oldest first, for the status page
+        self.recent: collections.deque[tuple[datetime, float]] = collections.deque(maxlen=96)
 
     def mark_dirty(self, topics: Iterable[str], *, index: bool = True) -> None:
         """Republish these topics (and the index) once the pace allows."""
@@ -205,6 +208,7 @@ class Republisher:
         self._last = (ended, ended - started)
         elapsed = time.perf_counter() - timer
         self._metrics.publish_seconds.observe(elapsed)
+        self.recent.append((ctx.clock(), elapsed))
         log.info(
             "published %d topics (%d documents) in %.2fs",
             len(dirty),
