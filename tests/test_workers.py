@@ -1,0 +1,375 @@
+"""Scale-out: ``aggregator worker`` processes on a PostgreSQL store, and the publisher.
+
+Real parts throughout: worker subprocesses, procrastinate's queue in a fresh
+PostgreSQL database, a loopback server counting requests per feed, and the
+published files compared byte for byte with the embedded mode's.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .conftest import pg_database, run_cli
+from .daemonkit import DaemonProcess, free_port, get, wait_for, wait_progress
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class FeedsServer:
+    """``feeds`` RSS feeds at ``/fNNN.xml``, counting requests per path, each answered late.
+
+    Feed ``i`` has three items of its own and one shared with feed ``i ± feeds/2``
+    (same link: one story for both, whichever worker stores it first).
+    """
+
+    def __init__(self, feeds: int, delay: float = 0.02) -> None:
+        self.feeds = feeds
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with owner.lock:
+                    owner.counts[self.path] += 1
+                time.sleep(delay)
+                try:
+                    body = owner.body(int(self.path.removeprefix("/f").removesuffix(".xml")))
+                except ValueError:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "application/rss+xml")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def body(self, i: int) -> bytes:
+        half = self.feeds // 2
+        items = []
+        for k in range(3):
+            title = f"Karabakh report {i}.{k}" if k == 0 else f"Report {i}.{k}"
+            items.append(
+                f"<item><guid>f{i}-{k}</guid><title>{title}</title>"
+                f"<link>https://news.example/{i}/{k}</link>"
+                f"<description>Report {i} {k}: words w{i}x{k} and more w{i}y{k}.</description>"
+                f"<pubDate>{format_datetime(T0 + timedelta(minutes=i * 4 + k))}</pubDate></item>"
+            )
+        shared = i % half
+        items.append(
+            f"<item><guid>s{shared}</guid><title>Shared note {shared}</title>"
+            f"<link>https://shared.example/{shared}</link>"
+            f"<description>A note seen twice, number {shared}.</description>"
+            f"<pubDate>{format_datetime(T0 - timedelta(minutes=shared))}</pubDate></item>"
+        )
+        return (
+            '<?xml version="1.0"?><rss version="2.0"><channel>'
+            f"<title>Feed {i}</title><link>https://news.example/{i}</link><description>d</description>"
+            + "".join(items)
+            + "</channel></rss>"
+        ).encode()
+
+    def paths(self) -> list[str]:
+        return [f"/f{i:03d}.xml" for i in range(self.feeds)]
+
+    def snapshot(self) -> Counter[str]:
+        with self.lock:
+            return Counter(self.counts)
+
+    def fetched(self) -> int:
+        with self.lock:
+            return len(self.counts)
+
+    def __enter__(self) -> FeedsServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def write_config(
+    path: Path, *, store: str, feeds: FeedsServer, port: int, workers: bool = True
+) -> Path:
+    sources = "\n".join(
+        f"  - {{name: f{i:03d}, url: '{feeds.base}/f{i:03d}.xml'}}" for i in range(feeds.feeds)
+    )
+    workers_yaml = (
+        "workers: {enabled: true, dispatch_every: 1s, stalled_after: 3s}\n" if workers else ""
+    )
+    path.write_text(
+        f"""
+data_dir: var
+store: {store}
+server: {{host: 127.0.0.1, port: {port}}}
+allow_networks: ['127.0.0.0/8']
+defaults: {{interval: 30m}}
+fetch: {{max_connections: 50, max_per_host: 50}}
+ingest: {{workers: 0}}
+{workers_yaml}sources:
+{sources}
+topics:
+  - {{name: karabakh, query: Karabakh}}
+  - {{name: report, query: report, max_items: 200}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def sql(url: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        cursor = conn.execute(query)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def scalar(url: str, query: str) -> int:
+    [(value,)] = sql(url, query)
+    return int(value or 0)  # type: ignore[call-overload]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@contextmanager
+def workers(config: Path, count: int, *args: str) -> Iterator[list[DaemonProcess]]:
+    procs: list[DaemonProcess] = []
+    try:
+        for n in range(count):
+            log = config.parent / f"worker{n}.log"
+            procs.append(DaemonProcess(config, *args, log=log, command="worker"))
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+
+
+def logs(procs: list[DaemonProcess]) -> str:
+    return "\n".join(f"--- worker {n}\n{p.log()[-2500:]}" for n, p in enumerate(procs))
+
+
+def saved(url: str) -> int:
+    """Sources whose update saved a state not due again within the period."""
+    return scalar(url, "SELECT count(*) FROM sources WHERE next_due_at > now()")
+
+
+def registered(url: str) -> int:
+    """Workers beating in the queue's table (0 before the first applied the schema)."""
+    try:
+        return scalar(url, "SELECT count(*) FROM procrastinate_workers")
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def quiet_queue(url: str) -> bool:
+    return not scalar(
+        url,
+        "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'fetch' "
+        "AND task_name = 'aggregator.fetch' AND status IN ('todo', 'doing')",
+    )
+
+
+def test_worker_refuses_an_embedded_store(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("data_dir: var\nsources: []\n", encoding="utf-8")
+    done = run_cli(config, "worker")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "store: aggregator worker needs a PostgreSQL store" in lines[0]
+    assert str(config) in lines[0]
+
+
+def test_workers_enabled_needs_postgresql(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("data_dir: var\nworkers: {enabled: true}\n", encoding="utf-8")
+    done = run_cli(config, "run")
+    assert done.returncode == 2
+    assert "workers.enabled: workers need a PostgreSQL store" in done.stderr
+
+
+FEEDS = 500
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_three_workers_fetch_once_lose_nothing_and_publish_the_same(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        server = stack.enter_context(FeedsServer(FEEDS))
+
+        # The embedded mode on the same input: the published bytes to match.
+        embedded = tmp_path / "embedded"
+        embedded.mkdir()
+        plain = write_config(
+            embedded / "aggregator.yaml", store="sqlite", feeds=server, port=1, workers=False
+        )
+        done = run_cli(plain, "update", "--json", timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        done = run_cli(plain, "publish", "--out", str(tmp_path / "published-embedded"))
+        assert done.returncode == 0, done.stderr
+        assert set(server.snapshot().values()) == {1}
+        server.counts.clear()
+
+        scaled = tmp_path / "scaled"
+        scaled.mkdir()
+        config = write_config(scaled / "aggregator.yaml", store=url, feeds=server, port=1)
+        procs = stack.enter_context(workers(config, 3, "--concurrency", "8"))
+
+        # First period, one worker killed mid-run.
+        with_logs = lambda what: f"{what}\n{logs(procs)}"  # noqa: E731
+        try:
+            wait_for(lambda: registered(url) == 3, 60, "three workers taking jobs")
+            wait_progress(server.fetched, FEEDS // 4, 90, "feeds fetched before the kill")
+        except AssertionError as exc:
+            raise AssertionError(with_logs(str(exc))) from None
+        victim = procs[0]
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(10)
+        try:
+            wait_progress(lambda: saved(url), FEEDS, 60, "sources updated")
+            wait_for(lambda: quiet_queue(url), 60, "an empty fetch queue")
+        except AssertionError as exc:
+            raise AssertionError(with_logs(str(exc))) from None
+
+        counts = server.snapshot()
+        assert sorted(counts) == server.paths(), "a feed was never fetched"
+        retried = {
+            row[0]
+            for row in sql(
+                url,
+                "SELECT args->>'source' FROM procrastinate_jobs "
+                "WHERE task_name = 'aggregator.fetch' AND attempts > 0",
+            )
+        }
+        assert retried, with_logs("the killed worker had no update in flight: nothing retried")
+        twice = {path for path, n in counts.items() if n > 1}
+        assert all(n <= 2 for n in counts.values()), counts.most_common(3)
+        # Only an update the killed worker had in flight is fetched again.
+        assert {p.removeprefix("/").removesuffix(".xml") for p in twice} <= retried
+
+        # Nothing lost, nothing doubled: one story per distinct link.
+        assert scalar(url, "SELECT count(*) FROM stories") == 3 * FEEDS + FEEDS // 2
+        assert scalar(url, "SELECT count(*) FROM entries") == 4 * FEEDS
+        # Each changed topic waits in the publish queue once, however many updates changed
+        # it ("*", every topic, when a retried update had saved before its worker died).
+        pending = dict(
+            sql(
+                url,
+                "SELECT args->'topics'->>0, count(*) FROM procrastinate_jobs "
+                "WHERE queue_name = 'publish' AND status = 'todo' GROUP BY 1",
+            )
+        )
+        assert {"karabakh", "report"} <= set(pending) <= {"karabakh", "report", "*"}
+        assert set(pending.values()) == {1}
+        publish_jobs = scalar(
+            url, "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'publish'"
+        )
+
+        # Same published bytes as the embedded mode (publish runs on any node).
+        done = run_cli(config, "publish", "--out", str(tmp_path / "published-scaled"))
+        assert done.returncode == 0, done.stderr
+        ours = tree(tmp_path / "published-scaled")
+        theirs = tree(tmp_path / "published-embedded")
+        assert sorted(ours) == sorted(theirs)
+        differ = [name for name in ours if ours[name] != theirs[name]]
+        assert not differ, differ[:5]
+
+        # Second period, two workers: every feed exactly once more; unchanged feeds
+        # change nothing, so nothing more is queued for publishing.
+        server.counts.clear()
+        sql(url, "UPDATE sources SET next_due_at = now()")
+        try:
+            wait_progress(lambda: saved(url), FEEDS, 60, "sources updated again")
+            wait_for(lambda: quiet_queue(url), 60, "an empty fetch queue")
+        except AssertionError as exc:
+            raise AssertionError(with_logs(str(exc))) from None
+        again = server.snapshot()
+        assert sorted(again) == server.paths()
+        assert set(again.values()) == {1}, again.most_common(3)
+        assert (
+            scalar(url, "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'publish'")
+            == publish_jobs
+        )
+
+        # SIGTERM: the survivors finish and exit 0.
+        for proc in procs[1:]:
+            proc.signal(signal.SIGTERM)
+        for proc in procs[1:]:
+            assert proc.wait(60) == 0, proc.log()[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_run_with_workers_serves_and_publishes_without_polling(tmp_path: Path) -> None:
+    feeds = 20
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        server = stack.enter_context(FeedsServer(feeds))
+        config = write_config(tmp_path / "aggregator.yaml", store=url, feeds=server, port=port)
+        publisher = DaemonProcess(config, log=tmp_path / "publisher.log")
+        stack.callback(publisher.kill)
+        with publisher.diagnosed():
+            health = wait_for(lambda: get(f"{base}healthz")[0] == 200, 60, "the publisher")
+        assert health
+        # A second publisher on the same store is refused in one line.
+        second = run_cli(config, "run")
+        assert second.returncode == 3
+        assert "another publisher" in second.stderr
+
+        procs = stack.enter_context(workers(config, 1))
+
+        def served_items() -> int:
+            status, body = get(f"{base}topics/report.json")
+            return len(json.loads(body)["items"]) if status == 200 else 0
+
+        with publisher.diagnosed():
+            wait_progress(served_items, 3 * feeds, 60, "stories served by the publisher")
+        assert (tmp_path / "var" / "public" / "topics" / "report.atom").exists()
+        # Every fetch went through the queue: one job per source, one request per feed.
+        assert set(server.snapshot().values()) == {1}
+        assert len(server.snapshot()) == feeds
+        jobs = sql(
+            url,
+            "SELECT DISTINCT args->>'source' FROM procrastinate_jobs "
+            "WHERE task_name = 'aggregator.fetch' AND status = 'succeeded'",
+        )
+        assert len(jobs) == feeds
+        health_body = json.loads(get(f"{base}healthz")[1])
+        assert health_body["mode"] == "publisher"
+        assert health_body["publish_jobs"] >= 1
+
+        for proc in [publisher, *procs]:
+            proc.signal(signal.SIGTERM)
+        for proc in [publisher, *procs]:
+            assert proc.wait(60) == 0, proc.log()[-2000:]
