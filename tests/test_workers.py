@@ -287,3 +287,22 @@ def test_run_with_workers_serves_and_publishes_without_polling(tmp_path: Path) -
             proc.signal(signal.SIGTERM)
         for proc in [publisher, *procs]:
             assert proc.wait(60) == 0, proc.log()[-2000:]
+
+
+@pytest.mark.postgres
+def test_sigterm_finishes_the_updates_in_flight(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        # Every answer comes 3 s late: the SIGTERM lands while the updates wait for them.
+        server = stack.enter_context(FeedsServer(4, delay=3.0))
+        config = write_config(tmp_path / "aggregator.yaml", store=url, feeds=server, port=1)
+        [worker] = stack.enter_context(workers(config, 1))
+        with worker.diagnosed():
+            wait_for(lambda: server.fetched() == 4, 60, "four requests in flight")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(60) == 0, worker.log()[-2000:]
+        # Each update finished and saved: none abandoned, none left running in the queue.
+        outcomes = sql(url, "SELECT last_outcome FROM sources ORDER BY name")
+        assert outcomes == [("ok",)] * 4
+        assert scalar(url, "SELECT count(*) FROM entries") == 16
+        assert not scalar(url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")

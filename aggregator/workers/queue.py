@@ -22,13 +22,14 @@ Jobs and what they carry (names are stable: workers of two releases may share a 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
 import procrastinate
 import psycopg
 from procrastinate import exceptions as pexc
+from procrastinate.jobs import Job
 
 from aggregator.errors import StoreError
 
@@ -59,6 +60,8 @@ _SCHEMA_LOCK = 0x61677131
 _PUBLISHER_LOCK = 0x61677132
 #: periodic jobs go before the fetches queued behind them
 _URGENT = 10
+#: jobs queued per statement
+_BATCH = 500
 
 
 def conninfo(store_url: str) -> str:
@@ -141,18 +144,37 @@ class JobQueue:
 
     # -- deferring ---------------------------------------------------------------------
 
-    async def defer_fetch(self, source: str) -> bool:
-        """Queue one source's update unless one is queued already; True when queued."""
-        try:
-            await self.app.configure_task(
-                FETCH,
-                queue=FETCH_QUEUE,
-                queueing_lock=f"fetch:{source}",
-                lock=f"source:{source}",
-            ).defer_async(source=source)
-        except pexc.AlreadyEnqueued:
-            return False
-        return True
+    async def defer_fetches(self, sources: Sequence[str]) -> int:
+        """Queue one update per source unless one is queued already; returns how many were.
+
+        Many per statement (a dispatch may queue thousands); a batch that meets
+        a queued job is retried one job at a time, the queued ones skipped.
+        """
+        queued = 0
+        for start in range(0, len(sources), _BATCH):
+            jobs = [self._fetch_job(s) for s in sources[start : start + _BATCH]]
+            try:
+                await self.app.job_manager.batch_defer_jobs_async(jobs)
+            except pexc.AlreadyEnqueued:
+                for job in jobs:
+                    try:
+                        await self.app.job_manager.defer_job_async(job)
+                    except pexc.AlreadyEnqueued:
+                        continue
+                    queued += 1
+            else:
+                queued += len(jobs)
+        return queued
+
+    @staticmethod
+    def _fetch_job(source: str) -> Job:
+        return Job(
+            queue=FETCH_QUEUE,
+            lock=f"source:{source}",
+            queueing_lock=f"fetch:{source}",
+            task_name=FETCH,
+            task_kwargs={"source": source},
+        )
 
     async def defer_publish(self, topics: Iterable[str]) -> int:
         """Queue a publish of each topic not queued for publishing yet; returns how many were.

@@ -66,10 +66,7 @@ class Worker:
         if unknown:
             # Configured in another node's config, not this one's: leave them to it.
             await asyncio.to_thread(store.release, unknown, owner=QUEUE_OWNER)
-        queued = 0
-        for name in names:
-            if name in self._specs and await self.queue.defer_fetch(name):
-                queued += 1
+        queued = await self.queue.defer_fetches([n for n in names if n in self._specs])
         if names:
             log.info("dispatch: %d due, %d queued", len(names), queued)
         return queued
@@ -131,7 +128,7 @@ class Worker:
 
 async def _run(config: Config, concurrency: int) -> None:
     settings = config.workers
-    queue = JobQueue(config.store_url, pool_size=concurrency + 4)
+    queue = JobQueue(config.store_url, pool_size=10)
     await queue.open()
     try:
         ctx = await asyncio.to_thread(open_context, config)
