@@ -161,7 +161,9 @@ def test_three_workers_fetch_once_lose_nothing_and_publish_the_same(tmp_path: Pa
         # First period, one worker killed mid-run.
         with_logs = lambda what: f"{what}\n{logs(procs)}"  # noqa: E731
         try:
-            wait_for(lambda: registered(url) == 3, 60, "three workers taking jobs")
+            # Start-up (imports, migrations, the queue's schema) has no progress to watch:
+            # a safety net only, the wait ends when the third worker registers.
+            wait_for(lambda: registered(url) == 3, 180, "three workers taking jobs")
             wait_progress(server.fetched, FEEDS // 4, 90, "feeds fetched before the kill")
         except AssertionError as exc:
             raise AssertionError(with_logs(str(exc))) from None
@@ -254,7 +256,7 @@ def test_run_with_workers_serves_and_publishes_without_polling(tmp_path: Path) -
         publisher = DaemonProcess(config, log=tmp_path / "publisher.log")
         stack.callback(publisher.kill)
         with publisher.diagnosed():
-            health = wait_for(lambda: get(f"{base}healthz")[0] == 200, 60, "the publisher")
+            health = wait_for(lambda: get(f"{base}healthz")[0] == 200, 180, "the publisher")
         assert health
         # A second publisher on the same store is refused in one line.
         second = run_cli(config, "run")
@@ -298,7 +300,7 @@ def test_sigterm_finishes_the_updates_in_flight(tmp_path: Path) -> None:
         config = write_config(tmp_path / "aggregator.yaml", store=url, feeds=server, port=1)
         [worker] = stack.enter_context(workers(config, 1))
         with worker.diagnosed():
-            wait_for(lambda: server.fetched() == 4, 60, "four requests in flight")
+            wait_for(lambda: server.fetched() == 4, 180, "four requests in flight")
         worker.signal(signal.SIGTERM)
         assert worker.wait(60) == 0, worker.log()[-2000:]
         # Each update finished and saved: none abandoned, none left running in the queue.

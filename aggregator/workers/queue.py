@@ -194,7 +194,11 @@ class JobQueue:
         return queued
 
     async def recover_stalled(self, stalled_after: timedelta) -> int:
-        """Put the running jobs of workers silent for ``stalled_after`` back in the queue."""
+        """Put the running jobs of workers silent for ``stalled_after`` back in the queue.
+
+        Returns:
+            How many jobs were queued again.
+        """
         manager = self.app.job_manager
         stalled = list(
             await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after.total_seconds())
@@ -202,6 +206,8 @@ class JobQueue:
         for job in stalled:
             log.warning("job %s (%s) of a dead worker: queued again", job.id, job.call_string)
             await manager.retry_job(job)
+        # Forget the dead workers themselves (their jobs are back in the queue).
+        await manager.prune_stalled_workers(stalled_after.total_seconds())
         return len(stalled)
 
     async def delete_finished(self, older_than: timedelta) -> None:
