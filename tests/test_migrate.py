@@ -125,6 +125,12 @@ def test_migrate_keeps_every_row_id_and_published_byte(tmp_path: Path) -> None:
         assert len(done.stderr.strip().splitlines()) == 1
         assert rows(url) == before
 
+        # The copy lives on: new poll records get ids past the copied ones.
+        polls = len(before["poll_history"])
+        done = run_cli(migrated, "update")
+        assert done.returncode == 0, done.stderr
+        assert len(rows(url)["poll_history"]) > polls
+
 
 def test_migrate_wants_a_postgresql_url(tmp_path: Path) -> None:
     config = tmp_path / "aggregator.yaml"
