@@ -763,7 +763,104 @@ def run_cmd(
         shutdown_deadline=shutdown_deadline, max_workers=workers, catch_up_rate=catch_up_rate
     )
     with known_errors():
-        run_daemon(config, data_dir=data_dir, settings=settings)
+        if config.workers.enabled:
+            # Workers poll (aggregator worker): this process only serves and publishes.
+            from aggregator.workers import run_publisher
+
+            run_publisher(config, data_dir=data_dir, settings=settings)
+        else:
+            run_daemon(config, data_dir=data_dir, settings=settings)
+
+
+@main.command("worker")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=1000),
+    default=None,
+    help="Source updates this worker runs at once [default: workers.concurrency, 32].",
+)
+@pass_state
+def worker_cmd(state: _State, concurrency: int | None) -> None:
+    """Take source updates from the job queue in the PostgreSQL store (scale-out).
+
+    Run any number, on any machines sharing the store; ``aggregator run`` then
+    only serves and publishes (``workers: {enabled: true}``). SIGTERM finishes
+    the updates in flight and exits 0. The queue's tables (procrastinate's own
+    schema) are created by the first worker or publisher to start.
+    """
+    config = state.config
+    if config.store_url.startswith("sqlite"):
+        fail(
+            ConfigError(
+                "aggregator worker needs a PostgreSQL store: set store: to a postgresql:// URL "
+                "(aggregator migrate --to URL copies this one)",
+                file=str(config.path),
+                key="store",
+            )
+        )
+    if not config.workers.enabled:
+        fail(
+            ConfigError(
+                "set workers: {enabled: true} so that aggregator run stops polling",
+                file=str(config.path),
+                key="workers.enabled",
+            )
+        )
+    from aggregator.daemon import configure_logging
+    from aggregator.workers import run_worker
+
+    configure_logging(state.log_level or "info", state.log_format)
+    with known_errors():
+        run_worker(config, concurrency=concurrency)
+
+
+@main.command("migrate")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="URL",
+    help="The empty PostgreSQL database to copy the store into (postgresql://...).",
+)
+@pass_state
+def migrate_cmd(state: _State, target: str) -> None:
+    """Copy the store into an empty PostgreSQL database, keeping every id.
+
+    Every table is copied: sources' state, entries, stories and their ids,
+    topic memberships, tombstones, the dedup index. Stop the daemon first;
+    then set ``store:`` to the URL: publishing gives the same bytes.
+    """
+    from aggregator.daemon import DataDirLock
+    from aggregator.store.copy import copy_store
+    from aggregator.store.database import Database
+
+    config = state.config
+    if not target.startswith(("postgresql://", "postgresql+psycopg://")):
+        fail(ConfigError(f"--to: not a postgresql:// URL: {target!r}"))
+    url = target.replace("postgresql://", "postgresql+psycopg://", 1)
+    if url == config.store_url:
+        fail(ConfigError("--to: that is the store itself", file=str(config.path), key="store"))
+    with known_errors(), DataDirLock(config.data_dir):
+        source = Database.open(config.store_url)
+        try:
+            dest = Database.open(url)
+            try:
+                name = dest.engine.url.render_as_string(hide_password=True)
+                report = copy_store(
+                    source,
+                    dest,
+                    target_name=name,
+                    progress=lambda table, n: err_console.print(f"{table}: {n} rows"),
+                )
+            finally:
+                dest.close()
+        finally:
+            source.close()
+    out_console.print(
+        f"copied {report.total} rows in {len(report.rows)} tables to {name}; "
+        f"now set store: to that URL in {config.path}",
+        markup=False,
+    )
 
 
 @main.command("serve")

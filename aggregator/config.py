@@ -42,6 +42,7 @@ __all__ = [
     "IngestSpec",
     "ServerSpec",
     "SiteSpec",
+    "WorkersSpec",
     "config_json_schema",
     "load_config",
     "parse_duration",
@@ -235,6 +236,42 @@ class _Ingest(_Model):
     skip_unchanged_body: bool = True
 
 
+class _Workers(_Model):
+    """Scale-out on PostgreSQL: ``aggregator worker`` processes poll; ``run`` publishes."""
+
+    #: workers poll; ``aggregator run`` serves and publishes without polling
+    enabled: bool = False
+    #: source updates one worker process runs at once (``--concurrency`` overrides)
+    concurrency: int = Field(32, ge=1, le=1000)
+    #: how often the periodic dispatch queues the due sources (1s to 60s)
+    dispatch_every: Duration = timedelta(seconds=5)
+    #: a worker silent this long is dead: its jobs go back to the queue
+    stalled_after: Duration = timedelta(seconds=30)
+    #: finished jobs are deleted once this old (whole hours)
+    keep_jobs: Duration = timedelta(hours=1)
+
+    @field_validator("dispatch_every")
+    @classmethod
+    def _dispatch_every(cls, value: timedelta) -> timedelta:
+        if not timedelta(seconds=1) <= value <= timedelta(seconds=60) or value.microseconds:
+            raise ValueError("must be whole seconds from 1s to 60s")
+        return value
+
+    @field_validator("stalled_after")
+    @classmethod
+    def _stalled_after(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=3):
+            raise ValueError("must be at least 3s (workers beat every third of it)")
+        return value
+
+    @field_validator("keep_jobs")
+    @classmethod
+    def _keep_jobs(cls, value: timedelta) -> timedelta:
+        if value < timedelta(hours=1) or value % timedelta(hours=1):
+            raise ValueError("must be whole hours, at least 1h")
+        return value
+
+
 class _Retention(_Model):
     #: entries older than this (by publication date) are pruned, unless their
     #: story is still in a topic's current feed
@@ -362,6 +399,7 @@ class _Config(_Model):
     retention: _Retention = _Retention()
     dedup: _Dedup = _Dedup()
     ingest: _Ingest = _Ingest()
+    workers: _Workers = _Workers()
     #: further YAML files holding a top-level ``sources:`` list (e.g. from OPML import)
     include: tuple[str, ...] = ()
     sources: tuple[_Source, ...] = ()
@@ -426,6 +464,19 @@ class IngestSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkersSpec:
+    """Scale-out settings (``workers:``); only meaningful with a PostgreSQL store."""
+
+    #: workers poll; ``aggregator run`` serves and publishes only
+    enabled: bool = False
+    #: source updates one worker process runs at once
+    concurrency: int = 32
+    dispatch_every: timedelta = timedelta(seconds=5)
+    stalled_after: timedelta = timedelta(seconds=30)
+    keep_jobs: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated configuration."""
 
@@ -450,6 +501,7 @@ class Config:
     #: near-duplicate story matching (the ``dedup:`` section)
     dedup: NearDupSettings = field(default_factory=NearDupSettings)
     ingest: IngestSpec = IngestSpec()
+    workers: WorkersSpec = WorkersSpec()
 
     def source(self, name: str) -> SourceSpec | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -586,6 +638,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         model = _Config.model_validate(raw)
     except ValidationError as exc:
         raise _validation_error(exc, file) from None
+    if model.workers.enabled and model.store == "sqlite":
+        raise ConfigError(
+            "workers need a PostgreSQL store: set store: to a postgresql:// URL",
+            file=file,
+            key="workers.enabled",
+        )
     return _freeze(model, path, base, _topics(model, file))
 
 
@@ -699,6 +757,7 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             fast_parser=model.ingest.fast_parser,
             skip_unchanged_body=model.ingest.skip_unchanged_body,
         ),
+        workers=WorkersSpec(**model.workers.model_dump()),
     )
 
 

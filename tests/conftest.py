@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -63,19 +64,18 @@ def _pg_available() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL for each store backend."""
-    if request.param == "sqlite-file":
-        yield f"sqlite:///{tmp_path / 'data' / 'aggregator.db'}"
-        return
-    if request.param == "sqlite-memory":
-        yield "sqlite://"
-        return
+def require_postgres() -> None:
+    """Skip (fail under CI) when the PostgreSQL test server is not reachable."""
     if not _pg_available():
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
         pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}")
+
+
+@contextmanager
+def pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database (``postgresql+psycopg://`` URL), dropped afterwards."""
+    require_postgres()
     import psycopg
 
     name = f"aggregator_test_{uuid.uuid4().hex[:12]}"
@@ -89,3 +89,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database URL for each store backend."""
+    if request.param == "sqlite-file":
+        yield f"sqlite:///{tmp_path / 'data' / 'aggregator.db'}"
+        return
+    if request.param == "sqlite-memory":
+        yield "sqlite://"
+        return
+    with pg_database() as url:
+        yield url

@@ -156,9 +156,11 @@ class FeedServer:
 
 
 class DaemonProcess:
-    """``python -m aggregator --config CFG run`` as a subprocess, its stderr in a file."""
+    """``python -m aggregator --config CFG run`` (or another command) as a subprocess."""
 
-    def __init__(self, config: Path, *args: str, log: Path | None = None) -> None:
+    def __init__(
+        self, config: Path, *args: str, log: Path | None = None, command: str = "run"
+    ) -> None:
         self.config = config
         self.log_path = log or config.parent / "daemon.log"
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -166,7 +168,7 @@ class DaemonProcess:
             env.pop(key, None)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait()/kill()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "run", *args],
+            [sys.executable, "-m", "aggregator", "--config", str(config), command, *args],
             stdout=self._log,
             stderr=self._log,
             env=env,

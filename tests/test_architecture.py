@@ -34,6 +34,7 @@ CONFINED = {
     # The store is split by concern; each part runs its own statements.
     "sqlalchemy": {
         "aggregator.store.batch",
+        "aggregator.store.copy",
         "aggregator.store.database",
         "aggregator.store.entries",
         "aggregator.store.files",
@@ -51,6 +52,9 @@ CONFINED = {
     "datasketch": {"aggregator.neardup"},
     "alembic": {"aggregator.store.database", "aggregator.store.migrations.env"},
     "apscheduler": {"aggregator.daemon.core"},
+    # The job queue of the scale-out workers, and the advisory locks beside it.
+    "procrastinate": {"aggregator.workers.queue"},
+    "psycopg": {"aggregator.workers.queue"},
     "watchfiles": {"aggregator.daemon.watch"},
     "prometheus_client": {"aggregator.metrics"},
     "yaml": {"aggregator.config", "aggregator.parse.article"},

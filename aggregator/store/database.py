@@ -20,6 +20,10 @@ __all__ = ["Database", "chunks", "head_revisions"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
+#: PostgreSQL advisory lock every write transaction takes first (the key spells "aggr")
+WRITE_LOCK_KEY = 0x61676772
+#: PostgreSQL advisory lock held while migrating ("aggm")
+MIGRATE_LOCK_KEY = 0x6167676D
 
 
 class Database:
@@ -28,8 +32,12 @@ class Database:
     Write transactions on SQLite start with ``BEGIN IMMEDIATE``: the write lock
     is taken before the first read, so a transaction that reads and then
     writes never works on a stale snapshot and waits (busy timeout) instead
-    of failing when another process writes. An in-memory database is one
-    connection shared by every thread, so there each use holds a lock.
+    of failing when another process writes. On PostgreSQL the same order is
+    kept across processes (several workers sharing one store) by a
+    transaction-level advisory lock: dedup decides on what the transaction
+    reads, so two writers must never decide on the same snapshot. An
+    in-memory database is one connection shared by every thread, so there
+    each use holds a lock.
     """
 
     def __init__(self, engine: Engine, *, shared_connection: bool = False) -> None:
@@ -83,6 +91,8 @@ class Database:
         with self._lock or nullcontext(), self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif self.dialect == "postgresql":
+                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"))
             try:
                 yield conn
             except BaseException:
@@ -155,5 +165,9 @@ def _migrate(engine: Engine) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several workers opening one new database at once: one migrates, the
+            # others wait here and then find it at head.
+            conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({MIGRATE_LOCK_KEY})"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

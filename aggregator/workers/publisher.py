@@ -1,0 +1,145 @@
+"""``aggregator run`` with ``workers.enabled``: serve and publish, never poll.
+
+The workers queue a publish job per topic their updates changed; this process
+is the one worker of the ``publish`` queue. Each job marks its topics dirty in
+the daemon's :class:`~aggregator.daemon.republish.Republisher`, which renders
+them after its debounce, swaps them into the served set and writes the static
+tree. One publisher per store: a PostgreSQL advisory lock refuses a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+from aggregator.config import Config
+from aggregator.daemon.republish import Republisher, topic_map
+from aggregator.daemon.settings import DaemonSettings, with_data_dir
+from aggregator.errors import StoreError
+from aggregator.metrics import CONTENT_TYPE, Metrics
+from aggregator.pipeline import Context, open_context
+from aggregator.web import DocumentStore, create_app, serve
+
+from .queue import ALL_TOPICS, PUBLISH_QUEUE, JobQueue
+
+__all__ = ["run_publisher"]
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """The publish queue's worker in front of a republisher and the web server."""
+
+    def __init__(self, ctx: Context, queue: JobQueue, settings: DaemonSettings) -> None:
+        self.ctx = ctx
+        self.queue = queue
+        self.metrics = Metrics()
+        self.documents = DocumentStore(topics=topic_map(ctx.config))
+        self.republisher = Republisher(
+            self.documents,
+            lambda: self.ctx,
+            self.metrics,
+            debounce=settings.publish_debounce,
+            max_delay=settings.publish_max_delay,
+        )
+        #: publish jobs taken, for /healthz
+        self.jobs = 0
+
+    async def on_publish(self, topics: list[str]) -> None:
+        """A publish job: its topics are rendered with the next publish."""
+        self.jobs += 1
+        if ALL_TOPICS in topics:
+            self.republisher.mark_dirty(t.name for t in self.ctx.config.topics)
+        else:
+            self.republisher.mark_dirty(topics)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "mode": "publisher",
+            "documents": len(self.documents),
+            "publish_jobs": self.jobs,
+        }
+
+    async def run(self) -> None:
+        config = self.ctx.config
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stopping.set)
+        try:
+            await self.republisher.publish(full=True)
+            app = create_app(
+                self.documents,
+                health=self.health,
+                metrics=lambda: (self.metrics.render(), CONTENT_TYPE),
+            )
+            server = serve(app, host=config.server.host, port=config.server.port)
+            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+            server_task = asyncio.create_task(server.serve(), name="web")
+            self.queue.register_publish_task(self.on_publish)
+            jobs = asyncio.create_task(
+                self.queue.work(
+                    [PUBLISH_QUEUE],
+                    concurrency=1,
+                    stalled_after=config.workers.stalled_after,
+                    handle_signals=False,
+                ),
+                name="publish-jobs",
+            )
+            publisher = asyncio.create_task(self.republisher.run(), name="publisher")
+            log.info(
+                "publishing only (workers poll): %d topics, serving %s",
+                len(config.topics),
+                config.server.base_url,
+            )
+            await stopping.wait()
+            jobs.cancel()  # procrastinate finishes the job in flight first
+            with contextlib.suppress(asyncio.CancelledError):
+                await jobs
+            publisher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await publisher
+            await self.republisher.publish()
+            server.should_exit = True
+            await server_task
+            log.info("stopped")
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+
+def run_publisher(
+    config: Config, *, data_dir: Path | None = None, settings: DaemonSettings | None = None
+) -> None:
+    """Serve and publish the store's feeds, re-rendering what workers changed, until SIGTERM.
+
+    Raises:
+        StoreError: the store or queue cannot be opened, or another publisher runs.
+    """
+    config = with_data_dir(config, data_dir)
+
+    async def main() -> None:
+        queue = JobQueue(config.store_url, pool_size=4)
+        await queue.open()
+        try:
+            if not await queue.hold_publisher_lock():
+                raise StoreError(
+                    "another publisher (aggregator run with workers.enabled) runs on this store"
+                )
+            ctx = await asyncio.to_thread(open_context, config)
+            try:
+                await Publisher(ctx, queue, settings or DaemonSettings()).run()
+            finally:
+                await asyncio.to_thread(ctx.close)
+        finally:
+            await queue.close()
+
+    logging.getLogger("procrastinate").setLevel(
+        max(logging.WARNING, logging.getLogger().getEffectiveLevel())
+    )
+    asyncio.run(main())

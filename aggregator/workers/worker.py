@@ -1,0 +1,176 @@
+"""``aggregator worker``: one process taking source updates from the job queue.
+
+Any number of these run on any number of machines against one PostgreSQL
+store. Each runs the same update as the embedded daemon
+(:func:`aggregator.pipeline.update_source`: fetch on the loop, parse in its
+process pool, one writer), and the periodic jobs that whichever worker takes
+them runs once for all: the dispatch, the recovery of dead workers' jobs,
+the job-table cleanup and retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from datetime import timedelta
+
+from aggregator.config import Config
+from aggregator.daemon.health import Health
+from aggregator.metrics import Metrics
+from aggregator.model import SourceSpec
+from aggregator.pipeline import Context, make_fetcher, open_context, update_source
+from aggregator.retention import prune
+
+from .queue import ALL_TOPICS, FETCH_QUEUE, JobQueue
+
+__all__ = ["QUEUE_OWNER", "Worker", "run_worker"]
+
+log = logging.getLogger(__name__)
+
+#: the claim owner of a source whose update is queued or running (released by its saved state)
+QUEUE_OWNER = "queue"
+#: how long a queued or running update holds its source if it never saves (its job vanished)
+LEASE = timedelta(hours=1)
+#: sources one dispatch queues at most
+DISPATCH_LIMIT = 10_000
+
+
+class Worker:
+    """The jobs of one worker process, over its context and the queue.
+
+    Args:
+        ctx: the open context (store, stages, fetcher).
+        queue: the open job queue.
+    """
+
+    def __init__(self, ctx: Context, queue: JobQueue) -> None:
+        self.ctx = ctx
+        self.queue = queue
+        self._specs: dict[str, SourceSpec] = {s.name: s for s in ctx.config.sources}
+        self._health = Health(Metrics(), ctx.config.workers.dispatch_every.total_seconds())
+
+    async def dispatch(self) -> int:
+        """Claim the due sources and queue one update each; returns how many were queued.
+
+        The claim keeps the next dispatches from queueing a source again while
+        its update waits or runs; the queueing lock keeps a second job out if
+        a claim lapsed while the first still waits.
+        """
+        store = self.ctx.store
+        now = self.ctx.clock()
+        names = await asyncio.to_thread(
+            store.claim_due, now, owner=QUEUE_OWNER, lease=LEASE, limit=DISPATCH_LIMIT
+        )
+        unknown = [n for n in names if n not in self._specs]
+        if unknown:
+            # Configured in another node's config, not this one's: leave them to it.
+            await asyncio.to_thread(store.release, unknown, owner=QUEUE_OWNER)
+        queued = await self.queue.defer_fetches([n for n in names if n in self._specs])
+        if names:
+            log.info("dispatch: %d due, %d queued", len(names), queued)
+        return queued
+
+    async def fetch(self, source: str, attempts: int) -> None:
+        """Update one source, then queue a publish of the topics it changed.
+
+        A job whose source is no longer due was done already: a retry after
+        its worker died between saving and finishing. Its changes may not
+        have been published, so it queues a publish of every topic.
+        """
+        ctx = self.ctx
+        spec = self._specs.get(source)
+        if spec is None:
+            log.warning("%s: not in this worker's config; skipped", source)
+            await asyncio.to_thread(ctx.store.release, [source], owner=QUEUE_OWNER)
+            return
+        state = await asyncio.to_thread(ctx.store.get_state, source)
+        now = ctx.clock()
+        if state is not None and (
+            state.gone or (state.next_due_at is not None and state.next_due_at > now)
+        ):
+            if attempts:
+                await self.queue.defer_publish([ALL_TOPICS])
+            return
+        try:
+            result = await update_source(spec, ctx)
+        except BaseException:
+            # The store failed to save it: free the source for the next dispatch.
+            await asyncio.to_thread(ctx.store.release, [source], owner=QUEUE_OWNER)
+            raise
+        self._health.record(result)
+        if result.dirty_topics:
+            await self.queue.defer_publish(result.dirty_topics)
+
+    async def recover(self) -> None:
+        """Queue again the jobs of workers whose heartbeat stopped."""
+        await self.queue.recover_stalled(self.ctx.config.workers.stalled_after)
+
+    async def cleanup(self) -> None:
+        """Delete finished jobs older than ``workers.keep_jobs``."""
+        await self.queue.delete_finished(self.ctx.config.workers.keep_jobs)
+
+    async def retention(self) -> None:
+        """Prune entries older than ``retention.max_age``; publish the topics that changed."""
+        ctx = self.ctx
+        report = await asyncio.to_thread(
+            prune,
+            ctx.store,
+            ctx.config.topics,
+            ctx.matchers,
+            now=ctx.clock(),
+            max_age=ctx.config.retention_max_age,
+        )
+        if report.pruned:
+            log.info("retention: pruned %d entries", report.pruned)
+            await self.queue.defer_publish(report.dirty_topics)
+
+
+async def _run(config: Config, concurrency: int) -> None:
+    settings = config.workers
+    queue = JobQueue(config.store_url, pool_size=10)
+    await queue.open()
+    try:
+        ctx = await asyncio.to_thread(open_context, config)
+        ctx = dataclasses.replace(ctx, fetcher=make_fetcher(config))
+        try:
+            worker = Worker(ctx, queue)
+            queue.register_worker_tasks(
+                dispatch=worker.dispatch,
+                fetch=worker.fetch,
+                recover=worker.recover,
+                cleanup=worker.cleanup,
+                retention=worker.retention,
+                dispatch_every=settings.dispatch_every,
+            )
+            log.info(
+                "worker: %d sources, %d updates at once; SIGTERM finishes them and exits",
+                len(config.sources),
+                concurrency,
+            )
+            await queue.work(
+                [FETCH_QUEUE],
+                concurrency=concurrency,
+                stalled_after=settings.stalled_after,
+                handle_signals=True,
+            )
+            log.info("worker stopped")
+        finally:
+            if ctx.fetcher is not None:
+                await ctx.fetcher.aclose()
+            await asyncio.to_thread(ctx.close)
+    finally:
+        await queue.close()
+
+
+def run_worker(config: Config, *, concurrency: int | None = None) -> None:
+    """Run a worker until SIGTERM/SIGINT; the updates in flight finish first.
+
+    Raises:
+        StoreError: the store is not on PostgreSQL, or it or the queue cannot be opened.
+    """
+    # procrastinate logs every job at INFO: at 100 jobs a second, keep its warnings only.
+    logging.getLogger("procrastinate").setLevel(
+        max(logging.WARNING, logging.getLogger().getEffectiveLevel())
+    )
+    asyncio.run(_run(config, concurrency or config.workers.concurrency))

@@ -1,0 +1,172 @@
+"""Scale-out benchmark: the first pass over N feeds with 1, 2 and 3 ``aggregator worker`` processes.
+
+Run: ``python benchmarks/bench_workers.py [--feeds 1000] [--workers 1,2,3] [--seed 1]
+[--concurrency 32] [--json FILE]``
+
+On the ingest benchmark's seeded corpus (``ingest_corpus.py``, served on
+loopback by ``ingest_server.py``: RSS/Atom/JSON Feed, ETags, gzip, slow feeds,
+404s, 500s and feeds that never answer), for each worker count W:
+
+* a fresh PostgreSQL database (``$AGGREGATOR_BENCH_PG``, default
+  ``postgresql://postgres@127.0.0.1:5432/postgres``, used to create and drop it);
+* W ``aggregator worker --concurrency C`` subprocesses started at once on a
+  config with ``workers.enabled`` and ``dispatch_every: 1s``;
+* wall time from the launch until every source has been attempted (its
+  ``last_attempt_at`` set; read from the database every 0.2 s), and until
+  the first source was (start-up: imports, migrations, queue schema, first dispatch);
+* entries stored and entries/s; then SIGTERM, which each worker must answer with 0.
+
+The scaling ratio is wall(1 worker) / wall(W workers). Every client timeout is
+10 s and the never-answering feeds are held 12 s, so no pass is shorter than that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psycopg
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import ingest_corpus  # noqa: E402
+from bench_ingest import TIMEOUT, TOPICS  # noqa: E402
+from ingest_server import FeedServer  # noqa: E402
+
+ADMIN = os.environ.get("AGGREGATOR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass
+class Pass:
+    workers: int
+    wall_s: float
+    startup_s: float
+    sources: int
+    entries: int
+    entries_per_s: float
+    exit_codes: list[int]
+
+
+def write_config(folder: Path, urls: list[str], store: str, concurrency: int) -> Path:
+    lines = [
+        f"data_dir: {json.dumps(str(folder / 'var'))}",
+        f"store: {store}",
+        "allow_networks: ['127.0.0.0/8']",
+        f"defaults: {{timeout: {TIMEOUT:g}s}}",
+        f"fetch: {{max_connections: {concurrency}, max_per_host: {concurrency}}}",
+        f"workers: {{enabled: true, dispatch_every: 1s, concurrency: {concurrency}}}",
+        "sources:",
+    ]
+    lines += [f"  - {{name: f{i:06d}, url: {json.dumps(url)}}}" for i, url in enumerate(urls)]
+    path = folder / "aggregator.yaml"
+    path.write_text("\n".join(lines) + "\n" + TOPICS, encoding="utf-8")
+    return path
+
+
+def count(url: str, sql: str) -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            row = conn.execute(sql).fetchone()
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def one_pass(work: Path, urls: list[str], workers: int, concurrency: int) -> Pass:
+    name = f"aggregator_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    folder = work / f"w{workers}"
+    folder.mkdir()
+    config = write_config(folder, urls, url, concurrency)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        started = time.perf_counter()
+        for n in range(workers):
+            with (folder / f"worker{n}.log").open("wb") as log:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "aggregator", "--config", str(config), "worker"],
+                        stdout=log,
+                        stderr=log,
+                        env=env,
+                    )
+                )
+        attempted = "SELECT count(*) FROM sources WHERE last_attempt_at IS NOT NULL"
+        startup = None
+        while True:
+            done = count(url, attempted)
+            if done and startup is None:
+                startup = time.perf_counter() - started
+            if done >= len(urls):
+                break
+            dead = [p.args for p in procs if p.poll() is not None]
+            if dead:
+                raise SystemExit(f"a worker exited early: see {folder}/worker*.log")
+            time.sleep(0.2)
+        wall = time.perf_counter() - started
+        entries = count(url, "SELECT count(*) FROM entries")
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        codes = [proc.wait(120) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    result = Pass(workers, wall, startup or wall, len(urls), entries, entries / wall, codes)
+    print(
+        f"  {workers} worker(s): {wall:.1f} s (first source after {result.startup_s:.1f} s), "
+        f"{entries} entries, {result.entries_per_s:.0f} entries/s, exit codes {codes}",
+        file=sys.stderr,
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--workers", default="1,2,3", help="worker counts, comma-separated")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=32, help="updates per worker")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
+    with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus"
+        ingest_corpus.generate(corpus, feeds=args.feeds, seed=args.seed)
+        with FeedServer(corpus) as server:
+            print(f"{args.feeds} feeds on {len(server.addresses)} loopback hosts", file=sys.stderr)
+            passes = [one_pass(work, server.urls, w, args.concurrency) for w in counts]
+    base = passes[0].wall_s
+    print(f"\nfirst pass over {args.feeds} feeds, {os.cpu_count()} cores")
+    header = ("workers", "wall s", "start s", "entries", "entries/s", "ratio")
+    print("{:>7} {:>8} {:>8} {:>8} {:>10} {:>6}".format(*header))
+    for p in passes:
+        ratio = base / p.wall_s
+        print(
+            f"{p.workers:>7} {p.wall_s:>8.1f} {p.startup_s:>8.1f} {p.entries:>8} "
+            f"{p.entries_per_s:>10.0f} {ratio:>6.2f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps([asdict(p) for p in passes], indent=2), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""A loopback server of many small RSS feeds that counts the requests for each."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+class FeedsServer:
+    """``feeds`` RSS feeds at ``/fNNN.xml``, counting requests per path, each answered late.
+
+    Feed ``i`` has three items of its own and one shared with feed ``i ± feeds/2``
+    (same link: one story for both, whichever worker stores it first).
+    """
+
+    def __init__(self, feeds: int, delay: float = 0.02) -> None:
+        self.feeds = feeds
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                with owner.lock:
+                    owner.counts[self.path] += 1
+                time.sleep(delay)
+                try:
+                    body = owner.body(int(self.path.removeprefix("/f").removesuffix(".xml")))
+                except ValueError:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "application/rss+xml")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def body(self, i: int) -> bytes:
+        half = self.feeds // 2
+        items = []
+        for k in range(3):
+            title = f"Karabakh report {i}.{k}" if k == 0 else f"Report {i}.{k}"
+            items.append(
+                f"<item><guid>f{i}-{k}</guid><title>{title}</title>"
+                f"<link>https://news.example/{i}/{k}</link>"
+                f"<description>Report {i} {k}: words w{i}x{k} and more w{i}y{k}.</description>"
+                f"<pubDate>{format_datetime(T0 + timedelta(minutes=i * 4 + k))}</pubDate></item>"
+            )
+        shared = i % half
+        items.append(
+            f"<item><guid>s{shared}</guid><title>Shared note {shared}</title>"
+            f"<link>https://shared.example/{shared}</link>"
+            f"<description>A note seen twice, number {shared}.</description>"
+            f"<pubDate>{format_datetime(T0 - timedelta(minutes=shared))}</pubDate></item>"
+        )
+        return (
+            '<?xml version="1.0"?><rss version="2.0"><channel>'
+            f"<title>Feed {i}</title><link>https://news.example/{i}</link><description>d</description>"
+            + "".join(items)
+            + "</channel></rss>"
+        ).encode()
+
+    def paths(self) -> list[str]:
+        return [f"/f{i:03d}.xml" for i in range(self.feeds)]
+
+    def snapshot(self) -> Counter[str]:
+        with self.lock:
+            return Counter(self.counts)
+
+    def fetched(self) -> int:
+        with self.lock:
+            return len(self.counts)
+
+    def __enter__(self) -> FeedsServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,310 @@
+"""Scale-out: ``aggregator worker`` processes on a PostgreSQL store, and the publisher.
+
+Real parts throughout: worker subprocesses, procrastinate's queue in a fresh
+PostgreSQL database, a loopback server counting requests per feed, and the
+published files compared byte for byte with the embedded mode's.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from .conftest import pg_database, run_cli
+from .daemonkit import DaemonProcess, free_port, get, wait_for, wait_progress
+from .feedfarm import FeedsServer
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def write_config(
+    path: Path, *, store: str, feeds: FeedsServer, port: int, workers: bool = True
+) -> Path:
+    sources = "\n".join(
+        f"  - {{name: f{i:03d}, url: '{feeds.base}/f{i:03d}.xml'}}" for i in range(feeds.feeds)
+    )
+    workers_yaml = (
+        "workers: {enabled: true, dispatch_every: 1s, stalled_after: 3s}\n" if workers else ""
+    )
+    path.write_text(
+        f"""
+data_dir: var
+store: {store}
+server: {{host: 127.0.0.1, port: {port}}}
+allow_networks: ['127.0.0.0/8']
+defaults: {{interval: 30m}}
+fetch: {{max_connections: 50, max_per_host: 50}}
+ingest: {{workers: 0}}
+{workers_yaml}sources:
+{sources}
+topics:
+  - {{name: karabakh, query: Karabakh}}
+  - {{name: report, query: report, max_items: 200}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def sql(url: str, query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        cursor = conn.execute(query)
+        return list(cursor.fetchall()) if cursor.description else []
+
+
+def scalar(url: str, query: str) -> int:
+    [(value,)] = sql(url, query)
+    return int(value or 0)  # type: ignore[call-overload]
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@contextmanager
+def workers(config: Path, count: int, *args: str) -> Iterator[list[DaemonProcess]]:
+    procs: list[DaemonProcess] = []
+    try:
+        for n in range(count):
+            log = config.parent / f"worker{n}.log"
+            procs.append(DaemonProcess(config, *args, log=log, command="worker"))
+        yield procs
+    finally:
+        for proc in procs:
+            proc.kill()
+
+
+def logs(procs: list[DaemonProcess]) -> str:
+    return "\n".join(f"--- worker {n}\n{p.log()[-2500:]}" for n, p in enumerate(procs))
+
+
+def saved(url: str) -> int:
+    """Sources whose update saved a state not due again within the period."""
+    return scalar(url, "SELECT count(*) FROM sources WHERE next_due_at > now()")
+
+
+def registered(url: str) -> int:
+    """Workers beating in the queue's table (0 before the first applied the schema)."""
+    try:
+        return scalar(url, "SELECT count(*) FROM procrastinate_workers")
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def quiet_queue(url: str) -> bool:
+    return not scalar(
+        url,
+        "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'fetch' "
+        "AND task_name = 'aggregator.fetch' AND status IN ('todo', 'doing')",
+    )
+
+
+def test_worker_refuses_an_embedded_store(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("data_dir: var\nsources: []\n", encoding="utf-8")
+    done = run_cli(config, "worker")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "store: aggregator worker needs a PostgreSQL store" in lines[0]
+    assert str(config) in lines[0]
+
+
+def test_workers_enabled_needs_postgresql(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("data_dir: var\nworkers: {enabled: true}\n", encoding="utf-8")
+    done = run_cli(config, "run")
+    assert done.returncode == 2
+    assert "workers.enabled: workers need a PostgreSQL store" in done.stderr
+
+
+FEEDS = 500
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_three_workers_fetch_once_lose_nothing_and_publish_the_same(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        server = stack.enter_context(FeedsServer(FEEDS))
+
+        # The embedded mode on the same input: the published bytes to match.
+        embedded = tmp_path / "embedded"
+        embedded.mkdir()
+        plain = write_config(
+            embedded / "aggregator.yaml", store="sqlite", feeds=server, port=1, workers=False
+        )
+        done = run_cli(plain, "update", "--json", timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        done = run_cli(plain, "publish", "--out", str(tmp_path / "published-embedded"))
+        assert done.returncode == 0, done.stderr
+        assert set(server.snapshot().values()) == {1}
+        server.counts.clear()
+
+        scaled = tmp_path / "scaled"
+        scaled.mkdir()
+        config = write_config(scaled / "aggregator.yaml", store=url, feeds=server, port=1)
+        procs = stack.enter_context(workers(config, 3, "--concurrency", "8"))
+
+        # First period, one worker killed mid-run.
+        with_logs = lambda what: f"{what}\n{logs(procs)}"  # noqa: E731
+        try:
+            # Start-up (imports, migrations, the queue's schema) has no progress to watch:
+            # a safety net only, the wait ends when the third worker registers.
+            wait_for(lambda: registered(url) == 3, 180, "three workers taking jobs")
+            wait_progress(server.fetched, FEEDS // 4, 90, "feeds fetched before the kill")
+        except AssertionError as exc:
+            raise AssertionError(with_logs(str(exc))) from None
+        victim = procs[0]
+        victim.proc.send_signal(signal.SIGKILL)
+        victim.proc.wait(10)
+        try:
+            wait_progress(lambda: saved(url), FEEDS, 60, "sources updated")
+            wait_for(lambda: quiet_queue(url), 60, "an empty fetch queue")
+        except AssertionError as exc:
+            raise AssertionError(with_logs(str(exc))) from None
+
+        counts = server.snapshot()
+        assert sorted(counts) == server.paths(), "a feed was never fetched"
+        retried = {
+            row[0]
+            for row in sql(
+                url,
+                "SELECT args->>'source' FROM procrastinate_jobs "
+                "WHERE task_name = 'aggregator.fetch' AND attempts > 0",
+            )
+        }
+        assert retried, with_logs("the killed worker had no update in flight: nothing retried")
+        twice = {path for path, n in counts.items() if n > 1}
+        assert all(n <= 2 for n in counts.values()), counts.most_common(3)
+        # Only an update the killed worker had in flight is fetched again.
+        assert {p.removeprefix("/").removesuffix(".xml") for p in twice} <= retried
+
+        # Nothing lost, nothing doubled: one story per distinct link.
+        assert scalar(url, "SELECT count(*) FROM stories") == 3 * FEEDS + FEEDS // 2
+        assert scalar(url, "SELECT count(*) FROM entries") == 4 * FEEDS
+        # Each changed topic waits in the publish queue once, however many updates changed
+        # it ("*", every topic, when a retried update had saved before its worker died).
+        pending = dict(
+            sql(
+                url,
+                "SELECT args->'topics'->>0, count(*) FROM procrastinate_jobs "
+                "WHERE queue_name = 'publish' AND status = 'todo' GROUP BY 1",
+            )
+        )
+        assert {"karabakh", "report"} <= set(pending) <= {"karabakh", "report", "*"}
+        assert set(pending.values()) == {1}
+        publish_jobs = scalar(
+            url, "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'publish'"
+        )
+
+        # Same published bytes as the embedded mode (publish runs on any node).
+        done = run_cli(config, "publish", "--out", str(tmp_path / "published-scaled"))
+        assert done.returncode == 0, done.stderr
+        ours = tree(tmp_path / "published-scaled")
+        theirs = tree(tmp_path / "published-embedded")
+        assert sorted(ours) == sorted(theirs)
+        differ = [name for name in ours if ours[name] != theirs[name]]
+        assert not differ, differ[:5]
+
+        # Second period, two workers: every feed exactly once more; unchanged feeds
+        # change nothing, so nothing more is queued for publishing.
+        server.counts.clear()
+        sql(url, "UPDATE sources SET next_due_at = now()")
+        try:
+            wait_progress(lambda: saved(url), FEEDS, 60, "sources updated again")
+            wait_for(lambda: quiet_queue(url), 60, "an empty fetch queue")
+        except AssertionError as exc:
+            raise AssertionError(with_logs(str(exc))) from None
+        again = server.snapshot()
+        assert sorted(again) == server.paths()
+        assert set(again.values()) == {1}, again.most_common(3)
+        assert (
+            scalar(url, "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'publish'")
+            == publish_jobs
+        )
+
+        # SIGTERM: the survivors finish and exit 0.
+        for proc in procs[1:]:
+            proc.signal(signal.SIGTERM)
+        for proc in procs[1:]:
+            assert proc.wait(60) == 0, proc.log()[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_run_with_workers_serves_and_publishes_without_polling(tmp_path: Path) -> None:
+    feeds = 20
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        server = stack.enter_context(FeedsServer(feeds))
+        config = write_config(tmp_path / "aggregator.yaml", store=url, feeds=server, port=port)
+        publisher = DaemonProcess(config, log=tmp_path / "publisher.log")
+        stack.callback(publisher.kill)
+        with publisher.diagnosed():
+            health = wait_for(lambda: get(f"{base}healthz")[0] == 200, 180, "the publisher")
+        assert health
+        # A second publisher on the same store is refused in one line.
+        second = run_cli(config, "run")
+        assert second.returncode == 3
+        assert "another publisher" in second.stderr
+
+        procs = stack.enter_context(workers(config, 1))
+
+        def served_items() -> int:
+            status, body = get(f"{base}topics/report.json")
+            return len(json.loads(body)["items"]) if status == 200 else 0
+
+        with publisher.diagnosed():
+            wait_progress(served_items, 3 * feeds, 60, "stories served by the publisher")
+        assert (tmp_path / "var" / "public" / "topics" / "report.atom").exists()
+        # Every fetch went through the queue: one job per source, one request per feed.
+        assert set(server.snapshot().values()) == {1}
+        assert len(server.snapshot()) == feeds
+        jobs = sql(
+            url,
+            "SELECT DISTINCT args->>'source' FROM procrastinate_jobs "
+            "WHERE task_name = 'aggregator.fetch' AND status = 'succeeded'",
+        )
+        assert len(jobs) == feeds
+        health_body = json.loads(get(f"{base}healthz")[1])
+        assert health_body["mode"] == "publisher"
+        assert health_body["publish_jobs"] >= 1
+
+        for proc in [publisher, *procs]:
+            proc.signal(signal.SIGTERM)
+        for proc in [publisher, *procs]:
+            assert proc.wait(60) == 0, proc.log()[-2000:]
+
+
+@pytest.mark.postgres
+def test_sigterm_finishes_the_updates_in_flight(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        # Every answer comes 3 s late: the SIGTERM lands while the updates wait for them.
+        server = stack.enter_context(FeedsServer(4, delay=3.0))
+        config = write_config(tmp_path / "aggregator.yaml", store=url, feeds=server, port=1)
+        [worker] = stack.enter_context(workers(config, 1))
+        with worker.diagnosed():
+            wait_for(lambda: server.fetched() == 4, 180, "four requests in flight")
+        worker.signal(signal.SIGTERM)
+        assert worker.wait(60) == 0, worker.log()[-2000:]
+        # Each update finished and saved: none abandoned, none left running in the queue.
+        outcomes = sql(url, "SELECT last_outcome FROM sources ORDER BY name")
+        assert outcomes == [("ok",)] * 4
+        assert scalar(url, "SELECT count(*) FROM entries") == 16
+        assert not scalar(url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
