@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -43,6 +46,30 @@ def test_migrations_match_schema(store: SQLStore) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_processes_opening_a_new_file_at_once_all_get_it(tmp_path: Path) -> None:
+    # The daemon starting while `aggregator status` opens the same new file:
+    # one migrates, the others wait for it instead of creating the tables again.
+    url = f"sqlite:///{tmp_path / 'var' / 'aggregator.db'}"
+    code = (
+        "import sys; from aggregator.store import open_store\n"
+        "while not __import__('os').path.exists(sys.argv[2]): pass\n"
+        "open_store(sys.argv[1]).close()"
+    )
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, url, str(go)], stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    go.touch()  # all start migrating at once
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errors
+    store = open_store(url)
+    try:
+        assert store.states() == []
+    finally:
+        store.close()
 
 
 def test_sql_store_is_a_store(store: SQLStore) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fcntl
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -58,10 +59,12 @@ class Database:
             StoreError: the database cannot be opened or migrated.
         """
         try:
+            lock: Path | None = None
             if url.startswith("sqlite"):
                 db = url.removeprefix("sqlite:///")
                 if db and db != url and not db.startswith(":memory:"):
                     Path(db).parent.mkdir(parents=True, exist_ok=True)
+                    lock = Path(f"{db}.migrate-lock")
                 engine = sa.create_engine(
                     url,
                     connect_args={"check_same_thread": False, "timeout": 30},
@@ -70,7 +73,7 @@ class Database:
                 event.listen(engine, "connect", _sqlite_pragmas)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True)
-            _migrate(engine)
+            _migrate(engine, lock)
         except sa.exc.SQLAlchemyError as exc:
             raise StoreError(
                 f"{_safe_url(url)}: cannot open store: {exc.__class__.__name__}: {exc}"
@@ -155,10 +158,27 @@ def _current_revisions(engine: Engine) -> frozenset[str]:
         return frozenset(rows)
 
 
-def _migrate(engine: Engine) -> None:
+def _migrate(engine: Engine, lock: Path | None = None) -> None:
+    """Bring the schema to head; ``lock``: a SQLite file's lock file for migrating."""
     heads = head_revisions()
     if heads and _current_revisions(engine) == heads:
         return
+    if lock is None:
+        _upgrade(engine)
+        return
+    # SQLite runs DDL outside a transaction: two processes opening a new file
+    # at once (the daemon starting, `aggregator status` beside it) would both
+    # create the tables. One migrates; the other waits, then finds it at head.
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            if not (heads and _current_revisions(engine) == heads):
+                _upgrade(engine)
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+
+
+def _upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
