@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +28,8 @@ from aggregator.errors import ParseError, SourceError
 from aggregator.model import Outcome, SourceKind
 from aggregator.pipeline import Context, open_context, render_all, update_source
 
-from .conftest import DATA, shared_path
+from .conftest import DATA, REPO, shared_path
+from .daemonkit import wait_for
 
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -87,6 +90,51 @@ def test_a_worker_that_dies_is_replaced_and_the_source_fails_alone() -> None:
         pool.close()
     assert isinstance(dead, ParseError) and "crasher" in str(dead)
     assert isinstance(pid, int) and pid != os.getpid()
+
+
+_OWNER = """
+import os
+from aggregator.engine import CpuPool
+
+if __name__ == "__main__":
+    pool = CpuPool(2)
+    executor = pool.executor()
+    pids = {executor.submit(os.getpid).result() for _ in range(8)}
+    print(" ".join(map(str, sorted(pids))), flush=True)
+    os.read(0, 1)  # until killed
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_workers_and_fork_server_end_with_their_killed_owner(tmp_path: Path) -> None:
+    script = tmp_path / "owner.py"
+    script.write_text(_OWNER)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+    ) as owner:
+        try:
+            assert owner.stdout is not None
+            workers = [int(p) for p in owner.stdout.readline().split()]
+            assert workers and owner.pid not in workers
+            stat = Path(f"/proc/{workers[0]}/stat").read_text()
+            server = int(stat.rsplit(")", 1)[1].split()[1])
+            assert server != owner.pid  # the fork server is their parent
+        finally:
+            owner.kill()
+            owner.wait(30)
+    wait_for(
+        lambda: not any(_running(p) for p in [*workers, server]),
+        60,
+        "the killed owner's workers and fork server to exit",
+    )
 
 
 def test_pool_with_no_workers_runs_in_threads_of_this_process() -> None:

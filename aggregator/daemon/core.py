@@ -101,11 +101,7 @@ class Daemon:
             self.documents,
             lambda: self.ctx,
             self.metrics,
-            pace=PublishPace(
-                debounce=self.settings.publish_debounce,
-                max_delay=self.settings.publish_max_delay,
-                spacing=self.settings.publish_spacing,
-            ),
+            pace=PublishPace.of(self.settings),
         )
         self.seed_watch = SeedWatch(self.dispatcher.request)
         self._stopping = asyncio.Event()

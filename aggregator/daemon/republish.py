@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.errors import AggregatorError, PublishError
@@ -30,6 +31,9 @@ from aggregator.publish.websub import changed_feeds, ping_hub
 from aggregator.web import DocumentStore
 
 __all__ = ["PublishPace", "Republisher", "publish_at", "topic_map"]
+
+if TYPE_CHECKING:
+    from .settings import DaemonSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,15 @@ class PublishPace:
     #: ``spacing * d`` after it ended: publishing takes at most 1 / (1 + spacing)
     #: of the time while changes keep coming, however big the topics grow
     spacing: float
+
+    @classmethod
+    def of(cls, settings: DaemonSettings) -> PublishPace:
+        """The pace a daemon's (or a publisher's) settings ask for."""
+        return cls(
+            debounce=settings.publish_debounce,
+            max_delay=settings.publish_max_delay,
+            spacing=settings.publish_spacing,
+        )
 
 
 def publish_at(

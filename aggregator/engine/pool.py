@@ -6,6 +6,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import select
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -29,6 +30,26 @@ TASKS_PER_CHILD = 2000
 # modules: no SQLAlchemy, web server or event loop in the children, and no
 # fork of a process that runs threads.
 _PRELOAD = ["aggregator.engine.work"]
+
+
+def _exit_with_owner(owner: int) -> None:
+    """Worker initializer: end this worker when the process owning the pool ends, even by SIGKILL.
+
+    A worker holds both ends of its call queue, and the fork server's liveness
+    pipe: neither the worker nor the fork server ever sees its owner go, so
+    without this a killed daemon leaves them running, orphaned. Once the
+    workers exit, the fork server sees its pipe close and exits too.
+    """
+    try:
+        owner_fd = os.pidfd_open(owner)
+    except ProcessLookupError:
+        os._exit(0)
+
+    def watch() -> None:
+        select.select([owner_fd], [], [])  # readable once the owner has exited
+        os._exit(0)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
 def default_workers() -> int:
@@ -76,7 +97,11 @@ class CpuPool:
                     ctx = multiprocessing.get_context("forkserver")
                     ctx.set_forkserver_preload(_PRELOAD)
                     self._executor = ProcessPoolExecutor(
-                        self.workers, mp_context=ctx, max_tasks_per_child=TASKS_PER_CHILD
+                        self.workers,
+                        mp_context=ctx,
+                        max_tasks_per_child=TASKS_PER_CHILD,
+                        initializer=_exit_with_owner,
+                        initargs=(os.getpid(),),
                     )
             return self._executor
 

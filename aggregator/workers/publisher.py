@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.config import Config
-from aggregator.daemon.republish import Republisher, topic_map
+from aggregator.daemon.republish import PublishPace, Republisher, topic_map
 from aggregator.daemon.settings import DaemonSettings, with_data_dir
 from aggregator.errors import StoreError
 from aggregator.metrics import CONTENT_TYPE, Metrics
@@ -43,8 +43,7 @@ class Publisher:
             self.documents,
             lambda: self.ctx,
             self.metrics,
-            debounce=settings.publish_debounce,
-            max_delay=settings.publish_max_delay,
+            pace=PublishPace.of(settings),
         )
         #: publish jobs taken, for /healthz
         self.jobs = 0
