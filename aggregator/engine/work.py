@@ -32,7 +32,15 @@ from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.sources import files as seedfiles
 
-__all__ = ["FeedDigest", "SeedDigest", "digest_feed", "digest_seed_files", "normalise_all"]
+__all__ = [
+    "FeedDigest",
+    "SeedDigest",
+    "digest_feed",
+    "digest_seed_files",
+    "finish_digest",
+    "normalise_all",
+    "read_feed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +120,27 @@ def digest_feed(
     Raises:
         ParseError: the body is not a feed.
     """
+    digest = read_feed(body, spec=spec, url=url, headers=headers, now=now, fast=fast)
+    return finish_digest(digest, now=now, topics=topics, near=near)
+
+
+def read_feed(
+    body: bytes,
+    *,
+    spec: SourceSpec,
+    url: str,
+    headers: Mapping[str, str],
+    now: datetime,
+    fast: bool = True,
+) -> FeedDigest:
+    """Parse a fetched feed and normalise its entries, without topics, keys or sketches.
+
+    The first half of :func:`digest_feed`, for a caller that changes the
+    items before :func:`finish_digest` (``full_content`` swaps in articles).
+
+    Raises:
+        ParseError: the body is not a feed.
+    """
     doc = parse_feed(body, url=url, headers=dict(headers), source=spec.name, fast=fast)
     origin = Origin(
         source=spec.name,
@@ -122,14 +151,23 @@ def digest_feed(
     items, notes = normalise_all(doc.entries, spec, origin, now)
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
-    return FeedDigest(
-        tuple(items),
-        tuple(problems),
-        doc.feed.title,
-        doc.feed.ttl,
-        matched_topics(items, topics, now),
-        tuple((dedup.link_key(i), dedup.content_key(i)) for i in items),
-        tuple(neardup.sketch(i, near) for i in items) if near and near.enabled else (),
+    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl)
+
+
+def finish_digest(
+    digest: FeedDigest,
+    *,
+    now: datetime,
+    topics: Sequence[TopicSpec] = (),
+    near: NearDupSettings | None = None,
+) -> FeedDigest:
+    """Add the topics each item matches, its dedup keys and its near-duplicate sketch."""
+    items = digest.items
+    return replace(
+        digest,
+        matched=matched_topics(items, topics, now),
+        keys=tuple((dedup.link_key(i), dedup.content_key(i)) for i in items),
+        sketches=tuple(neardup.sketch(i, near) for i in items) if near and near.enabled else (),
     )
 
 
