@@ -293,6 +293,8 @@ class _Source(_Model):
             return {}
         if value is False:
             return None
+        if value is not None and not isinstance(value, Mapping):
+            raise ValueError("must be true, false or a mapping such as {selector: 'article'}")
         return value
 
     @model_validator(mode="after")

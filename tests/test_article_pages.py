@@ -1,0 +1,116 @@
+"""The pieces of ``full_content`` on plain values: which pages to fetch, and reading a page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from aggregator._selector import SelectorError, check_selector, select_html
+from aggregator.engine.pages import plan_pages
+from aggregator.errors import ParseError
+from aggregator.parse import parse_page
+from aggregator.store import SQLStore, open_store
+
+from .factories import T0, later, make_item
+
+
+def test_plan_fetches_new_entries_once_and_keeps_stored_articles() -> None:
+    items = [
+        make_item("new", link="https://x.org/new", body="teaser new"),
+        make_item("fetched", link="https://x.org/f", body="teaser f"),
+        make_item("failed", link="https://x.org/g", body="teaser g"),
+        make_item("pruned", link="https://x.org/p", body="teaser p"),
+        make_item("unlinked", link=None, body="teaser u"),
+        make_item("new", link="https://x.org/new", body="teaser new"),
+    ]
+    known = {
+        "fetched": "<p>the whole article</p>",
+        "failed": "<p>teaser g</p>",
+        "pruned": None,
+    }
+
+    plan = plan_pages(items, known)
+
+    # The repeated entry gets the page fetched for its first occurrence.
+    assert plan.fetch == {0: (0, 5)}
+    # Only the entry whose stored body differs from the feed's keeps it.
+    assert plan.keep == {1: "<p>the whole article</p>"}
+
+
+def test_selector_matches_are_not_repeated_inside_each_other() -> None:
+    page = (
+        "<div class='a'><p>one</p><div class='a'><p>two</p></div></div>"
+        "<div class='a'><p>three</p></div>"
+    )
+    found = select_html(page, "div.a")
+    assert len(found) == 2
+    assert "two" in found[0] and "three" in found[1]
+
+
+@pytest.mark.parametrize("selector", ["", "   ", "div[", "p:unknown-pseudo", "x" * 501])
+def test_bad_selectors_are_refused(selector: str) -> None:
+    with pytest.raises(SelectorError) as info:
+        check_selector(selector)
+    assert "\n" not in str(info.value)
+
+
+def test_page_charset_comes_from_the_header() -> None:
+    page = (
+        "<html><body><article><p>Caf\u00e9 cr\u00e8me at the waterhole.</p></article></body></html>"
+    )
+    article = parse_page(
+        page.encode("latin-1"),
+        url="https://x.org/a",
+        headers={"content-type": "text/html; charset=ISO-8859-1"},
+        source="s",
+    )
+    assert "Caf\u00e9 cr\u00e8me" in article
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "expected"),
+    [
+        (b"%PDF-1.7 binary", "application/pdf", "not an HTML page (application/pdf)"),
+        (b'{"json": true}', "", "not an HTML page"),
+        (b"<html><body><nav>menu</nav></body></html>", "text/html", "no article text"),
+    ],
+)
+def test_pages_without_an_article_are_parse_errors(
+    body: bytes, content_type: str, expected: str
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    with pytest.raises(ParseError) as info:
+        parse_page(body, url="https://x.org/a", headers=headers, source="s")
+    assert str(info.value) == f"s: https://x.org/a: {expected}"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[SQLStore]:
+    s = open_store(store_url)
+    yield s
+    s.close()
+
+
+def test_store_tells_which_entries_it_holds(store: SQLStore) -> None:
+    store.ingest(
+        [
+            make_item("kept", body="the whole article of kept, long enough to be itself"),
+            make_item("gone", link="https://x.org/gone", body="another text entirely here"),
+            make_item("kept", source="other", body="the other source's own entry"),
+        ],
+        now=T0,
+        matchers={},
+    )
+    store.remove_entries("wire", ["gone"], now=later(1), reason="pruned")
+
+    known = store.entry_contents("wire", ["kept", "gone", "never", "kept"])
+
+    assert known == {
+        "kept": "<p>the whole article of kept, long enough to be itself</p>",
+        "gone": None,
+    }
+    assert store.recent_contents("wire") == [
+        "<p>the whole article of kept, long enough to be itself</p>"
+    ]
+    assert store.recent_contents("nobody") == []
