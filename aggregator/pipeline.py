@@ -697,7 +697,11 @@ async def _poll(
         problems=digest.problems,
         http_status=resp.status,
     )
-    matched = {id(item): names for item, names in zip(digest.items, digest.matched, strict=True)}
+    matched = {
+        id(item): names
+        for item, names in zip(digest.items, digest.matched, strict=True)
+        if names is not None
+    }
     write = replace(
         pending, items=digest.items, matched=matched, keys=digest.keys, sketches=digest.sketches
     )

@@ -25,8 +25,8 @@ def test_plan_fetches_new_entries_once_and_keeps_stored_articles() -> None:
         make_item("new", link="https://x.org/new", body="teaser new"),
     ]
     known = {
-        "fetched": "<p>the whole article</p>",
-        "failed": "<p>teaser g</p>",
+        "fetched": ("<p>the whole article</p>", "hash-f"),
+        "failed": ("<p>teaser g</p>", "hash-g"),
         "pruned": None,
     }
 
@@ -36,6 +36,7 @@ def test_plan_fetches_new_entries_once_and_keeps_stored_articles() -> None:
     assert plan.fetch == {0: (0, 5)}
     # Only the entry whose stored body differs from the feed's keeps it.
     assert plan.keep == {1: "<p>the whole article</p>"}
+    assert plan.hashes == {1: "hash-f", 2: "hash-g"}
 
 
 def test_selector_matches_are_not_repeated_inside_each_other() -> None:
@@ -93,9 +94,10 @@ def store(store_url: str) -> Iterator[SQLStore]:
 
 
 def test_store_tells_which_entries_it_holds(store: SQLStore) -> None:
+    kept = make_item("kept", body="the whole article of kept, long enough to be itself")
     store.ingest(
         [
-            make_item("kept", body="the whole article of kept, long enough to be itself"),
+            kept,
             make_item("gone", link="https://x.org/gone", body="another text entirely here"),
             make_item("kept", source="other", body="the other source's own entry"),
         ],
@@ -107,7 +109,7 @@ def test_store_tells_which_entries_it_holds(store: SQLStore) -> None:
     known = store.entry_contents("wire", ["kept", "gone", "never", "kept"])
 
     assert known == {
-        "kept": "<p>the whole article of kept, long enough to be itself</p>",
+        "kept": (kept.content_html, kept.content_hash),
         "gone": None,
     }
     assert store.recent_contents("wire") == [

@@ -28,6 +28,8 @@ from aggregator.model import Outcome, SourceResult
 from aggregator.pipeline import Context, make_fetcher, open_context, render_all, update_all
 from aggregator.publish.paths import PathKind, topic_path
 
+from ._aserver import Request as RawRequest
+from ._aserver import ScriptedServer, respond
 from .conftest import run_cli
 
 #: words that appear only in a page's clutter: none may reach the content
@@ -340,8 +342,13 @@ def test_failures_keep_the_teaser_and_record_a_problem(
         article_page(7), content_type="text/html"
     )
     second = update(ctx)
-    assert (second.new, second.problems) == (1, ())
-    assert "Zebra paragraph 7.1" in content_of(published(ctx)["Zebra story next"])
+    assert (second.new, second.unchanged, second.problems) == (1, 5, ())
+    after = published(ctx)
+    assert "Zebra paragraph 7.1" in content_of(after["Zebra story next"])
+    # The entries held before are unchanged, still published with the bodies they had.
+    assert len(after) == 6
+    assert "Zebra paragraph 0.1" in content_of(after["Zebra story ok"])
+    assert "The herd of story huge" in content_of(after["Zebra story huge"])
     hits = requests_to(site)
     assert [hits[f"/news/{g}.html"] for g in ("missing", "slow", "huge", "next")] == [1, 1, 1, 1]
 
@@ -497,3 +504,39 @@ def test_sources_suggests_full_content_for_a_teaser_feed(
     proc = run_cli(enabled.path, "sources", "--json")
     [row] = json.loads(proc.stdout)
     assert (row["full_content"], row["hint"]) == (True, None)
+
+
+def test_pages_share_the_hosts_limit_with_its_feeds(tmp_path: Path, opened: list[Context]) -> None:
+    async def handler(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(0.002)  # keeps requests overlapping so the limit is exercised
+        base = f"http://127.0.0.1:{writer.get_extra_info('sockname')[1]}"
+        if request.path.endswith(".xml"):
+            kind = request.path.strip("/")[0]
+            entries = [(f"{kind}{n}", f"/news/{kind}{n}.html") for n in range(6)]
+            await respond(writer, 200, rss(base, entries), {"Content-Type": "application/rss+xml"})
+        else:
+            n = int(request.path.rsplit("/", 1)[1][1:].split(".")[0])
+            await respond(writer, 200, article_page(n), {"Content-Type": "text/html"})
+
+    async def main() -> list[SourceResult]:
+        async with ScriptedServer(handler) as server:
+            path = tmp_path / "aggregator.yaml"
+            path.write_text(
+                f"data_dir: {tmp_path / 'var'}\n"
+                "allow_networks: ['127.0.0.1/32']\n"
+                "fetch: {max_per_host: 1}\n"
+                "dedup: {enabled: false}\n"
+                "sources:\n"
+                f"  - {{name: a, url: '{server.url('/a.xml')}', full_content: true}}\n"
+                f"  - {{name: b, url: '{server.url('/b.xml')}', full_content: true}}\n"
+                "topics:\n  - {name: zebra, query: zebra}\n"
+            )
+            ctx = open_context(load_config(path))
+            opened.append(ctx)
+            results = await update_all(ctx)
+            assert server.requests == 2 + 12
+            assert server.peak == 1
+            return results
+
+    results = asyncio.run(main())
+    assert [(r.outcome, r.new, r.problems) for r in results] == [(Outcome.OK, 6, ())] * 2

@@ -76,6 +76,7 @@ def digest_articles(
     digest: FeedDigest,
     *,
     bodies: Mapping[int, str],
+    stored: Mapping[int, str] | None = None,
     held: Sequence[int] = (),
     now: datetime,
     topics: Sequence[TopicSpec] = (),
@@ -87,6 +88,8 @@ def digest_articles(
         digest: the feed as :func:`~aggregator.engine.work.read_feed` left it.
         bodies: item index -> its body: an article just extracted, or the
             one stored when the entry first came.
+        stored: item index -> the content hash the store holds for it: an
+            item that still has it is settled (nothing to compute for it).
         held: indexes of items left for the next poll.
         now: the time of the update.
         topics: the configured topics, matched here against every item.
@@ -99,5 +102,13 @@ def digest_articles(
     for index, body in bodies.items():
         items[index] = with_content(items[index], body)
     skip = set(held)
-    kept = tuple(item for i, item in enumerate(items) if i not in skip)
-    return finish_digest(replace(digest, items=kept), now=now, topics=topics, near=near)
+    kept = [i for i in range(len(items)) if i not in skip]
+    hashes = stored or {}
+    settled = [n for n, i in enumerate(kept) if hashes.get(i) == items[i].content_hash]
+    return finish_digest(
+        replace(digest, items=tuple(items[i] for i in kept)),
+        now=now,
+        topics=topics,
+        near=near,
+        settled=settled,
+    )

@@ -62,15 +62,17 @@ class PagePlan:
     fetch: Mapping[int, tuple[int, ...]]
     #: item index -> the body stored when its entry first came
     keep: Mapping[int, str]
+    #: item index -> the content hash stored for it, for every item the store holds
+    hashes: Mapping[int, str]
 
 
-def plan_pages(items: Sequence[Item], known: Mapping[str, str | None]) -> PagePlan:
+def plan_pages(items: Sequence[Item], known: Mapping[str, tuple[str, str] | None]) -> PagePlan:
     """Decide, from what the store holds, which pages to fetch.
 
     Args:
         items: the feed's items, in order.
-        known: identity -> stored content, or None for a removed entry
-            (:meth:`~aggregator.store.api.Store.entry_contents`).
+        known: identity -> stored (content, content hash), or None for a
+            removed entry (:meth:`~aggregator.store.api.Store.entry_contents`).
 
     Returns:
         New items with a link to fetch; held items whose stored body differs
@@ -80,15 +82,19 @@ def plan_pages(items: Sequence[Item], known: Mapping[str, str | None]) -> PagePl
     fetch: dict[int, tuple[int, ...]] = {}
     first: dict[str, int] = {}
     keep: dict[int, str] = {}
+    hashes: dict[int, str] = {}
     for index, item in enumerate(items):
         if item.identity in known:
             stored = known[item.identity]
-            if stored is not None and stored != item.content_html:
-                keep[index] = stored
+            if stored is None:
+                continue
+            body, hashes[index] = stored
+            if body != item.content_html:
+                keep[index] = body
         elif item.link:
             lead = first.setdefault(item.identity, index)
             fetch[lead] = (*fetch.get(lead, ()), index)
-    return PagePlan(fetch=fetch, keep=keep)
+    return PagePlan(fetch=fetch, keep=keep, hashes=hashes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +195,7 @@ async def digest_full(
         digest_articles,
         replace(first, problems=(*first.problems, *problems)),
         bodies=bodies,
+        stored=plan.hashes,
         held=held,
         now=now,
         topics=topics,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,8 +55,8 @@ class FeedDigest:
     feed_title: str | None
     #: the feed's ``<ttl>``, a hint for the next poll
     ttl: timedelta | None
-    #: the topics each of ``items`` matches
-    matched: tuple[frozenset[str], ...] = ()
+    #: the topics each of ``items`` matches (None: not computed, see :func:`finish_digest`)
+    matched: tuple[frozenset[str] | None, ...] = ()
     #: each item's dedup link and content keys
     keys: tuple[tuple[str | None, str | None], ...] = ()
     #: each item's near-duplicate sketch (empty when near-duplicate matching is off)
@@ -160,14 +160,32 @@ def finish_digest(
     now: datetime,
     topics: Sequence[TopicSpec] = (),
     near: NearDupSettings | None = None,
+    settled: Collection[int] = (),
 ) -> FeedDigest:
-    """Add the topics each item matches, its dedup keys and its near-duplicate sketch."""
+    """Add the topics each item matches, its dedup keys and its near-duplicate sketch.
+
+    ``settled`` are indexes of items the store holds with the same content
+    hash: the store leaves those unchanged without looking at their keys or
+    sketch, so none is computed, and their topics are None (the store's
+    predicates would match them themselves, were they ever asked).
+    """
     items = digest.items
+    skip = set(settled)
+    todo = [i for i in range(len(items)) if i not in skip]
+    found = dict(zip(todo, matched_topics([items[i] for i in todo], topics, now), strict=True))
+    sketches: tuple[Sketch | None, ...] = ()
+    if near is not None and near.enabled:
+        sketches = tuple(
+            None if i in skip else neardup.sketch(item, near) for i, item in enumerate(items)
+        )
     return replace(
         digest,
-        matched=matched_topics(items, topics, now),
-        keys=tuple((dedup.link_key(i), dedup.content_key(i)) for i in items),
-        sketches=tuple(neardup.sketch(i, near) for i in items) if near and near.enabled else (),
+        matched=tuple(found.get(i) for i in range(len(items))),
+        keys=tuple(
+            (None, None) if i in skip else (dedup.link_key(item), dedup.content_key(item))
+            for i, item in enumerate(items)
+        ),
+        sketches=sketches,
     )
 
 

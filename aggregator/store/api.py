@@ -102,8 +102,10 @@ class Store(Protocol):
         """``(source, identity, story_id)`` of stories published before ``before``."""
         ...
 
-    def entry_contents(self, source: str, identities: Sequence[str]) -> dict[str, str | None]:
-        """Stored content of those entries of a source; None for a removed one; absent if never."""
+    def entry_contents(
+        self, source: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str] | None]:
+        """(content, hash) of those entries of a source; None if removed; absent if never held."""
         ...
 
     def recent_contents(self, source: str, limit: int = 20) -> list[str]:

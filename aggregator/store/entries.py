@@ -87,20 +87,24 @@ class Entries:
         with self._db.read() as conn:
             return set(conn.execute(sa.select(stories.c.id)).scalars())
 
-    def entry_contents(self, source: str, identities: Sequence[str]) -> dict[str, str | None]:
-        """Which of ``identities`` the source holds: their content, or None for a removed one."""
+    def entry_contents(
+        self, source: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str] | None]:
+        """Which of ``identities`` the source holds: (content, hash), or None for a removed one."""
         wanted = list(dict.fromkeys(identities))
-        found: dict[str, str | None] = {}
+        found: dict[str, tuple[str, str] | None] = {}
         with self._db.read() as conn:
             for chunk in chunks(wanted):
                 removed = sa.select(tombstones.c.identity).where(
                     (tombstones.c.source == source) & tombstones.c.identity.in_(chunk)
                 )
                 found.update(dict.fromkeys(conn.execute(removed).scalars()))
-                held = sa.select(entries.c.identity, entries.c.content_html).where(
-                    (entries.c.source == source) & entries.c.identity.in_(chunk)
+                held = sa.select(
+                    entries.c.identity, entries.c.content_html, entries.c.content_hash
+                ).where((entries.c.source == source) & entries.c.identity.in_(chunk))
+                found.update(
+                    {r.identity: (r.content_html, r.content_hash) for r in conn.execute(held)}
                 )
-                found.update({row.identity: row.content_html for row in conn.execute(held)})
         return found
 
     def recent_contents(self, source: str, limit: int) -> list[str]:

@@ -222,8 +222,10 @@ class SQLStore:
         """Every stored story's id."""
         return self.entries.story_ids()
 
-    def entry_contents(self, source: str, identities: Sequence[str]) -> dict[str, str | None]:
-        """Which of ``identities`` the source holds, and their stored content.
+    def entry_contents(
+        self, source: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str] | None]:
+        """Which of ``identities`` the source holds: their stored content and content hash.
 
         An entry removed from the store (a tombstone) maps to None; one never
         stored is absent. ``full_content`` fetches the page of absent ones only.
