@@ -340,6 +340,16 @@ class _Topic(_Model):
     #: replace: an updated story keeps its place; resurface: it rises with its new updated
     updates: Literal["replace", "resurface"] = "replace"
 
+    @field_validator("name")
+    @classmethod
+    def _not_a_feed_path(cls, value: str) -> str:
+        # topics/<name>.atom is topic <name>'s feed: a topic named "x.atom"
+        # would have its page at topic "x"'s feed path.
+        suffix = next((s for s in (".atom", ".rss", ".json", ".opml") if value.endswith(s)), None)
+        if suffix:
+            raise ValueError(f"a topic name cannot end in {suffix!r}: it is a published feed path")
+        return value
+
     @field_validator("query")
     @classmethod
     def _query_shape(cls, value: object) -> object:

@@ -51,8 +51,10 @@ def wait_progress(count: Callable[[], int], target: int, stall: float, what: str
     wait_moving(lambda: count() >= target, count, stall, f"{what} (of {target})")
 
 
-def wait_moving(done: Callable[[], bool], count: Callable[[], int], stall: float, what: str) -> None:
-    """Poll ``done`` until true; fail once ``count`` (the work behind it) has not grown for ``stall`` s.
+def wait_moving(
+    done: Callable[[], bool], count: Callable[[], int], stall: float, what: str
+) -> None:
+    """Poll ``done`` until true; fail once ``count`` (the work behind it) stalls ``stall`` s.
 
     For an event at the end of a long piece of work (an update saving its state
     after storing thousands of entries): the wait lasts as long as the work moves.
@@ -186,7 +188,9 @@ class DaemonProcess:
         try:
             yield
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\n--- daemon log, last lines ---\n{self.log()[-3000:]}") from None
+            raise AssertionError(
+                f"{exc}\n--- daemon log, last lines ---\n{self.log()[-3000:]}"
+            ) from None
 
     def wait(self, timeout: float) -> int:
         try:

@@ -320,8 +320,8 @@ def test_trickling_server_ends_at_the_deadline() -> None:
             started = time.monotonic()
             with pytest.raises(DeadlineError) as info:
                 await fetch(url, source="slowpoke", timeout=1.0)
-            elapsed = time.monotonic() - started
-            assert 0.9 <= elapsed < 1.6
+            # Never cut short; a loaded machine may only make it later.
+            assert time.monotonic() - started >= 0.9
             assert str(info.value) == f"slowpoke: {url}: no complete response within 1 s"
 
     run(main)
@@ -338,25 +338,22 @@ def test_a_hanging_fetch_delays_no_other_fetch() -> None:
             ScriptedServer(handler) as server,
             Fetcher(allow_networks=LOOPBACK, max_per_host=2) as fetcher,
         ):
-            started = time.monotonic()
-            finished: list[float] = []
-
-            async def quick(i: int) -> None:
-                await fetcher.fetch(server.url(f"/feed{i}"), source=f"q{i}", timeout=5.0)
-                finished.append(time.monotonic() - started)
-
-            hang = asyncio.create_task(fetcher.fetch(server.url("/hang"), source="h", timeout=1.0))
+            hang = asyncio.create_task(fetcher.fetch(server.url("/hang"), source="h", timeout=300))
             await asyncio.sleep(0)  # let the hanging fetch take its slot first
-            await asyncio.gather(*(quick(i) for i in range(30)))
-            with pytest.raises(DeadlineError):
-                await hang
-            hang_elapsed = time.monotonic() - started
-
+            results = await asyncio.gather(
+                *(
+                    fetcher.fetch(server.url(f"/feed{i}"), source=f"q{i}", timeout=300)
+                    for i in range(30)
+                )
+            )
             # Same host, one of two slots held by the hang: the others all got
-            # through the other slot long before the hang's deadline.
-            assert len(finished) == 30
-            assert max(finished) < 0.8
-            assert 0.9 <= hang_elapsed < 1.6
+            # through the other slot while the hang still holds its own.
+            assert [r.status for r in results] == [200] * 30
+            assert not hang.done()
+            assert server.in_flight == 1
+            hang.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await hang
 
     run(main)
 

@@ -10,9 +10,8 @@
 ==============================================  =========================================
 
 A path has no leading ``/`` (the URL path is ``/`` + path). Topic names follow
-the config's rule (``[a-z0-9][a-z0-9_.-]*``), so a topic named ``x.atom`` has
-its page where topic ``x`` has its Atom feed: parsing reads such a path as the
-feed.
+the config's rule (``[a-z0-9][a-z0-9_.-]*``, never ending in ``.atom``, ``.rss``,
+``.json`` or ``.opml``), so a topic's page never lies at another topic's feed path.
 """
 
 from __future__ import annotations
