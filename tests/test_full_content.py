@@ -30,6 +30,7 @@ from aggregator.publish.paths import PathKind, topic_path
 
 from ._aserver import Request as RawRequest
 from ._aserver import ScriptedServer, respond
+from .atomcheck import check_atom
 from .conftest import run_cli
 
 #: words that appear only in a page's clutter: none may reach the content
@@ -152,9 +153,10 @@ def update(ctx: Context) -> SourceResult:
 
 
 def published(ctx: Context) -> dict[str, feedparser.FeedParserDict]:
-    """The topic's published Atom feed, read by feedparser: entry title -> entry."""
+    """The topic's published Atom feed (valid RFC 4287), read by feedparser: title -> entry."""
     docs = render_all(ctx)
     body = docs[topic_path("zebra", PathKind.ATOM)].body
+    check_atom(body, name="zebra.atom")
     parsed = feedparser.parse(body)
     assert not parsed.bozo, parsed.bozo_exception
     return {e.title: e for e in parsed.entries}
