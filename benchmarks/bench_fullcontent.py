@@ -18,8 +18,9 @@ writer, SQLite):
   holds the N entries: what an ordinary later poll of a full_content source
   costs against the same poll without it.
 
-Printed: the median wall time of each, and the added time per new entry
-``(full - plain) / N``. ``--latency`` makes each page answer after that many
+Printed: the median wall time of each, the added time per new entry
+``(full - plain) / N``, and the pieces alone (a page fetched through the
+fetcher, a page extracted on one core). ``--latency`` makes each page answer after that many
 milliseconds (a remote site's response time); the default 0 measures our own
 cost on loopback.
 
@@ -47,6 +48,7 @@ from aggregator.config import load_config
 from aggregator.engine.articles import Page, extract_page
 from aggregator.neardup import NearDupSettings, sketch_text
 from aggregator.pipeline import open_context, update_all
+from aggregator.sources.http import Fetcher
 
 _VOCAB_TEXT = (
     "river herd ranger foal drought waterhole plain lion vulture farmer fence tourist "
@@ -199,6 +201,40 @@ def one_round(port: int, kind: str, full: bool) -> tuple[float, float, int]:
     return first, repoll, new
 
 
+def parts(port: int, count: int) -> dict[str, float]:
+    """The pieces of a page's cost on their own: fetching it, and extracting it (one core)."""
+
+    async def fetch_all(kind: str) -> float:
+        async with Fetcher(allow_networks=["127.0.0.1/32"]) as fetcher:
+            started = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    fetcher.fetch(f"http://127.0.0.1:{port}/{kind}/{n}.html", source="bench")
+                    for n in range(count)
+                )
+            )
+            return (time.perf_counter() - started) / count
+
+    def extract_all(marked: bool) -> float:
+        pages = [
+            Page(
+                f"http://127.0.0.1/{n}.html", page(n, marked=marked), {"content-type": "text/html"}
+            )
+            for n in range(count)
+        ]
+        extract_page(pages[0], source="bench")  # imports
+        started = time.perf_counter()
+        for p in pages:
+            extract_page(p, source="bench")
+        return (time.perf_counter() - started) / count
+
+    return {
+        "fetch (max_per_host 2)": asyncio.run(fetch_all("m")),
+        "extract, article markup": extract_all(True),
+        "extract, div soup (trafilatura)": extract_all(False),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=50)
@@ -213,6 +249,7 @@ def main() -> None:
     server.start()
     port = ours.recv()
     try:
+        pieces = parts(port, args.entries)
         runs: dict[str, list[tuple[float, float, int]]] = {}
         for _ in range(args.rounds):
             for label, kind, full in (
@@ -250,6 +287,7 @@ def main() -> None:
             f"({med(label, 0) / plain_first:.1f}x the plain update); "
             f"re-poll {med(label, 1) / plain_repoll:.2f}x the plain re-poll"
         )
+    print("per page, alone: " + "; ".join(f"{k} {v * 1000:.1f} ms" for k, v in pieces.items()))
 
 
 if __name__ == "__main__":
