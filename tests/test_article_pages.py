@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from aggregator._selector import SelectorError, check_selector, select_html
 from aggregator.engine.pages import plan_pages
-from aggregator.errors import ParseError
+from aggregator.errors import BackoffError, ParseError
 from aggregator.parse import parse_page
+from aggregator.sources.http import MAX_HOST_BACKOFF, Fetcher
 from aggregator.store import SQLStore, open_store
 
 from .factories import T0, later, make_item
@@ -116,3 +120,34 @@ def test_store_tells_which_entries_it_holds(store: SQLStore) -> None:
         "<p>the whole article of kept, long enough to be itself</p>"
     ]
     assert store.recent_contents("nobody") == []
+
+
+def test_a_host_backing_off_gets_nothing_until_its_time() -> None:
+    sent: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(str(request.url))
+        return httpx.Response(200, text="<rss/>")
+
+    async def main() -> None:
+        async with Fetcher(
+            allow_networks=["127.0.0.0/8"], transport=httpx.MockTransport(answer)
+        ) as fetcher:
+            now = datetime.now(UTC)
+            until = fetcher.back_off("http://127.0.0.1:9/page.html", now + timedelta(days=365))
+            # Capped: a page cannot keep its host's feeds away for a year.
+            assert now + MAX_HOST_BACKOFF - timedelta(seconds=5) <= until
+            assert until <= datetime.now(UTC) + MAX_HOST_BACKOFF
+            # An earlier time does not shorten the wait.
+            assert fetcher.back_off("http://127.0.0.1/x", now + timedelta(minutes=1)) == until
+            with pytest.raises(BackoffError) as info:
+                await fetcher.fetch("http://127.0.0.1:8080/feed.xml", source="feed")
+            assert info.value.retry_after == until
+            assert str(info.value).startswith(
+                "feed: http://127.0.0.1:8080/feed.xml: 127.0.0.1 asked to wait until "
+            )
+            # Another host is not held back.
+            await fetcher.fetch("http://127.0.0.2/feed.xml", source="other")
+
+    asyncio.run(main())
+    assert sent == ["http://127.0.0.2/feed.xml"]
