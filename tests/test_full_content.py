@@ -316,13 +316,15 @@ def test_failures_keep_the_teaser_and_record_a_problem(
 
     assert result.outcome is Outcome.OK, result.error
     assert result.new == 5
-    problems = "\n".join(result.problems)
-    assert len(result.problems) == 4, problems
+    # One line per page, in the feed's order, each naming the source and the page.
+    assert len(result.problems) == 4, result.problems
     assert all(p.startswith("savanna: full_content: ") for p in result.problems)
-    assert "missing.html: HTTP 404" in problems
-    assert "slow.html: no complete response within 5 s" in problems
-    assert "huge.html: body larger than 204800 bytes" in problems
-    assert "loopback address 127.0.0.2, refused" in problems
+    assert all(p.endswith("; kept the feed's text") for p in result.problems)
+    missing, slow, huge, refused = result.problems
+    assert "missing.html: HTTP 404" in missing
+    assert "slow.html: no complete response within 5 s" in slow
+    assert "huge.html: body larger than 204800 bytes" in huge
+    assert "127.0.0.2" in refused and "loopback address 127.0.0.2, refused" in refused
     # Nothing was sent to the refused address.
     assert all(request.host.split(":")[0] == "127.0.0.1" for request, _ in site.log)
 

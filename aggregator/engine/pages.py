@@ -148,7 +148,8 @@ async def digest_full(
     )
     plan = plan_pages(items, known)
     bodies: dict[int, str] = dict(plan.keep)
-    problems: list[str] = []
+    # (item index, line): reported in the feed's order, whatever order pages finish in
+    problems: list[tuple[int, str]] = []
     held: list[int] = []
     waits: list[datetime] = []
     slots = asyncio.Semaphore(PAGES_IN_FLIGHT)
@@ -177,14 +178,15 @@ async def digest_full(
                 if exc.status == 429 or exc.retry_after is not None:
                     asked = exc.retry_after or datetime.now(UTC) + DEFAULT_BACKOFF
                     waits.append(fetcher.back_off(url, asked))
-                problems.append(_problem(spec, exc.message))
+                problems.append((lead, _problem(spec, exc.message)))
                 return
             except SourceError as exc:
-                problems.append(_problem(spec, exc.message))
+                problems.append((lead, _problem(spec, exc.message)))
                 return
             except Exception as exc:  # an extractor bug on one page must not fail the feed
                 log.exception("%s: %s: unexpected error while extracting", spec.name, url)
-                problems.append(_problem(spec, f"{url}: unexpected {type(exc).__name__}: {exc}"))
+                unexpected = f"{url}: unexpected {type(exc).__name__}: {exc}"
+                problems.append((lead, _problem(spec, unexpected)))
                 return
         for index in plan.fetch[lead]:
             bodies[index] = body
@@ -193,7 +195,7 @@ async def digest_full(
     digest = await pool.run(
         spec.name,
         digest_articles,
-        replace(first, problems=(*first.problems, *problems)),
+        replace(first, problems=(*first.problems, *(line for _, line in sorted(problems)))),
         bodies=bodies,
         stored=plan.hashes,
         held=held,
