@@ -257,6 +257,8 @@ class _Dedup(_Model):
 class _FullContent(_Model):
     #: CSS selector of the article body; none lets the article extractor find it
     selector: str | None = None
+    #: pages one update fetches at most; the other new entries wait for the next poll
+    max_pages: int = Field(50, ge=1, le=1000)
 
     @field_validator("selector")
     @classmethod
@@ -669,7 +671,9 @@ def _topics(model: _Config, file: str) -> tuple[TopicSpec, ...]:
 
 
 def _full_content(value: _FullContent | None) -> FullContent | None:
-    return None if value is None else FullContent(selector=value.selector)
+    if value is None:
+        return None
+    return FullContent(selector=value.selector, max_pages=value.max_pages)
 
 
 def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...]) -> Config:

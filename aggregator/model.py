@@ -93,6 +93,8 @@ class FullContent:
 
     #: CSS selector of the article body; None lets the article extractor find it
     selector: str | None = None
+    #: pages one update fetches at most; the other new entries wait for the next poll
+    max_pages: int = 50
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,18 @@ def test_plan_fetches_new_entries_once_and_keeps_stored_articles() -> None:
     # Only the entry whose stored body differs from the feed's keeps it.
     assert plan.keep == {1: "<p>the whole article</p>"}
     assert plan.hashes == {1: "hash-f", 2: "hash-g"}
+    assert plan.later == ()
+
+
+def test_plan_leaves_new_entries_over_the_budget_for_later() -> None:
+    items = [make_item(f"e{i}", link=f"https://x.org/{i}") for i in range(5)]
+    items.append(make_item("e1", link="https://x.org/1"))
+
+    plan = plan_pages(items, {"e0": ("<p>stored</p>", "h")}, max_pages=2)
+
+    # e0 is held already; e1 (twice) and e2 take the budget; e3 and e4 wait.
+    assert plan.fetch == {1: (1, 5), 2: (2,)}
+    assert plan.later == (3, 4)
 
 
 def test_selector_matches_are_not_repeated_inside_each_other() -> None:

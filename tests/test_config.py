@@ -181,10 +181,12 @@ def test_full_content_true_or_selector(tmp_path: Path) -> None:
         "  - {name: disabled, url: 'https://c.example.org/rss', full_content: false}\n"
         "  - name: picked\n"
         "    url: 'https://d.example.org/rss'\n"
-        "    full_content: {selector: 'article .story-body, #main > p'}\n"
+        "    full_content: {selector: 'article .story-body, #main > p', max_pages: 10}\n"
     )
     config = load_config(cfg)
     by_name = {s.name: s.full_content for s in config.sources}
     assert by_name["plain"] is None and by_name["disabled"] is None
     assert by_name["auto"] == FullContent(selector=None)
-    assert by_name["picked"] == FullContent(selector="article .story-body, #main > p")
+    assert by_name["picked"] == FullContent(
+        selector="article .story-body, #main > p", max_pages=10
+    )

@@ -544,3 +544,24 @@ def test_pages_share_the_hosts_limit_with_its_feeds(tmp_path: Path, opened: list
 
     results = asyncio.run(main())
     assert [(r.outcome, r.new, r.problems) for r in results] == [(Outcome.OK, 6, ())] * 2
+
+
+def test_an_update_fetches_at_most_max_pages_and_the_rest_wait(
+    site: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    feed_url = serve_site(site, ["m", "n", "o"])
+    ctx = open_context(write_config(tmp_path, feed_url, full_content="{max_pages: 2}"))
+    opened.append(ctx)
+
+    first = update(ctx)
+    # The feed's first two new entries got their pages; the third waits, unpublished.
+    assert (first.new, first.problems) == (2, ())
+    assert set(published(ctx)) == {"Zebra story m", "Zebra story n"}
+    state = ctx.store.get_state("savanna")
+    assert state is not None and state.body_hash is None
+
+    second = update(ctx)  # the same bytes: parsed again for the entry that waits
+    assert (second.new, second.unchanged, second.problems) == (1, 2, ())
+    assert "Zebra paragraph 2.1" in content_of(published(ctx)["Zebra story o"])
+    hits = requests_to(site)
+    assert [hits[f"/news/{g}.html"] for g in "mno"] == [1, 1, 1]

@@ -13,7 +13,10 @@ For a source with ``full_content``, after its feed is parsed:
   polls and restarts alike. The feed's text stays its summary either way;
 * a 429, or any error with ``Retry-After``, on a page backs the whole host off
   (:meth:`~aggregator.sources.http.Fetcher.back_off`); the new entries whose
-  pages were not tried are held for the next poll, which is due no earlier.
+  pages were not tried are held for the next poll, which is due no earlier;
+* one update fetches at most ``max_pages`` pages (the feed's first new
+  entries); the other new entries are held for the next poll, so a feed of a
+  thousand new entries cannot make one update run for hours.
 """
 
 from __future__ import annotations
@@ -28,13 +31,14 @@ from aggregator.engine.articles import Page, digest_articles, extract_page
 from aggregator.engine.pool import CpuPool
 from aggregator.engine.work import FeedDigest
 from aggregator.errors import BackoffError, HTTPStatusError, SourceError, redact_urls
-from aggregator.model import Item, SourceSpec, TopicSpec
+from aggregator.model import FullContent, Item, SourceSpec, TopicSpec
 from aggregator.neardup import NearDupSettings
 from aggregator.sources.http import Fetcher
 from aggregator.store import Store
 
 __all__ = [
     "DEFAULT_BACKOFF",
+    "DEFAULT_MAX_PAGES",
     "PAGES_IN_FLIGHT",
     "PAGE_ACCEPT",
     "FullDigest",
@@ -51,6 +55,8 @@ PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 DEFAULT_BACKOFF = timedelta(minutes=5)
 #: pages of one source fetched or extracted at once: bounds the bodies held in memory
 PAGES_IN_FLIGHT = 4
+#: pages one update fetches at most (``full_content.max_pages``): bounds an update's time
+DEFAULT_MAX_PAGES = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,20 +70,29 @@ class PagePlan:
     keep: Mapping[int, str]
     #: item index -> the content hash stored for it, for every item the store holds
     hashes: Mapping[int, str]
+    #: new items over the update's page budget: left for the next poll
+    later: tuple[int, ...] = ()
 
 
-def plan_pages(items: Sequence[Item], known: Mapping[str, tuple[str, str] | None]) -> PagePlan:
+def plan_pages(
+    items: Sequence[Item],
+    known: Mapping[str, tuple[str, str] | None],
+    *,
+    max_pages: int = DEFAULT_MAX_PAGES,
+) -> PagePlan:
     """Decide, from what the store holds, which pages to fetch.
 
     Args:
         items: the feed's items, in order.
         known: identity -> stored (content, content hash), or None for a
             removed entry (:meth:`~aggregator.store.api.Store.entry_contents`).
+        max_pages: the most pages to fetch; the feed's first new entries get them.
 
     Returns:
         New items with a link to fetch; held items whose stored body differs
-        from the feed's (an article fetched before) to keep. A removed entry
-        is neither: the store will not take it back.
+        from the feed's (an article fetched before) to keep; new items over
+        the budget, for later. A removed entry is none of these: the store
+        will not take it back.
     """
     fetch: dict[int, tuple[int, ...]] = {}
     first: dict[str, int] = {}
@@ -94,7 +109,9 @@ def plan_pages(items: Sequence[Item], known: Mapping[str, tuple[str, str] | None
         elif item.link:
             lead = first.setdefault(item.identity, index)
             fetch[lead] = (*fetch.get(lead, ()), index)
-    return PagePlan(fetch=fetch, keep=keep, hashes=hashes)
+    leads = list(fetch)
+    later = tuple(index for lead in leads[max_pages:] for index in fetch.pop(lead))
+    return PagePlan(fetch=fetch, keep=keep, hashes=hashes, later=later)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +121,7 @@ class FullDigest:
     digest: FeedDigest
     #: new entries that got their article
     articles: int
-    #: new entries left for the next poll because their host is backing off
+    #: new entries left for the next poll: their host is backing off, or over max_pages
     held: int
     #: when the backing-off host may be asked again
     retry_after: datetime | None
@@ -141,16 +158,16 @@ async def digest_full(
     Returns:
         The finished digest and the counts.
     """
-    selector = spec.full_content.selector if spec.full_content else None
+    options = spec.full_content or FullContent()
     items = first.items
     known = await asyncio.to_thread(
         store.entry_contents, spec.name, [item.identity for item in items]
     )
-    plan = plan_pages(items, known)
+    plan = plan_pages(items, known, max_pages=options.max_pages)
     bodies: dict[int, str] = dict(plan.keep)
     # (item index, line): reported in the feed's order, whatever order pages finish in
     problems: list[tuple[int, str]] = []
-    held: list[int] = []
+    held: list[int] = list(plan.later)
     waits: list[datetime] = []
     slots = asyncio.Semaphore(PAGES_IN_FLIGHT)
 
@@ -168,7 +185,7 @@ async def digest_full(
                 )
                 page = Page(resp.url, resp.body, dict(resp.headers))
                 body = await pool.run(
-                    spec.name, extract_page, page, source=spec.name, selector=selector
+                    spec.name, extract_page, page, source=spec.name, selector=options.selector
                 )
             except BackoffError as exc:
                 held.extend(plan.fetch[lead])
