@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from aggregator._selector import SelectorError, check_selector, select_html
+from aggregator.engine.articles import Page, extract_page
 from aggregator.engine.pages import plan_pages
 from aggregator.errors import BackoffError, ParseError
 from aggregator.parse import parse_page
@@ -163,3 +164,17 @@ def test_a_host_backing_off_gets_nothing_until_its_time() -> None:
 
     asyncio.run(main())
     assert sent == ["http://127.0.0.2/feed.xml"]
+
+
+def test_a_page_whose_article_is_all_unsafe_markup_is_a_parse_error() -> None:
+    page = Page(
+        "https://x.org/a",
+        # Markup the extractor keeps but nh3 drops with its content.
+        b"<html><body><div class='story'><math><mi>x</mi></math>"
+        b"<p><applet code='x.class'>Run the applet</applet></p>"
+        b"<noembed>no embed</noembed></div></body></html>",
+        {"content-type": "text/html"},
+    )
+    with pytest.raises(ParseError) as info:
+        extract_page(page, source="s", selector="div.story")
+    assert str(info.value) == "s: https://x.org/a: no article text left after sanitising"

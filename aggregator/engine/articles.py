@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from aggregator._text import html_to_text
 from aggregator.engine.work import FeedDigest, finish_digest
+from aggregator.errors import ParseError
 from aggregator.model import Item, TopicSpec
 from aggregator.neardup import NearDupSettings
 from aggregator.normalise import content_hash, sanitize_html
@@ -51,7 +53,11 @@ def extract_page(page: Page, *, source: str, selector: str | None = None) -> str
     article = parse_page(
         page.body, url=page.url, headers=page.headers, source=source, selector=selector
     )
-    return sanitize_html(article, base_url=page.url)
+    clean = sanitize_html(article, base_url=page.url)
+    if not html_to_text(clean).strip():
+        # What the extractor found was all markup the sanitiser removes (iframes, forms...).
+        raise ParseError(source, f"{page.url}: no article text left after sanitising")
+    return clean
 
 
 def with_content(item: Item, content_html: str) -> Item:
