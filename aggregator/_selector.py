@@ -11,9 +11,6 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-import soupsieve
-from bs4 import BeautifulSoup, Tag
-
 __all__ = ["MAX_SELECTOR_LENGTH", "SelectorError", "check_selector", "select_html"]
 
 #: longest selector accepted, in characters
@@ -30,6 +27,10 @@ def _compiled(selector: str) -> Any:
         raise SelectorError("empty CSS selector")
     if len(selector) > MAX_SELECTOR_LENGTH:
         raise SelectorError(f"CSS selector longer than {MAX_SELECTOR_LENGTH} characters")
+    # Imported on first use: every command loads the config, and only a
+    # configured selector needs soupsieve (and bs4 behind it).
+    import soupsieve
+
     try:
         return soupsieve.compile(selector)
     except soupsieve.SelectorSyntaxError as exc:
@@ -52,6 +53,8 @@ def select_html(html: str, selector: str) -> list[str]:
     Raises:
         SelectorError: the selector cannot be compiled.
     """
+    from bs4 import BeautifulSoup, Tag
+
     compiled = _compiled(selector)
     soup = BeautifulSoup(html, "lxml")
     found: list[Tag] = [el for el in compiled.select(soup) if isinstance(el, Tag)]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -178,3 +181,19 @@ def test_a_page_whose_article_is_all_unsafe_markup_is_a_parse_error() -> None:
     with pytest.raises(ParseError) as info:
         extract_page(page, source="s", selector="div.story")
     assert str(info.value) == "s: https://x.org/a: no article text left after sanitising"
+
+
+def test_loading_a_config_without_selectors_loads_no_selector_engine(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "sources:\n  - {name: news, url: 'https://news.example.org/rss', full_content: true}\n"
+    )
+    probe = (
+        "import sys\nfrom aggregator.config import load_config\n"
+        f"load_config({str(config)!r})\n"
+        "print([m for m in ('bs4', 'soupsieve') if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"
