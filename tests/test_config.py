@@ -187,6 +187,4 @@ def test_full_content_true_or_selector(tmp_path: Path) -> None:
     by_name = {s.name: s.full_content for s in config.sources}
     assert by_name["plain"] is None and by_name["disabled"] is None
     assert by_name["auto"] == FullContent(selector=None)
-    assert by_name["picked"] == FullContent(
-        selector="article .story-body, #main > p", max_pages=10
-    )
+    assert by_name["picked"] == FullContent(selector="article .story-body, #main > p", max_pages=10)
