@@ -31,6 +31,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG_PATH, Config, config_json_schema, load_config
@@ -363,6 +364,68 @@ def sources_cmd(state: _State, as_json: bool) -> None:
             out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
 
 
+_SPARK_STYLE = {"ok": "green", "nm": "dim green", "fail": "bold red"}
+_HEALTH_STYLE = {
+    "ok": "green",
+    "failing": "bold red",
+    "gone": "red",
+    "backing off": "yellow",
+    "silent": "yellow",
+    "moved": "cyan",
+}
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help='Print {"sources": [...], "topics": [...]}.')
+@pass_state
+def status_cmd(state: _State, as_json: bool) -> None:
+    """Each source's health, last success, next poll and recent polls; topics' stories.
+
+    It only reads the store, so it runs beside the daemon.
+    """
+    from aggregator.pipeline import read_status
+    from aggregator.status import sparkline, to_json
+    from aggregator.store import open_store
+
+    config = state.config
+    with known_errors():
+        store = open_store(config.store_url, near=config.dedup)
+        try:
+            status = read_status(config, store, now=datetime.now(UTC))
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(to_json(status), indent=2))
+        return
+    table = Table(title="sources")
+    for col in ("name", "state", "last success", "next due", "fails", "per day", "recent polls"):
+        table.add_column(col, overflow="fold")
+    table.add_column("last error", overflow="fold", ratio=1)
+    for s in status.sources:
+        spark = Text()
+        for char, kind in sparkline(s.history):
+            spark.append(char, style=_SPARK_STYLE[kind])
+        table.add_row(
+            s.name,
+            Text(s.health.value, style=_HEALTH_STYLE.get(s.health.value, "")),
+            _iso(s.last_success) or "never",
+            _iso(s.next_due) or "now",
+            str(s.failures),
+            f"{s.entries_per_day:.1f}",
+            spark,
+            s.error or "",
+        )
+    out_console.print(table)
+    topics = Table(title="topics")
+    topics.add_column("topic")
+    topics.add_column("stories", justify="right")
+    for t in status.topics:
+        topics.add_row(t.name + (" (private)" if t.private else ""), str(t.stories))
+    out_console.print(topics)
+    summary = ", ".join(f"{n} {health}" for health, n in sorted(status.counts().items()))
+    out_console.print(f"{len(status.sources)} sources: {summary}")
+
+
 @main.command("stories")
 @click.option("--topic", default=None, help="Only the stories of this topic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stories as JSON.")
@@ -419,7 +482,9 @@ def stories_cmd(
                 {
                     "source": e["source"],
                     "identity": e["identity"],
+                    "guid": _published_guid(e),
                     "link": e["link"],
+                    "link_as_published": e["link_as_published"],
                     "path": e["path"],
                     "title": e["title"],
                     "published": _iso(e["published"]),
@@ -445,6 +510,17 @@ def stories_cmd(
             s["updated"] or "",
         )
     out_console.print(table)
+
+
+def _published_guid(entry: dict[str, Any]) -> str | None:
+    # A seed article's identity is made from its file name, not written by anyone.
+    # (Imported here: the parsers load lxml and feedparser, which most commands never need.)
+    from aggregator.parse import seed_identity
+
+    guid: str | None = entry["guid"]
+    if entry["path"] is not None and guid == seed_identity(entry["path"]):
+        return None
+    return guid
 
 
 def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> None:

@@ -163,6 +163,17 @@ class _Server(_Model):
     port: int = Field(8080, ge=1, le=65535)
     #: public URL of the published site; defaults to http://host:port/
     base_url: str | None = None
+    #: the password of ``/status`` (HTTP Basic or Bearer); no token (or ""), no page
+    admin_token: str | None = Field(None, repr=False)
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # ``${AGGREGATOR_ADMIN_TOKEN:-}`` unset: no status page
+        if len(value) < 16:
+            raise ValueError("must be at least 16 characters long")
+        return value
 
     @field_validator("base_url")
     @classmethod
@@ -427,6 +438,8 @@ class ServerSpec:
     port: int
     #: absolute URL ending in "/"
     base_url: str
+    #: the token that opens ``/status``; None: the page is not served
+    admin_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -705,7 +718,7 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
         path=path,
         data_dir=data_dir,
         store_url=store_url,
-        server=ServerSpec(server.host, server.port, base_url),
+        server=ServerSpec(server.host, server.port, base_url, server.admin_token),
         site=SiteSpec(
             title=site.title,
             description=site.description,

@@ -24,6 +24,7 @@ __all__ = [
     "Origin",
     "Outcome",
     "ParsedDocument",
+    "Poll",
     "RawEntry",
     "Related",
     "SourceKind",
@@ -267,6 +268,10 @@ class Item:
     origin: Origin | None = None
     #: hash of the normalised title, link and content: changes iff content changes
     content_hash: str = ""
+    #: the entry's link as the source wrote it (``link`` is canonical), None when absent
+    link_as_published: str | None = None
+    #: the guid, Atom id or JSON Feed id as the source wrote it, None when absent
+    guid: str | None = None
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)
@@ -372,8 +377,34 @@ class SourceResult:
     error: str | None = None
     http_status: int | None = None
     duration: float = 0.0
+    #: response bytes read (the page and its discovered feed, when discovered)
+    received: int = 0
     #: topics whose membership or content changed
     dirty_topics: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    """One update of one source, as the poll history keeps it."""
+
+    source: str
+    #: when the update began
+    at: datetime
+    outcome: Outcome
+    #: the HTTP status of the response used (None: a seed folder, or no response)
+    status: int | None = None
+    #: fetch and parse time (the write that stores the poll is not included)
+    seconds: float = 0.0
+    #: response bytes read
+    received: int = 0
+    #: entries not seen before, and entries whose content changed
+    new: int = 0
+    updated: int = 0
+    error_class: str | None = None
+
+    def __post_init__(self) -> None:
+        # One datetime field: checked directly (the store reads thousands of polls at once).
+        object.__setattr__(self, "at", utc(self.at))
 
 
 @dataclass(frozen=True, slots=True)

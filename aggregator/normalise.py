@@ -727,7 +727,8 @@ def normalise_entry(
     - content_html: sanitised ``content``, else ``summary``; plain text
       becomes escaped ``<p>`` paragraphs.
     - summary: plain text of ``summary``, else of ``content``, cut at ~300.
-    - link: canonical, resolved against ``raw.base_url``.
+    - link: canonical, resolved against ``raw.base_url``; ``link_as_published``
+      and ``guid`` keep the link and the id as the source wrote them.
     - identity: ``raw.identity``, else the canonical link, else
       ``sha256:`` + a hash of title and content.
     - published: ``raw.published`` or ``raw.updated`` or ``now``; updated:
@@ -812,4 +813,6 @@ def normalise_entry(
             authors=authors,
             tags=tags,
         ),
+        link_as_published=(raw.link or "").strip() or None,
+        guid=(raw.identity or "").strip() or None,
     )

@@ -45,6 +45,7 @@ from aggregator.model import (
     FileRecord,
     Item,
     Outcome,
+    Poll,
     SourceKind,
     SourceResult,
     SourceSpec,
@@ -64,6 +65,8 @@ from aggregator.sources.discover import (
 )
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
+from aggregator.status import Status
+from aggregator.status import build as build_status
 from aggregator.store import IngestReport, SourceWrite, Store, open_store
 from aggregator.topics import compile_topics
 
@@ -75,6 +78,7 @@ __all__ = [
     "make_fetcher",
     "open_context",
     "publish_static",
+    "read_status",
     "render_all",
     "site_for",
     "topic_feeds",
@@ -117,6 +121,8 @@ class _Write:
     #: the CPU stage's dedup keys and near-duplicate sketches of ``items``, in order
     keys: tuple[tuple[str | None, str | None], ...] = ()
     sketches: tuple[Sketch | None, ...] = ()
+    #: the poll recorded in the history with ``state``
+    poll: Poll | None = None
 
 
 def _weigh(write: _Write) -> int:
@@ -140,6 +146,7 @@ def _applier(store: Store) -> Callable[[Sequence[_Write]], list[IngestReport]]:
                         now=w.now,
                         keys=w.keys,
                         sketches=w.sketches,
+                        poll=w.poll,
                     )
                     for w in group
                 ],
@@ -269,8 +276,19 @@ async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
         result = _unexpected(spec, exc, "unexpected")
         pending = _Write(source=spec.name, now=now, matchers=ctx.matchers)
     new_state = _next_state(state, result, now, spec, hints, ctx.config)
+    poll = Poll(
+        source=spec.name,
+        at=now,
+        outcome=result.outcome,
+        status=result.http_status,
+        seconds=time.perf_counter() - started,
+        received=result.received,
+        new=result.new,
+        updated=result.updated,
+        error_class=result.error_class,
+    )
     try:
-        report = await stages.writer.submit(replace(pending, state=new_state))
+        report = await stages.writer.submit(replace(pending, state=new_state, poll=poll))
     except Exception as exc:  # the store refused this source's write: the others go on
         log.exception("%s: storing the update failed", spec.name)
         result = _unexpected(spec, exc, "storing the update failed:")
@@ -634,6 +652,7 @@ async def _poll(
     stages = _stages(ctx)
     url = state.discovered_feed or state.location
     resp = await _fetch(spec, fetcher, url, state)
+    received = len(resp.body)
     move = decide_move(
         state.moved_to,
         state.moved_seen,
@@ -650,11 +669,14 @@ async def _poll(
             )
     if resp.status == 304:
         hints = _response_hints(resp, now, None)
-        result = SourceResult(source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=304)
+        result = SourceResult(
+            source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=304, received=received
+        )
         state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
         return result, state, hints, pending
     if not state.discovered_feed and looks_like_html(resp.body, resp.headers.get("content-type")):
         resp = await _discover(spec, fetcher, stages.pool, resp)
+        received += len(resp.body)
         state = replace(state, discovered_feed=resp.url)
         log.info("%s: discovered feed %s", spec.name, resp.url)
     state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
@@ -663,7 +685,10 @@ async def _poll(
         # The server sent the same bytes again (no validators, or ignored
         # them): what they parse to is stored already.
         result = SourceResult(
-            source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=resp.status
+            source=spec.name,
+            outcome=Outcome.NOT_MODIFIED,
+            http_status=resp.status,
+            received=received,
         )
         return result, state, _response_hints(resp, now, None), pending
     hints = _response_hints(resp, now, None)
@@ -696,6 +721,7 @@ async def _poll(
         outcome=Outcome.OK,
         problems=digest.problems,
         http_status=resp.status,
+        received=received,
     )
     matched = {
         id(item): names
@@ -791,3 +817,26 @@ def publish_static(ctx: Context, out_dir: Path | None = None) -> WriteReport:
     Unchanged files are left untouched, so their bytes and mtimes stay the same.
     """
     return write_tree(out_dir or ctx.config.data_dir / "public", render_all(ctx))
+
+
+def read_status(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime,
+    publishes: Iterable[tuple[datetime, float]] = (),
+) -> Status:
+    """The operator's snapshot of the configured sources and topics, read from the store.
+
+    Blocking (it reads the store): run it in a thread from async code. It
+    only reads, so it runs beside a daemon writing the same store.
+    """
+    return build_status(
+        config.sources,
+        config.topics,
+        states={s.name: s for s in store.states()},
+        history=store.poll_history([s.name for s in config.sources]),
+        topic_counts=store.topic_counts(),
+        now=now,
+        publishes=publishes,
+    )

@@ -1,4 +1,7 @@
-"""Retention: prune entries older than the configured age, except stories still published."""
+"""Retention: prune entries older than the configured age, except stories still published.
+
+The poll history older than the same age goes too.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ class RetentionReport:
     pruned: int = 0
     #: topics whose membership changed
     dirty_topics: frozenset[str] = frozenset()
+    #: poll history rows removed
+    polls: int = 0
 
 
 def prune(
@@ -32,7 +37,7 @@ def prune(
     now: datetime,
     max_age: timedelta,
 ) -> RetentionReport:
-    """Remove entries of stories published more than ``max_age`` before ``now``.
+    """Remove entries of stories published more than ``max_age`` before ``now``, and old polls.
 
     A story still in its topic's current feed (among its ``max_items`` newest)
     keeps its entries however old it is: pruning never changes a served feed's
@@ -49,9 +54,10 @@ def prune(
         How many entries went, and the topics to republish.
     """
     before = now - max_age
+    polls = store.prune_polls(before)
     old = store.old_entries(before)
     if not old:
-        return RetentionReport(before=before)
+        return RetentionReport(before=before, polls=polls)
     kept: set[str] = set()
     for topic in topics:
         kept.update(s.id for s in store.topic_stories(topic.name)[: topic.max_items])
@@ -67,4 +73,4 @@ def prune(
         )
         pruned += len(identities)
         dirty |= report.dirty_topics
-    return RetentionReport(before=before, pruned=pruned, dirty_topics=dirty)
+    return RetentionReport(before=before, pruned=pruned, dirty_topics=dirty, polls=polls)

@@ -22,6 +22,10 @@ HTTP behaviour of a published document:
 * Private topics: ``/private/<token>/topics/...`` or the public path with
   HTTP Basic auth (any user, password = token); tokens are compared in
   constant time, and a wrong or missing token is a 404, like an unknown path.
+* ``/status``, the operator's page, exists only with ``server.admin_token``:
+  HTTP Basic (any user, password = token) or ``Authorization: Bearer
+  <token>``, compared in constant time; without them, 401. It is rendered in
+  a thread (it reads the store) and never cached; its CSP allows no script.
 
 Every connection goes through :class:`_GuardedProtocol` (uvicorn's
 httptools protocol with a size limit and a deadline on each request head:
@@ -418,11 +422,58 @@ async def _answer(prepared: _Prepared, scope: Scope, send: Send) -> None:
     await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
 
 
+def _admin_credential(value: bytes) -> str | None:
+    """The token given by ``Authorization``: a Bearer token, or a Basic password."""
+    scheme, _, credentials = value.partition(b" ")
+    if scheme.lower() == b"bearer":
+        try:
+            return credentials.strip().decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return _basic_password(value)
+
+
+_STATUS_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+_CHALLENGE = {"www-authenticate": 'Basic realm="aggregator status", charset="UTF-8"'}
+
+
+def _rendered(render: Callable[[], bytes], gzipped: bool) -> bytes:
+    # A page of a thousand sources' charts is megabytes of repetitive SVG.
+    body = render()
+    return gzip.compress(body, compresslevel=6) if gzipped else body
+
+
+def _status_route(render: Callable[[], bytes], token: str) -> Route:
+    async def status_page(request: Request) -> Response:
+        given = _admin_credential(request.headers.get("authorization", "").encode("latin-1"))
+        if given is None or _token_ok(given, (token,)) is None:
+            return Response(
+                b"Unauthorized", status_code=401, media_type="text/plain", headers=_CHALLENGE
+            )
+        gzipped = _accepts_gzip(request.headers.get("accept-encoding", "").encode("latin-1"))
+        body = await asyncio.to_thread(_rendered, render, gzipped)
+        headers = {**_STATUS_HEADERS, "vary": "accept-encoding"}
+        if gzipped:
+            headers["content-encoding"] = "gzip"
+        return Response(body, media_type="text/html; charset=utf-8", headers=headers)
+
+    return Route("/status", status_page, methods=["GET"])
+
+
 def create_app(
     store: DocumentStore,
     *,
     health: Callable[[], Mapping[str, Any]] | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
+    status: Callable[[], bytes] | None = None,
+    admin_token: str | None = None,
 ) -> ASGIApp:
     """Build the ASGI app serving ``store``.
 
@@ -431,6 +482,9 @@ def create_app(
         health: returns the ``/healthz`` JSON body; a ``"status"`` other than
             ``"ok"`` answers 503. Defaults to ``{"status": "ok", "documents": N}``.
         metrics: returns ``(body, content_type)`` for ``/metrics``; no route when None.
+        status: renders the ``/status`` page (blocking: it runs in a thread).
+        admin_token: the token ``/status`` asks for; without it (or without
+            ``status``) there is no such page.
 
     Returns:
         An ASGI application.
@@ -453,6 +507,8 @@ def create_app(
             return Response(body, media_type=content_type, headers={"cache-control": "no-store"})
 
         routes.append(Route("/metrics", metrics_route, methods=["GET"]))
+    if status is not None and admin_token:
+        routes.append(_status_route(status, admin_token))
     fallback = Starlette(
         routes=routes,
         exception_handlers={404: not_found},

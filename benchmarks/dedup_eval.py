@@ -11,7 +11,12 @@ easy pairs (no paraphrase), paraphrase recall, hard-negative pairs merged,
 every wrong pair, and the naive baselines on the same items: canonical link
 alone, 5-word shingle containment >= 0.3, word-set Jaccard >= 0.5.
 
-Run: ``python benchmarks/dedup_eval.py [--set DIR] [--json]``
+With ``--orders N`` it instead ingests the versions one at a time, in N
+seeded random orders, into a fresh store each, and reports each order's
+scores and the min/max over them: the clusters must not depend on which
+version arrived first (an entry that bridges two stories merges them).
+
+Run: ``python benchmarks/dedup_eval.py [--set DIR] [--json] [--orders N [--seed S]]``
 Targets (tests/test_dedup_eval.py): precision >= 0.98, easy recall >= 0.95,
 no hard negative merged.
 """
@@ -22,15 +27,16 @@ import argparse
 import functools
 import http.server
 import json
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 
@@ -38,10 +44,13 @@ from aggregator.dedup import link_key
 from aggregator.model import Item
 from aggregator.normalise import html_to_text, normalise_entry
 from aggregator.parse import parse_feed, parse_seed
+from aggregator.store import open_store
 from aggregator.topics import tokens
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SET = REPO / "tests" / "data" / "stories"
+#: the first ingest of an --orders run (each next version one minute later)
+ORDER_T0 = datetime(2026, 11, 28, tzinfo=UTC)
 EASY = ("copy", "edit", "truncation", "boilerplate", "seed", "later")
 
 
@@ -251,6 +260,103 @@ def evaluate(set_dir: Path, work: Path) -> list[Scores]:
     return results
 
 
+def order_clusters(items: dict[str, Item], order: list[str], db: Path) -> dict[str, str]:
+    """Ingest the items one by one in ``order`` into a fresh SQLite store; key -> story id.
+
+    Each item is its own transaction, as if every version arrived in a poll
+    of its own, so the order decides which story each version meets first.
+    """
+    store = open_store(f"sqlite:///{db}")
+    try:
+        for n, key in enumerate(order):
+            store.ingest([items[key]], now=ORDER_T0 + timedelta(minutes=n), matchers={})
+        rows = store.story_rows()
+    finally:
+        store.close()
+    return {f"{e['source']}/{e['identity']}": s["id"] for s in rows for e in s["entries"]}
+
+
+@dataclass(frozen=True)
+class OrderRun:
+    """The pipeline's scores over one seeded random arrival order."""
+
+    seed: int
+    scores: Scores
+    #: ``source/identity`` -> story id
+    clusters: dict[str, str]
+
+    @property
+    def stories(self) -> int:
+        return len(set(self.clusters.values()))
+
+    def partition(self) -> frozenset[frozenset[str]]:
+        """The versions grouped by story, ids aside (they depend on who came first)."""
+        groups: dict[str, set[str]] = {}
+        for key, story in self.clusters.items():
+            groups.setdefault(story, set()).add(key)
+        return frozenset(frozenset(g) for g in groups.values())
+
+
+def evaluate_orders(set_dir: Path, work: Path, seeds: Sequence[int]) -> list[OrderRun]:
+    """Score the store's clustering over seeded random arrival orders of the labelled versions.
+
+    The versions are parsed and normalised as the pipeline does
+    (:func:`read_items`), shuffled with ``random.Random(seed)``, and ingested
+    one at a time; the clusters must not depend on which came first.
+    """
+    labels = json.loads((set_dir / "labels.json").read_text(encoding="utf-8"))
+    items = read_items(set_dir)
+    missing = sorted(set(labels["versions"]) - set(items))
+    if missing:
+        raise RuntimeError(f"versions the parsers do not yield: {', '.join(missing)}")
+    titles = {k: i.title for k, i in items.items()}
+    runs = []
+    for seed in seeds:
+        order = sorted(items)
+        random.Random(seed).shuffle(order)
+        clusters = order_clusters(items, order, work / f"order-{seed}.db")
+        same = functools.partial(_same_story, clusters)
+        runs.append(OrderRun(seed, score("aggregator", labels, same, titles), clusters))
+    return runs
+
+
+def _same_story(clusters: dict[str, str], a: str, b: str) -> bool:
+    return clusters[a] == clusters[b]
+
+
+def order_report(runs: Sequence[OrderRun]) -> str:
+    """Per-order scores, min/max of each, wrong pairs all orders share, then each order's own."""
+    out = []
+    for run in runs:
+        s = run.scores
+        out.append(
+            f"order seed {run.seed}: {run.stories} stories, precision {s.precision:.3f}, "
+            f"recall {s.recall:.3f} (easy {s.easy_recall:.3f}, paraphrase "
+            f"{s.paraphrase_recall:.3f}), hard negatives merged {len(s.hard_negatives_merged)}"
+        )
+    out.append("")
+    for name, get in (
+        ("precision", lambda s: s.precision),
+        ("recall", lambda s: s.recall),
+        ("easy recall", lambda s: s.easy_recall),
+        ("paraphrase recall", lambda s: s.paraphrase_recall),
+        ("hard negatives merged", lambda s: float(len(s.hard_negatives_merged))),
+    ):
+        values = [get(r.scores) for r in runs]
+        out.append(f"{name} over {len(runs)} orders: min {min(values):.3f}, max {max(values):.3f}")
+    common = set.intersection(*(set(r.scores.wrong) for r in runs)) if runs else set()
+    out.append("")
+    out.append(f"wrong pairs in every order ({len(common)}):")
+    out.extend(f"  {w}" for w in sorted(common))
+    for run in runs:
+        extra = [w for w in run.scores.wrong if w not in common]
+        if extra:
+            out.append("")
+            out.append(f"order seed {run.seed} also wrong ({len(extra)}):")
+            out.extend(f"  {w}" for w in extra)
+    return "\n".join(out)
+
+
 def report(results: list[Scores]) -> str:
     out = []
     for s in results:
@@ -274,7 +380,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=DEFAULT_SET)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--orders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead, ingest the versions in N seeded random orders and report min/max",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="first seed of --orders")
     args = parser.parse_args()
+    if args.orders:
+        with tempfile.TemporaryDirectory() as tmp:
+            seeds = range(args.seed, args.seed + args.orders)
+            runs = evaluate_orders(args.set, Path(tmp), seeds)
+        if args.json:
+            print(json.dumps([{"seed": r.seed, **r.scores.as_dict()} for r in runs], indent=2))
+        else:
+            print(order_report(runs))
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         results = evaluate(args.set, Path(tmp))
     if args.json:

@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aggregator.model import Item, Origin
+from aggregator.model import Item, Origin, SourceKind, SourceSpec
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -48,3 +48,15 @@ def make_item(
 
 def later(minutes: int) -> datetime:
     return T0 + timedelta(minutes=minutes)
+
+
+def url_spec(name: str) -> SourceSpec:
+    """A remote source ``https://example.org/<name>`` polled every 30 minutes."""
+    return SourceSpec(
+        name=name,
+        kind=SourceKind.URL,
+        location=f"https://example.org/{name}",
+        interval=timedelta(minutes=30),
+        timeout=timedelta(seconds=20),
+        max_bytes=2**20,
+    )

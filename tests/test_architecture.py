@@ -40,6 +40,8 @@ CONFINED = {
         "aggregator.store.entries",
         "aggregator.store.files",
         "aggregator.store.membership",
+        "aggregator.store.merge",
+        "aggregator.store.polls",
         "aggregator.store.schema",
         "aggregator.store.sources",
         "aggregator.store.sql",

@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.model import SourceKind, SourceSpec
 from aggregator.store import SQLStore, open_store
 
-from .factories import T0, later
+from .factories import T0, later, url_spec
 
 LEASE = timedelta(minutes=5)
 #: how soon a finished source is due again in the dispatch loops
@@ -30,21 +29,10 @@ DEADLINE = 120.0
 Interval = tuple[str, str, float, float]
 
 
-def spec(name: str) -> SourceSpec:
-    return SourceSpec(
-        name=name,
-        kind=SourceKind.URL,
-        location=f"https://example.org/{name}",
-        interval=timedelta(minutes=30),
-        timeout=timedelta(seconds=20),
-        max_bytes=2**20,
-    )
-
-
 @pytest.fixture
 def store(store_url: str) -> Iterator[SQLStore]:
     s = open_store(store_url)
-    s.sync_sources([spec(f"s{i:02}") for i in range(SOURCES)], now=T0)
+    s.sync_sources([url_spec(f"s{i:02}") for i in range(SOURCES)], now=T0)
     yield s
     s.close()
 

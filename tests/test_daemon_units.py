@@ -199,3 +199,12 @@ def test_plan_reload_keeps_what_needs_a_restart(tmp_path: Path) -> None:
         f"data_dir and store changes need a restart; keeping {old.data_dir}",
         "server address changes need a restart; serving http://127.0.0.1:8080/",
     )
+
+
+def test_plan_reload_says_a_new_admin_token_needs_a_restart(tmp_path: Path) -> None:
+    old = _config(tmp_path, BASE)
+    token = "port: 8080, admin_token: reloaded-token-0123456789"
+    new = _config(tmp_path, BASE.replace("port: 8080", token), "b.yaml")
+    assert plan_reload(old, new).warnings == (
+        "server.admin_token changes need a restart; /status keeps the old one",
+    )

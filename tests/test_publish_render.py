@@ -351,6 +351,7 @@ def test_public_surface_is_pinned() -> None:
         "private_prefix",
         "render_site",
         "render_site_pages",
+        "render_status_page",
         "render_topic",
         "render_topic_isolated",
         "write_tree",

@@ -40,6 +40,7 @@ from aggregator.publish import Site, TopicFeed, render_topic
 from aggregator.topics import compile_query, document
 
 from .atomcheck import check_atom
+from .cdp import HEADLESS_FLAGS
 
 SEEDS = Path(__file__).parent / "data" / "seeds"
 MTIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -556,13 +557,7 @@ def _chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedP
     return subprocess.run(
         [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *HEADLESS_FLAGS,
             "--hide-scrollbars",
             f"--user-data-dir={profile}",
             *args,

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from aggregator.model import Item, SourceKind, SourceSpec
+from aggregator.model import Item
 from aggregator.store import FileChange, FileRecord, IngestReport, SourceWrite, SQLStore, open_store
 from aggregator.store.rows import dedup_keys
 from aggregator.store.schema import entries, files, sources, stories, story_topics, tombstones
 
-from .factories import T0, later, make_item
+from .factories import T0, later, make_item, url_spec
 
 MATCHERS = {
     "talks": lambda item: "talks" in item.title.lower(),
@@ -40,17 +40,6 @@ WORDS = [
     "lima",
     "mike",
 ]
-
-
-def _spec(name: str) -> SourceSpec:
-    return SourceSpec(
-        name=name,
-        kind=SourceKind.URL,
-        location=f"https://example.org/{name}",
-        interval=timedelta(minutes=30),
-        timeout=timedelta(seconds=20),
-        max_bytes=2**20,
-    )
 
 
 def _body(rng: random.Random) -> str:
@@ -121,7 +110,7 @@ def pair(store_url: str, tmp_path: Path) -> Iterator[tuple[SQLStore, SQLStore]]:
     batched = open_store(store_url)
     single = open_store(f"sqlite:///{tmp_path / 'one-by-one.db'}")
     for s in (batched, single):
-        s.sync_sources([_spec(n) for n in SOURCES], now=T0)
+        s.sync_sources([url_spec(n) for n in SOURCES], now=T0)
     yield batched, single
     batched.close()
     single.close()
@@ -152,7 +141,7 @@ def test_generated_rounds_collide() -> None:
     # The generator must produce what the equality is about.
     merged = updated = unchanged = removed = 0
     store = open_store("sqlite://")
-    store.sync_sources([_spec(n) for n in SOURCES], now=T0)
+    store.sync_sources([url_spec(n) for n in SOURCES], now=T0)
     for seed in range(3):
         for r, writes in enumerate(_rounds(seed)):
             for report in store.apply(writes, now=later(10 * r + 1), matchers=MATCHERS):
@@ -165,7 +154,7 @@ def test_generated_rounds_collide() -> None:
 
 
 def test_seed_folder_write_applies_files_and_releases_claim(store: SQLStore) -> None:
-    store.sync_sources([_spec("seeds")], now=T0)
+    store.sync_sources([url_spec("seeds")], now=T0)
     assert store.claim_due(T0, owner="w", lease=timedelta(minutes=5)) == ["seeds"]
     item = make_item("seed:1", source="seeds")
     rec = FileRecord("a.txt", 10, 111, "h1", (item.identity,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 
 import feedparser
@@ -224,7 +225,93 @@ def test_stories_command_lists_explains_and_rebuilds(tmp_path) -> None:  # type:
     assert len(stories) == 1
     paths = sorted(e["path"] for e in stories[0]["entries"])
     assert paths == ["001_aaaaaaaaaaaaaaaa.txt", "002_bbbbbbbbbbbbbbbb.txt"]
+    # A seed file has no guid and no link: its identity comes from its name.
+    assert {e["identity"] for e in stories[0]["entries"]} == {
+        "seed:aaaaaaaaaaaaaaaa",
+        "seed:bbbbbbbbbbbbbbbb",
+    }
+    assert all(e["guid"] is None and e["link_as_published"] is None for e in stories[0]["entries"])
     explained = json.loads(cli("stories", "--explain", stories[0]["id"], "--json"))
     assert sorted(e["rule"] for e in explained["entries"]) == ["near", "new"]
     assert "stories: 1 before, 1 after; 0 entries moved, 1 ids kept" in cli("stories", "--rebuild")
     assert json.loads(cli("stories", "--json"))[0]["id"] == stories[0]["id"]
+
+
+def _prose(seed: int, words: int) -> str:
+    """Made-up words, no digits: texts that share nothing unless built from the same parts."""
+    rng = random.Random(seed)
+    letters = "abcdefghiklmnoprstuvw"
+    return " ".join(
+        "".join(rng.choice(letters) for _ in range(rng.randint(4, 9))) for _ in range(words)
+    )
+
+
+# The full story; a copy cut after its lead; a copy with the lead rewritten.
+LEAD, LEAD_REWRITTEN, BODY = _prose(1, 70), _prose(2, 50), _prose(3, 300)
+FULL = make_item("full", source="wire", title="Full", body=f"{LEAD} {BODY}")
+TRUNCATED = make_item("cut", source="ledger", title="Cut", body=LEAD)
+REWRITTEN = make_item("rewrite", source="courier", title="Rewrite", body=f"{LEAD_REWRITTEN} {BODY}")
+
+
+def test_an_entry_bridging_two_stories_merges_them_into_the_older(store_url: str) -> None:
+    store = open_store(store_url)
+    store.sync_topics({"all": "x"}, ALWAYS, now=T0)
+    # The truncated copy and the rewritten one share no text: two stories.
+    store.ingest([TRUNCATED], now=T0, matchers=ALWAYS)
+    store.ingest([REWRITTEN], now=T0 + timedelta(hours=1), matchers=ALWAYS)
+    older, younger = mint_story_id("ledger", "cut"), mint_story_id("courier", "rewrite")
+    assert store.story_ids() == {older, younger}
+
+    # The full story is a near-duplicate of both: one story, the older id.
+    report = store.ingest([FULL], now=T0 + timedelta(hours=2), matchers=ALWAYS)
+    assert report.merged == 1
+    assert report.dirty_topics == {"all"}
+    assert store.story_ids() == {older}
+    (story,) = store.topic_stories("all")
+    assert story.id == older
+    assert {(v.source) for v in story.via} == {"wire", "ledger", "courier"}
+    # The fullest telling is canonical; the younger story's join record moved with it.
+    assert story.item.identity == "full"
+    assert {j["identity"] for j in store.story_joins(older)} == {"cut", "rewrite", "full"}
+    assert store.story_joins(younger) == []
+
+    # A rebuild replays the same rules: the merged story persists with its id.
+    rebuilt, _dirty = store.rebuild_stories(now=T0 + timedelta(hours=3), matchers=ALWAYS)
+    assert (rebuilt.stories_after, rebuilt.moved) == (1, 0)
+    assert store.story_ids() == {older}
+    # The younger story's entry comes back after removal: it rejoins the merged story.
+    store.remove_entries("courier", ["rewrite"], now=T0 + timedelta(hours=4))
+    store.ingest([REWRITTEN], now=T0 + timedelta(hours=5), matchers=ALWAYS)
+    assert store.story_ids() == {older}
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "order",
+    [
+        (TRUNCATED, REWRITTEN, FULL),
+        (REWRITTEN, TRUNCATED, FULL),
+        (FULL, TRUNCATED, REWRITTEN),
+        (TRUNCATED, FULL, REWRITTEN),
+    ],
+    ids=lambda order: "-".join(i.identity for i in order),
+)
+@pytest.mark.parametrize("one_batch", [False, True], ids=["one-per-poll", "one-batch"])
+def test_bridged_stories_are_one_whatever_the_order(order, one_batch: bool) -> None:  # type: ignore[no-untyped-def]
+    store = open_store("sqlite://")
+    store.sync_topics({"all": "x"}, ALWAYS, now=T0)
+    if one_batch:
+        store.ingest(list(order), now=T0, matchers=ALWAYS)
+    else:
+        for n, item in enumerate(order):
+            store.ingest([item], now=T0 + timedelta(minutes=n), matchers=ALWAYS)
+    (story,) = store.story_rows()
+    assert len(story["entries"]) == 3
+    minted = [mint_story_id(item.source, item.identity) for item in order]
+    if one_batch:
+        # Stories first seen in one batch are equally old: the smaller id wins.
+        assert story["id"] in minted[:2]
+    else:
+        # The story first seen keeps its id.
+        assert story["id"] == minted[0]
+    store.close()

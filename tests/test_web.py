@@ -20,6 +20,7 @@ from lxml import html as lxml_html
 from aggregator.model import TopicSpec
 from aggregator.publish import Document, Site, TopicFeed, render_site
 from aggregator.web import DocumentStore, create_app
+from tests.cdp import HEADLESS_FLAGS
 from tests.publish_helpers import free_socket, make_story, make_topic, run_server
 
 N_STORIES = 8
@@ -271,13 +272,7 @@ def test_index_in_headless_chromium_with_reachable_subscribe_links(
     run = subprocess.run(
         [
             chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *HEADLESS_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             "--dump-dom",
             served.url,

@@ -24,10 +24,12 @@ from aggregator.pipeline import (
     build_matchers,
     make_fetcher,
     open_context,
+    read_status,
     render_all,
     topic_signatures,
     utcnow,
 )
+from aggregator.publish import render_status_page
 from aggregator.retention import prune
 from aggregator.sources.http import Fetcher
 from aggregator.web import DocumentStore, create_app, serve
@@ -132,6 +134,14 @@ class Daemon:
         self.metrics.in_flight.set(self.dispatcher.in_flight)
         return self.metrics.render()
 
+    def status_page(self) -> bytes:
+        """The ``/status`` page (blocking: it reads the store)."""
+        ctx = self.ctx
+        status = read_status(
+            ctx.config, ctx.store, now=self._clock(), publishes=list(self.republisher.recent)
+        )
+        return render_status_page(status, title=ctx.config.site.title)
+
     # -- lifecycle ----------------------------------------------------------------
 
     async def run(self) -> None:
@@ -151,6 +161,8 @@ class Daemon:
                 self.documents,
                 health=self.health_body,
                 metrics=lambda: (self.metrics_text(), CONTENT_TYPE),
+                status=self.status_page,
+                admin_token=self.config.server.admin_token,
             )
             server = serve(app, host=self.config.server.host, port=self.config.server.port)
             # The daemon owns the signals: uvicorn must not install its own handlers.

@@ -57,6 +57,8 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         new = dataclasses.replace(new, data_dir=old.data_dir, store_url=old.store_url)
     if (new.server.host, new.server.port) != (old.server.host, old.server.port):
         warnings.append(f"server address changes need a restart; serving {old.server.base_url}")
+    if new.server.admin_token != old.server.admin_token:
+        warnings.append("server.admin_token changes need a restart; /status keeps the old one")
     old_sources = {s.name: s for s in old.sources}
     new_sources = {s.name: s for s in new.sources}
     old_folders = {n: s.location for n, s in old_sources.items() if s.kind is SourceKind.FILES}

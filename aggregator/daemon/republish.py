@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 
 from aggregator.config import Config
 from aggregator.errors import AggregatorError, PublishError
@@ -68,6 +70,8 @@ class Republisher:
         self._feeds: dict[str, TopicFeed] = {}
         self._topic_docs: dict[str, dict[str, Document]] = {}
         self._pings: set[asyncio.Task[None]] = set()
+        #: (when, seconds) of the last publishes, oldest first, for the status page
+        self.recent: collections.deque[tuple[datetime, float]] = collections.deque(maxlen=96)
 
     def mark_dirty(self, topics: Iterable[str], *, index: bool = True) -> None:
         """Republish these topics (and the index) after the debounce."""
@@ -116,6 +120,7 @@ class Republisher:
             log.error("%s: cannot write the published files: %s", out_dir, exc)
         elapsed = time.perf_counter() - started
         self._metrics.publish_seconds.observe(elapsed)
+        self.recent.append((ctx.clock(), elapsed))
         log.info(
             "published %d topics (%d documents) in %.2fs",
             len(dirty),

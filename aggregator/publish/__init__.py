@@ -47,7 +47,7 @@ from aggregator.publish._base import (
     paginate,
 )
 from aggregator.publish.atom import render_atom
-from aggregator.publish.html import render_index, render_topic_page
+from aggregator.publish.html import render_index, render_status_page, render_topic_page
 from aggregator.publish.jsonfeed import render_json_feed
 from aggregator.publish.opml import render_opml
 from aggregator.publish.paths import INDEX_PATH, OPML_PATH, private_prefix
@@ -70,6 +70,7 @@ __all__ = [
     "private_prefix",
     "render_site",
     "render_site_pages",
+    "render_status_page",
     "render_topic",
     "render_topic_isolated",
     "write_tree",

@@ -1,4 +1,4 @@
-"""HTML pages (index and per-topic) from Jinja2 templates; the only module importing Jinja2.
+"""HTML pages (index, per-topic, operator status) from Jinja2 templates; the only Jinja2 importer.
 
 Autoescaping is on for every template: story titles and summaries are plain
 text and are escaped; no story HTML is inserted into these pages.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import jinja2
@@ -30,9 +30,11 @@ from aggregator.publish._base import (
     web_url,
     xml_safe,
 )
+from aggregator.publish.charts import Chart, entry_bars, hour_bars, poll_bars, publish_bars
 from aggregator.publish.paths import INDEX_PATH, OPML_PATH
+from aggregator.status import Status
 
-__all__ = ["render_index", "render_topic_page"]
+__all__ = ["render_index", "render_status_page", "render_topic_page"]
 
 #: URL path of the index page (``/``)
 
@@ -188,3 +190,78 @@ def render_topic_page(
     return make_document(
         urls.html_path, xml_safe(body).encode("utf-8"), HTML_TYPE, newest_updated(feed.stories)
     )
+
+
+def _since(value: datetime | None, now: datetime) -> str:
+    """``value`` relative to ``now``, coarsely: "3 min ago", "in 2 h", "never"."""
+    if value is None:
+        return "never"
+    delta = value - now
+    ahead = delta > timedelta(0)
+    seconds = abs(delta.total_seconds())
+    if seconds < 60:
+        text = f"{seconds:.0f} s"
+    elif seconds < 3600:
+        text = f"{seconds / 60:.0f} min"
+    elif seconds < 172800:
+        text = f"{seconds / 3600:.0f} h"
+    else:
+        text = f"{seconds / 86400:.0f} d"
+    return f"in {text}" if ahead else f"{text} ago"
+
+
+@dataclass(frozen=True)
+class _SourceCard:
+    name: str
+    kind: str
+    health: str
+    #: the CSS class of the health badge
+    badge: str
+    last_success: str
+    next_due: str
+    failures: int
+    error: str | None
+    per_day: str
+    chart: Chart
+
+
+def render_status_page(status: Status, *, title: str) -> bytes:
+    """The operator's ``/status`` page: HTML with inline SVG charts, no script.
+
+    Args:
+        status: the snapshot to show.
+        title: the site's title, to name the page.
+
+    Returns:
+        The UTF-8 HTML page.
+    """
+    now = status.at
+    cards = [
+        _SourceCard(
+            name=s.name,
+            kind=s.kind,
+            health=s.health.value,
+            badge=s.health.value.replace(" ", "-"),
+            last_success=_since(s.last_success, now),
+            next_due=_since(s.next_due, now) if s.next_due else "now",
+            failures=s.failures,
+            error=s.error,
+            per_day=f"{s.entries_per_day:.1f}",
+            chart=poll_bars(s.history),
+        )
+        for s in status.sources
+    ]
+    # Trouble first, then by name: the operator reads the top of the page.
+    order = {"gone": 0, "failing": 1, "backing-off": 2, "silent": 3, "moved": 4}
+    cards.sort(key=lambda c: (order.get(c.badge, 9), c.name))
+    body = _ENV.get_template("status.html").render(
+        title=title,
+        now=now,
+        counts=sorted(status.counts().items()),
+        cards=cards,
+        topics=status.topics,
+        polls=hour_bars(status.hours),
+        entries=entry_bars(status.hours),
+        publishes=publish_bars(status.publishes) if status.publishes else None,
+    )
+    return xml_safe(body).encode("utf-8")

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from aggregator.model import Item, SourceSpec, SourceState, Story
+from aggregator.model import Item, Poll, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
 from aggregator.store.stories import RebuildReport
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
@@ -38,6 +38,14 @@ class Store(Protocol):
 
     def due_sources(self, now: datetime) -> list[str]:
         """Names of the sources due at ``now``, soonest first (a snapshot: claims nothing)."""
+        ...
+
+    def poll_history(self, sources: Sequence[str] | None = None) -> dict[str, list[Poll]]:
+        """Each source's recorded polls (its last 200), oldest first; None: every source."""
+        ...
+
+    def prune_polls(self, before: datetime) -> int:
+        """Remove polls older than ``before`` (retention); returns how many went."""
         ...
 
     # -- dispatch claims: a source is in at most one update at a time -----

@@ -15,7 +15,7 @@ import functools
 import json
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,16 +24,24 @@ from sqlalchemy.engine import Connection
 
 from aggregator import dedup, neardup
 from aggregator.dedup import Action
-from aggregator.model import Item, SourceState, utc
+from aggregator.model import Item, Poll, SourceState, utc
 from aggregator.neardup import NearDupSettings
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
-from aggregator.store import membership
+from aggregator.store import membership, merge
+from aggregator.store import polls as poll_ops
 from aggregator.store import sources as source_ops
 from aggregator.store import stories as story_index
 from aggregator.store.database import chunks
 from aggregator.store.rows import DedupKeys, entry_values
-from aggregator.store.schema import UTCDateTime, entries, stories, story_topics, tombstones
+from aggregator.store.schema import (
+    UTCDateTime,
+    entries,
+    poll_history,
+    stories,
+    story_topics,
+    tombstones,
+)
 from aggregator.store.values import FileChange, IngestReport, TopicMatchers
 
 __all__ = ["SourceWrite", "apply"]
@@ -98,6 +106,8 @@ class SourceWrite:
     keys: tuple[DedupKeys, ...] = ()
     #: ``neardup.sketch`` of each of ``items``, in order, when a worker computed them
     sketches: tuple[neardup.Sketch | None, ...] = ()
+    #: the poll to record in the history (its counts so far; this write's are added)
+    poll: Poll | None = None
 
     def __post_init__(self) -> None:
         if self.keys and len(self.keys) != len(self.items):
@@ -141,9 +151,17 @@ def apply(
             batch.records.append((write.source, [(c.relpath, c.record) for c in ordered]))
         if write.state is not None:
             batch.states.append(write.state)
+        if write.poll is not None:
+            batch.polls.append(_counted(write.poll, report))
         reports.append(report)
     batch.finish()
     return reports
+
+
+def _counted(poll: Poll, report: IngestReport) -> Poll:
+    return replace(
+        poll, new=poll.new + report.new + report.merged, updated=poll.updated + report.updated
+    )
 
 
 def _items_of(write: SourceWrite) -> Iterable[Item]:
@@ -162,7 +180,9 @@ class _BulkInsert:
     """
 
     def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
-        compiled = table.insert().compile(dialect=dialect, column_keys=[c.name for c in table.c])
+        # Every column but a generated key (poll_history.id): the database numbers those.
+        keys = [c.name for c in table.c if c.autoincrement is not True]
+        compiled = table.insert().compile(dialect=dialect, column_keys=keys)
         self.sql = str(compiled)
         processors = {c.name: _processor(c, dialect) for c in table.c}
         names = list(compiled.positiontup or compiled.params)
@@ -260,6 +280,7 @@ class _Batch:
         self.untombed: list[dict[str, Any]] = []
         self.records: list[tuple[str, list[tuple[str, Any]]]] = []
         self.states: list[SourceState] = []
+        self.polls: list[Poll] = []
 
     # -- bulk lookups ----------------------------------------------------------
 
@@ -370,7 +391,8 @@ class _Batch:
         if self.near.enabled and not (existing is not None and existing[1] == item.content_hash):
             key = id(item)
             sketch = self.sketches[key] if key in self.sketches else neardup.sketch(item, self.near)
-            if existing is None and link_match is None and content_match is None and sketch:
+            if existing is None and sketch:
+                # Looked up even after an exact match: the entry may bridge two stories.
                 # The index is read in the database: what this batch buffered must be there.
                 self.flush()
                 match = story_index.find_near(self.conn, item, sketch, self.near, now=self.now)
@@ -417,16 +439,21 @@ class _Batch:
             self.tomb[pair] = None
         if self.near.enabled:
             rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
-            story_index.record_join(self.conn, item, story_id, rule, match=match, now=self.now)
+            shown = match if rule == "near" else None
+            story_index.record_join(self.conn, item, story_id, rule, match=shown, now=self.now)
         if action is Action.JOIN:
             # Provenance is published with the story: its topics must be redone.
             dirty = self._topics_of(story_id)
             if self.near.enabled:
                 # The fullest telling becomes canonical (needs the entry in the database).
                 self.flush()
-                dirty |= entry_ops.recanonicalise(
-                    self.conn, story_id, now=self.now, matchers=self.matchers
-                )
+                bridged = match.bridged(story_id) if match is not None else frozenset()
+                if bridged:
+                    dirty |= self._merge(story_id, bridged)
+                else:
+                    dirty |= entry_ops.recanonicalise(
+                        self.conn, story_id, now=self.now, matchers=self.matchers
+                    )
                 self._forget_derived()
             return IngestReport(merged=1, dirty_topics=dirty)
         matched = membership.matching(item, self.matchers)
@@ -459,6 +486,17 @@ class _Batch:
             self.tomb.pop((source, identity), None)
         return report
 
+    def _merge(self, story_id: str, bridged: frozenset[str]) -> frozenset[str]:
+        """Merge the stories an entry bridges (flushed); forget what the overlay held of them."""
+        _winner, dirty = merge.merge_stories(
+            self.conn, {story_id, *bridged}, now=self.now, matchers=self.matchers
+        )
+        gone = bridged | {story_id}
+        for cache in (self.entry, self.tomb):
+            for pair in [p for p, held in cache.items() if held is not None and held[0] in gone]:
+                del cache[pair]
+        return dirty
+
     def _forget_derived(self) -> None:
         # Stories were re-derived or deleted in the table: keys may now lead
         # elsewhere and topics may differ. Reload them on demand.
@@ -483,8 +521,11 @@ class _Batch:
         self.touched, self.untombed = [], []
 
     def finish(self) -> None:
-        """Flush, then write the file records and the states (releasing the claims)."""
+        """Flush, then write the file records, the states (releasing the claims) and the polls."""
         self.flush()
         for source, records in self.records:
             file_ops.write_records(self.conn, source, records)
         source_ops.write_state(self.conn, self.states)
+        # The polls ride in the states' transaction: one bulk insert, one bounding delete.
+        _insert(poll_history, self.conn.dialect).run(self.conn, poll_ops.poll_rows(self.polls))
+        poll_ops.bound(self.conn, (p.source for p in self.polls))

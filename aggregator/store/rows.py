@@ -61,6 +61,8 @@ def entry_values(item: Item, keys: DedupKeys | None = None) -> dict[str, Any]:
         "content_hash": item.content_hash,
         "link_key": link_key,
         "content_key": content_key,
+        "link_as_published": item.link_as_published,
+        "guid": item.guid,
     }
 
 
@@ -83,6 +85,8 @@ def item_from_row(row: Any) -> Item:
         related=tuple(Related(r["title"], r.get("link")) for r in m["related"] or ()),
         origin=Origin(**m["origin"]) if m["origin"] else None,
         content_hash=m["content_hash"],
+        link_as_published=m["link_as_published"],
+        guid=m["guid"],
     )
 
 

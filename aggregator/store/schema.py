@@ -31,6 +31,7 @@ __all__ = [
     "entries",
     "files",
     "metadata",
+    "poll_history",
     "sources",
     "stories",
     "story_index",
@@ -168,6 +169,10 @@ entries = Table(
     Column("content_key", String(64), index=True),
     Column("first_seen", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
+    #: the link and the guid/id as the source wrote them (``link`` is canonical),
+    #: as of the entry's last content change
+    Column("link_as_published", Text),
+    Column("guid", Text),
 )
 
 #: topic membership, filled at ingest and refilled when a query changes
@@ -234,4 +239,26 @@ story_joins = Table(
     Column("resemblance", Float),
     Column("reason", Text),
     Column("joined_at", UTCDateTime, nullable=False),
+)
+
+#: one row per poll of a source (the last POLLS_KEPT of each), for the status page
+poll_history = Table(
+    "poll_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(200), nullable=False),
+    #: when the update began
+    Column("at", UTCDateTime, nullable=False, index=True),
+    #: ok, not-modified, error or gone
+    Column("outcome", String(20), nullable=False),
+    Column("status", Integer),
+    #: fetch and parse time
+    Column("seconds", Float, nullable=False),
+    #: response bytes read
+    Column("bytes", BigInteger, nullable=False),
+    #: entries new to the store, and entries whose content changed
+    Column("new", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("error_class", String(100)),
+    Index(None, "source", "id"),
 )

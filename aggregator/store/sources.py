@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from aggregator.model import SourceSpec, SourceState, utc
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
+from aggregator.store import polls as poll_ops
 from aggregator.store.database import Database, chunks
 from aggregator.store.rows import state_from_row, state_values
 from aggregator.store.schema import sources
@@ -87,6 +88,7 @@ class Sources:
                 identities = entry_ops.identities_of(conn, name)
                 report += entry_ops.remove(conn, name, identities, now=now, reason="deleted")
                 file_ops.delete_source(conn, name)
+                poll_ops.delete_source(conn, name)
                 conn.execute(sources.delete().where(sources.c.name == name))
         return report
 

@@ -2,6 +2,7 @@
 
 * :mod:`~aggregator.store.sources`: configured sources and their fetch state;
 * :mod:`~aggregator.store.files`: seed-file records;
+* :mod:`~aggregator.store.polls`: the poll history;
 * :mod:`~aggregator.store.entries`: entries and stories (ingest, removal, tombstones, provenance);
 * :mod:`~aggregator.store.topics` and :mod:`~aggregator.store.membership`: topics.
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from aggregator.model import Item, SourceSpec, SourceState, Story, utc
+from aggregator.model import Item, Poll, SourceSpec, SourceState, Story, utc
 from aggregator.neardup import NearDupSettings
 from aggregator.store import batch
 from aggregator.store import entries as entry_ops
@@ -27,6 +28,7 @@ from aggregator.store.batch import SourceWrite
 from aggregator.store.database import Database
 from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
+from aggregator.store.polls import PollHistory
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
@@ -62,6 +64,7 @@ class SQLStore:
         self.files = SeedFiles(db)
         self.entries = Entries(db, near=self.near)
         self.topics = Topics(db)
+        self.polls = PollHistory(db)
 
     @property
     def engine(self) -> Engine:
@@ -112,6 +115,14 @@ class SQLStore:
     def release(self, names: Sequence[str], *, owner: str) -> None:
         """Give back ``owner``'s claims on ``names`` without saving a state."""
         self.sources.release(names, owner=owner)
+
+    def poll_history(self, sources: Sequence[str] | None = None) -> dict[str, list[Poll]]:
+        """Each source's recorded polls (its last 200), oldest first; see :class:`PollHistory`."""
+        return self.polls.poll_history(sources)
+
+    def prune_polls(self, before: datetime) -> int:
+        """Remove polls older than ``before`` (retention); returns how many went."""
+        return self.polls.prune_polls(before)
 
     # -- seed-file records -------------------------------------------------
 

@@ -10,6 +10,8 @@ keeps the index and every worker sees the same one. The precise check is
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -60,21 +62,40 @@ _SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
 )
 _DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
 _DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
+#: what the precise check needs of a stored candidate, and where its entry is
+_CANDIDATE = (
+    entries.c.source,
+    entries.c.identity,
+    entries.c.story_id,
+    entries.c.content_html,
+    entries.c.published,
+    entries.c.last_seen,
+)
+_ITS_ENTRY = (entries.c.source == story_joins.c.source) & (
+    entries.c.identity == story_joins.c.identity
+)
 _SELECT_STORED = (
-    sa.select(
-        story_joins.c.entry_key,
-        entries.c.source,
-        entries.c.identity,
-        entries.c.story_id,
-        entries.c.content_html,
-        entries.c.published,
-        entries.c.last_seen,
-    )
-    .join(
-        entries,
-        (entries.c.source == story_joins.c.source) & (entries.c.identity == story_joins.c.identity),
-    )
+    sa.select(story_joins.c.entry_key, *_CANDIDATE)
+    .join(entries, _ITS_ENTRY)
     .where(story_joins.c.entry_key.in_(sa.bindparam("k_keys", expanding=True)))
+)
+# One entry's candidates in one statement: the entries sharing most bands
+# (counted by the database), with what the precise check needs of them.
+_shared = sa.func.count().label("shared")
+_RANKED = (
+    sa.select(story_index.c.entry_key, _shared)
+    .where(story_index.c.band.in_(sa.bindparam("k_bands", expanding=True)))
+    .group_by(story_index.c.entry_key)
+    .having(sa.func.count() >= MIN_SHARED_BANDS)
+    .order_by(_shared.desc(), story_index.c.entry_key)
+    .limit(MAX_CANDIDATES)
+    .subquery()
+)
+_SELECT_NEAR = (
+    sa.select(_RANKED.c.entry_key, _RANKED.c.shared, *_CANDIDATE)
+    .select_from(_RANKED)
+    .join(story_joins, story_joins.c.entry_key == _RANKED.c.entry_key)
+    .join(entries, _ITS_ENTRY)
 )
 
 
@@ -86,6 +107,13 @@ class NearMatch:
     source: str
     identity: str
     score: Score
+    #: ``(story_id, source, identity)`` of every other stored entry the new one
+    #: is a near-duplicate of, sorted: in another story, the entry bridges them
+    others: tuple[tuple[str, str, str], ...] = ()
+
+    def bridged(self, story_id: str) -> frozenset[str]:
+        """The stories other than ``story_id`` (the one joined) that this match also names."""
+        return frozenset({self.story_id, *(o[0] for o in self.others)} - {story_id})
 
 
 def entry_key(source: str, identity: str) -> int:
@@ -116,10 +144,19 @@ def forget_entry(conn: Connection, source: str, identity: str) -> None:
 def find_near(
     conn: Connection, item: Item, sketch: Sketch, settings: NearDupSettings, *, now: datetime
 ) -> NearMatch | None:
-    """The story a new entry is a near-duplicate of, if any (see :func:`find_near_many`)."""
-    return find_near_many(conn, [(item, sketch)], settings, now=now).get(
-        (item.source, item.identity)
+    """The story a new entry is a near-duplicate of, if any, with one statement.
+
+    The same rules as :func:`find_near_many`; the database counts the shared
+    bands and returns only the :data:`MAX_CANDIDATES` best candidates.
+    """
+    if not sketch.bands:
+        return None
+    rows = sorted(
+        conn.execute(_SELECT_NEAR, {"k_bands": list(dict.fromkeys(sketch.bands))}),
+        key=lambda r: (-r.shared, r.entry_key),
     )
+    stored = {r.entry_key: c for r in rows if (c := _candidate(r, settings)) is not None}
+    return _match(item, sketch, [r.entry_key for r in rows], stored, settings, now=now)
 
 
 def find_near_many(
@@ -135,8 +172,11 @@ def find_near_many(
     entry, published within ``settings.window`` of it or stored within the
     window before ``now`` (seed files have no date of their own). The
     :data:`MAX_CANDIDATES` sharing most bands (at least :data:`MIN_SHARED_BANDS`)
-    are checked with
-    :func:`neardup.compare`.
+    are checked with :func:`neardup.compare`. The best match (highest
+    containment) names the story to join; every other story a passing
+    candidate is listed in :attr:`NearMatch.others`: a story among them that
+    is not the best one's is bridged by the entry and merged into it
+    (:func:`aggregator.store.merge.merge_stories`).
 
     Args:
         conn: the ingest transaction's connection.
@@ -171,25 +211,44 @@ def find_near_many(
     stored = _stored(conn, {k for keys in ranked for k in keys}, settings)
     out: dict[tuple[str, str], NearMatch] = {}
     for n, (item, sk) in enumerate(batch):
-        best: NearMatch | None = None
-        for key in ranked[n]:
-            cand = stored.get(key)
-            if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
-                continue
-            near_in_time = abs(cand.published - item.published) <= settings.window
-            if not near_in_time and now - cand.seen > settings.window:
-                continue
-            score = neardup.compare(sk, cand.sketch, settings)
-            if not score.same:
-                continue
-            if best is None or (score.containment, best.story_id) > (
-                best.score.containment,
-                cand.story_id,
-            ):
-                best = NearMatch(cand.story_id, cand.source, cand.identity, score)
-        if best is not None:
-            out[(item.source, item.identity)] = best
+        match = _match(item, sk, ranked[n], stored, settings, now=now)
+        if match is not None:
+            out[(item.source, item.identity)] = match
     return out
+
+
+def _match(
+    item: Item,
+    sketch: Sketch,
+    ranked: Sequence[int],
+    stored: dict[int, _Candidate],
+    settings: NearDupSettings,
+    *,
+    now: datetime,
+) -> NearMatch | None:
+    """Check an entry's ranked candidates precisely: the best match, naming every other one."""
+    best: NearMatch | None = None
+    matched: set[tuple[str, str, str]] = set()
+    for key in ranked:
+        cand = stored.get(key)
+        if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
+            continue
+        near_in_time = abs(cand.published - item.published) <= settings.window
+        if not near_in_time and now - cand.seen > settings.window:
+            continue
+        score = neardup.compare(sketch, cand.sketch, settings)
+        if not score.same:
+            continue
+        matched.add((cand.story_id, cand.source, cand.identity))
+        if best is None or (score.containment, best.story_id) > (
+            best.score.containment,
+            cand.story_id,
+        ):
+            best = NearMatch(cand.story_id, cand.source, cand.identity, score)
+    if best is None:
+        return None
+    others = tuple(sorted(matched - {(best.story_id, best.source, best.identity)}))
+    return dataclasses.replace(best, others=others)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,15 +269,25 @@ def _stored(
     for i in range(0, len(wanted), 500):
         rows = conn.execute(_SELECT_STORED, {"k_keys": wanted[i : i + 500]})
         for row in rows:
-            # Stored texts need no bands: only the shingles are compared.
-            sk = neardup.sketch_text(
-                neardup.body_text_html(row.content_html), settings, bands=False
-            )
-            if sk is not None:
-                out[row.entry_key] = _Candidate(
-                    row.source, row.identity, row.story_id, row.published, row.last_seen, sk
-                )
+            cand = _candidate(row, settings)
+            if cand is not None:
+                out[row.entry_key] = cand
     return out
+
+
+def _candidate(row: Any, settings: NearDupSettings) -> _Candidate | None:
+    sk = _stored_sketch(row.content_html, settings)
+    if sk is None:
+        return None
+    return _Candidate(row.source, row.identity, row.story_id, row.published, row.last_seen, sk)
+
+
+@functools.lru_cache(maxsize=2048)
+def _stored_sketch(content_html: str, settings: NearDupSettings) -> Sketch | None:
+    # Stored texts need no bands: only the shingles are compared. Cached by
+    # text: the same stored entries come back as candidates of many new ones
+    # (a story's other copies, texts full of common phrases).
+    return neardup.sketch_text(neardup.body_text_html(content_html), settings, bands=False)
 
 
 def record_join(
@@ -276,6 +345,8 @@ def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any
                 entries.c.identity,
                 entries.c.title,
                 entries.c.link,
+                entries.c.link_as_published,
+                entries.c.guid,
                 entries.c.origin,
                 entries.c.published,
                 entries.c.first_seen,
@@ -372,7 +443,8 @@ def rebuild(
     """Re-cluster every stored entry with ``settings``, keeping ids where a cluster persists.
 
     Entries are replayed in the order they were first seen through the same
-    rules as ingest (same link, same text, near duplicate). Each new cluster
+    rules as ingest (same link, same text, near duplicate; an entry that
+    nearly repeats entries of several clusters merges them). Each new cluster
     takes the old id most of its entries had (ties: the earliest entry's);
     a cluster left without one gets the id minted from its first entry.
 
@@ -391,8 +463,17 @@ def rebuild(
     before = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
     conn.execute(story_index.delete())
     conn.execute(story_joins.delete())
+    # Clusters are merged as ingest merges stories an entry bridges: a
+    # union-find over cluster numbers, the lowest (oldest) number the root.
+    parent: list[int] = []
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
     cluster_of: dict[tuple[str, str], int] = {}
-    clusters: list[list[tuple[str, str]]] = []
     old_id: dict[tuple[str, str], str] = {}
     by_link: dict[str, int] = {}
     by_content: dict[str, int] = {}
@@ -400,27 +481,39 @@ def rebuild(
         item = item_from_row(row)
         key = (item.source, item.identity)
         old_id[key] = row.story_id
-        rule, match, target = "new", None, None
+        rule, match = "new", None
+        targets: list[int] = []
         if row.link_key and row.link_key in by_link:
-            rule, target = "link", by_link[row.link_key]
+            rule, targets = "link", [by_link[row.link_key]]
         elif row.content_key and row.content_key in by_content:
-            rule, target = "content", by_content[row.content_key]
+            rule, targets = "content", [by_content[row.content_key]]
         sketch = neardup.sketch(item, settings) if settings.enabled else None
-        if target is None and sketch is not None:
+        if sketch is not None:
             match = find_near(conn, item, sketch, settings, now=now)
             if match is not None:
-                rule, target = "near", cluster_of[(match.source, match.identity)]
-        if target is None:
-            target = len(clusters)
-            clusters.append([])
-        clusters[target].append(key)
+                rule = rule if targets else "near"
+                matched = [(match.source, match.identity), *((s, i) for _, s, i in match.others)]
+                targets += [cluster_of[m] for m in matched]
+        roots = sorted({root(t) for t in targets})
+        if roots:
+            target = roots[0]
+            for other in roots[1:]:
+                parent[other] = target
+        else:
+            target = len(parent)
+            parent.append(target)
         cluster_of[key] = target
         if row.link_key:
             by_link.setdefault(row.link_key, target)
         if row.content_key:
             by_content.setdefault(row.content_key, target)
         index_entry(conn, item, sketch)
-        record_join(conn, item, row.story_id, rule, match=match, now=now)
+        shown = match if rule == "near" else None
+        record_join(conn, item, row.story_id, rule, match=shown, now=now)
+    grouped: dict[int, list[tuple[str, str]]] = {}
+    for key, n in cluster_of.items():
+        grouped.setdefault(root(n), []).append(key)
+    clusters = [grouped[n] for n in sorted(grouped)]
     age = {r.id: r.first_seen for r in conn.execute(sa.select(stories.c.id, stories.c.first_seen))}
     new_ids, kept = _assign_ids(clusters, old_id, age)
     existing = set(conn.execute(sa.select(stories.c.id)).scalars())
