@@ -746,7 +746,8 @@ async def _with_articles(
 
     Returns:
         The digest; whether entries were held back for the next poll (their
-        host is backing off); the hints, with the host's wait when it asked for one.
+        host is backing off, or over ``max_pages``); the hints, with the host's
+        wait when it asked for one.
     """
     stages = _stages(ctx)
     full = await digest_full(
@@ -760,7 +761,7 @@ async def _with_articles(
         near=ctx.config.dedup,
     )
     if full.held:
-        log.info("%s: %d new entries wait for their host", spec.name, full.held)
+        log.info("%s: %d new entries wait for the next poll", spec.name, full.held)
     if full.retry_after is not None:
         hints = replace(hints, retry_after=full.retry_after)
     return full.digest, full.held > 0, hints
