@@ -165,8 +165,13 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data.replace("\x00", ""))
 
 
+@functools.lru_cache(maxsize=256)
 def html_to_text(html: str) -> str:
     """Convert an HTML fragment to plain text.
+
+    Cached for the last few fragments: an item's content is converted for
+    its content key, its topic document and its near-duplicate sketch, one
+    after the other.
 
     Entities are decoded; script/style content is dropped; block elements
     become paragraph breaks (a blank line), ``<br>`` and list items become line

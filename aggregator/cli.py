@@ -750,8 +750,21 @@ _DATA_DIR_OPTION = click.option(
     show_default=True,
     help="Source updates running at once.",
 )
+@click.option(
+    "--catch-up-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    default=50.0,
+    show_default=True,
+    help="Remote sources due at start that may begin per second (all within 5 minutes).",
+)
 @pass_state
-def run_cmd(state: _State, data_dir: Path | None, shutdown_deadline: float, workers: int) -> None:
+def run_cmd(
+    state: _State,
+    data_dir: Path | None,
+    shutdown_deadline: float,
+    workers: int,
+    catch_up_rate: float,
+) -> None:
     """Run the daemon: poll sources when due, watch seed folders, publish and serve the feeds.
 
     SIGTERM/SIGINT shut down cleanly; SIGHUP (or editing the config file) reloads the config.
@@ -761,7 +774,9 @@ def run_cmd(state: _State, data_dir: Path | None, shutdown_deadline: float, work
 
     configure_logging(state.log_level or "info", state.log_format)
     config = state.config
-    settings = DaemonSettings(shutdown_deadline=shutdown_deadline, max_workers=workers)
+    settings = DaemonSettings(
+        shutdown_deadline=shutdown_deadline, max_workers=workers, catch_up_rate=catch_up_rate
+    )
     with known_errors():
         run_daemon(config, data_dir=data_dir, settings=settings)
 

@@ -228,16 +228,13 @@ def open_context(config: Config, *, clock: Callable[[], datetime] = utcnow) -> C
         StoreError: the store cannot be opened.
     """
     store = open_store(config.store_url, near=config.dedup)
-    ctx = Context(
-        config=config,
-        store=store,
-        matchers=build_matchers(config.topics, clock=clock),
-        clock=clock,
-        stages=Stages.for_store(store, config),
-    )
+    matchers = build_matchers(config.topics, clock=clock)
+    stages = Stages.for_store(store, config)
+    ctx = Context(config=config, store=store, matchers=matchers, clock=clock, stages=stages)
     now = clock()
     store.sync_sources(config.sources, now=now)
-    store.sync_topics(topic_signatures(config.topics), ctx.matchers, now=now)
+    # A changed topic re-matches every stored story: in the worker processes.
+    store.sync_topics(topic_signatures(config.topics), matchers.in_pool(stages.pool), now=now)
     return ctx
 
 

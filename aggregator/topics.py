@@ -57,6 +57,7 @@ adds a topic's scope (sources, maximum age, languages) to its query.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -122,6 +123,18 @@ class _Segment:
     @classmethod
     def build(cls, label: str, text: str) -> _Segment:
         return cls(label, text)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=4096)
+    def shared(label: str, text: str) -> _Segment:
+        """A segment for a short text many documents repeat (a tag, an author, a source).
+
+        Re-matching every stored story indexes the same few names again and
+        again; sharing their segments across documents saves most of a
+        document's indexing beyond its title and body. Safe because a
+        segment never changes once built (its vocabulary is a cache).
+        """
+        return _Segment(label, text)
 
     def prefixed(self, prefix: str) -> str | None:
         """The first token (alphabetically) that starts with ``prefix``."""
@@ -230,7 +243,7 @@ class Document:
         """
         title_part = (_Segment.build("title", title),)
         content_part = tuple(
-            _Segment.build(label, text)
+            _Segment.build(label, text) if label != "dateline" else _Segment.shared(label, text)
             for label, text in (
                 ("content", content_text),
                 ("summary", summary),
@@ -242,9 +255,9 @@ class Document:
         return cls(
             title=title_part,
             content=content_part,
-            author=tuple(_Segment.build("author", a) for a in authors if a),
-            tag=tuple(_Segment.build("tag", t) for t in tags if t),
-            source=tuple(_Segment.build("source", name) for name in sources),
+            author=tuple(_Segment.shared("author", a) for a in authors if a),
+            tag=tuple(_Segment.shared("tag", t) for t in tags if t),
+            source=tuple(_Segment.shared("source", name) for name in sources),
             default=title_part + content_part,
             published=utc(published) if published is not None else None,
             language=language,

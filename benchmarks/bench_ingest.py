@@ -389,6 +389,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
             "healthz_answers": len(lat),
             "healthz_errors": poller.errors,
             "healthz_max_ms": lat[-1] * 1000 if lat else float("nan"),
+            "healthz_p50_ms": lat[len(lat) // 2] * 1000 if lat else float("nan"),
             "healthz_p99_ms": lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan"),
             "healthz_over_100ms": sum(1 for x in lat if x > 0.1),
             "first_healthz_s": (poller.first_answer - started) if poller.first_answer else None,
@@ -497,7 +498,8 @@ def report(results: dict[str, Any]) -> None:
             print(
                 f"daemon: every feed attempted after {r.wall_s:.1f} s; /healthz answered "
                 f"{e['healthz_answers']} times, slowest {e['healthz_max_ms']:.0f} ms, "
-                f"p99 {e['healthz_p99_ms']:.0f} ms, {e['healthz_over_100ms']} over 100 ms, "
+                f"p50 {e['healthz_p50_ms']:.0f} ms, p99 {e['healthz_p99_ms']:.0f} ms, "
+                f"{e['healthz_over_100ms']} over 100 ms, "
                 f"{e['healthz_errors']} errors"
             )
     print()

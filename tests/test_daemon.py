@@ -76,7 +76,9 @@ def setup(tmp_path: Path):
 def test_run_end_to_end(setup) -> None:
     config, feed, seeds, base = setup
     with running(config) as daemon:
-        wait_for(lambda: feed_titles(base, "karabakh"), 20, "the first publish with both sources")
+        # Start-up (imports, the parse workers' fork server) is seconds on a loaded machine:
+        # the bound only ends a daemon that never publishes.
+        wait_for(lambda: feed_titles(base, "karabakh"), 120, "the first publish with both sources")
         wait_for(
             lambda: (
                 {"Karabakh talks open", "Karabakh ceasefire holds"}
@@ -172,7 +174,7 @@ def test_run_end_to_end(setup) -> None:
 def test_second_run_is_refused_naming_the_pid(setup) -> None:
     config, _feed, _seeds, base = setup
     with running(config) as first:
-        wait_for(lambda: get(f"{base}healthz")[0] == 200, 20, "the first daemon to serve")
+        wait_for(lambda: get(f"{base}healthz")[0] == 200, 120, "the first daemon to serve")
         second = DaemonProcess(config, log=config.parent / "second.log")
         assert second.wait(30) == 3
         message = second.log().strip().splitlines()[-1]

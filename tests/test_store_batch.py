@@ -15,7 +15,16 @@ import sqlalchemy as sa
 from aggregator.model import Item
 from aggregator.store import FileChange, FileRecord, IngestReport, SourceWrite, SQLStore, open_store
 from aggregator.store.rows import dedup_keys
-from aggregator.store.schema import entries, files, sources, stories, story_topics, tombstones
+from aggregator.store.schema import (
+    entries,
+    files,
+    sources,
+    stories,
+    story_index,
+    story_joins,
+    story_topics,
+    tombstones,
+)
 
 from .factories import T0, later, make_item, url_spec
 
@@ -43,7 +52,9 @@ WORDS = [
 
 
 def _body(rng: random.Random) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(rng.choice([3, 14, 20])))
+    # 40 words of a 13-word vocabulary: long enough to sketch, and near
+    # duplicates of one another often enough to join stories within a batch.
+    return " ".join(rng.choice(WORDS) for _ in range(rng.choice([3, 14, 20, 40])))
 
 
 def _rounds(seed: int) -> list[list[SourceWrite]]:
@@ -99,7 +110,16 @@ def _spec_state(source: str) -> Any:
 def _tables(store: SQLStore) -> dict[str, list[tuple[Any, ...]]]:
     out = {}
     with store.engine.connect() as conn:
-        for table in (stories, entries, story_topics, tombstones, sources, files):
+        for table in (
+            stories,
+            entries,
+            story_topics,
+            tombstones,
+            sources,
+            files,
+            story_index,
+            story_joins,
+        ):
             rows = conn.execute(sa.select(table)).all()
             out[table.name] = sorted((tuple(r) for r in rows), key=repr)
     return out

@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ from .dispatch import CatchUp, Dispatcher
 from .health import Health
 from .lock import DataDirLock
 from .reload import plan_reload
-from .republish import Republisher, topic_map
+from .republish import PublishPace, Republisher, topic_map
 from .settings import DaemonSettings, with_data_dir
 from .watch import SeedWatch, watch_config
 
@@ -100,8 +101,11 @@ class Daemon:
             self.documents,
             lambda: self.ctx,
             self.metrics,
-            debounce=self.settings.publish_debounce,
-            max_delay=self.settings.publish_max_delay,
+            pace=PublishPace(
+                debounce=self.settings.publish_debounce,
+                max_delay=self.settings.publish_max_delay,
+                spacing=self.settings.publish_spacing,
+            ),
         )
         self.seed_watch = SeedWatch(self.dispatcher.request)
         self._stopping = asyncio.Event()
@@ -169,6 +173,7 @@ class Daemon:
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
             server_task = asyncio.create_task(server.serve(), name="web")
             scheduler = self._scheduler(loop)
+            await self.start_workers()
             # What changed while the daemon was down: every seed folder now.
             self._reconcile(seed_folders(self.config))
             scheduler.start()
@@ -229,6 +234,16 @@ class Daemon:
                 overdue,
                 self.settings.catch_up_rate,
             )
+
+    async def start_workers(self) -> None:
+        """Start the parse workers in a thread; :meth:`run` does it while serving, before updates.
+
+        Otherwise the first update starts them on the event loop, and the fork
+        server's imports (seconds) hold ``/healthz`` and every fetch.
+        """
+        stages = self.ctx.stages
+        if stages is not None:
+            await asyncio.to_thread(stages.pool.start)
 
     async def close(self) -> None:
         """Close the fetchers and the store."""
@@ -358,7 +373,8 @@ class Daemon:
 
         def apply() -> frozenset[str]:
             removed = ctx.store.sync_sources(new.sources, now=now)
-            synced = ctx.store.sync_topics(topic_signatures(new.topics), matchers, now=now)
+            rematch = matchers.in_pool(ctx.stages.pool) if ctx.stages else matchers
+            synced = ctx.store.sync_topics(topic_signatures(new.topics), rematch, now=now)
             return removed.dirty_topics | synced
 
         dirty = await asyncio.to_thread(apply)
@@ -395,9 +411,17 @@ def run_daemon(
         StoreError: the store cannot be opened.
     """
     config = with_data_dir(config, data_dir)
-    with DataDirLock(config.data_dir):
-        daemon = Daemon(config, settings, data_dir_override=data_dir)
-        asyncio.run(daemon.run())
+    settings = settings or DaemonSettings()
+    previous = sys.getswitchinterval()
+    # The store writer and the publishing thread are CPU-bound Python: a short
+    # switch interval hands the GIL back to the event loop sooner when it waits.
+    sys.setswitchinterval(settings.switch_interval)
+    try:
+        with DataDirLock(config.data_dir):
+            daemon = Daemon(config, settings, data_dir_override=data_dir)
+            asyncio.run(daemon.run())
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:

@@ -70,6 +70,8 @@ class Dispatcher:
         self._requested: set[str] = set()
         #: asked for while in flight: requested again when the update ends
         self._rerun: set[str] = set()
+        #: the last tick left due sources waiting: a finished update starts the next at once
+        self._backlog = False
         # Ticks never overlap: claims are decided in one place, one tick at a time.
         self._lock = asyncio.Lock()
         #: a tick started by a request, not yet running
@@ -98,6 +100,10 @@ class Dispatcher:
             return
         self._requested.add(name)
         # A tick already waiting for the lock will see it; otherwise start one.
+        self._wake_up()
+
+    def _wake_up(self) -> None:
+        """Tick soon (once: a tick already waiting for the lock sees every change)."""
         if self._wake is None or self._wake.done():
             self._wake = asyncio.create_task(self._tick_now(), name="dispatch-request")
 
@@ -132,6 +138,7 @@ class Dispatcher:
                 start, overdue, started = self._catch_up
                 started += len(claimed)
                 self._catch_up = (start, overdue, started) if started < overdue else None
+            self._backlog = waiting > 0
             # Not granted: claimed elsewhere, or no free worker; asked again next tick.
             self._requested.update(n for n in requested if n not in granted)
             release = []
@@ -218,6 +225,9 @@ class Dispatcher:
         if name in self._rerun:
             self._rerun.discard(name)
             self.request(name)
+        elif self._backlog and not self._stopping:
+            # A worker is free and sources are waiting: fill it now, not at the next tick.
+            self._wake_up()
 
     async def drain(self, deadline: float) -> None:
         """Start nothing more; wait up to ``deadline`` seconds for the updates in flight.

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from aggregator.config import Config
 from aggregator.errors import AggregatorError, PublishError
 from aggregator.metrics import Metrics
-from aggregator.model import TopicSpec
+from aggregator.model import Item, Story, TopicSpec
 from aggregator.pipeline import Context, make_fetcher, site_for
 from aggregator.publish import (
     Document,
@@ -25,9 +29,27 @@ from aggregator.publish import (
 from aggregator.publish.websub import changed_feeds, ping_hub
 from aggregator.web import DocumentStore
 
-__all__ = ["Republisher", "topic_map"]
+__all__ = ["PublishPace", "Republisher", "publish_at", "topic_map"]
 
 log = logging.getLogger(__name__)
+
+
+#: the text of an outlined story (see :func:`_outline`)
+_NO_TEXT = Item(
+    source="-",
+    identity="-",
+    title="-",
+    link=None,
+    content_html="",
+    summary="",
+    published=datetime(1970, 1, 1, tzinfo=UTC),
+    updated=datetime(1970, 1, 1, tzinfo=UTC),
+)
+
+
+def _outline(story: Story) -> Story:
+    """``story`` without its texts: what the index and the OPML read (order, count, dates)."""
+    return dataclasses.replace(story, item=_NO_TEXT, provenance=(), via=())
 
 
 def topic_map(config: Config) -> dict[str, TopicSpec]:
@@ -35,18 +57,63 @@ def topic_map(config: Config) -> dict[str, TopicSpec]:
     return {t.name: t for t in config.topics}
 
 
+@dataclass(frozen=True, slots=True)
+class PublishPace:
+    """When a republish may start, while updates keep making topics dirty."""
+
+    #: quiet seconds after the last change before publishing
+    debounce: float
+    #: longest a publish waits for a quiet moment while changes keep coming
+    max_delay: float
+    #: after a publish that took d seconds, the next one starts no sooner than
+    #: ``spacing * d`` after it ended: publishing takes at most 1 / (1 + spacing)
+    #: of the time while changes keep coming, however big the topics grow
+    spacing: float
+
+
+def publish_at(
+    pace: PublishPace,
+    *,
+    first_change: float,
+    last_change: float,
+    last_end: float | None,
+    last_took: float,
+) -> float:
+    """The (monotonic) time a publish of the pending changes may start (pure).
+
+    A burst of changes publishes once, ``debounce`` after its last change but
+    no later than ``max_delay`` after its first; and never sooner than
+    ``spacing`` times the last publish's duration after that publish ended, so
+    re-rendering big topics cannot crowd out the ingest that feeds them.
+
+    Args:
+        pace: the settings.
+        first_change: when the first change not yet published was marked.
+        last_change: when the latest change was marked.
+        last_end: when the last publish ended (None: never published).
+        last_took: how long the last publish took, in seconds.
+    """
+    quiet = min(last_change + pace.debounce, first_change + pace.max_delay)
+    if last_end is None:
+        return quiet
+    return max(quiet, last_end + pace.spacing * last_took)
+
+
 class Republisher:
     """Re-renders the topics updates made dirty, after a quiet moment, and publishes them.
 
     Publishing swaps the documents into the served set, writes the static tree
-    under ``data_dir/public`` and pings the WebSub hub for feeds whose bytes changed.
+    under ``data_dir/public`` and pings the WebSub hub for feeds whose bytes
+    changed. Reading the stories, rendering, compressing the served copies and
+    writing the files all run in one worker thread, one publish at a time; the
+    event loop only waits (the swap is one assignment, atomic for a request).
 
     Args:
         documents: the served set.
         current: the daemon's current context (config and store).
         metrics: where the publish time is observed.
-        debounce: quiet seconds after the last change before publishing.
-        max_delay: longest a publish waits while changes keep coming.
+        pace: when a publish may start (:func:`publish_at`).
+        clock: monotonic seconds (injected by tests).
     """
 
     def __init__(
@@ -55,70 +122,91 @@ class Republisher:
         current: Callable[[], Context],
         metrics: Metrics,
         *,
-        debounce: float,
-        max_delay: float,
+        pace: PublishPace,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.documents = documents
         self._current = current
         self._metrics = metrics
-        self._debounce = debounce
-        self._max_delay = max_delay
+        self._pace = pace
+        self._clock = clock
         self._dirty: set[str] = set()
         self._index_dirty = True
         self._changed = asyncio.Event()
+        #: (first, last) marked change not yet published; None: nothing pending
+        self._pending: tuple[float, float] | None = None
+        #: (end, duration) of the last publish
+        self._last: tuple[float, float] | None = None
+        # Held by the publishing thread: a publish cancelled at shutdown keeps
+        # running in its thread, and the final publish waits for it.
+        self._lock = threading.Lock()
         # Rendered per topic, so a publish re-renders only what changed.
         self._feeds: dict[str, TopicFeed] = {}
         self._topic_docs: dict[str, dict[str, Document]] = {}
         self._pings: set[asyncio.Task[None]] = set()
+        #: publishes done (each renders every dirty topic once)
+        self.publishes = 0
         #: (when, seconds) of the last publishes, oldest first, for the status page
         self.recent: collections.deque[tuple[datetime, float]] = collections.deque(maxlen=96)
 
     def mark_dirty(self, topics: Iterable[str], *, index: bool = True) -> None:
-        """Republish these topics (and the index) after the debounce."""
+        """Republish these topics (and the index) once the pace allows."""
+        now = self._clock()
+        self._pending = (self._pending[0] if self._pending else now, now)
         self._dirty.update(topics)
         self._index_dirty = self._index_dirty or index
         self._changed.set()
 
+    def due(self) -> float | None:
+        """When the pending changes may publish (monotonic); None: nothing pending."""
+        if self._pending is None:
+            return None
+        first, last = self._pending
+        end, took = self._last or (None, 0.0)
+        return publish_at(
+            self._pace, first_change=first, last_change=last, last_end=end, last_took=took
+        )
+
     async def run(self) -> None:
-        """Publish after each burst of changes, until cancelled."""
+        """Publish after each burst of changes, at the pace allowed, until cancelled."""
         while True:
             await self._changed.wait()
-            first = time.monotonic()
-            # Debounce: wait for a quiet moment, but never longer than the cap.
             while True:
                 self._changed.clear()
-                remaining = self._max_delay - (time.monotonic() - first)
-                if remaining <= 0:
+                due = self.due()
+                if due is None:
                     break
-                try:
-                    await asyncio.wait_for(self._changed.wait(), min(self._debounce, remaining))
-                except TimeoutError:
-                    break
-            try:
-                await self.publish()
-            except Exception:  # a failed publish must not stop the daemon; retried on next change
-                log.exception("publishing failed")
+                wait = due - self._clock()
+                if wait <= 0:
+                    try:
+                        await self.publish()
+                    except Exception:  # a failed publish must not stop the daemon
+                        log.exception("publishing failed")
+                    continue
+                # A new change moves the due time: look again when one comes.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), wait)
 
     async def publish(self, *, full: bool = False) -> None:
         """Re-render dirty topics (or all), swap them into the served set, write the static tree."""
         if not full and not self._dirty and not self._index_dirty:
+            self._pending = None
             return
-        started = time.perf_counter()
+        started = self._clock()
+        timer = time.perf_counter()
         ctx = self._current()
         config = ctx.config
         topics = topic_map(config)
         dirty = set(topics) if full else self._dirty & set(topics)
         self._dirty.clear()
         self._index_dirty = False
-        before = dict(self.documents.documents)
-        docs = await asyncio.to_thread(self._render, ctx, topics, dirty)
-        self.documents.replace(docs, topics=topics)
-        out_dir = config.data_dir / "public"
-        try:
-            await asyncio.to_thread(write_tree, out_dir, docs)
-        except (OSError, AggregatorError) as exc:
-            log.error("%s: cannot write the published files: %s", out_dir, exc)
-        elapsed = time.perf_counter() - started
+        self._pending = None
+        before = self.documents.documents
+        docs = await asyncio.to_thread(self._publish_sync, ctx, topics, dirty)
+        self.publishes += 1
+        ended = self._clock()
+        self._last = (ended, ended - started)
+        elapsed = time.perf_counter() - timer
         self._metrics.publish_seconds.observe(elapsed)
         self.recent.append((ctx.clock(), elapsed))
         log.info(
@@ -137,6 +225,20 @@ class Republisher:
                 self._pings.add(task)
                 task.add_done_callback(self._pings.discard)
 
+    def _publish_sync(
+        self, ctx: Context, topics: Mapping[str, TopicSpec], dirty: set[str]
+    ) -> Mapping[str, Document]:
+        """In a worker thread: render, serve (compressing what changed), write the tree."""
+        with self._lock:
+            docs = self._render(ctx, topics, dirty)
+            self.documents.replace(docs, topics=topics)
+            out_dir = ctx.config.data_dir / "public"
+            try:
+                write_tree(out_dir, docs)
+            except (OSError, AggregatorError) as exc:
+                log.error("%s: cannot write the published files: %s", out_dir, exc)
+            return docs
+
     def _render(
         self, ctx: Context, topics: Mapping[str, TopicSpec], dirty: set[str]
     ) -> dict[str, Document]:
@@ -147,15 +249,18 @@ class Republisher:
                 self._topic_docs.pop(name, None)
         for name, spec in topics.items():
             if name in dirty or name not in self._feeds or self._feeds[name].topic != spec:
-                feed = TopicFeed(topic=spec, stories=tuple(ctx.store.topic_stories(name)))
-                self._feeds[name] = feed
+                stories = tuple(ctx.store.topic_stories(name))
                 try:
-                    self._topic_docs[name] = render_topic_isolated(site, feed)
+                    self._topic_docs[name] = render_topic_isolated(site, TopicFeed(spec, stories))
                 except PublishError as exc:
                     # One topic's failure keeps its last good documents (or
                     # none) and never stops the others or the daemon's start.
                     log.error("%s", exc)
                     self._topic_docs.setdefault(name, {})
+                # Held until the topic changes, for the index and the OPML only:
+                # one topic's texts at a time are in memory, never every topic's.
+                self._feeds[name] = TopicFeed(spec, tuple(map(_outline, stories)))
+                del stories
         docs = render_site_pages(site, [self._feeds[name] for name in topics])
         for name in topics:
             docs.update(self._topic_docs[name])

@@ -24,6 +24,9 @@ class DaemonSettings:
     publish_debounce: float = 0.5
     #: longest a republish waits while changes keep coming
     publish_max_delay: float = 5.0
+    #: after a republish that took d seconds, the next waits at least this times d, so
+    #: re-rendering big topics takes at most a fifth of the time while ingest runs
+    publish_spacing: float = 4.0
     #: seconds SIGTERM waits for updates in flight
     shutdown_deadline: float = 10.0
     #: how often the retention job runs
@@ -32,6 +35,10 @@ class DaemonSettings:
     watch: bool = True
     #: how long a claim on a source lasts if its update never saves (the process died)
     lease: timedelta = timedelta(hours=1)
+    #: seconds a thread keeps the GIL while another waits for it (``sys.setswitchinterval``;
+    #: Python's default is 0.005): the event loop waits at most this long per switch
+    #: behind the store writer and the publishing thread
+    switch_interval: float = 0.001
     #: sources overdue at start begin at most this many per second ...
     catch_up_rate: float = 50.0
     #: ... spread over no longer than this

@@ -80,6 +80,29 @@ class CpuPool:
                     )
             return self._executor
 
+    def executor(self) -> Executor:
+        """The pool's executor, started if need be, for a blocking caller off the event loop.
+
+        Calls submitted here bypass :attr:`capacity`; the caller bounds its own
+        work in flight. After a :class:`BrokenProcessPool`, hand the executor to
+        :meth:`discard` so the next call starts fresh workers.
+        """
+        return self._get_executor()
+
+    def discard(self, broken: Executor) -> None:
+        """Drop an executor whose worker died; the next call starts a new one."""
+        self._restart(broken)
+
+    def start(self) -> None:
+        """Start the workers now instead of on the first call (blocks: call it in a thread).
+
+        Starting the fork server imports the CPU stage's modules, seconds that a
+        daemon must not spend on its event loop in its first update.
+        """
+        executor = self._get_executor()
+        for future in [executor.submit(os.getpid) for _ in range(max(1, self.workers))]:
+            future.result()
+
     def _restart(self, broken: Executor) -> None:
         with self._lock:
             if self._executor is broken:

@@ -7,6 +7,14 @@ lookups made in bulk, and buffers its inserts for ``executemany``. An
 update or a removal, which re-derives stories, flushes the buffers and runs
 the per-entry statements of :mod:`~aggregator.store.entries`; the overlay of
 keys and topics is then dropped and reloaded on demand.
+
+Near-duplicate placement is per batch too: :class:`~aggregator.store.stories.NearIndex`
+reads the stored band rows of every new entry in one query and keeps the
+batch's own entries in memory, so a lookup sees earlier entries of the same
+batch without a flush. ``_Batch.ingest`` looks every new entry up, even one
+an exact key placed: a near match naming another story means the entry
+bridges two stories, which are merged into the older (:mod:`.merge`); the
+merge flushes and the index view is read again.
 """
 
 from __future__ import annotations
@@ -39,9 +47,11 @@ from aggregator.store.schema import (
     entries,
     poll_history,
     stories,
+    story_joins,
     story_topics,
     tombstones,
 )
+from aggregator.store.schema import story_index as story_index_table
 from aggregator.store.values import FileChange, IngestReport, TopicMatchers
 
 __all__ = ["SourceWrite", "apply"]
@@ -196,6 +206,17 @@ class _BulkInsert:
                 self.convert.append((i, process))
         self.positional = compiled.positional
 
+    def run_rows(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows given as tuples in the table's column order, values needing no conversion."""
+        if not rows:
+            return
+        if self.convert:
+            raise ValueError(f"{self.sql}: columns need converting; use run()")
+        if self.positional:
+            conn.exec_driver_sql(self.sql, list(rows))
+        else:
+            conn.exec_driver_sql(self.sql, [dict(zip(self.names, r, strict=True)) for r in rows])
+
     def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         if not rows:
             return
@@ -281,6 +302,11 @@ class _Batch:
         self.records: list[tuple[str, list[tuple[str, Any]]]] = []
         self.states: list[SourceState] = []
         self.polls: list[Poll] = []
+        #: the story index as this batch sees it (stored rows and its own)
+        self.index = story_index.NearIndex(conn, near)
+        #: id() of the items ingested so far, so a re-read of the index skips them
+        self.done: set[int] = set()
+        self.items: Sequence[Item] = ()
 
     # -- bulk lookups ----------------------------------------------------------
 
@@ -310,6 +336,27 @@ class _Batch:
                     contents.add(values["content_key"])
         self._load_keys(self.link, entries.c.link_key, sorted(links))
         self._load_keys(self.content, entries.c.content_key, sorted(contents))
+        self.items = items
+        self._look_up_near()
+
+    def _look_up_near(self) -> None:
+        """One index lookup for every new entry still to ingest that may need one."""
+        if not self.near.enabled:
+            return
+        batch = []
+        for item in self.items:
+            if id(item) in self.done or self.entry.get((item.source, item.identity)) is not None:
+                continue
+            sketch = self._sketch(item)
+            if sketch is not None:
+                batch.append((item, sketch))
+        self.index.look_up(batch)
+
+    def _sketch(self, item: Item) -> neardup.Sketch | None:
+        key = id(item)
+        if key not in self.sketches:
+            self.sketches[key] = neardup.sketch(item, self.near)
+        return self.sketches[key]
 
     def _load_keys(
         self, cache: dict[str, _Holder | None], column: sa.Column[Any], keys: Sequence[str]
@@ -387,15 +434,13 @@ class _Batch:
             if link_match is None and values["content_key"]:
                 held = self._holder(self.content, entries.c.content_key, values["content_key"])
                 content_match = held[3] if held else None
+        self.done.add(id(item))
         match = sketch = None
         if self.near.enabled and not (existing is not None and existing[1] == item.content_hash):
-            key = id(item)
-            sketch = self.sketches[key] if key in self.sketches else neardup.sketch(item, self.near)
+            sketch = self._sketch(item)
             if existing is None and sketch:
                 # Looked up even after an exact match: the entry may bridge two stories.
-                # The index is read in the database: what this batch buffered must be there.
-                self.flush()
-                match = story_index.find_near(self.conn, item, sketch, self.near, now=self.now)
+                match = self.index.match(item, sketch, now=self.now)
         decision = dedup.decide(
             item,
             existing=existing,
@@ -413,13 +458,12 @@ class _Batch:
             self.touched.append(
                 {"k_source": item.source, "k_identity": item.identity, "k_now": self.now}
             )
+            self.index.seen(item.source, item.identity, self.now)
             return IngestReport(unchanged=1)
         if action is Action.SKIP or story_id is None:
             return IngestReport(skipped=1)
-        if self.near.enabled:
-            story_index.index_entry(self.conn, item, sketch)
         if action is Action.UPDATE:
-            return self._update(item, story_id, values)
+            return self._update(item, story_id, values, sketch)
         if action is Action.NEW:
             self.new_stories.append(entry_ops.story_row(item, story_id, self.now))
             self.created.add(story_id)
@@ -440,7 +484,7 @@ class _Batch:
         if self.near.enabled:
             rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
             shown = match if rule == "near" else None
-            story_index.record_join(self.conn, item, story_id, rule, match=shown, now=self.now)
+            self.index.add(item, sketch, story_id, rule, match=shown, now=self.now)
         if action is Action.JOIN:
             # Provenance is published with the story: its topics must be redone.
             dirty = self._topics_of(story_id)
@@ -463,12 +507,19 @@ class _Batch:
         )
         return IngestReport(new=1, dirty_topics=matched)
 
-    def _update(self, item: Item, story_id: str, values: dict[str, Any]) -> IngestReport:
+    def _update(
+        self, item: Item, story_id: str, values: dict[str, Any], sketch: neardup.Sketch | None
+    ) -> IngestReport:
         self.flush()
+        if self.near.enabled:
+            story_index.index_entry(self.conn, item, sketch)
         key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
         self.conn.execute(entries.update().where(key).values(**values, last_seen=self.now))
         dirty = entry_ops.refresh_story(self.conn, story_id, now=self.now, matchers=self.matchers)
         self._forget_derived()
+        if self.near.enabled:
+            # The stored text changed: the index view is read anew, with the new text.
+            self._forget_index()
         self.entry[(item.source, item.identity)] = (story_id, item.content_hash)
         return IngestReport(updated=1, dirty_topics=dirty)
 
@@ -481,6 +532,7 @@ class _Batch:
             self.conn, source, identities, now=self.now, reason="deleted", matchers=self.matchers
         )
         self._forget_derived()
+        self._forget_index()
         for identity in identities:
             self.entry.pop((source, identity), None)
             self.tomb.pop((source, identity), None)
@@ -495,7 +547,15 @@ class _Batch:
         for cache in (self.entry, self.tomb):
             for pair in [p for p, held in cache.items() if held is not None and held[0] in gone]:
                 del cache[pair]
+        # Stored entries moved to the winner: the index view's story ids are stale.
+        self._forget_index()
         return dirty
+
+    def _forget_index(self) -> None:
+        # Stored entries' texts or stories changed (after a flush): the index
+        # view reads the database again, for the entries still to come.
+        self.index.reset()
+        self._look_up_near()
 
     def _forget_derived(self) -> None:
         # Stories were re-derived or deleted in the table: keys may now lead
@@ -517,6 +577,10 @@ class _Batch:
         if self.untombed:
             conn.execute(_UNTOMB, self.untombed)
         _insert(story_topics, conn.dialect).run(conn, self.new_topics)
+        keys, bands, joins = self.index.take_rows()
+        story_index.forget_keys(conn, keys)
+        _insert(story_index_table, conn.dialect).run_rows(conn, bands)
+        _insert(story_joins, conn.dialect).run(conn, joins)
         self.new_stories, self.new_entries, self.new_topics = [], [], []
         self.touched, self.untombed = [], []
 

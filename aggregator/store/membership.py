@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator.model import Item
-from aggregator.store.schema import story_topics
-from aggregator.store.values import TopicMatchers
+from aggregator.store.schema import UTCDateTime, stories, story_topics
+from aggregator.store.values import MatchesMany, TopicMatchers
 
-__all__ = ["add", "drop_story", "matching", "rematch", "topics_of"]
+__all__ = ["add", "drop_story", "matching", "matching_many", "rematch", "resync", "topics_of"]
 
 _TOPICS_OF = sa.select(story_topics.c.topic).where(
     story_topics.c.story_id == sa.bindparam("k_story")
@@ -21,7 +22,20 @@ _TOPICS_OF = sa.select(story_topics.c.topic).where(
 
 def matching(item: Item, matchers: TopicMatchers) -> frozenset[str]:
     """The topics whose predicate accepts ``item``."""
+    if isinstance(matchers, MatchesMany):
+        # Indexes the item once, not once per question.
+        return matchers.matching_many((item,), matchers.keys())[0]
     return frozenset(name for name, match in matchers.items() if match(item))
+
+
+def matching_many(
+    items: Sequence[Item], matchers: TopicMatchers, names: Collection[str]
+) -> list[frozenset[str]]:
+    """For each item, the topics among ``names`` whose predicate accepts it."""
+    if isinstance(matchers, MatchesMany):
+        return matchers.matching_many(items, names)
+    chosen = {name: matchers[name] for name in names}
+    return [matching(item, chosen) for item in items]
 
 
 def topics_of(conn: Connection, story_id: str) -> frozenset[str]:
@@ -62,3 +76,62 @@ def rematch(
         )
     add(conn, story_id, new - old, now=now)
     return old | new
+
+
+def resync(
+    conn: Connection,
+    story_ids: Sequence[str],
+    matched: Sequence[frozenset[str]],
+    names: Collection[str],
+    *,
+    now: datetime,
+) -> None:
+    """Make the stories' membership in topics ``names`` what ``matched`` says.
+
+    Only the difference is written: memberships that stay keep their
+    ``matched_at``. One ``DELETE`` and one ``INSERT ... SELECT`` per topic
+    that changed, whatever the number of stories, so ``now`` is converted
+    once per statement rather than once per row; a story deleted meanwhile
+    is skipped by the ``SELECT`` instead of failing its foreign key.
+
+    Args:
+        story_ids: the stories (at most a few thousand: they are bound
+            parameters).
+        matched: for each story, in the same order, the topics among
+            ``names`` it is in now.
+        names: the topics being re-matched.
+        now: ``matched_at`` of the new memberships.
+    """
+    if not story_ids or not names:
+        return
+    pairs = zip(story_ids, matched, strict=True)
+    wanted = {(topic, sid) for sid, topics in pairs for topic in topics}
+    held = {
+        (topic, sid)
+        for topic, sid in conn.execute(
+            sa.select(story_topics.c.topic, story_topics.c.story_id).where(
+                story_topics.c.topic.in_(sorted(names)),
+                story_topics.c.story_id.in_(list(story_ids)),
+            )
+        )
+    }
+    for topic, sids in _by_topic(held - wanted):
+        conn.execute(
+            story_topics.delete().where(
+                (story_topics.c.topic == topic) & story_topics.c.story_id.in_(sids)
+            )
+        )
+    stamp = sa.literal(now, UTCDateTime())
+    for topic, sids in _by_topic(wanted - held):
+        rows = sa.select(sa.literal(topic, story_topics.c.topic.type), stories.c.id, stamp).where(
+            stories.c.id.in_(sids)
+        )
+        conn.execute(story_topics.insert().from_select(["topic", "story_id", "matched_at"], rows))
+
+
+def _by_topic(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """``(topic, story_id)`` pairs grouped by topic, both sorted (stable statements)."""
+    grouped: defaultdict[str, list[str]] = defaultdict(list)
+    for topic, sid in pairs:
+        grouped[topic].append(sid)
+    return [(topic, sorted(grouped[topic])) for topic in sorted(grouped)]

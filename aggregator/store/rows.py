@@ -9,6 +9,7 @@ from aggregator import dedup
 from aggregator.model import Dateline, Item, Origin, Outcome, Related, SourceState
 
 __all__ = [
+    "ITEM_COLUMNS",
     "DedupKeys",
     "dedup_keys",
     "entry_values",
@@ -64,6 +65,28 @@ def entry_values(item: Item, keys: DedupKeys | None = None) -> dict[str, Any]:
         "link_as_published": item.link_as_published,
         "guid": item.guid,
     }
+
+
+#: the ``entries`` columns :func:`item_from_row` reads
+ITEM_COLUMNS = (
+    "source",
+    "identity",
+    "title",
+    "link",
+    "content_html",
+    "summary",
+    "published",
+    "updated",
+    "authors",
+    "tags",
+    "language",
+    "dateline",
+    "related",
+    "origin",
+    "content_hash",
+    "link_as_published",
+    "guid",
+)
 
 
 def item_from_row(row: Any) -> Item:

@@ -10,11 +10,10 @@ keeps the index and every worker sees the same one. The precise check is
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,12 +36,14 @@ from aggregator.store.schema import (
 )
 
 __all__ = [
+    "NearIndex",
     "NearMatch",
     "RebuildReport",
     "entry_key",
     "find_near",
     "find_near_many",
     "forget_entry",
+    "forget_keys",
     "index_entry",
     "join_rows",
     "rebuild",
@@ -59,6 +60,11 @@ MIN_SHARED_BANDS = 2
 # Statements built once: building them per entry cost more than running them.
 _SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
     story_index.c.band.in_(sa.bindparam("k_bands", expanding=True))
+)
+# SQLite: a whole batch's bands as one JSON parameter. An expanding IN list
+# of 500 parameters per statement cost more to build than to run.
+_SQLITE_SELECT_BANDS = (
+    "SELECT band, entry_key FROM story_index WHERE band IN (SELECT value FROM json_each(?))"
 )
 _DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
 _DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
@@ -141,6 +147,14 @@ def forget_entry(conn: Connection, source: str, identity: str) -> None:
     conn.execute(_DELETE_JOIN, {"k_key": key})
 
 
+def forget_keys(conn: Connection, keys: Sequence[int]) -> None:
+    """Drop the band rows and join records of many entries, by :func:`entry_key`."""
+    if keys:
+        params = [{"k_key": key} for key in keys]
+        conn.execute(_DELETE_BANDS, params)
+        conn.execute(_DELETE_JOIN, params)
+
+
 def find_near(
     conn: Connection, item: Item, sketch: Sketch, settings: NearDupSettings, *, now: datetime
 ) -> NearMatch | None:
@@ -155,8 +169,8 @@ def find_near(
         conn.execute(_SELECT_NEAR, {"k_bands": list(dict.fromkeys(sketch.bands))}),
         key=lambda r: (-r.shared, r.entry_key),
     )
-    stored = {r.entry_key: c for r in rows if (c := _candidate(r, settings)) is not None}
-    return _match(item, sketch, [r.entry_key for r in rows], stored, settings, now=now)
+    ranked = (_candidate(r, settings) for r in rows)
+    return _match(item, sketch, (c for c in ranked if c is not None), settings, now=now)
 
 
 def find_near_many(
@@ -187,31 +201,11 @@ def find_near_many(
     Returns:
         ``(source, identity)`` of each new entry that matched -> the match.
     """
-    wanted: dict[int, list[int]] = {}
-    for n, (_item, sk) in enumerate(batch):
-        for band in sk.bands:
-            wanted.setdefault(band, []).append(n)
-    if not wanted:
-        return {}
-    shared: list[dict[int, int]] = [{} for _ in batch]
-    bands = list(wanted)
-    for i in range(0, len(bands), 500):
-        rows = conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 500]})
-        for band, key in rows:
-            for n in wanted[band]:
-                shared[n][key] = shared[n].get(key, 0) + 1
-    ranked = [
-        [
-            k
-            for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
-            if c >= MIN_SHARED_BANDS
-        ]
-        for counts in shared
-    ]
-    stored = _stored(conn, {k for keys in ranked for k in keys}, settings)
+    index = NearIndex(conn, settings)
+    index.look_up(batch)
     out: dict[tuple[str, str], NearMatch] = {}
-    for n, (item, sk) in enumerate(batch):
-        match = _match(item, sk, ranked[n], stored, settings, now=now)
+    for item, sk in batch:
+        match = index.match(item, sk, now=now)
         if match is not None:
             out[(item.source, item.identity)] = match
     return out
@@ -220,35 +214,188 @@ def find_near_many(
 def _match(
     item: Item,
     sketch: Sketch,
-    ranked: Sequence[int],
-    stored: dict[int, _Candidate],
+    candidates: Iterable[_Candidate],
     settings: NearDupSettings,
     *,
     now: datetime,
+    seen: Mapping[tuple[str, str], datetime] | None = None,
 ) -> NearMatch | None:
-    """Check an entry's ranked candidates precisely: the best match, naming every other one."""
-    best: NearMatch | None = None
-    matched: set[tuple[str, str, str]] = set()
-    for key in ranked:
-        cand = stored.get(key)
-        if cand is None or (cand.source, cand.identity) == (item.source, item.identity):
+    """Check an entry's ranked candidates precisely: the best match, naming every other one.
+
+    Best: the highest containment, then the smaller story id, then the
+    candidate ranked first (sharing more bands).
+
+    Args:
+        item: the new entry.
+        sketch: its sketch.
+        candidates: the stored (or batch) entries sharing most bands, ranked.
+        settings: thresholds and window.
+        now: the time of this ingest.
+        seen: candidates' ``last_seen`` moved since they were read.
+    """
+    found: list[tuple[float, str, int, _Candidate, Score]] = []
+    for rank, cand in enumerate(candidates):
+        if (cand.source, cand.identity) == (item.source, item.identity):
             continue
+        last_seen = seen.get((cand.source, cand.identity), cand.seen) if seen else cand.seen
         near_in_time = abs(cand.published - item.published) <= settings.window
-        if not near_in_time and now - cand.seen > settings.window:
+        if not near_in_time and now - last_seen > settings.window:
             continue
         score = neardup.compare(sketch, cand.sketch, settings)
-        if not score.same:
-            continue
-        matched.add((cand.story_id, cand.source, cand.identity))
-        if best is None or (score.containment, best.story_id) > (
-            best.score.containment,
-            cand.story_id,
-        ):
-            best = NearMatch(cand.story_id, cand.source, cand.identity, score)
-    if best is None:
+        if score.same:
+            found.append((-score.containment, cand.story_id, rank, cand, score))
+    if not found:
         return None
-    others = tuple(sorted(matched - {(best.story_id, best.source, best.identity)}))
-    return dataclasses.replace(best, others=others)
+    found.sort(key=lambda f: f[:3])
+    best, score = found[0][3], found[0][4]
+    others = {(c.story_id, c.source, c.identity) for _, _, _, c, _ in found[1:]}
+    return NearMatch(best.story_id, best.source, best.identity, score, tuple(sorted(others)))
+
+
+class NearIndex:
+    """One write batch's view of the story index: stored band rows in bulk, its own in memory.
+
+    A lookup sees what a query of the database would see if everything the
+    batch indexed so far were written: the stored band rows, fetched for many
+    entries in one query (:meth:`look_up`), plus the entries this batch
+    indexed since (:meth:`add`), kept in memory. Their band and join rows are
+    buffered until :meth:`take_rows`, so the batch writes them with
+    ``executemany`` instead of flushing before every lookup.
+
+    A candidate is a stored or batch entry sharing at least one band with the
+    new entry, published within ``settings.window`` of it or last seen within
+    the window before ``now`` (seed files have no date of their own). The
+    :data:`MAX_CANDIDATES` sharing most bands (at least :data:`MIN_SHARED_BANDS`)
+    are checked with :func:`neardup.compare`.
+
+    The stored rows are read once: after the batch changes stored entries'
+    texts or stories (an update, a removal), write the buffered rows and call
+    :meth:`reset`.
+    """
+
+    def __init__(self, conn: Connection, settings: NearDupSettings) -> None:
+        self._conn = conn
+        self.settings = settings
+        #: stored entries sharing bands with each looked-up entry: key -> shared bands
+        self._counts: dict[tuple[str, str], dict[int, int]] = {}
+        #: stored candidates fetched for the lookups
+        self._stored: dict[int, _Candidate] = {}
+        #: entries this batch indexed since the last reset, and their bands
+        self._mine: dict[int, _Candidate] = {}
+        self._mine_bands: dict[int, list[int]] = {}
+        #: stored entries this batch saw again (``last_seen`` moved)
+        self._seen: dict[tuple[str, str], datetime] = {}
+        self._keys: list[int] = []
+        self._bands: list[tuple[int, int]] = []
+        self._joins: list[dict[str, Any]] = []
+
+    def look_up(self, batch: Sequence[tuple[Item, Sketch]]) -> None:
+        """Fetch the stored band rows and candidates of many new entries in a few queries."""
+        wanted: dict[int, list[dict[int, int]]] = {}
+        for item, sk in batch:
+            counts = self._counts[(item.source, item.identity)] = {}
+            for band in sk.bands:
+                wanted.setdefault(band, []).append(counts)
+        mine = self._mine
+        for band, key in _band_rows(self._conn, list(wanted)):
+            if key in mine:
+                continue  # written by this batch: counted from memory
+            for counts in wanted[band]:
+                counts[key] = counts.get(key, 0) + 1
+        # A stored entry among the best of the stored and the batch's entries
+        # is among the best of the stored ones: those are all that is needed.
+        needed: set[int] = set()
+        for item, _sk in batch:
+            needed.update(_ranked(self._counts[(item.source, item.identity)]))
+        self._stored.update(_stored(self._conn, needed - self._stored.keys(), self.settings))
+
+    def match(self, item: Item, sketch: Sketch, *, now: datetime) -> NearMatch | None:
+        """The best candidate the new entry is a near-duplicate of, naming every other one."""
+        pair = (item.source, item.identity)
+        if pair not in self._counts:
+            self.look_up([(item, sketch)])
+        counts = dict(self._counts[pair])
+        for band in sketch.bands:
+            for key in self._mine_bands.get(band, ()):
+                counts[key] = counts.get(key, 0) + 1
+        ranked = (self._mine.get(key) or self._stored.get(key) for key in _ranked(counts))
+        candidates = (c for c in ranked if c is not None)
+        return _match(item, sketch, candidates, self.settings, now=now, seen=self._seen)
+
+    def add(
+        self,
+        item: Item,
+        sketch: Sketch | None,
+        story_id: str,
+        rule: str,
+        *,
+        match: NearMatch | None = None,
+        now: datetime,
+    ) -> None:
+        """Index an entry this batch stores and record how it joined its story (buffered)."""
+        key = entry_key(item.source, item.identity)
+        self._keys.append(key)
+        self._joins.append(_join_row(item, key, story_id, rule, match, now))
+        if sketch is None or not sketch.bands:
+            self._mine.pop(key, None)
+            return
+        mine_bands = self._mine_bands
+        for band in dict.fromkeys(sketch.bands):
+            self._bands.append((band, key))
+            if band in mine_bands:
+                mine_bands[band].append(key)
+            else:
+                mine_bands[band] = [key]
+        self._mine[key] = _Candidate(
+            item.source, item.identity, story_id, item.published, now, sketch
+        )
+
+    def seen(self, source: str, identity: str, now: datetime) -> None:
+        """A stored entry was seen again: its ``last_seen`` is now ``now``."""
+        self._seen[(source, identity)] = now
+
+    def take_rows(self) -> tuple[list[int], list[tuple[int, int]], list[dict[str, Any]]]:
+        """The buffered writes, handed over once.
+
+        Returns:
+            The entry keys whose band and join rows to delete first, the band
+            rows as ``(band, entry_key)``, the join rows.
+        """
+        out = (self._keys, self._bands, self._joins)
+        self._keys, self._bands, self._joins = [], [], []
+        return out
+
+    def reset(self) -> None:
+        """Forget what was read and indexed: the next lookups read the database again."""
+        if self._keys:
+            raise RuntimeError("reset with buffered index rows: write them first")
+        self._counts.clear()
+        self._stored.clear()
+        self._mine.clear()
+        self._mine_bands.clear()
+        self._seen.clear()
+
+
+def _band_rows(conn: Connection, bands: list[int]) -> Iterable[tuple[int, int]]:
+    """``(band, entry_key)`` of the stored band rows among ``bands``."""
+    if conn.dialect.name == "sqlite":
+        for i in range(0, len(bands), 50_000):
+            chunk = json.dumps(bands[i : i + 50_000])
+            for band, key in conn.exec_driver_sql(_SQLITE_SELECT_BANDS, (chunk,)):
+                yield band, key
+        return
+    for i in range(0, len(bands), 500):
+        for band, key in conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 500]}):
+            yield band, key
+
+
+def _ranked(counts: dict[int, int]) -> list[int]:
+    """The :data:`MAX_CANDIDATES` entries sharing most bands, at least :data:`MIN_SHARED_BANDS`."""
+    return [
+        k
+        for k, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CANDIDATES]
+        if c >= MIN_SHARED_BANDS
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,22 +449,25 @@ def record_join(
     """Remember how an entry came to its story (``new``, ``link``, ``content``, ``near``)."""
     key = entry_key(item.source, item.identity)
     conn.execute(_DELETE_JOIN, {"k_key": key})
-    conn.execute(
-        story_joins.insert(),
-        {
-            "source": item.source,
-            "identity": item.identity,
-            "entry_key": key,
-            "story_id": story_id,
-            "rule": rule,
-            "matched_source": match.source if match else None,
-            "matched_identity": match.identity if match else None,
-            "containment": match.score.containment if match else None,
-            "resemblance": match.score.resemblance if match else None,
-            "reason": match.score.reason if match else None,
-            "joined_at": now,
-        },
-    )
+    conn.execute(story_joins.insert(), _join_row(item, key, story_id, rule, match, now))
+
+
+def _join_row(
+    item: Item, key: int, story_id: str, rule: str, match: NearMatch | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        "source": item.source,
+        "identity": item.identity,
+        "entry_key": key,
+        "story_id": story_id,
+        "rule": rule,
+        "matched_source": match.source if match else None,
+        "matched_identity": match.identity if match else None,
+        "containment": match.score.containment if match else None,
+        "resemblance": match.score.resemblance if match else None,
+        "reason": match.score.reason if match else None,
+        "joined_at": now,
+    }
 
 
 def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any]]:

@@ -7,23 +7,39 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from aggregator.model import Origin, Story, Via, utc
+from aggregator.store import membership
 from aggregator.store.database import Database
 from aggregator.store.entries import provenance, via
-from aggregator.store.rows import item_from_row
+from aggregator.store.rows import ITEM_COLUMNS, item_from_row
 from aggregator.store.schema import entries, stories, story_topics, topics
 from aggregator.store.values import TopicMatchers
 
 __all__ = ["Topics"]
 
-#: each story's canonical entry, with the story's id as ``sid``
-_CANONICAL = sa.select(entries, stories.c.id.label("sid")).join(
-    stories,
-    (stories.c.canonical_source == entries.c.source)
-    & (stories.c.canonical_identity == entries.c.identity),
+_IS_CANONICAL = (stories.c.canonical_source == entries.c.source) & (
+    stories.c.canonical_identity == entries.c.identity
 )
 
+#: each story's canonical entry, with the story's id as ``sid``
+_CANONICAL = sa.select(entries, stories.c.id.label("sid")).join(stories, _IS_CANONICAL)
+
+
+#: stories re-matched per transaction when a topic changes
+SYNC_CHUNK = 1000
+
+#: what re-matching reads of each story: its id and its canonical item
+#: (no bookkeeping columns, whose dates would be converted for nothing), by id
+_MATCHED = (
+    sa.select(
+        *(entries.c[name] for name in ITEM_COLUMNS),
+        stories.c.id.label("sid"),
+    )
+    .join(stories, _IS_CANONICAL)
+    .order_by(stories.c.id)
+)
 
 _NEWEST_FIRST = (stories.c.published.desc(), stories.c.id.desc())
 
@@ -60,44 +76,74 @@ class Topics:
     ) -> frozenset[str]:
         """Recompute membership of topics that are new or whose query changed.
 
+        Stories are re-matched :data:`SYNC_CHUNK` at a time, one transaction
+        each, so memory stays flat and ingests are not locked out for the
+        whole pass; a topic's new query is recorded only in the last
+        transaction, after every chunk, so a sync cut short is redone in
+        full at the next start (the membership writes are differences, so
+        redoing them is harmless).
+
         Args:
             queries: topic name -> query text, as configured.
-            matchers: topic name -> predicate (same keys).
+            matchers: topic name -> predicate (same keys); when they
+                implement :class:`~aggregator.store.values.MatchesMany`, each
+                chunk is matched in one call.
             now: when the sync happens (aware).
 
         Returns:
             Topics whose membership was recomputed or dropped.
         """
         now = utc(now)
-        dirty: set[str] = set()
-        with self._db.write() as conn:
+        with self._db.read() as conn:
             stored = {
                 r.name: r.query for r in conn.execute(sa.select(topics.c.name, topics.c.query))
             }
-            changed = [name for name, q in queries.items() if stored.get(name) != q]
-            for name in set(stored) - set(queries):
-                conn.execute(story_topics.delete().where(story_topics.c.topic == name))
-                conn.execute(topics.delete().where(topics.c.name == name))
-                dirty.add(name)
+        changed = sorted(name for name, q in queries.items() if stored.get(name) != q)
+        removed = sorted(set(stored) - set(queries))
+        if changed:
+            after: str | None = None
+            while True:
+                with self._db.write() as conn:
+                    after = self._rematch_chunk(conn, after, changed, matchers, now=now)
+                if after is None:
+                    break
+        with self._db.write() as conn:
+            gone = [*removed, *changed]
+            if removed:
+                conn.execute(story_topics.delete().where(story_topics.c.topic.in_(removed)))
+            if gone:
+                conn.execute(topics.delete().where(topics.c.name.in_(gone)))
             if changed:
-                conn.execute(story_topics.delete().where(story_topics.c.topic.in_(changed)))
-                batch: list[dict[str, Any]] = []
-                for row in conn.execute(_CANONICAL):
-                    item = item_from_row(row)
-                    batch.extend(
-                        {"topic": name, "story_id": row.sid, "matched_at": now}
-                        for name in changed
-                        if matchers[name](item)
-                    )
-                if batch:
-                    conn.execute(story_topics.insert(), batch)
-                for name in changed:
-                    conn.execute(topics.delete().where(topics.c.name == name))
-                    conn.execute(
-                        topics.insert().values(name=name, query=queries[name], synced_at=now)
-                    )
-                dirty.update(changed)
-        return frozenset(dirty)
+                conn.execute(
+                    topics.insert(),
+                    [{"name": name, "query": queries[name], "synced_at": now} for name in changed],
+                )
+        return frozenset(gone)
+
+    @staticmethod
+    def _rematch_chunk(
+        conn: Connection,
+        after: str | None,
+        names: Sequence[str],
+        matchers: TopicMatchers,
+        *,
+        now: datetime,
+    ) -> str | None:
+        """Re-match the next chunk of stories by id after ``after``; return its last id.
+
+        Returns:
+            The last story id of the chunk, or None when no story is left.
+        """
+        query = _MATCHED.limit(SYNC_CHUNK)
+        if after is not None:
+            query = query.where(stories.c.id > after)
+        rows = conn.execute(query).all()
+        if not rows:
+            return None
+        ids = [row.sid for row in rows]
+        matched = membership.matching_many([item_from_row(r) for r in rows], matchers, names)
+        membership.resync(conn, ids, matched, names, now=now)
+        return str(ids[-1])
 
     def topic_stories(self, topic: str) -> list[Story]:
         """Every story in a topic, newest first by (published, id)."""

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 # Seed-file records are model types: the ingest engine's worker processes build
 # them without importing the store.
 from aggregator.model import FileChange, FileRecord, Item
 
-__all__ = ["FileChange", "FileRecord", "IngestReport", "TopicMatchers"]
+__all__ = ["FileChange", "FileRecord", "IngestReport", "MatchesMany", "TopicMatchers"]
 
 #: topic name -> predicate over a story's canonical item
 TopicMatchers = Mapping[str, Callable[[Item], bool]]
+
+
+@runtime_checkable
+class MatchesMany(Protocol):
+    """Topic predicates that also answer many topics for many items in one call.
+
+    Re-matching every stored story asks each topic about each story: matchers
+    that implement this (see :func:`aggregator.engine.match.build_matchers`)
+    index each item once for all topics instead of once per question.
+    """
+
+    def matching_many(self, items: Sequence[Item], names: Collection[str]) -> list[frozenset[str]]:
+        """For each item, the topics among ``names`` whose predicate accepts it."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,311 @@
+"""The daemon under a big ingest: coalesced, paced publishes off the loop; workers kept busy."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import aggregator.daemon.dispatch as dispatch
+import aggregator.daemon.republish as republish
+import aggregator.web
+from aggregator.config import load_config
+from aggregator.daemon import Daemon, DaemonSettings
+from aggregator.daemon.republish import PublishPace, Republisher, publish_at
+from aggregator.engine import CpuPool
+from aggregator.metrics import Metrics
+from aggregator.model import Outcome, SourceResult, SourceSpec
+from aggregator.pipeline import Context, open_context
+from aggregator.web import DocumentStore, create_app, serve
+
+from .conftest import run_cli
+from .daemonkit import free_port, running, wait_for
+
+PACE = PublishPace(debounce=0.5, max_delay=5.0, spacing=4.0)
+TOPICS = ("talks", "war", "climate")
+
+
+class FakeClock:
+    """Monotonic seconds that move only when the test (or a fake render) says."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Context]:
+    cfg = tmp_path / "aggregator.yaml"
+    topics = "".join(f"  - {{name: {t}, query: {t}}}\n" for t in TOPICS)
+    cfg.write_text(f"data_dir: var\ntopics:\n{topics}", encoding="utf-8")
+    context = open_context(load_config(cfg))
+    try:
+        yield context
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Topic name -> times rendered."""
+    counts: Counter[str] = Counter()
+    real = republish.render_topic_isolated
+
+    def counting(site: Any, feed: Any) -> Any:
+        counts[feed.topic.name] += 1
+        return real(site, feed)
+
+    monkeypatch.setattr(republish, "render_topic_isolated", counting)
+    return counts
+
+
+async def _until(condition: Callable[[], bool], what: str) -> None:
+    """Yield to the loop until ``condition`` holds; fail after a generous bound."""
+    async with asyncio.timeout(120):
+        while not condition():
+            await asyncio.sleep(0.01)
+    assert condition(), what
+
+
+# -- when a publish may start (pure) ----------------------------------------------------
+
+
+def test_a_burst_publishes_a_debounce_after_its_last_change() -> None:
+    assert publish_at(PACE, first_change=0.0, last_change=2.0, last_end=None, last_took=0) == 2.5
+
+
+def test_changes_that_never_stop_publish_after_the_longest_delay() -> None:
+    assert publish_at(PACE, first_change=0.0, last_change=4.9, last_end=None, last_took=0) == 5.0
+
+
+def test_a_slow_publish_spaces_the_next_by_its_duration() -> None:
+    # The last publish took 30 s and ended at t=100: the next waits until 100 + 4 x 30.
+    due = publish_at(PACE, first_change=101.0, last_change=101.0, last_end=100.0, last_took=30.0)
+    assert due == 220.0
+    # A quick one does not hold back the debounce.
+    due = publish_at(PACE, first_change=101.0, last_change=101.0, last_end=100.0, last_took=0.01)
+    assert due == 101.5
+
+
+# -- the republisher --------------------------------------------------------------------
+
+
+def test_many_marks_within_the_window_render_each_topic_once(
+    ctx: Context, renders: Counter[str]
+) -> None:
+    clock = FakeClock()
+    rep = Republisher(DocumentStore(), lambda: ctx, Metrics(), pace=PACE, clock=clock)
+
+    async def main() -> None:
+        runner = asyncio.create_task(rep.run())
+        try:
+            # 60 updates, 10 ms apart on the republisher's clock, each dirtying a topic.
+            for i in range(60):
+                rep.mark_dirty([TOPICS[i % len(TOPICS)]])
+                clock.now += 0.01
+                await asyncio.sleep(0)
+            await asyncio.sleep(0.05)  # let the runner look at the pending burst
+            assert rep.publishes == 0, "published inside the debounce window"
+            assert rep.due() == pytest.approx(1000.0 + 0.59 + PACE.debounce)
+            clock.now += PACE.debounce
+            await _until(lambda: rep.publishes == 1, "the burst was never published")
+        finally:
+            runner.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await runner
+
+    asyncio.run(main())
+    assert renders == Counter(dict.fromkeys(TOPICS, 1))
+    assert set(rep.documents.documents) >= {f"topics/{t}.atom" for t in TOPICS}
+
+
+def test_after_a_slow_publish_the_next_waits_in_proportion(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()
+    real = republish.render_topic_isolated
+
+    def slow(site: Any, feed: Any) -> Any:
+        clock.now += 10.0  # each topic takes 10 s on the republisher's clock
+        return real(site, feed)
+
+    monkeypatch.setattr(republish, "render_topic_isolated", slow)
+    rep = Republisher(DocumentStore(), lambda: ctx, Metrics(), pace=PACE, clock=clock)
+
+    async def main() -> None:
+        rep.mark_dirty(["talks"])
+        await rep.publish()
+        ended = clock.now
+        rep.mark_dirty(["war"])
+        # Took 30 s (all three topics render on the first publish): the next waits 120 s.
+        assert rep.due() == ended + PACE.spacing * 30.0
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "stage",
+    [
+        (republish, "render_topic_isolated"),  # rendering a topic
+        (aggregator.web, "_prepare"),  # compressing a document for serving
+        (republish, "write_tree"),  # writing the static files
+    ],
+    ids=["render", "compress", "write"],
+)
+def test_healthz_answers_while_a_publish_is_in_progress(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, stage: tuple[object, str]
+) -> None:
+    module, name = stage
+    real = getattr(module, name)
+    started, release = threading.Event(), threading.Event()
+    timed_out: list[bool] = []
+
+    def blocking(*args: Any, **kwargs: Any) -> Any:
+        if not started.is_set():
+            started.set()
+            # On the event loop this would hold the loop (and /healthz) until the bound.
+            if not release.wait(60):
+                timed_out.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, blocking)
+    documents = DocumentStore()
+    rep = Republisher(documents, lambda: ctx, Metrics(), pace=PACE)
+    app = create_app(documents, health=lambda: {"status": "ok", "publishes": rep.publishes})
+    port = free_port()
+
+    async def main() -> dict[str, Any]:
+        server = serve(app, host="127.0.0.1", port=port)
+        serving = asyncio.create_task(server.serve())
+        try:
+            await _until(lambda: server.started, "the server never started")
+            publishing = asyncio.create_task(rep.publish(full=True))
+            await asyncio.to_thread(started.wait, 120)
+            async with httpx.AsyncClient() as client:
+                answer = await client.get(f"http://127.0.0.1:{port}/healthz")
+            body: dict[str, Any] = {"code": answer.status_code, **answer.json()}
+            release.set()
+            await publishing
+            return body
+        finally:
+            release.set()
+            server.should_exit = True
+            await serving
+
+    body = asyncio.run(main())
+    assert not timed_out, "the publish held the event loop"
+    assert body == {"code": 200, "status": "ok", "publishes": 0}
+    assert rep.publishes == 1
+    assert "topics/talks.atom" in documents.documents
+
+
+# -- dispatch while many sources are due ------------------------------------------------
+
+
+def test_a_finished_update_starts_a_waiting_source_without_a_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "aggregator.yaml"
+    sources = "".join(f"  - {{name: s{i}, url: 'http://127.0.0.1:9/{i}.xml'}}\n" for i in range(3))
+    cfg.write_text(
+        f"data_dir: var\nallow_networks: ['127.0.0.0/8']\nsources:\n{sources}", encoding="utf-8"
+    )
+    context = open_context(load_config(cfg))
+    started: list[str] = []
+    finish: dict[str, asyncio.Event] = {}
+
+    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+        started.append(spec.name)
+        await finish.setdefault(spec.name, asyncio.Event()).wait()
+        return SourceResult(source=spec.name, outcome=Outcome.OK)
+
+    monkeypatch.setattr(dispatch, "update_source", update)
+    results: list[str] = []
+    dispatcher = dispatch.Dispatcher(
+        lambda: context,
+        lambda r: results.append(r.source),
+        owner="test",
+        lease=timedelta(hours=1),
+        max_workers=1,
+        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
+    )
+
+    async def main() -> None:
+        # One tick (the scheduler is not running): one worker, two sources left waiting.
+        assert await dispatcher.tick() == 2
+        await _until(lambda: len(started) == 1, "the first update never started")
+        for n in (2, 3):
+            finish.setdefault(started[-1], asyncio.Event()).set()
+            await _until(lambda n=n: len(started) == n, "the free worker was not refilled")
+        finish.setdefault(started[-1], asyncio.Event()).set()
+        await _until(lambda: len(results) == 3, "the last update never finished")
+        await dispatcher.drain(10)
+
+    try:
+        asyncio.run(main())
+    finally:
+        context.close()
+    assert sorted(started) == ["s0", "s1", "s2"]
+
+
+def test_the_daemon_starts_the_parse_workers_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "aggregator.yaml"
+    cfg.write_text("data_dir: var\ningest: {workers: 1}\n", encoding="utf-8")
+    calls: list[int] = []
+    real = CpuPool.start
+
+    def start(pool: CpuPool) -> None:
+        calls.append(threading.get_ident())
+        real(pool)
+
+    monkeypatch.setattr(CpuPool, "start", start)
+    daemon = Daemon(load_config(cfg), DaemonSettings(watch=False))
+
+    async def main() -> int:
+        await daemon.open()
+        try:
+            await daemon.start_workers()
+            return threading.get_ident()
+        finally:
+            await daemon.close()
+
+    loop_thread = asyncio.run(main())
+    assert len(calls) == 1
+    assert calls[0] != loop_thread
+
+
+def test_the_catch_up_rate_is_a_run_option(tmp_path: Path) -> None:
+    cfg = tmp_path / "aggregator.yaml"
+    port = free_port()
+    # Nothing listens on the sources' port: the updates fail fast, which is all this needs.
+    sources = "".join(
+        f"  - {{name: s{i}, url: 'http://127.0.0.1:{free_port()}/{i}.xml'}}\n" for i in range(3)
+    )
+    cfg.write_text(
+        f"data_dir: var\nserver: {{host: 127.0.0.1, port: {port}}}\n"
+        f"allow_networks: ['127.0.0.0/8']\nsources:\n{sources}",
+        encoding="utf-8",
+    )
+    refused = run_cli(cfg, "run", "--catch-up-rate", "0")
+    assert refused.returncode == 2
+    assert "--catch-up-rate" in refused.stderr
+    with running(cfg, "--catch-up-rate", "2") as daemon, daemon.diagnosed():
+        wait_for(
+            lambda: "3 remote sources due: starting at most 2 a second" in daemon.log(),
+            120,
+            "the daemon's catch-up line",
+        )
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(120) == 0
