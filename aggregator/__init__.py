@@ -17,6 +17,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from aggregator.config import Config, load_config
 from aggregator.errors import (
     AggregatorError,
+    BackoffError,
     BlockedAddressError,
     ConfigError,
     DataDirLockedError,
@@ -34,6 +35,7 @@ from aggregator.errors import (
 )
 from aggregator.model import (
     Dateline,
+    FullContent,
     Item,
     Origin,
     Outcome,
@@ -81,6 +83,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "AggregatorError",
+    "BackoffError",
     "BlockedAddressError",
     "Config",
     "ConfigError",
@@ -89,6 +92,7 @@ __all__ = [
     "Dateline",
     "DeadlineError",
     "FetchError",
+    "FullContent",
     "HTTPStatusError",
     "Item",
     "Origin",

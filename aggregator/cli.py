@@ -44,6 +44,7 @@ from aggregator.errors import (
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
 from aggregator.sources.opml import OpmlOutline, parse_opml, render_opml
+from aggregator.teasers import teaser_hint
 from aggregator.topics import Hit, TopicMatcher
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ EXIT_SOURCE_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STORE = 3
 EXIT_PUBLISH = 4
+#: recent entries of a source that ``aggregator sources`` looks at for its teaser hint
+HINT_SAMPLE = 20
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -297,9 +300,16 @@ def sources_cmd(state: _State, as_json: bool) -> None:
     with state.context() as ctx:
         states = {s.name: s for s in ctx.store.states()}
         counts = ctx.store.entry_counts()
+        # Summary-only feeds: suggest full_content where it is not set.
+        hints = {
+            spec.name: teaser_hint(ctx.store.recent_contents(spec.name, HINT_SAMPLE))
+            for spec in state.config.sources
+            if spec.kind is SourceKind.URL and spec.full_content is None and counts.get(spec.name)
+        }
     rows: list[dict[str, Any]] = []
     for spec in state.config.sources:
         st = states.get(spec.name)
+        hint = hints.get(spec.name)
         rows.append(
             {
                 "name": spec.name,
@@ -318,6 +328,8 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "discovered_feed": st.discovered_feed if st else None,
                 "url_history": list(st.url_history) if st else [],
                 "gone": st.gone if st else False,
+                "full_content": spec.full_content is not None,
+                "hint": str(hint) if hint else None,
             }
         )
     if as_json:
@@ -347,6 +359,9 @@ def sources_cmd(state: _State, as_json: bool) -> None:
             r["last_error"] or "",
         )
     out_console.print(table)
+    for r in rows:
+        if r["hint"]:
+            out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
 
 
 _SPARK_STYLE = {"ok": "green", "nm": "dim green", "fail": "bold red"}

@@ -31,8 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from aggregator._selector import SelectorError, check_selector
 from aggregator.errors import ConfigError, QuerySyntaxError
-from aggregator.model import SourceKind, SourceSpec, TopicSpec
+from aggregator.model import FullContent, SourceKind, SourceSpec, TopicSpec
 from aggregator.neardup import NearDupSettings
 from aggregator.topics import Query, compile_query, link_topics
 
@@ -301,6 +302,23 @@ class _Dedup(_Model):
         return self
 
 
+class _FullContent(_Model):
+    #: CSS selector of the article body; none lets the article extractor find it
+    selector: str | None = None
+    #: pages one update fetches at most; the other new entries wait for the next poll
+    max_pages: int = Field(50, ge=1, le=1000)
+
+    @field_validator("selector")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check_selector(value)
+            except SelectorError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
+
+
 class _Source(_Model):
     name: str = Field(pattern=_NAME_RE)
     path: str | None = None
@@ -311,11 +329,30 @@ class _Source(_Model):
     max_bytes: Size | None = None
     tags: tuple[str, ...] = ()
     headers: dict[str, str] = Field(default_factory=dict)
+    #: fetch each new entry's page for its full article: true, or {selector: "..."}
+    full_content: _FullContent | None = Field(
+        None,
+        json_schema_extra={"description": 'true, or a mapping such as {selector: "article .body"}'},
+    )
+
+    @field_validator("full_content", mode="before")
+    @classmethod
+    def _full_content_flag(cls, value: object) -> object:
+        # ``true`` is the extractor's choice; ``false`` (or nothing) turns it off.
+        if value is True:
+            return {}
+        if value is False:
+            return None
+        if value is not None and not isinstance(value, Mapping):
+            raise ValueError("must be true, false or a mapping such as {selector: 'article'}")
+        return value
 
     @model_validator(mode="after")
     def _one_location(self) -> _Source:
         if (self.path is None) == (self.url is None):
             raise ValueError("give exactly one of 'path' (local seed folder) or 'url'")
+        if self.path is not None and self.full_content is not None:
+            raise ValueError("full_content applies to 'url' sources only")
         if self.url is not None:
             parts = urlsplit(self.url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -704,6 +741,12 @@ def _topics(model: _Config, file: str) -> tuple[TopicSpec, ...]:
     )
 
 
+def _full_content(value: _FullContent | None) -> FullContent | None:
+    if value is None:
+        return None
+    return FullContent(selector=value.selector, max_pages=value.max_pages)
+
+
 def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...]) -> Config:
     data_dir = (base / model.data_dir).resolve()
     if model.store == "sqlite":
@@ -724,6 +767,7 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             tags=s.tags,
             headers=tuple(sorted(s.headers.items())),
             title=s.title,
+            full_content=_full_content(s.full_content),
         )
         for s in model.sources
     )

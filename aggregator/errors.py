@@ -16,7 +16,8 @@ occur (``raise FetchError(...) from exc``).
     │   │   ├── TooLargeError       body over the size cap (after decompression)
     │   │   ├── DeadlineError       the whole fetch took longer than allowed
     │   │   ├── RedirectError       too many redirects, or a loop
-    │   │   └── BlockedAddressError SSRF guard refused an address or scheme
+    │   │   ├── BlockedAddressError SSRF guard refused an address or scheme
+    │   │   └── BackoffError        the host asked us to wait (429/Retry-After); not sent
     │   ├── ParseError              bytes that are not a usable document
     │   └── SeedFileError           a local file that cannot be ingested
     ├── StoreError                  the database failed
@@ -179,6 +180,17 @@ class RedirectError(FetchError):
 
 class BlockedAddressError(FetchError):
     """The SSRF guard refused a scheme or a resolved address."""
+
+
+class BackoffError(FetchError):
+    """The host is backing off after it answered 429 or ``Retry-After``; nothing was sent.
+
+    ``retry_after`` is when the host may be asked again (aware UTC).
+    """
+
+    def __init__(self, source: str, message: str, *, retry_after: datetime) -> None:
+        self.retry_after = retry_after
+        super().__init__(source, message)
 
 
 class ParseError(SourceError):

@@ -19,6 +19,7 @@ __all__ = [
     "FeedInfo",
     "FileChange",
     "FileRecord",
+    "FullContent",
     "Item",
     "Origin",
     "Outcome",
@@ -88,6 +89,16 @@ class SourceKind(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FullContent:
+    """A URL source's ``full_content``: fetch each new entry's page for its article."""
+
+    #: CSS selector of the article body; None lets the article extractor find it
+    selector: str | None = None
+    #: pages one update fetches at most; the other new entries wait for the next poll
+    max_pages: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSpec:
     """One configured source, as validated from the YAML."""
 
@@ -108,6 +119,8 @@ class SourceSpec:
     headers: tuple[tuple[str, str], ...] = ()
     #: display title; defaults to the feed's own title
     title: str | None = None
+    #: fetch each new entry's page for its full article (URL sources only)
+    full_content: FullContent | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,22 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer
 from aggregator.engine.match import build_matchers, precomputed
-from aggregator.engine.work import FeedDigest, SeedDigest, digest_feed, digest_seed_files
+from aggregator.engine.pages import digest_full
+from aggregator.engine.work import (
+    FeedDigest,
+    SeedDigest,
+    digest_feed,
+    digest_seed_files,
+    read_feed,
+)
 from aggregator.errors import (
     AggregatorError,
+    BackoffError,
     DeadlineError,
     HTTPStatusError,
     ParseError,
@@ -375,7 +384,7 @@ def _failure(
         error=str(exc),
         http_status=status,
     )
-    retry_after = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+    retry_after = exc.retry_after if isinstance(exc, HTTPStatusError | BackoffError) else None
     return result, state, _Hints(retry_after=retry_after)
 
 
@@ -679,20 +688,31 @@ async def _poll(
             received=received,
         )
         return result, state, _response_hints(resp, now, None), pending
-    digest: FeedDigest = await stages.pool.run(
-        spec.name,
-        digest_feed,
-        resp.body,
-        spec=spec,
-        url=resp.url,
-        headers=dict(resp.headers),
-        now=now,
-        fast=stages.fast_parser,
-        topics=ctx.config.topics,
-        near=ctx.config.dedup,
-    )
-    # A feed that declares a <ttl> is parsed every time: skipping would forget its hint.
-    state = replace(state, body_hash=body_hash if digest.ttl is None else None)
+    hints = _response_hints(resp, now, None)
+    feed: dict[str, Any] = {
+        "spec": spec,
+        "url": resp.url,
+        "headers": dict(resp.headers),
+        "now": now,
+        "fast": stages.fast_parser,
+    }
+    reparse = False
+    if spec.full_content is None:
+        digest: FeedDigest = await stages.pool.run(
+            spec.name,
+            digest_feed,
+            resp.body,
+            **feed,
+            topics=ctx.config.topics,
+            near=ctx.config.dedup,
+        )
+    else:
+        first = await stages.pool.run(spec.name, read_feed, resp.body, **feed)
+        digest, reparse, hints = await _with_articles(spec, ctx, fetcher, first, now, hints)
+    # A feed that declares a <ttl> is parsed every time: skipping would forget
+    # its hint. One whose new entries were held back is parsed again for them.
+    keep_hash = digest.ttl is None and not reparse
+    state = replace(state, body_hash=body_hash if keep_hash else None)
     result = SourceResult(
         source=spec.name,
         outcome=Outcome.OK,
@@ -700,11 +720,48 @@ async def _poll(
         http_status=resp.status,
         received=received,
     )
-    matched = {id(item): names for item, names in zip(digest.items, digest.matched, strict=True)}
+    matched = {
+        id(item): names
+        for item, names in zip(digest.items, digest.matched, strict=True)
+        if names is not None
+    }
     write = replace(
         pending, items=digest.items, matched=matched, keys=digest.keys, sketches=digest.sketches
     )
-    return result, state, _response_hints(resp, now, digest.ttl), write
+    return result, state, replace(hints, ttl=digest.ttl), write
+
+
+async def _with_articles(
+    spec: SourceSpec,
+    ctx: Context,
+    fetcher: Fetcher,
+    first: FeedDigest,
+    now: datetime,
+    hints: _Hints,
+) -> tuple[FeedDigest, bool, _Hints]:
+    """The feed's digest with the full articles of its new entries (``full_content``).
+
+    Returns:
+        The digest; whether entries were held back for the next poll (their
+        host is backing off, or over ``max_pages``); the hints, with the host's
+        wait when it asked for one.
+    """
+    stages = _stages(ctx)
+    full = await digest_full(
+        first,
+        spec=spec,
+        fetcher=fetcher,
+        pool=stages.pool,
+        store=ctx.store,
+        now=now,
+        topics=ctx.config.topics,
+        near=ctx.config.dedup,
+    )
+    if full.held:
+        log.info("%s: %d new entries wait for the next poll", spec.name, full.held)
+    if full.retry_after is not None:
+        hints = replace(hints, retry_after=full.retry_after)
+    return full.digest, full.held > 0, hints
 
 
 def _body_hash(resp: FetchResponse) -> str | None:

@@ -21,7 +21,9 @@ CONFINED = {
     "brotli": {"aggregator.sources.http"},
     "feedparser": {"aggregator.parse.feeds"},
     "feedgen": {"aggregator.publish.atom"},
-    "bs4": {"aggregator.sources.discover"},
+    "bs4": {"aggregator.sources.discover", "aggregator._selector"},
+    # full_content's CSS selectors walk bs4 trees: one leaf module holds both.
+    "soupsieve": {"aggregator._selector"},
     "trafilatura": {"aggregator.parse.article"},
     "nh3": {"aggregator.normalise"},
     "re2": {"aggregator._pattern"},

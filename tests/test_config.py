@@ -10,7 +10,7 @@ import pytest
 
 from aggregator.config import config_json_schema, load_config, parse_duration, parse_size
 from aggregator.errors import ConfigError
-from aggregator.model import SourceKind
+from aggregator.model import FullContent, SourceKind
 
 from .conftest import DATA, REPO
 
@@ -170,3 +170,21 @@ def test_topics_structured_reuse_and_scope(tmp_path: Path) -> None:
     assert caucasus.lang == ("en", "fa")
     assert recent.query == "topic:caucasus AND age:<7d"
     assert (recent.sources, recent.max_age, recent.lang) == ((), None, ())
+
+
+def test_full_content_true_or_selector(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        "sources:\n"
+        "  - {name: plain, url: 'https://a.example.org/rss'}\n"
+        "  - {name: auto, url: 'https://b.example.org/rss', full_content: true}\n"
+        "  - {name: disabled, url: 'https://c.example.org/rss', full_content: false}\n"
+        "  - name: picked\n"
+        "    url: 'https://d.example.org/rss'\n"
+        "    full_content: {selector: 'article .story-body, #main > p', max_pages: 10}\n"
+    )
+    config = load_config(cfg)
+    by_name = {s.name: s.full_content for s in config.sources}
+    assert by_name["plain"] is None and by_name["disabled"] is None
+    assert by_name["auto"] == FullContent(selector=None)
+    assert by_name["picked"] == FullContent(selector="article .story-body, #main > p", max_pages=10)

@@ -6,6 +6,7 @@ import aggregator
 
 EXPORTED = {
     "AggregatorError",
+    "BackoffError",
     "BlockedAddressError",
     "Config",
     "ConfigError",
@@ -14,6 +15,7 @@ EXPORTED = {
     "Dateline",
     "DeadlineError",
     "FetchError",
+    "FullContent",
     "HTTPStatusError",
     "Item",
     "Origin",

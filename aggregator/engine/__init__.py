@@ -5,6 +5,11 @@
     fetch (event loop) ─► CpuPool: parse + normalise ─► Writer: one thread, batched commits
                         (worker processes)              (many sources per transaction)
 
+A ``full_content`` source fetches its new entries' pages between parsing and
+finishing (:mod:`aggregator.engine.pages`, on the event loop, through the same
+fetcher) and extracts their articles in the workers
+(:mod:`aggregator.engine.articles`).
+
 Each stage is bounded (``CpuPool.capacity``, ``Writer.capacity``, and the
 pipeline's limit on sources in flight), so a slow stage slows the ones before
 it instead of growing memory. :mod:`aggregator.pipeline` wires the stages.

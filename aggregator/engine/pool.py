@@ -29,7 +29,7 @@ TASKS_PER_CHILD = 2000
 # Workers come from a fork server that has imported only the CPU stage's
 # modules: no SQLAlchemy, web server or event loop in the children, and no
 # fork of a process that runs threads.
-_PRELOAD = ["aggregator.engine.work"]
+_PRELOAD = ["aggregator.engine.work", "aggregator.engine.articles"]
 
 
 def _exit_with_owner(owner: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,7 +32,15 @@ from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.sources import files as seedfiles
 
-__all__ = ["FeedDigest", "SeedDigest", "digest_feed", "digest_seed_files", "normalise_all"]
+__all__ = [
+    "FeedDigest",
+    "SeedDigest",
+    "digest_feed",
+    "digest_seed_files",
+    "finish_digest",
+    "normalise_all",
+    "read_feed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +55,8 @@ class FeedDigest:
     feed_title: str | None
     #: the feed's ``<ttl>``, a hint for the next poll
     ttl: timedelta | None
-    #: the topics each of ``items`` matches
-    matched: tuple[frozenset[str], ...] = ()
+    #: the topics each of ``items`` matches (None: not computed, see :func:`finish_digest`)
+    matched: tuple[frozenset[str] | None, ...] = ()
     #: each item's dedup link and content keys
     keys: tuple[tuple[str | None, str | None], ...] = ()
     #: each item's near-duplicate sketch (empty when near-duplicate matching is off)
@@ -112,6 +120,27 @@ def digest_feed(
     Raises:
         ParseError: the body is not a feed.
     """
+    digest = read_feed(body, spec=spec, url=url, headers=headers, now=now, fast=fast)
+    return finish_digest(digest, now=now, topics=topics, near=near)
+
+
+def read_feed(
+    body: bytes,
+    *,
+    spec: SourceSpec,
+    url: str,
+    headers: Mapping[str, str],
+    now: datetime,
+    fast: bool = True,
+) -> FeedDigest:
+    """Parse a fetched feed and normalise its entries, without topics, keys or sketches.
+
+    The first half of :func:`digest_feed`, for a caller that changes the
+    items before :func:`finish_digest` (``full_content`` swaps in articles).
+
+    Raises:
+        ParseError: the body is not a feed.
+    """
     doc = parse_feed(body, url=url, headers=dict(headers), source=spec.name, fast=fast)
     origin = Origin(
         source=spec.name,
@@ -122,14 +151,41 @@ def digest_feed(
     items, notes = normalise_all(doc.entries, spec, origin, now)
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
-    return FeedDigest(
-        tuple(items),
-        tuple(problems),
-        doc.feed.title,
-        doc.feed.ttl,
-        matched_topics(items, topics, now),
-        tuple((dedup.link_key(i), dedup.content_key(i)) for i in items),
-        tuple(neardup.sketch(i, near) for i in items) if near and near.enabled else (),
+    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl)
+
+
+def finish_digest(
+    digest: FeedDigest,
+    *,
+    now: datetime,
+    topics: Sequence[TopicSpec] = (),
+    near: NearDupSettings | None = None,
+    settled: Collection[int] = (),
+) -> FeedDigest:
+    """Add the topics each item matches, its dedup keys and its near-duplicate sketch.
+
+    ``settled`` are indexes of items the store holds with the same content
+    hash: the store leaves those unchanged without looking at their keys or
+    sketch, so none is computed, and their topics are None (the store's
+    predicates would match them themselves, were they ever asked).
+    """
+    items = digest.items
+    skip = set(settled)
+    todo = [i for i in range(len(items)) if i not in skip]
+    found = dict(zip(todo, matched_topics([items[i] for i in todo], topics, now), strict=True))
+    sketches: tuple[Sketch | None, ...] = ()
+    if near is not None and near.enabled:
+        sketches = tuple(
+            None if i in skip else neardup.sketch(item, near) for i, item in enumerate(items)
+        )
+    return replace(
+        digest,
+        matched=tuple(found.get(i) for i in range(len(items))),
+        keys=tuple(
+            (None, None) if i in skip else (dedup.link_key(item), dedup.content_key(item))
+            for i, item in enumerate(items)
+        ),
+        sketches=sketches,
     )
 
 

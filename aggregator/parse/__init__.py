@@ -14,17 +14,22 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from aggregator.bounds import bound_document
+from aggregator.bounds import bound_document, bound_html
 from aggregator.errors import ParseError, SeedFileError
 from aggregator.model import FeedInfo, ParsedDocument
-from aggregator.parse.article import FrontMatterError, parse_html_article, parse_markdown_article
+from aggregator.parse.article import (
+    FrontMatterError,
+    extract_article,
+    parse_html_article,
+    parse_markdown_article,
+)
 from aggregator.parse.feeds import parse_xml_feed
 from aggregator.parse.jsonfeed import is_json_feed, parse_json_feed
 from aggregator.parse.mojibake import repair_document, repair_text
 from aggregator.parse.seedtext import parse_text_article
 from aggregator.parse.text import DecodeError, decode, looks_binary
 
-__all__ = ["SEED_KINDS", "parse_feed", "parse_seed", "seed_identity", "sniff_kind"]
+__all__ = ["SEED_KINDS", "parse_feed", "parse_page", "parse_seed", "seed_identity", "sniff_kind"]
 
 #: extension -> reader kind
 SEED_KINDS: dict[str, str] = {
@@ -41,6 +46,10 @@ SEED_KINDS: dict[str, str] = {
     ".rdf": "feed",
     ".json": "jsonfeed",
 }
+
+_CHARSET_PARAM = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.I)
+#: Content-Types a page's article may come in (none at all is sniffed)
+_PAGE_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 _SEED_NAME = re.compile(r"^\d+_(?P<hash>[0-9a-fA-F]{8,64})\.[A-Za-z0-9]+$")
 _FEED_ROOT = re.compile(rb"<(?:[A-Za-z0-9_-]+:)?(?:rss|feed|RDF)\b")
@@ -225,3 +234,48 @@ def parse_feed(
     return repair_document(
         bound_document(parse_xml_feed(data, url=url, headers=headers, source=source, fast=fast))
     )
+
+
+def parse_page(
+    data: bytes,
+    *,
+    url: str,
+    headers: Mapping[str, str],
+    source: str,
+    selector: str | None = None,
+) -> str:
+    """Read the article of an entry's web page (``full_content``), unsanitised.
+
+    Args:
+        data: the response body.
+        url: the page's final URL (base of its relative links).
+        headers: the response headers (names lower-case): Content-Type and its charset.
+        source: the configured source name, for messages.
+        selector: a CSS selector of the article body, overriding the extractor.
+
+    Returns:
+        The article body as an HTML fragment with absolute links, bounded
+        like a feed's content field.
+
+    Raises:
+        ParseError: the page is not HTML, cannot be decoded, or has no article text.
+    """
+    content_type = headers.get("content-type", "")
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime and mime not in _PAGE_TYPES:
+        raise ParseError(source, f"{url}: not an HTML page ({mime})")
+    if not mime and not _HTML_ROOT.match(data[:4096]):
+        raise ParseError(source, f"{url}: not an HTML page")
+    charset = _CHARSET_PARAM.search(content_type)
+    try:
+        text = decode(data, declared=charset.group(1).lower() if charset else None).text
+    except DecodeError as exc:
+        raise ParseError(source, f"{url}: {exc}") from exc
+    try:
+        article = extract_article(text, url=url, selector=selector)
+    except ValueError as exc:
+        raise ParseError(source, f"{url}: {exc}") from exc
+    if article is None:
+        found = f"nothing matches the selector {selector!r}" if selector else "no article text"
+        raise ParseError(source, f"{url}: {found}")
+    return bound_html(article).html

@@ -39,6 +39,7 @@ import yaml
 from lxml import etree
 from markdown_it import MarkdownIt
 
+from aggregator._selector import select_html
 from aggregator.model import Dateline, RawEntry, Related, not_in_future
 from aggregator.parse.seedtext import (
     extract_related,
@@ -49,7 +50,13 @@ from aggregator.parse.seedtext import (
     summarise,
 )
 
-__all__ = ["FrontMatterError", "clean_url", "parse_html_article", "parse_markdown_article"]
+__all__ = [
+    "FrontMatterError",
+    "clean_url",
+    "extract_article",
+    "parse_html_article",
+    "parse_markdown_article",
+]
 
 # trafilatura logs at WARNING for pages it cannot extract; we report that ourselves.
 # (Set before it is imported: the import is deferred to the first HTML page.)
@@ -535,12 +542,7 @@ def _handwritten_main(doc: Any) -> str | None:
     if root is None:
         return None
     root = _clone(root)
-    for el in root.xpath(".//*"):
-        if el.getparent() is None:
-            continue
-        cls = f"{el.get('class', '')} {el.get('id', '')}"
-        if el.tag in _DROP_TAGS or el.tag == "h1" or (cls.strip() and _NOISE_CLASS.search(cls)):
-            el.drop_tree()
+    _strip_noise(root)
     parts = [
         etree.tostring(el, encoding="unicode", method="html").strip()
         for el in root.xpath(
@@ -549,6 +551,16 @@ def _handwritten_main(doc: Any) -> str | None:
         if normalise_line(el.text_content()) or el.xpath(".//img")
     ]
     return "\n".join(parts) or None
+
+
+def _strip_noise(root: Any) -> None:
+    """Drop navigation, forms, scripts, share/related/comment blocks and the h1 under ``root``."""
+    for el in root.xpath(".//*"):
+        if el.getparent() is None:
+            continue  # inside a block dropped already
+        cls = f"{el.get('class', '')} {el.get('id', '')}"
+        if el.tag in _DROP_TAGS or el.tag == "h1" or (cls.strip() and _NOISE_CLASS.search(cls)):
+            el.drop_tree()
 
 
 def _clone(el: Any) -> Any:
@@ -579,6 +591,78 @@ def _library_main(text: str, url: str | None) -> str | None:
         "\n".join(etree.tostring(el, encoding="unicode", method="html").strip() for el in container)
         or None
     )
+
+
+def _read_html(text: str) -> tuple[str, Any]:
+    """The text without an XML declaration (lxml refuses it in str input), and its tree.
+
+    Raises:
+        ValueError: the text is not readable HTML.
+    """
+    text = re.sub(r"\A\s*<\?xml[^>]*\?>", "", text)
+    try:
+        return text, lxml.html.document_fromstring(text)
+    except (etree.ParserError, ValueError) as exc:
+        raise ValueError(f"not readable HTML: {exc}") from exc
+
+
+def _main_html(doc: Any, text: str, url: str | None) -> str | None:
+    """The article's main text: marked-up article first, then trafilatura, then dense <p>."""
+    main = _handwritten_main(doc) if _semantic_root(doc) is not None else None
+    if main is None:
+        main = _library_main(text, url)
+    if main is None:
+        main = _handwritten_main(doc)
+    return main
+
+
+def _selected_html(text: str, selector: str) -> str | None:
+    """What ``selector`` picks from the page, without the blocks no article carries."""
+    parts = select_html(text, selector)
+    if not parts:
+        return None
+    wrapper = lxml.html.fragment_fromstring("".join(parts), create_parent="div")
+    _strip_noise(wrapper)
+    out = "".join(etree.tostring(el, encoding="unicode", method="html") for el in wrapper)
+    return out.strip() if normalise_line(wrapper.text_content()) else None
+
+
+def _page_base(doc: Any, url: str) -> str:
+    """The base of a page's relative links: its ``<base href>`` (if http(s)), else its URL."""
+    for href in doc.xpath("//base/@href")[:1]:
+        base = urljoin(url, str(href).strip())
+        if urlsplit(base).scheme in ("http", "https"):
+            return base
+    return url
+
+
+def extract_article(text: str, *, url: str, selector: str | None = None) -> str | None:
+    """The article body of a fetched web page, for ``full_content`` sources.
+
+    The same extraction as :func:`parse_html_article` (the marked article
+    element, else trafilatura, else the densest block of paragraphs), or,
+    with ``selector``, the elements that CSS selector matches. Either way
+    navigation, forms, scripts, share/related/comment blocks and the page's
+    h1 are dropped, and relative links and images are made absolute against
+    the page's base. Not sanitised: :func:`aggregator.normalise.sanitize_html`
+    is the gate.
+
+    Args:
+        text: the decoded page.
+        url: the page's final URL (after redirects).
+        selector: a CSS selector that overrides the extractor.
+
+    Returns:
+        The body as an HTML fragment, or None when the page has no article text.
+
+    Raises:
+        ValueError: the page is not readable HTML, or the selector is invalid.
+    """
+    text, doc = _read_html(text)
+    main = _selected_html(text, selector) if selector else _main_html(doc, text, url)
+    if not main:
+        return None
+    return _absolutise(main, _page_base(doc, url)) or None
 
 
 def _absolutise(fragment: str, base: str | None) -> str:
@@ -643,18 +727,9 @@ def parse_html_article(
         ValueError: the document has no usable content.
     """
     warnings: list[str] = []
-    # lxml refuses str input that carries an XML encoding declaration.
-    text = re.sub(r"\A\s*<\?xml[^>]*\?>", "", text)
-    try:
-        doc = lxml.html.document_fromstring(text)
-    except (etree.ParserError, ValueError) as exc:
-        raise ValueError(f"not readable HTML: {exc}") from exc
+    text, doc = _read_html(text)
     meta = _html_meta(doc)
-    main = _handwritten_main(doc) if _semantic_root(doc) is not None else None
-    if main is None:
-        main = _library_main(text, meta.link)
-    if main is None:
-        main = _handwritten_main(doc)
+    main = _main_html(doc, text, meta.link)
     content = _absolutise(main, meta.link) if main else ""
     content, dateline = _drop_title_and_dateline(content, meta.title)
     if not meta.title and not content:

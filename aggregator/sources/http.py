@@ -38,7 +38,10 @@ One call, :meth:`Fetcher.fetch`, gets one document:
 * **Politeness**: a global limit and a per-host limit on requests in flight
   (semaphores keyed by host name, per-host acquired first, so a fetch queued
   behind a busy host holds no global slot). Slots are taken per hop, one host
-  at a time, so redirects between hosts cannot deadlock.
+  at a time, so redirects between hosts cannot deadlock. A host that asked us
+  to wait (:meth:`Fetcher.back_off`, after a 429 or ``Retry-After`` on an
+  article page) gets no request from any source until then
+  (:class:`~aggregator.errors.BackoffError`, raised before anything is sent).
 
 A caller-supplied ``transport`` (``httpx.MockTransport`` in tests, custom
 stacks) still gets the per-hop check; only the connect-time pinning is the
@@ -66,7 +69,7 @@ from collections.abc import (
 )
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from types import MappingProxyType, TracebackType
 from typing import Any, Protocol, Self
@@ -77,6 +80,7 @@ import httpx
 
 from aggregator.errors import (
     AggregatorError,
+    BackoffError,
     BlockedAddressError,
     DeadlineError,
     FetchError,
@@ -114,6 +118,8 @@ DEFAULT_ACCEPT = (
     "application/json;q=0.7, text/html;q=0.5, */*;q=0.1"
 )
 _ACCEPT_ENCODING = "gzip, deflate, br"
+#: the longest a host's ``Retry-After`` keeps every source off it
+MAX_HOST_BACKOFF = timedelta(hours=6)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
 # Headers that carry credentials for one origin only.
@@ -564,6 +570,8 @@ class Fetcher:
         self._max_redirects = max_redirects
         self._global = asyncio.Semaphore(max_connections)
         self._hosts: dict[str, _HostSlot] = {}
+        # host -> until when it asked us to send nothing (aware UTC)
+        self._backoff: dict[str, datetime] = {}
         self._owns_transport = transport is None
         self._transport: httpx.AsyncBaseTransport = transport or _PinnedTransport(
             _PinnedBackend(self._guard), max_connections
@@ -584,6 +592,36 @@ class Fetcher:
         """Close the connection pool (a caller-supplied transport is left open)."""
         if self._owns_transport:
             await self._transport.aclose()
+
+    def back_off(self, url: str, until: datetime) -> datetime:
+        """Send nothing to ``url``'s host, from any source, until ``until``.
+
+        A later time than one already set wins; a time beyond
+        :data:`MAX_HOST_BACKOFF` from now is cut to it.
+
+        Returns:
+            When the host may be asked again.
+        """
+        host = _host_key(httpx.URL(url).host)
+        now = datetime.now(UTC)
+        until = min(until.astimezone(UTC), now + MAX_HOST_BACKOFF)
+        current = self._backoff.get(host)
+        if current is None or current < until:
+            self._backoff[host] = until
+        return self._backoff[host]
+
+    def _check_backoff(self, host: str, source: str, where: str) -> None:
+        until = self._backoff.get(host)
+        if until is None:
+            return
+        if until <= datetime.now(UTC):
+            del self._backoff[host]
+            return
+        raise BackoffError(
+            source,
+            f"{where}: {host} asked to wait until {until.isoformat(timespec='seconds')}; not sent",
+            retry_after=until,
+        )
 
     @asynccontextmanager
     async def _slot(self, host: str) -> AsyncIterator[None]:
@@ -633,6 +671,7 @@ class Fetcher:
         Raises:
             BlockedAddressError: a scheme other than http(s), or an address the
                 SSRF guard refuses (at any hop; nothing was sent to it).
+            BackoffError: the host (at any hop) asked to wait; nothing was sent to it.
             RedirectError: too many redirects, a loop, or a bad ``Location``.
             HTTPStatusError: a 4xx/5xx (or an unfollowable 3xx); ``status`` and
                 ``retry_after`` are set.
@@ -781,6 +820,9 @@ class Fetcher:
                 # The first hop waits for its slot before its clock starts;
                 # later hops wait within the deadline.
                 async with waiting, self._slot(host):
+                    # Checked once the slot is ours: a fetch queued behind
+                    # the one that was told to wait sends nothing either.
+                    self._check_backoff(host, source, where())
                     if deadline is None:
                         started = loop.time()
                         deadline = started + timeout

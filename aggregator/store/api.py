@@ -110,6 +110,16 @@ class Store(Protocol):
         """``(source, identity, story_id)`` of stories published before ``before``."""
         ...
 
+    def entry_contents(
+        self, source: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str] | None]:
+        """(content, hash) of those entries of a source; None if removed; absent if never held."""
+        ...
+
+    def recent_contents(self, source: str, limit: int = 20) -> list[str]:
+        """The content HTML of the source's last ``limit`` entries, newest first."""
+        ...
+
     def story_ids(self) -> set[str]:
         """Every stored story's id."""
         ...

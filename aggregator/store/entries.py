@@ -87,6 +87,37 @@ class Entries:
         with self._db.read() as conn:
             return set(conn.execute(sa.select(stories.c.id)).scalars())
 
+    def entry_contents(
+        self, source: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str] | None]:
+        """Which of ``identities`` the source holds: (content, hash), or None for a removed one."""
+        wanted = list(dict.fromkeys(identities))
+        found: dict[str, tuple[str, str] | None] = {}
+        with self._db.read() as conn:
+            for chunk in chunks(wanted):
+                removed = sa.select(tombstones.c.identity).where(
+                    (tombstones.c.source == source) & tombstones.c.identity.in_(chunk)
+                )
+                found.update(dict.fromkeys(conn.execute(removed).scalars()))
+                held = sa.select(
+                    entries.c.identity, entries.c.content_html, entries.c.content_hash
+                ).where((entries.c.source == source) & entries.c.identity.in_(chunk))
+                found.update(
+                    {r.identity: (r.content_html, r.content_hash) for r in conn.execute(held)}
+                )
+        return found
+
+    def recent_contents(self, source: str, limit: int) -> list[str]:
+        """The content of the source's last ``limit`` entries, newest first."""
+        query = (
+            sa.select(entries.c.content_html)
+            .where(entries.c.source == source)
+            .order_by(entries.c.first_seen.desc(), entries.c.published.desc())
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return list(conn.execute(query).scalars())
+
 
 def identities_of(conn: Connection, source: str) -> list[str]:
     """The identities of a source's stored entries."""

@@ -233,6 +233,20 @@ class SQLStore:
         """Every stored story's id."""
         return self.entries.story_ids()
 
+    def entry_contents(
+        self, source: str, identities: Sequence[str]
+    ) -> dict[str, tuple[str, str] | None]:
+        """Which of ``identities`` the source holds: their stored content and content hash.
+
+        An entry removed from the store (a tombstone) maps to None; one never
+        stored is absent. ``full_content`` fetches the page of absent ones only.
+        """
+        return self.entries.entry_contents(source, identities)
+
+    def recent_contents(self, source: str, limit: int = 20) -> list[str]:
+        """The content HTML of the source's last ``limit`` entries, newest first."""
+        return self.entries.recent_contents(source, limit)
+
     def story_rows(self, topic: str | None = None) -> list[dict[str, Any]]:
         """Every story (or a topic's) with its topics and entries, oldest first.
 
