@@ -55,6 +55,7 @@ from aggregator.model import (
 from aggregator.neardup import Sketch
 from aggregator.parse import parse_feed
 from aggregator.publish import Document, Site, TopicFeed, WriteReport, render_site, write_tree
+from aggregator.retention import RetentionReport, prune
 from aggregator.schedule import next_due, parse_cache_control, parse_expires
 from aggregator.sources import files as seedfiles
 from aggregator.sources.discover import (
@@ -77,6 +78,7 @@ __all__ = [
     "discover_url",
     "make_fetcher",
     "open_context",
+    "prune_old",
     "publish_static",
     "read_status",
     "render_all",
@@ -838,3 +840,19 @@ def read_status(
         now=now,
         publishes=publishes,
     )
+
+
+def prune_old(ctx: Context, *, now: datetime) -> RetentionReport:
+    """One retention pass with a context's store, topics and ``retention.max_age``, logged."""
+    report = prune(
+        ctx.store,
+        ctx.config.topics,
+        ctx.matchers,
+        now=now,
+        max_age=ctx.config.retention_max_age,
+    )
+    if report.pruned:
+        log.info(
+            "retention: pruned %d entries older than %s", report.pruned, report.before.isoformat()
+        )
+    return report

@@ -25,13 +25,13 @@ from aggregator.pipeline import (
     build_matchers,
     make_fetcher,
     open_context,
+    prune_old,
     read_status,
     render_all,
     topic_signatures,
     utcnow,
 )
 from aggregator.publish import render_status_page
-from aggregator.retention import prune
 from aggregator.sources.http import Fetcher
 from aggregator.web import DocumentStore, create_app, serve
 
@@ -323,21 +323,8 @@ class Daemon:
         """Prune entries older than ``retention.max_age``, except stories still published."""
         if self._stopping.is_set():
             return
-        ctx = self.ctx
-        report = await asyncio.to_thread(
-            prune,
-            ctx.store,
-            ctx.config.topics,
-            ctx.matchers,
-            now=self._clock(),
-            max_age=ctx.config.retention_max_age,
-        )
+        report = await asyncio.to_thread(prune_old, self.ctx, now=self._clock())
         if report.pruned:
-            log.info(
-                "retention: pruned %d entries older than %s",
-                report.pruned,
-                report.before.isoformat(),
-            )
             self.republisher.mark_dirty(report.dirty_topics)
 
     # -- reload -------------------------------------------------------------------------

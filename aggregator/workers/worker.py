@@ -19,8 +19,7 @@ from aggregator.config import Config
 from aggregator.daemon.health import Health
 from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
-from aggregator.pipeline import Context, make_fetcher, open_context, update_source
-from aggregator.retention import prune
+from aggregator.pipeline import Context, make_fetcher, open_context, prune_old, update_source
 
 from .queue import ALL_TOPICS, FETCH_QUEUE, JobQueue
 
@@ -112,17 +111,8 @@ class Worker:
 
     async def retention(self) -> None:
         """Prune entries older than ``retention.max_age``; publish the topics that changed."""
-        ctx = self.ctx
-        report = await asyncio.to_thread(
-            prune,
-            ctx.store,
-            ctx.config.topics,
-            ctx.matchers,
-            now=ctx.clock(),
-            max_age=ctx.config.retention_max_age,
-        )
+        report = await asyncio.to_thread(prune_old, self.ctx, now=self.ctx.clock())
         if report.pruned:
-            log.info("retention: pruned %d entries", report.pruned)
             await self.queue.defer_publish(report.dirty_topics)
 
 
