@@ -80,6 +80,32 @@ def get(url: str, timeout: float = 5) -> tuple[int, bytes]:
         return 0, b""
 
 
+class QuietHandler(BaseHTTPRequestHandler):
+    """A loopback feed server's handler: logs nothing, answers RSS."""
+
+    def send_rss(self, body: bytes, **headers: str) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "application/rss+xml")
+        self.send_header("content-length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name.replace("_", "-"), value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def loopback_server(
+    handler: type[BaseHTTPRequestHandler],
+) -> tuple[ThreadingHTTPServer, str, threading.Thread]:
+    """A threaded server on 127.0.0.1 (not started): the server, its base URL, its thread."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    return httpd, base, threading.Thread(target=httpd.serve_forever, daemon=True)
+
+
 def write_seed_config(folder: Path, *, port: int, max_items: int) -> Path:
     """``folder/aggregator.yaml``: one seed folder ``folder/seeds`` polled hourly, one topic."""
     config = folder / "aggregator.yaml"
@@ -109,21 +135,12 @@ class FeedServer:
         self.lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
-                body = owner.render().encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/rss+xml")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_rss(owner.render().encode())
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/feed.xml"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.httpd, base, self.thread = loopback_server(Handler)
+        self.url = f"{base}/feed.xml"
 
     def add(self, guid: str, title: str, body: str) -> None:
         with self.lock:

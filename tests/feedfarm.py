@@ -7,7 +7,8 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .daemonkit import QuietHandler, loopback_server
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -25,7 +26,7 @@ class FeedsServer:
         self.lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 with owner.lock:
                     owner.counts[self.path] += 1
@@ -35,19 +36,9 @@ class FeedsServer:
                 except ValueError:
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("content-type", "application/rss+xml")
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_rss(body)
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.httpd, self.base, self.thread = loopback_server(Handler)
 
     def body(self, i: int) -> bytes:
         half = self.feeds // 2

@@ -12,12 +12,19 @@ import signal
 import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from .daemonkit import free_port, get, running, wait_for, wait_progress
+from .daemonkit import (
+    QuietHandler,
+    free_port,
+    get,
+    loopback_server,
+    running,
+    wait_for,
+    wait_progress,
+)
 
 SOURCES = 200
 
@@ -30,7 +37,7 @@ class CountingServer:
         self.lock = threading.Lock()
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 with owner.lock:
                     owner.counts[self.path] += 1
@@ -45,21 +52,9 @@ class CountingServer:
                     f"<description>Karabakh report {n} words w{n}a w{n}b.</description>"
                     "</item></channel></rss>"
                 ).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/rss+xml")
-                self.send_header("content-length", str(len(body)))
-                if cache_control:
-                    self.send_header("cache-control", cache_control)
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_rss(body, **({"cache_control": cache_control} if cache_control else {}))
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.httpd, self.base, self.thread = loopback_server(Handler)
 
     def snapshot(self) -> Counter[str]:
         with self.lock:
