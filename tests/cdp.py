@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
+import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -32,6 +35,8 @@ HEADLESS_FLAGS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
 )
 _LISTENING = re.compile(r"DevTools listening on (ws://\S+)")
 
@@ -96,8 +101,14 @@ class Page:
 async def chromium_page(
     binary: str, *, width: int = 1200, height: int = 900, mobile: bool = False
 ) -> AsyncIterator[Page]:
-    """A fresh headless Chromium (own profile, loopback DevTools port) and one blank page."""
-    with tempfile.TemporaryDirectory(prefix="cdp-") as profile:
+    """A fresh headless Chromium (own profile, loopback DevTools port) and one blank page.
+
+    Chromium runs in its own process group: its helpers (renderer, GPU, zygote)
+    outlive the browser by a moment and keep writing to the profile, so the
+    whole group is stopped before the profile is removed.
+    """
+    profile = tempfile.mkdtemp(prefix="cdp-")
+    try:
         proc = subprocess.Popen(
             [
                 binary,
@@ -110,6 +121,7 @@ async def chromium_page(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
         try:
             browser_url = await asyncio.wait_for(asyncio.to_thread(_devtools_url, proc), 90)
@@ -127,14 +139,38 @@ async def chromium_page(
                 )
                 yield page
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if proc.stderr is not None:
-                proc.stderr.close()
+            _stop_group(proc)
+    finally:
+        _remove_profile(profile)
+
+
+def _stop_group(proc: subprocess.Popen[str]) -> None:
+    """Stop the browser and every helper in its process group; wait for the browser."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+def _remove_profile(profile: str) -> None:
+    """Remove the profile; a helper that was still exiting may add a file mid-removal,
+    so try again until a pass finds nothing new (bounded)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            shutil.rmtree(profile)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _devtools_url(proc: subprocess.Popen[str]) -> str:
