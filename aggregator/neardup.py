@@ -8,7 +8,8 @@ copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
   text, without what the parsers already keep apart (dateline, related
   headlines) and without the boilerplate a feed glues to the body: a
   breadcrumb line at the top, a trailing "Related" / "Read more" list.
-- **Candidates**: MinHash (datasketch) over word shingles, cut into LSH bands;
+- **Candidates**: MinHash (a few numpy lines, drawn as datasketch draws
+  them; datasketch itself pulled scipy into every worker) over word shingles, cut into LSH bands;
   :mod:`aggregator.store.stories` keeps one indexed row per band, so a
   lookup is an indexed equality query shared by every worker and kept across
   restarts. MinHash LSH rather than SimHash because SimHash finds only texts
@@ -27,14 +28,13 @@ import hashlib
 import re
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from itertools import filterfalse, pairwise
 
-if TYPE_CHECKING:
-    from datasketch import MinHash
+import numpy as np
 
 from aggregator.model import Item
 from aggregator.normalise import html_to_text
@@ -48,6 +48,7 @@ __all__ = [
     "body_text",
     "body_text_html",
     "compare",
+    "minhash",
     "sketch",
     "sketch_text",
 ]
@@ -272,46 +273,73 @@ def body_text_html(content_html: str) -> str:
     return "\n".join(lines)
 
 
+#: the permutations' seed: every process and every restart computes the same
+#: band keys for the same text (they are stored)
+_SEED = 20261128
+#: MurmurHash3's 32-bit finaliser: shifts and multipliers
+_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
+
+
 @lru_cache(maxsize=8)
-def _permutations(num_perm: int) -> MinHash:
-    # Imported on first use: datasketch pulls in scipy (about 2 s), which
-    # processes that never sketch (parse workers, the CLI's other commands)
-    # should not pay.
-    from datasketch import MinHash
+def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    """The affine maps ``h -> a*h + b mod 2**32`` (odd ``a``), one per MinHash slot.
 
-    # Permutations are derived from a fixed seed: every process and every
-    # restart computes the same band keys for the same text.
-    return MinHash(num_perm=num_perm, seed=20261128)
-
-
-def _shingle_hash(shingle: str) -> int:
-    # CRC-32: stable across processes (band keys are stored), and a C call.
-    return zlib.crc32(shingle.encode())
+    Drawn as datasketch 2's ``affine32`` scheme draws them from the same
+    seed, so the band keys stored before datasketch was dropped stay valid
+    (``tests/test_neardup.py`` compares the two).
+    """
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
-def _identity(value: int) -> int:
-    return value
+def minhash(shingles: np.ndarray, num_perm: int) -> np.ndarray:
+    """The MinHash signature of 32-bit shingle hashes (repeats change nothing).
+
+    Each hash is first mixed by MurmurHash3's finaliser (CRC-32 values of
+    similar shingles are close), then each slot keeps the least of its affine
+    map over the set. Arithmetic wraps modulo 2**32.
+
+    Returns:
+        ``num_perm`` unsigned 32-bit values; all ones for an empty set.
+    """
+    if not len(shingles):
+        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
+    s1, m1, s2, m2, s3 = _FMIX32
+    hv = shingles.astype(np.uint32)  # a copy: mixed in place below
+    hv ^= hv >> np.uint32(s1)
+    hv *= np.uint32(m1)
+    hv ^= hv >> np.uint32(s2)
+    hv *= np.uint32(m2)
+    hv ^= hv >> np.uint32(s3)
+    a, b = _permutations(num_perm)
+    signature: np.ndarray = (hv[:, None] * a + b).min(axis=0)
+    return signature
 
 
-def _band_key(band: int, values: Any) -> int:
+def _band_key(band: int, values: np.ndarray) -> int:
     digest = hashlib.blake2b(values.tobytes(), digest_size=8, person=b"band%04d" % band).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _bands(shingles: Iterable[int], settings: NearDupSettings, *, family: int) -> tuple[int, ...]:
-    template = _permutations(settings.bands * settings.rows)
-    mh = type(template)(
-        num_perm=template.num_perm,
-        hashfunc=_identity,
-        permutations=template.permutations,
-        scheme=template.scheme,
-    )
-    mh.update_batch(list(shingles))
-    values = mh.hashvalues
+def _bands(shingles: np.ndarray, settings: NearDupSettings, *, family: int) -> tuple[int, ...]:
     r = settings.rows
+    values = minhash(shingles, settings.bands * r)
     return tuple(
         _band_key(family * 1000 + b, values[b * r : (b + 1) * r]) for b in range(settings.bands)
     )
+
+
+def _shingle_hashes(words: Sequence[str], k: int) -> list[int]:
+    """CRC-32 of each run of ``k`` words joined by spaces, in order.
+
+    CRC-32: stable across processes (band keys are stored), and a C call.
+    """
+    if k == 2:
+        return [zlib.crc32(f"{a} {b}".encode()) for a, b in pairwise(words)]
+    runs = zip(*(words[j:] for j in range(k)), strict=False)
+    return [zlib.crc32(" ".join(run).encode()) for run in runs]
 
 
 def sketch(item: Item, settings: NearDupSettings) -> Sketch | None:
@@ -340,21 +368,21 @@ def sketch_text(text: str, settings: NearDupSettings, *, bands: bool = True) -> 
         return None
     # Function words make shingles that unrelated stories share ("said on
     # monday that the"); leaving them out keeps the bands of unrelated texts apart.
-    words = [w for w in all_words if w not in _STOPWORDS] or all_words
+    words = list(filterfalse(_STOPWORDS.__contains__, all_words)) or all_words
     k = settings.shingle_words
-    shingles = frozenset(
-        _shingle_hash(" ".join(words[i : i + k])) for i in range(len(words) - k + 1)
-    )
+    hashes = np.array(_shingle_hashes(words, k), dtype=np.uint32)
+    shingles = np.unique(hashes)  # sorted
     lead = words[: settings.lead_words]
-    lead_shingles = {_shingle_hash(" ".join(lead[i : i + k])) for i in range(len(lead) - k + 1)}
+    # The lead's shingles are the first ones of the body's.
     keys = (
-        _bands(shingles, settings, family=0) + _bands(lead_shingles, settings, family=1)
+        _bands(shingles, settings, family=0)
+        + _bands(hashes[: max(len(lead) - k + 1, 0)], settings, family=1)
         if bands
         else ()
     )
-    numbers = frozenset(w for w in all_words if _DIGIT.search(w))
-    lead_numbers = frozenset(w for w in lead if _DIGIT.search(w))
-    packed = array(_U32, sorted(shingles)).tobytes()
+    numbers = frozenset(filter(_DIGIT.search, set(all_words)))
+    lead_numbers = frozenset(filter(_DIGIT.search, lead))
+    packed = shingles.tobytes()
     return Sketch(len(all_words), packed, lead_numbers, numbers, keys)
 
 

@@ -4,7 +4,7 @@ A loopback server in a child process serves one summary-only RSS feed of N
 entries and, for each entry, a cluttered news page (navigation, ads, a
 sidebar, comments, scripts, a footer around ~500 words of article). Each
 round opens a fresh store, warms the worker processes as a running daemon's
-are (a feed polled; datasketch and trafilatura imported: ~2 s and ~0.4 s
+are (a feed polled; trafilatura imported and the sketch's first call: ~0.4 s
 once per worker, which the first long article or div-soup page triggers and
 a teaser does not), then
 times one update of the feed through the real pipeline (fetcher, CPU stage,
@@ -163,7 +163,7 @@ def _config(folder: Path, port: int, kind: str, full: bool) -> Path:
 
 
 async def _warm(ctx: Any) -> None:
-    """Warm every worker: a long text sketched (datasketch), a div-soup page read (trafilatura)."""
+    """Warm every worker: a long text sketched (MinHash), a div-soup page read (trafilatura)."""
     pool = ctx.stages.pool
     text = " ".join(_VOCAB * 3)
     soup = Page("http://127.0.0.1/warm.html", page(0, marked=False), {"content-type": "text/html"})

@@ -28,7 +28,8 @@ CONFINED = {
     "nh3": {"aggregator.normalise"},
     "re2": {"aggregator._pattern"},
     "py3langid": {"aggregator.language"},
-    "numpy": {"aggregator.language"},
+    # language detection's model, and MinHash for near-duplicate stories (aggregator.neardup)
+    "numpy": {"aggregator.language", "aggregator.neardup"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
     "starlette": {"aggregator.web"},
@@ -50,8 +51,6 @@ CONFINED = {
         "aggregator.store.topics",
         "aggregator.store.migrations.env",
     },
-    # MinHash for near-duplicate stories: the sketches live in one pure module.
-    "datasketch": {"aggregator.neardup"},
     "alembic": {"aggregator.store.database", "aggregator.store.migrations.env"},
     "apscheduler": {"aggregator.daemon.core"},
     # The job queue of the scale-out workers, and the advisory locks beside it.

@@ -1,0 +1,89 @@
+"""Our MinHash gives datasketch's signatures bit for bit, so stored band keys stay valid.
+
+The band keys of every stored story (``story_index``) were computed with
+datasketch 2's ``affine32`` MinHash before it was replaced by a few numpy
+lines (datasketch pulled scipy into every parse worker). Any drift would
+split stories across the switch, so datasketch stays a test dependency and
+is the reference here.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator import neardup
+from aggregator.neardup import NearDupSettings
+
+
+def _reference(shingles: list[int], num_perm: int) -> np.ndarray:
+    mh = MinHash(num_perm=num_perm, seed=neardup._SEED, hashfunc=lambda v: v)
+    mh.update_batch(shingles)
+    return mh.hashvalues
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    shingles=st.lists(st.integers(0, 2**32 - 1), max_size=400),
+    num_perm=st.sampled_from([1, 3, 48, 64, 128]),
+)
+def test_signature_equals_datasketch(shingles: list[int], num_perm: int) -> None:
+    ours = neardup.minhash(np.array(shingles, dtype=np.uint32), num_perm)
+    assert ours.dtype == np.uint32
+    assert ours.tobytes() == _reference(shingles, num_perm).astype(np.uint32).tobytes()
+
+
+def test_repeats_and_order_change_nothing() -> None:
+    values = np.array([5, 9, 2**32 - 1, 0, 9, 5], dtype=np.uint32)
+    once = neardup.minhash(np.unique(values), 48)
+    assert neardup.minhash(values, 48).tobytes() == once.tobytes()
+    assert neardup.minhash(values[::-1].copy(), 48).tobytes() == once.tobytes()
+
+
+def test_input_is_not_changed() -> None:
+    values = np.array([1, 2, 3], dtype=np.uint32)
+    neardup.minhash(values, 16)
+    assert values.tolist() == [1, 2, 3]
+
+
+def _band_keys_through_datasketch(text: str, near: NearDupSettings) -> tuple[int, ...]:
+    """The band keys as the datasketch-based code computed them (its steps, verbatim)."""
+    import zlib
+
+    from aggregator.topics import tokens
+
+    all_words = tokens(text)
+    words = [w for w in all_words if w not in neardup._STOPWORDS] or all_words
+    k = near.shingle_words
+    body = [zlib.crc32(" ".join(words[i : i + k]).encode()) for i in range(len(words) - k + 1)]
+    lead = words[: near.lead_words]
+    lead_sh = [zlib.crc32(" ".join(lead[i : i + k]).encode()) for i in range(len(lead) - k + 1)]
+    keys: list[int] = []
+    for family, shingles in ((0, set(body)), (1, set(lead_sh))):
+        values = _reference(list(shingles), near.bands * near.rows)
+        r = near.rows
+        keys += [
+            neardup._band_key(family * 1000 + b, values[b * r : (b + 1) * r])
+            for b in range(near.bands)
+        ]
+    return tuple(keys)
+
+
+@pytest.mark.parametrize(
+    "near",
+    [NearDupSettings(), NearDupSettings(shingle_words=3, bands=8, rows=4, lead_words=10)],
+    ids=["default", "custom"],
+)
+def test_band_keys_unchanged(near: NearDupSettings) -> None:
+    rng = random.Random(7)
+    vocab = [f"w{i}" for i in range(3000)] + ["the", "of", "said", "and", "3", "2026"]
+    for n in [25, 26, 30, 61, 62, 200, 900]:
+        text = " ".join(rng.choice(vocab) for _ in range(n))
+        found = neardup.sketch_text(text, near)
+        assert found is not None
+        assert found.bands == _band_keys_through_datasketch(text, near)
