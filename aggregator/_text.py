@@ -17,7 +17,7 @@ import re
 import unicodedata
 from html.parser import HTMLParser
 
-__all__ = ["SCRIPT_FOLDING", "html_to_text", "tokens"]
+__all__ = ["SCRIPT_FOLDING", "cached_tokens", "html_to_text", "tokens"]
 
 # A token is a run of letters and digits; `_` counts as a separator, like any
 # punctuation, so `foo_bar` and `foo-bar` tokenise the same way.
@@ -64,6 +64,16 @@ def tokens(text: str) -> list[str]:
         else:
             out.extend(_unicode_tokens(chunk))
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def cached_tokens(text: str) -> tuple[str, ...]:
+    """:func:`tokens` of one of the last few texts, as a tuple.
+
+    An entry's body is tokenised for its topic document, its text
+    fingerprint and its near-duplicate sketch, one after the other.
+    """
+    return tuple(tokens(text))
 
 
 #: Per-script folding, applied before decomposition: letters and marks that

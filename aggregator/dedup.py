@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aggregator.model import Item
-from aggregator.normalise import html_to_text, text_fingerprint
+from aggregator.normalise import cached_tokens, fingerprint_tokens, html_to_text
 
 __all__ = [
     "STORY_NAMESPACE",
@@ -74,7 +74,11 @@ def link_key(item: Item) -> str | None:
 
 def content_key(item: Item) -> str | None:
     """A fingerprint of the title and body text; None when too short to trust."""
-    return text_fingerprint(f"{item.title}\n{html_to_text(item.content_html)}")
+    # The fingerprint of "title\nbody": no token spans a line break, so it is
+    # the title's tokens then the body's, which the topic document and the
+    # sketch tokenise too.
+    body = cached_tokens(html_to_text(item.content_html))
+    return fingerprint_tokens(cached_tokens(item.title) + body)
 
 
 def mint_story_id(source: str, identity: str) -> str:

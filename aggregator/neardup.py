@@ -37,7 +37,7 @@ from itertools import filterfalse, pairwise
 import numpy as np
 
 from aggregator.model import Item
-from aggregator.normalise import html_to_text
+from aggregator.normalise import cached_tokens, html_to_text
 from aggregator.topics import tokens
 
 __all__ = [
@@ -262,15 +262,34 @@ def body_text(item: Item) -> str:
 
 def body_text_html(content_html: str) -> str:
     """:func:`body_text` of an entry's stored ``content_html``."""
+    return "\n".join(_body_lines(content_html)[0])
+
+
+def _body_lines(content_html: str) -> tuple[list[str], bool]:
+    """The body's non-empty lines, and whether any text was cut (breadcrumb, related list)."""
     lines = [line.strip() for line in html_to_text(content_html).splitlines()]
     lines = [line for line in lines if line]
+    cut = False
     if lines and _BREADCRUMB.match(lines[0]):
-        lines = lines[1:]
+        lines, cut = lines[1:], True
     for i, line in enumerate(lines):
         if i and _RELATED.match(line):
-            lines = lines[:i]
+            lines, cut = lines[:i], True
             break
-    return "\n".join(lines)
+    return lines, cut
+
+
+def _body_words(content_html: str) -> Sequence[str]:
+    """``tokens(body_text_html(content_html))``.
+
+    Without a cut, the body differs from the content's text only in
+    whitespace, which never joins or splits a token: its tokens are the
+    content's, which the topic document and the fingerprint have just made.
+    """
+    lines, cut = _body_lines(content_html)
+    if cut:
+        return tokens("\n".join(lines))
+    return cached_tokens(html_to_text(content_html))
 
 
 #: the permutations' seed: every process and every restart computes the same
@@ -352,7 +371,7 @@ def sketch(item: Item, settings: NearDupSettings) -> Sketch | None:
     Returns:
         The sketch, or None below ``settings.min_words``.
     """
-    return sketch_text(body_text(item), settings)
+    return _sketch_words(_body_words(item.content_html), settings, bands=True)
 
 
 def sketch_text(text: str, settings: NearDupSettings, *, bands: bool = True) -> Sketch | None:
@@ -363,7 +382,12 @@ def sketch_text(text: str, settings: NearDupSettings, *, bands: bool = True) -> 
         settings: shingle size, bands and rows, minimum length.
         bands: False skips the MinHash: a stored candidate is only compared.
     """
-    all_words = tokens(text)
+    return _sketch_words(tokens(text), settings, bands=bands)
+
+
+def _sketch_words(
+    all_words: Sequence[str], settings: NearDupSettings, *, bands: bool
+) -> Sketch | None:
     if len(all_words) < max(settings.min_words, settings.shingle_words):
         return None
     # Function words make shingles that unrelated stories share ("said on

@@ -17,13 +17,13 @@ import ipaddress
 import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import nh3
 
-from aggregator._text import html_to_text, tokens
+from aggregator._text import cached_tokens, html_to_text, tokens
 from aggregator.bounds import bound_html
 from aggregator.language import detect_language
 from aggregator.model import Dateline, Item, Origin, RawEntry, Related, not_in_future, utc
@@ -34,9 +34,11 @@ __all__ = [
     "TITLE_LIMIT",
     "TRACKING_PARAMS",
     "TRACKING_PREFIXES",
+    "cached_tokens",
     "canonical_url",
     "clean_text",
     "content_hash",
+    "fingerprint_tokens",
     "html_to_text",
     "language_tag",
     "normalise_entry",
@@ -567,7 +569,11 @@ def text_fingerprint(text: str) -> str | None:
         A sha256 hex digest, or None when the text has fewer than
         :data:`FINGERPRINT_MIN_TOKENS` tokens.
     """
-    words = tokens(text)
+    return fingerprint_tokens(tokens(text))
+
+
+def fingerprint_tokens(words: Sequence[str]) -> str | None:
+    """:func:`text_fingerprint` of a text's :func:`tokens`."""
     if len(words) < FINGERPRINT_MIN_TOKENS:
         return None
     return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()

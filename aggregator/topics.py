@@ -66,7 +66,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 from aggregator._pattern import Pattern, PatternError, compile_pattern
-from aggregator._text import html_to_text, tokens
+from aggregator._text import cached_tokens, html_to_text, tokens
 from aggregator.errors import QuerySyntaxError
 from aggregator.model import Item, TopicSpec, utc
 
@@ -115,7 +115,7 @@ class _Segment:
         self.label = label
         #: the text as given (explanations quote it; patterns search it)
         self.text = text
-        self.tokens: tuple[str, ...] = tuple(tokens(text))
+        self.tokens: tuple[str, ...] = cached_tokens(text)
         #: the distinct tokens
         self.words: frozenset[str] = frozenset(self.tokens)
         self._vocabulary: list[str] | None = None

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator import dedup, neardup
-from aggregator.engine.match import matched_topics
+from aggregator.engine.match import build_matchers, matched_topics
 from aggregator.errors import SeedFileError
 from aggregator.model import (
     FileChange,
@@ -171,21 +171,28 @@ def finish_digest(
     """
     items = digest.items
     skip = set(settled)
-    todo = [i for i in range(len(items)) if i not in skip]
-    found = dict(zip(todo, matched_topics([items[i] for i in todo], topics, now), strict=True))
-    sketches: tuple[Sketch | None, ...] = ()
-    if near is not None and near.enabled:
-        sketches = tuple(
-            None if i in skip else neardup.sketch(item, near) for i, item in enumerate(items)
-        )
+    matchers = build_matchers(topics, clock=lambda: now)
+    names = frozenset(matchers.keys())
+    near_on = near if near is not None and near.enabled else None
+    matched: list[frozenset[str] | None] = []
+    keys: list[tuple[str | None, str | None]] = []
+    sketches: list[Sketch | None] = []
+    # One item at a time: its body's text and tokens, cached for a few
+    # texts, serve its topic document, its content key and its sketch.
+    for i, item in enumerate(items):
+        if i in skip:
+            matched.append(None)
+            keys.append((None, None))
+            sketches.append(None)
+            continue
+        matched.append(matchers.matching_many((item,), names)[0])
+        keys.append((dedup.link_key(item), dedup.content_key(item)))
+        sketches.append(neardup.sketch(item, near_on) if near_on is not None else None)
     return replace(
         digest,
-        matched=tuple(found.get(i) for i in range(len(items))),
-        keys=tuple(
-            (None, None) if i in skip else (dedup.link_key(item), dedup.content_key(item))
-            for i, item in enumerate(items)
-        ),
-        sketches=sketches,
+        matched=tuple(matched),
+        keys=tuple(keys),
+        sketches=tuple(sketches) if near_on is not None else (),
     )
 
 
