@@ -33,8 +33,7 @@ from pydantic import (
 
 from aggregator._selector import SelectorError, check_selector
 from aggregator.errors import ConfigError, QuerySyntaxError
-from aggregator.model import FullContent, SourceKind, SourceSpec, TopicSpec
-from aggregator.neardup import NearDupSettings
+from aggregator.model import FullContent, NearDupSettings, SourceKind, SourceSpec, TopicSpec
 from aggregator.topics import Query, compile_query, link_topics
 
 __all__ = [

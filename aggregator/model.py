@@ -21,6 +21,7 @@ __all__ = [
     "FileRecord",
     "FullContent",
     "Item",
+    "NearDupSettings",
     "Origin",
     "Outcome",
     "ParsedDocument",
@@ -150,6 +151,29 @@ class TopicSpec:
     #: an updated story: ``replace`` keeps its place (feeds are ordered by
     #: published); ``resurface`` moves it up by its new ``updated``
     updates: str = "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class NearDupSettings:
+    """How near is near enough: the ``dedup:`` config section, read by :mod:`aggregator.neardup`."""
+
+    #: near-duplicate matching on or off (exact repeats always merge)
+    enabled: bool = True
+    #: bodies shorter than this (words) are only merged when exactly equal
+    min_words: int = 25
+    #: shared shingles over the smaller text's shingles, to join a story
+    containment: float = 0.5
+    #: above this containment, numbers may differ (a later version updates a toll)
+    strict_containment: float = 0.8
+    #: words per shingle
+    shingle_words: int = 2
+    #: LSH bands and rows per band (bands * rows MinHash permutations)
+    bands: int = 16
+    rows: int = 3
+    #: a candidate story must be published, or last seen, within this time
+    window: timedelta = timedelta(days=14)
+    #: words of the lead searched for numbers by the follow-up guard
+    lead_words: int = 60
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,13 +30,12 @@ import zlib
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import lru_cache
 from itertools import filterfalse, pairwise
 
 import numpy as np
 
-from aggregator.model import Item
+from aggregator.model import Item, NearDupSettings
 from aggregator.normalise import cached_tokens, html_to_text
 from aggregator.topics import tokens
 
@@ -52,29 +51,6 @@ __all__ = [
     "sketch",
     "sketch_text",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class NearDupSettings:
-    """How near is near enough; the ``dedup:`` config section."""
-
-    #: near-duplicate matching on or off (exact repeats always merge)
-    enabled: bool = True
-    #: bodies shorter than this (words) are only merged when exactly equal
-    min_words: int = 25
-    #: shared shingles over the smaller text's shingles, to join a story
-    containment: float = 0.5
-    #: above this containment, numbers may differ (a later version updates a toll)
-    strict_containment: float = 0.8
-    #: words per shingle
-    shingle_words: int = 2
-    #: LSH bands and rows per band (bands * rows MinHash permutations)
-    bands: int = 16
-    rows: int = 3
-    #: a candidate story must be published, or last seen, within this time
-    window: timedelta = timedelta(days=14)
-    #: words of the lead searched for numbers by the follow-up guard
-    lead_words: int = 60
 
 
 @dataclass(frozen=True, slots=True)
