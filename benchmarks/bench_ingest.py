@@ -17,6 +17,9 @@ gzip, slow feeds, 404s, 500s and feeds that never answer), it measures:
 * **floor**: a plain ``httpx.AsyncClient`` fetching every feed with the same
   global concurrency as ours (``fetch.max_connections``) and conditional GETs
   in the second pass: the network floor, no parsing, no storing;
+  then the same client holding at most ``PER_HOST`` requests per host at once
+  (ours' default ``fetch.max_per_host``, 2): the floor of a client as polite
+  as ours, where a slow feed also holds back its host's other feeds;
 * **daemon**: ``aggregator run`` on the same corpus and a fresh data folder,
   ``/healthz`` polled every ~20 ms during the first ingest (slowest answer,
   answers over 100 ms) and the time until every feed was attempted (the
@@ -294,14 +297,22 @@ def run_reader(work: Path, urls: list[str], settings: list[int]) -> list[Run]:
     return runs
 
 
-def run_floor(work: Path, urls: list[str], served_entries: int) -> list[Run]:
-    folder = work / "floor"
+#: ours' default ``fetch.max_per_host``: the polite floor keeps to it too
+PER_HOST = 2
+
+
+def run_floor(
+    work: Path, urls: list[str], served_entries: int, per_host: int | None = None
+) -> list[Run]:
+    """The plain client; with ``per_host``, also at most that many requests per host at once."""
+    name = "floor" if per_host is None else f"floor {per_host}/host"
+    folder = work / name.replace(" ", "-").replace("/", "-")
     folder.mkdir()
     runs = []
     for label in ("first pass", "304 pass"):
         out = folder / f"{label.split()[0]}.json"
-        argv = [sys.executable, __file__, "--_child", "floor", str(folder)]
-        run = measure(f"floor {label}", argv, out)
+        argv = [sys.executable, __file__, "--_child", "floor", str(folder), str(per_host or 0)]
+        run = measure(f"{name} {label}", argv, out)
         run.extra["statuses"] = json.loads(out.read_text())
         runs.append(_with_rate(run, served_entries if label == "first pass" else 0))
         print(f"  {run.label}: {run.wall_s:.1f} s, {run.extra['statuses']}", file=sys.stderr)
@@ -453,8 +464,9 @@ def _reader_child(folder: Path, workers: int) -> None:
     reader.close()
 
 
-def _floor_child(folder: Path) -> None:
+def _floor_child(folder: Path, per_host: int) -> None:
     import asyncio
+    from urllib.parse import urlsplit
 
     import httpx
 
@@ -468,6 +480,7 @@ def _floor_child(folder: Path) -> None:
         limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
         # in front of the pool: httpcore's queue scan is slow with 1,000 waiters
         gate = asyncio.Semaphore(CONCURRENCY)
+        hosts: dict[str, asyncio.Semaphore] = {}
         statuses: Counter[str] = Counter()
         async with httpx.AsyncClient(limits=limits, timeout=TIMEOUT) as client:
 
@@ -478,7 +491,9 @@ def _floor_child(folder: Path) -> None:
                     headers["If-None-Match"] = seen["etag"]
                 if "last-modified" in seen:
                     headers["If-Modified-Since"] = seen["last-modified"]
-                async with gate:
+                host = urlsplit(url).netloc
+                polite = hosts.setdefault(host, asyncio.Semaphore(per_host or CONCURRENCY))
+                async with polite, gate:
                     try:
                         reply = await asyncio.wait_for(client.get(url, headers=headers), TIMEOUT)
                     except (httpx.HTTPError, TimeoutError):
@@ -561,6 +576,11 @@ def ratios(runs: list[Run]) -> dict[str, float]:
         )
     if ours2 and floor2:
         out["ours/floor 304 pass"] = ours2.wall_s / floor2.wall_s
+    polite2 = _best(runs, f"floor {PER_HOST}/host 304 pass")
+    if ours2 and polite2:
+        out[f"ours/floor {PER_HOST}/host 304 pass (the same per-host limit)"] = (
+            ours2.wall_s / polite2.wall_s
+        )
     return out
 
 
@@ -569,7 +589,7 @@ def main() -> None:
         if sys.argv[2] == "reader":
             _reader_child(Path(sys.argv[3]), int(sys.argv[4]))
         else:
-            _floor_child(Path(sys.argv[3]))
+            _floor_child(Path(sys.argv[3]), int(sys.argv[4]))
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=1000, help="feeds in the corpus")
@@ -653,6 +673,8 @@ def main() -> None:
                     runs += run_reader(work, server.urls, args.reader_workers)
                 elif part == "floor":
                     runs += run_floor(work, server.urls, served)
+                    server.reset()
+                    runs += run_floor(work, server.urls, served, per_host=PER_HOST)
                 else:
                     deadline = args.daemon_deadline or max(600.0, 2.0 * args.feeds)
                     runs.append(run_daemon(work, server.urls, deadline=deadline))
