@@ -8,9 +8,9 @@ copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
   text, without what the parsers already keep apart (dateline, related
   headlines) and without the boilerplate a feed glues to the body: a
   breadcrumb line at the top, a trailing "Related" / "Read more" list.
-- **Candidates**: MinHash (a few numpy lines, drawn as datasketch draws
-  them; datasketch itself pulled scipy into every worker) over word shingles, cut into LSH bands;
-  :mod:`aggregator.store.stories` keeps one indexed row per band, so a
+- **Candidates**: MinHash over word shingles, cut into LSH bands (a few
+  numpy lines that draw as datasketch 2 draws: datasketch itself pulled
+  scipy into every worker); :mod:`aggregator.store.stories` keeps one indexed row per band, so a
   lookup is an indexed equality query shared by every worker and kept across
   restarts. MinHash LSH rather than SimHash because SimHash finds only texts
   within a few bits of Hamming distance (copies, not a copy cut to half its
@@ -281,7 +281,7 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
 
     Drawn as datasketch 2's ``affine32`` scheme draws them from the same
     seed, so the band keys stored before datasketch was dropped stay valid
-    (``tests/test_neardup.py`` compares the two).
+    (``tests/test_minhash.py`` compares the two).
     """
     gen = np.random.RandomState(_SEED)
     a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
