@@ -10,9 +10,9 @@ copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
   breadcrumb line at the top, a trailing "Related" / "Read more" list.
 - **Candidates**: MinHash over word shingles, cut into LSH bands (a few
   numpy lines that draw as datasketch 2 draws: datasketch itself pulled
-  scipy into every worker); :mod:`aggregator.store.stories` keeps one indexed row per band, so a
-  lookup is an indexed equality query shared by every worker and kept across
-  restarts. MinHash LSH rather than SimHash because SimHash finds only texts
+  scipy into every worker); :mod:`aggregator.store.stories` keeps one
+  indexed row per band, so a lookup is an indexed equality query shared by
+  every worker and kept across restarts. MinHash LSH rather than SimHash because SimHash finds only texts
   within a few bits of Hamming distance (copies, not a copy cut to half its
   length), and searching Hamming balls needs permuted tables, while band keys
   are plain equality lookups that any SQL index serves.
