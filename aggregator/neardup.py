@@ -12,10 +12,11 @@ copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
   numpy lines that draw as datasketch 2 draws: datasketch itself pulled
   scipy into every worker); :mod:`aggregator.store.stories` keeps one
   indexed row per band, so a lookup is an indexed equality query shared by
-  every worker and kept across restarts. MinHash LSH rather than SimHash because SimHash finds only texts
-  within a few bits of Hamming distance (copies, not a copy cut to half its
-  length), and searching Hamming balls needs permuted tables, while band keys
-  are plain equality lookups that any SQL index serves.
+  every worker and kept across restarts. MinHash LSH rather than SimHash
+  because SimHash finds only texts within a few bits of Hamming distance
+  (copies, not a copy cut to half its length), and searching Hamming balls
+  needs permuted tables, while band keys are plain equality lookups that any
+  SQL index serves.
 - **Check**: shingle containment (shared shingles over the smaller text's),
   with a guard against follow-ups that reuse a background paragraph: below
   :attr:`NearDupSettings.strict_containment`, numbers in either text's lead
