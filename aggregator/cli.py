@@ -200,6 +200,7 @@ def _result_json(r: SourceResult) -> dict[str, Any]:
 @pass_state
 def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
     """Poll every source once and store what is new."""
+    from aggregator.engine.collector import ingest_gc
     from aggregator.pipeline import update_all
 
     config = state.config
@@ -232,7 +233,8 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
                 if result.error:
                     progress.console.print(f"error: {result.error}", markup=False)
 
-            results = asyncio.run(update_all(ctx, specs, on_result=advance))
+            with ingest_gc():
+                results = asyncio.run(update_all(ctx, specs, on_result=advance))
     if as_json:
         click.echo(json.dumps([_result_json(r) for r in results], indent=2))
     else:

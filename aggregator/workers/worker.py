@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from aggregator.config import Config
 from aggregator.daemon.health import Health
+from aggregator.engine.collector import ingest_gc
 from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
 from aggregator.pipeline import Context, make_fetcher, open_context, prune_old, update_source
@@ -163,4 +164,5 @@ def run_worker(config: Config, *, concurrency: int | None = None) -> None:
     logging.getLogger("procrastinate").setLevel(
         max(logging.WARNING, logging.getLogger().getEffectiveLevel())
     )
-    asyncio.run(_run(config, concurrency or config.workers.concurrency))
+    with ingest_gc():
+        asyncio.run(_run(config, concurrency or config.workers.concurrency))

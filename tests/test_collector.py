@@ -1,0 +1,52 @@
+"""While a process ingests, the garbage collector runs less often and skips start-up's heap."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator import pipeline
+from aggregator.cli import main
+from aggregator.engine.collector import INGEST_THRESHOLDS, ingest_gc
+
+
+def test_settings_hold_inside_and_are_restored_after() -> None:
+    before = gc.get_threshold()
+    assert before != INGEST_THRESHOLDS
+    made_at_start = [object() for _ in range(10)]
+    with ingest_gc():
+        assert gc.get_threshold() == INGEST_THRESHOLDS
+        # everything alive at the start is out of the generations
+        assert gc.get_freeze_count() >= len(made_at_start)
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_restored_after_an_error() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError), ingest_gc():
+        raise RuntimeError("boom")
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+def test_update_ingests_under_these_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[int, ...]] = []
+
+    async def update_all(ctx: Any, specs: Any, **_: Any) -> list[Any]:
+        seen.append(gc.get_threshold())
+        return []
+
+    monkeypatch.setattr(pipeline, "update_all", update_all)
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("data_dir: var\nsources: []\ntopics: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(config), "update", "--json"])
+    assert result.exit_code == 0, result.output
+    assert seen == [INGEST_THRESHOLDS]
+    assert gc.get_threshold() != INGEST_THRESHOLDS
