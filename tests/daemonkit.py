@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from typing import TypeVar
 from .conftest import REPO
 
 T = TypeVar("T")
+S = TypeVar("S", bound="CountingServer")
 
 
 def free_port() -> int:
@@ -104,6 +106,48 @@ def loopback_server(
     httpd.daemon_threads = True
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     return httpd, base, threading.Thread(target=httpd.serve_forever, daemon=True)
+
+
+class CountingServer:
+    """A loopback server that counts GET requests per path and lets :meth:`answer` reply.
+
+    Use as a context manager: the server runs inside the block and stops after it.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(QuietHandler):
+            def do_GET(self) -> None:
+                with owner.lock:
+                    owner.counts[self.path] += 1
+                owner.answer(self)
+
+        self.httpd, self.base, self.thread = loopback_server(Handler)
+
+    def answer(self, handler: QuietHandler) -> None:
+        """Reply to one counted request."""
+        raise NotImplementedError
+
+    def snapshot(self) -> Counter[str]:
+        """Requests per path so far."""
+        with self.lock:
+            return Counter(self.counts)
+
+    def fetched(self) -> int:
+        """Paths requested at least once."""
+        with self.lock:
+            return len(self.counts)
+
+    def __enter__(self: S) -> S:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
 
 
 def write_seed_config(folder: Path, *, port: int, max_items: int) -> Path:

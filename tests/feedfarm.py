@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from .daemonkit import QuietHandler, loopback_server
+from .daemonkit import CountingServer, QuietHandler
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-class FeedsServer:
+class FeedsServer(CountingServer):
     """``feeds`` RSS feeds at ``/fNNN.xml``, counting requests per path, each answered late.
 
     Feed ``i`` has three items of its own and one shared with feed ``i ± feeds/2``
@@ -21,24 +19,18 @@ class FeedsServer:
     """
 
     def __init__(self, feeds: int, delay: float = 0.02) -> None:
+        super().__init__()
         self.feeds = feeds
-        self.counts: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        owner = self
+        self.delay = delay
 
-        class Handler(QuietHandler):
-            def do_GET(self) -> None:
-                with owner.lock:
-                    owner.counts[self.path] += 1
-                time.sleep(delay)
-                try:
-                    body = owner.body(int(self.path.removeprefix("/f").removesuffix(".xml")))
-                except ValueError:
-                    self.send_error(404)
-                    return
-                self.send_rss(body)
-
-        self.httpd, self.base, self.thread = loopback_server(Handler)
+    def answer(self, handler: QuietHandler) -> None:
+        time.sleep(self.delay)
+        try:
+            body = self.body(int(handler.path.removeprefix("/f").removesuffix(".xml")))
+        except ValueError:
+            handler.send_error(404)
+            return
+        handler.send_rss(body)
 
     def body(self, i: int) -> bytes:
         half = self.feeds // 2
@@ -67,19 +59,3 @@ class FeedsServer:
 
     def paths(self) -> list[str]:
         return [f"/f{i:03d}.xml" for i in range(self.feeds)]
-
-    def snapshot(self) -> Counter[str]:
-        with self.lock:
-            return Counter(self.counts)
-
-    def fetched(self) -> int:
-        with self.lock:
-            return len(self.counts)
-
-    def __enter__(self) -> FeedsServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()

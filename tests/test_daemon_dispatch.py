@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import json
 import signal
-import threading
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from .daemonkit import (
+    CountingServer,
     QuietHandler,
     free_port,
     get,
-    loopback_server,
     running,
     wait_for,
     wait_progress,
@@ -29,44 +27,27 @@ from .daemonkit import (
 SOURCES = 200
 
 
-class CountingServer:
-    """A loopback feed server counting requests per path; each answer is delayed."""
+class DelayedFeeds(CountingServer):
+    """One-item feeds at ``/fN.xml``; each answer is delayed 0.1 to 1.0 s, varied per path."""
 
     def __init__(self, cache_control: str | None) -> None:
-        self.counts: Counter[str] = Counter()
-        self.lock = threading.Lock()
-        owner = self
+        super().__init__()
+        self.cache_control = cache_control
 
-        class Handler(QuietHandler):
-            def do_GET(self) -> None:
-                with owner.lock:
-                    owner.counts[self.path] += 1
-                n = int(self.path.strip("/f.xml") or 0)
-                # 0.1 to 1.0 s, varied per path: updates end all through a tick.
-                time.sleep(0.1 + (n * 37 % 10) / 10)
-                body = (
-                    '<?xml version="1.0"?><rss version="2.0"><channel><title>Feed</title>'
-                    f"<link>https://news.example/{n}</link><description>d</description>"
-                    f"<item><guid>g{n}</guid><title>Karabakh item {n}</title>"
-                    f"<link>https://news.example/{n}/1</link>"
-                    f"<description>Karabakh report {n} words w{n}a w{n}b.</description>"
-                    "</item></channel></rss>"
-                ).encode()
-                self.send_rss(body, **({"cache_control": cache_control} if cache_control else {}))
-
-        self.httpd, self.base, self.thread = loopback_server(Handler)
-
-    def snapshot(self) -> Counter[str]:
-        with self.lock:
-            return Counter(self.counts)
-
-    def __enter__(self) -> CountingServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def answer(self, handler: QuietHandler) -> None:
+        n = int(handler.path.strip("/f.xml") or 0)
+        # Varied per path: updates end all through a tick.
+        time.sleep(0.1 + (n * 37 % 10) / 10)
+        body = (
+            '<?xml version="1.0"?><rss version="2.0"><channel><title>Feed</title>'
+            f"<link>https://news.example/{n}</link><description>d</description>"
+            f"<item><guid>g{n}</guid><title>Karabakh item {n}</title>"
+            f"<link>https://news.example/{n}/1</link>"
+            f"<description>Karabakh report {n} words w{n}a w{n}b.</description>"
+            "</item></channel></rss>"
+        ).encode()
+        extra = {"cache_control": self.cache_control} if self.cache_control else {}
+        handler.send_rss(body, **extra)
 
 
 def write_config(path: Path, *, port: int, feeds: str, extra_topic: bool = False) -> None:
@@ -114,7 +95,7 @@ def test_each_source_fetched_once_per_period(tmp_path: Path, cache_control: str 
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     config = tmp_path / "aggregator.yaml"
-    with CountingServer(cache_control) as server:
+    with DelayedFeeds(cache_control) as server:
         write_config(config, port=port, feeds=server.base)
         with running(config) as daemon:
             wait_progress(lambda: len(server.snapshot()), SOURCES, 60, "sources fetched")
