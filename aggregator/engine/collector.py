@@ -23,9 +23,10 @@ def ingest_gc() -> Iterator[None]:
     queries, the store's statements). With the defaults the collector ran a
     young collection every 700 net allocations and walked that whole heap
     again and again: on the N = 1,000 ingest benchmark these settings cut the
-    main process's CPU by ~19% and the first pass's wall time by ~15%, peak
-    memory unchanged. Objects alive at the start are frozen (moved out of
-    every generation); they are thawed, and the thresholds restored, on exit.
+    main process's CPU by ~20% (56-57 s to 43-47 s) and the first pass's wall
+    time by 15-20%, peak memory unchanged (``docs/performance.md``). Objects
+    alive at the start are frozen (moved out of every generation); they are
+    thawed, and the thresholds restored, on exit.
     A frozen object that later becomes part of a garbage cycle (the daemon's
     old config after a reload) waits for the exit; acyclic garbage is freed
     at once, as always.
