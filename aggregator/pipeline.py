@@ -18,7 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from aggregator._lanes import Lanes
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer
 from aggregator.engine.match import build_matchers, precomputed
@@ -90,6 +92,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: sources of one host updating at once, per fetch slot of that host: while
+#: one parses and is stored, the next is fetched
+HOST_LANE = 2
 
 #: seed files applied per transaction: bounds both memory and the work a crash can lose
 FILE_BATCH = 200
@@ -337,18 +343,29 @@ async def update_all(
     specs = list(sources if sources is not None else ctx.config.sources)
     async with _with_fetcher(ctx, specs) as ctx:
         stages = _stages(ctx)
-        limit = asyncio.Semaphore(
-            ctx.config.max_connections + stages.pool.capacity + stages.writer.capacity
+        # A source waiting for its busy host (a slow feed holds the host's
+        # fetch slots) waits in its host's lane, not in a shared slot that
+        # another host's source could use.
+        lanes = Lanes(
+            per_key=HOST_LANE * ctx.config.max_per_host,
+            total=ctx.config.max_connections + stages.pool.capacity + stages.writer.capacity,
         )
 
         async def one(spec: SourceSpec) -> SourceResult:
-            async with limit:
+            async with lanes.slot(_lane_key(spec)):
                 result = await update_source(spec, ctx)
             if on_result is not None:
                 on_result(result)
             return result
 
         return list(await asyncio.gather(*(one(s) for s in specs)))
+
+
+def _lane_key(spec: SourceSpec) -> str | None:
+    """The host a source's updates queue behind; None for a seed folder."""
+    if spec.kind is not SourceKind.URL:
+        return None
+    return urlsplit(spec.location).hostname
 
 
 @asynccontextmanager

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+
+import pytest
 
 
 @dataclass
@@ -19,6 +22,16 @@ class Request:
     method: str
     path: str
     headers: dict[str, str]
+
+
+def second_loopback() -> str:
+    """127.0.0.2 is loopback on Linux; skip where it cannot be bound."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.2", 0))
+        except OSError:
+            pytest.skip("127.0.0.2 cannot be bound here")
+    return "127.0.0.2"
 
 
 Handler = Callable[[Request, asyncio.StreamWriter], Awaitable[None]]

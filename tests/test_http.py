@@ -41,7 +41,7 @@ from aggregator.sources.http import (
     parse_networks,
 )
 from aggregator.sources.redirects import decide_move
-from tests._aserver import Request, ScriptedServer, respond
+from tests._aserver import Request, ScriptedServer, respond, second_loopback
 
 LOOPBACK = ["127.0.0.0/8"]
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -66,16 +66,6 @@ async def fetch(url: str, **kwargs: Any) -> FetchResponse:
     fetcher_args.setdefault("allow_networks", LOOPBACK)
     async with Fetcher(**fetcher_args) as fetcher:
         return await fetcher.fetch(url, source=kwargs.pop("source", "src"), **kwargs)
-
-
-def second_loopback() -> str:
-    """127.0.0.2 is loopback on Linux; skip where it cannot be bound."""
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.2", 0))
-        except OSError:
-            pytest.skip("127.0.0.2 cannot be bound here")
-    return "127.0.0.2"
 
 
 # --- requests ---------------------------------------------------------------
@@ -795,6 +785,6 @@ def test_host_slots_are_released() -> None:
             )
             with pytest.raises(DeadlineError):
                 await fetcher.fetch(server.url("/x"), source="s", timeout=0)
-            assert fetcher._hosts == {}
+            assert fetcher._slots.keys() == 0
 
     run(main)

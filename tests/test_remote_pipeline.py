@@ -21,7 +21,7 @@ from aggregator.model import Outcome, SourceResult, SourceSpec
 from aggregator.pipeline import Context, open_context, update_all
 
 from ._aserver import Request as RawRequest
-from ._aserver import ScriptedServer
+from ._aserver import ScriptedServer, respond, second_loopback
 from .conftest import run_cli
 
 
@@ -442,6 +442,60 @@ def test_hanging_source_does_not_delay_others(
     slow_result, fast_result = asyncio.run(go())
     assert fast_result.outcome is Outcome.OK, fast_result.error
     assert slow_result.outcome is Outcome.OK, slow_result.error
+
+
+def test_a_host_that_holds_its_requests_does_not_hold_back_another_hosts_sources(
+    tmp_path: Path, opened: list[Context]
+) -> None:
+    """Sources queued behind a busy host leave the shared slots to other hosts' sources.
+
+    120 sources on one host come first in the config; that host answers only
+    once the other host's source is saved. An engine that let sources waiting
+    for their host hold the shared slots (there are fewer than 120) would not
+    start the other host's source until the first host answered.
+    """
+    other_host = second_loopback()
+    ctx: Context | None = None
+    waited_out = asyncio.Event()
+
+    def fast_saved() -> bool:
+        assert ctx is not None
+        state = ctx.store.get_state("fast")
+        return state is not None and state.last_attempt_at is not None
+
+    async def busy_until_fast_saved(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        # Bounded only so that a failing engine fails in minutes, not hours:
+        # every wait after the first gives up at once.
+        deadline = asyncio.get_running_loop().time() + 120
+        while not waited_out.is_set() and not await asyncio.to_thread(fast_saved):
+            if asyncio.get_running_loop().time() > deadline:
+                waited_out.set()
+            await asyncio.sleep(0.02)
+        await respond(writer, 304)
+
+    async def fast(request: RawRequest, writer: asyncio.StreamWriter) -> None:
+        await respond(writer, 200, RSS, {"Content-Type": "application/rss+xml"})
+
+    async def go() -> list[SourceResult]:
+        nonlocal ctx
+        async with (
+            ScriptedServer(busy_until_fast_saved) as busy,
+            ScriptedServer(fast, host=other_host) as other,
+        ):
+            sources = [f"{{name: busy{i}, url: '{busy.url(f'/{i}')}'}}" for i in range(120)]
+            sources.append(f"{{name: fast, url: '{other.url('/feed')}'}}")
+            config = load_config(
+                write_config(
+                    tmp_path, sources, extra="fetch: {max_connections: 2, max_per_host: 1}"
+                )
+            )
+            ctx = context(config, opened)
+            return await update_all(ctx)
+
+    results = asyncio.run(go())
+    assert not waited_out.is_set(), "the other host's source waited for the busy host"
+    assert results[-1].outcome is Outcome.OK, results[-1].error
+    assert {r.outcome for r in results[:-1]} == {Outcome.NOT_MODIFIED}
 
 
 def test_hanging_source_fails_at_its_deadline(tmp_path: Path, opened: list[Context]) -> None:

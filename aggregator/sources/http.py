@@ -59,7 +59,6 @@ import socket
 import ssl
 import zlib
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Iterable,
@@ -67,7 +66,6 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
@@ -78,6 +76,7 @@ import brotli  # type: ignore[import-untyped]
 import httpcore
 import httpx
 
+from aggregator._lanes import Lanes
 from aggregator.errors import (
     AggregatorError,
     BackoffError,
@@ -89,6 +88,7 @@ from aggregator.errors import (
     TooLargeError,
 )
 from aggregator.schedule import parse_retry_after
+from aggregator.sources.transports import OriginTransports
 
 __all__ = [
     "DEFAULT_ACCEPT",
@@ -524,12 +524,6 @@ class _Hop:
     location: str | None = None
 
 
-@dataclass(slots=True)
-class _HostSlot:
-    semaphore: asyncio.Semaphore
-    users: int = 0
-
-
 class Fetcher:
     """Fetches remote documents; share one per process (it holds the pool and limits).
 
@@ -566,16 +560,18 @@ class Fetcher:
             )
         self._user_agent = user_agent
         self._guard = _Guard(parse_networks(allow_networks), resolver or system_resolver)
-        self._max_per_host = max_per_host
         self._max_redirects = max_redirects
-        self._global = asyncio.Semaphore(max_connections)
-        self._hosts: dict[str, _HostSlot] = {}
+        # one per-host slot, then one global slot (always in that order)
+        self._slots = Lanes(per_key=max_per_host, total=max_connections)
         # host -> until when it asked us to send nothing (aware UTC)
         self._backoff: dict[str, datetime] = {}
         self._owns_transport = transport is None
-        self._transport: httpx.AsyncBaseTransport = transport or _PinnedTransport(
-            _PinnedBackend(self._guard), max_connections
-        )
+        if transport is None:
+            backend = _PinnedBackend(self._guard)
+            transport = OriginTransports(
+                lambda: _PinnedTransport(backend, max_per_host), keep=max_connections
+            )
+        self._transport: httpx.AsyncBaseTransport = transport
 
     async def __aenter__(self) -> Self:
         return self
@@ -622,21 +618,6 @@ class Fetcher:
             f"{where}: {host} asked to wait until {until.isoformat(timespec='seconds')}; not sent",
             retry_after=until,
         )
-
-    @asynccontextmanager
-    async def _slot(self, host: str) -> AsyncIterator[None]:
-        """Hold one per-host slot, then one global slot (always in that order)."""
-        entry = self._hosts.get(host)
-        if entry is None:
-            entry = self._hosts[host] = _HostSlot(asyncio.Semaphore(self._max_per_host))
-        entry.users += 1
-        try:
-            async with entry.semaphore, self._global:
-                yield
-        finally:
-            entry.users -= 1
-            if entry.users == 0:
-                del self._hosts[host]
 
     async def fetch(
         self,
@@ -730,7 +711,7 @@ class Fetcher:
             if not target.host:
                 raise FetchError(source, f"{url}: URL has no host")
             port = target.port or (443 if target.scheme == "https" else 80)
-            async with self._slot(_host_key(target.host)):
+            async with self._slots.slot(_host_key(target.host)):
                 async with asyncio.timeout(timeout):
                     try:
                         addresses = await self._guard.vet(target.host, port)
@@ -819,7 +800,7 @@ class Fetcher:
             try:
                 # The first hop waits for its slot before its clock starts;
                 # later hops wait within the deadline.
-                async with waiting, self._slot(host):
+                async with waiting, self._slots.slot(host):
                     # Checked once the slot is ours: a fetch queued behind
                     # the one that was told to wait sends nothing either.
                     self._check_backoff(host, source, where())

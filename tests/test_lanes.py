@@ -1,0 +1,86 @@
+"""Per-key lanes in front of a shared limit (``aggregator._lanes``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from aggregator._lanes import Lanes
+
+
+def test_a_task_waiting_for_its_busy_key_holds_no_shared_slot() -> None:
+    async def main() -> list[str]:
+        lanes = Lanes(per_key=1, total=2)
+        release = asyncio.Event()
+        order: list[str] = []
+
+        async def hold(name: str, key: str) -> None:
+            async with lanes.slot(key):
+                order.append(name)
+                await release.wait()
+
+        async def quick(name: str, key: str) -> None:
+            async with lanes.slot(key):
+                order.append(name)
+
+        first = asyncio.create_task(hold("slow-1", "slow"))
+        waiting = [asyncio.create_task(hold(f"slow-{i}", "slow")) for i in (2, 3, 4)]
+        await asyncio.sleep(0)
+        # Three tasks wait for the slow key: none took the second shared slot.
+        await asyncio.wait_for(quick("other", "other"), timeout=60)
+        release.set()
+        await asyncio.gather(first, *waiting)
+        return order
+
+    order = asyncio.run(main())
+    assert order[:2] == ["slow-1", "other"]
+    assert sorted(order[2:]) == ["slow-2", "slow-3", "slow-4"]
+
+
+def test_per_key_and_total_limits_hold() -> None:
+    async def main() -> tuple[dict[str, int], int]:
+        lanes = Lanes(per_key=2, total=3)
+        now: dict[str, int] = {}
+        peak: dict[str, int] = {}
+        total = [0, 0]
+
+        async def one(key: str) -> None:
+            async with lanes.slot(key):
+                now[key] = now.get(key, 0) + 1
+                peak[key] = max(peak.get(key, 0), now[key])
+                total[0] += 1
+                total[1] = max(total[1], total[0])
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                now[key] -= 1
+                total[0] -= 1
+
+        await asyncio.gather(*(one(k) for k in "aaaaabbbbbcc" * 3))
+        return peak, total[1]
+
+    peak, most = asyncio.run(main())
+    assert peak == {"a": 2, "b": 2, "c": 2}
+    assert most == 3
+
+
+def test_no_key_takes_only_a_shared_slot_and_lanes_do_not_accumulate() -> None:
+    async def main() -> int:
+        lanes = Lanes(per_key=1, total=1)
+        for i in range(50):
+            async with lanes.slot(f"host-{i}"):
+                pass
+        async with lanes.slot(None):
+            assert lanes.keys() == 0
+        with pytest.raises(RuntimeError):
+            async with lanes.slot("x"):
+                raise RuntimeError("boom")
+        return lanes.keys()
+
+    assert asyncio.run(main()) == 0
+
+
+@pytest.mark.parametrize(("per_key", "total"), [(0, 1), (1, 0)])
+def test_limits_below_one_are_refused(per_key: int, total: int) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Lanes(per_key=per_key, total=total)
