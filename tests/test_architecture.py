@@ -16,7 +16,8 @@ PACKAGE = REPO / "aggregator"
 
 #: third-party library -> the only modules allowed to import it
 CONFINED = {
-    "httpx": {"aggregator.sources.http"},
+    # the fetcher, and its pool per origin (a transport is an httpx type)
+    "httpx": {"aggregator.sources.http", "aggregator.sources.transports"},
     "httpcore": {"aggregator.sources.http"},
     "brotli": {"aggregator.sources.http"},
     "feedparser": {"aggregator.parse.feeds"},
