@@ -60,7 +60,7 @@ def prune(
         return RetentionReport(before=before, polls=polls)
     kept: set[str] = set()
     for topic in topics:
-        kept.update(s.id for s in store.topic_stories(topic.name)[: topic.max_items])
+        kept.update(store.newest_story_ids(topic.name, topic.max_items))
     by_source: dict[str, list[str]] = {}
     for source, identity, story_id in old:
         if story_id not in kept:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from aggregator import pipeline
 from aggregator.cli import main
-from aggregator.engine.collector import INGEST_THRESHOLDS, ingest_gc
+from aggregator.engine.collector import INGEST_THRESHOLDS, SERVING_THRESHOLDS, ingest_gc
 
 
 def test_settings_hold_inside_and_are_restored_after() -> None:
@@ -50,3 +50,28 @@ def test_update_ingests_under_these_settings(
     assert result.exit_code == 0, result.output
     assert seen == [INGEST_THRESHOLDS]
     assert gc.get_threshold() != INGEST_THRESHOLDS
+
+
+def test_the_daemon_ingests_under_short_young_generations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The daemon serves HTTP while it ingests: a collection holds the GIL, so keep each short."""
+    from aggregator.config import load_config
+    from aggregator.daemon import core
+
+    seen: list[tuple[int, ...]] = []
+
+    async def run(self: Any) -> None:
+        seen.append(gc.get_threshold())
+        seen.append((gc.get_freeze_count() > 0,))
+
+    monkeypatch.setattr(core.Daemon, "run", run)
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("data_dir: var\nsources: []\ntopics: []\n", encoding="utf-8")
+    core.run_daemon(load_config(path))
+    young, middle, _ = SERVING_THRESHOLDS
+    assert seen == [SERVING_THRESHOLDS, (True,)]
+    # A middle-generation collection walks at most young x middle survivors:
+    # a tenth of what the one-shot update lets it hold.
+    assert young * middle * 10 <= INGEST_THRESHOLDS[0] * INGEST_THRESHOLDS[1]
+    assert gc.get_threshold() != SERVING_THRESHOLDS

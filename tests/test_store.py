@@ -211,6 +211,20 @@ def test_topic_stories_newest_first(store: SQLStore) -> None:
     ]
 
 
+def test_newest_story_ids_are_the_head_of_topic_stories(store: SQLStore) -> None:
+    # Two stories share a published time: the id breaks the tie, as in topic_stories.
+    items = [
+        make_item(f"e{i}", title=f"Story {i}", body=f"body {i}", published=later(min(i, 3)))
+        for i in range(6)
+    ]
+    store.ingest(items, now=later(10), matchers=ALL)
+    every = [s.id for s in store.topic_stories("all")]
+    assert len(every) == 6
+    for limit in (1, 3, 4, 6, 10):
+        assert store.newest_story_ids("all", limit) == every[:limit]
+    assert store.newest_story_ids("nothing", 5) == []
+
+
 def test_source_state_roundtrip_and_due(store: SQLStore) -> None:
     store.sync_sources([spec("a"), spec("b")], now=T0)
     assert store.due_sources(T0) == ["a", "b"]

@@ -17,7 +17,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from aggregator.config import Config, load_config
-from aggregator.engine.collector import ingest_gc
+from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc
 from aggregator.errors import ConfigError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import SourceKind, SourceResult, SourceState
@@ -403,7 +403,7 @@ def run_daemon(
     try:
         with DataDirLock(config.data_dir):
             daemon = Daemon(config, settings, data_dir_override=data_dir)
-            with ingest_gc():
+            with ingest_gc(SERVING_THRESHOLDS):
                 asyncio.run(daemon.run())
     finally:
         sys.setswitchinterval(previous)

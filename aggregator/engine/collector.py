@@ -6,15 +6,24 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["INGEST_THRESHOLDS", "ingest_gc"]
+__all__ = ["INGEST_THRESHOLDS", "SERVING_THRESHOLDS", "ingest_gc"]
 
 #: young, middle and old generation thresholds while ingesting (CPython's
 #: defaults are 700, 10, 10)
 INGEST_THRESHOLDS = (20_000, 50, 100)
 
+#: the same, in a process that also answers HTTP (the daemon). A collection
+#: holds the GIL, so its length is how long every thread waits, the event
+#: loop included: with INGEST_THRESHOLDS the middle generation grew to a
+#: million objects and its collections took 0.1-0.5 s while the daemon
+#: ingested, the web server's slowest answers. Short young and middle
+#: generations keep each collection to milliseconds; the old one is walked
+#: rarely (and only once it has grown by a quarter, as CPython decides).
+SERVING_THRESHOLDS = (5_000, 5, 1_000)
+
 
 @contextmanager
-def ingest_gc() -> Iterator[None]:
+def ingest_gc(thresholds: tuple[int, int, int] = INGEST_THRESHOLDS) -> Iterator[None]:
     """Collect less often, and never walk what start-up built, until the block ends.
 
     An ingest allocates millions of short-lived objects (rows, items, parse
@@ -33,7 +42,7 @@ def ingest_gc() -> Iterator[None]:
     """
     previous = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(*INGEST_THRESHOLDS)
+    gc.set_threshold(*thresholds)
     try:
         yield
     finally:

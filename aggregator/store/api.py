@@ -154,6 +154,10 @@ class Store(Protocol):
         """Every story in a topic, newest first."""
         ...
 
+    def newest_story_ids(self, topic: str, limit: int) -> list[str]:
+        """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""
+        ...
+
     def topic_counts(self) -> dict[str, int]:
         """Stories per topic."""
         ...

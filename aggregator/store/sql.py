@@ -306,6 +306,10 @@ class SQLStore:
         """Every story in a topic, newest first by (published, id)."""
         return self.topics.topic_stories(topic)
 
+    def newest_story_ids(self, topic: str, limit: int) -> list[str]:
+        """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""
+        return self.topics.newest_story_ids(topic, limit)
+
     def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
         """Every stored story (or those with the given ids), newest first; streamed."""
         return self.topics.stories(ids)

@@ -156,6 +156,18 @@ class Topics:
             merged = via(conn, [r.sid for r in rows])
         return [_story(r, origins, merged) for r in rows]
 
+    def newest_story_ids(self, topic: str, limit: int) -> list[str]:
+        """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""
+        query = (
+            sa.select(stories.c.id)
+            .join(story_topics, story_topics.c.story_id == stories.c.id)
+            .where(story_topics.c.topic == topic)
+            .order_by(*_NEWEST_FIRST)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return list(conn.execute(query).scalars())
+
     def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
         """Every stored story (or those with the given ids), newest first by (published, id).
 
