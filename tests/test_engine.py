@@ -24,6 +24,7 @@ from werkzeug import Request, Response
 
 from aggregator.config import load_config
 from aggregator.engine import CpuPool, Writer
+from aggregator.engine.pool import WORKER_NICENESS
 from aggregator.errors import ParseError, SourceError
 from aggregator.model import Outcome, SourceKind
 from aggregator.pipeline import Context, open_context, render_all, update_source
@@ -62,6 +63,20 @@ def test_pool_runs_work_in_other_processes_and_returns_results() -> None:
         pool.close()
     assert os.getpid() not in pids
     assert 1 <= len(set(pids)) <= 2
+
+
+def _niceness() -> int:
+    return os.nice(0)
+
+
+def test_workers_yield_the_cpu_to_their_owner() -> None:
+    """The owner's event loop answers HTTP: its workers run at a lower CPU priority."""
+    pool = CpuPool(1)
+    try:
+        worker = asyncio.run(pool.run("t", _niceness))
+    finally:
+        pool.close()
+    assert worker == min(os.nice(0) + WORKER_NICENESS, 19)
 
 
 def test_pool_errors_cross_the_process_boundary_whole() -> None:

@@ -52,6 +52,17 @@ def _exit_with_owner(owner: int) -> None:
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
+#: how much lower than their owner's the workers' CPU priority is: they do
+#: throughput work, while their owner's event loop answers HTTP and feeds them
+WORKER_NICENESS = 10
+
+
+def _init_worker(owner: int) -> None:
+    """Worker initializer: follow the owner's exit, and yield the CPU to it when both want it."""
+    _exit_with_owner(owner)
+    os.nice(WORKER_NICENESS)
+
+
 def default_workers() -> int:
     """One worker process per core this process may run on."""
     try:
@@ -100,7 +111,7 @@ class CpuPool:
                         self.workers,
                         mp_context=ctx,
                         max_tasks_per_child=TASKS_PER_CHILD,
-                        initializer=_exit_with_owner,
+                        initializer=_init_worker,
                         initargs=(os.getpid(),),
                     )
             return self._executor
