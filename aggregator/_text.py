@@ -13,11 +13,20 @@ re-exported by those two modules; import them from there.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from html.parser import HTMLParser
 
-__all__ = ["SCRIPT_FOLDING", "cached_tokens", "html_to_text", "tokens"]
+__all__ = [
+    "FINGERPRINT_MIN_TOKENS",
+    "SCRIPT_FOLDING",
+    "cached_tokens",
+    "fingerprint_tokens",
+    "html_to_text",
+    "tokens",
+]
 
 # A token is a run of letters and digits; `_` counts as a separator, like any
 # punctuation, so `foo_bar` and `foo-bar` tokenise the same way.
@@ -74,6 +83,17 @@ def cached_tokens(text: str) -> tuple[str, ...]:
     fingerprint and its near-duplicate sketch, one after the other.
     """
     return tuple(tokens(text))
+
+
+#: Fewer tokens than this and a text is too short to identify a story.
+FINGERPRINT_MIN_TOKENS = 12
+
+
+def fingerprint_tokens(words: Sequence[str]) -> str | None:
+    """A text's fingerprint from its :func:`tokens`: sha256 of them joined, or None when too few."""
+    if len(words) < FINGERPRINT_MIN_TOKENS:
+        return None
+    return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
 
 
 #: Per-script folding, applied before decomposition: letters and marks that

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from aggregator._text import cached_tokens, fingerprint_tokens, html_to_text
 from aggregator.model import Item
-from aggregator.normalise import cached_tokens, fingerprint_tokens, html_to_text
 
 __all__ = [
     "STORY_NAMESPACE",

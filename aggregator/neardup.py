@@ -9,8 +9,8 @@ copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
   headlines) and without the boilerplate a feed glues to the body: a
   breadcrumb line at the top, a trailing "Related" / "Read more" list.
 - **Candidates**: MinHash over word shingles, cut into LSH bands (a few
-  numpy lines that draw as datasketch 2 draws: datasketch itself pulled
-  scipy into every worker); :mod:`aggregator.store.stories` keeps one
+  numpy lines in :mod:`aggregator.minhash`, drawn as datasketch 2 draws:
+  datasketch itself pulled scipy into every worker); :mod:`aggregator.store.stories` keeps one
   indexed row per band, so a lookup is an indexed equality query shared by
   every worker and kept across restarts. MinHash LSH rather than SimHash
   because SimHash finds only texts within a few bits of Hamming distance
@@ -25,19 +25,15 @@ copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import zlib
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import filterfalse, pairwise
 
-import numpy as np
-
+from aggregator._text import cached_tokens, html_to_text
 from aggregator.model import Item, NearDupSettings
-from aggregator.normalise import cached_tokens, html_to_text
 from aggregator.topics import tokens
 
 __all__ = [
@@ -48,7 +44,6 @@ __all__ = [
     "body_text",
     "body_text_html",
     "compare",
-    "minhash",
     "sketch",
     "sketch_text",
 ]
@@ -269,64 +264,6 @@ def _body_words(content_html: str) -> Sequence[str]:
     return cached_tokens(html_to_text(content_html))
 
 
-#: the permutations' seed: every process and every restart computes the same
-#: band keys for the same text (they are stored)
-_SEED = 20261128
-#: MurmurHash3's 32-bit finaliser: shifts and multipliers
-_FMIX32 = (16, 0x85EBCA6B, 13, 0xC2B2AE35, 16)
-
-
-@lru_cache(maxsize=8)
-def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    """The affine maps ``h -> a*h + b mod 2**32`` (odd ``a``), one per MinHash slot.
-
-    Drawn as datasketch 2's ``affine32`` scheme draws them from the same
-    seed, so the band keys stored before datasketch was dropped stay valid
-    (``tests/test_minhash.py`` compares the two).
-    """
-    gen = np.random.RandomState(_SEED)
-    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
-    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
-    return a, b
-
-
-def minhash(shingles: np.ndarray, num_perm: int) -> np.ndarray:
-    """The MinHash signature of 32-bit shingle hashes (repeats change nothing).
-
-    Each hash is first mixed by MurmurHash3's finaliser (CRC-32 values of
-    similar shingles are close), then each slot keeps the least of its affine
-    map over the set. Arithmetic wraps modulo 2**32.
-
-    Returns:
-        ``num_perm`` unsigned 32-bit values; all ones for an empty set.
-    """
-    if not len(shingles):
-        return np.full(num_perm, 0xFFFFFFFF, dtype=np.uint32)
-    s1, m1, s2, m2, s3 = _FMIX32
-    hv = shingles.astype(np.uint32)  # a copy: mixed in place below
-    hv ^= hv >> np.uint32(s1)
-    hv *= np.uint32(m1)
-    hv ^= hv >> np.uint32(s2)
-    hv *= np.uint32(m2)
-    hv ^= hv >> np.uint32(s3)
-    a, b = _permutations(num_perm)
-    signature: np.ndarray = (hv[:, None] * a + b).min(axis=0)
-    return signature
-
-
-def _band_key(band: int, values: np.ndarray) -> int:
-    digest = hashlib.blake2b(values.tobytes(), digest_size=8, person=b"band%04d" % band).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _bands(shingles: np.ndarray, settings: NearDupSettings, *, family: int) -> tuple[int, ...]:
-    r = settings.rows
-    values = minhash(shingles, settings.bands * r)
-    return tuple(
-        _band_key(family * 1000 + b, values[b * r : (b + 1) * r]) for b in range(settings.bands)
-    )
-
-
 def _shingle_hashes(words: Sequence[str], k: int) -> list[int]:
     """CRC-32 of each run of ``k`` words joined by spaces, in order.
 
@@ -370,20 +307,20 @@ def _sketch_words(
     # Function words make shingles that unrelated stories share ("said on
     # monday that the"); leaving them out keeps the bands of unrelated texts apart.
     words = list(filterfalse(_STOPWORDS.__contains__, all_words)) or all_words
+    # numpy on first use: a pass with nothing new to compare never loads it
+    from aggregator import minhash
+
     k = settings.shingle_words
-    hashes = np.array(_shingle_hashes(words, k), dtype=np.uint32)
-    shingles = np.unique(hashes)  # sorted
     lead = words[: settings.lead_words]
     # The lead's shingles are the first ones of the body's.
-    keys = (
-        _bands(shingles, settings, family=0)
-        + _bands(hashes[: max(len(lead) - k + 1, 0)], settings, family=1)
-        if bands
-        else ()
+    packed, keys = minhash.shingles_and_bands(
+        _shingle_hashes(words, k),
+        lead_shingles=max(len(lead) - k + 1, 0),
+        bands=settings.bands if bands else 0,
+        rows=settings.rows,
     )
     numbers = frozenset(filter(_DIGIT.search, set(all_words)))
     lead_numbers = frozenset(filter(_DIGIT.search, lead))
-    packed = shingles.tobytes()
     return Sketch(len(all_words), packed, lead_numbers, numbers, keys)
 
 

@@ -17,13 +17,19 @@ import ipaddress
 import json
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import nh3
 
-from aggregator._text import cached_tokens, html_to_text, tokens
+from aggregator._text import (
+    FINGERPRINT_MIN_TOKENS,
+    cached_tokens,
+    fingerprint_tokens,
+    html_to_text,
+    tokens,
+)
 from aggregator.bounds import bound_html
 from aggregator.language import detect_language
 from aggregator.model import Dateline, Item, Origin, RawEntry, Related, not_in_future, utc
@@ -552,10 +558,6 @@ def content_hash(
     return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-#: Fewer tokens than this and a text is too short to identify a story.
-FINGERPRINT_MIN_TOKENS = 12
-
-
 def text_fingerprint(text: str) -> str | None:
     """Fingerprint a text by its normalised tokens, to spot one story told twice.
 
@@ -570,13 +572,6 @@ def text_fingerprint(text: str) -> str | None:
         :data:`FINGERPRINT_MIN_TOKENS` tokens.
     """
     return fingerprint_tokens(tokens(text))
-
-
-def fingerprint_tokens(words: Sequence[str]) -> str | None:
-    """:func:`text_fingerprint` of a text's :func:`tokens`."""
-    if len(words) < FINGERPRINT_MIN_TOKENS:
-        return None
-    return hashlib.sha256(" ".join(words).encode("utf-8")).hexdigest()
 
 
 # ---------------------------------------------------------------------------

@@ -17,21 +17,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aggregator._lanes import Lanes
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer
 from aggregator.engine.match import build_matchers, precomputed
-from aggregator.engine.pages import digest_full
-from aggregator.engine.work import (
-    FeedDigest,
-    SeedDigest,
-    digest_feed,
-    digest_seed_files,
-    read_feed,
-)
 from aggregator.errors import (
     AggregatorError,
     BackoffError,
@@ -55,23 +47,23 @@ from aggregator.model import (
     TopicSpec,
 )
 from aggregator.neardup import Sketch
-from aggregator.parse import parse_feed
-from aggregator.publish import Document, Site, TopicFeed, WriteReport, render_site, write_tree
 from aggregator.retention import RetentionReport, prune
 from aggregator.schedule import next_due, parse_cache_control, parse_expires
 from aggregator.sources import files as seedfiles
-from aggregator.sources.discover import (
-    DiscoveredFeed,
-    discover_feeds,
-    feed_candidates,
-    looks_like_html,
-)
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.status import Status
 from aggregator.status import build as build_status
 from aggregator.store import IngestReport, SourceWrite, Store, open_store
 from aggregator.topics import compile_topics
+
+if TYPE_CHECKING:
+    # The CPU stage, feed discovery (bs4) and publishing load on first use: a
+    # pass whose feeds all answer 304 imports none of them (nor numpy, lxml or
+    # nh3 under them). The worker processes import the CPU stage themselves.
+    from aggregator.engine.work import FeedDigest, SeedDigest
+    from aggregator.publish import Document, Site, TopicFeed, WriteReport
+    from aggregator.sources.discover import DiscoveredFeed
 
 __all__ = [
     "Context",
@@ -481,6 +473,8 @@ async def _update_files(
     async def digest_and_commit(
         chunk: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
     ) -> tuple[SeedDigest, IngestReport]:
+        from aggregator.engine.work import digest_seed_files
+
         digest = await stages.pool.run(
             spec.name, digest_seed_files, spec, chunk, now=now, topics=ctx.config.topics
         )
@@ -565,6 +559,9 @@ async def discover_url(config: Config, url: str, *, timeout: float = 20.0) -> li
     Raises:
         SourceError: the URL itself cannot be fetched, or is neither a page nor a feed.
     """
+    from aggregator.parse import parse_feed
+    from aggregator.sources.discover import DiscoveredFeed, discover_feeds, looks_like_html
+
     async with make_fetcher(config) as fetcher:
         page = await fetcher.fetch(url, source=url, timeout=timeout)
         mime = page.headers.get("content-type", "").split(";", 1)[0].strip().lower() or None
@@ -617,6 +614,9 @@ async def _discover(
 
     At most ``MAX_CANDIDATES`` candidates, all within one source deadline.
     """
+    from aggregator.parse import parse_feed
+    from aggregator.sources.discover import feed_candidates, looks_like_html
+
     tried: list[str] = []
     timeout = spec.timeout.total_seconds()
     try:
@@ -690,6 +690,8 @@ async def _poll(
         )
         state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
         return result, state, hints, pending
+    from aggregator.sources.discover import looks_like_html
+
     if not state.discovered_feed and looks_like_html(resp.body, resp.headers.get("content-type")):
         resp = await _discover(spec, fetcher, stages.pool, resp)
         received += len(resp.body)
@@ -715,6 +717,8 @@ async def _poll(
         "now": now,
         "fast": stages.fast_parser,
     }
+    from aggregator.engine.work import digest_feed, read_feed
+
     reparse = False
     if spec.full_content is None:
         digest: FeedDigest = await stages.pool.run(
@@ -765,6 +769,8 @@ async def _with_articles(
         host is backing off, or over ``max_pages``); the hints, with the host's
         wait when it asked for one.
     """
+    from aggregator.engine.pages import digest_full
+
     stages = _stages(ctx)
     full = await digest_full(
         first,
@@ -801,6 +807,8 @@ def _response_hints(resp: FetchResponse, now: datetime, ttl: timedelta | None) -
 
 def site_for(config: Config) -> Site:
     """The publishing side's view of the config."""
+    from aggregator.publish import Site
+
     s = config.site
     return Site(
         base_url=config.server.base_url,
@@ -815,6 +823,8 @@ def site_for(config: Config) -> Site:
 
 def topic_feeds(ctx: Context, names: Iterable[str] | None = None) -> list[TopicFeed]:
     """Every (or the named) configured topic with all its stories."""
+    from aggregator.publish import TopicFeed
+
     wanted = set(names) if names is not None else None
     return [
         TopicFeed(topic=t, stories=tuple(ctx.store.topic_stories(t.name)))
@@ -825,6 +835,8 @@ def topic_feeds(ctx: Context, names: Iterable[str] | None = None) -> list[TopicF
 
 def render_all(ctx: Context) -> dict[str, Document]:
     """Every published document: index, OPML, and each topic's formats and archives."""
+    from aggregator.publish import render_site
+
     return render_site(site_for(ctx.config), topic_feeds(ctx))
 
 
@@ -833,6 +845,8 @@ def publish_static(ctx: Context, out_dir: Path | None = None) -> WriteReport:
 
     Unchanged files are left untouched, so their bytes and mtimes stay the same.
     """
+    from aggregator.publish import write_tree
+
     return write_tree(out_dir or ctx.config.data_dir / "public", render_all(ctx))
 
 

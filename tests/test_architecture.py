@@ -29,8 +29,8 @@ CONFINED = {
     "nh3": {"aggregator.normalise"},
     "re2": {"aggregator._pattern"},
     "py3langid": {"aggregator.language"},
-    # language detection's model, and MinHash for near-duplicate stories (aggregator.neardup)
-    "numpy": {"aggregator.language", "aggregator.neardup"},
+    # language detection's model, and MinHash for near-duplicate stories
+    "numpy": {"aggregator.language", "aggregator.minhash"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
     "starlette": {"aggregator.web"},

@@ -17,12 +17,12 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import neardup
+from aggregator import minhash, neardup
 from aggregator.neardup import NearDupSettings
 
 
 def _reference(shingles: list[int], num_perm: int) -> np.ndarray:
-    mh = MinHash(num_perm=num_perm, seed=neardup._SEED, hashfunc=lambda v: v)
+    mh = MinHash(num_perm=num_perm, seed=minhash._SEED, hashfunc=lambda v: v)
     mh.update_batch(shingles)
     return mh.hashvalues
 
@@ -33,21 +33,21 @@ def _reference(shingles: list[int], num_perm: int) -> np.ndarray:
     num_perm=st.sampled_from([1, 3, 48, 64, 128]),
 )
 def test_signature_equals_datasketch(shingles: list[int], num_perm: int) -> None:
-    ours = neardup.minhash(np.array(shingles, dtype=np.uint32), num_perm)
+    ours = minhash.minhash(np.array(shingles, dtype=np.uint32), num_perm)
     assert ours.dtype == np.uint32
     assert ours.tobytes() == _reference(shingles, num_perm).astype(np.uint32).tobytes()
 
 
 def test_repeats_and_order_change_nothing() -> None:
     values = np.array([5, 9, 2**32 - 1, 0, 9, 5], dtype=np.uint32)
-    once = neardup.minhash(np.unique(values), 48)
-    assert neardup.minhash(values, 48).tobytes() == once.tobytes()
-    assert neardup.minhash(values[::-1].copy(), 48).tobytes() == once.tobytes()
+    once = minhash.minhash(np.unique(values), 48)
+    assert minhash.minhash(values, 48).tobytes() == once.tobytes()
+    assert minhash.minhash(values[::-1].copy(), 48).tobytes() == once.tobytes()
 
 
 def test_input_is_not_changed() -> None:
     values = np.array([1, 2, 3], dtype=np.uint32)
-    neardup.minhash(values, 16)
+    minhash.minhash(values, 16)
     assert values.tolist() == [1, 2, 3]
 
 
@@ -68,7 +68,7 @@ def _band_keys_through_datasketch(text: str, near: NearDupSettings) -> tuple[int
         values = _reference(list(shingles), near.bands * near.rows)
         r = near.rows
         keys += [
-            neardup._band_key(family * 1000 + b, values[b * r : (b + 1) * r])
+            minhash._band_key(family * 1000 + b, values[b * r : (b + 1) * r])
             for b in range(near.bands)
         ]
     return tuple(keys)

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from aggregator.store.database import head_revisions
 
@@ -108,3 +110,64 @@ def test_head_revisions_read_from_the_files_match_alembic() -> None:
         "script_location", str(Path(__file__).parent.parent / "aggregator" / "store" / "migrations")
     )
     assert head_revisions() == frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+#: the CPU stage (parsing, sanitising, language, MinHash), discovery and publishing
+CPU_STAGE = (
+    "numpy",
+    "lxml",
+    "nh3",
+    "bs4",
+    "feedparser",
+    "aggregator.parse",
+    "aggregator.normalise",
+    "aggregator.engine.work",
+    "aggregator.publish",
+)
+
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+<link>http://example.org/</link><description>d</description>
+<item><title>Iran and Armenia sign a transit agreement</title><guid>w1</guid>
+<link>http://example.org/1</link><description>Transit of goods.</description></item>
+</channel></rss>"""
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    # "localhost" may also resolve to ::1, which the guard (rightly) refuses.
+    return ("127.0.0.1", 0)
+
+
+def test_a_pass_of_304s_loads_no_cpu_stage(tmp_path: Path, httpserver: HTTPServer) -> None:
+    """The main process imports parsing and the rest when a document needs them, not before."""
+
+    def feed(request: Request) -> Response:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Response(status=304, headers={"ETag": '"v1"'})
+        return Response(RSS, content_type="application/rss+xml", headers={"ETag": '"v1"'})
+
+    httpserver.expect_request("/feed").respond_with_handler(feed)
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nallow_networks: ['127.0.0.0/8']\n"
+        f"sources:\n  - {{name: wire, url: '{httpserver.url_for('/feed')}'}}\n"
+        "topics:\n  - {name: iran, query: Iran}\n",
+        encoding="utf-8",
+    )
+    probe = _PROBE % (CPU_STAGE,)
+    args = ["--config", str(config), "update", "--json"]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        for _ in range(2)
+    ]
+    first, second = (json.loads(r.stdout.strip().splitlines()[-1]) for r in runs)
+    # the 200 was parsed (in a worker) and its sketch compared in this process
+    assert first["code"] == 0, runs[0].stderr
+    assert "aggregator.engine.work" in first["loaded"]
+    assert second == {"code": 0, "loaded": []}, runs[1].stderr
