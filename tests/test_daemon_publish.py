@@ -19,7 +19,13 @@ import aggregator.daemon.republish as republish
 import aggregator.web
 from aggregator.config import load_config
 from aggregator.daemon import Daemon, DaemonSettings
-from aggregator.daemon.republish import PublishPace, Republisher, publish_at
+from aggregator.daemon.republish import (
+    FREE_CHUNK,
+    PublishPace,
+    Republisher,
+    _free_gradually,
+    publish_at,
+)
 from aggregator.engine import CpuPool
 from aggregator.metrics import Metrics
 from aggregator.model import Outcome, SourceResult, SourceSpec
@@ -127,6 +133,25 @@ def test_many_marks_within_the_window_render_each_topic_once(
     asyncio.run(main())
     assert renders == Counter(dict.fromkeys(TOPICS, 1))
     assert set(rep.documents.documents) >= {f"topics/{t}.atom" for t in TOPICS}
+
+
+def test_a_topics_stories_are_freed_a_slice_at_a_time() -> None:
+    """Freeing tens of thousands of stories in one statement held the GIL for over 100 ms."""
+
+    class Slices(list[int]):
+        def __init__(self, items: range) -> None:
+            super().__init__(items)
+            self.freed: list[int] = []
+
+        def __delitem__(self, index: Any) -> None:
+            before = len(self)
+            super().__delitem__(index)
+            self.freed.append(before - len(self))
+
+    stories = Slices(range(2 * FREE_CHUNK + 7))
+    _free_gradually(stories)  # type: ignore[arg-type]
+    assert stories == []
+    assert stories.freed == [FREE_CHUNK, FREE_CHUNK, 7]
 
 
 def test_after_a_slow_publish_the_next_waits_in_proportion(

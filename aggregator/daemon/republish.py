@@ -51,6 +51,22 @@ _NO_TEXT = Item(
 )
 
 
+#: stories freed per statement by :func:`_free_gradually`
+FREE_CHUNK = 500
+
+
+def _free_gradually(stories: list[Story]) -> None:
+    """Drop the last references to a topic's stories a slice at a time.
+
+    A topic can hold tens of thousands of stories, each an item with its
+    text: freed in one statement, their deallocation is one C call that
+    held the GIL, and with it the event loop, for over 100 ms. Between
+    slices the interpreter can hand the GIL to the loop.
+    """
+    while stories:
+        del stories[-FREE_CHUNK:]
+
+
 def _outline(story: Story) -> Story:
     """``story`` without its texts: what the index and the OPML read (order, count, dates)."""
     return dataclasses.replace(story, item=_NO_TEXT, provenance=(), via=())
@@ -262,18 +278,20 @@ class Republisher:
                 self._topic_docs.pop(name, None)
         for name, spec in topics.items():
             if name in dirty or name not in self._feeds or self._feeds[name].topic != spec:
-                stories = tuple(ctx.store.topic_stories(name))
+                stories = ctx.store.topic_stories(name)
+                feed = TopicFeed(spec, tuple(stories))
                 try:
-                    self._topic_docs[name] = render_topic_isolated(site, TopicFeed(spec, stories))
+                    self._topic_docs[name] = render_topic_isolated(site, feed)
                 except PublishError as exc:
                     # One topic's failure keeps its last good documents (or
                     # none) and never stops the others or the daemon's start.
                     log.error("%s", exc)
                     self._topic_docs.setdefault(name, {})
+                del feed
                 # Held until the topic changes, for the index and the OPML only:
                 # one topic's texts at a time are in memory, never every topic's.
                 self._feeds[name] = TopicFeed(spec, tuple(map(_outline, stories)))
-                del stories
+                _free_gradually(stories)
         docs = render_site_pages(site, [self._feeds[name] for name in topics])
         for name in topics:
             docs.update(self._topic_docs[name])
