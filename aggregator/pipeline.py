@@ -72,6 +72,7 @@ __all__ = [
     "discover_url",
     "make_fetcher",
     "open_context",
+    "preload",
     "prune_old",
     "publish_static",
     "read_status",
@@ -210,6 +211,19 @@ class Context:
         if self.stages is not None:
             self.stages.close()
         self.store.close()
+
+
+def preload() -> None:
+    """Import now what the pipeline imports on first use (the CPU stage, discovery).
+
+    A one-shot command pays for them only when a document needs them; a
+    process that answers HTTP calls this before it serves, so its first
+    polls never spend a third of a second importing on its event loop.
+    """
+    import aggregator.engine.pages
+    import aggregator.engine.work
+    import aggregator.parse
+    import aggregator.sources.discover  # noqa: F401
 
 
 def _stages(ctx: Context) -> Stages:

@@ -171,3 +171,33 @@ def test_a_pass_of_304s_loads_no_cpu_stage(tmp_path: Path, httpserver: HTTPServe
     assert first["code"] == 0, runs[0].stderr
     assert "aggregator.engine.work" in first["loaded"]
     assert second == {"code": 0, "loaded": []}, runs[1].stderr
+
+
+def test_the_daemon_imports_the_cpu_stage_before_it_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a one-shot pass loads on first use, the daemon loads before its event loop runs."""
+    probe = (
+        "import sys\nfrom aggregator import pipeline\npipeline.preload()\n"
+        f"print(sorted(m for m in {CPU_STAGE!r} if m not in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
+    )
+    # publishing is the daemon's own import; everything else is loaded
+    assert out.stdout.strip().splitlines()[-1] == "['aggregator.publish']"
+
+    from aggregator.config import load_config
+    from aggregator.daemon import core
+
+    order: list[str] = []
+
+    async def run(self: object) -> None:
+        order.append("loop")
+
+    monkeypatch.setattr(core, "preload", lambda: order.append("preload"))
+    monkeypatch.setattr(core.Daemon, "run", run)
+    path = tmp_path / "aggregator.yaml"
+    path.write_text("data_dir: var\nsources: []\ntopics: []\n", encoding="utf-8")
+    core.run_daemon(load_config(path))
+    assert order == ["preload", "loop"]

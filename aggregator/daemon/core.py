@@ -26,6 +26,7 @@ from aggregator.pipeline import (
     build_matchers,
     make_fetcher,
     open_context,
+    preload,
     prune_old,
     read_status,
     render_all,
@@ -402,6 +403,7 @@ def run_daemon(
     sys.setswitchinterval(settings.switch_interval)
     try:
         with DataDirLock(config.data_dir):
+            preload()
             daemon = Daemon(config, settings, data_dir_override=data_dir)
             with ingest_gc(SERVING_THRESHOLDS):
                 asyncio.run(daemon.run())
