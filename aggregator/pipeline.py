@@ -177,9 +177,9 @@ class Stages:
     fast_parser: bool = True
 
     @classmethod
-    def for_store(cls, store: Store, config: Config) -> Stages:
+    def for_store(cls, store: Store, config: Config, *, worker_niceness: int = 0) -> Stages:
         return cls(
-            pool=CpuPool(config.ingest.workers),
+            pool=CpuPool(config.ingest.workers, niceness=worker_niceness),
             writer=Writer(_applier(store), weigh=_weigh),
             skip_unchanged_body=config.ingest.skip_unchanged_body,
             fast_parser=config.ingest.fast_parser,
@@ -232,18 +232,20 @@ def _stages(ctx: Context) -> Stages:
     return ctx.stages
 
 
-def open_context(config: Config, *, clock: Callable[[], datetime] = utcnow) -> Context:
+def open_context(
+    config: Config, *, clock: Callable[[], datetime] = utcnow, worker_niceness: int = 0
+) -> Context:
     """Open the store, sync configured sources and topics into it, and set up the stages.
 
     The stages start lazily: worker processes on the first document to parse,
-    the writer thread on the first write.
+    the writer thread on the first write. ``worker_niceness``: see :class:`CpuPool`.
 
     Raises:
         StoreError: the store cannot be opened.
     """
     store = open_store(config.store_url, near=config.dedup)
     matchers = build_matchers(config.topics, clock=clock)
-    stages = Stages.for_store(store, config)
+    stages = Stages.for_store(store, config, worker_niceness=worker_niceness)
     ctx = Context(config=config, store=store, matchers=matchers, clock=clock, stages=stages)
     now = clock()
     store.sync_sources(config.sources, now=now)

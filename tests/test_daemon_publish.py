@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from collections import Counter
@@ -309,6 +310,26 @@ def test_the_daemon_starts_the_parse_workers_off_the_loop(
     loop_thread = asyncio.run(main())
     assert len(calls) == 1
     assert calls[0] != loop_thread
+
+
+def _niceness() -> int:
+    return os.nice(0)
+
+
+def test_the_daemons_parse_workers_yield_the_cpu_to_its_event_loop(tmp_path: Path) -> None:
+    cfg = tmp_path / "aggregator.yaml"
+    cfg.write_text("data_dir: var\ningest: {workers: 1}\n", encoding="utf-8")
+    daemon = Daemon(load_config(cfg), DaemonSettings(watch=False, worker_niceness=5))
+
+    async def main() -> int:
+        await daemon.open()
+        try:
+            assert daemon.ctx.stages is not None
+            return await daemon.ctx.stages.pool.run("t", _niceness)
+        finally:
+            await daemon.close()
+
+    assert asyncio.run(main()) == min(os.nice(0) + 5, 19)
 
 
 def test_the_catch_up_rate_is_a_run_option(tmp_path: Path) -> None:

@@ -220,7 +220,12 @@ class Daemon:
         Raises:
             StoreError: the store cannot be opened.
         """
-        ctx = await asyncio.to_thread(open_context, self._initial, clock=self._clock)
+        ctx = await asyncio.to_thread(
+            open_context,
+            self._initial,
+            clock=self._clock,
+            worker_niceness=self.settings.worker_niceness,
+        )
         # One HTTP client for every update: the connection limits hold across sources.
         self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
         states, overdue = await asyncio.to_thread(self._recover)

@@ -39,6 +39,9 @@ class DaemonSettings:
     #: Python's default is 0.005): the event loop waits at most this long per switch
     #: behind the store writer and the publishing thread
     switch_interval: float = 0.001
+    #: the parse workers run this much below the daemon's CPU priority (``nice``), so
+    #: the event loop and the store writer get the CPU first when both want it
+    worker_niceness: int = 10
     #: sources overdue at start begin at most this many per second ...
     catch_up_rate: float = 50.0
     #: ... spread over no longer than this

@@ -52,15 +52,11 @@ def _exit_with_owner(owner: int) -> None:
     threading.Thread(target=watch, name="owner-watch", daemon=True).start()
 
 
-#: how much lower than their owner's the workers' CPU priority is: they do
-#: throughput work, while their owner's event loop answers HTTP and feeds them
-WORKER_NICENESS = 10
-
-
-def _init_worker(owner: int) -> None:
-    """Worker initializer: follow the owner's exit, and yield the CPU to it when both want it."""
+def _init_worker(owner: int, niceness: int) -> None:
+    """Worker initializer: follow the owner's exit; run ``niceness`` below the owner's priority."""
     _exit_with_owner(owner)
-    os.nice(WORKER_NICENESS)
+    if niceness:
+        os.nice(niceness)
 
 
 def default_workers() -> int:
@@ -84,11 +80,19 @@ class CpuPool:
             functions in threads of this process (for small setups and tests:
             parse work then shares the GIL with the event loop).
         capacity: calls queued or running at once; default twice the workers.
+        niceness: how much lower than this process's the workers' CPU
+            priority is. A process that answers HTTP (the daemon) lowers
+            them, so its event loop gets the CPU first when both want it; a
+            one-shot ingest does not: there, the writer keeping up with the
+            workers only makes its batches smaller.
     """
 
-    def __init__(self, workers: int | None = None, *, capacity: int | None = None) -> None:
+    def __init__(
+        self, workers: int | None = None, *, capacity: int | None = None, niceness: int = 0
+    ) -> None:
         self.workers = default_workers() if workers is None else workers
         self.capacity = capacity or 2 * max(1, self.workers)
+        self.niceness = niceness
         self._executor: Executor | None = None
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
@@ -112,7 +116,7 @@ class CpuPool:
                         mp_context=ctx,
                         max_tasks_per_child=TASKS_PER_CHILD,
                         initializer=_init_worker,
-                        initargs=(os.getpid(),),
+                        initargs=(os.getpid(), self.niceness),
                     )
             return self._executor
 
