@@ -28,10 +28,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG_PATH, Config, config_json_schema, load_config
@@ -48,6 +44,8 @@ from aggregator.teasers import teaser_hint
 from aggregator.topics import Hit, TopicMatcher
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from aggregator.pipeline import Context
     from aggregator.preview import Verdict
 
@@ -63,8 +61,33 @@ HINT_SAMPLE = 20
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-out_console = Console(highlight=False, soft_wrap=True)
+
+class _Console:
+    """A rich console made on first use.
+
+    ``aggregator run`` prints nothing through rich: it never pays for
+    importing it (rich and pygments are about 5 MiB of a daemon at rest).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """The rich console itself."""
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+err_console = _Console(stderr=True, highlight=False, soft_wrap=True)
+out_console = _Console(highlight=False, soft_wrap=True)
 
 
 def fail(error: AggregatorError) -> NoReturn:
@@ -200,6 +223,9 @@ def _result_json(r: SourceResult) -> dict[str, Any]:
 @pass_state
 def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
     """Poll every source once and store what is new."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
     from aggregator.engine.collector import ingest_gc
     from aggregator.pipeline import update_all
 
@@ -220,7 +246,7 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
             TimeElapsedColumn(),
-            console=err_console,
+            console=err_console.console,
             disable=not show_progress,
             transient=True,
         ) as progress:
@@ -299,6 +325,8 @@ def _iso(value: datetime | None) -> str | None:
 @pass_state
 def sources_cmd(state: _State, as_json: bool) -> None:
     """List sources with their state: items, last result, last error."""
+    from rich.table import Table
+
     with state.context() as ctx:
         states = {s.name: s for s in ctx.store.states()}
         counts = ctx.store.entry_counts()
@@ -385,6 +413,9 @@ def status_cmd(state: _State, as_json: bool) -> None:
 
     It only reads the store, so it runs beside the daemon.
     """
+    from rich.table import Table
+    from rich.text import Text
+
     from aggregator.pipeline import read_status
     from aggregator.status import sparkline, to_json
     from aggregator.store import open_store
@@ -444,6 +475,8 @@ def stories_cmd(
     state: _State, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool
 ) -> None:
     """List stories with the entries each one merged."""
+    from rich.table import Table
+
     config = state.config
     if topic is not None and config.topic(topic) is None:
         fail(ConfigError(f"unknown topic {topic!r}", file=str(config.path), key="topics"))
@@ -557,6 +590,8 @@ def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> N
 @pass_state
 def topics_cmd(state: _State, as_json: bool) -> None:
     """List topics: query, story count, feed URL."""
+    from rich.table import Table
+
     from aggregator.publish.paths import PathKind, topic_path
 
     config = state.config
@@ -904,6 +939,8 @@ def discover(state: _State, url: str, as_json: bool, timeout: float) -> None:
 
     Exits 1 when the URL cannot be fetched or offers no feed.
     """
+    from rich.table import Table
+
     from aggregator.pipeline import discover_url
 
     config = state.config

@@ -165,6 +165,8 @@ class _Server(_Model):
     base_url: str | None = None
     #: the password of ``/status`` (HTTP Basic or Bearer); no token (or ""), no page
     admin_token: str | None = Field(None, repr=False)
+    #: memory for the most requested documents' bytes; the rest are read from the export
+    cache_size: Size = 4 * 2**20
 
     @field_validator("admin_token")
     @classmethod
@@ -234,6 +236,8 @@ class _Ingest(_Model):
     fast_parser: bool = True
     #: skip parsing a 200 response whose body is byte-for-byte the last one parsed
     skip_unchanged_body: bool = True
+    #: stop the worker processes after this long without CPU work (null: keep them)
+    idle_after: Duration | None = timedelta(minutes=1)
 
 
 class _Workers(_Model):
@@ -477,6 +481,8 @@ class ServerSpec:
     base_url: str
     #: the token that opens ``/status``; None: the page is not served
     admin_token: str | None = field(default=None, repr=False)
+    #: bytes of documents held in memory for serving (the rest are read from files)
+    cache_size: int = 4 * 2**20
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,6 +503,8 @@ class IngestSpec:
     workers: int | None = None
     fast_parser: bool = True
     skip_unchanged_body: bool = True
+    #: stop idle worker processes after this long; None keeps them
+    idle_after: timedelta | None = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -775,7 +783,9 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
         path=path,
         data_dir=data_dir,
         store_url=store_url,
-        server=ServerSpec(server.host, server.port, base_url, server.admin_token),
+        server=ServerSpec(
+            server.host, server.port, base_url, server.admin_token, server.cache_size
+        ),
         site=SiteSpec(
             title=site.title,
             description=site.description,
@@ -799,6 +809,7 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             workers=model.ingest.workers,
             fast_parser=model.ingest.fast_parser,
             skip_unchanged_body=model.ingest.skip_unchanged_body,
+            idle_after=model.ingest.idle_after,
         ),
         workers=WorkersSpec(**model.workers.model_dump()),
     )

@@ -52,6 +52,7 @@ from aggregator.schedule import next_due, parse_cache_control, parse_expires
 from aggregator.sources import files as seedfiles
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
+from aggregator.sources.sniff import looks_like_html
 from aggregator.status import Status
 from aggregator.status import build as build_status
 from aggregator.store import IngestReport, SourceWrite, Store, open_store
@@ -61,8 +62,9 @@ if TYPE_CHECKING:
     # The CPU stage, feed discovery (bs4) and publishing load on first use: a
     # pass whose feeds all answer 304 imports none of them (nor numpy, lxml or
     # nh3 under them). The worker processes import the CPU stage themselves.
-    from aggregator.engine.work import FeedDigest, SeedDigest
+    from aggregator.engine.digests import FeedDigest, SeedDigest
     from aggregator.publish import Document, Site, TopicFeed, WriteReport
+    from aggregator.publish.export import PublishReport
     from aggregator.sources.discover import DiscoveredFeed
 
 __all__ = [
@@ -74,6 +76,7 @@ __all__ = [
     "open_context",
     "preload",
     "prune_old",
+    "publish_export",
     "publish_static",
     "read_status",
     "render_all",
@@ -179,7 +182,15 @@ class Stages:
     @classmethod
     def for_store(cls, store: Store, config: Config, *, worker_niceness: int = 0) -> Stages:
         return cls(
-            pool=CpuPool(config.ingest.workers, niceness=worker_niceness),
+            pool=CpuPool(
+                config.ingest.workers,
+                niceness=worker_niceness,
+                idle_after=(
+                    config.ingest.idle_after.total_seconds()
+                    if config.ingest.idle_after is not None
+                    else None
+                ),
+            ),
             writer=Writer(_applier(store), weigh=_weigh),
             skip_unchanged_body=config.ingest.skip_unchanged_body,
             fast_parser=config.ingest.fast_parser,
@@ -214,16 +225,15 @@ class Context:
 
 
 def preload() -> None:
-    """Import now what the pipeline imports on first use (the CPU stage, discovery).
+    """Import now what the pipeline imports on first use in this process.
 
-    A one-shot command pays for them only when a document needs them; a
-    process that answers HTTP calls this before it serves, so its first
-    polls never spend a third of a second importing on its event loop.
+    A one-shot command pays for them only when a source needs them; a process
+    that answers HTTP calls this before it serves, so its first polls never
+    import on its event loop. The parsers, discovery (bs4) and the
+    renderers are not among them: they run in the CPU stage's workers and
+    are called by name, so this process never imports them.
     """
-    import aggregator.engine.pages
-    import aggregator.engine.work
-    import aggregator.parse
-    import aggregator.sources.discover  # noqa: F401
+    import aggregator.engine.pages  # noqa: F401
 
 
 def _stages(ctx: Context) -> Stages:
@@ -489,10 +499,14 @@ async def _update_files(
     async def digest_and_commit(
         chunk: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
     ) -> tuple[SeedDigest, IngestReport]:
-        from aggregator.engine.work import digest_seed_files
-
-        digest = await stages.pool.run(
-            spec.name, digest_seed_files, spec, chunk, now=now, topics=ctx.config.topics
+        digest: SeedDigest = await stages.pool.run(
+            spec.name,
+            "aggregator.engine.work:digest_seed_files",
+            spec,
+            chunk,
+            now=now,
+            topics=ctx.config.topics,
+            near=ctx.config.dedup,
         )
         items = [item for change in digest.changes for item in change.items]
         write = _Write(
@@ -501,6 +515,8 @@ async def _update_files(
             matchers=ctx.matchers,
             files=digest.changes,
             matched={id(i): names for i, names in zip(items, digest.matched, strict=True)},
+            keys=digest.keys,
+            sketches=digest.sketches,
         )
         return digest, await stages.writer.submit(write)
 
@@ -576,7 +592,7 @@ async def discover_url(config: Config, url: str, *, timeout: float = 20.0) -> li
         SourceError: the URL itself cannot be fetched, or is neither a page nor a feed.
     """
     from aggregator.parse import parse_feed
-    from aggregator.sources.discover import DiscoveredFeed, discover_feeds, looks_like_html
+    from aggregator.sources.discover import DiscoveredFeed, discover_feeds
 
     async with make_fetcher(config) as fetcher:
         page = await fetcher.fetch(url, source=url, timeout=timeout)
@@ -630,21 +646,25 @@ async def _discover(
 
     At most ``MAX_CANDIDATES`` candidates, all within one source deadline.
     """
-    from aggregator.parse import parse_feed
-    from aggregator.sources.discover import feed_candidates, looks_like_html
-
     tried: list[str] = []
     timeout = spec.timeout.total_seconds()
     try:
         async with asyncio.timeout(timeout):
-            for url in feed_candidates(page.body, base_url=page.url):
+            # bs4 over a whole page is CPU work: in a worker, like parsing.
+            candidates: list[str] = await pool.run(
+                spec.name,
+                "aggregator.sources.discover:feed_candidates",
+                page.body,
+                base_url=page.url,
+            )
+            for url in candidates:
                 try:
                     resp = await _fetch(spec, fetcher, url, None)
                     if looks_like_html(resp.body, resp.headers.get("content-type")):
                         raise ParseError(spec.name, f"{url}: is an HTML page, not a feed")
                     await pool.run(
                         spec.name,
-                        parse_feed,
+                        "aggregator.parse:parse_feed",
                         resp.body,
                         url=resp.url,
                         headers=dict(resp.headers),
@@ -706,8 +726,6 @@ async def _poll(
         )
         state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
         return result, state, hints, pending
-    from aggregator.sources.discover import looks_like_html
-
     if not state.discovered_feed and looks_like_html(resp.body, resp.headers.get("content-type")):
         resp = await _discover(spec, fetcher, stages.pool, resp)
         received += len(resp.body)
@@ -733,20 +751,20 @@ async def _poll(
         "now": now,
         "fast": stages.fast_parser,
     }
-    from aggregator.engine.work import digest_feed, read_feed
-
     reparse = False
     if spec.full_content is None:
         digest: FeedDigest = await stages.pool.run(
             spec.name,
-            digest_feed,
+            "aggregator.engine.work:digest_feed",
             resp.body,
             **feed,
             topics=ctx.config.topics,
             near=ctx.config.dedup,
         )
     else:
-        first = await stages.pool.run(spec.name, read_feed, resp.body, **feed)
+        first: FeedDigest = await stages.pool.run(
+            spec.name, "aggregator.engine.work:read_feed", resp.body, **feed
+        )
         digest, reparse, hints = await _with_articles(spec, ctx, fetcher, first, now, hints)
     # A feed that declares a <ttl> is parsed every time: skipping would forget
     # its hint. One whose new entries were held back is parsed again for them.
@@ -857,13 +875,24 @@ def render_all(ctx: Context) -> dict[str, Document]:
 
 
 def publish_static(ctx: Context, out_dir: Path | None = None) -> WriteReport:
-    """Render everything and write it atomically under ``out_dir`` (default ``data_dir/public``).
+    """Bring the export under ``out_dir`` (default ``data_dir/public``) up to date.
 
-    Unchanged files are left untouched, so their bytes and mtimes stay the same.
+    Every topic is checked, but only documents whose stories changed are
+    rendered (:mod:`aggregator.publish.incremental`), and only changed bytes
+    are written: unchanged files keep their bytes and mtimes.
+
+    Raises:
+        PublishError: the export cannot be written.
     """
-    from aggregator.publish import write_tree
+    return publish_export(ctx, out_dir).files
 
-    return write_tree(out_dir or ctx.config.data_dir / "public", render_all(ctx))
+
+def publish_export(ctx: Context, out_dir: Path | None = None) -> PublishReport:
+    """:func:`publish_static`, returning the whole report (what the server then serves)."""
+    from aggregator.publish.incremental import publish
+
+    target = out_dir or ctx.config.data_dir / "public"
+    return publish(target, site_for(ctx.config), ctx.config.topics, ctx.store)
 
 
 def read_status(

@@ -115,8 +115,8 @@ from aggregator.engine import CpuPool
 
 if __name__ == "__main__":
     pool = CpuPool(2)
-    executor = pool.executor()
-    pids = {executor.submit(os.getpid).result() for _ in range(8)}
+    with pool.borrowed() as executor:
+        pids = {executor.submit(os.getpid).result() for _ in range(8)}
     print(" ".join(map(str, sorted(pids))), flush=True)
     os.read(0, 1)  # until killed
 """

@@ -9,6 +9,7 @@ compiled matcher asked about every item, no prefilter and no batching.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 from collections.abc import Iterator
@@ -152,8 +153,9 @@ class _DeadPool:
     def __init__(self) -> None:
         self.discarded: list[object] = []
 
-    def executor(self) -> _DeadPool:
-        return self
+    @contextlib.contextmanager
+    def borrowed(self) -> Iterator[_DeadPool]:
+        yield self
 
     def submit(self, *args: object) -> None:
         raise BrokenProcessPool("a worker died")

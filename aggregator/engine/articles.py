@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
 from aggregator._text import html_to_text
-from aggregator.engine.work import FeedDigest, finish_digest
+from aggregator.engine.digests import FeedDigest, Page
+from aggregator.engine.work import finish_digest
 from aggregator.errors import ParseError
 from aggregator.model import Item, TopicSpec
 from aggregator.neardup import NearDupSettings
@@ -23,17 +24,6 @@ from aggregator.parse import parse_page
 __all__ = ["Page", "digest_articles", "extract_page", "with_content"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """An entry's fetched web page."""
-
-    #: the final URL, after redirects: the base of its relative links
-    url: str
-    body: bytes
-    #: response headers, names lower-case (a plain dict: it crosses to a worker)
-    headers: dict[str, str]
 
 
 def extract_page(page: Page, *, source: str, selector: str | None = None) -> str:

@@ -79,18 +79,20 @@ class TopicPredicates(Matchers):
         if pool is None or not pool.processes or len(items) < POOL_MIN_ITEMS:
             return self._match(items, chosen, self._clock() if self._timed & chosen else None)
         now = self._clock()
-        executor = pool.executor()
         size = -(-len(items) // pool.workers)
-        try:
-            futures = [
-                executor.submit(_match_slice, items[start : start + size], self._specs, now, chosen)
-                for start in range(0, len(items), size)
-            ]
-            return [found for future in futures for found in future.result()]
-        except BrokenProcessPool:
-            log.warning("a topic matching worker died; matching %d stories here", len(items))
-            pool.discard(executor)
-            return self._match(items, chosen, now)
+        with pool.borrowed() as executor:
+            try:
+                futures = [
+                    executor.submit(
+                        _match_slice, items[start : start + size], self._specs, now, chosen
+                    )
+                    for start in range(0, len(items), size)
+                ]
+                return [found for future in futures for found in future.result()]
+            except BrokenProcessPool:
+                log.warning("a topic matching worker died; matching %d stories here", len(items))
+                pool.discard(executor)
+        return self._match(items, chosen, now)
 
     def _match(
         self, items: Sequence[Item], chosen: frozenset[str], now: datetime | None

@@ -27,9 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from aggregator.engine.articles import Page, digest_articles, extract_page
+from aggregator.engine.digests import FeedDigest, Page
 from aggregator.engine.pool import CpuPool
-from aggregator.engine.work import FeedDigest
 from aggregator.errors import BackoffError, HTTPStatusError, SourceError, redact_urls
 from aggregator.model import FullContent, Item, SourceSpec, TopicSpec
 from aggregator.neardup import NearDupSettings
@@ -184,8 +183,12 @@ async def digest_full(
                     max_bytes=spec.max_bytes,
                 )
                 page = Page(resp.url, resp.body, dict(resp.headers))
-                body = await pool.run(
-                    spec.name, extract_page, page, source=spec.name, selector=options.selector
+                body: str = await pool.run(
+                    spec.name,
+                    "aggregator.engine.articles:extract_page",
+                    page,
+                    source=spec.name,
+                    selector=options.selector,
                 )
             except BackoffError as exc:
                 held.extend(plan.fetch[lead])
@@ -209,9 +212,9 @@ async def digest_full(
             bodies[index] = body
 
     await asyncio.gather(*(one(lead) for lead in plan.fetch))
-    digest = await pool.run(
+    digest: FeedDigest = await pool.run(
         spec.name,
-        digest_articles,
+        "aggregator.engine.articles:digest_articles",
         replace(first, problems=(*first.problems, *(line for _, line in sorted(problems)))),
         bodies=bodies,
         stored=plan.hashes,

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import importlib
 import logging
 import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import select
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -16,7 +22,7 @@ from typing import Any, TypeVar
 
 from aggregator.errors import ParseError
 
-__all__ = ["CpuPool", "default_workers"]
+__all__ = ["CpuPool", "call_named", "default_workers"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,17 @@ def _init_worker(owner: int, niceness: int) -> None:
         os.nice(niceness)
 
 
+def call_named(target: str, /, *args: Any, **kwargs: Any) -> Any:
+    """Import ``"package.module:function"`` and call it.
+
+    What :meth:`CpuPool.run` sends to a worker for a call by name: the
+    process owning the pool then never imports the function's module (the
+    parsers and their C libraries stay out of a daemon at rest).
+    """
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
 def default_workers() -> int:
     """One worker process per core this process may run on."""
     try:
@@ -85,18 +102,38 @@ class CpuPool:
             them, so its event loop gets the CPU first when both want it; a
             one-shot ingest does not: there, the writer keeping up with the
             workers only makes its batches smaller.
+        idle_after: seconds without a call after which the workers (and the
+            fork server) stop, so a daemon at rest holds no worker process;
+            the next call starts them again. ``None``: keep them until
+            :meth:`close`.
     """
 
     def __init__(
-        self, workers: int | None = None, *, capacity: int | None = None, niceness: int = 0
+        self,
+        workers: int | None = None,
+        *,
+        capacity: int | None = None,
+        niceness: int = 0,
+        idle_after: float | None = None,
     ) -> None:
         self.workers = default_workers() if workers is None else workers
         self.capacity = capacity or 2 * max(1, self.workers)
         self.niceness = niceness
+        self.idle_after = idle_after
         self._executor: Executor | None = None
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
         self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self._starting: asyncio.Lock | None = None
+        #: calls running in the pool now: event-loop callers, blocking borrowers
+        self._busy = 0
+        self._held = 0
+        #: monotonic time of the last call's end
+        self._last_used = time.monotonic()
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._stopping: set[asyncio.Task[None]] = set()
+        #: times the workers were started (for tests and the status)
+        self.starts = 0
 
     @property
     def processes(self) -> bool:
@@ -118,16 +155,31 @@ class CpuPool:
                         initializer=_init_worker,
                         initargs=(os.getpid(), self.niceness),
                     )
+                self.starts += 1
             return self._executor
 
-    def executor(self) -> Executor:
+    @property
+    def running(self) -> bool:
+        """Whether the pool has started (worker processes or threads exist)."""
+        return self._executor is not None
+
+    @contextlib.contextmanager
+    def borrowed(self) -> Iterator[Executor]:
         """The pool's executor, started if need be, for a blocking caller off the event loop.
 
         Calls submitted here bypass :attr:`capacity`; the caller bounds its own
-        work in flight. After a :class:`BrokenProcessPool`, hand the executor to
+        work in flight. While borrowed, the pool does not stop for being idle.
+        After a :class:`BrokenProcessPool`, hand the executor to
         :meth:`discard` so the next call starts fresh workers.
         """
-        return self._get_executor()
+        with self._lock:
+            self._held += 1
+        try:
+            yield self._get_executor()
+        finally:
+            with self._lock:
+                self._held -= 1
+                self._last_used = time.monotonic()
 
     def discard(self, broken: Executor) -> None:
         """Drop an executor whose worker died; the next call starts a new one."""
@@ -157,10 +209,12 @@ class CpuPool:
             self._slots_loop = loop
         return self._slots
 
-    async def run(self, label: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    async def run(self, label: str, fn: Callable[..., T] | str, /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` in a worker and return its result.
 
-        ``label`` names the source in messages.
+        ``label`` names the source in messages. ``fn`` may be a function, or
+        its name as ``"package.module:function"`` (see :func:`call_named`), so
+        that this process need not import it.
 
         A worker that dies (killed, or crashed on hostile input) is replaced
         and the call retried once; a second death is the source's
@@ -170,21 +224,127 @@ class CpuPool:
             ParseError: the call killed its worker twice.
             Exception: whatever ``fn`` raised.
         """
-        call = partial(fn, *args, **kwargs)
+        call = (
+            partial(call_named, fn, *args, **kwargs)
+            if isinstance(fn, str)
+            else partial(fn, *args, **kwargs)
+        )
         loop = asyncio.get_running_loop()
         async with self._semaphore():
-            for attempt in (1, 2):
-                executor = self._get_executor()
-                try:
-                    return await loop.run_in_executor(executor, call)
-                except BrokenProcessPool:
-                    log.warning("%s: a parse worker died (attempt %d); restarting", label, attempt)
-                    self._restart(executor)
+            self._busy += 1
+            try:
+                for attempt in (1, 2):
+                    executor = await self._started()
+                    try:
+                        return await loop.run_in_executor(executor, call)
+                    except BrokenProcessPool:
+                        log.warning(
+                            "%s: a parse worker died (attempt %d); restarting", label, attempt
+                        )
+                        self._restart(executor)
+            finally:
+                self._busy -= 1
+                self._last_used = time.monotonic()
+                self._arm_idle(loop)
         raise ParseError(label, "the parse worker died twice on this document")
+
+    async def _started(self) -> Executor:
+        """The executor; a stopped pool starts in a thread, never on the event loop.
+
+        Starting the fork server imports the CPU stage's modules (seconds);
+        done here on the loop, it would hold every request and fetch.
+        """
+        executor = self._executor
+        if executor is not None:
+            return executor
+        if self._starting is None:
+            self._starting = asyncio.Lock()
+        async with self._starting:
+            if self._executor is None:
+                await asyncio.to_thread(self.start)
+            return self._get_executor()
+
+    def _arm_idle(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.idle_after is None or self._busy or self._executor is None:
+            return
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+        self._idle_timer = loop.call_later(self.idle_after, self._on_idle)
+
+    def _on_idle(self) -> None:
+        self._idle_timer = None
+        if self._busy or self._executor is None or self.idle_after is None:
+            return
+        quiet = time.monotonic() - self._last_used
+        if quiet < self.idle_after:
+            self._idle_timer = asyncio.get_running_loop().call_later(
+                self.idle_after - quiet, self._on_idle
+            )
+            return
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.stop))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
+
+    def stop(self) -> None:
+        """Stop the workers and the fork server while idle (blocks: call it in a thread).
+
+        The next call starts them again. A pool in use (a call in
+        :meth:`run`, or :meth:`borrowed`) is left running.
+        """
+        with self._lock:
+            if self._held or self._busy:
+                return
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        executor.shutdown(wait=True, cancel_futures=False)
+        if isinstance(executor, ProcessPoolExecutor):
+            del executor
+            _stop_fork_server()
+            _stop_resource_tracker()
+        log.info("parse workers stopped after %.0fs idle", self.idle_after or 0)
 
     def close(self) -> None:
         """Stop the workers; calls in flight finish first."""
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_resource_tracker() -> None:
+    """Stop multiprocessing's resource tracker once no pool needs it (about 8 MiB).
+
+    The executor's semaphores are collected first, so the tracker has
+    nothing registered to clean up when it goes; the next pool starts a new
+    one. Left running where CPython has no ``ResourceTracker._stop``.
+    """
+    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
+    stop = getattr(tracker, "_stop", None)
+    if stop is None:
+        return
+    gc.collect()
+    try:
+        stop()
+    except OSError as exc:  # already gone
+        log.debug("resource tracker: %s", exc)
+
+
+def _stop_fork_server() -> None:
+    """Stop multiprocessing's fork server, which outlives the pools it served.
+
+    It holds the CPU stage's imports (about 30 MiB) for the life of the
+    process; the next pool starts a new one. ``ForkServer._stop`` is what
+    CPython's own tests call; where it is missing the server is left running.
+    """
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if stop is None:
+        return
+    try:
+        stop()
+    except OSError as exc:  # already gone
+        log.debug("fork server: %s", exc)

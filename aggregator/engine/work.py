@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator import dedup, neardup
+from aggregator.engine.digests import FeedDigest, SeedDigest
 from aggregator.engine.match import build_matchers, matched_topics
 from aggregator.errors import SeedFileError
 from aggregator.model import (
@@ -43,36 +44,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class FeedDigest:
-    """A fetched feed, parsed and normalised."""
-
-    items: tuple[Item, ...]
-    #: one line each, naming the source
-    problems: tuple[str, ...]
-    feed_title: str | None
-    #: the feed's ``<ttl>``, a hint for the next poll
-    ttl: timedelta | None
-    #: the topics each of ``items`` matches (None: not computed, see :func:`finish_digest`)
-    matched: tuple[frozenset[str] | None, ...] = ()
-    #: each item's dedup link and content keys
-    keys: tuple[tuple[str | None, str | None], ...] = ()
-    #: each item's near-duplicate sketch (empty when near-duplicate matching is off)
-    sketches: tuple[Sketch | None, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SeedDigest:
-    """A chunk of new or changed seed files, read, parsed and normalised."""
-
-    changes: tuple[FileChange, ...]
-    problems: tuple[str, ...]
-    #: files whose bytes really changed (not only their mtime)
-    touched: int
-    #: the topics each item of ``changes`` matches, in order
-    matched: tuple[frozenset[str], ...] = ()
 
 
 def normalise_all(
@@ -215,6 +186,7 @@ def digest_seed_files(
     *,
     now: datetime,
     topics: Sequence[TopicSpec] = (),
+    near: NearDupSettings | None = None,
 ) -> SeedDigest:
     """Read, parse and normalise new or changed seed files of one folder.
 
@@ -223,6 +195,8 @@ def digest_seed_files(
         files: each file's stat and what the store remembers of it.
         now: the time of the update.
         topics: the configured topics, matched here against every item.
+        near: near-duplicate settings: each item's sketch is made here, so the
+            writer (in the daemon's process) never does that CPU work.
 
     Returns:
         One change per file (its new record, items and removed identities)
@@ -238,7 +212,17 @@ def digest_seed_files(
         if not _only_touched(change, old):
             touched += 1
     items = [item for change in changes for item in change.items]
-    return SeedDigest(tuple(changes), tuple(problems), touched, matched_topics(items, topics, now))
+    near_on = near if near is not None and near.enabled else None
+    return SeedDigest(
+        tuple(changes),
+        tuple(problems),
+        touched,
+        matched_topics(items, topics, now),
+        keys=tuple((dedup.link_key(item), dedup.content_key(item)) for item in items),
+        sketches=(
+            tuple(neardup.sketch(item, near_on) for item in items) if near_on is not None else ()
+        ),
+    )
 
 
 def _only_touched(change: FileChange, old: FileRecord | None) -> bool:

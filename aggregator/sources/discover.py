@@ -22,6 +22,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup, Tag
 
+from aggregator.sources.sniff import looks_like_html
+
 __all__ = [
     "COMMON_FEED_PATHS",
     "FEED_TYPES",
@@ -64,10 +66,6 @@ _FEEDISH_PATH = re.compile(
     r"(?:/(?:feed|rss|atom)/?|\.(?:rss|atom)|/(?:atom|feed|rss|index)\.xml|/feed\.json)$",
     re.IGNORECASE,
 )
-_FEED_START = re.compile(
-    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:rss|feed|rdf:RDF)\b", re.S
-)
-_HTML_START = re.compile(rb"<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,30 +81,6 @@ class DiscoveredFeed:
     #: where it came from: ``"link"`` (``<link rel=alternate>``), ``"anchor"``
     #: (an ``<a>`` to an obvious feed URL) or ``"guess"`` (a common path)
     via: str = "link"
-
-
-def looks_like_html(body: bytes, content_type: str | None) -> bool:
-    """Tell an HTML page from a feed, by content first and the header second.
-
-    Servers label feeds ``text/html`` and pages ``text/xml`` often enough that
-    the body decides when it is clear: an XML document rooted in ``rss``,
-    ``feed`` or ``rdf:RDF``, or a JSON document, is not HTML; a doctype or
-    ``<html>`` tag near the start is.
-
-    Args:
-        body: the response body (only the first 2 KB are examined).
-        content_type: the ``Content-Type`` header, if any.
-
-    Returns:
-        True when the body should go to :func:`discover_feeds`.
-    """
-    head = body[:2048].lstrip(b"\xef\xbb\xbf \t\r\n")
-    if _FEED_START.match(head) or head[:1] in (b"{", b"["):
-        return False
-    if _HTML_START.search(head):
-        return True
-    mime = (content_type or "").split(";", 1)[0].strip().lower()
-    return mime in ("text/html", "application/xhtml+xml")
 
 
 def _http_url(base: str, href: str) -> str | None:

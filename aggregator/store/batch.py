@@ -111,17 +111,18 @@ class SourceWrite:
     state: SourceState | None = None
     #: when the source's update began (its entries' first_seen); None: the batch's now
     now: datetime | None = None
-    #: ``rows.dedup_keys`` of each of ``items``, in order, when a worker computed
-    #: them already (empty: the writer computes them)
+    #: ``rows.dedup_keys`` of each item (the files' items first, then ``items``),
+    #: in order, when a worker computed them already (empty: the writer computes them)
     keys: tuple[DedupKeys, ...] = ()
-    #: ``neardup.sketch`` of each of ``items``, in order, when a worker computed them
+    #: ``neardup.sketch`` of each item, in the same order, when a worker computed them
     sketches: tuple[neardup.Sketch | None, ...] = ()
     #: the poll to record in the history (its counts so far; this write's are added)
     poll: Poll | None = None
 
     def __post_init__(self) -> None:
-        if self.keys and len(self.keys) != len(self.items):
-            raise ValueError(f"{self.source}: {len(self.keys)} keys for {len(self.items)} items")
+        count = len(self.items) + sum(len(change.items) for change in self.files)
+        if self.keys and len(self.keys) != count:
+            raise ValueError(f"{self.source}: {len(self.keys)} keys for {count} items")
 
 
 def apply(
@@ -140,9 +141,9 @@ def apply(
     """
     batch = _Batch(conn, now, matchers, near or NearDupSettings(enabled=False))
     for write in writes:
-        for item, keys in zip(write.items, write.keys, strict=False):
+        for item, keys in zip(_items_of(write), write.keys, strict=False):
             batch.keys[id(item)] = keys
-        for item, sketch in zip(write.items, write.sketches, strict=False):
+        for item, sketch in zip(_items_of(write), write.sketches, strict=False):
             batch.sketches[id(item)] = sketch
     batch.prefetch([item for w in writes for item in _items_of(w)])
     reports = []
@@ -572,6 +573,11 @@ class _Batch:
         conn = self.conn
         _insert(stories, conn.dialect).run(conn, self.new_stories)
         _insert(entries, conn.dialect).run(conn, self.new_entries)
+        # An entry joining a story it did not create changes what the story publishes.
+        created = {row["id"] for row in self.new_stories}
+        joined = {row["story_id"] for row in self.new_entries} - created
+        if joined:
+            entry_ops.bump_versions(conn, joined)
         if self.touched:
             conn.execute(_TOUCH, self.touched)
         if self.untombed:
