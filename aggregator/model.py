@@ -33,6 +33,7 @@ __all__ = [
     "SourceSpec",
     "SourceState",
     "Story",
+    "TopicOutline",
     "TopicSpec",
     "Via",
     "not_in_future",
@@ -335,6 +336,27 @@ class Story:
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicOutline:
+    """A topic's stories without their texts: what publishing pages by.
+
+    ``ids`` and ``versions`` are parallel and in the topic's published order
+    (newest first); a story's version moves whenever what it publishes may
+    have changed.
+    """
+
+    ids: tuple[str, ...]
+    versions: tuple[int, ...]
+    #: the newest ``updated`` of the topic's stories; None for an empty topic
+    updated: datetime | None
+
+    def __post_init__(self) -> None:
+        if len(self.ids) != len(self.versions):
+            raise ValueError("TopicOutline: ids and versions differ in length")
+        if self.updated is not None:
+            object.__setattr__(self, "updated", utc(self.updated))
 
 
 class Outcome(enum.StrEnum):

@@ -1,8 +1,10 @@
 """HTTP serving of the published documents; the only module importing starlette and uvicorn.
 
-The hot path is a plain ASGI callable that answers from bytes and headers
-computed once per publish (:class:`DocumentStore`): no routing, no file
-system, no per-request hashing or compression. Anything it does not own
+The hot path is a plain ASGI callable that answers from headers computed
+once per publish (:class:`DocumentStore`) and bytes read from the written
+export (the gzip copy beside each file), the most requested of them held in a
+small cache: no routing, no per-request hashing or compression, and a 304
+reads no file. Anything it does not own
 (``/healthz``, routes added by the daemon such as ``/metrics``, and every
 404) falls through to a small Starlette app.
 
@@ -40,14 +42,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import collections
 import gzip
 import hmac
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -62,8 +67,10 @@ from uvicorn.protocols.http import httptools_impl as _httptools_impl
 
 from aggregator.model import TopicSpec
 from aggregator.publish import Document
-from aggregator.publish._base import http_date
+from aggregator.publish._base import http_date, make_document
+from aggregator.publish.export import DocumentFile, gzip_body
 from aggregator.publish.paths import parse_path, topic_of
+from aggregator.publish.websub import Published
 
 __all__ = [
     "DEFAULT_MAX_AGE",
@@ -76,9 +83,8 @@ __all__ = [
 
 #: ``max-age`` of documents that belong to no topic (index, OPML)
 DEFAULT_MAX_AGE = timedelta(minutes=5)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# Bodies smaller than this are not worth a gzip variant (headers dominate).
-_GZIP_MIN_BYTES = 256
 _NOT_FOUND_BODY = b"Not Found"
 _NOT_FOUND_HEADERS = [
     (b"content-type", b"text/plain; charset=utf-8"),
@@ -86,15 +92,32 @@ _NOT_FOUND_HEADERS = [
 ]
 _ETAG_RE = re.compile(rb'(?:W/)?"([^"]*)"')
 
+#: a file this large is read in a thread, not on the event loop
+_READ_IN_THREAD = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where a body lives on disk, and the identity it had when it was published."""
+
+    file: Path
+    ino: int
+    size: int
+    mtime_ns: int
+
 
 @dataclass(frozen=True, slots=True)
 class _Prepared:
-    """Everything needed to answer for one document, computed once."""
+    """Everything needed to answer for one document, computed once per publish."""
 
-    document: Document
+    #: the document as published: a rendered one held in memory, or an export entry
+    document: Published
     cache_control: bytes
-    body: bytes
+    #: the bodies when held in memory; None: read from ``source`` / ``gz_source``
+    body: bytes | None
     gz_body: bytes | None
+    source: _Source | None
+    gz_source: _Source | None
     #: opaque tags (without quotes) of the identity and gzip variants
     tag: bytes
     gz_tag: bytes | None
@@ -103,6 +126,10 @@ class _Prepared:
     gz_headers: list[tuple[bytes, bytes]]
     headers_304: list[tuple[bytes, bytes]]
     gz_headers_304: list[tuple[bytes, bytes]]
+
+    @property
+    def has_gz(self) -> bool:
+        return self.gz_tag is not None
 
 
 def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -117,58 +144,143 @@ def _cache_control(topic: TopicSpec | None, default: timedelta) -> bytes:
     return (b"private, max-age=%d" if topic.private else b"max-age=%d") % seconds
 
 
-def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
-    body = doc.body
+def _prepare_headers(
+    doc: Published,
+    cache_control: bytes,
+    *,
+    size: int,
+    gz_size: int | None,
+    last_modified: datetime,
+) -> dict[str, Any]:
     tag = doc.etag.strip('"').encode("ascii")
-    last_modified = http_date(doc.last_modified).encode("ascii")
-    compressed = gzip.compress(body, compresslevel=9, mtime=0)
-    gz_body = compressed if len(body) >= _GZIP_MIN_BYTES and len(compressed) < len(body) else None
-    gz_tag = tag + b"-gz" if gz_body is not None else None
+    modified = http_date(last_modified).encode("ascii")
+    gz_tag = tag + b"-gz" if gz_size is not None else None
     # RFC 9110 15.4.5: a 304 repeats ETag, Cache-Control and Vary; Last-Modified
     # adds nothing next to an ETag, and every header costs on the hot path.
     common = [(b"cache-control", cache_control)]
     if cache_control.startswith(b"private"):
         # The token is in the URL: a link followed from the page must not carry it.
         common.append((b"referrer-policy", b"no-referrer"))
-    if gz_body is not None:
+    if gz_size is not None:
         common.append((b"vary", b"accept-encoding"))
     content_type = doc.content_type.encode("ascii")
     headers_304 = [(b"etag", b'"' + tag + b'"'), *common]
     headers = [
         (b"content-type", content_type),
-        (b"content-length", str(len(body)).encode("ascii")),
-        (b"last-modified", last_modified),
+        (b"content-length", str(size).encode("ascii")),
+        (b"last-modified", modified),
         *headers_304,
     ]
     gz_headers: list[tuple[bytes, bytes]] = []
     gz_headers_304: list[tuple[bytes, bytes]] = []
-    if gz_body is not None and gz_tag is not None:
+    if gz_size is not None and gz_tag is not None:
         gz_headers_304 = [(b"etag", b'"' + gz_tag + b'"'), *common]
         gz_headers = [
             (b"content-type", content_type),
-            (b"content-length", str(len(gz_body)).encode("ascii")),
+            (b"content-length", str(gz_size).encode("ascii")),
             (b"content-encoding", b"gzip"),
-            (b"last-modified", last_modified),
+            (b"last-modified", modified),
             *gz_headers_304,
         ]
+    return {
+        "document": doc,
+        "cache_control": cache_control,
+        "tag": tag,
+        "gz_tag": gz_tag,
+        "last_modified": modified,
+        "headers": headers,
+        "gz_headers": gz_headers,
+        "headers_304": headers_304,
+        "gz_headers_304": gz_headers_304,
+    }
+
+
+def _prepare(doc: Document, cache_control: bytes) -> _Prepared:
+    """A document held in memory, with its gzip copy made here."""
+    gz_body = gzip_body(doc.body)
     return _Prepared(
-        document=doc,
-        cache_control=cache_control,
-        body=body,
+        body=doc.body,
         gz_body=gz_body,
-        tag=tag,
-        gz_tag=gz_tag,
-        last_modified=last_modified,
-        headers=headers,
-        gz_headers=gz_headers,
-        headers_304=headers_304,
-        gz_headers_304=gz_headers_304,
+        source=None,
+        gz_source=None,
+        **_prepare_headers(
+            doc,
+            cache_control,
+            size=len(doc.body),
+            gz_size=len(gz_body) if gz_body is not None else None,
+            last_modified=doc.last_modified,
+        ),
     )
+
+
+def _prepare_file(out_dir: Path, entry: DocumentFile, cache_control: bytes) -> _Prepared:
+    """A document of the export: headers from its manifest entry, bytes read when asked."""
+    gz_source = None
+    if entry.gz_file is not None and entry.gz_size is not None:
+        gz_source = _Source(out_dir / entry.gz_file, entry.gz_ino, entry.gz_size, entry.gz_mtime_ns)
+    return _Prepared(
+        body=None,
+        gz_body=None,
+        source=_Source(out_dir / entry.file, entry.ino, entry.size, entry.mtime_ns),
+        gz_source=gz_source,
+        **_prepare_headers(
+            entry,
+            cache_control,
+            size=entry.size,
+            gz_size=entry.gz_size,
+            last_modified=entry.last_modified,
+        ),
+    )
+
+
+def _read(source: _Source) -> bytes | None:
+    """The file's bytes if it is still the one published; None if it was replaced since."""
+    try:
+        with open(source.file, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            if (stat.st_ino, stat.st_size, stat.st_mtime_ns) != (
+                source.ino,
+                source.size,
+                source.mtime_ns,
+            ):
+                return None
+            return handle.read()
+    except OSError:
+        return None
+
+
+class _BodyCache:
+    """The most recently served bodies, up to a byte budget (least recently used out first)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.held = 0
+        self._bodies: collections.OrderedDict[_Source, bytes] = collections.OrderedDict()
+
+    def get(self, source: _Source) -> bytes | None:
+        body = self._bodies.get(source)
+        if body is not None:
+            self._bodies.move_to_end(source)
+        return body
+
+    def put(self, source: _Source, body: bytes) -> None:
+        if len(body) > self.budget // 4 or source in self._bodies:
+            return  # one huge archive page must not flush every hot feed
+        self._bodies[source] = body
+        self.held += len(body)
+        while self.held > self.budget and self._bodies:
+            _, old = self._bodies.popitem(last=False)
+            self.held -= len(old)
+
+    def keep_only(self, live: set[_Source]) -> None:
+        """Forget bodies of files no longer published."""
+        for source in [s for s in self._bodies if s not in live]:
+            self.held -= len(self._bodies.pop(source))
 
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    documents: Mapping[str, Document]
+    documents: Mapping[str, Published]
     #: documents reachable without a token
     public: dict[str, _Prepared]
     #: documents under ``private/<token>/``
@@ -178,11 +290,18 @@ class _Snapshot:
 
 
 class DocumentStore:
-    """The published documents held in memory, ready to serve.
+    """The published documents, ready to serve: their headers in memory, their bytes on disk.
 
-    :meth:`replace` prepares the new set (gzip, headers) off to the side and
-    swaps it in with one assignment, so a request sees either the old set or
-    the new one, never a mix.
+    :meth:`replace_files` serves an export (:mod:`aggregator.publish.export`):
+    ETags, dates and sizes come from its manifest, so a 304 touches no file;
+    a body is read from its file (the gzip copy beside it when the client
+    takes gzip), and the most requested bodies stay in a cache of
+    ``cache_size`` bytes. :meth:`replace` serves documents held in memory
+    (tests, and anything rendered without an export). Either prepares the new
+    set off to the side and swaps it in with one assignment, so a request sees
+    either the old set or the new one, never a mix; a file replaced after the
+    set it belongs to was swapped out is noticed by its identity, and its
+    bytes are served with headers made from them.
     """
 
     def __init__(
@@ -191,17 +310,24 @@ class DocumentStore:
         *,
         topics: Mapping[str, TopicSpec] | None = None,
         default_max_age: timedelta = DEFAULT_MAX_AGE,
+        cache_size: int = 4 * 2**20,
     ) -> None:
         self._default_max_age = default_max_age
         self._topics: dict[str, TopicSpec] = dict(topics or {})
         self._prepared: dict[str, _Prepared] = {}
         self._snapshot = _Snapshot({}, {}, {}, {})
+        self._cache = _BodyCache(cache_size)
         self.replace(docs or {}, topics=topics)
 
     @property
-    def documents(self) -> Mapping[str, Document]:
+    def documents(self) -> Mapping[str, Published]:
         """The documents currently served, by URL path (read-only view)."""
         return self._snapshot.documents
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of bodies held by the serving cache now."""
+        return self._cache.held
 
     def __len__(self) -> int:
         return len(self._snapshot.documents)
@@ -209,12 +335,41 @@ class DocumentStore:
     def replace(
         self, docs: Mapping[str, Document], *, topics: Mapping[str, TopicSpec] | None = None
     ) -> None:
-        """Serve ``docs`` from now on (and ``topics``' cache and privacy rules when given).
+        """Serve ``docs``, held in memory, from now on (and ``topics``' cache and privacy rules).
 
         Unchanged documents (same path, ETag and cache rule) reuse their
         prepared form, so republishing a site with one changed topic only
         compresses that topic.
         """
+        self._swap(docs, lambda doc, cache_control: _prepare(doc, cache_control), topics)
+
+    def replace_files(
+        self,
+        out_dir: Path,
+        entries: Mapping[str, DocumentFile],
+        *,
+        topics: Mapping[str, TopicSpec] | None = None,
+    ) -> None:
+        """Serve the export in ``out_dir``, described by its manifest ``entries``, from now on."""
+        self._swap(
+            entries,
+            lambda entry, cache_control: _prepare_file(out_dir, entry, cache_control),
+            topics,
+        )
+        live = {
+            source
+            for prepared in self._prepared.values()
+            for source in (prepared.source, prepared.gz_source)
+            if source is not None
+        }
+        self._cache.keep_only(live)
+
+    def _swap(
+        self,
+        docs: Mapping[str, Any],
+        prepare: Callable[[Any, bytes], _Prepared],
+        topics: Mapping[str, TopicSpec] | None,
+    ) -> None:
         if topics is not None:
             self._topics = dict(topics)
         public: dict[str, _Prepared] = {}
@@ -226,7 +381,7 @@ class DocumentStore:
             if old is not None and old.document == doc and old.cache_control == cache_control:
                 prepared = old
             else:
-                prepared = _prepare(doc, cache_control)
+                prepared = prepare(doc, cache_control)
             if path.startswith("private/"):
                 private[path] = prepared
             else:
@@ -234,6 +389,25 @@ class DocumentStore:
         self._prepared = {**public, **private}
         private_topics = {name: t for name, t in self._topics.items() if t.private}
         self._snapshot = _Snapshot(dict(docs), public, private, private_topics)
+
+    async def body(self, prepared: _Prepared, gz: bool) -> bytes | None:
+        """The identity (or gzip) body of ``prepared``; None: its file was replaced since."""
+        held = prepared.gz_body if gz else prepared.body
+        if held is not None:
+            return held
+        source = prepared.gz_source if gz else prepared.source
+        if source is None:
+            return None
+        body = self._cache.get(source)
+        if body is not None:
+            return body
+        if source.size > _READ_IN_THREAD:
+            body = await asyncio.to_thread(_read, source)
+        else:
+            body = _read(source)
+        if body is not None:
+            self._cache.put(source, body)
+        return body
 
 
 @lru_cache(maxsize=512)
@@ -329,7 +503,7 @@ class _FeedApp:
             if prepared is None:
                 await _not_found(send)
                 return
-        await _answer(prepared, scope, send)
+        await _answer(self.store, prepared, scope, send)
 
     @staticmethod
     def _private_by_path(snapshot: _Snapshot, key: str) -> _Prepared | None:
@@ -377,7 +551,7 @@ def _select(
     prepared: _Prepared, inm: bytes | None, ims: bytes | None, accept: bytes | None
 ) -> tuple[bool, bool]:
     """``(use_gzip, not_modified)`` for a GET/HEAD given its request headers."""
-    use_gz = prepared.gz_body is not None and accept is not None and _accepts_gzip(accept)
+    use_gz = prepared.has_gz and accept is not None and _accepts_gzip(accept)
     tag = prepared.gz_tag if use_gz and prepared.gz_tag is not None else prepared.tag
     if inm is not None:
         not_modified = _etag_matches(inm, tag)
@@ -388,7 +562,7 @@ def _select(
     return use_gz, not_modified
 
 
-async def _answer(prepared: _Prepared, scope: Scope, send: Send) -> None:
+async def _answer(store: DocumentStore, prepared: _Prepared, scope: Scope, send: Send) -> None:
     method = scope["method"]
     if method != "GET" and method != "HEAD":
         await send(
@@ -414,12 +588,33 @@ async def _answer(prepared: _Prepared, scope: Scope, send: Send) -> None:
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return
-    if use_gz:
-        headers, body = prepared.gz_headers, prepared.gz_body or b""
-    else:
-        headers, body = prepared.headers, prepared.body
+    headers = prepared.gz_headers if use_gz else prepared.headers
+    if method == "HEAD":
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    body = await store.body(prepared, use_gz)
+    if body is None:
+        # The file was replaced after this set was swapped out (a publish is
+        # about to swap in the new one): its bytes, with headers made from them.
+        source = prepared.source
+        fresh = await asyncio.to_thread(_read_current, source.file) if source else None
+        if fresh is None:
+            await _not_found(send)
+            return
+        doc = make_document(prepared.document.path, fresh, prepared.document.content_type, _EPOCH)
+        prepared = _prepare(doc, prepared.cache_control)
+        headers = [h for h in prepared.headers if h[0] != b"last-modified"]
+        body = fresh
     await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _read_current(file: Path) -> bytes | None:
+    try:
+        return file.read_bytes()
+    except OSError:
+        return None
 
 
 def _admin_credential(value: bytes) -> str | None:

@@ -16,17 +16,11 @@ import httpx
 import pytest
 
 import aggregator.daemon.dispatch as dispatch
-import aggregator.daemon.republish as republish
-import aggregator.web
+import aggregator.publish.export as export
+import aggregator.publish.incremental as incremental
 from aggregator.config import load_config
 from aggregator.daemon import Daemon, DaemonSettings
-from aggregator.daemon.republish import (
-    FREE_CHUNK,
-    PublishPace,
-    Republisher,
-    _free_gradually,
-    publish_at,
-)
+from aggregator.daemon.republish import PublishPace, Republisher, publish_at
 from aggregator.engine import CpuPool
 from aggregator.metrics import Metrics
 from aggregator.model import Outcome, SourceResult, SourceSpec
@@ -54,7 +48,8 @@ class FakeClock:
 def ctx(tmp_path: Path) -> Iterator[Context]:
     cfg = tmp_path / "aggregator.yaml"
     topics = "".join(f"  - {{name: {t}, query: {t}}}\n" for t in TOPICS)
-    cfg.write_text(f"data_dir: var\ntopics:\n{topics}", encoding="utf-8")
+    # Threads: the publish runs in this process, where the test can watch it.
+    cfg.write_text(f"data_dir: var\ningest: {{workers: 0}}\ntopics:\n{topics}", encoding="utf-8")
     context = open_context(load_config(cfg))
     try:
         yield context
@@ -66,13 +61,13 @@ def ctx(tmp_path: Path) -> Iterator[Context]:
 def renders(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Topic name -> times rendered."""
     counts: Counter[str] = Counter()
-    real = republish.render_topic_isolated
+    real = incremental._publish_topic
 
-    def counting(site: Any, feed: Any) -> Any:
-        counts[feed.topic.name] += 1
-        return real(site, feed)
+    def counting(export: Any, site: Any, topic: Any, *args: Any) -> Any:
+        counts[topic.name] += 1
+        return real(export, site, topic, *args)
 
-    monkeypatch.setattr(republish, "render_topic_isolated", counting)
+    monkeypatch.setattr(incremental, "_publish_topic", counting)
     return counts
 
 
@@ -136,36 +131,17 @@ def test_many_marks_within_the_window_render_each_topic_once(
     assert set(rep.documents.documents) >= {f"topics/{t}.atom" for t in TOPICS}
 
 
-def test_a_topics_stories_are_freed_a_slice_at_a_time() -> None:
-    """Freeing tens of thousands of stories in one statement held the GIL for over 100 ms."""
-
-    class Slices(list[int]):
-        def __init__(self, items: range) -> None:
-            super().__init__(items)
-            self.freed: list[int] = []
-
-        def __delitem__(self, index: Any) -> None:
-            before = len(self)
-            super().__delitem__(index)
-            self.freed.append(before - len(self))
-
-    stories = Slices(range(2 * FREE_CHUNK + 7))
-    _free_gradually(stories)  # type: ignore[arg-type]
-    assert stories == []
-    assert stories.freed == [FREE_CHUNK, FREE_CHUNK, 7]
-
-
 def test_after_a_slow_publish_the_next_waits_in_proportion(
     ctx: Context, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = FakeClock()
-    real = republish.render_topic_isolated
+    real = incremental._publish_topic
 
-    def slow(site: Any, feed: Any) -> Any:
+    def slow(*args: Any) -> Any:
         clock.now += 10.0  # each topic takes 10 s on the republisher's clock
-        return real(site, feed)
+        return real(*args)
 
-    monkeypatch.setattr(republish, "render_topic_isolated", slow)
+    monkeypatch.setattr(incremental, "_publish_topic", slow)
     rep = Republisher(DocumentStore(), lambda: ctx, Metrics(), pace=PACE, clock=clock)
 
     async def main() -> None:
@@ -182,9 +158,9 @@ def test_after_a_slow_publish_the_next_waits_in_proportion(
 @pytest.mark.parametrize(
     "stage",
     [
-        (republish, "render_topic_isolated"),  # rendering a topic
-        (aggregator.web, "_prepare"),  # compressing a document for serving
-        (republish, "write_tree"),  # writing the static files
+        (incremental, "_publish_topic"),  # rendering a topic
+        (export, "gzip_body"),  # compressing a document for serving
+        (export, "_write_atomic"),  # writing the static files
     ],
     ids=["render", "compress", "write"],
 )
@@ -284,11 +260,12 @@ def test_a_finished_update_starts_a_waiting_source_without_a_tick(
     assert sorted(started) == ["s0", "s1", "s2"]
 
 
-def test_the_daemon_starts_the_parse_workers_off_the_loop(
+def test_the_parse_workers_start_off_the_loop_on_first_use_and_stop_when_idle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """At rest the daemon holds no worker process; the first CPU call starts them in a thread."""
     cfg = tmp_path / "aggregator.yaml"
-    cfg.write_text("data_dir: var\ningest: {workers: 1}\n", encoding="utf-8")
+    cfg.write_text("data_dir: var\ningest: {workers: 1, idle_after: 1s}\n", encoding="utf-8")
     calls: list[int] = []
     real = CpuPool.start
 
@@ -299,17 +276,40 @@ def test_the_daemon_starts_the_parse_workers_off_the_loop(
     monkeypatch.setattr(CpuPool, "start", start)
     daemon = Daemon(load_config(cfg), DaemonSettings(watch=False))
 
-    async def main() -> int:
+    async def main() -> tuple[int, bool, int, bool]:
         await daemon.open()
         try:
-            await daemon.start_workers()
-            return threading.get_ident()
+            pool = daemon.ctx.stages.pool  # type: ignore[union-attr]
+            before = pool.running
+            worker = await pool.run("probe", "os:getpid")
+            # Wait on progress: the pool stops itself once idle_after has passed.
+            while pool.running:
+                await asyncio.sleep(0.05)
+            return threading.get_ident(), before, worker, pool.running
         finally:
             await daemon.close()
 
-    loop_thread = asyncio.run(main())
+    loop_thread, before, worker, after = asyncio.run(main())
+    assert before is False and after is False
+    assert worker != os.getpid()
     assert len(calls) == 1
     assert calls[0] != loop_thread
+    assert not _children_named("forkserver")
+
+
+def _children_named(word: str) -> list[int]:
+    """This process's live children whose command line holds ``word``."""
+    found = []
+    for child in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (child / "stat").read_text()
+            cmdline = (child / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == os.getpid() and fields[0] != "Z" and word in cmdline:
+            found.append(int(child.name))
+    return found
 
 
 def _niceness() -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from aggregator.publish import MANIFEST_NAME
 from aggregator.store.database import Database
 from aggregator.store.schema import metadata
 
@@ -64,7 +65,12 @@ def rows(url: str) -> dict[str, list[tuple[object, ...]]]:
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """The published files (the manifest is the export's bookkeeping: inodes, mtimes)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
 
 
 @pytest.mark.postgres

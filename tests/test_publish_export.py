@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -54,10 +55,20 @@ def test_write_tree_writes_skips_and_removes(tmp_path: Path) -> None:
     out.mkdir()
     (out / "keep-me.txt").write_text("not ours")
     docs = site_docs()
+    names = {file_name(doc.path, doc.content_type) for doc in docs.values()}
+    gzipped = {name + ".gz" for name in names}
     first = write_tree(out, docs)
-    assert len(first.written) == len(docs) and not first.unchanged and not first.removed
+    # each document, and beside each one worth compressing its gzip copy
+    copies = {name for name in first.written if name.endswith(".gz")}
+    assert set(first.written) - copies == names and not first.unchanged and not first.removed
+    assert copies and copies <= gzipped
     for doc in docs.values():
-        assert (out / file_name(doc.path, doc.content_type)).read_bytes() == doc.body
+        name = file_name(doc.path, doc.content_type)
+        assert (out / name).read_bytes() == doc.body
+        gz = out / (name + ".gz")
+        assert (
+            (gzip.decompress(gz.read_bytes()) == doc.body) if gz.exists() else len(doc.body) < 1024
+        )
     assert (out / "index.html").exists() and (out / "topics/caucasus/index.html").exists()
     assert (out / "private/tok/topics/secret.atom").exists()
     assert oct((out / "topics/caucasus.atom").stat().st_mode & 0o777) == "0o644"
@@ -65,14 +76,16 @@ def test_write_tree_writes_skips_and_removes(tmp_path: Path) -> None:
 
     second = write_tree(out, site_docs())
     assert not second.written and not second.removed
-    assert len(second.unchanged) == len(docs)
+    assert set(second.unchanged) == names | copies
     assert (out / "topics/caucasus.atom").stat().st_mtime_ns == 1
 
     # Fewer stories: archives disappear, the rest is rewritten only where it changed.
     third = write_tree(out, site_docs(4))
     assert set(third.removed) == {
         "topics/caucasus/archive/1.atom",
+        "topics/caucasus/archive/1.atom.gz",
         "topics/caucasus/archive/2.atom",
+        "topics/caucasus/archive/2.atom.gz",
     }
     assert not (out / "topics/caucasus/archive").exists()
     assert "topics/other.atom" in third.unchanged

@@ -22,6 +22,7 @@ from aggregator.publish import (
     Document,
     Site,
     TopicFeed,
+    TopicSummary,
     render_site,
     render_site_pages,
     render_topic,
@@ -322,7 +323,7 @@ def test_site_is_its_pages_plus_each_topic() -> None:
     # The daemon re-renders only dirty topics plus the site pages: together they
     # must be exactly what a full render gives.
     feeds = [caucasus(), TopicFeed(make_topic("empty"), ())]
-    pages = render_site_pages(SITE, feeds)
+    pages = render_site_pages(SITE, [TopicSummary.of(feed) for feed in feeds])
     assert set(pages) == {"", "topics.opml"}
     pieced = dict(pages)
     for feed in feeds:
@@ -346,9 +347,12 @@ def test_public_surface_is_pinned() -> None:
         "Document",
         "Site",
         "TopicFeed",
+        "TopicSummary",
         "WriteReport",
         "file_name",
         "private_prefix",
+        "render_archive_page",
+        "render_head",
         "render_site",
         "render_site_pages",
         "render_status_page",

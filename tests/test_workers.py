@@ -17,6 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from aggregator.publish import MANIFEST_NAME
+
 from .conftest import pg_database, run_cli
 from .daemonkit import DaemonProcess, free_port, get, wait_for, wait_progress
 from .feedfarm import FeedsServer
@@ -69,7 +71,12 @@ def scalar(url: str, query: str) -> int:
 
 
 def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    """The published files (the manifest is the export's bookkeeping: inodes, mtimes)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in folder.rglob("*")
+        if p.is_file() and p.name != MANIFEST_NAME
+    }
 
 
 @contextmanager

@@ -28,12 +28,11 @@ from aggregator.pipeline import (
     open_context,
     preload,
     prune_old,
+    publish_export,
     read_status,
-    render_all,
     topic_signatures,
     utcnow,
 )
-from aggregator.publish import render_status_page
 from aggregator.sources.http import Fetcher
 from aggregator.web import DocumentStore, create_app, serve
 
@@ -89,7 +88,9 @@ class Daemon:
         #: the current context; a reload replaces it, updates in flight keep theirs
         self._ctx: Context | None = None
         self.metrics = Metrics()
-        self.documents = DocumentStore(topics=topic_map(config))
+        self.documents = DocumentStore(
+            topics=topic_map(config), cache_size=config.server.cache_size
+        )
         self.health = Health(self.metrics, self.settings.tick_interval)
         self.dispatcher = Dispatcher(
             lambda: self.ctx,
@@ -138,6 +139,9 @@ class Daemon:
 
     def status_page(self) -> bytes:
         """The ``/status`` page (blocking: it reads the store)."""
+        # Jinja2 loads with the first request for the page, not with the daemon.
+        from aggregator.publish import render_status_page
+
         ctx = self.ctx
         status = read_status(
             ctx.config, ctx.store, now=self._clock(), publishes=list(self.republisher.recent)
@@ -171,7 +175,6 @@ class Daemon:
             server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
             server_task = asyncio.create_task(server.serve(), name="web")
             scheduler = self._scheduler(loop)
-            await self.start_workers()
             # What changed while the daemon was down: every seed folder now.
             self._reconcile(seed_folders(self.config))
             scheduler.start()
@@ -237,16 +240,6 @@ class Daemon:
                 overdue,
                 self.settings.catch_up_rate,
             )
-
-    async def start_workers(self) -> None:
-        """Start the parse workers in a thread; :meth:`run` does it while serving, before updates.
-
-        Otherwise the first update starts them on the event loop, and the fork
-        server's imports (seconds) hold ``/healthz`` and every fetch.
-        """
-        stages = self.ctx.stages
-        if stages is not None:
-            await asyncio.to_thread(stages.pool.start)
 
     async def close(self) -> None:
         """Close the fetchers and the store."""
@@ -429,13 +422,14 @@ def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
         # query changed since the last run is served with its new membership.
         ctx = await asyncio.to_thread(open_context, config)
         try:
-            docs = await asyncio.to_thread(render_all, ctx)
+            report = await asyncio.to_thread(publish_export, ctx)
         finally:
             ctx.close()
-        documents = DocumentStore(docs, topics=topic_map(config))
+        documents = DocumentStore(topics=topic_map(config), cache_size=config.server.cache_size)
+        documents.replace_files(config.data_dir / "public", report.documents)
         app = create_app(documents)
         server = serve(app, host=config.server.host, port=config.server.port)
-        log.info("serving %d documents at %s", len(docs), config.server.base_url)
+        log.info("serving %d documents at %s", len(documents), config.server.base_url)
         await server.serve()
 
     asyncio.run(main())

@@ -5,30 +5,28 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
 import functools
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.config import Config
-from aggregator.errors import AggregatorError, PublishError
+from aggregator.errors import AggregatorError
 from aggregator.metrics import Metrics
-from aggregator.model import Item, Story, TopicSpec
+from aggregator.model import TopicSpec
 from aggregator.pipeline import Context, make_fetcher, site_for
-from aggregator.publish import (
-    Document,
-    TopicFeed,
-    render_site_pages,
-    render_topic_isolated,
-    write_tree,
-)
+from aggregator.publish import Site
 from aggregator.publish.websub import changed_feeds, ping_hub
+from aggregator.store import is_memory_store
 from aggregator.web import DocumentStore
+
+if TYPE_CHECKING:
+    from aggregator.publish.export import PublishReport
+    from aggregator.publish.incremental import StoryReader
 
 __all__ = ["PublishPace", "Republisher", "publish_at", "topic_map"]
 
@@ -36,40 +34,6 @@ if TYPE_CHECKING:
     from .settings import DaemonSettings
 
 log = logging.getLogger(__name__)
-
-
-#: the text of an outlined story (see :func:`_outline`)
-_NO_TEXT = Item(
-    source="-",
-    identity="-",
-    title="-",
-    link=None,
-    content_html="",
-    summary="",
-    published=datetime(1970, 1, 1, tzinfo=UTC),
-    updated=datetime(1970, 1, 1, tzinfo=UTC),
-)
-
-
-#: stories freed per statement by :func:`_free_gradually`
-FREE_CHUNK = 500
-
-
-def _free_gradually(stories: list[Story]) -> None:
-    """Drop the last references to a topic's stories a slice at a time.
-
-    A topic can hold tens of thousands of stories, each an item with its
-    text: freed in one statement, their deallocation is one C call that
-    held the GIL, and with it the event loop, for over 100 ms. Between
-    slices the interpreter can hand the GIL to the loop.
-    """
-    while stories:
-        del stories[-FREE_CHUNK:]
-
-
-def _outline(story: Story) -> Story:
-    """``story`` without its texts: what the index and the OPML read (order, count, dates)."""
-    return dataclasses.replace(story, item=_NO_TEXT, provenance=(), via=())
 
 
 def topic_map(config: Config) -> dict[str, TopicSpec]:
@@ -166,15 +130,13 @@ class Republisher:
         self._pending: tuple[float, float] | None = None
         #: (end, duration) of the last publish
         self._last: tuple[float, float] | None = None
-        # Held by the publishing thread: a publish cancelled at shutdown keeps
-        # running in its thread, and the final publish waits for it.
-        self._lock = threading.Lock()
-        # Rendered per topic, so a publish re-renders only what changed.
-        self._feeds: dict[str, TopicFeed] = {}
-        self._topic_docs: dict[str, dict[str, Document]] = {}
+        #: the export running now (it may outlive a cancelled publish)
+        self._inflight: asyncio.Future[PublishReport] | None = None
         self._pings: set[asyncio.Task[None]] = set()
         #: publishes done (each renders every dirty topic once)
         self.publishes = 0
+        #: documents rendered by all publishes (a kept archive page is not rendered)
+        self.rendered = 0
         #: (when, seconds) of the last publishes, oldest first, for the status page
         self.recent: collections.deque[tuple[datetime, float]] = collections.deque(maxlen=96)
 
@@ -217,7 +179,13 @@ class Republisher:
                     await asyncio.wait_for(self._changed.wait(), wait)
 
     async def publish(self, *, full: bool = False) -> None:
-        """Re-render dirty topics (or all), swap them into the served set, write the static tree."""
+        """Bring the export up to date with the store and serve it.
+
+        Renders the dirty topics' changed documents (or, with ``full``, checks
+        every topic: a page whose stories did not change is still not
+        rendered), writes what changed into ``data_dir/public``, and swaps
+        the served set to the new manifest.
+        """
         if not full and not self._dirty and not self._index_dirty:
             self._pending = None
             return
@@ -226,76 +194,87 @@ class Republisher:
         ctx = self._current()
         config = ctx.config
         topics = topic_map(config)
-        dirty = set(topics) if full else self._dirty & set(topics)
+        dirty: frozenset[str] | None = None if full else frozenset(self._dirty & set(topics))
         self._dirty.clear()
         self._index_dirty = False
         self._pending = None
-        before = self.documents.documents
-        docs = await asyncio.to_thread(self._publish_sync, ctx, topics, dirty)
+        before = dict(self.documents.documents)
+        out_dir = config.data_dir / "public"
+        try:
+            report = await self._export(ctx, out_dir, dirty)
+        except (OSError, AggregatorError) as exc:
+            # Nothing is swapped: the last good export stays served.
+            log.error("%s: cannot publish: %s", out_dir, exc)
+            return
+        self.documents.replace_files(out_dir, report.documents, topics=topics)
         self.publishes += 1
         ended = self._clock()
         self._last = (ended, ended - started)
         elapsed = time.perf_counter() - timer
         self._metrics.publish_seconds.observe(elapsed)
         self.recent.append((ctx.clock(), elapsed))
+        self.rendered += report.rendered
         log.info(
-            "published %d topics (%d documents) in %.2fs",
-            len(dirty),
-            len(docs),
+            "published %d topics (%d documents rendered, %d pages kept) in %.2fs",
+            len(report.topics),
+            report.rendered,
+            report.kept,
             elapsed,
-            extra={"duration": round(elapsed, 3), "topics": sorted(dirty)},
+            extra={"duration": round(elapsed, 3), "topics": sorted(report.topics)},
         )
         hub = config.site.hub
         if hub and before:
-            changed = changed_feeds(before, docs)
+            changed = changed_feeds(before, report.documents)
             if changed:
                 urls = [config.server.base_url + path for path in changed]
                 task = asyncio.create_task(self._ping(hub, urls))
                 self._pings.add(task)
                 task.add_done_callback(self._pings.discard)
 
-    def _publish_sync(
-        self, ctx: Context, topics: Mapping[str, TopicSpec], dirty: set[str]
-    ) -> Mapping[str, Document]:
-        """In a worker thread: render, serve (compressing what changed), write the tree."""
-        with self._lock:
-            docs = self._render(ctx, topics, dirty)
-            self.documents.replace(docs, topics=topics)
-            out_dir = ctx.config.data_dir / "public"
-            try:
-                write_tree(out_dir, docs)
-            except (OSError, AggregatorError) as exc:
-                log.error("%s: cannot write the published files: %s", out_dir, exc)
-            return docs
+    async def _export(
+        self, ctx: Context, out_dir: Path, dirty: frozenset[str] | None
+    ) -> PublishReport:
+        """Run one export; one at a time, and never two at once even across a cancellation.
 
-    def _render(
-        self, ctx: Context, topics: Mapping[str, TopicSpec], dirty: set[str]
-    ) -> dict[str, Document]:
+        Rendering is CPU work: in a worker process of the ingest pool when it
+        has processes (so this process never imports a renderer), else in a
+        thread. A publish cancelled at shutdown keeps running there, and the
+        next one waits for it before it starts.
+        """
+        if self._inflight is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._inflight)
         site = site_for(ctx.config)
-        for name in list(self._feeds):
-            if name not in topics:
-                del self._feeds[name]
-                self._topic_docs.pop(name, None)
-        for name, spec in topics.items():
-            if name in dirty or name not in self._feeds or self._feeds[name].topic != spec:
-                stories = ctx.store.topic_stories(name)
-                feed = TopicFeed(spec, tuple(stories))
-                try:
-                    self._topic_docs[name] = render_topic_isolated(site, feed)
-                except PublishError as exc:
-                    # One topic's failure keeps its last good documents (or
-                    # none) and never stops the others or the daemon's start.
-                    log.error("%s", exc)
-                    self._topic_docs.setdefault(name, {})
-                del feed
-                # Held until the topic changes, for the index and the OPML only:
-                # one topic's texts at a time are in memory, never every topic's.
-                self._feeds[name] = TopicFeed(spec, tuple(map(_outline, stories)))
-                _free_gradually(stories)
-        docs = render_site_pages(site, [self._feeds[name] for name in topics])
-        for name in topics:
-            docs.update(self._topic_docs[name])
-        return docs
+        topics = list(ctx.config.topics)
+        pool = ctx.stages.pool if ctx.stages is not None else None
+        run: Awaitable[PublishReport]
+        if pool is not None and pool.processes and not is_memory_store(ctx.config.store_url):
+            run = pool.run(
+                "publish",
+                "aggregator.publishing:publish_store",
+                ctx.config.store_url,
+                out_dir,
+                site,
+                topics,
+                dirty=dirty,
+            )
+        else:
+            run = asyncio.to_thread(self._publish_here, ctx.store, out_dir, site, topics, dirty)
+        task = asyncio.ensure_future(run)
+        self._inflight = task
+        return await asyncio.shield(task)
+
+    @staticmethod
+    def _publish_here(
+        store: StoryReader,
+        out_dir: Path,
+        site: Site,
+        topics: list[TopicSpec],
+        dirty: frozenset[str] | None,
+    ) -> PublishReport:
+        from aggregator.publish.incremental import publish
+
+        return publish(out_dir, site, topics, store, dirty=dirty)
 
     async def _ping(self, hub: str, urls: list[str]) -> None:
         # Through a guarded fetcher: SSRF rules, no redirects, no proxy variables.

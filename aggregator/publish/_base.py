@@ -28,6 +28,7 @@ __all__ = [
     "Page",
     "Site",
     "TopicFeed",
+    "TopicSummary",
     "TopicUrls",
     "also_reported_by",
     "body_html",
@@ -93,6 +94,39 @@ class TopicFeed:
 
     topic: TopicSpec
     stories: tuple[Story, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class TopicSummary:
+    """What the index, the OPML and a topic's page say of a whole topic, without its stories."""
+
+    topic: TopicSpec
+    #: stories in the topic
+    count: int
+    #: the newest ``updated`` of its stories; None when it has none
+    updated: datetime | None
+    #: RFC 5005 archive pages
+    archive_count: int
+
+    @classmethod
+    def of(cls, feed: TopicFeed) -> TopicSummary:
+        """The summary of a topic given with all of its stories."""
+        topic = feed.topic
+        size = max(1, topic.max_items)
+        return cls(
+            topic=topic,
+            count=len(feed.stories),
+            updated=newest_updated(feed.stories) if feed.stories else None,
+            archive_count=archive_count(len(feed.stories), size),
+        )
+
+
+def archive_count(count: int, size: int) -> int:
+    """Archive pages of a topic of ``count`` stories, ``size`` a page (see :func:`paginate`)."""
+    older = max(0, count - size)
+    if not older:
+        return 0
+    return older // size + 1 if older % size == 0 else -(-older // size)
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,9 @@ from aggregator.publish._base import (
     HTML_TYPE,
     Document,
     Site,
-    TopicFeed,
+    TopicSummary,
     TopicUrls,
     make_document,
-    newest_updated,
     rfc3339,
     story_anchor,
     web_url,
@@ -85,29 +84,28 @@ class _TopicRow:
     links: _Links
 
 
-def render_index(site: Site, feeds: Sequence[TopicFeed], archive_counts: Sequence[int]) -> Document:
-    """Render the index page (``/``) listing ``feeds`` (callers pass public topics only).
+def render_index(site: Site, topics: Sequence[TopicSummary]) -> Document:
+    """Render the index page (``/``) listing ``topics`` (callers pass public topics only).
 
     Args:
         site: site-wide facts.
-        feeds: the public topics, in listing order.
-        archive_counts: number of archive pages of each topic, parallel to ``feeds``.
+        topics: the public topics, in listing order.
 
     Returns:
         The document at ``""`` (served at ``/``, exported as ``index.html``).
     """
     rows = [
         _TopicRow(
-            name=f.topic.name,
-            title=f.topic.title,
-            description=f.topic.description,
-            count=len(f.stories),
-            updated=newest_updated(f.stories) if f.stories else None,
-            links=_links(TopicUrls(site.base_url, f.topic.name, ""), n),
+            name=t.topic.name,
+            title=t.topic.title,
+            description=t.topic.description,
+            count=t.count,
+            updated=t.updated,
+            links=_links(TopicUrls(site.base_url, t.topic.name, ""), t.archive_count),
         )
-        for f, n in zip(feeds, archive_counts, strict=True)
+        for t in topics
     ]
-    updated = max((newest_updated(f.stories) for f in feeds), default=EPOCH)
+    updated = max((t.updated or EPOCH for t in topics), default=EPOCH)
     body = _ENV.get_template("index.html").render(
         site=site, topics=rows, opml_url=site.base_url + OPML_PATH
     )
@@ -161,34 +159,32 @@ def _text_direction(language: str | None) -> tuple[str | None, str]:
 
 def render_topic_page(
     site: Site,
-    feed: TopicFeed,
+    summary: TopicSummary,
     urls: TopicUrls,
     stories: Sequence[Story],
-    archive_count: int,
 ) -> Document:
     """Render one topic's HTML page listing its recent stories.
 
     Args:
         site: site-wide facts.
-        feed: the topic (for title, description and total count).
+        summary: the topic, its total count, newest date and archive pages.
         urls: where this rendering lives (public or private).
         stories: the current feed's stories, newest first.
-        archive_count: number of archive pages (to link the newest).
 
     Returns:
         The document at ``urls.html_path`` (exported as ``<path>/index.html``).
     """
     body = _ENV.get_template("topic.html").render(
         site=site,
-        topic=feed.topic,
-        total=len(feed.stories),
+        topic=summary.topic,
+        total=summary.count,
         stories=[_story_row(s) for s in stories],
-        links=_links(urls, archive_count),
+        links=_links(urls, summary.archive_count),
         index_url=site.base_url,
         public=not urls.prefix,
     )
     return make_document(
-        urls.html_path, xml_safe(body).encode("utf-8"), HTML_TYPE, newest_updated(feed.stories)
+        urls.html_path, xml_safe(body).encode("utf-8"), HTML_TYPE, summary.updated or EPOCH
     )
 
 

@@ -10,11 +10,10 @@ from aggregator.publish._base import (
     OPML_TYPE,
     Document,
     Site,
-    TopicFeed,
+    TopicSummary,
     TopicUrls,
     http_date,
     make_document,
-    newest_updated,
     xml_safe,
 )
 from aggregator.publish.paths import OPML_PATH
@@ -26,17 +25,17 @@ def _attr(value: str) -> str:
     return quoteattr(xml_safe(value), {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
 
 
-def render_opml(site: Site, feeds: Sequence[TopicFeed]) -> Document:
-    """Render the OPML subscription list of ``feeds`` (callers pass public topics only).
+def render_opml(site: Site, topics: Sequence[TopicSummary]) -> Document:
+    """Render the OPML subscription list of ``topics`` (callers pass public topics only).
 
     Args:
         site: site-wide facts.
-        feeds: the public topics, in the order to list them.
+        topics: the public topics, in the order to list them.
 
     Returns:
         The document at ``topics.opml``; its date is the newest story's ``updated``.
     """
-    updated = max((newest_updated(f.stories) for f in feeds), default=EPOCH)
+    updated = max((t.updated or EPOCH for t in topics), default=EPOCH)
     out = [
         '<?xml version="1.0" encoding="utf-8"?>\n',
         '<opml version="2.0">\n<head>\n',
@@ -47,8 +46,8 @@ def render_opml(site: Site, feeds: Sequence[TopicFeed]) -> Document:
     if site.author_email:
         out.append(f"<ownerEmail>{escape(xml_safe(site.author_email))}</ownerEmail>\n")
     out.append("</head>\n<body>\n")
-    for feed in feeds:
-        topic = feed.topic
+    for summary in topics:
+        topic = summary.topic
         urls = TopicUrls(site.base_url, topic.name, "")
         attrs = [
             f"text={_attr(topic.title)}",

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from aggregator.publish._base import ATOM_TYPE, JSON_FEED_TYPE, RSS_TYPE, Document
+from aggregator.publish._base import ATOM_TYPE, JSON_FEED_TYPE, RSS_TYPE
 from aggregator.publish.paths import PathKind, parse_path
 
 __all__ = ["PingResult", "Poster", "changed_feeds", "ping_hub"]
@@ -22,6 +23,19 @@ __all__ = ["PingResult", "Poster", "changed_feeds", "ping_hub"]
 Poster = Callable[[str, Mapping[str, str]], Awaitable[int]]
 
 _FEED_TYPES = frozenset({ATOM_TYPE, RSS_TYPE, JSON_FEED_TYPE})
+
+
+class Published(Protocol):
+    """What the ping needs of a published document (a rendered one, or its export entry)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def etag(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -39,7 +53,7 @@ class PingResult:
         return self.error is None
 
 
-def _is_subscription_feed(doc: Document) -> bool:
+def _is_subscription_feed(doc: Published) -> bool:
     # Only the current public feeds advertise the hub: archives are not
     # subscribed to, and private feeds must never reach a hub (their URL is a secret).
     parsed = parse_path(doc.path)
@@ -51,7 +65,7 @@ def _is_subscription_feed(doc: Document) -> bool:
     )
 
 
-def changed_feeds(before: Mapping[str, Document], after: Mapping[str, Document]) -> list[str]:
+def changed_feeds(before: Mapping[str, Published], after: Mapping[str, Published]) -> list[str]:
     """Paths of the public subscription feeds that are new or whose ETag changed.
 
     Args:

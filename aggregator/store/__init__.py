@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from aggregator.store.api import Store
 from aggregator.store.batch import SourceWrite
+from aggregator.store.database import is_memory_store
 from aggregator.store.sql import SQLStore, open_store
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
 
@@ -20,5 +21,6 @@ __all__ = [
     "SourceWrite",
     "Store",
     "TopicMatchers",
+    "is_memory_store",
     "open_store",
 ]

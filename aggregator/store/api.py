@@ -9,7 +9,13 @@ from typing import Any, Protocol, runtime_checkable
 from aggregator.model import Item, Poll, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
 from aggregator.store.stories import RebuildReport
-from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
+from aggregator.store.values import (
+    FileChange,
+    FileRecord,
+    IngestReport,
+    TopicMatchers,
+    TopicOutline,
+)
 
 __all__ = ["Store"]
 
@@ -156,6 +162,10 @@ class Store(Protocol):
 
     def newest_story_ids(self, topic: str, limit: int) -> list[str]:
         """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""
+        ...
+
+    def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
+        """A topic's story ids and versions in published order, and its newest ``updated``."""
         ...
 
     def topic_counts(self) -> dict[str, int]:

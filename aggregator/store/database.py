@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from aggregator.errors import StoreError
 
-__all__ = ["Database", "chunks", "head_revisions"]
+__all__ = ["Database", "chunks", "head_revisions", "is_memory_store"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
@@ -105,6 +105,11 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def is_memory_store(url: str) -> bool:
+    """Whether ``url`` names an in-memory database (one no other process can open)."""
+    return url in _MEMORY or url.startswith("sqlite:///:memory:")
 
 
 def chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:

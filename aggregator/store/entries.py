@@ -25,6 +25,7 @@ from aggregator.topics import tokens
 
 __all__ = [
     "Entries",
+    "bump_versions",
     "entry_row",
     "fullest_entry",
     "identities_of",
@@ -135,7 +136,16 @@ def story_row(item: Item, story_id: str, now: datetime) -> dict[str, Any]:
         "updated": item.updated,
         "first_seen": now,
         "content_hash": item.content_hash,
+        "version": 0,
     }
+
+
+def bump_versions(conn: Connection, story_ids: Iterable[str]) -> None:
+    """Mark stories as changed for publishing (their entries changed; see ``stories.version``)."""
+    for chunk in chunks(sorted(set(story_ids))):
+        conn.execute(
+            stories.update().where(stories.c.id.in_(chunk)).values(version=stories.c.version + 1)
+        )
 
 
 def entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -223,6 +233,9 @@ def refresh_story(
     changes: dict[str, Any] = {
         "canonical_source": item.source,
         "canonical_identity": item.identity,
+        # Called after every change to the story's entries: its merged
+        # sources, links or text may publish differently.
+        "version": stories.c.version + 1,
     }
     if item.content_hash != story.content_hash:
         changes["content_hash"] = item.content_hash

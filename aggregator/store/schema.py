@@ -137,6 +137,10 @@ stories = Table(
     Column("updated", UTCDateTime, nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
+    #: bumped whenever what the story publishes may have changed (its entries,
+    #: canonical entry, dates): publishing re-renders an archive page only when
+    #: one of its stories' versions moved
+    Column("version", Integer, nullable=False, default=0, server_default="0"),
 )
 
 #: one row per (source, entry identity)

@@ -31,7 +31,13 @@ from aggregator.store.files import SeedFiles
 from aggregator.store.polls import PollHistory
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics
-from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
+from aggregator.store.values import (
+    FileChange,
+    FileRecord,
+    IngestReport,
+    TopicMatchers,
+    TopicOutline,
+)
 
 __all__ = ["SQLStore", "open_store"]
 
@@ -309,6 +315,10 @@ class SQLStore:
     def newest_story_ids(self, topic: str, limit: int) -> list[str]:
         """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""
         return self.topics.newest_story_ids(topic, limit)
+
+    def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
+        """A topic's story ids and versions in published order, and its newest ``updated``."""
+        return self.topics.topic_outline(topic, resurface=resurface)
 
     def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
         """Every stored story (or those with the given ids), newest first; streamed."""

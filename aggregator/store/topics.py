@@ -15,7 +15,7 @@ from aggregator.store.database import Database
 from aggregator.store.entries import provenance, via
 from aggregator.store.rows import ITEM_COLUMNS, item_from_row
 from aggregator.store.schema import entries, stories, story_topics, topics
-from aggregator.store.values import TopicMatchers
+from aggregator.store.values import TopicMatchers, TopicOutline
 
 __all__ = ["Topics"]
 
@@ -42,6 +42,7 @@ _MATCHED = (
 )
 
 _NEWEST_FIRST = (stories.c.published.desc(), stories.c.id.desc())
+_RESURFACED_FIRST = (stories.c.updated.desc(), stories.c.id.desc())
 
 #: stories with their canonical entry's columns, newest first by (published, id)
 _STORIES = _CANONICAL.add_columns(
@@ -155,6 +156,35 @@ class Topics:
             origins = provenance(conn, [r.sid for r in rows])
             merged = via(conn, [r.sid for r in rows])
         return [_story(r, origins, merged) for r in rows]
+
+    def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
+        """A topic's stories as publishing pages them: ids and versions only, newest first.
+
+        Ordered as :func:`~aggregator.publish.paginate` orders stories (by
+        ``(published, id)``, or ``(updated, id)`` with ``resurface``), so the
+        pages can be cut without reading a single text.
+        """
+        order = _RESURFACED_FIRST if resurface else _NEWEST_FIRST
+        member = story_topics.c.topic == topic
+        query = (
+            sa.select(stories.c.id, stories.c.version)
+            .join(story_topics, story_topics.c.story_id == stories.c.id)
+            .where(member)
+            .order_by(*order)
+        )
+        newest = (
+            sa.select(sa.func.max(stories.c.updated))
+            .join(story_topics, story_topics.c.story_id == stories.c.id)
+            .where(member)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(query).all()
+            updated = conn.execute(newest).scalar()
+        return TopicOutline(
+            ids=tuple(r[0] for r in rows),
+            versions=tuple(r[1] for r in rows),
+            updated=utc(updated) if updated is not None else None,
+        )
 
     def newest_story_ids(self, topic: str, limit: int) -> list[str]:
         """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""

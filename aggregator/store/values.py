@@ -8,9 +8,16 @@ from typing import Protocol, runtime_checkable
 
 # Seed-file records are model types: the ingest engine's worker processes build
 # them without importing the store.
-from aggregator.model import FileChange, FileRecord, Item
+from aggregator.model import FileChange, FileRecord, Item, TopicOutline
 
-__all__ = ["FileChange", "FileRecord", "IngestReport", "MatchesMany", "TopicMatchers"]
+__all__ = [
+    "FileChange",
+    "FileRecord",
+    "IngestReport",
+    "MatchesMany",
+    "TopicMatchers",
+    "TopicOutline",
+]
 
 #: topic name -> predicate over a story's canonical item
 TopicMatchers = Mapping[str, Callable[[Item], bool]]

@@ -38,7 +38,9 @@ class Publisher:
         self.ctx = ctx
         self.queue = queue
         self.metrics = Metrics()
-        self.documents = DocumentStore(topics=topic_map(ctx.config))
+        self.documents = DocumentStore(
+            topics=topic_map(ctx.config), cache_size=ctx.config.server.cache_size
+        )
         self.republisher = Republisher(
             self.documents,
             lambda: self.ctx,

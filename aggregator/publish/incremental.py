@@ -1,0 +1,324 @@
+"""Incremental publishing: render what changed, keep every page that did not.
+
+A topic's documents split in two:
+
+* the **head**: the subscription feed in each format and the HTML page. Every
+  change to the topic re-renders these (they hold its newest stories).
+* the RFC 5005 **archive pages**, filled from the oldest story up
+  (:func:`~aggregator.publish.paginate`). A page is rendered from its
+  stories' ids and versions, its number and whether a newer page follows;
+  those make its *fingerprint*, recorded in the export's manifest. A page
+  whose fingerprint is unchanged, and whose file is the one the manifest
+  describes, is neither rendered nor written: a full page never changes
+  while its stories stay, so a new story costs the head and at most the
+  newest archive page.
+
+The fingerprints come from the store's outline of the topic (ids and
+versions in published order, no texts); texts are read only for the
+documents rendered, a few hundred stories at a time. The output is byte for
+byte what :func:`~aggregator.publish.render_site` renders for the same
+stories (``tests/test_publish_incremental.py``).
+
+The index and the OPML are rendered on every publish from each topic's
+summary (its count, newest date and archive pages): the topics not touched
+keep the summary the manifest recorded.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from aggregator.errors import PublishError
+from aggregator.model import Story, TopicOutline, TopicSpec
+from aggregator.publish._base import (
+    Page,
+    Site,
+    TopicSummary,
+    TopicUrls,
+    archive_count,
+    check_token,
+)
+from aggregator.publish.export import DocumentFile, Export, PublishReport, TopicRecord
+from aggregator.publish.paths import private_prefix, topic_of
+from aggregator.publish.render import render_archive_page, render_head, render_site_pages
+
+__all__ = [
+    "RENDER_VERSION",
+    "PublishReport",
+    "StoryReader",
+    "publish",
+    "topic_signature",
+]
+
+log = logging.getLogger(__name__)
+
+#: bumped whenever a renderer's output changes for the same stories, so
+#: fingerprints recorded by an older release do not keep its pages
+RENDER_VERSION = "1"
+
+#: stories read from the store per round while rendering archive pages
+LOAD_CHUNK = 500
+
+
+class StoryReader(Protocol):
+    """What publishing reads from the store."""
+
+    def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline: ...
+
+    def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]: ...
+
+
+@functools.cache
+def _renderer_fingerprint() -> str:
+    """The archive pages' renderer: its modules' source and the libraries it drives.
+
+    Part of every page's fingerprint, so an upgrade that renders a page
+    differently renders it again once, even if nobody bumped
+    :data:`RENDER_VERSION`.
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from aggregator.publish import _base, atom, paths
+
+    parts = [RENDER_VERSION]
+    for module in (_base, atom, paths):
+        parts.append(hashlib.blake2b(Path(str(module.__file__)).read_bytes()).hexdigest())
+    for library in ("feedgen", "lxml"):
+        try:
+            parts.append(version(library))
+        except PackageNotFoundError:
+            parts.append("-")
+    return "/".join(parts)
+
+
+def topic_signature(site: Site, topic: TopicSpec) -> str:
+    """A fingerprint of everything besides its stories that a topic's documents show."""
+    shown = (
+        topic.name,
+        topic.title,
+        topic.description,
+        topic.max_items,
+        topic.private,
+        topic.tokens,
+        topic.updates,
+    )
+    return _digest(f"{_renderer_fingerprint()}\0{site!r}\0{shown!r}")
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _copies(topic: TopicSpec) -> list[tuple[str, bool]]:
+    """``(path prefix, public)`` of each rendering of a topic.
+
+    Raises:
+        PublishError: a private topic without a token, or with one unusable in a path.
+    """
+    if not topic.private:
+        return [("", True)]
+    if not topic.tokens:
+        raise PublishError(f"topic {topic.name!r}: private topic without any token")
+    copies = []
+    for token in topic.tokens:
+        try:
+            check_token(topic.name, token)
+        except ValueError as exc:
+            raise PublishError(str(exc)) from exc
+        copies.append((private_prefix(token), False))
+    return copies
+
+
+@dataclass(frozen=True, slots=True)
+class _ArchivePage:
+    number: int
+    #: newest first, as the page lists them
+    ids: tuple[str, ...]
+    fp: str
+
+
+def _archive_pages(outline: TopicOutline, size: int, signature: str) -> list[_ArchivePage]:
+    """The archive pages of a topic as :func:`~aggregator.publish.paginate` cuts them."""
+    ids, versions = outline.ids, outline.versions
+    count = archive_count(len(ids), size)
+    pages = []
+    for number in range(1, count + 1):
+        # Oldest first from the end of the outline: page 1 holds the oldest stories.
+        end = len(ids) - (number - 1) * size
+        start = max(size, end - size)
+        page_ids = ids[start:end]
+        tokens = ",".join(f"{i}#{v}" for i, v in zip(page_ids, versions[start:end], strict=True))
+        fp = _digest(f"{signature}\0{number}\0{number < count}\0{tokens}")
+        pages.append(_ArchivePage(number, page_ids, fp))
+    return pages
+
+
+def _batches(pages: Sequence[_ArchivePage]) -> Iterator[list[_ArchivePage]]:
+    """Pages in runs of about :data:`LOAD_CHUNK` stories, read from the store together."""
+    batch: list[_ArchivePage] = []
+    held = 0
+    for page in pages:
+        batch.append(page)
+        held += len(page.ids)
+        if held >= LOAD_CHUNK:
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
+
+
+def _load(reader: StoryReader, ids: Iterable[str]) -> dict[str, Story]:
+    wanted = list(dict.fromkeys(ids))
+    return {story.id: story for story in reader.stories(wanted)} if wanted else {}
+
+
+def _publish_topic(
+    export: Export, site: Site, topic: TopicSpec, reader: StoryReader, signature: str
+) -> tuple[TopicRecord, int, int]:
+    """Render one topic's changed documents into ``export``; return its record and counts.
+
+    Raises:
+        PublishError: the topic cannot be rendered.
+    """
+    copies = _copies(topic)
+    size = max(1, topic.max_items)
+    outline = reader.topic_outline(topic.name, resurface=topic.updates == "resurface")
+    pages = _archive_pages(outline, size, signature)
+    count = len(pages)
+    summary = TopicSummary(topic, len(outline.ids), outline.updated, count)
+    rendered = kept = 0
+    stale: list[_ArchivePage] = []
+    for page in pages:
+        current = [
+            export.current(TopicUrls("", topic.name, prefix).archive_path(page.number), page.fp)
+            for prefix, _ in copies
+        ]
+        if all(entry is not None for entry in current):
+            for entry in current:
+                export.keep(entry)  # type: ignore[arg-type]
+            kept += len(current)
+        else:
+            stale.append(page)
+    head_ids = outline.ids[:size]
+    # Texts are read a chunk of pages at a time: a topic rendered for the
+    # first time never holds all of its stories at once.
+    for batch in _batches(stale):
+        stories = _load(reader, (i for p in batch for i in p.ids))
+        for page in batch:
+            shown = Page(tuple(stories[i] for i in page.ids if i in stories), page.number, count)
+            for prefix, public in copies:
+                urls = TopicUrls(site.base_url, topic.name, prefix)
+                export.write(render_archive_page(site, topic, urls, shown, public=public), page.fp)
+                rendered += 1
+        del stories
+    stories = _load(reader, head_ids)
+    head = Page(tuple(stories[i] for i in head_ids if i in stories), 0, count)
+    for prefix, public in copies:
+        urls = TopicUrls(site.base_url, topic.name, prefix)
+        for doc in render_head(site, summary, urls, head, public=public):
+            export.write(doc)
+            rendered += 1
+    record = TopicRecord(signature, summary.count, summary.updated, count)
+    return record, rendered, kept
+
+
+def publish(
+    out_dir: Path,
+    site: Site,
+    topics: Sequence[TopicSpec],
+    reader: StoryReader,
+    *,
+    dirty: Collection[str] | None = None,
+) -> PublishReport:
+    """Bring the export in ``out_dir`` up to date with the store, rendering only what changed.
+
+    Args:
+        out_dir: the export folder (its manifest says what is there).
+        site: site-wide facts.
+        topics: every configured topic, in listing order.
+        reader: the store.
+        dirty: topics whose stories may have changed; None: every topic. A
+            topic new to the export, or whose settings changed, renders
+            whatever this says.
+
+    Returns:
+        The report, with every document now published.
+
+    Raises:
+        PublishError: two topics share a name, the export cannot be written,
+            or its manifest is unusable. One topic that fails to render keeps
+            its last good documents and is reported in ``errors``.
+    """
+    names = [t.name for t in topics]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise PublishError(f"topics: duplicate topic names: {', '.join(dupes)}")
+    export = Export(out_dir)
+    previous = export.previous
+    by_topic: dict[str, list[DocumentFile]] = {}
+    for path, entry in previous.documents.items():
+        name = topic_of(path)
+        if name is not None:
+            by_topic.setdefault(name, []).append(entry)
+    summaries: list[TopicSummary] = []
+    done: list[str] = []
+    errors: list[str] = []
+    rendered = kept = 0
+    for topic in topics:
+        signature = topic_signature(site, topic)
+        record = previous.topics.get(topic.name)
+        fresh = record is not None and record.signature == signature
+        if fresh and dirty is not None and topic.name not in dirty:
+            olds = by_topic.get(topic.name, [])
+            if all(export.intact(entry) for entry in olds):
+                for entry in olds:
+                    export.keep(entry)
+                export.manifest.topics[topic.name] = record  # type: ignore[assignment]
+                summaries.append(_summary(topic, record))  # type: ignore[arg-type]
+                continue
+        try:
+            record, made, held = _publish_topic(export, site, topic, reader, signature)
+        except PublishError as exc:
+            errors.append(str(exc))
+        except Exception as exc:  # any renderer bug is this topic's failure alone
+            errors.append(f"topic {topic.name!r}: cannot render: {exc}")
+        else:
+            export.manifest.topics[topic.name] = record
+            summaries.append(_summary(topic, record))
+            done.append(topic.name)
+            rendered += made
+            kept += held
+            continue
+        # A failed topic keeps its last good documents (their files stay).
+        for entry in by_topic.get(topic.name, []):
+            if export.intact(entry):
+                export.keep(entry)
+        if record is not None:
+            export.manifest.topics[topic.name] = record
+            summaries.append(_summary(topic, record))
+        else:
+            summaries.append(TopicSummary(topic, 0, None, 0))
+    for doc in render_site_pages(site, summaries).values():
+        export.write(doc)
+        rendered += 1
+    files = export.finish()
+    for line in errors:
+        log.error("%s", line)
+    return PublishReport(
+        documents=dict(export.manifest.documents),
+        topics=tuple(done),
+        rendered=rendered,
+        kept=kept,
+        files=files,
+        errors=tuple(errors),
+    )
+
+
+def _summary(topic: TopicSpec, record: TopicRecord) -> TopicSummary:
+    return TopicSummary(topic, record.count, record.updated, record.archive_count)
