@@ -11,7 +11,14 @@ once, then times the dispatch tick two ways:
   the tick only selects and queues (the fetches themselves are bounded by the
   worker and connection limits, not by the tick).
 
-Run: ``python benchmarks/bench_daemon.py [N ...]``
+With ``--rest``, instead: ``aggregator run`` on a copy of the default config
+(``config/aggregator.yaml`` and ``seeds/``) in a fresh data folder; the tree's
+PSS is sampled every 50 ms from start-up until the daemon is at rest (the
+seeds published and the parse workers stopped for being idle, after
+``ingest.idle_after``, 1 min by default), then ten times a second apart: the
+peak during start-up and the median at rest are printed.
+
+Run: ``python benchmarks/bench_daemon.py [N ...]`` or ``python benchmarks/bench_daemon.py --rest``
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -29,6 +37,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from proctree import tree_pss  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -117,7 +128,57 @@ def measure(n: int) -> dict[str, float]:
     }
 
 
+def rest() -> None:
+    import shutil
+    import socket
+    import urllib.request
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        shutil.copytree(REPO / "seeds", folder / "seeds")
+        (folder / "config").mkdir()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        text = (REPO / "config" / "aggregator.yaml").read_text(encoding="utf-8")
+        text = text.replace("port: 8080", f"port: {port}").replace("8080", str(port))
+        config = folder / "config" / "aggregator.yaml"
+        config.write_text(text, encoding="utf-8")
+        argv = [sys.executable, "-m", "aggregator", "--config", str(config), "run"]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        started = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        peak, published = 0.0, None
+        feed = folder / "var" / "public" / "topics" / "caucasus.atom"
+        try:
+            while time.perf_counter() - started < 300:
+                pss, count = tree_pss(proc.pid)
+                peak = max(peak, pss)
+                if published is None and feed.exists():
+                    published = time.perf_counter() - started
+                if published is not None and count <= 1:
+                    break
+                time.sleep(0.05)
+            at_rest = time.perf_counter() - started
+            samples = []
+            for _ in range(10):
+                samples.append(tree_pss(proc.pid)[0])
+                time.sleep(1.0)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/topics/caucasus.atom") as r:
+                served = len(r.read())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+    print(f"default config: published after {published:.1f}s, at rest after {at_rest:.0f}s")
+    print(f"tree PSS peak during start-up  {peak:7.1f} MiB")
+    print(f"tree PSS at rest (median of 10) {statistics.median(samples):7.1f} MiB")
+    print(f"(served caucasus.atom: {served} bytes)")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--rest"]:
+        rest()
+        return
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         print(json.dumps(measure(int(sys.argv[2]))))
         return

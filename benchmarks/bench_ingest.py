@@ -52,6 +52,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -375,6 +376,26 @@ def _reap(pid: int, grace: float) -> tuple[int, Any]:
         return 0, None
 
 
+def _at_rest(pid: int, deadline: float) -> float:
+    """The tree's PSS (MiB) once it is at rest: its workers stopped for being idle.
+
+    Waits (at most ``deadline`` seconds) until the daemon is a single process
+    (``ingest.idle_after`` stops the parse workers and the fork server), then
+    takes the median of ten samples a second apart.
+    """
+    started = time.perf_counter()
+    while time.perf_counter() - started < deadline:
+        _, _, count, _ = tree_memory(pid)
+        if count <= 1:
+            break
+        time.sleep(0.5)
+    samples = []
+    for _ in range(10):
+        samples.append(tree_memory(pid)[0])
+        time.sleep(1.0)
+    return statistics.median(samples)
+
+
 def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
     folder = work / "daemon"
     folder.mkdir()
@@ -403,6 +424,8 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
             if attempted >= len(urls):
                 ingest_s = time.perf_counter() - started
                 break
+        ingest_peak = sampler.peak_pss
+        rest_pss = _at_rest(proc.pid, deadline=150.0)
     finally:
         poller.done.set()
         poller.join()
@@ -434,6 +457,9 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
             "healthz_p99_ms": lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan"),
             "healthz_over_100ms": sum(1 for x in lat if x > 0.1),
             "first_healthz_s": (poller.first_answer - started) if poller.first_answer else None,
+            "ingest_peak_pss_mib": round(ingest_peak, 1),
+            "rest_pss_mib": round(rest_pss, 1),
+            "peak_over_rest": round(ingest_peak / rest_pss, 2) if rest_pss else None,
             "note": "wall = time until every feed was attempted; CPU includes shutdown",
         },
     )

@@ -24,10 +24,11 @@ import gzip
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from aggregator.errors import PublishError
 from aggregator.model import utc
@@ -50,7 +51,7 @@ __all__ = [
 #: file in the export folder listing what the previous export wrote
 MANIFEST_NAME = ".aggregator-manifest.json"
 #: manifest format; an older one (a plain file list) describes no document
-MANIFEST_VERSION = 2
+MANIFEST_VERSION = 3
 #: bodies smaller than this get no gzip copy (headers dominate)
 GZIP_MIN_BYTES = 256
 GZ_SUFFIX = ".gz"
@@ -103,16 +104,61 @@ class DocumentFile:
         """The gzip copy's file name, if it has one."""
         return self.file + GZ_SUFFIX if self.gz_size is not None else None
 
-    def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data["last_modified"] = self.last_modified.isoformat()
-        return data
+    def to_json(self) -> list[object]:
+        """A compact row (the manifest lists every archive page: thousands of them)."""
+        return [
+            self.path,
+            self.file,
+            self.content_type,
+            self.etag,
+            self.last_modified.isoformat(),
+            self.size,
+            self.ino,
+            self.mtime_ns,
+            self.gz_size,
+            self.gz_ino,
+            self.gz_mtime_ns,
+            self.fp,
+        ]
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> DocumentFile:
-        values = dict(data)
-        values["last_modified"] = utc(datetime.fromisoformat(str(values["last_modified"])))
-        return cls(**values)  # type: ignore[arg-type]
+    def from_json(cls, row: Sequence[Any]) -> DocumentFile:
+        """The entry :meth:`to_json` wrote.
+
+        Raises:
+            ValueError: not such a row.
+            TypeError: not such a row.
+        """
+        if len(row) != 12:
+            raise ValueError(f"a manifest row has 12 fields, not {len(row)}")
+        (
+            path,
+            file,
+            content_type,
+            etag,
+            modified,
+            size,
+            ino,
+            mtime,
+            gz_size,
+            gz_ino,
+            gz_mtime,
+            fp,
+        ) = row
+        return cls(
+            str(path),
+            str(file),
+            str(content_type),
+            str(etag),
+            utc(datetime.fromisoformat(modified)),
+            int(size),
+            int(ino),
+            int(mtime),
+            None if gz_size is None else int(gz_size),
+            int(gz_ino),
+            int(gz_mtime),
+            None if fp is None else str(fp),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +249,7 @@ class Manifest:
             "documents": [self.documents[p].to_json() for p in sorted(self.documents)],
             "topics": {name: self.topics[name].to_json() for name in sorted(self.topics)},
         }
-        body = json.dumps(data, indent=0, sort_keys=True).encode("utf-8")
+        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
         try:
             _write_atomic(out_dir / MANIFEST_NAME, body)
         except OSError as exc:

@@ -153,8 +153,9 @@ def _archive_pages(outline: TopicOutline, size: int, signature: str) -> list[_Ar
         end = len(ids) - (number - 1) * size
         start = max(size, end - size)
         page_ids = ids[start:end]
-        tokens = ",".join(f"{i}#{v}" for i, v in zip(page_ids, versions[start:end], strict=True))
-        fp = _digest(f"{signature}\0{number}\0{number < count}\0{tokens}")
+        # repr of the two tuples: one C-level pass over the page's ids and versions
+        shown = repr((page_ids, versions[start:end]))
+        fp = _digest(f"{signature}\0{number}\0{number < count}\0{shown}")
         pages.append(_ArchivePage(number, page_ids, fp))
     return pages
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -165,26 +165,34 @@ class Topics:
         pages can be cut without reading a single text.
         """
         order = _RESURFACED_FIRST if resurface else _NEWEST_FIRST
-        member = story_topics.c.topic == topic
         query = (
-            sa.select(stories.c.id, stories.c.version)
+            sa.select(stories.c.id, stories.c.version, stories.c.updated)
             .join(story_topics, story_topics.c.story_id == stories.c.id)
-            .where(member)
+            .where(story_topics.c.topic == topic)
             .order_by(*order)
         )
-        newest = (
-            sa.select(sa.func.max(stories.c.updated))
-            .join(story_topics, story_topics.c.story_id == stories.c.id)
-            .where(member)
-        )
         with self._db.read() as conn:
-            rows = conn.execute(query).all()
-            updated = conn.execute(newest).scalar()
-        return TopicOutline(
-            ids=tuple(r[0] for r in rows),
-            versions=tuple(r[1] for r in rows),
-            updated=utc(updated) if updated is not None else None,
-        )
+            # Tens of thousands of rows: read through the driver's cursor,
+            # without SQLAlchemy's per-row result objects, and the dates as
+            # stored (converted once, for the newest).
+            compiled = query.compile(conn, compile_kwargs={"render_postcompile": True})
+            params = (
+                tuple(compiled.params[k] for k in compiled.positiontup or ())
+                if compiled.positional
+                else compiled.params
+            )
+            rows = conn.exec_driver_sql(str(compiled), params).fetchall()
+        if not rows:
+            return TopicOutline(ids=(), versions=(), updated=None)
+        ids, versions, dates = zip(*rows, strict=True)
+        # Naive UTC ISO text on SQLite (see UTCDateTime), aware datetimes on
+        # PostgreSQL: either orders by time.
+        newest = max(dates)
+        if isinstance(newest, str):
+            newest = datetime.fromisoformat(newest)
+        if newest.tzinfo is None:
+            newest = newest.replace(tzinfo=UTC)
+        return TopicOutline(ids=ids, versions=versions, updated=newest)
 
     def newest_story_ids(self, topic: str, limit: int) -> list[str]:
         """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""
