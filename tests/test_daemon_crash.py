@@ -9,14 +9,19 @@ folders fails this test every time.
 
 from __future__ import annotations
 
+import gzip
 import random
 import signal
 import sqlite3
 import time
+import urllib.request
 from pathlib import Path
 
 import feedparser
 import pytest
+
+from aggregator.publish._base import etag_of
+from aggregator.publish.export import Manifest
 
 from .daemonkit import (
     DaemonProcess,
@@ -75,6 +80,30 @@ def last_attempt(db: Path) -> str | None:
 # Every wait inside is tied to progress (the store growing); this bound is only
 # the safety net, sized for a busy 2-core machine (runs took 25-110 s).
 @pytest.mark.timeout(600)
+def check_export(public: Path) -> None:
+    """Every published file is whole: each feed parses, each gzip copy is its file's bytes.
+
+    A kill in the middle of a publish may leave the manifest behind the files
+    (it is written last), never a half-written file: each file is renamed
+    into place whole.
+    """
+    if not public.exists():
+        return
+    for path in public.rglob("*"):
+        if not path.is_file() or path.name.startswith("."):
+            continue
+        if path.suffix == ".gz":
+            assert gzip.decompress(path.read_bytes()) == path.with_suffix("").read_bytes(), path
+        elif path.suffix == ".atom":
+            parsed = feedparser.parse(path.read_bytes())
+            assert not parsed.bozo, f"{path}: {parsed.get('bozo_exception')}"
+    manifest = Manifest.read(public)
+    for entry in manifest.documents.values():
+        body = (public / entry.file).read_bytes()
+        if (public / entry.file).stat().st_ino == entry.ino:
+            assert etag_of(body) == entry.etag, entry.file
+
+
 def test_kill_minus_nine_during_ingest_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(20240601)
     seeds = tmp_path / "seeds"
@@ -106,6 +135,7 @@ def test_kill_minus_nine_during_ingest_loses_nothing(tmp_path: Path) -> None:
         lost = {k: v for k, v in seen.items() if now.get(k) != v}
         assert not lost, f"lost or changed after a kill: {list(lost.items())[:3]}"
         seen = now
+        check_export(tmp_path / "var" / "public")
 
     for _round in range(KILLS):
         daemon = DaemonProcess(config)
@@ -151,10 +181,17 @@ def test_kill_minus_nine_during_ingest_loses_nothing(tmp_path: Path) -> None:
         with daemon.diagnosed():
             wait_progress(lambda: len(observe(db)), extra, STALL, f"all {extra} seeds in the store")
             wait_for(published, 60, "the topic feed with the last seed")
+        # What it serves after all those kills is whole: each body is the one its ETag names.
+        for entry in Manifest.read(tmp_path / "var" / "public").documents.values():
+            with urllib.request.urlopen(base + entry.path, timeout=30) as resp:
+                assert resp.headers["ETag"] == etag_of(resp.read()), entry.path
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(30) == 0, daemon.log()[-2000:]
     finally:
         daemon.kill()
+    public = tmp_path / "var" / "public"
+    check_export(public)
+    assert not list(public.rglob(".aggregator-tmp-*")), "temp files a kill left behind"
     final = observe(db)
     missing = [n for n in late if f"seed:{n:05d}" not in final and f"path:{n:05d}.txt" not in final]
     assert not missing, f"{len(missing)} of {len(late)} seeds written just before a kill missing"

@@ -90,7 +90,7 @@ def test_write_tree_writes_skips_and_removes(tmp_path: Path) -> None:
     assert not (out / "topics/caucasus/archive").exists()
     assert "topics/other.atom" in third.unchanged
     assert (out / "keep-me.txt").read_text() == "not ours"
-    assert not list(out.rglob(".tmp-*"))
+    assert not list(out.rglob(".aggregator-tmp-*"))
     assert (out / MANIFEST_NAME).exists()
 
 

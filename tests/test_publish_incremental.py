@@ -13,7 +13,7 @@ import pytest
 
 from aggregator.model import Item, Origin, TopicSpec
 from aggregator.publish import Site, TopicFeed, file_name, render_site
-from aggregator.publish.export import MANIFEST_NAME, Manifest
+from aggregator.publish.export import Manifest
 from aggregator.publish.incremental import publish
 from aggregator.store import SQLStore, open_store
 
@@ -72,7 +72,8 @@ def _exported(out: Path) -> dict[str, bytes]:
     files = {}
     for path in out.rglob("*"):
         name = path.relative_to(out).as_posix()
-        if path.is_file() and name != MANIFEST_NAME and not name.endswith(".gz"):
+        # not the manifest, temp files (dot files) or the gzip copies
+        if path.is_file() and not path.name.startswith(".") and not name.endswith(".gz"):
             files[name] = path.read_bytes()
     return files
 
@@ -168,10 +169,14 @@ def test_a_crash_before_the_manifest_leaves_an_export_the_next_publish_completes
         publish(out, SITE, topic, store, dirty={"all"})
     monkeypatch.undo()
     # Every file on disk is whole (each was renamed into place)...
-    assert not list(out.rglob(".tmp-*"))
+    assert not list(out.rglob(".aggregator-tmp-*"))
+    (out / "topics" / ".aggregator-tmp-killed").write_bytes(b"half")  # as a kill -9 leaves it
     publish(out, SITE, topic, store, dirty=())
-    # ... and the next publish, even one told nothing changed, completes the export.
+    # ... and the next publish, even one told nothing changed, completes the export;
+    # the next start (a publish of every topic) removes what a kill left.
     assert _exported(out) == _full_for(store, topic)
+    publish(out, SITE, topic, store)
+    assert not list(out.rglob(".aggregator-tmp-*"))
     assert all(os.path.exists(out / f) for f in Manifest.read(out).files)
 
 

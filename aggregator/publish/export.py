@@ -55,6 +55,8 @@ MANIFEST_VERSION = 3
 #: bodies smaller than this get no gzip copy (headers dominate)
 GZIP_MIN_BYTES = 256
 GZ_SUFFIX = ".gz"
+#: names of the temp files an export writes before renaming them into place
+TEMP_PREFIX = ".aggregator-tmp-"
 
 #: modes of the export's private part: only the owner and its group (the web
 #: server's) may read a token's copy, never any other local user
@@ -305,6 +307,20 @@ class Export:
         self.manifest = Manifest()
         self.written: list[str] = []
         self.unchanged: list[str] = []
+
+    def sweep(self) -> list[str]:
+        """Remove the temp files a killed export left (:data:`TEMP_PREFIX`); return their names.
+
+        Only at a publish that checks every topic (a start): a temp file of an
+        export running now would be in use.
+        """
+        swept = []
+        for path in self.out_dir.rglob(TEMP_PREFIX + "*"):
+            if path.is_file() and not path.is_symlink():
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    swept.append(path.relative_to(self.out_dir).as_posix())
+        return swept
 
     def current(self, path: str, fp: str) -> DocumentFile | None:
         """The previous export's document at ``path``, if rendered from ``fp`` and intact."""
@@ -562,7 +578,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def _write_atomic(target: Path, body: bytes, mode: int = _PUBLIC_FILE_MODE) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -261,6 +261,9 @@ def publish(
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise PublishError(f"topics: duplicate topic names: {', '.join(dupes)}")
     export = Export(out_dir)
+    if dirty is None:
+        for name in export.sweep():
+            log.info("%s: removed %s, left by an export that was cut short", out_dir, name)
     previous = export.previous
     by_topic: dict[str, list[DocumentFile]] = {}
     for path, entry in previous.documents.items():
