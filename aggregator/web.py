@@ -49,7 +49,7 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from pathlib import Path
@@ -67,7 +67,7 @@ from uvicorn.protocols.http import httptools_impl as _httptools_impl
 
 from aggregator.model import TopicSpec
 from aggregator.publish import Document
-from aggregator.publish._base import http_date, make_document
+from aggregator.publish._base import http_date
 from aggregator.publish.export import DocumentFile, gzip_body
 from aggregator.publish.paths import parse_path, topic_of
 from aggregator.publish.websub import Published
@@ -83,7 +83,6 @@ __all__ = [
 
 #: ``max-age`` of documents that belong to no topic (index, OPML)
 DEFAULT_MAX_AGE = timedelta(minutes=5)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _NOT_FOUND_BODY = b"Not Found"
 _NOT_FOUND_HEADERS = [
@@ -94,6 +93,15 @@ _ETAG_RE = re.compile(rb'(?:W/)?"([^"]*)"')
 
 #: a file this large is read in a thread, not on the event loop
 _READ_IN_THREAD = 1 << 20
+#: a request whose file was replaced under it looks again this often, this many times
+_RETRY_WAIT = 0.05
+_RETRIES = 40
+_BUSY_BODY = b"Service Unavailable"
+_BUSY_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"content-length", str(len(_BUSY_BODY)).encode()),
+    (b"retry-after", b"1"),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,26 +492,34 @@ class _FeedApp:
         if scope["type"] != "http":
             await self.fallback(scope, receive, send)
             return
-        snapshot = self.store._snapshot
         key: str = scope["path"][1:]
-        prepared = snapshot.public.get(key)
-        if prepared is None:
-            if key.startswith("private/"):
-                prepared = self._private_by_path(snapshot, key)
-            elif key.startswith("topics/") and snapshot.private_topics:
-                topic = snapshot.private_topics.get(topic_of(key) or "")
-                if topic is not None:
-                    prepared = self._private_by_auth(snapshot, topic, key, scope)
+        for _ in range(_RETRIES):
+            snapshot = self.store._snapshot
+            prepared = snapshot.public.get(key)
+            if prepared is None:
+                if key.startswith("private/"):
+                    prepared = self._private_by_path(snapshot, key)
+                elif key.startswith("topics/") and snapshot.private_topics:
+                    topic = snapshot.private_topics.get(topic_of(key) or "")
+                    if topic is not None:
+                        prepared = self._private_by_auth(snapshot, topic, key, scope)
+                    else:
+                        await self.fallback(scope, receive, send)
+                        return
                 else:
                     await self.fallback(scope, receive, send)
                     return
-            else:
-                await self.fallback(scope, receive, send)
+                if prepared is None:
+                    await _not_found(send)
+                    return
+            if await _answer(self.store, prepared, scope, send):
                 return
-            if prepared is None:
-                await _not_found(send)
-                return
-        await _answer(self.store, prepared, scope, send)
+            # Its file was replaced after this set was swapped out: the publish
+            # that replaced it swaps in the new set moments later. Bytes are
+            # only ever served under the headers made for them.
+            await asyncio.sleep(_RETRY_WAIT)
+        await send({"type": "http.response.start", "status": 503, "headers": _BUSY_HEADERS})
+        await send({"type": "http.response.body", "body": _BUSY_BODY})
 
     @staticmethod
     def _private_by_path(snapshot: _Snapshot, key: str) -> _Prepared | None:
@@ -562,7 +578,8 @@ def _select(
     return use_gz, not_modified
 
 
-async def _answer(store: DocumentStore, prepared: _Prepared, scope: Scope, send: Send) -> None:
+async def _answer(store: DocumentStore, prepared: _Prepared, scope: Scope, send: Send) -> bool:
+    """Answer for ``prepared``; False, having sent nothing, when its file changed under it."""
     method = scope["method"]
     if method != "GET" and method != "HEAD":
         await send(
@@ -573,7 +590,7 @@ async def _answer(store: DocumentStore, prepared: _Prepared, scope: Scope, send:
             }
         )
         await send({"type": "http.response.body", "body": b""})
-        return
+        return True
     inm = ims = accept = None
     for name, value in scope["headers"]:
         if name == b"if-none-match":
@@ -587,34 +604,18 @@ async def _answer(store: DocumentStore, prepared: _Prepared, scope: Scope, send:
         headers = prepared.gz_headers_304 if use_gz else prepared.headers_304
         await send({"type": "http.response.start", "status": 304, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-        return
+        return True
     headers = prepared.gz_headers if use_gz else prepared.headers
     if method == "HEAD":
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
-        return
+        return True
     body = await store.body(prepared, use_gz)
     if body is None:
-        # The file was replaced after this set was swapped out (a publish is
-        # about to swap in the new one): its bytes, with headers made from them.
-        source = prepared.source
-        fresh = await asyncio.to_thread(_read_current, source.file) if source else None
-        if fresh is None:
-            await _not_found(send)
-            return
-        doc = make_document(prepared.document.path, fresh, prepared.document.content_type, _EPOCH)
-        prepared = _prepare(doc, prepared.cache_control)
-        headers = [h for h in prepared.headers if h[0] != b"last-modified"]
-        body = fresh
+        return False
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": body})
-
-
-def _read_current(file: Path) -> bytes | None:
-    try:
-        return file.read_bytes()
-    except OSError:
-        return None
+    return True
 
 
 def _admin_credential(value: bytes) -> str | None:

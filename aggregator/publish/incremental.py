@@ -262,14 +262,14 @@ def publish(
         raise PublishError(f"topics: duplicate topic names: {', '.join(dupes)}")
     export = Export(out_dir)
     if dirty is None:
-        for name in export.sweep():
-            log.info("%s: removed %s, left by an export that was cut short", out_dir, name)
+        for swept in export.sweep():
+            log.info("%s: removed %s, left by an export that was cut short", out_dir, swept)
     previous = export.previous
     by_topic: dict[str, list[DocumentFile]] = {}
     for path, entry in previous.documents.items():
-        name = topic_of(path)
-        if name is not None:
-            by_topic.setdefault(name, []).append(entry)
+        owner = topic_of(path)
+        if owner is not None:
+            by_topic.setdefault(owner, []).append(entry)
     summaries: list[TopicSummary] = []
     done: list[str] = []
     errors: list[str] = []
