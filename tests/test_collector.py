@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,12 @@ from click.testing import CliRunner
 
 from aggregator import pipeline
 from aggregator.cli import main
-from aggregator.engine.collector import INGEST_THRESHOLDS, SERVING_THRESHOLDS, ingest_gc
+from aggregator.engine.collector import (
+    INGEST_THRESHOLDS,
+    SERVING_THRESHOLDS,
+    ingest_gc,
+    release_memory,
+)
 
 
 def test_settings_hold_inside_and_are_restored_after() -> None:
@@ -75,3 +81,22 @@ def test_the_daemon_ingests_under_short_young_generations(
     # a tenth of what the one-shot update lets it hold.
     assert young * middle * 10 <= INGEST_THRESHOLDS[0] * INGEST_THRESHOLDS[1]
     assert gc.get_threshold() != SERVING_THRESHOLDS
+
+
+def test_release_memory_collects_the_cycles_a_burst_left() -> None:
+    class Node:
+        pass
+
+    was = gc.isenabled()
+    gc.disable()  # as the rarely walked old generation would keep them
+    try:
+        node = Node()
+        node.me = node  # type: ignore[attr-defined]
+        ref = weakref.ref(node)
+        del node
+        assert ref() is not None
+        release_memory()
+        assert ref() is None
+    finally:
+        if was:
+            gc.enable()

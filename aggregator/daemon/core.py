@@ -17,7 +17,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from aggregator.config import Config, load_config
-from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc
+from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc, release_memory
 from aggregator.errors import ConfigError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import SourceKind, SourceResult, SourceState
@@ -231,6 +231,9 @@ class Daemon:
         )
         # One HTTP client for every update: the connection limits hold across sources.
         self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
+        if ctx.stages is not None:
+            # A burst of work over, the daemon gives back what it held for it.
+            ctx.stages.pool.on_stop = release_memory
         states, overdue = await asyncio.to_thread(self._recover)
         self.health.load(states, len(self.config.sources))
         self.dispatcher.catch_up(overdue)

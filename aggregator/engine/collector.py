@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import gc
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["INGEST_THRESHOLDS", "SERVING_THRESHOLDS", "ingest_gc"]
+log = logging.getLogger(__name__)
+
+__all__ = ["INGEST_THRESHOLDS", "SERVING_THRESHOLDS", "ingest_gc", "release_memory"]
 
 #: young, middle and old generation thresholds while ingesting (CPython's
 #: defaults are 700, 10, 10)
@@ -48,3 +54,33 @@ def ingest_gc(thresholds: tuple[int, int, int] = INGEST_THRESHOLDS) -> Iterator[
     finally:
         gc.set_threshold(*previous)
         gc.unfreeze()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+def release_memory() -> None:
+    """Collect every generation, then hand the C heap's free pages back to the kernel.
+
+    For a process going idle after a burst of work (the daemon when its parse
+    workers stop): the collector's old generation is rarely walked while it
+    serves (:data:`SERVING_THRESHOLDS`), so cycles of the burst wait there;
+    and glibc keeps freed heap pages mapped until asked. Both are memory the
+    daemon would otherwise hold at rest.
+    """
+    unreachable = gc.collect()
+    trim = _malloc_trim()
+    released = trim(0) if trim is not None else 0
+    log.debug("released memory: %d unreachable objects, heap trimmed: %s", unreachable, released)

@@ -106,6 +106,8 @@ class CpuPool:
             fork server) stop, so a daemon at rest holds no worker process;
             the next call starts them again. ``None``: keep them until
             :meth:`close`.
+        on_stop: called after an idle stop (the daemon releases the memory
+            its burst of work left, :func:`~aggregator.engine.collector.release_memory`).
     """
 
     def __init__(
@@ -115,11 +117,14 @@ class CpuPool:
         capacity: int | None = None,
         niceness: int = 0,
         idle_after: float | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.workers = default_workers() if workers is None else workers
         self.capacity = capacity or 2 * max(1, self.workers)
         self.niceness = niceness
         self.idle_after = idle_after
+        #: called (in a thread) after the workers stopped for being idle
+        self.on_stop = on_stop
         self._executor: Executor | None = None
         self._lock = threading.Lock()
         self._slots: asyncio.Semaphore | None = None
@@ -303,6 +308,8 @@ class CpuPool:
             _stop_fork_server()
             _stop_resource_tracker()
         log.info("parse workers stopped after %.0fs idle", self.idle_after or 0)
+        if self.on_stop is not None:
+            self.on_stop()
 
     def close(self) -> None:
         """Stop the workers; calls in flight finish first."""
