@@ -1,7 +1,8 @@
 """Ingest benchmark: ``aggregator update`` vs lemon24/reader vs a plain HTTP client.
 
 Run: ``python benchmarks/bench_ingest.py [--feeds 1000] [--seed 1] [--only ours|reader|floor|daemon]
-[--json FILE] [--keep DIR]``
+[--json FILE] [--keep DIR]``; at the same concurrency as reader (one host, ours' per-host limit
+= reader's workers): ``--hosts 1 --per-host 4 --reader-workers 4 --only ours --only reader``
 
 In one run, on one seeded corpus (``ingest_corpus.py``: RSS 2.0, Atom and JSON
 Feed, about 58 entries per feed, HTML content of varied size and nesting)
@@ -75,6 +76,8 @@ TIMEOUT = 10.0
 HANG = 12.0
 #: ours' global connection limit, written into the generated config; the floor uses it too
 CONCURRENCY = 20
+#: ours' ``fetch.max_per_host`` (``--per-host``); 0 keeps the default (2)
+PER_HOST_OURS = 0
 READER_WORKERS = (1, 4, 8)
 TOPICS = """\
 topics:
@@ -238,7 +241,11 @@ def write_config(folder: Path, urls: list[str], port: int) -> Path:
         # loopback sources are refused unless allowed (127.0.0.1/32 and the other 127.0.0.x)
         "allow_networks: ['127.0.0.0/8']",
         f"defaults: {{timeout: {TIMEOUT:g}s}}",
-        f"fetch: {{max_connections: {CONCURRENCY}}}",
+        (
+            f"fetch: {{max_connections: {CONCURRENCY}, max_per_host: {PER_HOST_OURS}}}"
+            if PER_HOST_OURS
+            else f"fetch: {{max_connections: {CONCURRENCY}}}"
+        ),
         "sources:",
     ]
     lines += [f"  - {{name: f{i:06d}, url: {json.dumps(url)}}}" for i, url in enumerate(urls)]
@@ -623,6 +630,15 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("ours", "reader", "floor", "daemon"), action="append", help="repeatable"
     )
+    parser.add_argument(
+        "--per-host",
+        type=int,
+        default=0,
+        help=(
+            "ours' fetch.max_per_host; with --hosts 1 and --reader-workers W, --per-host W "
+            "compares ours and reader at the same concurrency"
+        ),
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--hosts", type=int, default=10, help="loopback addresses to serve on")
@@ -653,8 +669,9 @@ def main() -> None:
         "git archive REV | tar -x -C DIR); default: this one",
     )
     args = parser.parse_args()
-    global CHECKOUT
+    global CHECKOUT, PER_HOST_OURS
     CHECKOUT = args.checkout.resolve()
+    PER_HOST_OURS = args.per_host
     parts = args.only or ["ours", "reader", "floor", "daemon"]
 
     if args.keep:
