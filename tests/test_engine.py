@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -79,6 +80,19 @@ def test_workers_run_at_the_niceness_they_were_given() -> None:
         finally:
             pool.close()
     assert seen == [own, min(own + 7, 19)]
+
+
+def _ignores_sigint() -> bool:
+    return signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_workers_leave_ctrl_c_to_their_owner() -> None:
+    """Ctrl-C reaches the whole process group; only the owner acts on it (a clean stop)."""
+    pool = CpuPool(1)
+    try:
+        assert asyncio.run(pool.run("probe", _ignores_sigint)) is True
+    finally:
+        pool.close()
 
 
 def test_pool_errors_cross_the_process_boundary_whole() -> None:

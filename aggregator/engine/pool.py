@@ -12,6 +12,7 @@ import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -59,7 +60,13 @@ def _exit_with_owner(owner: int) -> None:
 
 
 def _init_worker(owner: int, niceness: int) -> None:
-    """Worker initializer: follow the owner's exit; run ``niceness`` below the owner's priority."""
+    """Worker initializer: follow the owner's exit; run ``niceness`` below the owner's priority.
+
+    Ctrl-C in a terminal signals the whole process group: the owner shuts
+    down (and stops its workers); a worker must not die of it mid-call and
+    print a traceback of its own.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_owner(owner)
     if niceness:
         os.nice(niceness)
