@@ -144,8 +144,6 @@ class CpuPool:
         self._last_used = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._stopping: set[asyncio.Task[None]] = set()
-        #: times the workers were started (for tests and the status)
-        self.starts = 0
 
     @property
     def processes(self) -> bool:
@@ -167,7 +165,6 @@ class CpuPool:
                         initializer=_init_worker,
                         initargs=(os.getpid(), self.niceness),
                     )
-                self.starts += 1
             return self._executor
 
     @property

@@ -32,7 +32,7 @@ from typing import Any
 
 from aggregator.errors import PublishError
 from aggregator.model import utc
-from aggregator.publish._base import Document, etag_of
+from aggregator.publish._base import Document
 
 __all__ = [
     "GZIP_MIN_BYTES",
@@ -497,11 +497,6 @@ def write_tree(out_dir: Path, docs: Mapping[str, Document]) -> WriteReport:
         names[name] = doc.path
         export.write(doc)
     return export.finish()
-
-
-def verify(body: bytes, entry: DocumentFile) -> bool:
-    """Whether ``body`` is the identity body ``entry`` describes (a reader raced a write)."""
-    return len(body) == entry.size and etag_of(body) == entry.etag
 
 
 def _same_file(path: Path, ino: int, size: int, mtime_ns: int) -> bool:
