@@ -33,6 +33,7 @@ __all__ = [
     "SourceSpec",
     "SourceState",
     "Story",
+    "TopicChange",
     "TopicOutline",
     "TopicSpec",
     "Via",
@@ -357,6 +358,21 @@ class TopicOutline:
             raise ValueError("TopicOutline: ids and versions differ in length")
         if self.updated is not None:
             object.__setattr__(self, "updated", utc(self.updated))
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChange:
+    """A story of a topic stamped after a given change stamp (see ``stories.version``)."""
+
+    id: str
+    version: int
+    published: datetime
+    updated: datetime
+    #: it joined the topic after that stamp (else it was in it and changed)
+    joined: bool
+
+    def __post_init__(self) -> None:
+        _normalise_datetimes(self)
 
 
 class Outcome(enum.StrEnum):

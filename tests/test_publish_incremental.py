@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gzip
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -192,3 +193,85 @@ def test_a_changed_topic_setting_renders_the_topic_again(store: SQLStore, tmp_pa
     publish(out, SITE, (smaller,), store, dirty=())
     assert _exported(out) == _full_for(store, (smaller,))
     assert not (out / "topics/all/archive/8.atom").exists()
+
+
+class _Recording:
+    """The store as publishing reads it, noting which reads of a topic's order it made."""
+
+    def __init__(self, store: SQLStore) -> None:
+        self.store = store
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    def stories(self, ids: object = None) -> object:
+        return self.store.stories(ids)  # type: ignore[arg-type]
+
+    @contextmanager
+    def topic_view(self, topic: str) -> Iterator[object]:
+        calls = self.calls
+
+        class View:
+            def __init__(self, inner: object) -> None:
+                self.inner = inner
+
+            def __getattr__(self, name: str) -> object:
+                method = getattr(self.inner, name)
+
+                def call(*args: object, **kwargs: object) -> object:
+                    calls.append((name, args))
+                    return method(*args, **kwargs)
+
+                return call
+
+        with self.store.topic_view(topic) as view:
+            yield View(view)
+
+
+def test_a_publish_reads_what_changed_not_the_whole_topic(store: SQLStore, tmp_path: Path) -> None:
+    out = tmp_path / "public"
+    topic = (TopicSpec(name="all", title="All", query="*", max_items=10),)
+    store.ingest([_item(n) for n in range(1, 96)], now=T0, matchers=ALL)
+    reader = _Recording(store)
+    publish(out, SITE, topic, reader, dirty={"all"})  # type: ignore[arg-type]
+    assert [name for name, _ in reader.calls].count("outline") == 1  # no stamp yet: read whole
+
+    def again(report_dirty: frozenset[str]) -> int:
+        reader.calls.clear()
+        report = publish(out, SITE, topic, reader, dirty=report_dirty)  # type: ignore[arg-type]
+        assert _exported(out) == _full_for(store, topic)
+        return report.rendered
+
+    page = {n: out / f"topics/all/archive/{n}.atom" for n in range(1, 10)}
+    stat = {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in page.items() if p.exists()}
+
+    # One new story: the head and the newest archive page, nothing read whole.
+    report = store.ingest([_item(96)], now=T0 + timedelta(minutes=1), matchers=ALL)
+    rendered = again(report.dirty_topics)
+    names = [name for name, _ in reader.calls]
+    assert "outline" not in names
+    assert names.count("slice") == 2  # the head, the newest archive page
+    assert rendered == 4 + 1 + 2  # the head's formats, one archive page, index and OPML
+
+    # An old story changes: its page is rendered again, the pages around it are not.
+    rewritten = _item(15, text="<p>Rewritten: the talks ended without an agreement.</p>")
+    report = store.ingest([rewritten], now=T0 + timedelta(minutes=2), matchers=ALL)
+    again(report.dirty_topics)
+    assert "outline" not in [name for name, _ in reader.calls]
+    assert (page[2].stat().st_ino, page[2].stat().st_mtime_ns) != stat[2]
+    for n in (1, 3, 4, 5, 6, 7):
+        assert (page[n].stat().st_ino, page[n].stat().st_mtime_ns) == stat[n], n
+
+    # A story with an old date joins (beside story 40, on page 4 or 5): every
+    # page from its place up moves, the pages below it do not.
+    stat = {n: (p.stat().st_ino, p.stat().st_mtime_ns) for n, p in page.items() if p.exists()}
+    report = store.ingest([_item(97, hours=40)], now=T0 + timedelta(minutes=3), matchers=ALL)
+    again(report.dirty_topics)
+    assert "outline" not in [name for name, _ in reader.calls]
+    for n in (1, 2, 3):
+        assert (page[n].stat().st_ino, page[n].stat().st_mtime_ns) == stat[n], n
+    for n in (5, 6, 7, 8):
+        assert (page[n].stat().st_ino, page[n].stat().st_mtime_ns) != stat[n], n
+
+    # A story leaves: nothing records where, so the topic is read whole.
+    report = store.remove_entries("wire", ["wire-50"], now=T0 + timedelta(minutes=4))
+    again(report.dirty_topics)
+    assert "outline" in [name for name, _ in reader.calls]

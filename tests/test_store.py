@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -343,7 +344,9 @@ def test_old_entries_selects_by_story_publication(store: SQLStore) -> None:
     assert store.old_entries(T0) == []
 
 
-def test_upgrade_from_0001_keeps_sources(tmp_path) -> None:
+@contextmanager
+def _at_revision(tmp_path: Path, revision: str) -> Iterator[tuple[str, sa.Connection]]:
+    """A SQLite file migrated to ``revision`` only: its URL and a connection to fill it."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -355,14 +358,19 @@ def test_upgrade_from_0001_keeps_sources(tmp_path) -> None:
     cfg.set_main_option("script_location", str(database._MIGRATIONS))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+        command.upgrade(cfg, revision)
+        yield url, conn
+    engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_sources(tmp_path) -> None:
+    with _at_revision(tmp_path, "0001") as (url, conn):
         conn.execute(
             sa.text(
                 "INSERT INTO sources (name, kind, configured, location, consecutive_failures,"
                 " moved_seen, url_history, gone) VALUES ('a', 'url', 'u', 'u', 0, 0, '[]', 0)"
             )
         )
-    engine.dispose()
     s = open_store(url)
     assert s.get_state("a") == SourceState(name="a", location="u", body_hash=None)
     s.close()
@@ -378,3 +386,40 @@ def test_returning_entry_rejoins_the_story_another_entry_kept(store: SQLStore) -
     report = store.ingest([back], now=later(2), matchers=ALL)
     assert (report.new, report.merged) == (0, 1)
     assert [s.id for s in store.topic_stories("all")] == [story.id]
+
+
+def test_upgrade_to_change_stamps_keeps_order_and_stamps_above_old_versions(tmp_path) -> None:
+    with _at_revision(tmp_path, "0006") as (url, conn):
+        for n, version in ((1, 5), (2, 9)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO stories (id, canonical_source, canonical_identity, published,"
+                    " updated, first_seen, content_hash, version) VALUES"
+                    f" ('s{n}', 'wire', 'e{n}', '2025-01-0{n} 00:00:00.000000',"
+                    " '2025-01-01 00:00:00.000000', '2025-01-01 00:00:00.000000', 'h', :v)"
+                ),
+                {"v": version},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO story_topics (topic, story_id, matched_at)"
+                    f" VALUES ('all', 's{n}', '2025-01-01 00:00:00.000000')"
+                )
+            )
+    s = open_store(url)
+    try:
+        with s.topic_view("all") as view:
+            assert view.count() == 2
+            assert view.slice(0, 2) == (("s2", "s1"), (9, 5))
+            assert view.newer_than(datetime(2025, 1, 1, tzinfo=UTC), "s1") == 1
+            assert view.stamp() == 0
+            assert {(c.id, c.joined) for c in view.changes(0)} == {("s1", False), ("s2", False)}
+        s.ingest([make_item("new")], now=T0, matchers=ALL)
+        with s.topic_view("all") as view:
+            stamp = view.stamp()
+            assert stamp > 9  # above every version the store had
+            [change] = view.changes(9)
+            assert change.joined and change.version == 0
+            assert view.changes(stamp) == []
+    finally:
+        s.close()

@@ -26,16 +26,19 @@ keep the summary the manifest recorded.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import logging
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from aggregator.errors import PublishError
-from aggregator.model import Story, TopicOutline, TopicSpec
+from aggregator.model import Story, TopicChange, TopicOutline, TopicSpec
 from aggregator.publish._base import (
     Page,
     Site,
@@ -66,10 +69,26 @@ RENDER_VERSION = "1"
 LOAD_CHUNK = 500
 
 
+class TopicReading(Protocol):
+    """One topic's order as publishing reads it, every read from one state of the store."""
+
+    def stamp(self) -> int: ...
+
+    def count(self) -> int: ...
+
+    def changes(self, since: int) -> list[TopicChange]: ...
+
+    def newer_than(self, published: datetime, story_id: str) -> int: ...
+
+    def slice(self, start: int, stop: int) -> tuple[tuple[str, ...], tuple[int, ...]]: ...
+
+    def outline(self, *, resurface: bool = False) -> TopicOutline: ...
+
+
 class StoryReader(Protocol):
     """What publishing reads from the store."""
 
-    def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline: ...
+    def topic_view(self, topic: str) -> AbstractContextManager[TopicReading]: ...
 
     def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]: ...
 
@@ -143,21 +162,148 @@ class _ArchivePage:
     fp: str
 
 
-def _archive_pages(outline: TopicOutline, size: int, signature: str) -> list[_ArchivePage]:
-    """The archive pages of a topic as :func:`~aggregator.publish.paginate` cuts them."""
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What one publish of a topic renders, read from one state of the store."""
+
+    stamp: int
+    count: int
+    updated: datetime | None
+    head: tuple[str, ...]
+    #: archive pages, by number: what each holds now, or None when it holds
+    #: what the last export rendered (keep its files if they are intact)
+    pages: dict[int, _ArchivePage | None]
+
+
+def _page_fp(
+    signature: str, number: int, count: int, ids: tuple[str, ...], versions: tuple[int, ...]
+) -> str:
+    # repr of the two tuples: one C-level pass over the page's ids and versions
+    shown = repr((ids, versions))
+    return _digest(f"{signature}\0{number}\0{number < count}\0{shown}")
+
+
+def _page_span(number: int, total: int, size: int) -> tuple[int, int]:
+    """Positions (newest first) of archive page ``number``'s stories in a topic of ``total``.
+
+    :func:`~aggregator.publish.paginate` fills pages from the oldest story
+    up, and the newest ``size`` stories are the head's: page ``n`` holds the
+    stories ranked ``(n - 1) * size`` to ``n * size`` from the oldest.
+    """
+    end = total - (number - 1) * size
+    return max(size, end - size), end
+
+
+def _full_plan(view: TopicReading, topic: TopicSpec, size: int, signature: str) -> _Plan:
+    outline = view.outline(resurface=topic.updates == "resurface")
     ids, versions = outline.ids, outline.versions
     count = archive_count(len(ids), size)
-    pages = []
+    pages: dict[int, _ArchivePage | None] = {}
     for number in range(1, count + 1):
-        # Oldest first from the end of the outline: page 1 holds the oldest stories.
-        end = len(ids) - (number - 1) * size
-        start = max(size, end - size)
+        start, end = _page_span(number, len(ids), size)
         page_ids = ids[start:end]
-        # repr of the two tuples: one C-level pass over the page's ids and versions
-        shown = repr((page_ids, versions[start:end]))
-        fp = _digest(f"{signature}\0{number}\0{number < count}\0{shown}")
-        pages.append(_ArchivePage(number, page_ids, fp))
-    return pages
+        fp = _page_fp(signature, number, count, page_ids, versions[start:end])
+        pages[number] = _ArchivePage(number, page_ids, fp)
+    return _Plan(0, len(ids), outline.updated, ids[:size], pages)
+
+
+def _changes_plan(
+    view: TopicReading, record: TopicRecord, since: int, size: int, signature: str
+) -> _Plan | None:
+    """The pages the changes since stamp ``since`` touched; None when only a full read can tell.
+
+    Stories never move in published order (``published`` never changes), so
+    between two publishes a page changes only when one of its stories
+    changed, or a story joined at or below it (every page above shifts), or
+    it was the newest archive page and the topic grew. A story that left
+    shifts pages too, from a place no row records: the count tells, and then
+    the topic is read whole.
+    """
+    total = view.count()
+    changes = view.changes(since)
+    joined = sum(1 for change in changes if change.joined)
+    if total != record.count + joined:
+        return None
+    count = archive_count(total, size)
+    dirty: set[int] = set()
+    # Joining moves every page from its place up, and the newest archive
+    # page (and its "next" link) changes whenever the topic grows.
+    lowest = record.count - size - 1 if joined else None
+    for change in changes:
+        rank = total - 1 - view.newer_than(change.published, change.id)
+        if change.joined:
+            lowest = rank if lowest is None else min(lowest, rank)
+        elif rank < total - size:
+            dirty.add(rank // size + 1)
+    if lowest is not None:
+        dirty.update(range(max(0, lowest) // size + 1, count + 1))
+    pages: dict[int, _ArchivePage | None] = {}
+    for number in range(1, count + 1):
+        if number not in dirty:
+            pages[number] = None
+            continue
+        start, end = _page_span(number, total, size)
+        ids, versions = view.slice(start, end)
+        pages[number] = _ArchivePage(number, ids, _page_fp(signature, number, count, ids, versions))
+    dates = [change.updated for change in changes]
+    if record.updated is not None:
+        dates.append(record.updated)
+    head, _ = view.slice(0, size)
+    return _Plan(0, total, max(dates, default=None), head, pages)
+
+
+def _plan(
+    reader: StoryReader,
+    export: Export,
+    topic: TopicSpec,
+    record: TopicRecord | None,
+    size: int,
+    signature: str,
+    copies: list[tuple[str, bool]],
+) -> _Plan:
+    """What to render of a topic: from what changed since its last publish when that is known."""
+    with reader.topic_view(topic.name) as view:
+        stamp = view.stamp()
+        plan = None
+        if (
+            record is not None
+            and record.stamp is not None
+            and record.signature == signature
+            and topic.updates != "resurface"
+        ):
+            plan = _changes_plan(view, record, record.stamp, size, signature)
+            if plan is not None:
+                plan = _with_lost_pages(view, export, topic, plan, size, signature, copies)
+        if plan is None:
+            plan = _full_plan(view, topic, size, signature)
+    return dataclasses.replace(plan, stamp=stamp)
+
+
+def _with_lost_pages(
+    view: TopicReading,
+    export: Export,
+    topic: TopicSpec,
+    plan: _Plan,
+    size: int,
+    signature: str,
+    copies: list[tuple[str, bool]],
+) -> _Plan:
+    """The plan, with the unchanged pages whose files are not what the manifest says read again."""
+    count = len(plan.pages)
+    pages = dict(plan.pages)
+    for number, page in plan.pages.items():
+        if page is not None:
+            continue
+        entries = [
+            export.previous.documents.get(TopicUrls("", topic.name, prefix).archive_path(number))
+            for prefix, _ in copies
+        ]
+        if all(entry is not None and export.intact(entry) for entry in entries):
+            continue
+        start, end = _page_span(number, plan.count, size)
+        ids, versions = view.slice(start, end)
+        pages[number] = _ArchivePage(number, ids, _page_fp(signature, number, count, ids, versions))
+    return dataclasses.replace(plan, pages=pages)
 
 
 def _batches(pages: Sequence[_ArchivePage]) -> Iterator[list[_ArchivePage]]:
@@ -180,7 +326,12 @@ def _load(reader: StoryReader, ids: Iterable[str]) -> dict[str, Story]:
 
 
 def _publish_topic(
-    export: Export, site: Site, topic: TopicSpec, reader: StoryReader, signature: str
+    export: Export,
+    site: Site,
+    topic: TopicSpec,
+    reader: StoryReader,
+    signature: str,
+    record: TopicRecord | None,
 ) -> tuple[TopicRecord, int, int]:
     """Render one topic's changed documents into ``export``; return its record and counts.
 
@@ -189,24 +340,24 @@ def _publish_topic(
     """
     copies = _copies(topic)
     size = max(1, topic.max_items)
-    outline = reader.topic_outline(topic.name, resurface=topic.updates == "resurface")
-    pages = _archive_pages(outline, size, signature)
-    count = len(pages)
-    summary = TopicSummary(topic, len(outline.ids), outline.updated, count)
+    plan = _plan(reader, export, topic, record, size, signature, copies)
+    count = len(plan.pages)
+    summary = TopicSummary(topic, plan.count, plan.updated, count)
     rendered = kept = 0
     stale: list[_ArchivePage] = []
-    for page in pages:
-        current = [
-            export.current(TopicUrls("", topic.name, prefix).archive_path(page.number), page.fp)
-            for prefix, _ in copies
-        ]
+    for number, page in plan.pages.items():
+        paths = [TopicUrls("", topic.name, prefix).archive_path(number) for prefix, _ in copies]
+        if page is None:
+            # Unchanged since the last export, its files checked intact.
+            current = [export.previous.documents.get(path) for path in paths]
+        else:
+            current = [export.current(path, page.fp) for path in paths]
         if all(entry is not None for entry in current):
             for entry in current:
                 export.keep(entry)  # type: ignore[arg-type]
             kept += len(current)
-        else:
+        elif page is not None:
             stale.append(page)
-    head_ids = outline.ids[:size]
     # Texts are read a chunk of pages at a time: a topic rendered for the
     # first time never holds all of its stories at once.
     for batch in _batches(stale):
@@ -218,15 +369,14 @@ def _publish_topic(
                 export.write(render_archive_page(site, topic, urls, shown, public=public), page.fp)
                 rendered += 1
         del stories
-    stories = _load(reader, head_ids)
-    head = Page(tuple(stories[i] for i in head_ids if i in stories), 0, count)
+    stories = _load(reader, plan.head)
+    head = Page(tuple(stories[i] for i in plan.head if i in stories), 0, count)
     for prefix, public in copies:
         urls = TopicUrls(site.base_url, topic.name, prefix)
         for doc in render_head(site, summary, urls, head, public=public):
             export.write(doc)
             rendered += 1
-    record = TopicRecord(signature, summary.count, summary.updated, count)
-    return record, rendered, kept
+    return TopicRecord(signature, summary.count, summary.updated, count, plan.stamp), rendered, kept
 
 
 def publish(
@@ -287,7 +437,7 @@ def publish(
                 summaries.append(_summary(topic, record))  # type: ignore[arg-type]
                 continue
         try:
-            record, made, held = _publish_topic(export, site, topic, reader, signature)
+            record, made, held = _publish_topic(export, site, topic, reader, signature, record)
         except PublishError as exc:
             errors.append(str(exc))
         except Exception as exc:  # any renderer bug is this topic's failure alone

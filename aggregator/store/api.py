@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from aggregator.model import Item, Poll, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
+from aggregator.store.outline import TopicView
 from aggregator.store.stories import RebuildReport
 from aggregator.store.values import (
     FileChange,
@@ -166,6 +168,10 @@ class Store(Protocol):
 
     def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
         """A topic's story ids and versions in published order, and its newest ``updated``."""
+        ...
+
+    def topic_view(self, topic: str) -> AbstractContextManager[TopicView]:
+        """One topic's order for publishing, every read from one snapshot of the store."""
         ...
 
     def topic_counts(self) -> dict[str, int]:

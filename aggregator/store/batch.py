@@ -36,7 +36,7 @@ from aggregator.model import Item, Poll, SourceState, utc
 from aggregator.neardup import NearDupSettings
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
-from aggregator.store import membership, merge
+from aggregator.store import membership, merge, stamps
 from aggregator.store import polls as poll_ops
 from aggregator.store import sources as source_ops
 from aggregator.store import stories as story_index
@@ -504,7 +504,8 @@ class _Batch:
         matched = membership.matching(item, self.matchers)
         self.topics[story_id] = matched
         self.new_topics.extend(
-            {"topic": t, "story_id": story_id, "matched_at": self.now} for t in sorted(matched)
+            {"topic": t, "story_id": story_id, "matched_at": self.now, "published": item.published}
+            for t in sorted(matched)
         )
         return IngestReport(new=1, dirty_topics=matched)
 
@@ -582,7 +583,11 @@ class _Batch:
             conn.execute(_TOUCH, self.touched)
         if self.untombed:
             conn.execute(_UNTOMB, self.untombed)
-        _insert(story_topics, conn.dialect).run(conn, self.new_topics)
+        if self.new_topics:
+            seq = stamps.stamp(conn)
+            for row in self.new_topics:
+                row["seq"] = seq
+            _insert(story_topics, conn.dialect).run(conn, self.new_topics)
         keys, bands, joins = self.index.take_rows()
         story_index.forget_keys(conn, keys)
         _insert(story_index_table, conn.dialect).run_rows(conn, bands)

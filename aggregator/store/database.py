@@ -23,6 +23,8 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
 #: PostgreSQL advisory lock every write transaction takes first (the key spells "aggr")
 WRITE_LOCK_KEY = 0x61676772
+#: ``Connection.info`` key of a write transaction's change stamp (:mod:`.stamps`)
+STAMP_SCOPE = "aggregator.stamp"
 #: PostgreSQL advisory lock held while migrating ("aggm")
 MIGRATE_LOCK_KEY = 0x6167676D
 
@@ -96,12 +98,31 @@ class Database:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             elif self.dialect == "postgresql":
                 conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"))
+            # One change stamp for the whole transaction (taken on first use).
+            conn.info[STAMP_SCOPE] = 0
             try:
                 yield conn
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                conn.info.pop(STAMP_SCOPE, None)
             conn.commit()
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A connection whose reads all see one state of the store (rolled back on exit)."""
+        with self._lock or nullcontext(), self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                # pysqlite begins no transaction for a SELECT: each would see
+                # the latest commit. A deferred BEGIN holds one WAL snapshot.
+                conn.exec_driver_sql("BEGIN")
+            elif self.dialect == "postgresql":
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
+                yield conn
+            finally:
+                conn.rollback()
 
     def close(self) -> None:
         self.engine.dispose()

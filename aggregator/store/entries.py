@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 from aggregator import dedup, neardup
 from aggregator.model import Item, Origin, Via, utc
 from aggregator.neardup import NearDupSettings
-from aggregator.store import membership
+from aggregator.store import membership, stamps
 from aggregator.store import stories as story_index
 from aggregator.store.database import Database, chunks
 from aggregator.store.rows import item_from_row
@@ -142,10 +142,12 @@ def story_row(item: Item, story_id: str, now: datetime) -> dict[str, Any]:
 
 def bump_versions(conn: Connection, story_ids: Iterable[str]) -> None:
     """Mark stories as changed for publishing (their entries changed; see ``stories.version``)."""
-    for chunk in chunks(sorted(set(story_ids))):
-        conn.execute(
-            stories.update().where(stories.c.id.in_(chunk)).values(version=stories.c.version + 1)
-        )
+    ids = sorted(set(story_ids))
+    if not ids:
+        return
+    version = stamps.stamp(conn)
+    for chunk in chunks(ids):
+        conn.execute(stories.update().where(stories.c.id.in_(chunk)).values(version=version))
 
 
 def entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -235,7 +237,7 @@ def refresh_story(
         "canonical_identity": item.identity,
         # Called after every change to the story's entries: its merged
         # sources, links or text may publish differently.
-        "version": stories.c.version + 1,
+        "version": stamps.stamp(conn),
     }
     if item.content_hash != story.content_hash:
         changes["content_hash"] = item.content_hash

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator.model import Item
+from aggregator.store import stamps
 from aggregator.store.schema import UTCDateTime, stories, story_topics
 from aggregator.store.values import MatchesMany, TopicMatchers
 
@@ -45,9 +46,18 @@ def topics_of(conn: Connection, story_id: str) -> frozenset[str]:
 
 def add(conn: Connection, story_id: str, names: Iterable[str], *, now: datetime) -> None:
     """Put a story into topics it is not in yet."""
-    rows = [{"topic": t, "story_id": story_id, "matched_at": now} for t in sorted(names)]
-    if rows:
-        conn.execute(story_topics.insert(), rows)
+    names = sorted(names)
+    if not names:
+        return
+    published = conn.execute(
+        sa.select(stories.c.published).where(stories.c.id == story_id)
+    ).scalar_one()
+    seq = stamps.stamp(conn)
+    rows = [
+        {"topic": t, "story_id": story_id, "matched_at": now, "published": published, "seq": seq}
+        for t in names
+    ]
+    conn.execute(story_topics.insert(), rows)
 
 
 def drop_story(conn: Connection, story_id: str) -> frozenset[str]:
@@ -121,12 +131,24 @@ def resync(
                 (story_topics.c.topic == topic) & story_topics.c.story_id.in_(sids)
             )
         )
-    stamp = sa.literal(now, UTCDateTime())
-    for topic, sids in _by_topic(wanted - held):
-        rows = sa.select(sa.literal(topic, story_topics.c.topic.type), stories.c.id, stamp).where(
-            stories.c.id.in_(sids)
+    joined = _by_topic(wanted - held)
+    if not joined:
+        return
+    when = sa.literal(now, UTCDateTime())
+    seq = sa.literal(stamps.stamp(conn), story_topics.c.seq.type)
+    for topic, sids in joined:
+        rows = sa.select(
+            sa.literal(topic, story_topics.c.topic.type),
+            stories.c.id,
+            when,
+            stories.c.published,
+            seq,
+        ).where(stories.c.id.in_(sids))
+        conn.execute(
+            story_topics.insert().from_select(
+                ["topic", "story_id", "matched_at", "published", "seq"], rows
+            )
         )
-        conn.execute(story_topics.insert().from_select(["topic", "story_id", "matched_at"], rows))
 
 
 def _by_topic(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, list[str]]]:

@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "counters",
     "entries",
     "files",
     "metadata",
@@ -137,10 +138,18 @@ stories = Table(
     Column("updated", UTCDateTime, nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
     Column("content_hash", String(64), nullable=False),
-    #: bumped whenever what the story publishes may have changed (its entries,
-    #: canonical entry, dates): publishing re-renders an archive page only when
-    #: one of its stories' versions moved
-    Column("version", Integer, nullable=False, default=0, server_default="0"),
+    #: the store's change stamp (``counters``) when what the story publishes
+    #: last changed (its entries, canonical entry, dates): publishing
+    #: re-renders an archive page only when one of its stories' versions
+    #: moved, and finds what moved since it last ran by this column
+    Column(
+        "version",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        nullable=False,
+        default=0,
+        server_default="0",
+        index=True,
+    ),
 )
 
 #: one row per (source, entry identity)
@@ -191,7 +200,23 @@ story_topics = Table(
         primary_key=True,
     ),
     Column("matched_at", UTCDateTime, nullable=False),
+    #: the story's ``published`` (which never changes), so a topic's stories
+    #: are read in published order, and counted above a point, from one index
+    Column("published", UTCDateTime),
+    #: the store's change stamp when the story joined the topic
+    Column("seq", BigInteger, nullable=False, default=0, server_default="0"),
     Index(None, "story_id"),
+    Index("ix_story_topics_order", "topic", "published", "story_id"),
+    Index("ix_story_topics_seq", "topic", "seq"),
+)
+
+#: monotonic counters; ``change`` stamps every write transaction that changes
+#: what a topic publishes (see :mod:`aggregator.store.stamps`)
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 #: the query each topic was last matched with, to notice query changes

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +29,7 @@ from aggregator.store.batch import SourceWrite
 from aggregator.store.database import Database
 from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
+from aggregator.store.outline import TopicView
 from aggregator.store.polls import PollHistory
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics
@@ -319,6 +321,10 @@ class SQLStore:
     def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
         """A topic's story ids and versions in published order, and its newest ``updated``."""
         return self.topics.topic_outline(topic, resurface=resurface)
+
+    def topic_view(self, topic: str) -> AbstractContextManager[TopicView]:
+        """One topic's order for publishing, every read from one snapshot of the store."""
+        return self.topics.topic_view(topic)
 
     def stories(self, ids: Sequence[str] | None = None) -> Iterator[Story]:
         """Every stored story (or those with the given ids), newest first; streamed."""

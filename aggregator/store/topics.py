@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from aggregator.model import Origin, Story, Via, utc
 from aggregator.store import membership
 from aggregator.store.database import Database
 from aggregator.store.entries import provenance, via
+from aggregator.store.outline import TopicView
 from aggregator.store.rows import ITEM_COLUMNS, item_from_row
 from aggregator.store.schema import entries, stories, story_topics, topics
 from aggregator.store.values import TopicMatchers, TopicOutline
@@ -157,6 +159,12 @@ class Topics:
             merged = via(conn, [r.sid for r in rows])
         return [_story(r, origins, merged) for r in rows]
 
+    @contextmanager
+    def topic_view(self, topic: str) -> Iterator[TopicView]:
+        """One topic's order for publishing, every read from one snapshot of the store."""
+        with self._db.snapshot() as conn:
+            yield TopicView(conn, topic)
+
     def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
         """A topic's stories as publishing pages them: ids and versions only, newest first.
 
@@ -164,35 +172,8 @@ class Topics:
         ``(published, id)``, or ``(updated, id)`` with ``resurface``), so the
         pages can be cut without reading a single text.
         """
-        order = _RESURFACED_FIRST if resurface else _NEWEST_FIRST
-        query = (
-            sa.select(stories.c.id, stories.c.version, stories.c.updated)
-            .join(story_topics, story_topics.c.story_id == stories.c.id)
-            .where(story_topics.c.topic == topic)
-            .order_by(*order)
-        )
-        with self._db.read() as conn:
-            # Tens of thousands of rows: read through the driver's cursor,
-            # without SQLAlchemy's per-row result objects, and the dates as
-            # stored (converted once, for the newest).
-            compiled = query.compile(conn, compile_kwargs={"render_postcompile": True})
-            params = (
-                tuple(compiled.params[k] for k in compiled.positiontup or ())
-                if compiled.positional
-                else compiled.params
-            )
-            rows = conn.exec_driver_sql(str(compiled), params).fetchall()
-        if not rows:
-            return TopicOutline(ids=(), versions=(), updated=None)
-        ids, versions, dates = zip(*rows, strict=True)
-        # Naive UTC ISO text on SQLite (see UTCDateTime), aware datetimes on
-        # PostgreSQL: either orders by time.
-        newest = max(dates)
-        if isinstance(newest, str):
-            newest = datetime.fromisoformat(newest)
-        if newest.tzinfo is None:
-            newest = newest.replace(tzinfo=UTC)
-        return TopicOutline(ids=ids, versions=versions, updated=newest)
+        with self.topic_view(topic) as view:
+            return view.outline(resurface=resurface)
 
     def newest_story_ids(self, topic: str, limit: int) -> list[str]:
         """The ids of a topic's ``limit`` newest stories, in :meth:`topic_stories` order."""
