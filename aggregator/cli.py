@@ -46,10 +46,10 @@ from aggregator.topics import Hit, TopicMatcher
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from aggregator.pipeline import Context
     from aggregator.preview import Verdict
+    from aggregator.update import Context
 
-# The engine (``aggregator.pipeline``: parsers, publishers, store) is imported by
+# The engine (``aggregator.update``: parsers, publishers, store) is imported by
 # the commands that use it, so ``--help``, ``check`` and the like start fast.
 
 EXIT_SOURCE_FAILED = 1
@@ -127,7 +127,7 @@ class _State:
 
     @contextmanager
     def context(self) -> Iterator[Context]:
-        from aggregator.pipeline import open_context
+        from aggregator.update import open_context
 
         with known_errors():
             ctx = open_context(self.config)
@@ -227,7 +227,7 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from aggregator.engine.collector import ingest_gc
-    from aggregator.pipeline import update_all
+    from aggregator.update import update_all
 
     config = state.config
     specs = list(config.sources)
@@ -302,7 +302,7 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 @pass_state
 def publish(state: _State, out: Path | None) -> None:
     """Write every topic's feeds, the index and the OPML as static files."""
-    from aggregator.pipeline import publish_static
+    from aggregator.update import publish_static
 
     with state.context() as ctx:
         target = out or ctx.config.data_dir / "public"
@@ -416,9 +416,9 @@ def status_cmd(state: _State, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from aggregator.pipeline import read_status
     from aggregator.status import sparkline, to_json
     from aggregator.store import open_store
+    from aggregator.update import read_status
 
     config = state.config
     with known_errors():
@@ -941,7 +941,7 @@ def discover(state: _State, url: str, as_json: bool, timeout: float) -> None:
     """
     from rich.table import Table
 
-    from aggregator.pipeline import discover_url
+    from aggregator.update import discover_url
 
     config = state.config
     try:

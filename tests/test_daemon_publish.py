@@ -24,7 +24,7 @@ from aggregator.daemon.republish import PublishPace, Republisher, publish_at
 from aggregator.engine import CpuPool
 from aggregator.metrics import Metrics
 from aggregator.model import Outcome, SourceResult, SourceSpec
-from aggregator.pipeline import Context, open_context
+from aggregator.update import Context, open_context
 from aggregator.web import DocumentStore, create_app, serve
 
 from .conftest import run_cli

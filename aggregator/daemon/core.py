@@ -20,20 +20,20 @@ from aggregator.config import Config, load_config
 from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc, release_memory
 from aggregator.errors import ConfigError
 from aggregator.metrics import CONTENT_TYPE, Metrics
-from aggregator.model import SourceKind, SourceResult, SourceState
-from aggregator.pipeline import (
+from aggregator.model import SourceResult, SourceState
+from aggregator.sources.http import Fetcher
+from aggregator.update import (
     Context,
-    build_matchers,
+    apply_config,
     make_fetcher,
     open_context,
     preload,
     prune_old,
     publish_export,
     read_status,
-    topic_signatures,
     utcnow,
 )
-from aggregator.sources.http import Fetcher
+from aggregator.update.kinds import updater_for, watched_folders
 from aggregator.web import DocumentStore, create_app, serve
 
 from .dispatch import CatchUp, Dispatcher
@@ -60,7 +60,7 @@ def owner_for(config: Config) -> str:
 
 def seed_folders(config: Config) -> dict[str, Path]:
     """Source name -> folder, for the configured seed folders."""
-    return {s.name: Path(s.location) for s in config.sources if s.kind is SourceKind.FILES}
+    return watched_folders(config.sources)
 
 
 class Daemon:
@@ -293,7 +293,7 @@ class Daemon:
         # folder) would otherwise hold its sources until their leases end.
         ctx.store.release([s.name for s in ctx.config.sources], owner=self.dispatcher.owner)
         states = ctx.store.states()
-        remote = {s.name for s in ctx.config.sources if s.kind is SourceKind.URL}
+        remote = {s.name for s in ctx.config.sources if updater_for(s).remote}
         now = ctx.clock()
         overdue = sum(
             1
@@ -354,23 +354,15 @@ class Daemon:
         for warning in plan.warnings:
             log.warning("%s", warning)
         new = plan.config
-        matchers = build_matchers(new.topics, clock=ctx.clock)
         now = self._clock()
-
-        def apply() -> frozenset[str]:
-            removed = ctx.store.sync_sources(new.sources, now=now)
-            rematch = matchers.in_pool(ctx.stages.pool) if ctx.stages else matchers
-            synced = ctx.store.sync_topics(topic_signatures(new.topics), rematch, now=now)
-            return removed.dirty_topics | synced
-
-        dirty = await asyncio.to_thread(apply)
+        applied, dirty = await asyncio.to_thread(apply_config, ctx, new, now=now)
         fetcher = ctx.fetcher
         if plan.new_fetcher:
             # Updates in flight keep the old fetcher; it is closed at shutdown.
             if fetcher is not None:
                 self._old_fetchers.append(fetcher)
             fetcher = make_fetcher(new)
-        self._ctx = dataclasses.replace(ctx, config=new, matchers=matchers, fetcher=fetcher)
+        self._ctx = dataclasses.replace(applied, fetcher=fetcher)
         self.republisher.mark_dirty(dirty | plan.topics)
         self.health.configured(s.name for s in new.sources)
         if plan.rewatch and self.settings.watch:

@@ -21,7 +21,7 @@ from aggregator.daemon.republish import PublishPace, Republisher, topic_map
 from aggregator.daemon.settings import DaemonSettings, with_data_dir
 from aggregator.errors import StoreError
 from aggregator.metrics import CONTENT_TYPE, Metrics
-from aggregator.pipeline import Context, open_context
+from aggregator.update import Context, open_context
 from aggregator.web import DocumentStore, create_app, serve
 
 from .queue import ALL_TOPICS, PUBLISH_QUEUE, JobQueue
