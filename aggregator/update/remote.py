@@ -264,14 +264,7 @@ async def _poll(
         http_status=resp.status,
         received=received,
     )
-    matched = {
-        id(item): names
-        for item, names in zip(digest.items, digest.matched, strict=True)
-        if names is not None
-    }
-    write = replace(
-        pending, items=digest.items, matched=matched, keys=digest.keys, sketches=digest.sketches
-    )
+    write = replace(pending, records=digest.records)
     return result, state, replace(hints, ttl=digest.ttl), write
 
 

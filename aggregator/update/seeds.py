@@ -86,15 +86,12 @@ async def _update_files(
             topics=ctx.config.topics,
             near=ctx.config.dedup,
         )
-        items = [item for change in digest.changes for item in change.items]
         write = Write(
             source=spec.name,
             now=ctx.clock(),
             matchers=ctx.matchers,
             files=digest.changes,
-            matched={id(i): names for i, names in zip(items, digest.matched, strict=True)},
-            keys=digest.keys,
-            sketches=digest.sketches,
+            records=digest.records,
         )
         return digest, await stages.writer.submit(write)
 

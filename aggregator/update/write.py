@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.engine.match import precomputed
 from aggregator.model import FileChange, Item, Poll, SourceState
-from aggregator.neardup import Sketch
+from aggregator.records import ItemRecord
 from aggregator.store import IngestReport, SourceWrite, Store
 
 __all__ = ["Write", "applier", "weigh"]
@@ -17,25 +16,31 @@ __all__ = ["Write", "applier", "weigh"]
 
 @dataclass(frozen=True, slots=True)
 class Write:
-    """One source's work for the writer: items, seed-file changes and/or its new state."""
+    """One source's work for the writer: items, seed-file changes and/or its new state.
+
+    Every item goes with its record (keys, sketch, topics) from the CPU
+    stage: the files' items first, then ``items``, in order.
+    """
 
     source: str
     now: datetime
     matchers: dict[str, Callable[[Item], bool]]
-    items: tuple[Item, ...] = ()
     files: tuple[FileChange, ...] = ()
     state: SourceState | None = None
-    #: topics the CPU stage matched, by ``id`` of this write's items
-    matched: Mapping[int, frozenset[str]] = field(default_factory=dict)
-    #: the CPU stage's dedup keys and near-duplicate sketches of ``items``, in order
-    keys: tuple[tuple[str | None, str | None], ...] = ()
-    sketches: tuple[Sketch | None, ...] = ()
+    #: each item with its dedup keys, near-duplicate sketch and topics
+    records: tuple[ItemRecord, ...] = ()
     #: the poll recorded in the history with ``state``
     poll: Poll | None = None
 
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """The items not of a file (a feed's)."""
+        in_files = sum(len(c.items) for c in self.files)
+        return tuple(r.item for r in self.records[in_files:])
+
 
 def weigh(write: Write) -> int:
-    return 1 + len(write.items) + sum(1 + len(c.items) for c in write.files)
+    return 1 + len(write.records) + len(write.files)
 
 
 def applier(store: Store) -> Callable[[Sequence[Write]], list[IngestReport]]:
@@ -53,16 +58,13 @@ def applier(store: Store) -> Callable[[Sequence[Write]], list[IngestReport]]:
                         files=w.files,
                         state=w.state,
                         now=w.now,
-                        keys=w.keys,
-                        sketches=w.sketches,
+                        records=w.records,
                         poll=w.poll,
                     )
                     for w in group
                 ],
                 now=max(w.now for w in group),
-                matchers=precomputed(
-                    group[0].matchers, {k: v for w in group for k, v in w.matched.items()}
-                ),
+                matchers=group[0].matchers,
             )
         return reports
 
