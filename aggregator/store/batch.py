@@ -474,11 +474,7 @@ class _Batch:
             # A returning entry whose story another entry kept alive rejoins it.
             action = Action.JOIN
         if action is Action.UNCHANGED:
-            self.touched.append(
-                {"k_source": item.source, "k_identity": item.identity, "k_now": self.now}
-            )
-            self.index.seen(item.source, item.identity, self.now)
-            return IngestReport(unchanged=1)
+            return self._touch(item)
         if action is Action.SKIP or story_id is None:
             return IngestReport(skipped=1)
         if action is Action.UPDATE:
@@ -490,9 +486,21 @@ class _Batch:
             self.index.add(item, sketch, story_id, rule, match=shown, now=self.now)
         if action is Action.JOIN:
             return self._joined(story_id, match)
-        matched = p.record.topics
+        return self._created(p.record, story_id)
+
+    def _touch(self, item: Item) -> IngestReport:
+        """The entry is held with the same content: only its last sight moves."""
+        self.touched.append(
+            {"k_source": item.source, "k_identity": item.identity, "k_now": self.now}
+        )
+        self.index.seen(item.source, item.identity, self.now)
+        return IngestReport(unchanged=1)
+
+    def _created(self, record: ItemRecord, story_id: str) -> IngestReport:
+        """A new story: it joins the topics its item matches."""
+        matched = record.topics
         if matched is None:
-            matched = membership.matching(item, self.matchers)
+            matched = membership.matching(record.item, self.matchers)
         self.topics[story_id] = matched
         self.new_topics.extend(
             {"topic": t, "story_id": story_id, "matched_at": self.now} for t in sorted(matched)
