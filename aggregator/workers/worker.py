@@ -16,10 +16,10 @@ import logging
 from datetime import timedelta
 
 from aggregator.config import Config
-from aggregator.daemon.health import Health
 from aggregator.engine.collector import ingest_gc
 from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
+from aggregator.runtime.health import Health
 from aggregator.update import Context, make_fetcher, open_context, prune_old, update_source
 
 from .queue import ALL_TOPICS, FETCH_QUEUE, JobQueue
