@@ -17,7 +17,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from aggregator.model import Item, TopicSpec
-from aggregator.topics import Document as MatchDocument
+from aggregator.topics import FieldIndex as MatchDocument
 from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
 
 if TYPE_CHECKING:
