@@ -966,134 +966,27 @@ def parse_text_article(
         ValueError: the text has no usable content (the caller names the file).
     """
     warnings: list[str] = []
-    raw_lines = [normalise_line(line) for line in text.split("\n")]
-
-    # Setext and ATX headings are marked, their underlines dropped.
-    lines: list[str] = []
-    headings: set[int] = set()
-    for i, line in enumerate(raw_lines):
-        if _SETEXT.match(line) and lines and lines[-1] and i > 0 and raw_lines[i - 1]:
-            headings.add(len(lines) - 1)
-            continue
-        m = _ATX.match(line)
-        if m:
-            headings.add(len(lines))
-            lines.append(m.group("text"))
-            continue
-        lines.append(line)
-
-    marked = {lines[i] for i in headings}
+    lines, marked = _mark_headings(text)
     lines, related = extract_related(lines)
-    meta = Metadata()
-    kept: list[str] = []
-    for line in lines:
-        if line and line not in marked and (_metadata_line(line, meta) or _is_noise(line)):
-            kept.append("")
-            continue
-        kept.append(line)
+    meta, kept = _take_metadata(lines, marked)
     for bad in meta.bad_dates:
         warnings.append(f"date not understood: {bad!r}")
 
     blocks = _blocks(kept)
     if not blocks:
         raise ValueError("no text content")
-
-    # Head: leading short lines (kicker, headline, caption, date line); body:
-    # from the first paragraph-like block or dateline on.
-    head: list[tuple[str, bool]] = []
-    body_blocks: list[list[str]] = []
-    for block in blocks:
-        if body_blocks:
-            body_blocks.append(block)
-            continue
-        if all(_head_like(line) for line in block) and not _is_wrapped(block):
-            head.extend((line, line in marked) for line in block)
-            continue
-        # A one-line-per-paragraph block may start with head lines.
-        lead = 0
-        while (
-            lead < len(block) - 1
-            and _head_like(block[lead])
-            and len(block[lead + 1]) > 100
-            and not _is_wrapped(block[lead : lead + 2])
-        ):
-            head.append((block[lead], block[lead] in marked))
-            lead += 1
-        body_blocks.append(block[lead:])
-
-    # A standalone date line in the head is the publication date.
-    head_kept: list[tuple[str, bool]] = []
-    for line, is_heading in head:
-        date = parse_date(line) if not is_heading and len(line.split()) <= 8 else None
-        if date is not None and re.search(r"\d{4}", line):
-            meta.published = meta.published or date
-            continue
-        head_kept.append((line, is_heading))
-    head = head_kept
-
-    paragraphs: list[tuple[str, str]] = []
-    for block in body_blocks:
-        for para in _split_block(block):
-            if all(_BULLET.match(line) for line in para) and len(para) > 1:
-                paragraphs.append(("ul", "\n".join(_BULLET.sub("", line) for line in para)))
-            elif len(para) == 1 and para[0] in marked:
-                paragraphs.append(("h", para[0]))
-            else:
-                paragraphs.append(("p", _join_lines(para)))
-
-    dateline: Dateline | None = None
-    dateline_date: datetime | None = None
-    first_p = next((i for i, (kind, _) in enumerate(paragraphs) if kind == "p"), None)
-    if first_p is not None:
-        dateline, rest, dl_date = split_dateline(paragraphs[first_p][1])
-        if dateline is not None:
-            paragraphs[first_p] = ("p", rest)
-            if dl_date:
-                dateline_date = _dateline_date(dl_date, now) or _table_dateline_date(dl_date, now)
-    if dateline is None and head:
-        # A dateline alone on its own line: "YEREVAN, Armenia (AP) —".
-        m = re.match(
-            r"^(?P<place>[A-Z][\w'’., -]{1,40}?)\s*\((?P<agency>[^)]{1,24})\)\s*[-–—:]?$",
-            head[-1][0],
-        )
-        if m:
-            dateline = Dateline(
-                place=_place_case(m.group("place").strip(" ,")), agency=m.group("agency")
-            )
-            head = head[:-1]
-
+    head, body_blocks = _split_head(blocks, marked)
+    head = _take_head_date(head, meta)
+    paragraphs = _paragraphs(body_blocks, marked)
+    dateline, dateline_date, paragraphs, head = _find_dateline(paragraphs, head, now)
     paragraphs = [
         (kind, _strip_glued_crumb(value) if kind == "p" else value) for kind, value in paragraphs
     ]
     paragraphs = [(kind, _fix_text(value)) for kind, value in paragraphs if value.strip()]
 
     lead_text = next((value for kind, value in paragraphs if kind == "p"), None)
-    chosen = _title_from_head(head, lead_text)
-    title = chosen.title
-    if chosen.extra:
-        # A standfirst under the headline is part of the story, not noise.
-        decks = [("p", e) for e in chosen.extra if len(e.split()) >= 6]
-        paragraphs = decks + paragraphs
-    if title is None and lead_text:
-        title = _first_sentence(lead_text, 25) or humanise_filename(relpath)
-        if title is None:
-            sentences = _sentences(lead_text)
-            title = sentences[0].rstrip(".") if sentences else None
-    if title is None:
-        title = humanise_filename(relpath)
-    if not paragraphs and not title:
-        raise ValueError("no usable text content")
-    title = _headline_case(_fix_text(title)) if title else None
-
-    claimed = meta.published or dateline_date
-    published = not_in_future(claimed, now)
-    if claimed is not None and published is None:
-        warnings.append(f"date {claimed.isoformat()} is in the future; ignored")
-    updated = not_in_future(meta.updated, now)
-    date_is_guess = False
-    if published is None:
-        published = min(mtime, now)
-        date_is_guess = True
+    title, paragraphs = _choose_title(head, lead_text, paragraphs, relpath)
+    published, updated, date_is_guess = _dates(meta, dateline_date, mtime, now, warnings)
 
     html_blocks: list[tuple[str, str | list[str]]] = [
         (kind, value.split("\n") if kind == "ul" else value) for kind, value in paragraphs
@@ -1118,3 +1011,183 @@ def parse_text_article(
         date_is_guess=date_is_guess,
     )
     return entry, tuple(warnings)
+
+
+def _mark_headings(text: str) -> tuple[list[str], set[str]]:
+    """The text's lines, normalised; Setext and ATX headings marked, their underlines dropped.
+
+    Returns:
+        The lines, and the text of the heading lines.
+    """
+    raw_lines = [normalise_line(line) for line in text.split("\n")]
+    lines: list[str] = []
+    headings: set[int] = set()
+    for i, line in enumerate(raw_lines):
+        if _SETEXT.match(line) and lines and lines[-1] and i > 0 and raw_lines[i - 1]:
+            headings.add(len(lines) - 1)
+            continue
+        m = _ATX.match(line)
+        if m:
+            headings.add(len(lines))
+            lines.append(m.group("text"))
+            continue
+        lines.append(line)
+    return lines, {lines[i] for i in headings}
+
+
+def _take_metadata(lines: list[str], marked: set[str]) -> tuple[Metadata, list[str]]:
+    """Metadata lines (author, date, tags...) and noise read out; each leaves a blank line."""
+    meta = Metadata()
+    kept: list[str] = []
+    for line in lines:
+        if line and line not in marked and (_metadata_line(line, meta) or _is_noise(line)):
+            kept.append("")
+            continue
+        kept.append(line)
+    return meta, kept
+
+
+def _split_head(
+    blocks: list[list[str]], marked: set[str]
+) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+    """Head: leading short lines (kicker, headline, caption, date line); body:
+    from the first paragraph-like block or dateline on.
+
+    Returns:
+        The head lines (each with whether it is a heading) and the body's blocks.
+    """
+    head: list[tuple[str, bool]] = []
+    body_blocks: list[list[str]] = []
+    for block in blocks:
+        if body_blocks:
+            body_blocks.append(block)
+            continue
+        if all(_head_like(line) for line in block) and not _is_wrapped(block):
+            head.extend((line, line in marked) for line in block)
+            continue
+        # A one-line-per-paragraph block may start with head lines.
+        lead = 0
+        while (
+            lead < len(block) - 1
+            and _head_like(block[lead])
+            and len(block[lead + 1]) > 100
+            and not _is_wrapped(block[lead : lead + 2])
+        ):
+            head.append((block[lead], block[lead] in marked))
+            lead += 1
+        body_blocks.append(block[lead:])
+    return head, body_blocks
+
+
+def _take_head_date(head: list[tuple[str, bool]], meta: Metadata) -> list[tuple[str, bool]]:
+    """A standalone date line in the head is the publication date: moved into ``meta``."""
+    head_kept: list[tuple[str, bool]] = []
+    for line, is_heading in head:
+        date = parse_date(line) if not is_heading and len(line.split()) <= 8 else None
+        if date is not None and re.search(r"\d{4}", line):
+            meta.published = meta.published or date
+            continue
+        head_kept.append((line, is_heading))
+    return head_kept
+
+
+def _paragraphs(body_blocks: list[list[str]], marked: set[str]) -> list[tuple[str, str]]:
+    """The body as (kind, text): ``p`` paragraphs, ``ul`` bullet lists, ``h`` headings."""
+    paragraphs: list[tuple[str, str]] = []
+    for block in body_blocks:
+        for para in _split_block(block):
+            if all(_BULLET.match(line) for line in para) and len(para) > 1:
+                paragraphs.append(("ul", "\n".join(_BULLET.sub("", line) for line in para)))
+            elif len(para) == 1 and para[0] in marked:
+                paragraphs.append(("h", para[0]))
+            else:
+                paragraphs.append(("p", _join_lines(para)))
+    return paragraphs
+
+
+def _find_dateline(
+    paragraphs: list[tuple[str, str]], head: list[tuple[str, bool]], now: datetime
+) -> tuple[Dateline | None, datetime | None, list[tuple[str, str]], list[tuple[str, bool]]]:
+    """The dateline, opening the first paragraph or alone as the head's last line.
+
+    Returns:
+        The dateline, the date it gives, the paragraphs and the head without it.
+    """
+    dateline: Dateline | None = None
+    dateline_date: datetime | None = None
+    first_p = next((i for i, (kind, _) in enumerate(paragraphs) if kind == "p"), None)
+    if first_p is not None:
+        dateline, rest, dl_date = split_dateline(paragraphs[first_p][1])
+        if dateline is not None:
+            paragraphs = list(paragraphs)
+            paragraphs[first_p] = ("p", rest)
+            if dl_date:
+                dateline_date = _dateline_date(dl_date, now) or _table_dateline_date(dl_date, now)
+    if dateline is None and head:
+        # A dateline alone on its own line: "YEREVAN, Armenia (AP) —".
+        m = re.match(
+            r"^(?P<place>[A-Z][\w'’., -]{1,40}?)\s*\((?P<agency>[^)]{1,24})\)\s*[-–—:]?$",
+            head[-1][0],
+        )
+        if m:
+            dateline = Dateline(
+                place=_place_case(m.group("place").strip(" ,")), agency=m.group("agency")
+            )
+            head = head[:-1]
+    return dateline, dateline_date, paragraphs, head
+
+
+def _choose_title(
+    head: list[tuple[str, bool]],
+    lead_text: str | None,
+    paragraphs: list[tuple[str, str]],
+    relpath: str,
+) -> tuple[str | None, list[tuple[str, str]]]:
+    """The headline from the head, else the lead's first sentence, else the file name.
+
+    Returns:
+        The title, and the paragraphs with any standfirst under the headline first.
+
+    Raises:
+        ValueError: neither a title nor any paragraph.
+    """
+    chosen = _title_from_head(head, lead_text)
+    title = chosen.title
+    if chosen.extra:
+        # A standfirst under the headline is part of the story, not noise.
+        decks = [("p", e) for e in chosen.extra if len(e.split()) >= 6]
+        paragraphs = decks + paragraphs
+    if title is None and lead_text:
+        title = _first_sentence(lead_text, 25) or humanise_filename(relpath)
+        if title is None:
+            sentences = _sentences(lead_text)
+            title = sentences[0].rstrip(".") if sentences else None
+    if title is None:
+        title = humanise_filename(relpath)
+    if not paragraphs and not title:
+        raise ValueError("no usable text content")
+    title = _headline_case(_fix_text(title)) if title else None
+    return title, paragraphs
+
+
+def _dates(
+    meta: Metadata,
+    dateline_date: datetime | None,
+    mtime: datetime,
+    now: datetime,
+    warnings: list[str],
+) -> tuple[datetime, datetime | None, bool]:
+    """Published (metadata, else the dateline's date, else the file's mtime), updated, guessed.
+
+    A date later than ``now`` is ignored with a warning.
+    """
+    claimed = meta.published or dateline_date
+    published = not_in_future(claimed, now)
+    if claimed is not None and published is None:
+        warnings.append(f"date {claimed.isoformat()} is in the future; ignored")
+    updated = not_in_future(meta.updated, now)
+    date_is_guess = False
+    if published is None:
+        published = min(mtime, now)
+        date_is_guess = True
+    return published, updated, date_is_guess
