@@ -979,10 +979,7 @@ def parse_text_article(
     head = _take_head_date(head, meta)
     paragraphs = _paragraphs(body_blocks, marked)
     dateline, dateline_date, paragraphs, head = _find_dateline(paragraphs, head, now)
-    paragraphs = [
-        (kind, _strip_glued_crumb(value) if kind == "p" else value) for kind, value in paragraphs
-    ]
-    paragraphs = [(kind, _fix_text(value)) for kind, value in paragraphs if value.strip()]
+    paragraphs = _cleaned(paragraphs)
 
     lead_text = next((value for kind, value in paragraphs if kind == "p"), None)
     title, paragraphs = _choose_title(head, lead_text, paragraphs, relpath)
@@ -993,7 +990,7 @@ def parse_text_article(
     ]
     content = paragraphs_to_html(html_blocks)
     summary = summarise(lead_text) if lead_text else (title or "")
-    entry = RawEntry(
+    return RawEntry(
         identity=identity,
         title=title,
         link=meta.link,
@@ -1009,8 +1006,7 @@ def parse_text_article(
         related=tuple(related),
         base_url=meta.link,
         date_is_guess=date_is_guess,
-    )
-    return entry, tuple(warnings)
+    ), tuple(warnings)
 
 
 def _mark_headings(text: str) -> tuple[list[str], set[str]]:
@@ -1135,6 +1131,14 @@ def _find_dateline(
             )
             head = head[:-1]
     return dateline, dateline_date, paragraphs, head
+
+
+def _cleaned(paragraphs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Breadcrumbs glued to a paragraph's start cut, text fixed, empty paragraphs dropped."""
+    paragraphs = [
+        (kind, _strip_glued_crumb(value) if kind == "p" else value) for kind, value in paragraphs
+    ]
+    return [(kind, _fix_text(value)) for kind, value in paragraphs if value.strip()]
 
 
 def _choose_title(

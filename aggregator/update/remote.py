@@ -78,25 +78,10 @@ async def _poll(
     url = state.discovered_feed or state.location
     resp = await fetch(spec, fetcher, url, state)
     received = len(resp.body)
-    move = decide_move(
-        state.moved_to,
-        state.moved_seen,
-        resp.permanent_redirect,
-        required=ctx.config.permanent_redirect_polls,
-    )
-    state = replace(state, moved_to=move.moved_to, moved_seen=move.moved_seen)
-    if move.new_location:
-        if state.discovered_feed:
-            state = replace(state, discovered_feed=move.new_location)
-        else:
-            state = replace(
-                state, location=move.new_location, url_history=(*state.url_history, state.location)
-            )
+    state = _moved(state, resp, required=ctx.config.permanent_redirect_polls)
     if resp.status == 304:
         hints = _response_hints(resp, now, None)
-        result = SourceResult(
-            source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=304, received=received
-        )
+        result = _not_modified(spec, 304, received)
         state = replace(state, etag=resp.etag, last_modified=resp.last_modified)
         return result, state, hints, pending
     if not state.discovered_feed and is_page(resp):
@@ -109,36 +94,10 @@ async def _poll(
     if stages.skip_unchanged_body and body_hash is not None and body_hash == state.body_hash:
         # The server sent the same bytes again (no validators, or ignored
         # them): what they parse to is stored already.
-        result = SourceResult(
-            source=spec.name,
-            outcome=Outcome.NOT_MODIFIED,
-            http_status=resp.status,
-            received=received,
-        )
+        result = _not_modified(spec, resp.status, received)
         return result, state, _response_hints(resp, now, None), pending
     hints = _response_hints(resp, now, None)
-    feed: dict[str, Any] = {
-        "spec": spec,
-        "url": resp.url,
-        "headers": dict(resp.headers),
-        "now": now,
-        "fast": stages.fast_parser,
-    }
-    reparse = False
-    if spec.full_content is None:
-        digest: FeedDigest = await stages.pool.run(
-            spec.name,
-            "aggregator.engine.work:digest_feed",
-            resp.body,
-            **feed,
-            topics=ctx.config.topics,
-            near=ctx.config.dedup,
-        )
-    else:
-        first: FeedDigest = await stages.pool.run(
-            spec.name, "aggregator.engine.work:read_feed", resp.body, **feed
-        )
-        digest, reparse, hints = await with_articles(spec, ctx, fetcher, first, now, hints)
+    digest, reparse, hints = await _digest(spec, ctx, fetcher, resp, now, hints)
     # A feed that declares a <ttl> is parsed every time: skipping would forget
     # its hint. One whose new entries were held back is parsed again for them.
     keep_hash = digest.ttl is None and not reparse
@@ -152,6 +111,68 @@ async def _poll(
     )
     write = replace(pending, records=digest.records)
     return result, state, replace(hints, ttl=digest.ttl), write
+
+
+def _not_modified(spec: SourceSpec, status: int, received: int) -> SourceResult:
+    return SourceResult(
+        source=spec.name, outcome=Outcome.NOT_MODIFIED, http_status=status, received=received
+    )
+
+
+def _moved(state: SourceState, resp: FetchResponse, *, required: int) -> SourceState:
+    """The state after this response's permanent redirect (if any) is counted, or followed."""
+    move = decide_move(
+        state.moved_to,
+        state.moved_seen,
+        resp.permanent_redirect,
+        required=required,
+    )
+    state = replace(state, moved_to=move.moved_to, moved_seen=move.moved_seen)
+    if move.new_location:
+        if state.discovered_feed:
+            state = replace(state, discovered_feed=move.new_location)
+        else:
+            state = replace(
+                state, location=move.new_location, url_history=(*state.url_history, state.location)
+            )
+    return state
+
+
+async def _digest(
+    spec: SourceSpec,
+    ctx: Context,
+    fetcher: Fetcher,
+    resp: FetchResponse,
+    now: datetime,
+    hints: Hints,
+) -> tuple[FeedDigest, bool, Hints]:
+    """The feed parsed in the CPU stage (with its entries' articles for ``full_content``).
+
+    Returns:
+        The digest; whether entries were held back for the next poll; the hints.
+    """
+    stages = stages_of(ctx)
+    feed: dict[str, Any] = {
+        "spec": spec,
+        "url": resp.url,
+        "headers": dict(resp.headers),
+        "now": now,
+        "fast": stages.fast_parser,
+    }
+    if spec.full_content is None:
+        digest: FeedDigest = await stages.pool.run(
+            spec.name,
+            "aggregator.engine.work:digest_feed",
+            resp.body,
+            **feed,
+            topics=ctx.config.topics,
+            near=ctx.config.dedup,
+        )
+        return digest, False, hints
+    first: FeedDigest = await stages.pool.run(
+        spec.name, "aggregator.engine.work:read_feed", resp.body, **feed
+    )
+    return await with_articles(spec, ctx, fetcher, first, now, hints)
 
 
 def _body_hash(resp: FetchResponse) -> str | None:
