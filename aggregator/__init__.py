@@ -50,7 +50,7 @@ from aggregator.model import (
 )
 
 if TYPE_CHECKING:
-    from aggregator.pipeline import (
+    from aggregator.update import (
         Context,
         open_context,
         publish_static,
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
         update_source,
     )
 
-# The engine's names load on first use: the pipeline imports every parser,
+# The engine's names load on first use: ``aggregator.update`` imports every parser,
 # publisher and the store, which commands such as ``check`` and ``--help`` never
 # touch (PEP 562).
 _FROM_PIPELINE = frozenset(
@@ -69,9 +69,9 @@ _FROM_PIPELINE = frozenset(
 
 def __getattr__(name: str) -> Any:
     if name in _FROM_PIPELINE:
-        from aggregator import pipeline
+        from aggregator import update
 
-        value = getattr(pipeline, name)
+        value = getattr(update, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'aggregator' has no attribute {name!r}")

@@ -17,10 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import re
 import sys
-import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -29,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from aggregator import __version__
+from aggregator import __version__, subscriptions
 from aggregator.config import DEFAULT_CONFIG_PATH, Config, config_json_schema, load_config
 from aggregator.errors import (
     AggregatorError,
@@ -39,17 +36,17 @@ from aggregator.errors import (
     StoreError,
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
-from aggregator.sources.opml import OpmlOutline, parse_opml, render_opml
+from aggregator.sources.opml import parse_opml
 from aggregator.teasers import teaser_hint
 from aggregator.topics import Hit, TopicMatcher
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from aggregator.pipeline import Context
     from aggregator.preview import Verdict
+    from aggregator.update import Context
 
-# The engine (``aggregator.pipeline``: parsers, publishers, store) is imported by
+# The engine (``aggregator.update``: parsers, publishers, store) is imported by
 # the commands that use it, so ``--help``, ``check`` and the like start fast.
 
 EXIT_SOURCE_FAILED = 1
@@ -127,7 +124,7 @@ class _State:
 
     @contextmanager
     def context(self) -> Iterator[Context]:
-        from aggregator.pipeline import open_context
+        from aggregator.update import open_context
 
         with known_errors():
             ctx = open_context(self.config)
@@ -227,7 +224,7 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
     from rich.table import Table
 
     from aggregator.engine.collector import ingest_gc
-    from aggregator.pipeline import update_all
+    from aggregator.update import update_all
 
     config = state.config
     specs = list(config.sources)
@@ -302,7 +299,7 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 @pass_state
 def publish(state: _State, out: Path | None) -> None:
     """Write every topic's feeds, the index and the OPML as static files."""
-    from aggregator.pipeline import publish_static
+    from aggregator.update import publish_static
 
     with state.context() as ctx:
         target = out or ctx.config.data_dir / "public"
@@ -416,9 +413,9 @@ def status_cmd(state: _State, as_json: bool) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from aggregator.pipeline import read_status
     from aggregator.status import sparkline, to_json
     from aggregator.store import open_store
+    from aggregator.update import read_status
 
     config = state.config
     with known_errors():
@@ -941,7 +938,7 @@ def discover(state: _State, url: str, as_json: bool, timeout: float) -> None:
     """
     from rich.table import Table
 
-    from aggregator.pipeline import discover_url
+    from aggregator.update import discover_url
 
     config = state.config
     try:
@@ -979,13 +976,7 @@ def discover(state: _State, url: str, as_json: bool, timeout: float) -> None:
 @pass_state
 def export_opml(state: _State, out: Path | None) -> None:
     """Write the configured URL sources as an OPML subscription list."""
-    config = state.config
-    outlines = [
-        OpmlOutline(title=s.title or s.name, xml_url=s.location, categories=s.tags)
-        for s in config.sources
-        if s.kind is SourceKind.URL
-    ]
-    data = render_opml(outlines, title=f"{config.site.title} sources")
+    data, count = subscriptions.export_opml(state.config)
     if out is None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
@@ -994,84 +985,7 @@ def export_opml(state: _State, out: Path | None) -> None:
         out.write_bytes(data)
     except OSError as exc:
         fail(PublishError(f"{out}: cannot write: {exc}"))
-    click.echo(f"wrote {len(outlines)} sources to {out}", err=True)
-
-
-IMPORTED_SOURCES = Path("sources.d") / "imported.yaml"
-
-
-def slugify(text: str) -> str:
-    """A source name from a title: lower-case ASCII letters, digits and dashes, at most 60."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60].strip("-")
-    return slug or "feed"
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    name, n = base, 2
-    while name in taken:
-        name = f"{base}-{n}"
-        n += 1
-    taken.add(name)
-    return name
-
-
-def _q(value: str) -> str:
-    """A YAML scalar that loads back as ``value`` exactly.
-
-    A JSON string is a valid YAML double-quoted scalar. ``${`` is written as
-    ``$${`` so the config loader never expands the environment into a value
-    that came from a file (an OPML outline could otherwise name a secret).
-    """
-    return json.dumps(value.replace("${", "$${"), ensure_ascii=False)
-
-
-def _source_yaml(name: str, outline: OpmlOutline) -> str:
-    tags = ", ".join(_q(t) for t in outline.categories)
-    # An outline without a title got its URL as title: leave the feed's own.
-    title = f"    title: {_q(outline.title)}\n" if outline.title != outline.xml_url else ""
-    return f"  - name: {_q(name)}\n    url: {_q(outline.xml_url)}\n{title}    tags: [{tags}]\n"
-
-
-def add_include(text: str, entry: str) -> str:
-    """Add ``entry`` to the config text's ``include:`` list, editing text to keep comments.
-
-    Handles a flow list (``include: [a, b]``), a block list (``include:``
-    followed by ``- a`` lines) and no ``include:`` key at all (a line is
-    appended). The caller validates the result.
-    """
-    item = _q(entry)
-    lines = text.splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        match = re.match(r"include:[ \t]*(.*?)(\r?\n)?$", line)
-        if match is None:
-            continue
-        rest = match.group(1)
-        newline = match.group(2) or ""
-        flow = re.match(r"\[(.*?)\](.*)$", rest)
-        if flow is not None:
-            inner = flow.group(1).strip()
-            items = f"{inner}, {item}" if inner else item
-            lines[i] = f"include: [{items}]{flow.group(2)}{newline}"
-            return "".join(lines)
-        if rest and not rest.startswith("#"):
-            raise ValueError(f"cannot edit 'include: {rest.strip()}' by text")
-        # A block list: insert after its last "- item" line, at that indent.
-        last, indent = i, "  "
-        for j in range(i + 1, len(lines)):
-            stripped = lines[j].strip()
-            item_match = re.match(r"([ \t]*)- ", lines[j])
-            if item_match is not None:
-                last, indent = j, item_match.group(1)
-            elif stripped and not stripped.startswith("#"):
-                break
-        if not lines[last].endswith("\n"):
-            lines[last] += "\n"
-        lines.insert(last + 1, f"{indent}- {item}\n")
-        return "".join(lines)
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return f"{text}include: [{item}]\n"
+    click.echo(f"wrote {count} sources to {out}", err=True)
 
 
 @main.command("import-opml")
@@ -1080,7 +994,7 @@ def add_include(text: str, entry: str) -> str:
     "--into",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help=f"Sources file to write [default: {IMPORTED_SOURCES} beside the config].",
+    help=f"Sources file to write [default: {subscriptions.IMPORTED_SOURCES} beside the config].",
 )
 @pass_state
 def import_opml(state: _State, file: Path, into: Path | None) -> None:
@@ -1093,71 +1007,16 @@ def import_opml(state: _State, file: Path, into: Path | None) -> None:
     config = state.config
     with known_errors():
         outlines = parse_opml(file.read_bytes(), name=str(file))
-    config_dir = config.path.resolve().parent
-    target = (into if into is not None else config_dir / IMPORTED_SOURCES).resolve()
-    configured = {s.location for s in config.sources if s.kind is SourceKind.URL}
-    taken = {s.name for s in config.sources}
-    added: list[str] = []
-    blocks: list[str] = []
-    skipped = 0
-    for outline in outlines:
-        if outline.xml_url in configured:
-            skipped += 1
-            continue
-        configured.add(outline.xml_url)
-        titled = outline.title != outline.xml_url
-        base = slugify(outline.title) if titled else "feed"
-        if base == "feed":
-            # No usable title: the host says more than "feed".
-            base = slugify(outline.xml_url.split("//", 1)[-1].split("/", 1)[0])
-        name = _unique(base, taken)
-        added.append(name)
-        blocks.append(_source_yaml(name, outline))
-    if not added:
-        click.echo(f"added 0 sources, skipped {skipped} already configured")
+    plan = subscriptions.plan_import(config, outlines, into)
+    if not plan.added:
+        click.echo(f"added 0 sources, skipped {plan.skipped} already configured")
         return
-
-    old_target = target.read_text() if target.exists() else None
-    old_config = config.path.read_text()
-
-    def restore() -> None:
-        if old_target is None:
-            target.unlink(missing_ok=True)
-        else:
-            target.write_text(old_target)
-        config.path.write_text(old_config)
-
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if old_target is None or not old_target.strip():
-            header = f"# Sources imported from {file.name} by aggregator import-opml.\nsources:\n"
-            target.write_text(header + "".join(blocks))
-        else:
-            text = old_target if old_target.endswith("\n") else old_target + "\n"
-            target.write_text(text + "".join(blocks))
-        if not _loads_sources(config.path, added):
-            entry = os.path.relpath(target, config_dir)
-            if entry.startswith(".."):
-                entry = str(target)
-            config.path.write_text(add_include(old_config, entry.replace(os.sep, "/")))
-            if not _loads_sources(config.path, added):
-                raise ConfigError(
-                    "the imported sources do not appear after adding the include",
-                    file=str(config.path),
-                    key="include",
-                )
+        subscriptions.write_import(config, plan, opml_name=file.name)
     except (AggregatorError, OSError, ValueError) as exc:
-        restore()
         click.echo(f"aggregator: error: import-opml: {exc}; files restored", err=True)
         sys.exit(EXIT_CONFIG)
-    click.echo(f"added {len(added)} sources to {target}, skipped {skipped} already configured")
-
-
-def _loads_sources(path: Path, names: list[str]) -> bool:
-    """Whether the config at ``path`` loads and holds every named source.
-
-    Raises:
-        ConfigError: the config does not load.
-    """
-    loaded = {s.name for s in load_config(path).sources}
-    return all(n in loaded for n in names)
+    click.echo(
+        f"added {len(plan.added)} sources to {plan.target}, "
+        f"skipped {plan.skipped} already configured"
+    )

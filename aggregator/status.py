@@ -1,7 +1,7 @@
 """The operator's view: a snapshot of sources' health, topics and recent activity (pure).
 
 ``/status`` and ``aggregator status`` show the same :class:`Status`, built
-from what the store holds (:func:`aggregator.pipeline.read_status`); the
+from what the store holds (:func:`aggregator.update.read_status`); the
 daemon adds what only it knows (recent publish times).
 """
 

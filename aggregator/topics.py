@@ -48,7 +48,7 @@ and ``none:`` (NOT any) lists whose items are query strings or nested
 mappings; it compiles to the same tree as the string form (see
 :func:`compile_query`), and errors name their place (``any[1]``).
 
-Build a :class:`Document` once per item and a :class:`Query` once per topic;
+Build a :class:`FieldIndex` once per item and a :class:`Query` once per topic;
 matching a document against a query looks tokens up in per-field position
 indexes and never rescans text (patterns excepted). A :class:`TopicMatcher`
 adds a topic's scope (sources, maximum age, languages) to its query.
@@ -72,8 +72,8 @@ from aggregator.model import Item, TopicSpec, utc
 
 __all__ = [
     "FIELDS",
-    "Document",
     "Explanation",
+    "FieldIndex",
     "Hit",
     "Query",
     "Scope",
@@ -95,7 +95,7 @@ _WHOLE_FIELDS = frozenset({"tag", "source"})
 
 
 # ---------------------------------------------------------------------------
-# Documents
+# Field indexes: an item's text, tokenised per field
 
 
 class _Segment:
@@ -184,7 +184,7 @@ class _Segment:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class Document:
+class FieldIndex:
     """An item's text, tokenised and indexed per field, ready for many queries.
 
     Build it with :func:`document` (from an :class:`~aggregator.model.Item`)
@@ -223,7 +223,7 @@ class Document:
         feed_title: str | None = None,
         published: datetime | None = None,
         language: str | None = None,
-    ) -> Document:
+    ) -> FieldIndex:
         """Index plain-text fields.
 
         Args:
@@ -272,7 +272,7 @@ class Document:
         return segments
 
 
-def document(item: Item) -> Document:
+def document(item: Item) -> FieldIndex:
     """Index an item for matching: everything but its related headlines.
 
     Args:
@@ -282,7 +282,7 @@ def document(item: Item) -> Document:
         The document; ``source:`` matches the configured source name and the
         origin feed's title.
     """
-    return Document.from_fields(
+    return FieldIndex.from_fields(
         title=item.title,
         content_text=html_to_text(item.content_html),
         summary=item.summary,
@@ -341,10 +341,10 @@ class _Node:
     __slots__ = ()
     precedence = _TERM
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         raise NotImplementedError
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         raise NotImplementedError
 
     def canonical(self) -> str:
@@ -385,7 +385,7 @@ class _Term(_Node):
     words: tuple[str, ...]
     prefix: bool
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         words, prefix = self.words, self.prefix
         if self.field in _WHOLE_FIELDS:
             return any(s.whole(words, prefix) for s in doc.segments(self.field))
@@ -401,7 +401,7 @@ class _Term(_Node):
             return False
         return any(s.find(words, prefix) is not None for s in segments)
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         clause = self.canonical()
         for segment in doc.segments(self.field):
             if self.field in _WHOLE_FIELDS:
@@ -446,11 +446,11 @@ class _Pattern(_Node):
     field: FieldName | None
     pattern: Pattern
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         search = self.pattern.search
         return any(search(s.text) is not None for s in doc.segments(self.field))
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         clause = self.canonical()
         for segment in doc.segments(self.field):
             found = self.pattern.search(segment.text)
@@ -477,7 +477,7 @@ class _Published(_Node):
     #: the clause's value, normalised: ``2026-11-01..2026-11-30``, ``>=2026-11-10``
     spelling: str
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         published = doc.published
         if published is None:
             return False
@@ -485,7 +485,7 @@ class _Published(_Node):
             self.end is None or published < self.end
         )
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         clause = self.canonical()
         if doc.published is None:
             return _Why(False, [f"no publication date for {clause}"])
@@ -517,7 +517,7 @@ class _Age(_Node):
     amount: int
     unit: str
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         if now is None:
             raise ValueError(f"{self.canonical()} needs the current time: pass now")
         if doc.published is None:
@@ -532,7 +532,7 @@ class _Age(_Node):
             return age > limit
         return age >= limit
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         clause = self.canonical()
         if doc.published is None:
             return _Why(False, [f"no publication date for {clause}"])
@@ -577,10 +577,10 @@ class _Ref(_Node):
             raise ValueError(f"topic:{self.name} is not resolved: compile topics with link_topics")
         return self.target
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         return self._resolved().matches(doc, now)
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         why = self._resolved().explain(doc, now)
         why.reasons = [f"topic:{self.name}: {reason}" for reason in why.reasons]
         return why
@@ -600,10 +600,10 @@ class _Not(_Node):
     child: _Node
     precedence = _NOT
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         return not self.child.matches(doc, now)
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         why = self.child.explain(doc, now)
         text = self.canonical()
         if why.ok:
@@ -630,7 +630,7 @@ class _Group(_Node):
     def combine(results: Iterable[bool]) -> bool:
         raise NotImplementedError
 
-    def matches(self, doc: Document, now: datetime | None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None) -> bool:
         # A plain loop, not combine(generator): this runs for every story and topic.
         decisive = self.precedence == _OR
         for child in self.children:
@@ -638,7 +638,7 @@ class _Group(_Node):
                 return decisive
         return not decisive
 
-    def explain(self, doc: Document, now: datetime | None) -> _Why:
+    def explain(self, doc: FieldIndex, now: datetime | None) -> _Why:
         results = [child.explain(doc, now) for child in self.children]
         matched = self.combine(why.ok for why in results)
         # The children that decided: for AND, all when it matched, else the
@@ -712,7 +712,7 @@ class Query:
         """Whether matching needs the current time (an ``age:`` clause, here or reused)."""
         return _needs_now(self._root)
 
-    def matches(self, doc: Document, now: datetime | None = None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None = None) -> bool:
         """Whether ``doc`` satisfies the query.
 
         Args:
@@ -728,7 +728,7 @@ class Query:
         """
         return self._root.matches(doc, now)
 
-    def explain(self, doc: Document, now: datetime | None = None) -> Explanation:
+    def explain(self, doc: FieldIndex, now: datetime | None = None) -> Explanation:
         """Say why ``doc`` matches the query or not.
 
         Args:
@@ -1242,7 +1242,7 @@ class Scope:
     #: language tags (lower-case); ``en`` admits ``en`` and ``en-GB``; empty: any
     lang: tuple[str, ...] = ()
 
-    def refusal(self, doc: Document, now: datetime | None) -> str | None:
+    def refusal(self, doc: FieldIndex, now: datetime | None) -> str | None:
         """Why ``doc`` is out of scope, or None when it is in.
 
         Raises:
@@ -1284,7 +1284,7 @@ class TopicMatcher:
         """Whether matching needs the current time (``age:`` or ``max_age``)."""
         return self.scope.max_age is not None or self.query.needs_now
 
-    def matches(self, doc: Document, now: datetime | None = None) -> bool:
+    def matches(self, doc: FieldIndex, now: datetime | None = None) -> bool:
         """Whether ``doc`` is in scope and satisfies the query.
 
         Raises:
@@ -1292,7 +1292,7 @@ class TopicMatcher:
         """
         return self.scope.refusal(doc, now) is None and self.query.matches(doc, now)
 
-    def explain(self, doc: Document, now: datetime | None = None) -> Explanation:
+    def explain(self, doc: FieldIndex, now: datetime | None = None) -> Explanation:
         """Say why ``doc`` is in the topic or not: scope first, then the query.
 
         Raises:
@@ -1331,7 +1331,7 @@ class TopicSet:
         self._by_word = {word: frozenset(names) for word, names in by_word.items()}
         self._words = frozenset(by_word)
 
-    def candidates(self, doc: Document) -> frozenset[str]:
+    def candidates(self, doc: FieldIndex) -> frozenset[str]:
         """Names of the topics that may match ``doc``; the others cannot."""
         found = set(self._always)
         words, by_word = self._words, self._by_word

@@ -46,7 +46,7 @@ from aggregator.config import load_config
 from aggregator.model import Origin
 from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_seed
-from aggregator.pipeline import open_context, update_source
+from aggregator.update import open_context, update_source
 
 PLACES = ["Qom", "Yerevan", "Baku", "Tbilisi", "Ankara", "Tehran", "Moscow", "Brussels"]
 AGENCIES = ["IP", "AFP", "Reuters", "AP", "IRNA", "TASS"]

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from aggregator.config import load_config
 from aggregator.model import Outcome, Poll, SourceState
-from aggregator.pipeline import read_status
 from aggregator.publish import render_status_page
 from aggregator.store import SourceWrite, open_store
 from aggregator.store.polls import POLLS_KEPT
+from aggregator.update import read_status
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

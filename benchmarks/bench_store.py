@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Any
 
 from aggregator.model import Item, Origin, SourceKind, SourceSpec, SourceState, TopicSpec
-from aggregator.pipeline import build_matchers
 from aggregator.store import SourceWrite, SQLStore, open_store
 from aggregator.store.rows import dedup_keys, entry_values
+from aggregator.update import build_matchers
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WORDS = [

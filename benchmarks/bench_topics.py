@@ -46,9 +46,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aggregator._text import html_to_text
 from aggregator.engine import CpuPool
 from aggregator.model import Dateline, Item, Origin, TopicSpec
-from aggregator.pipeline import build_matchers, topic_signatures
 from aggregator.store import open_store
 from aggregator.topics import compile_topics, document
+from aggregator.update import build_matchers, topic_signatures
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SOURCES = ["iran-press", "caucasus-wire", "energy-daily", "sports-desk", "world-news"]

@@ -18,7 +18,7 @@ from aggregator.config import load_config
 from aggregator.model import Outcome, ParsedDocument, RawEntry
 from aggregator.normalise import normalise_entry, sanitize_html
 from aggregator.parse import parse_feed
-from aggregator.pipeline import Context, update_all
+from aggregator.update import Context, update_all
 
 # The loopback server, the config writer and the context fixture of the pipeline tests.
 from .test_remote_pipeline import (  # noqa: F401  (fixtures)

@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
-from aggregator.cli import EXIT_CONFIG, EXIT_SOURCE_FAILED, add_include, main, slugify
+from aggregator.cli import EXIT_CONFIG, EXIT_SOURCE_FAILED, main
 from aggregator.config import load_config
 from aggregator.sources.opml import parse_opml
+from aggregator.subscriptions import add_include, slugify
 
 
 @pytest.fixture(scope="session")

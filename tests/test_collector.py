@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from aggregator import pipeline
+from aggregator import update as pipeline
 from aggregator.cli import main
 from aggregator.engine.collector import (
     INGEST_THRESHOLDS,

@@ -20,11 +20,11 @@ import aggregator.publish.export as export
 import aggregator.publish.incremental as incremental
 from aggregator.config import load_config
 from aggregator.daemon import Daemon, DaemonSettings
-from aggregator.daemon.republish import PublishPace, Republisher, publish_at
 from aggregator.engine import CpuPool
 from aggregator.metrics import Metrics
 from aggregator.model import Outcome, SourceResult, SourceSpec
-from aggregator.pipeline import Context, open_context
+from aggregator.runtime.republish import PublishPace, Republisher, publish_at
+from aggregator.update import Context, open_context
 from aggregator.web import DocumentStore, create_app, serve
 
 from .conftest import run_cli

@@ -15,8 +15,8 @@ import pytest
 from aggregator.config import Config, load_config
 from aggregator.daemon import DataDirLock, JsonFormatter, plan_reload, with_data_dir
 from aggregator.errors import DataDirLockedError
-from aggregator.pipeline import open_context
 from aggregator.retention import prune
+from aggregator.update import open_context
 
 from .factories import T0, make_item
 

@@ -27,7 +27,7 @@ from aggregator.config import load_config
 from aggregator.engine import CpuPool, Writer
 from aggregator.errors import ParseError, SourceError
 from aggregator.model import Outcome, SourceKind
-from aggregator.pipeline import Context, open_context, render_all, update_source
+from aggregator.update import Context, open_context, render_all, update_source
 
 from .conftest import DATA, REPO, shared_path
 from .daemonkit import wait_for

@@ -25,8 +25,8 @@ from werkzeug import Request, Response
 from aggregator.config import Config, load_config
 from aggregator.errors import BackoffError
 from aggregator.model import Outcome, SourceResult
-from aggregator.pipeline import Context, make_fetcher, open_context, render_all, update_all
 from aggregator.publish.paths import PathKind, topic_path
+from aggregator.update import Context, make_fetcher, open_context, render_all, update_all
 
 from ._aserver import Request as RawRequest
 from ._aserver import ScriptedServer, respond

@@ -18,7 +18,7 @@ from werkzeug import Request, Response
 
 from aggregator.config import Config, load_config
 from aggregator.model import Outcome, SourceResult, SourceSpec
-from aggregator.pipeline import Context, open_context, update_all
+from aggregator.update import Context, open_context, update_all
 
 from ._aserver import Request as RawRequest
 from ._aserver import ScriptedServer, respond, second_loopback

@@ -35,9 +35,9 @@ from aggregator.normalise import entry_language, language_tag, normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.parse.languages import LanguageTableError, labels, load_tables
 from aggregator.parse.seedtext import split_dateline
-from aggregator.pipeline import open_context, update_source
 from aggregator.publish import Site, TopicFeed, render_topic
 from aggregator.topics import compile_query, document
+from aggregator.update import open_context, update_source
 
 from .atomcheck import check_atom
 from .cdp import HEADLESS_FLAGS

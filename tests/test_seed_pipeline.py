@@ -25,8 +25,8 @@ from aggregator.config import load_config
 from aggregator.engine import work
 from aggregator.model import Outcome, ParsedDocument, SourceResult, SourceSpec, Story
 from aggregator.parse import parse_seed
-from aggregator.pipeline import Context, open_context, update_source
 from aggregator.sources import files as seedfiles
+from aggregator.update import Context, open_context, update_source
 
 #: a little ahead of the wall clock: files written without an explicit mtime are in the past
 NOW = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)

@@ -92,7 +92,7 @@ def test_help_and_check_load_no_engine(seed_config: Path) -> None:
             "import sys\nfrom aggregator.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
             # numpy: the near-duplicate MinHash and the language model
-            "engine = ('aggregator.pipeline', 'aggregator.store.sql', 'numpy')\n"
+            "engine = ('aggregator.update', 'aggregator.store.sql', 'numpy')\n"
             "print([m for m in engine if m in sys.modules])"
         )
         out = subprocess.run(

@@ -16,9 +16,9 @@ from lxml import html as lxml_html
 
 from aggregator.config import Config, load_config
 from aggregator.model import Outcome, Poll, SourceState
-from aggregator.pipeline import read_status
 from aggregator.publish import render_status_page
 from aggregator.store import SourceWrite, SQLStore, open_store
+from aggregator.update import read_status
 from aggregator.web import DocumentStore, create_app
 from tests.cdp import chromium_page
 from tests.publish_helpers import free_socket, run_server

@@ -21,7 +21,7 @@ from werkzeug import Request, Response
 
 from aggregator.config import load_config
 from aggregator.model import Outcome
-from aggregator.pipeline import Context, open_context, render_all, update_all
+from aggregator.update import Context, open_context, render_all, update_all
 
 from .conftest import run_cli
 

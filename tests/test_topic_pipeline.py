@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from aggregator.config import load_config
-from aggregator.pipeline import Context, open_context, update_all
+from aggregator.update import Context, open_context, update_all
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

@@ -26,11 +26,11 @@ import yaml
 from aggregator.engine import CpuPool
 from aggregator.engine.match import POOL_MIN_ITEMS, TopicPredicates, build_matchers
 from aggregator.model import Dateline, Item, Origin, TopicSpec
-from aggregator.pipeline import topic_signatures
 from aggregator.store import SQLStore, open_store
 from aggregator.store import topics as store_topics
 from aggregator.store.schema import stories, story_topics
 from aggregator.topics import compile_topics, document
+from aggregator.update import topic_signatures
 
 DATA = Path(__file__).parent / "data" / "topics"
 NOW = datetime.fromisoformat("2024-05-01T12:00:00+00:00")

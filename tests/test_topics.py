@@ -16,7 +16,6 @@ from aggregator.errors import AggregatorError, QuerySyntaxError
 from aggregator.model import Dateline, Item, Origin, Related, TopicSpec
 from aggregator.topics import (
     FIELDS,
-    Document,
     Explanation,
     Hit,
     TopicMatcher,
@@ -26,6 +25,9 @@ from aggregator.topics import (
     document,
     link_topics,
     tokens,
+)
+from aggregator.topics import (
+    FieldIndex as Document,
 )
 
 DATA = Path(__file__).parent / "data" / "topics"

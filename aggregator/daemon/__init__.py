@@ -6,10 +6,10 @@ One process, one asyncio loop holding:
   the store and runs each update as an asyncio task, at most ``max_workers``
   at a time; seed-folder changes, the start-up reconciliation and reloads ask
   for updates through the same claim;
-* :mod:`.republish`: topics made dirty by updates are re-rendered after a
+* :mod:`aggregator.runtime.republish`: topics made dirty by updates are re-rendered after a
   debounce, swapped into the served set, written to ``data_dir/public`` and
   pinged to the WebSub hub;
-* :mod:`.health`: each update's log line, failing sources, tick liveness,
+* :mod:`aggregator.runtime.health`: each update's log line, failing sources, tick liveness,
   ``/healthz`` and the gauges;
 * :mod:`.reload`: what a new config changes, planned by a pure function;
 * :mod:`.watch`: watchers (watchfiles) on the seed folders and the config file;
@@ -28,11 +28,12 @@ is logged and the daemon keeps running on the old one.
 
 from __future__ import annotations
 
+from aggregator.runtime.settings import DaemonSettings, with_data_dir
+
 from .core import Daemon, run_daemon, serve_documents
 from .lock import DataDirLock
 from .logs import JsonFormatter, configure_logging
 from .reload import ReloadPlan, plan_reload
-from .settings import DaemonSettings, with_data_dir
 
 __all__ = [
     "Daemon",

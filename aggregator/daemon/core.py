@@ -20,28 +20,29 @@ from aggregator.config import Config, load_config
 from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc, release_memory
 from aggregator.errors import ConfigError
 from aggregator.metrics import CONTENT_TYPE, Metrics
-from aggregator.model import SourceKind, SourceResult, SourceState
-from aggregator.pipeline import (
+from aggregator.model import SourceResult, SourceState
+from aggregator.runtime.health import Health
+from aggregator.runtime.lifecycle import STOP_SIGNALS, WebServer, cancel, on_signals, remove_signals
+from aggregator.runtime.republish import PublishPace, Republisher, topic_map
+from aggregator.runtime.settings import DaemonSettings, with_data_dir
+from aggregator.sources.http import Fetcher
+from aggregator.update import (
     Context,
-    build_matchers,
+    apply_config,
     make_fetcher,
     open_context,
     preload,
     prune_old,
     publish_export,
     read_status,
-    topic_signatures,
     utcnow,
 )
-from aggregator.sources.http import Fetcher
+from aggregator.update.kinds import updater_for, watched_folders
 from aggregator.web import DocumentStore, create_app, serve
 
 from .dispatch import CatchUp, Dispatcher
-from .health import Health
 from .lock import DataDirLock
 from .reload import plan_reload
-from .republish import PublishPace, Republisher, topic_map
-from .settings import DaemonSettings, with_data_dir
 from .watch import SeedWatch, watch_config
 
 __all__ = ["Daemon", "owner_for", "run_daemon", "serve_documents"]
@@ -60,7 +61,7 @@ def owner_for(config: Config) -> str:
 
 def seed_folders(config: Config) -> dict[str, Path]:
     """Source name -> folder, for the configured seed folders."""
-    return {s.name: Path(s.location) for s in config.sources if s.kind is SourceKind.FILES}
+    return watched_folders(config.sources)
 
 
 class Daemon:
@@ -159,9 +160,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         try:
             await self.open()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.stop)
-            loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
+            on_signals(STOP_SIGNALS, self.stop)
+            on_signals([signal.SIGHUP], self._reload_requested.set)
             await self.republisher.publish(full=True)
             app = create_app(
                 self.documents,
@@ -170,10 +170,7 @@ class Daemon:
                 status=self.status_page,
                 admin_token=self.config.server.admin_token,
             )
-            server = serve(app, host=self.config.server.host, port=self.config.server.port)
-            # The daemon owns the signals: uvicorn must not install its own handlers.
-            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-            server_task = asyncio.create_task(server.serve(), name="web")
+            server = WebServer(app, self.config)
             scheduler = self._scheduler(loop)
             # What changed while the daemon was down: every seed folder now.
             self._reconcile(seed_folders(self.config))
@@ -203,18 +200,12 @@ class Daemon:
             scheduler.shutdown(wait=False)
             await self.seed_watch.close()
             await self.dispatcher.drain(self.settings.shutdown_deadline)
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel(tasks)
             await self.republisher.publish()
-            server.should_exit = True
-            await server_task
+            await server.stop()
             log.info("stopped")
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
+            remove_signals([*STOP_SIGNALS, signal.SIGHUP])
             await self.close()
 
     async def open(self) -> None:
@@ -293,7 +284,7 @@ class Daemon:
         # folder) would otherwise hold its sources until their leases end.
         ctx.store.release([s.name for s in ctx.config.sources], owner=self.dispatcher.owner)
         states = ctx.store.states()
-        remote = {s.name for s in ctx.config.sources if s.kind is SourceKind.URL}
+        remote = {s.name for s in ctx.config.sources if updater_for(s).remote}
         now = ctx.clock()
         overdue = sum(
             1
@@ -354,23 +345,15 @@ class Daemon:
         for warning in plan.warnings:
             log.warning("%s", warning)
         new = plan.config
-        matchers = build_matchers(new.topics, clock=ctx.clock)
         now = self._clock()
-
-        def apply() -> frozenset[str]:
-            removed = ctx.store.sync_sources(new.sources, now=now)
-            rematch = matchers.in_pool(ctx.stages.pool) if ctx.stages else matchers
-            synced = ctx.store.sync_topics(topic_signatures(new.topics), rematch, now=now)
-            return removed.dirty_topics | synced
-
-        dirty = await asyncio.to_thread(apply)
+        applied, dirty = await asyncio.to_thread(apply_config, ctx, new, now=now)
         fetcher = ctx.fetcher
         if plan.new_fetcher:
             # Updates in flight keep the old fetcher; it is closed at shutdown.
             if fetcher is not None:
                 self._old_fetchers.append(fetcher)
             fetcher = make_fetcher(new)
-        self._ctx = dataclasses.replace(ctx, config=new, matchers=matchers, fetcher=fetcher)
+        self._ctx = dataclasses.replace(applied, fetcher=fetcher)
         self.republisher.mark_dirty(dirty | plan.topics)
         self.health.configured(s.name for s in new.sources)
         if plan.rewatch and self.settings.watch:

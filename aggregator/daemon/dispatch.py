@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aggregator.model import SourceResult, SourceSpec
-from aggregator.pipeline import Context, update_source
 from aggregator.schedule import catch_up_allowance
+from aggregator.update import Context, update_source
 
 __all__ = ["Dispatcher"]
 

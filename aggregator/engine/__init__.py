@@ -12,7 +12,7 @@ fetcher) and extracts their articles in the workers
 
 Each stage is bounded (``CpuPool.capacity``, ``Writer.capacity``, and the
 pipeline's limit on sources in flight), so a slow stage slows the ones before
-it instead of growing memory. :mod:`aggregator.pipeline` wires the stages.
+it instead of growing memory. :mod:`aggregator.update` wires the stages.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from aggregator.model import Item, TopicSpec
 from aggregator.neardup import NearDupSettings
 from aggregator.normalise import content_hash, sanitize_html
 from aggregator.parse import parse_page
+from aggregator.records import ItemRecord
 
 __all__ = ["Page", "digest_articles", "extract_page", "with_content"]
 
@@ -102,7 +103,7 @@ def digest_articles(
     hashes = stored or {}
     settled = [n for n, i in enumerate(kept) if hashes.get(i) == items[i].content_hash]
     return finish_digest(
-        replace(digest, items=tuple(items[i] for i in kept)),
+        replace(digest, records=tuple(ItemRecord(items[i]) for i in kept)),
         now=now,
         topics=topics,
         near=near,

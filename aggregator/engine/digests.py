@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from aggregator.model import FileChange, Item
-from aggregator.neardup import Sketch
+from aggregator.records import ItemRecord
 
 __all__ = ["FeedDigest", "Page", "SeedDigest"]
 
@@ -23,18 +23,18 @@ __all__ = ["FeedDigest", "Page", "SeedDigest"]
 class FeedDigest:
     """A fetched feed, parsed and normalised."""
 
-    items: tuple[Item, ...]
+    #: each item, with its keys, sketch and topics once ``finish_digest`` has run
+    records: tuple[ItemRecord, ...]
     #: one line each, naming the source
     problems: tuple[str, ...]
     feed_title: str | None
     #: the feed's ``<ttl>``, a hint for the next poll
     ttl: timedelta | None
-    #: the topics each of ``items`` matches (None: not computed, see :func:`finish_digest`)
-    matched: tuple[frozenset[str] | None, ...] = ()
-    #: each item's dedup link and content keys
-    keys: tuple[tuple[str | None, str | None], ...] = ()
-    #: each item's near-duplicate sketch (empty when near-duplicate matching is off)
-    sketches: tuple[Sketch | None, ...] = ()
+
+    @property
+    def items(self) -> tuple[Item, ...]:
+        """The feed's items, in order."""
+        return tuple(r.item for r in self.records)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +45,8 @@ class SeedDigest:
     problems: tuple[str, ...]
     #: files whose bytes really changed (not only their mtime)
     touched: int
-    #: the topics each item of ``changes`` matches, in order
-    matched: tuple[frozenset[str], ...] = ()
-    #: each item's dedup link and content keys, in the same order
-    keys: tuple[tuple[str | None, str | None], ...] = ()
-    #: each item's near-duplicate sketch (empty when near-duplicate matching is off)
-    sketches: tuple[Sketch | None, ...] = ()
+    #: each item of ``changes``, in order, with its keys, sketch and topics
+    records: tuple[ItemRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

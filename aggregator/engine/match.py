@@ -3,8 +3,8 @@
 The store asks ``Item -> bool`` predicates inside its transaction. Indexing an
 item for matching (HTML to text, tokens) is the costliest part of an ingest
 after parsing, so the CPU stage answers every topic for every item it
-digests (:func:`matched_topics`) and the writer's predicates look the answers
-up (:func:`precomputed`), falling back to matching for any other item.
+digests (:func:`matched_topics`), carried to the store in each item's record
+(:class:`~aggregator.records.ItemRecord`); the predicates answer for any other item.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from aggregator.model import Item, TopicSpec
-from aggregator.topics import Document as MatchDocument
+from aggregator.topics import FieldIndex as MatchDocument
 from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
 
 if TYPE_CHECKING:
     from aggregator.engine.pool import CpuPool
 
-__all__ = ["POOL_MIN_ITEMS", "TopicPredicates", "build_matchers", "matched_topics", "precomputed"]
+__all__ = ["POOL_MIN_ITEMS", "TopicPredicates", "build_matchers", "matched_topics"]
 
 log = logging.getLogger(__name__)
 
@@ -185,18 +185,3 @@ def matched_topics(
     """The topics each item matches at ``now``, as the store's predicates would answer."""
     matchers = build_matchers(topics, clock=lambda: now)
     return tuple(matchers.matching_many(items, matchers.keys()))
-
-
-def precomputed(
-    base: Mapping[str, Callable[[Item], bool]], known: Mapping[int, frozenset[str]]
-) -> Matchers:
-    """Predicates that answer from ``known`` (by ``id`` of the item) and ask ``base`` otherwise."""
-
-    def predicate(name: str, fallback: Callable[[Item], bool]) -> Callable[[Item], bool]:
-        def matches(item: Item) -> bool:
-            names = known.get(id(item))
-            return fallback(item) if names is None else name in names
-
-        return matches
-
-    return {name: predicate(name, fallback) for name, fallback in base.items()}

@@ -28,9 +28,10 @@ from aggregator.model import (
     SourceSpec,
     TopicSpec,
 )
-from aggregator.neardup import NearDupSettings, Sketch
+from aggregator.neardup import NearDupSettings
 from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
+from aggregator.records import ItemRecord
 from aggregator.sources import files as seedfiles
 
 __all__ = [
@@ -122,7 +123,8 @@ def read_feed(
     items, notes = normalise_all(doc.entries, spec, origin, now)
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
-    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl)
+    records = tuple(ItemRecord(item) for item in items)
+    return FeedDigest(records, tuple(problems), doc.feed.title, doc.feed.ttl)
 
 
 def finish_digest(
@@ -140,31 +142,27 @@ def finish_digest(
     sketch, so none is computed, and their topics are None (the store's
     predicates would match them themselves, were they ever asked).
     """
-    items = digest.items
     skip = set(settled)
     matchers = build_matchers(topics, clock=lambda: now)
     names = frozenset(matchers.keys())
     near_on = near if near is not None and near.enabled else None
-    matched: list[frozenset[str] | None] = []
-    keys: list[tuple[str | None, str | None]] = []
-    sketches: list[Sketch | None] = []
+    records: list[ItemRecord] = []
     # One item at a time: its body's text and tokens, cached for a few
     # texts, serve its topic document, its content key and its sketch.
-    for i, item in enumerate(items):
+    for i, record in enumerate(digest.records):
+        item = record.item
         if i in skip:
-            matched.append(None)
-            keys.append((None, None))
-            sketches.append(None)
+            records.append(ItemRecord(item, keys=(None, None)))
             continue
-        matched.append(matchers.matching_many((item,), names)[0])
-        keys.append((dedup.link_key(item), dedup.content_key(item)))
-        sketches.append(neardup.sketch(item, near_on) if near_on is not None else None)
-    return replace(
-        digest,
-        matched=tuple(matched),
-        keys=tuple(keys),
-        sketches=tuple(sketches) if near_on is not None else (),
-    )
+        records.append(
+            ItemRecord(
+                item,
+                keys=(dedup.link_key(item), dedup.content_key(item)),
+                sketch=neardup.sketch(item, near_on) if near_on is not None else None,
+                topics=matchers.matching_many((item,), names)[0],
+            )
+        )
+    return replace(digest, records=tuple(records))
 
 
 def _origin_for(spec: SourceSpec, doc: ParsedDocument) -> Origin:
@@ -213,16 +211,16 @@ def digest_seed_files(
             touched += 1
     items = [item for change in changes for item in change.items]
     near_on = near if near is not None and near.enabled else None
-    return SeedDigest(
-        tuple(changes),
-        tuple(problems),
-        touched,
-        matched_topics(items, topics, now),
-        keys=tuple((dedup.link_key(item), dedup.content_key(item)) for item in items),
-        sketches=(
-            tuple(neardup.sketch(item, near_on) for item in items) if near_on is not None else ()
-        ),
+    records = tuple(
+        ItemRecord(
+            item,
+            keys=(dedup.link_key(item), dedup.content_key(item)),
+            sketch=neardup.sketch(item, near_on) if near_on is not None else None,
+            topics=names,
+        )
+        for item, names in zip(items, matched_topics(items, topics, now), strict=True)
     )
+    return SeedDigest(tuple(changes), tuple(problems), touched, records)
 
 
 def _only_touched(change: FileChange, old: FileRecord | None) -> bool:

@@ -966,9 +966,56 @@ def parse_text_article(
         ValueError: the text has no usable content (the caller names the file).
     """
     warnings: list[str] = []
-    raw_lines = [normalise_line(line) for line in text.split("\n")]
+    lines, marked = _mark_headings(text)
+    lines, related = extract_related(lines)
+    meta, kept = _take_metadata(lines, marked)
+    for bad in meta.bad_dates:
+        warnings.append(f"date not understood: {bad!r}")
 
-    # Setext and ATX headings are marked, their underlines dropped.
+    blocks = _blocks(kept)
+    if not blocks:
+        raise ValueError("no text content")
+    head, body_blocks = _split_head(blocks, marked)
+    head = _take_head_date(head, meta)
+    paragraphs = _paragraphs(body_blocks, marked)
+    dateline, dateline_date, paragraphs, head = _find_dateline(paragraphs, head, now)
+    paragraphs = _cleaned(paragraphs)
+
+    lead_text = next((value for kind, value in paragraphs if kind == "p"), None)
+    title, paragraphs = _choose_title(head, lead_text, paragraphs, relpath)
+    published, updated, date_is_guess = _dates(meta, dateline_date, mtime, now, warnings)
+
+    html_blocks: list[tuple[str, str | list[str]]] = [
+        (kind, value.split("\n") if kind == "ul" else value) for kind, value in paragraphs
+    ]
+    content = paragraphs_to_html(html_blocks)
+    summary = summarise(lead_text) if lead_text else (title or "")
+    return RawEntry(
+        identity=identity,
+        title=title,
+        link=meta.link,
+        content=content or None,
+        content_is_html=True,
+        summary=summary or None,
+        summary_is_html=False,
+        published=published,
+        updated=updated,
+        authors=tuple(meta.authors),
+        tags=tuple(meta.tags),
+        dateline=dateline,
+        related=tuple(related),
+        base_url=meta.link,
+        date_is_guess=date_is_guess,
+    ), tuple(warnings)
+
+
+def _mark_headings(text: str) -> tuple[list[str], set[str]]:
+    """The text's lines, normalised; Setext and ATX headings marked, their underlines dropped.
+
+    Returns:
+        The lines, and the text of the heading lines.
+    """
+    raw_lines = [normalise_line(line) for line in text.split("\n")]
     lines: list[str] = []
     headings: set[int] = set()
     for i, line in enumerate(raw_lines):
@@ -981,9 +1028,11 @@ def parse_text_article(
             lines.append(m.group("text"))
             continue
         lines.append(line)
+    return lines, {lines[i] for i in headings}
 
-    marked = {lines[i] for i in headings}
-    lines, related = extract_related(lines)
+
+def _take_metadata(lines: list[str], marked: set[str]) -> tuple[Metadata, list[str]]:
+    """Metadata lines (author, date, tags...) and noise read out; each leaves a blank line."""
     meta = Metadata()
     kept: list[str] = []
     for line in lines:
@@ -991,15 +1040,18 @@ def parse_text_article(
             kept.append("")
             continue
         kept.append(line)
-    for bad in meta.bad_dates:
-        warnings.append(f"date not understood: {bad!r}")
+    return meta, kept
 
-    blocks = _blocks(kept)
-    if not blocks:
-        raise ValueError("no text content")
 
-    # Head: leading short lines (kicker, headline, caption, date line); body:
-    # from the first paragraph-like block or dateline on.
+def _split_head(
+    blocks: list[list[str]], marked: set[str]
+) -> tuple[list[tuple[str, bool]], list[list[str]]]:
+    """Head: leading short lines (kicker, headline, caption, date line); body:
+    from the first paragraph-like block or dateline on.
+
+    Returns:
+        The head lines (each with whether it is a heading) and the body's blocks.
+    """
     head: list[tuple[str, bool]] = []
     body_blocks: list[list[str]] = []
     for block in blocks:
@@ -1020,8 +1072,11 @@ def parse_text_article(
             head.append((block[lead], block[lead] in marked))
             lead += 1
         body_blocks.append(block[lead:])
+    return head, body_blocks
 
-    # A standalone date line in the head is the publication date.
+
+def _take_head_date(head: list[tuple[str, bool]], meta: Metadata) -> list[tuple[str, bool]]:
+    """A standalone date line in the head is the publication date: moved into ``meta``."""
     head_kept: list[tuple[str, bool]] = []
     for line, is_heading in head:
         date = parse_date(line) if not is_heading and len(line.split()) <= 8 else None
@@ -1029,8 +1084,11 @@ def parse_text_article(
             meta.published = meta.published or date
             continue
         head_kept.append((line, is_heading))
-    head = head_kept
+    return head_kept
 
+
+def _paragraphs(body_blocks: list[list[str]], marked: set[str]) -> list[tuple[str, str]]:
+    """The body as (kind, text): ``p`` paragraphs, ``ul`` bullet lists, ``h`` headings."""
     paragraphs: list[tuple[str, str]] = []
     for block in body_blocks:
         for para in _split_block(block):
@@ -1040,13 +1098,24 @@ def parse_text_article(
                 paragraphs.append(("h", para[0]))
             else:
                 paragraphs.append(("p", _join_lines(para)))
+    return paragraphs
 
+
+def _find_dateline(
+    paragraphs: list[tuple[str, str]], head: list[tuple[str, bool]], now: datetime
+) -> tuple[Dateline | None, datetime | None, list[tuple[str, str]], list[tuple[str, bool]]]:
+    """The dateline, opening the first paragraph or alone as the head's last line.
+
+    Returns:
+        The dateline, the date it gives, the paragraphs and the head without it.
+    """
     dateline: Dateline | None = None
     dateline_date: datetime | None = None
     first_p = next((i for i, (kind, _) in enumerate(paragraphs) if kind == "p"), None)
     if first_p is not None:
         dateline, rest, dl_date = split_dateline(paragraphs[first_p][1])
         if dateline is not None:
+            paragraphs = list(paragraphs)
             paragraphs[first_p] = ("p", rest)
             if dl_date:
                 dateline_date = _dateline_date(dl_date, now) or _table_dateline_date(dl_date, now)
@@ -1061,13 +1130,31 @@ def parse_text_article(
                 place=_place_case(m.group("place").strip(" ,")), agency=m.group("agency")
             )
             head = head[:-1]
+    return dateline, dateline_date, paragraphs, head
 
+
+def _cleaned(paragraphs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Breadcrumbs glued to a paragraph's start cut, text fixed, empty paragraphs dropped."""
     paragraphs = [
         (kind, _strip_glued_crumb(value) if kind == "p" else value) for kind, value in paragraphs
     ]
-    paragraphs = [(kind, _fix_text(value)) for kind, value in paragraphs if value.strip()]
+    return [(kind, _fix_text(value)) for kind, value in paragraphs if value.strip()]
 
-    lead_text = next((value for kind, value in paragraphs if kind == "p"), None)
+
+def _choose_title(
+    head: list[tuple[str, bool]],
+    lead_text: str | None,
+    paragraphs: list[tuple[str, str]],
+    relpath: str,
+) -> tuple[str | None, list[tuple[str, str]]]:
+    """The headline from the head, else the lead's first sentence, else the file name.
+
+    Returns:
+        The title, and the paragraphs with any standfirst under the headline first.
+
+    Raises:
+        ValueError: neither a title nor any paragraph.
+    """
     chosen = _title_from_head(head, lead_text)
     title = chosen.title
     if chosen.extra:
@@ -1084,7 +1171,20 @@ def parse_text_article(
     if not paragraphs and not title:
         raise ValueError("no usable text content")
     title = _headline_case(_fix_text(title)) if title else None
+    return title, paragraphs
 
+
+def _dates(
+    meta: Metadata,
+    dateline_date: datetime | None,
+    mtime: datetime,
+    now: datetime,
+    warnings: list[str],
+) -> tuple[datetime, datetime | None, bool]:
+    """Published (metadata, else the dateline's date, else the file's mtime), updated, guessed.
+
+    A date later than ``now`` is ignored with a warning.
+    """
     claimed = meta.published or dateline_date
     published = not_in_future(claimed, now)
     if claimed is not None and published is None:
@@ -1094,27 +1194,4 @@ def parse_text_article(
     if published is None:
         published = min(mtime, now)
         date_is_guess = True
-
-    html_blocks: list[tuple[str, str | list[str]]] = [
-        (kind, value.split("\n") if kind == "ul" else value) for kind, value in paragraphs
-    ]
-    content = paragraphs_to_html(html_blocks)
-    summary = summarise(lead_text) if lead_text else (title or "")
-    entry = RawEntry(
-        identity=identity,
-        title=title,
-        link=meta.link,
-        content=content or None,
-        content_is_html=True,
-        summary=summary or None,
-        summary_is_html=False,
-        published=published,
-        updated=updated,
-        authors=tuple(meta.authors),
-        tags=tuple(meta.tags),
-        dateline=dateline,
-        related=tuple(related),
-        base_url=meta.link,
-        date_is_guess=date_is_guess,
-    )
-    return entry, tuple(warnings)
+    return published, updated, date_is_guess

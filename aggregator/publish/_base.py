@@ -58,9 +58,6 @@ _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 # Token characters allowed in private paths: unreserved URL characters only, so a
 # token is the same in a URL, a file name and an nginx location.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]+")
-# BCP 47 shape (RFC 5646 2.1 without its registry): what xml:lang, RSS
-# <language> and JSON Feed "language" may carry.
-_LANGUAGE_TAG_RE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 # Schemes of identifiers (not links) a feed may name itself by: tag: (RFC 4151), urn:.
 _ID_SCHEMES = ("http", "https", "tag", "urn")
 
@@ -259,13 +256,6 @@ def web_url(value: str | None) -> str | None:
 def feed_identifier(value: str | None) -> str | None:
     """``value`` when it is an http(s), ``tag:`` or ``urn:`` identifier fit for any format."""
     return value if _scheme_of(value) in _ID_SCHEMES else None
-
-
-def language_tag(value: str | None) -> str | None:
-    """``value`` when it has the shape of a BCP 47 language tag, else None."""
-    if value and _LANGUAGE_TAG_RE.fullmatch(value):
-        return value
-    return None
 
 
 def rfc3339(value: datetime) -> str:

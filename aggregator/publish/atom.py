@@ -13,6 +13,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from aggregator.model import Origin, Story
+from aggregator.normalise import language_tag
 from aggregator.publish._base import (
     ATOM_TYPE,
     Document,
@@ -21,7 +22,6 @@ from aggregator.publish._base import (
     TopicUrls,
     body_html,
     feed_identifier,
-    language_tag,
     make_document,
     newest_updated,
     via_links,

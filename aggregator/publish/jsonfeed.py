@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from aggregator.model import Story
+from aggregator.normalise import language_tag
 from aggregator.publish._base import (
     JSON_FEED_TYPE,
     Document,
@@ -19,7 +20,6 @@ from aggregator.publish._base import (
     also_reported_by,
     body_html,
     feed_identifier,
-    language_tag,
     make_document,
     newest_updated,
     rfc3339,

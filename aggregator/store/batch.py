@@ -34,6 +34,7 @@ from aggregator import dedup, neardup
 from aggregator.dedup import Action
 from aggregator.model import Item, Poll, SourceState, utc
 from aggregator.neardup import NearDupSettings
+from aggregator.records import ItemRecord
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
 from aggregator.store import membership, merge, stamps
@@ -41,7 +42,7 @@ from aggregator.store import polls as poll_ops
 from aggregator.store import sources as source_ops
 from aggregator.store import stories as story_index
 from aggregator.store.database import chunks
-from aggregator.store.rows import DedupKeys, entry_values
+from aggregator.store.rows import DedupKeys, dedup_keys, entry_values
 from aggregator.store.schema import (
     UTCDateTime,
     entries,
@@ -114,8 +115,9 @@ class SourceWrite:
     #: ``rows.dedup_keys`` of each item (the files' items first, then ``items``),
     #: in order, when a worker computed them already (empty: the writer computes them)
     keys: tuple[DedupKeys, ...] = ()
-    #: ``neardup.sketch`` of each item, in the same order, when a worker computed them
-    sketches: tuple[neardup.Sketch | None, ...] = ()
+    #: each item (the files' items first, then ``items``), in order, with its
+    #: keys, sketch and topics as the CPU stage made them; empty: made here
+    records: tuple[ItemRecord, ...] = ()
     #: the poll to record in the history (its counts so far; this write's are added)
     poll: Poll | None = None
 
@@ -123,6 +125,8 @@ class SourceWrite:
         count = len(self.items) + sum(len(change.items) for change in self.files)
         if self.keys and len(self.keys) != count:
             raise ValueError(f"{self.source}: {len(self.keys)} keys for {count} items")
+        if self.records and len(self.records) != count:
+            raise ValueError(f"{self.source}: {len(self.records)} records for {count} items")
 
 
 def apply(
@@ -140,26 +144,24 @@ def apply(
     records, its state.
     """
     batch = _Batch(conn, now, matchers, near or NearDupSettings(enabled=False))
-    for write in writes:
-        for item, keys in zip(_items_of(write), write.keys, strict=False):
-            batch.keys[id(item)] = keys
-        for item, sketch in zip(_items_of(write), write.sketches, strict=False):
-            batch.sketches[id(item)] = sketch
-    batch.prefetch([item for w in writes for item in _items_of(w)])
+    planned = [_pending(write, batch.near) for write in writes]
+    batch.prefetch([p for pending in planned for p in pending])
     reports = []
-    for write in writes:
+    for write, pending in zip(writes, planned, strict=True):
         batch.now = now if write.now is None else utc(write.now)
         report = IngestReport()
-        ordered = sorted(write.files, key=lambda c: c.record is None)
-        for change in ordered:
-            for item in change.items:
-                report += batch.ingest(item)
+        left = iter(pending)
+        files = [(change, [next(left) for _ in change.items]) for change in write.files]
+        ordered = sorted(files, key=lambda f: f[0].record is None)
+        for change, items in ordered:
+            for p in items:
+                report += batch.ingest(p)
             report += batch.remove(write.source, change.removed)
-        for item in write.items:
-            report += batch.ingest(item)
+        for p in left:
+            report += batch.ingest(p)
         report += batch.remove(write.source, write.removed)
         if ordered:
-            batch.records.append((write.source, [(c.relpath, c.record) for c in ordered]))
+            batch.records.append((write.source, [(c.relpath, c.record) for c, _ in ordered]))
         if write.state is not None:
             batch.states.append(write.state)
         if write.poll is not None:
@@ -179,6 +181,39 @@ def _items_of(write: SourceWrite) -> Iterable[Item]:
     for change in write.files:
         yield from change.items
     yield from write.items
+
+
+class _Pending:
+    """An item of the batch: its record, its entry's column values once computed, whether done."""
+
+    __slots__ = ("done", "record", "values")
+
+    def __init__(self, record: ItemRecord) -> None:
+        self.record = record
+        self.values: dict[str, Any] | None = None
+        self.done = False
+
+
+def _pending(write: SourceWrite, near: NearDupSettings) -> list[_Pending]:
+    """The write's items with their records: the CPU stage's, else made here.
+
+    Raises:
+        ValueError: a record is not of the item in its place.
+    """
+    items = list(_items_of(write))
+    if write.records:
+        for item, record in zip(items, write.records, strict=True):
+            if record.item is not item:
+                raise ValueError(f"{write.source}: the records are not of the write's items")
+        return [_Pending(record) for record in write.records]
+    # Items given bare (tests, tools): their keys and sketches are made here.
+    keys = write.keys or tuple(dedup_keys(item) for item in items)
+    return [
+        _Pending(
+            ItemRecord(item, keys=k, sketch=neardup.sketch(item, near) if near.enabled else None)
+        )
+        for item, k in zip(items, keys, strict=True)
+    ]
 
 
 class _BulkInsert:
@@ -282,8 +317,6 @@ class _Batch:
         self.now = now
         self.matchers = matchers
         self.near = near
-        #: precomputed near-duplicate sketches, by id() of items the writes hold
-        self.sketches: dict[int, neardup.Sketch | None] = {}
         #: what each entry holds now: (story_id, content_hash), None when absent
         self.entry: dict[_Pair, tuple[str, str] | None] = {}
         self.tomb: dict[_Pair, tuple[str, str] | None] = {}
@@ -292,9 +325,6 @@ class _Batch:
         self.topics: dict[str, frozenset[str]] = {}
         #: stories inserted by this batch since the last removal
         self.created: set[str] = set()
-        #: precomputed dedup keys and computed entry values, by id() of items the writes hold
-        self.keys: dict[int, DedupKeys] = {}
-        self.values: dict[int, dict[str, Any]] = {}
         self.new_stories: list[dict[str, Any]] = []
         self.new_entries: list[dict[str, Any]] = []
         self.new_topics: list[dict[str, Any]] = []
@@ -305,14 +335,14 @@ class _Batch:
         self.polls: list[Poll] = []
         #: the story index as this batch sees it (stored rows and its own)
         self.index = story_index.NearIndex(conn, near)
-        #: id() of the items ingested so far, so a re-read of the index skips them
-        self.done: set[int] = set()
-        self.items: Sequence[Item] = ()
+        #: the batch's items, in order (an ingested one is marked done)
+        self.pending: Sequence[_Pending] = ()
 
     # -- bulk lookups ----------------------------------------------------------
 
-    def prefetch(self, items: Sequence[Item]) -> None:
+    def prefetch(self, pending: Sequence[_Pending]) -> None:
         """Look up, in a few statements, everything the items' decisions may need."""
+        items = [p.record.item for p in pending]
         pairs = list(dict.fromkeys((i.source, i.identity) for i in items))
         for pair in pairs:
             self.entry[pair] = None
@@ -328,16 +358,16 @@ class _Batch:
         links: set[str] = set()
         contents: set[str] = set()
         absent_set = set(absent)
-        for item in items:
-            if (item.source, item.identity) in absent_set:
-                values = self._values(item)
+        for p in pending:
+            if (p.record.item.source, p.record.item.identity) in absent_set:
+                values = self._values(p)
                 if values["link_key"]:
                     links.add(values["link_key"])
                 if values["content_key"]:
                     contents.add(values["content_key"])
         self._load_keys(self.link, entries.c.link_key, sorted(links))
         self._load_keys(self.content, entries.c.content_key, sorted(contents))
-        self.items = items
+        self.pending = pending
         self._look_up_near()
 
     def _look_up_near(self) -> None:
@@ -345,19 +375,13 @@ class _Batch:
         if not self.near.enabled:
             return
         batch = []
-        for item in self.items:
-            if id(item) in self.done or self.entry.get((item.source, item.identity)) is not None:
+        for p in self.pending:
+            item, sketch = p.record.item, p.record.sketch
+            if p.done or self.entry.get((item.source, item.identity)) is not None:
                 continue
-            sketch = self._sketch(item)
             if sketch is not None:
                 batch.append((item, sketch))
         self.index.look_up(batch)
-
-    def _sketch(self, item: Item) -> neardup.Sketch | None:
-        key = id(item)
-        if key not in self.sketches:
-            self.sketches[key] = neardup.sketch(item, self.near)
-        return self.sketches[key]
 
     def _load_keys(
         self, cache: dict[str, _Holder | None], column: sa.Column[Any], keys: Sequence[str]
@@ -380,11 +404,10 @@ class _Batch:
             self._load_keys(cache, column, [key])
         return cache[key]
 
-    def _values(self, item: Item) -> dict[str, Any]:
-        values = self.values.get(id(item))
-        if values is None:
-            values = self.values[id(item)] = entry_values(item, self.keys.get(id(item)))
-        return values
+    def _values(self, p: _Pending) -> dict[str, Any]:
+        if p.values is None:
+            p.values = entry_values(p.record.item, p.record.keys)
+        return p.values
 
     def _entry(self, pair: _Pair) -> tuple[str, str] | None:
         if pair not in self.entry:
@@ -420,28 +443,23 @@ class _Batch:
 
     # -- decisions -------------------------------------------------------------
 
-    def ingest(self, item: Item) -> IngestReport:
+    def ingest(self, p: _Pending) -> IngestReport:
         """Decide and buffer (or, for an update, apply) one item."""
+        item = p.record.item
         pair = (item.source, item.identity)
         existing = self._entry(pair)
+        unchanged = existing is not None and existing[1] == item.content_hash
+        values = {} if unchanged else self._values(p)  # an unchanged entry needs none
         tomb = link_match = content_match = None
-        if existing is None or existing[1] != item.content_hash:
-            values = self._values(item)  # an unchanged entry needs none
         if existing is None:
             tomb = self._tomb(pair)
-            if values["link_key"]:
-                held = self._holder(self.link, entries.c.link_key, values["link_key"])
-                link_match = held[3] if held else None
-            if link_match is None and values["content_key"]:
-                held = self._holder(self.content, entries.c.content_key, values["content_key"])
-                content_match = held[3] if held else None
-        self.done.add(id(item))
-        match = sketch = None
-        if self.near.enabled and not (existing is not None and existing[1] == item.content_hash):
-            sketch = self._sketch(item)
-            if existing is None and sketch:
-                # Looked up even after an exact match: the entry may bridge two stories.
-                match = self.index.match(item, sketch, now=self.now)
+            link_match, content_match = self._key_matches(values)
+        p.done = True
+        match = None
+        sketch = p.record.sketch if self.near.enabled and not unchanged else None
+        if existing is None and sketch:
+            # Looked up even after an exact match: the entry may bridge two stories.
+            match = self.index.match(item, sketch, now=self.now)
         decision = dedup.decide(
             item,
             existing=existing,
@@ -456,16 +474,64 @@ class _Batch:
             # A returning entry whose story another entry kept alive rejoins it.
             action = Action.JOIN
         if action is Action.UNCHANGED:
-            self.touched.append(
-                {"k_source": item.source, "k_identity": item.identity, "k_now": self.now}
-            )
-            self.index.seen(item.source, item.identity, self.now)
-            return IngestReport(unchanged=1)
+            return self._touch(item)
         if action is Action.SKIP or story_id is None:
             return IngestReport(skipped=1)
         if action is Action.UPDATE:
             return self._update(item, story_id, values, sketch)
-        if action is Action.NEW:
+        self._insert(item, story_id, values, new_story=action is Action.NEW, tomb=tomb)
+        if self.near.enabled:
+            rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
+            shown = match if rule == "near" else None
+            self.index.add(item, sketch, story_id, rule, match=shown, now=self.now)
+        if action is Action.JOIN:
+            return self._joined(story_id, match)
+        return self._created(p.record, story_id)
+
+    def _touch(self, item: Item) -> IngestReport:
+        """The entry is held with the same content: only its last sight moves."""
+        self.touched.append(
+            {"k_source": item.source, "k_identity": item.identity, "k_now": self.now}
+        )
+        self.index.seen(item.source, item.identity, self.now)
+        return IngestReport(unchanged=1)
+
+    def _created(self, record: ItemRecord, story_id: str) -> IngestReport:
+        """A new story: it joins the topics its item matches."""
+        matched = record.topics
+        if matched is None:
+            matched = membership.matching(record.item, self.matchers)
+        self.topics[story_id] = matched
+        published = record.item.published
+        self.new_topics.extend(
+            {"topic": t, "story_id": story_id, "matched_at": self.now, "published": published}
+            for t in sorted(matched)
+        )
+        return IngestReport(new=1, dirty_topics=matched)
+
+    def _key_matches(self, values: dict[str, Any]) -> tuple[str | None, str | None]:
+        """The stories behind a new entry's link key, else behind its content key."""
+        link_match = content_match = None
+        if values["link_key"]:
+            held = self._holder(self.link, entries.c.link_key, values["link_key"])
+            link_match = held[3] if held else None
+        if link_match is None and values["content_key"]:
+            held = self._holder(self.content, entries.c.content_key, values["content_key"])
+            content_match = held[3] if held else None
+        return link_match, content_match
+
+    def _insert(
+        self,
+        item: Item,
+        story_id: str,
+        values: dict[str, Any],
+        *,
+        new_story: bool,
+        tomb: tuple[str, str] | None,
+    ) -> None:
+        """Buffer a new entry (and its new story), and overlay what it holds."""
+        pair = (item.source, item.identity)
+        if new_story:
             self.new_stories.append(entry_ops.story_row(item, story_id, self.now))
             self.created.add(story_id)
         self.new_entries.append(entry_ops.entry_row(item, story_id, values, self.now))
@@ -482,32 +548,23 @@ class _Batch:
         if tomb is not None:
             self.untombed.append({"k_source": item.source, "k_identity": item.identity})
             self.tomb[pair] = None
+
+    def _joined(self, story_id: str, match: story_index.NearMatch | None) -> IngestReport:
+        """An entry joined a story: its topics are redone, its canonical entry too."""
+        # Provenance is published with the story: its topics must be redone.
+        dirty = self._topics_of(story_id)
         if self.near.enabled:
-            rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
-            shown = match if rule == "near" else None
-            self.index.add(item, sketch, story_id, rule, match=shown, now=self.now)
-        if action is Action.JOIN:
-            # Provenance is published with the story: its topics must be redone.
-            dirty = self._topics_of(story_id)
-            if self.near.enabled:
-                # The fullest telling becomes canonical (needs the entry in the database).
-                self.flush()
-                bridged = match.bridged(story_id) if match is not None else frozenset()
-                if bridged:
-                    dirty |= self._merge(story_id, bridged)
-                else:
-                    dirty |= entry_ops.recanonicalise(
-                        self.conn, story_id, now=self.now, matchers=self.matchers
-                    )
-                self._forget_derived()
-            return IngestReport(merged=1, dirty_topics=dirty)
-        matched = membership.matching(item, self.matchers)
-        self.topics[story_id] = matched
-        self.new_topics.extend(
-            {"topic": t, "story_id": story_id, "matched_at": self.now, "published": item.published}
-            for t in sorted(matched)
-        )
-        return IngestReport(new=1, dirty_topics=matched)
+            # The fullest telling becomes canonical (needs the entry in the database).
+            self.flush()
+            bridged = match.bridged(story_id) if match is not None else frozenset()
+            if bridged:
+                dirty |= self._merge(story_id, bridged)
+            else:
+                dirty |= entry_ops.recanonicalise(
+                    self.conn, story_id, now=self.now, matchers=self.matchers
+                )
+            self._forget_derived()
+        return IngestReport(merged=1, dirty_topics=dirty)
 
     def _update(
         self, item: Item, story_id: str, values: dict[str, Any], sketch: neardup.Sketch | None

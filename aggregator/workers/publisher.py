@@ -2,7 +2,7 @@
 
 The workers queue a publish job per topic their updates changed; this process
 is the one worker of the ``publish`` queue. Each job marks its topics dirty in
-the daemon's :class:`~aggregator.daemon.republish.Republisher`, which renders
+the :class:`~aggregator.runtime.republish.Republisher` (the daemon's too), which renders
 them after its debounce, swaps them into the served set and writes the static
 tree. One publisher per store: a PostgreSQL advisory lock refuses a second.
 """
@@ -10,19 +10,18 @@ tree. One publisher per store: a PostgreSQL advisory lock refuses a second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from pathlib import Path
 from typing import Any
 
 from aggregator.config import Config
-from aggregator.daemon.republish import PublishPace, Republisher, topic_map
-from aggregator.daemon.settings import DaemonSettings, with_data_dir
 from aggregator.errors import StoreError
 from aggregator.metrics import CONTENT_TYPE, Metrics
-from aggregator.pipeline import Context, open_context
-from aggregator.web import DocumentStore, create_app, serve
+from aggregator.runtime.lifecycle import STOP_SIGNALS, WebServer, cancel, on_signals, remove_signals
+from aggregator.runtime.republish import PublishPace, Republisher, topic_map
+from aggregator.runtime.settings import DaemonSettings, with_data_dir
+from aggregator.update import Context, open_context
+from aggregator.web import DocumentStore, create_app
 
 from .queue import ALL_TOPICS, PUBLISH_QUEUE, JobQueue
 
@@ -68,10 +67,8 @@ class Publisher:
 
     async def run(self) -> None:
         config = self.ctx.config
-        loop = asyncio.get_running_loop()
         stopping = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stopping.set)
+        on_signals(STOP_SIGNALS, stopping.set)
         try:
             await self.republisher.publish(full=True)
             app = create_app(
@@ -79,9 +76,7 @@ class Publisher:
                 health=self.health,
                 metrics=lambda: (self.metrics.render(), CONTENT_TYPE),
             )
-            server = serve(app, host=config.server.host, port=config.server.port)
-            server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-            server_task = asyncio.create_task(server.serve(), name="web")
+            server = WebServer(app, config)
             self.queue.register_publish_task(self.on_publish)
             jobs = asyncio.create_task(
                 self.queue.work(
@@ -99,19 +94,13 @@ class Publisher:
                 config.server.base_url,
             )
             await stopping.wait()
-            jobs.cancel()  # procrastinate finishes the job in flight first
-            with contextlib.suppress(asyncio.CancelledError):
-                await jobs
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
+            await cancel([jobs])  # procrastinate finishes the job in flight first
+            await cancel([publisher])
             await self.republisher.publish()
-            server.should_exit = True
-            await server_task
+            await server.stop()
             log.info("stopped")
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(sig)
+            remove_signals(STOP_SIGNALS)
 
 
 def run_publisher(

@@ -2,7 +2,7 @@
 
 Any number of these run on any number of machines against one PostgreSQL
 store. Each runs the same update as the embedded daemon
-(:func:`aggregator.pipeline.update_source`: fetch on the loop, parse in its
+(:func:`aggregator.update.update_source`: fetch on the loop, parse in its
 process pool, one writer), and the periodic jobs that whichever worker takes
 them runs once for all: the dispatch, the recovery of dead workers' jobs,
 the job-table cleanup and retention.
@@ -16,11 +16,11 @@ import logging
 from datetime import timedelta
 
 from aggregator.config import Config
-from aggregator.daemon.health import Health
 from aggregator.engine.collector import ingest_gc
 from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
-from aggregator.pipeline import Context, make_fetcher, open_context, prune_old, update_source
+from aggregator.runtime.health import Health
+from aggregator.update import Context, make_fetcher, open_context, prune_old, update_source
 
 from .queue import ALL_TOPICS, FETCH_QUEUE, JobQueue
 

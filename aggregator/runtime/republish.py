@@ -18,10 +18,10 @@ from aggregator.config import Config
 from aggregator.errors import AggregatorError
 from aggregator.metrics import Metrics
 from aggregator.model import TopicSpec
-from aggregator.pipeline import Context, make_fetcher, site_for
 from aggregator.publish import Site
 from aggregator.publish.websub import changed_feeds, ping_hub
 from aggregator.store import is_memory_store
+from aggregator.update import Context, make_fetcher, site_for
 from aggregator.web import DocumentStore
 
 if TYPE_CHECKING:

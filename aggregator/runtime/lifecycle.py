@@ -1,0 +1,56 @@
+"""The start and stop both modes of ``aggregator run`` share: signals, the web server, tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aggregator.config import Config
+from aggregator.web import serve
+
+__all__ = ["STOP_SIGNALS", "WebServer", "cancel", "on_signals", "remove_signals"]
+
+#: the signals that stop the process cleanly
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def on_signals(signals: Iterable[signal.Signals], callback: Callable[[], object]) -> None:
+    """Call ``callback`` on the running loop when one of ``signals`` arrives."""
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.add_signal_handler(sig, callback)
+
+
+def remove_signals(signals: Iterable[signal.Signals]) -> None:
+    """Take back what :func:`on_signals` installed."""
+    loop = asyncio.get_running_loop()
+    for sig in signals:
+        loop.remove_signal_handler(sig)
+
+
+class WebServer:
+    """The web app served on the running loop, on the config's host and port, until :meth:`stop`."""
+
+    def __init__(self, app: Any, config: Config) -> None:
+        self._server = serve(app, host=config.server.host, port=config.server.port)
+        # The process owns the signals: uvicorn must not install its own handlers.
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._task = asyncio.create_task(self._server.serve(), name="web")
+
+    async def stop(self) -> None:
+        """Stop accepting, finish the requests in flight, and return when the server is down."""
+        self._server.should_exit = True
+        await self._task
+
+
+async def cancel(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks and wait until each has ended."""
+    tasks = list(tasks)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,178 @@
+"""What an update runs in: the config, the store, the engine's stages, the fetcher and the clock.
+
+:func:`open_context` makes one at start-up; :func:`apply_config` brings a
+context to a (new) config, at start-up and at every reload alike: the
+store's sources and topics are synced and the topic predicates rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from aggregator.config import Config
+from aggregator.engine import CpuPool, Writer
+from aggregator.engine.match import build_matchers
+from aggregator.model import Item, TopicSpec
+from aggregator.sources.http import Fetcher
+from aggregator.store import IngestReport, Store, open_store
+from aggregator.topics import compile_topics
+from aggregator.update.write import Write, applier, weigh
+
+__all__ = [
+    "Context",
+    "Stages",
+    "apply_config",
+    "make_fetcher",
+    "open_context",
+    "preload",
+    "stages_of",
+    "topic_signatures",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:
+    """Topic name -> what ``SQLStore.sync_topics`` compares to decide a re-match.
+
+    A plain query is its own signature; a topic that reuses others or has a
+    scope (sources, max_age, lang) signs all of it, so changing any re-matches.
+    """
+    return {name: topic.signature for name, topic in compile_topics(topics).items()}
+
+
+@dataclass(frozen=True)
+class Stages:
+    """The ingest engine's stages behind the fetch: parse/normalise workers and one writer.
+
+    Shared by every :class:`Context` derived from one :func:`open_context`
+    (a reload replaces the config, not the stages).
+    """
+
+    pool: CpuPool
+    writer: Writer[Write, IngestReport]
+    #: skip parsing a 200 body identical to the last one parsed
+    skip_unchanged_body: bool = True
+    #: let the strict fast parser take the documents it can
+    fast_parser: bool = True
+
+    @classmethod
+    def for_store(cls, store: Store, config: Config, *, worker_niceness: int = 0) -> Stages:
+        return cls(
+            pool=CpuPool(
+                config.ingest.workers,
+                niceness=worker_niceness,
+                idle_after=(
+                    config.ingest.idle_after.total_seconds()
+                    if config.ingest.idle_after is not None
+                    else None
+                ),
+            ),
+            writer=Writer(applier(store), weigh=weigh),
+            skip_unchanged_body=config.ingest.skip_unchanged_body,
+            fast_parser=config.ingest.fast_parser,
+        )
+
+    def close(self) -> None:
+        self.writer.close()
+        self.pool.close()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an update needs: the config, the store, the engine's stages and the clock.
+
+    Immutable: a reload derives a new one with :func:`dataclasses.replace`.
+    """
+
+    config: Config
+    store: Store
+    matchers: dict[str, Callable[[Item], bool]] = field(default_factory=dict)
+    clock: Callable[[], datetime] = utcnow
+    #: shared HTTP client; made on demand for remote sources
+    fetcher: Fetcher | None = None
+    #: made by open_context; a bare Context gets its own on first use
+    stages: Stages | None = None
+
+    def close(self) -> None:
+        """Finish queued writes, stop the workers and close the store."""
+        if self.stages is not None:
+            self.stages.close()
+        self.store.close()
+
+
+def preload() -> None:
+    """Import now what the pipeline imports on first use in this process.
+
+    A one-shot command pays for them only when a source needs them; a process
+    that answers HTTP calls this before it serves, so its first polls never
+    import on its event loop. The parsers, discovery (bs4) and the
+    renderers are not among them: they run in the CPU stage's workers and
+    are called by name, so this process never imports them.
+    """
+    import aggregator.engine.pages  # noqa: F401
+
+
+def stages_of(ctx: Context) -> Stages:
+    """The context's stages.
+
+    Raises:
+        RuntimeError: a bare context, not made by :func:`open_context`.
+    """
+    if ctx.stages is None:
+        raise RuntimeError("this Context has no ingest stages: make it with open_context")
+    return ctx.stages
+
+
+def open_context(
+    config: Config, *, clock: Callable[[], datetime] = utcnow, worker_niceness: int = 0
+) -> Context:
+    """Open the store, sync configured sources and topics into it, and set up the stages.
+
+    The stages start lazily: worker processes on the first document to parse,
+    the writer thread on the first write. ``worker_niceness``: see :class:`CpuPool`.
+
+    Raises:
+        StoreError: the store cannot be opened.
+    """
+    store = open_store(config.store_url, near=config.dedup)
+    stages = Stages.for_store(store, config, worker_niceness=worker_niceness)
+    ctx = Context(config=config, store=store, clock=clock, stages=stages)
+    ctx, _dirty = apply_config(ctx, config, now=clock())
+    return ctx
+
+
+def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Context, frozenset[str]]:
+    """Bring the store and the topic predicates to ``config``; blocking (it writes the store).
+
+    The stored sources become the configured ones (a removed source's
+    entries go); a topic whose signature changed re-matches every stored
+    story, in the stages' worker processes.
+
+    Returns:
+        The context on ``config`` with its new predicates (the fetcher is
+        the caller's to replace), and the topics whose stories changed.
+    """
+    matchers = build_matchers(config.topics, clock=ctx.clock)
+    removed = ctx.store.sync_sources(config.sources, now=now)
+    rematch = matchers.in_pool(ctx.stages.pool) if ctx.stages else matchers
+    synced = ctx.store.sync_topics(topic_signatures(config.topics), rematch, now=now)
+    return replace(ctx, config=config, matchers=matchers), removed.dirty_topics | synced
+
+
+def make_fetcher(config: Config) -> Fetcher:
+    """The HTTP fetcher configured from the config's fetch settings."""
+    kwargs: dict[str, object] = {}
+    if config.user_agent:
+        kwargs["user_agent"] = config.user_agent
+    return Fetcher(
+        allow_networks=config.allow_networks,
+        max_connections=config.max_connections,
+        max_per_host=config.max_per_host,
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -1,0 +1,109 @@
+"""The seam per source kind: a :class:`SourceUpdater` for each, found by the source's ``kind``.
+
+A new kind of source is one module with its updater and one
+:func:`register` line (in :mod:`aggregator.update`); nothing else asks what
+kind a source is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from aggregator.model import SourceResult, SourceSpec, SourceState
+
+if TYPE_CHECKING:
+    from aggregator.update.context import Context
+    from aggregator.update.write import Write
+
+__all__ = [
+    "Attempt",
+    "Hints",
+    "SourceUpdater",
+    "any_remote",
+    "register",
+    "updater_for",
+    "watched_folders",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """What a response says about when to poll again."""
+
+    retry_after: datetime | None = None
+    cache_max_age: timedelta | None = None
+    expires: datetime | None = None
+    ttl: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one update of a source found, before its state is scheduled and written."""
+
+    result: SourceResult
+    #: the source's state as the update left it (validators, location, ...)
+    state: SourceState
+    #: the hints for the next poll
+    hints: Hints
+    #: the last write, which the caller commits with the new state
+    write: Write
+
+
+class SourceUpdater(Protocol):
+    """How sources of one kind are updated."""
+
+    #: whether its updates fetch through the shared HTTP fetcher
+    remote: bool
+
+    def lane(self, spec: SourceSpec) -> str | None:
+        """The key (a host) its updates queue behind; None: no lane."""
+        ...
+
+    def watched(self, spec: SourceSpec) -> Path | None:
+        """The local folder whose changes should trigger an update; None: none."""
+        ...
+
+    async def update(
+        self, spec: SourceSpec, ctx: Context, *, now: datetime, state: SourceState, write: Write
+    ) -> Attempt:
+        """Update the source: what it found and the write to commit with its state.
+
+        Raises:
+            AggregatorError: a problem of the source (recorded as its failure).
+        """
+        ...
+
+
+_UPDATERS: dict[str, SourceUpdater] = {}
+
+
+def register(kind: str, updater: SourceUpdater) -> None:
+    """Make ``updater`` update every source of ``kind`` (replacing any before it)."""
+    _UPDATERS[kind] = updater
+
+
+def updater_for(spec: SourceSpec) -> SourceUpdater:
+    """The updater of the source's kind.
+
+    Raises:
+        KeyError: no updater is registered for that kind.
+    """
+    try:
+        return _UPDATERS[spec.kind]
+    except KeyError:
+        raise KeyError(f"{spec.name}: no updater for sources of kind {spec.kind!r}") from None
+
+
+def any_remote(specs: Iterable[SourceSpec]) -> bool:
+    """Whether any of these sources fetches over HTTP."""
+    return any(updater_for(s).remote for s in specs)
+
+
+def watched_folders(specs: Iterable[SourceSpec]) -> dict[str, Path]:
+    """Source name -> the local folder watched for it, for the sources that have one."""
+    found = {s.name: updater_for(s).watched(s) for s in specs}
+    return {name: folder for name, folder in found.items() if folder is not None}

@@ -1,0 +1,214 @@
+"""One source's update, whatever its kind: its updater, its schedule, the one writer.
+
+``update_source(spec, ctx)`` never raises for a problem of that source: a
+failure is a :class:`SourceResult` value, recorded on the source's state with
+the time of the next attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime
+
+from aggregator._lanes import Lanes
+from aggregator.config import Config
+from aggregator.errors import AggregatorError, BackoffError, HTTPStatusError, redact_urls
+from aggregator.model import Outcome, Poll, SourceResult, SourceSpec, SourceState
+from aggregator.schedule import next_due
+from aggregator.store import IngestReport
+from aggregator.update.context import Context, make_fetcher, stages_of
+from aggregator.update.kinds import Hints, any_remote, updater_for
+from aggregator.update.write import Write
+
+__all__ = ["HOST_LANE", "update_all", "update_source"]
+
+log = logging.getLogger(__name__)
+
+#: sources of one host updating at once, per fetch slot of that host: while
+#: one parses and is stored, the next is fetched
+HOST_LANE = 2
+
+
+async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
+    """Update one source; never raises for a problem of that source.
+
+    Fetching runs on the event loop; reading seed files, parsing and
+    normalising run in the stages' worker pool; the entries and the source's
+    new state are committed together by the one writer.
+
+    Args:
+        spec: the configured source.
+        ctx: store, matchers, fetcher, stages, clock.
+
+    Returns:
+        What happened, including the topics made dirty. The source's state
+        (validators, failures, next due time) is saved before returning.
+    """
+    started = time.perf_counter()
+    now = ctx.clock()
+    stages = stages_of(ctx)
+    state = await asyncio.to_thread(ctx.store.get_state, spec.name)
+    state = state or SourceState(name=spec.name, location=spec.location)
+    hints = Hints()
+    pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
+    try:
+        attempt = await updater_for(spec).update(spec, ctx, now=now, state=state, write=pending)
+        result, state, hints, pending = attempt.result, attempt.state, attempt.hints, attempt.write
+    except AggregatorError as exc:
+        result, state, hints = _failure(spec, state, exc)
+        pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
+    except Exception as exc:  # a bug must not stop the other sources
+        log.exception("%s: unexpected error", spec.name)
+        result = _unexpected(spec, exc, "unexpected")
+        pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
+    new_state = _next_state(state, result, now, spec, hints, ctx.config)
+    poll = Poll(
+        source=spec.name,
+        at=now,
+        outcome=result.outcome,
+        status=result.http_status,
+        seconds=time.perf_counter() - started,
+        received=result.received,
+        new=result.new,
+        updated=result.updated,
+        error_class=result.error_class,
+    )
+    try:
+        report = await stages.writer.submit(replace(pending, state=new_state, poll=poll))
+    except Exception as exc:  # the store refused this source's write: the others go on
+        log.exception("%s: storing the update failed", spec.name)
+        result = _unexpected(spec, exc, "storing the update failed:")
+    else:
+        result = _counted(result, report)
+    return replace(result, duration=time.perf_counter() - started)
+
+
+def _unexpected(spec: SourceSpec, exc: Exception, what: str) -> SourceResult:
+    kind = type(exc).__name__
+    return SourceResult(
+        source=spec.name,
+        outcome=Outcome.ERROR,
+        error_class=kind,
+        error=redact_urls(f"{spec.name}: {what} {kind}: {exc}"),
+    )
+
+
+def _counted(result: SourceResult, report: IngestReport) -> SourceResult:
+    """Add what the final write changed to the counts of the update."""
+    if not (report.new or report.merged or report.updated or report.unchanged or report.removed):
+        return result
+    return replace(
+        result,
+        new=result.new + report.new + report.merged,
+        merged=result.merged + report.merged,
+        updated=result.updated + report.updated,
+        unchanged=result.unchanged + report.unchanged,
+        removed=result.removed + report.removed,
+        dirty_topics=result.dirty_topics | report.dirty_topics,
+    )
+
+
+async def update_all(
+    ctx: Context,
+    sources: Iterable[SourceSpec] | None = None,
+    *,
+    on_result: Callable[[SourceResult], None] | None = None,
+) -> list[SourceResult]:
+    """Update every (or the given) source once, concurrently; results in config order.
+
+    Remote fetches are bounded by the fetcher's global and per-host limits;
+    one slow source never delays the others beyond its own deadline. At most
+    a few sources more than the fetcher's connections are between fetch and
+    commit at once, so memory stays flat however many sources there are.
+    """
+    specs = list(sources if sources is not None else ctx.config.sources)
+    async with _with_fetcher(ctx, specs) as ctx:
+        stages = stages_of(ctx)
+        # A source waiting for its busy host (a slow feed holds the host's
+        # fetch slots) waits in its host's lane, not in a shared slot that
+        # another host's source could use.
+        lanes = Lanes(
+            per_key=HOST_LANE * ctx.config.max_per_host,
+            total=ctx.config.max_connections + stages.pool.capacity + stages.writer.capacity,
+        )
+
+        async def one(spec: SourceSpec) -> SourceResult:
+            async with lanes.slot(updater_for(spec).lane(spec)):
+                result = await update_source(spec, ctx)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        return list(await asyncio.gather(*(one(s) for s in specs)))
+
+
+@asynccontextmanager
+async def _with_fetcher(ctx: Context, specs: Sequence[SourceSpec]) -> AsyncIterator[Context]:
+    """The context with a fetcher for these sources, closed afterwards if made here."""
+    if ctx.fetcher is not None or not any_remote(specs):
+        yield ctx
+        return
+    async with make_fetcher(ctx.config) as fetcher:
+        yield replace(ctx, fetcher=fetcher)
+
+
+def _failure(
+    spec: SourceSpec, state: SourceState, exc: AggregatorError
+) -> tuple[SourceResult, SourceState, Hints]:
+    status = exc.status if isinstance(exc, HTTPStatusError) else None
+    gone = status == 410
+    if status in (404, 410) and state.discovered_feed:
+        # The discovered feed went away: rediscover from the page next time.
+        state = replace(state, discovered_feed=None, etag=None, last_modified=None)
+    result = SourceResult(
+        source=spec.name,
+        outcome=Outcome.GONE if gone else Outcome.ERROR,
+        error_class=type(exc).__name__,
+        error=str(exc),
+        http_status=status,
+    )
+    retry_after = exc.retry_after if isinstance(exc, HTTPStatusError | BackoffError) else None
+    return result, state, Hints(retry_after=retry_after)
+
+
+def _next_state(
+    state: SourceState,
+    result: SourceResult,
+    now: datetime,
+    spec: SourceSpec,
+    hints: Hints,
+    config: Config,
+) -> SourceState:
+    failed = result.outcome in (Outcome.ERROR, Outcome.GONE)
+    failures = state.consecutive_failures + 1 if failed else 0
+    due = next_due(
+        now=now,
+        interval=spec.interval,
+        outcome=result.outcome,
+        consecutive_failures=failures,
+        retry_after=hints.retry_after,
+        cache_max_age=hints.cache_max_age,
+        expires=hints.expires,
+        ttl=hints.ttl,
+        min_interval=min(config.min_interval, spec.interval),
+        max_interval=config.max_interval,
+        seed=spec.name,
+    )
+    return replace(
+        state,
+        last_outcome=result.outcome,
+        last_attempt_at=now,
+        last_success_at=state.last_success_at if failed else now,
+        consecutive_failures=failures,
+        last_error_class=result.error_class if failed else None,
+        last_error=result.error if failed else None,
+        last_status=result.http_status,
+        next_due_at=due,
+        retry_after=hints.retry_after,
+        gone=result.outcome is Outcome.GONE,
+    )

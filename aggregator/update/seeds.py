@@ -1,0 +1,156 @@
+"""Seed folders: stat, read and parse new and changed files in the workers, commit in batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aggregator.errors import SeedFileError
+from aggregator.model import FileChange, FileRecord, Outcome, SourceResult, SourceSpec, SourceState
+from aggregator.sources import files as seedfiles
+from aggregator.store import IngestReport
+from aggregator.update.context import Context, Stages, stages_of
+from aggregator.update.kinds import Attempt, Hints
+from aggregator.update.write import Write
+
+if TYPE_CHECKING:
+    from aggregator.engine.digests import SeedDigest
+
+__all__ = ["FILE_BATCH", "SeedFolders"]
+
+#: seed files applied per transaction: bounds both memory and the work a crash can lose
+FILE_BATCH = 200
+
+
+class SeedFolders:
+    """The updater of a folder of local seed files (``path:`` in the config)."""
+
+    remote = False
+
+    def lane(self, spec: SourceSpec) -> str | None:
+        return None
+
+    def watched(self, spec: SourceSpec) -> Path | None:
+        return Path(spec.location)
+
+    async def update(
+        self, spec: SourceSpec, ctx: Context, *, now: datetime, state: SourceState, write: Write
+    ) -> Attempt:
+        result, final = await _update_files(spec, ctx, now, write)
+        return Attempt(result, state, Hints(), final)
+
+
+async def _update_files(
+    spec: SourceSpec, ctx: Context, now: datetime, final: Write
+) -> tuple[SourceResult, Write]:
+    """Stat the folder, digest new and changed files in the pool, commit them in batches.
+
+    Returns the result so far and the final write (deletions, and the state
+    that the caller adds), which the caller commits after every addition.
+    """
+    stages = stages_of(ctx)
+    root = Path(spec.location)
+    if not await asyncio.to_thread(root.is_dir):
+        raise SeedFileError(spec.name, str(root), "seed folder not found")
+    (stats, scan_errors), records = await asyncio.gather(
+        asyncio.to_thread(seedfiles.scan, root, source=spec.name),
+        asyncio.to_thread(ctx.store.file_records, spec.name),
+    )
+    problems = [str(e) for e in scan_errors]
+    changed, claimed = _changed(stats, records)
+    chunks = [changed[i : i + FILE_BATCH] for i in range(0, len(changed), FILE_BATCH)]
+    # Chunks are digested in parallel and committed as each is ready, one
+    # transaction per chunk at most: a crash loses at most the chunks in flight,
+    # which the next pass reads again because their records were not written.
+    done = await asyncio.gather(*(_digest_and_commit(spec, ctx, stages, now, c) for c in chunks))
+    report = IngestReport()
+    touched = 0
+    for digest, chunk_report in done:
+        report += chunk_report
+        touched += digest.touched
+        problems.extend(digest.problems)
+        for change in digest.changes:
+            if change.record is not None:
+                claimed.update(change.record.identities)
+    # Deletions go in the last write, after every addition: a renamed file has
+    # joined its story by content before the old name's entry is removed.
+    deletions = _deletions(stats, records, claimed)
+    result = SourceResult(
+        source=spec.name,
+        outcome=Outcome.OK,
+        new=report.new + report.merged,
+        merged=report.merged,
+        updated=report.updated,
+        unchanged=len(stats) - touched + report.unchanged,
+        removed=report.removed,
+        problems=tuple(problems),
+        dirty_topics=report.dirty_topics,
+    )
+    return result, replace(final, now=ctx.clock(), files=deletions)
+
+
+def _changed(
+    stats: Sequence[seedfiles.FileStat], records: Mapping[str, FileRecord]
+) -> tuple[list[tuple[seedfiles.FileStat, FileRecord | None]], set[str]]:
+    """The new and changed files (with their records), and the identities the others yield.
+
+    Identities the files present now yield: a deleted (or renamed) file's
+    entries are removed only when no present file still yields them, as a
+    NNN_<hash> file renamed to another prefix does.
+    """
+    claimed: set[str] = set()
+    changed: list[tuple[seedfiles.FileStat, FileRecord | None]] = []
+    for stat in stats:
+        old = records.get(stat.relpath)
+        if old is not None and old.size == stat.size and old.mtime_ns == stat.mtime_ns:
+            claimed.update(old.identities)
+            continue  # unchanged by size and mtime: not even opened
+        changed.append((stat, old))
+    return changed, claimed
+
+
+async def _digest_and_commit(
+    spec: SourceSpec,
+    ctx: Context,
+    stages: Stages,
+    now: datetime,
+    chunk: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
+) -> tuple[SeedDigest, IngestReport]:
+    """One chunk of files read and parsed in the workers, then committed by the writer."""
+    digest: SeedDigest = await stages.pool.run(
+        spec.name,
+        "aggregator.engine.work:digest_seed_files",
+        spec,
+        chunk,
+        now=now,
+        topics=ctx.config.topics,
+        near=ctx.config.dedup,
+    )
+    write = Write(
+        source=spec.name,
+        now=ctx.clock(),
+        matchers=ctx.matchers,
+        files=digest.changes,
+        records=digest.records,
+    )
+    return digest, await stages.writer.submit(write)
+
+
+def _deletions(
+    stats: Sequence[seedfiles.FileStat], records: Mapping[str, FileRecord], claimed: set[str]
+) -> tuple[FileChange, ...]:
+    """A change per file gone from the folder: its identities no present file yields."""
+    present = {s.relpath for s in stats}
+    return tuple(
+        FileChange(
+            relpath=relpath,
+            record=None,
+            removed=tuple(i for i in rec.identities if i not in claimed),
+        )
+        for relpath, rec in sorted(records.items())
+        if relpath not in present
+    )
