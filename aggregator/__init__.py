@@ -14,7 +14,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0.dev0"
 
-from aggregator.config import Config, load_config
 from aggregator.errors import (
     AggregatorError,
     BackoffError,
@@ -50,6 +49,7 @@ from aggregator.model import (
 )
 
 if TYPE_CHECKING:
+    from aggregator.config import Config, load_config
     from aggregator.update import (
         Context,
         open_context,
@@ -65,20 +65,26 @@ if TYPE_CHECKING:
 _FROM_PIPELINE = frozenset(
     {"Context", "open_context", "publish_static", "render_all", "update_all", "update_source"}
 )
+# So do the config's: pydantic and YAML, which the parse workers (they import
+# this package first) never need.
+_FROM_CONFIG = frozenset({"Config", "load_config"})
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FROM_PIPELINE:
-        from aggregator import update
+    if name in _FROM_PIPELINE or name in _FROM_CONFIG:
+        import importlib
 
-        value = getattr(update, name)
+        module = importlib.import_module(
+            "aggregator.update" if name in _FROM_PIPELINE else "aggregator.config"
+        )
+        value = getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'aggregator' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _FROM_PIPELINE)
+    return sorted(set(globals()) | _FROM_PIPELINE | _FROM_CONFIG)
 
 
 __all__ = [

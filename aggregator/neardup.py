@@ -307,18 +307,24 @@ def _sketch_words(
     # Function words make shingles that unrelated stories share ("said on
     # monday that the"); leaving them out keeps the bands of unrelated texts apart.
     words = list(filterfalse(_STOPWORDS.__contains__, all_words)) or all_words
-    # numpy on first use: a pass with nothing new to compare never loads it
-    from aggregator import minhash
-
     k = settings.shingle_words
     lead = words[: settings.lead_words]
-    # The lead's shingles are the first ones of the body's.
-    packed, keys = minhash.shingles_and_bands(
-        _shingle_hashes(words, k),
-        lead_shingles=max(len(lead) - k + 1, 0),
-        bands=settings.bands if bands else 0,
-        rows=settings.rows,
-    )
+    hashes = _shingle_hashes(words, k)
+    if bands:
+        # numpy on first use: the writer, which only compares stored texts
+        # (no bands), never loads it
+        from aggregator import minhash
+
+        # The lead's shingles are the first ones of the body's.
+        packed, keys = minhash.shingles_and_bands(
+            hashes,
+            lead_shingles=max(len(lead) - k + 1, 0),
+            bands=settings.bands,
+            rows=settings.rows,
+        )
+    else:
+        # What minhash packs, without numpy: the sorted distinct hashes.
+        packed, keys = array(_U32, sorted(set(hashes))).tobytes(), ()
     numbers = frozenset(filter(_DIGIT.search, set(all_words)))
     lead_numbers = frozenset(filter(_DIGIT.search, lead))
     return Sketch(len(all_words), packed, lead_numbers, numbers, keys)

@@ -10,6 +10,8 @@ is the reference here.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -87,3 +89,22 @@ def test_band_keys_unchanged(near: NearDupSettings) -> None:
         found = neardup.sketch_text(text, near)
         assert found is not None
         assert found.bands == _band_keys_through_datasketch(text, near)
+
+
+def test_a_stored_text_is_sketched_without_numpy_as_numpy_would() -> None:
+    # The writer only compares stored texts (no bands): it must not load numpy
+    # for them, and its packed shingles must be the ones a worker's sketch has.
+    code = (
+        "import sys\n"
+        "from aggregator import neardup\n"
+        "from aggregator.neardup import NearDupSettings\n"
+        "text = ' '.join(f'talks{i % 37} city{i % 11} round{i}' for i in range(200))\n"
+        "sketch = neardup.sketch_text(text, NearDupSettings(), bands=False)\n"
+        "assert 'numpy' not in sys.modules, 'numpy was imported'\n"
+        "print(sketch.packed.hex())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    text = " ".join(f"talks{i % 37} city{i % 11} round{i}" for i in range(200))
+    banded = neardup.sketch_text(text, NearDupSettings(), bands=True)
+    assert banded is not None and banded.bands
+    assert bytes.fromhex(done.stdout.strip()) == banded.packed
