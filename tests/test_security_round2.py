@@ -1,0 +1,191 @@
+"""Regression tests for the second security review (issue 30), one section per finding.
+
+Each test reproduces what the finding did on the code before its fix, against
+the real parts where one is involved (the daemon as a subprocess, real sockets,
+real folders). The map from threat to defence to test is ``docs/security.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aggregator.runtime.fds import budget
+from aggregator.web import ACCEPT_IN_FLIGHT, DocumentStore, create_app
+
+from .conftest import REPO
+from .daemonkit import free_port, get, wait_for
+from .publish_helpers import RunningServer, free_socket, run_server
+
+# -- 1: client connections cannot take the descriptors the daemon needs ------------
+
+
+def start_daemon(config: Path, nofile: int) -> subprocess.Popen[bytes]:
+    """``aggregator run`` with a hard descriptor limit of ``nofile``; output to daemon.log."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for key in ("AGGREGATOR_CONFIG", "AGGREGATOR_DATA_DIR", "AGGREGATOR_LOG_FORMAT"):
+        env.pop(key, None)
+    with open(config.parent / "daemon.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "--config", str(config), "run"],
+            stdout=log,
+            stderr=log,
+            env=env,
+            preexec_fn=limit,
+        )
+
+
+@pytest.fixture
+def limited_daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    port = free_port()
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "a.txt").write_text("Karabakh talks\n\nKarabakh talks resume.\n")
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: var\nserver: {{host: 127.0.0.1, port: {port}}}\n"
+        "sources: [{name: seeds, path: seeds}]\ntopics: [{name: k, query: Karabakh}]\n",
+        encoding="utf-8",
+    )
+    proc = start_daemon(config, 600)
+    try:
+        yield proc, port
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def open_fds(pid: int) -> int:
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def test_idle_connections_never_take_the_daemons_descriptors(
+    limited_daemon: tuple[subprocess.Popen[bytes], int], tmp_path: Path
+) -> None:
+    proc, port = limited_daemon
+    health = f"http://127.0.0.1:{port}/healthz"
+    wait_for(lambda: get(health)[0] == 200, 60, "the daemon to serve")
+    peak = [0]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], open_fds(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    held: list[socket.socket] = []
+    try:
+        for _ in range(900):  # 1.5x the daemon's descriptor limit, all idle
+            held.append(socket.create_connection(("127.0.0.1", port)))
+        # A client arriving now is served: an idle connection made room for it.
+        status, body = get(health, timeout=30)
+        assert status == 200, body
+    finally:
+        done.set()
+        sampler.join(10)
+        for sock in held:
+            sock.close()
+    assert peak[0] < 600, f"the daemon reached {peak[0]} of its 600 descriptors"
+    log = (tmp_path / "daemon.log").read_text(encoding="utf-8", errors="replace")
+    assert "Too many open files" not in log
+    assert log.count("connection limit") <= 2, log[-2000:]
+    assert f"{budget(600, 20, ACCEPT_IN_FLIGHT).connections} for client connections" in log
+
+
+def test_budget_keeps_a_reserve_and_caps_connections() -> None:
+    at_1024 = budget(1024, 20, ACCEPT_IN_FLIGHT)
+    assert at_1024.connections + at_1024.reserve == 1024
+    assert at_1024.reserve > ACCEPT_IN_FLIGHT + 20
+    assert budget(65536, 20, ACCEPT_IN_FLIGHT).connections == 8192
+    assert budget(64, 20, ACCEPT_IN_FLIGHT).connections == 16
+
+
+def test_connections_beyond_the_limit_replace_the_longest_idle() -> None:
+    app = create_app(DocumentStore())
+    with run_server(app, free_socket(), max_connections=5) as server:
+        first = socket.create_connection(("127.0.0.1", server.port))
+        first.settimeout(30)
+        others = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(5)]
+        try:
+            # The oldest idle connection was closed to make room: it reads EOF.
+            assert first.recv(1) == b""
+            status, _ = get(server.base_url + "healthz", timeout=30)
+            assert status == 200
+        finally:
+            first.close()
+            for sock in others:
+                sock.close()
+
+
+@pytest.fixture
+def served() -> Iterator[RunningServer]:
+    with run_server(create_app(DocumentStore()), free_socket(), header_timeout=1.0) as server:
+        yield server
+
+
+def test_a_trickled_request_body_is_cut_off(served: RunningServer) -> None:
+    deadline = time.monotonic() + 60
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        sock.settimeout(0.5)
+        # One byte every half second: each restarts uvicorn's keep-alive timer.
+        while time.monotonic() < deadline:
+            try:
+                if sock.recv(65536) == b"":
+                    break
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                break
+            try:
+                sock.sendall(b"a")
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        else:
+            raise AssertionError("a trickled body kept the connection open for 60 s")
+
+
+def test_the_service_unit_raises_the_descriptor_limit() -> None:
+    unit = (REPO / "config" / "aggregator.service").read_text(encoding="utf-8")
+    assert "\nLimitNOFILE=65536\n" in unit
+    assert "--ulimit nofile=65536:65536" in (REPO / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_a_repeated_error_is_logged_once_per_interval() -> None:
+    import logging
+
+    from aggregator.daemon.logs import RepeatFilter
+
+    now = [0.0]
+    records: list[str] = []
+    logger = logging.getLogger("test.repeat")
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    logger.addHandler(handler)
+    logger.addFilter(RepeatFilter(10.0, clock=lambda: now[0]))
+    try:
+        for _ in range(5000):
+            logger.error("socket.accept() out of system resource\nsocket: <fd=29>")
+        logger.error("another line")
+        now[0] = 11.0
+        logger.error("socket.accept() out of system resource\nsocket: <fd=29>")
+    finally:
+        logger.removeHandler(handler)
+    assert len(records) == 3
+    assert "4999 like it dropped" in records[2]
