@@ -200,12 +200,15 @@ class ParseError(SourceError):
 class SeedFileError(SourceError):
     """A local seed file cannot be ingested (empty, binary, too large, unreadable...).
 
-    ``path`` is the file's path; ``str()`` names it.
+    ``path`` is the file's path; ``str()`` names it. ``unseen``: what lies at
+    ``path`` (a folder that could not be listed, a file that could not be
+    stat'ed) is unknown, which is not the same as gone.
     """
 
-    def __init__(self, source: str, path: str, reason: str) -> None:
+    def __init__(self, source: str, path: str, reason: str, *, unseen: bool = False) -> None:
         self.path = path
         self.reason = reason
+        self.unseen = unseen
         super().__init__(source, f"{path}: {reason}")
 
 

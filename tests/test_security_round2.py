@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import resource
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -189,3 +191,80 @@ def test_a_repeated_error_is_logged_once_per_interval() -> None:
         logger.removeHandler(handler)
     assert len(records) == 3
     assert "4999 like it dropped" in records[2]
+
+
+# -- 2: a folder that cannot be listed keeps its stories ---------------------------
+
+
+def run_without_override(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI without root's power to read a folder whatever its mode.
+
+    Under root, ``setpriv`` drops the capabilities that bypass file modes,
+    so a folder's ``chmod 0`` refuses listing as it does for any user.
+    """
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv (util-linux): cannot refuse a listing")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"}
+    env.pop("AGGREGATOR_CONFIG", None)
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "aggregator", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+def seed_folder(root: Path) -> Path:
+    seeds = root / "seeds"
+    (seeds / "sub").mkdir(parents=True)
+    (seeds / "top.txt").write_text("Karabakh top\n\nKarabakh top story body.\n")
+    for i in range(3):
+        (seeds / "sub" / f"s{i}.txt").write_text(
+            f"Karabakh story {i}\n\nKarabakh talks number {i} resumed in Geneva.\n"
+        )
+    config = root / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nsources: [{name: seeds, path: seeds}]\n"
+        "topics: [{name: k, query: Karabakh}]\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def entry_count(root: Path) -> int:
+    with sqlite3.connect(root / "var" / "aggregator.db") as db:
+        return int(db.execute("select count(*) from entries").fetchone()[0])
+
+
+def test_a_folder_that_cannot_be_listed_keeps_its_stories(tmp_path: Path) -> None:
+    config = seed_folder(tmp_path)
+    first = run_without_override(config, "update")
+    assert first.returncode == 0, first.stderr
+    assert entry_count(tmp_path) == 4
+    (tmp_path / "seeds" / "sub").chmod(0)
+    try:
+        second = run_without_override(config, "update")
+    finally:
+        (tmp_path / "seeds" / "sub").chmod(0o755)
+    assert "cannot list folder" in second.stdout + second.stderr
+    assert entry_count(tmp_path) == 4
+
+
+# -- 14: a seed file unreadable once is read again when it can be -----------------
+
+
+def test_an_unreadable_seed_is_read_once_its_permissions_are_fixed(tmp_path: Path) -> None:
+    config = seed_folder(tmp_path)
+    top = tmp_path / "seeds" / "top.txt"
+    top.chmod(0)
+    first = run_without_override(config, "update")
+    assert "cannot read: permission denied" in first.stdout + first.stderr
+    assert entry_count(tmp_path) == 3
+    top.chmod(0o644)  # a chmod changes no mtime
+    second = run_without_override(config, "update")
+    assert second.returncode == 0, second.stderr
+    assert entry_count(tmp_path) == 4
