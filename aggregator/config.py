@@ -81,6 +81,22 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 _ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+#: C0 controls and DEL: never part of a URL, an address or a header value
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: an HTTP field name (RFC 9110 token)
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _no_controls(value: str | None) -> str | None:
+    """Refuse a control character (a CRLF env file leaves a ``\r``), naming only its position."""
+    if value is not None:
+        found = _CONTROL_RE.search(value)
+        if found is not None:
+            raise ValueError(
+                f"control character {found.group()!r} at position {found.start()} "
+                "(a trailing newline from an env file?)"
+            )
+    return value
 
 
 def parse_duration(value: object) -> timedelta:
@@ -182,6 +198,7 @@ class _Server(_Model):
     def _absolute(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        _no_controls(value)  # a "\r" here would end up in every feed id
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an absolute http(s) URL: {value!r}")
@@ -191,6 +208,8 @@ class _Server(_Model):
 class _Author(_Model):
     name: str = "aggregator"
     email: str | None = None
+
+    _email_clean = field_validator("email")(_no_controls)
 
 
 class _Site(_Model):
@@ -207,6 +226,7 @@ class _Site(_Model):
         # Pinged by the daemon and named in every public feed: only a web URL.
         if value is None:
             return None
+        _no_controls(value)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an absolute http(s) URL: {value!r}")
@@ -337,6 +357,19 @@ class _Source(_Model):
         None,
         json_schema_extra={"description": 'true, or a mapping such as {selector: "article .body"}'},
     )
+
+    @field_validator("headers")
+    @classmethod
+    def _clean_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        # The value is a secret (Authorization, an API key): never echo it.
+        for name, text in value.items():
+            if not _TOKEN_RE.match(name):
+                raise ValueError(f"{name!r}: not a valid header name")
+            try:
+                _no_controls(text)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return value
 
     @field_validator("full_content", mode="before")
     @classmethod

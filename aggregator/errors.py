@@ -51,6 +51,19 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+# A header's value quoted in a library's message ("Illegal header value
+# b'Bearer ...'"): headers carry credentials, so the value never leaves.
+_HEADER_VALUE = re.compile(
+    r"""(header (?:value|field|name)s?:?\s*)(b?'(?:[^'\\]|\\.)*'|b?"(?:[^"\\]|\\.)*")""",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with URL secrets (:func:`redact_urls`) and quoted header values hidden."""
+    return _HEADER_VALUE.sub(lambda m: m.group(1) + REDACTED, redact_urls(text))
+
+
 def redact_urls(text: str) -> str:
     """``text`` with the secrets of every URL in it hidden.
 
@@ -142,8 +155,8 @@ class SourceError(AggregatorError):
     def __init__(self, source: str, message: str) -> None:
         # Redacted here, once, so no copy of the text (log, database,
         # /healthz, CLI) can carry a source's credentials.
-        self.source = redact_urls(source)
-        self.message = redact_urls(message)
+        self.source = redact(source)
+        self.message = redact(message)
         super().__init__(f"{self.source}: {self.message}" if self.source else self.message)
 
 

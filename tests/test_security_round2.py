@@ -7,6 +7,7 @@ real folders). The map from threat to defence to test is ``docs/security.md``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import shutil
@@ -20,8 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
+from aggregator.config import load_config
 from aggregator.runtime.fds import budget
+from aggregator.errors import ConfigError, FetchError
+from aggregator.sources.http import Fetcher
 from aggregator.web import ACCEPT_IN_FLIGHT, DocumentStore, create_app
 
 from .conftest import REPO
@@ -268,3 +273,58 @@ def test_an_unreadable_seed_is_read_once_its_permissions_are_fixed(tmp_path: Pat
     second = run_without_override(config, "update")
     assert second.returncode == 0, second.stderr
     assert entry_count(tmp_path) == 4
+
+
+# -- 3: a header value never leaves in an error, and a bad one fails at load ------
+
+
+def test_a_header_value_with_a_newline_never_leaks_in_the_error(httpserver: HTTPServer) -> None:
+    httpserver.expect_request("/feed").respond_with_data("<rss/>")
+
+    async def attempt() -> str:
+        async with Fetcher(allow_networks=("127.0.0.0/8",)) as fetcher:
+            try:
+                await fetcher.fetch(
+                    httpserver.url_for("/feed"),
+                    source="wire",
+                    headers={"Authorization": "Bearer s3cr3t-t0ken\n"},
+                )
+            except FetchError as exc:
+                return str(exc)
+        raise AssertionError("an illegal header value was sent")
+
+    message = asyncio.run(attempt())
+    assert "s3cr3t" not in message
+    assert "wire" in message
+
+
+def test_library_messages_quoting_a_header_value_are_redacted() -> None:
+    error = FetchError("wire", "LocalProtocolError: Illegal header value b'Bearer s3cr3t\\n'")
+    assert "s3cr3t" not in str(error)
+    assert "Illegal header value ***" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("yaml", "key"),
+    [
+        (
+            'sources: [{name: a, url: "https://e.org/f",\n'
+            '  headers: {Authorization: "Bearer s3cr3t\\n"}}]',
+            "sources[0].headers",
+        ),
+        ('server: {base_url: "https://e.org/s3cr3t\\r"}', "server.base_url"),
+        ('site: {author: {email: "s3cr3t@e.org\\r"}}', "site.author.email"),
+        ('site: {hub: "https://hub.e.org/s3cr3t\\n"}', "site.hub"),
+    ],
+)
+def test_control_characters_in_headers_urls_and_addresses_fail_at_load(
+    tmp_path: Path, yaml: str, key: str
+) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(f"data_dir: var\n{yaml}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert key in str(caught.value)
+    assert "control character" in str(caught.value)
+    if "headers" in key:
+        assert "s3cr3t" not in str(caught.value)

@@ -78,6 +78,7 @@ import httpx
 
 from aggregator._lanes import Lanes
 from aggregator.errors import (
+    REDACTED,
     AggregatorError,
     BackoffError,
     BlockedAddressError,
@@ -495,6 +496,15 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+def _hide(text: str, headers: Mapping[str, str] | None) -> str:
+    """``text`` without the configured header values (credentials, as a rule) in it."""
+    for value in (headers or {}).values():
+        for form in {value, value.strip(), repr(value)[1:-1]}:
+            if form:
+                text = text.replace(form, REDACTED)
+    return text
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -674,7 +684,7 @@ class Fetcher:
         except AggregatorError:
             raise
         except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError, OSError) as exc:
-            raise FetchError(source, f"{url}: {_describe(exc)}") from exc
+            raise FetchError(source, f"{url}: {_hide(_describe(exc), headers)}") from exc
 
     async def post_form(
         self, url: str, form: Mapping[str, str], *, source: str, timeout: float = 10.0
