@@ -26,6 +26,7 @@ import nh3
 from aggregator._text import (
     FINGERPRINT_MIN_TOKENS,
     cached_tokens,
+    cap_marks,
     fingerprint_tokens,
     html_to_text,
     tokens,
@@ -260,7 +261,7 @@ def _drop_unwanted(text: str) -> str:
 def _plain_line(text: str) -> str:
     """One line of plain text: no markup interpretation, just character cleanup."""
     if not text.isascii():
-        text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+        text = unicodedata.normalize("NFC", cap_marks(text)).translate(_INVISIBLE)
     text = " ".join(text.split())
     if not text.isprintable():
         # Rare: controls or format characters left once whitespace is gone.
@@ -680,6 +681,7 @@ def _to_text(value: str | None, is_html: bool) -> str:
 def _to_html(value: str | None, is_html: bool, base: str | None) -> str:
     if not value or not value.strip():
         return ""
+    value = cap_marks(value)  # before any step that normalises (matching, summaries)
     return sanitize_html(value, base_url=base) if is_html else _plain_paragraphs(value)
 
 

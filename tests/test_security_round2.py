@@ -17,15 +17,20 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
+from aggregator._text import MAX_MARKS, cap_marks, tokens
 from aggregator.config import load_config
 from aggregator.runtime.fds import budget
 from aggregator.errors import ConfigError, FetchError
+from aggregator.model import RawEntry
+from aggregator.normalise import normalise_entry
 from aggregator.sources.http import Fetcher
 from aggregator.web import ACCEPT_IN_FLIGHT, DocumentStore, create_app
 
@@ -328,3 +333,25 @@ def test_control_characters_in_headers_urls_and_addresses_fail_at_load(
     assert "control character" in str(caught.value)
     if "headers" in key:
         assert "s3cr3t" not in str(caught.value)
+
+
+# -- 4: runs of combining marks are cut before normalisation ------------------------
+
+
+def longest_mark_run(text: str) -> int:
+    best = run = 0
+    for char in text:
+        run = run + 1 if unicodedata.combining(char) else 0
+        best = max(best, run)
+    return best
+
+
+def test_runs_of_combining_marks_are_cut_before_normalising() -> None:
+    # Alternating combining classes: canonical reordering is quadratic in the run.
+    zalgo = "Karabakh " + "e" + "\u0301\u0316" * 20_000 + " talks"
+    raw = RawEntry(identity="z", title=zalgo, summary=zalgo, link="https://e.org/z")
+    item = normalise_entry(raw, source="wire", origin=None, now=datetime(2025, 1, 1, tzinfo=UTC))
+    assert longest_mark_run(item.title) <= MAX_MARKS
+    assert longest_mark_run(item.content_html) <= MAX_MARKS
+    assert tokens(zalgo)[0] == "karabakh" and tokens(zalgo)[-1] == "talks"
+    assert cap_marks("Ünïcödé e\u0301") == "Ünïcödé e\u0301"  # ordinary text untouched
