@@ -168,14 +168,22 @@ class HTTPStatusError(FetchError):
     """The server answered with a status we do not accept.
 
     ``retry_after`` is the server's ``Retry-After`` (seconds or HTTP-date) as an
-    aware UTC time, or None when absent or unreadable.
+    aware UTC time, or None when absent or unreadable. ``url`` is the URL that
+    answered (after any redirect): a back-off is for its host.
     """
 
     def __init__(
-        self, source: str, message: str, *, status: int, retry_after: datetime | None = None
+        self,
+        source: str,
+        message: str,
+        *,
+        status: int,
+        retry_after: datetime | None = None,
+        url: str | None = None,
     ) -> None:
         self.status = status
         self.retry_after = retry_after
+        self.url = url
         super().__init__(source, message)
 
 

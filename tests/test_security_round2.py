@@ -19,6 +19,7 @@ import threading
 import time
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,15 +29,18 @@ from pytest_httpserver import HTTPServer
 from aggregator._text import MAX_MARKS, cap_marks, tokens
 from aggregator.config import load_config
 from aggregator.runtime.fds import budget
-from aggregator.errors import ConfigError, FetchError
-from aggregator.model import RawEntry
+from aggregator.errors import BackoffError, ConfigError, FetchError
+from aggregator.model import RawEntry, SourceResult
 from aggregator.normalise import normalise_entry
+from aggregator.update import open_context, update_all
 from aggregator.sources.http import Fetcher
 from aggregator.web import ACCEPT_IN_FLIGHT, DocumentStore, create_app
 
 from .conftest import REPO
 from .daemonkit import free_port, get, wait_for
 from .publish_helpers import RunningServer, free_socket, run_server
+from .test_full_content import rss
+from .test_full_content import write_config as write_full_content_config
 
 # -- 1: client connections cannot take the descriptors the daemon needs ------------
 
@@ -355,3 +359,50 @@ def test_runs_of_combining_marks_are_cut_before_normalising() -> None:
     assert longest_mark_run(item.content_html) <= MAX_MARKS
     assert tokens(zalgo)[0] == "karabakh" and tokens(zalgo)[-1] == "talks"
     assert cap_marks("Ünïcödé e\u0301") == "Ünïcödé e\u0301"  # ordinary text untouched
+
+
+# -- 6: a 429 behind a redirect backs off the host that answered ------------------
+
+
+def test_a_429_behind_a_redirect_backs_off_the_host_that_answered(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    port = httpserver.port
+    a_host, b_host = f"http://a.test:{port}", f"http://b.test:{port}"
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        rss(a_host, [("p", "/news/p.html")]), content_type="application/rss+xml"
+    )
+    # The link on host A redirects to host B, which asks for a pause.
+    httpserver.expect_request("/news/p.html").respond_with_data(
+        "", status=302, headers={"Location": f"{b_host}/limited"}
+    )
+    httpserver.expect_request("/limited").respond_with_data(
+        "slow down", status=429, headers={"Retry-After": "120"}
+    )
+    httpserver.expect_request("/other.xml").respond_with_data(
+        rss(a_host, []), content_type="application/rss+xml"
+    )
+    config = write_full_content_config(tmp_path, httpserver.url_for("/feed.xml"))
+    ctx = open_context(config)
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return ["127.0.0.1"]
+
+    async def go() -> tuple[SourceResult, int, BaseException | None]:
+        async with Fetcher(allow_networks=("127.0.0.1/32",), resolver=resolver) as fetcher:
+            result = (await update_all(replace(ctx, fetcher=fetcher)))[0]
+            # Host A did not ask for anything: it is still asked.
+            fine = (await fetcher.fetch(f"{a_host}/other.xml", source="other")).status
+            try:
+                await fetcher.fetch(f"{b_host}/other.xml", source="other")
+            except BackoffError as exc:
+                return result, fine, exc
+            return result, fine, None
+
+    try:
+        result, fine, refused = asyncio.run(go())
+    finally:
+        ctx.close()
+    assert "HTTP 429" in " ".join(result.problems)
+    assert fine == 200
+    assert isinstance(refused, BackoffError)

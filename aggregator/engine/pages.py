@@ -197,7 +197,8 @@ async def digest_full(
             except HTTPStatusError as exc:
                 if exc.status == 429 or exc.retry_after is not None:
                     asked = exc.retry_after or datetime.now(UTC) + DEFAULT_BACKOFF
-                    waits.append(fetcher.back_off(url, asked))
+                    # The host that answered: after a redirect, not the link's.
+                    waits.append(fetcher.back_off(exc.url or url, asked))
                 problems.append((lead, _problem(spec, exc.message)))
                 return
             except SourceError as exc:

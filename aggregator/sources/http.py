@@ -915,7 +915,9 @@ class Fetcher:
         try:
             response = await self._transport.handle_async_request(request)
             try:
-                return await self._answer(response, source=source, where=where, max_bytes=max_bytes)
+                return await self._answer(
+                    response, source=source, where=where, max_bytes=max_bytes, url=str(url)
+                )
             finally:
                 await response.aclose()
         except FetchError as exc:
@@ -929,7 +931,7 @@ class Fetcher:
             _PINS.reset(token)
 
     async def _answer(
-        self, response: httpx.Response, *, source: str, where: str, max_bytes: int
+        self, response: httpx.Response, *, source: str, where: str, max_bytes: int, url: str
     ) -> _Hop:
         status = response.status_code
         if status in _REDIRECTS:
@@ -948,6 +950,7 @@ class Fetcher:
                 f"{where}: HTTP {status} {phrase}".rstrip(),
                 status=status,
                 retry_after=retry_after,
+                url=url,
             )
         body = await self._read_body(response, source=source, where=where, max_bytes=max_bytes)
         return _Hop(status, response.headers, body=body)
