@@ -299,18 +299,26 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 @pass_state
 def publish(state: _State, out: Path | None) -> None:
     """Write every topic's feeds, the index and the OPML as static files."""
-    from aggregator.update import publish_static
+    from aggregator.update import publish_export
 
     with state.context() as ctx:
         target = out or ctx.config.data_dir / "public"
         try:
-            report = publish_static(ctx, target)
+            export = publish_export(ctx, target)
+        except PublishError as exc:
+            fail(exc)  # a full disk, a refused folder: one line, exit 4
         except OSError as exc:
             fail(PublishError(f"{target}: cannot write: {exc}"))
+    report = export.files
     out_console.print(
         f"published to {target}: {len(report.written)} written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed"
     )
+    if export.errors:
+        # The other topics are published; these keep their last good files.
+        for line in export.errors:
+            click.echo(f"aggregator: error: {line}", err=True)
+        sys.exit(EXIT_PUBLISH)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -18,6 +18,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -685,6 +686,19 @@ def _to_html(value: str | None, is_html: bool, base: str | None) -> str:
     return sanitize_html(value, base_url=base) if is_html else _plain_paragraphs(value)
 
 
+def _clean_origin(origin: Origin | None) -> Origin | None:
+    """The feed's own fields, cleaned like the entry's: they are published with it
+    (``atom:source``), and one lone surrogate there made its topics unrenderable."""
+    if origin is None:
+        return None
+    title = clean_text(origin.title) if origin.title else None
+    link = _drop_unwanted(origin.link) if origin.link else None
+    feed_id = _drop_unwanted(origin.feed_id) if origin.feed_id else None
+    if (title, link, feed_id) == (origin.title, origin.link, origin.feed_id):
+        return origin
+    return replace(origin, title=title or None, link=link or None, feed_id=feed_id or None)
+
+
 def _title_from_link(link: str) -> str:
     parts = urlsplit(link)
     segments = [unquote(s) for s in parts.path.split("/") if s]
@@ -805,7 +819,7 @@ def normalise_entry(
         language=language,
         dateline=dateline,
         related=related,
-        origin=origin,
+        origin=_clean_origin(origin),
         content_hash=content_hash(
             title=title,
             link=link,

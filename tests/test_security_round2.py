@@ -8,6 +8,7 @@ real folders). The map from threat to defence to test is ``docs/security.md``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import shutil
@@ -29,14 +30,18 @@ from pytest_httpserver import HTTPServer
 from aggregator._text import MAX_MARKS, cap_marks, tokens
 from aggregator.config import load_config
 from aggregator.runtime.fds import budget
+from aggregator.runtime.health import Health
+from aggregator.runtime.republish import failed_topics
 from aggregator.errors import BackoffError, ConfigError, FetchError
+from aggregator.metrics import Metrics
 from aggregator.model import RawEntry, SourceResult
 from aggregator.normalise import normalise_entry
 from aggregator.update import open_context, update_all
+from aggregator.publish.export import PublishReport, WriteReport
 from aggregator.sources.http import Fetcher
 from aggregator.web import ACCEPT_IN_FLIGHT, DocumentStore, create_app
 
-from .conftest import REPO
+from .conftest import REPO, run_cli
 from .daemonkit import free_port, get, wait_for
 from .publish_helpers import RunningServer, free_socket, run_server
 from .test_full_content import rss
@@ -406,3 +411,106 @@ def test_a_429_behind_a_redirect_backs_off_the_host_that_answered(
     assert "HTTP 429" in " ".join(result.problems)
     assert fine == 200
     assert isinstance(refused, BackoffError)
+
+
+# -- 7: a lone surrogate from a JSON Feed; a topic that cannot render is visible ---
+
+SURROGATE_FEED = (
+    '{"version": "https://jsonfeed.org/version/1.1", "title": "Wire \\ud800 feed",'
+    ' "home_page_url": "https://e.org/", "feed_url": "https://e.org/f\\udfff.json",'
+    ' "items": [{"id": "1", "url": "https://e.org/1", "title": "Karabakh \\ud800 talks",'
+    ' "content_text": "Karabakh talks \\udfff resume", "authors": [{"name": "A \\ud800"}],'
+    ' "tags": ["x\\ud800"]}]}'
+)
+
+
+def stored_surrogate_feed(server: HTTPServer, tmp_path: Path) -> Path:
+    """A config polling ``server``'s surrogate-laden JSON Feed, updated once."""
+    server.expect_request("/feed.json").respond_with_data(
+        SURROGATE_FEED, content_type="application/feed+json"
+    )
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: var\nallow_networks: ['127.0.0.1/32']\n"
+        f"sources: [{{name: wire, url: '{server.url_for('/feed.json')}'}}]\n"
+        "topics: [{name: k, query: Karabakh}]\n",
+        encoding="utf-8",
+    )
+    assert run_cli(config, "update").returncode == 0
+    return config
+
+
+def test_lone_surrogates_from_a_json_feed_never_stop_its_topic(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    config = stored_surrogate_feed(httpserver, tmp_path)
+    published = run_cli(config, "publish")
+    assert published.returncode == 0, published.stderr
+    atom = (tmp_path / "var" / "public" / "topics" / "k.atom").read_bytes()
+    assert b"Karabakh" in atom and b"Wire" in atom
+    atom.decode("utf-8")  # strict: no surrogate made it through
+
+
+def test_a_topic_that_cannot_render_fails_publish_and_health(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    config = stored_surrogate_feed(httpserver, tmp_path)
+    # A row stored by an older version, before the feed's title was cleaned.
+    with sqlite3.connect(tmp_path / "var" / "aggregator.db") as db:
+        db.execute("""update entries set origin = '{"source": "wire", "title": "W \\ud800"}'""")
+    published = run_cli(config, "publish")
+    assert published.returncode == 4
+    assert "topic 'k': cannot render" in published.stderr
+
+
+def test_health_counts_topics_that_cannot_render_until_they_do() -> None:
+    failed = PublishReport(
+        documents={},
+        topics=("b",),
+        rendered=1,
+        kept=0,
+        files=WriteReport((), (), ()),
+        errors=("topic 'a': cannot render: surrogates not allowed",),
+    )
+    assert failed_topics(failed, ["a", "b", "c"]) == {"a"}
+    # A later publish that renders only "c" leaves "a" failing; one that renders "a" clears it.
+    only_c = replace(failed, topics=("c",), errors=())
+    assert failed_topics(only_c, ["a", "b", "c"], {"a"}) == {"a"}
+    assert failed_topics(replace(only_c, topics=("a",)), ["a", "b", "c"], {"a"}) == set()
+    health = Health(Metrics(), tick_interval=60.0)
+    assert health.body(in_flight=0, documents=3, topics_failing=1)["status"] == "degraded"
+
+
+# -- 11: a full disk is one line and exit 4 ----------------------------------------
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs filled to the last byte (needs root and mount; skipped otherwise)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a small tmpfs needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode(errors='replace')}")
+    try:
+        filler = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while os.write(filler, b"\0" * 4096):
+                pass
+        os.close(filler)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_exit_4(tmp_path: Path, full_disk: Path) -> None:
+    config = seed_folder(tmp_path)
+    assert run_cli(config, "update").returncode == 0
+    published = run_cli(config, "publish", "--out", str(full_disk / "out"))
+    assert published.returncode == 4, published.stderr
+    assert "Traceback" not in published.stderr
+    assert "No space left on device" in published.stderr

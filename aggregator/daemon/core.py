@@ -138,7 +138,11 @@ class Daemon:
 
     def health_body(self) -> dict[str, Any]:
         """The ``/healthz`` body."""
-        return self.health.body(in_flight=self.dispatcher.in_flight, documents=len(self.documents))
+        return self.health.body(
+            in_flight=self.dispatcher.in_flight,
+            documents=len(self.documents),
+            topics_failing=len(self.republisher.failing_topics),
+        )
 
     def metrics_text(self) -> bytes:
         """``/metrics`` in the Prometheus text format."""
