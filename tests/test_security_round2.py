@@ -28,14 +28,18 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator._text import MAX_MARKS, cap_marks, tokens
+from aggregator.bounds import MAX_PAGE_BYTES
 from aggregator.config import load_config
 from aggregator.runtime.fds import budget
 from aggregator.runtime.health import Health
 from aggregator.runtime.republish import failed_topics
-from aggregator.errors import BackoffError, ConfigError, FetchError
+from aggregator.engine.pages import extraction_lane
+from aggregator.engine.pool import CpuPool
+from aggregator.errors import BackoffError, ConfigError, FetchError, ParseError
 from aggregator.metrics import Metrics
 from aggregator.model import RawEntry, SourceResult
 from aggregator.normalise import normalise_entry
+from aggregator.parse import parse_page
 from aggregator.update import open_context, update_all
 from aggregator.publish.export import PublishReport, WriteReport
 from aggregator.sources.http import Fetcher
@@ -514,3 +518,61 @@ def test_a_full_disk_is_one_line_and_exit_4(tmp_path: Path, full_disk: Path) -> 
     assert published.returncode == 4, published.stderr
     assert "Traceback" not in published.stderr
     assert "No space left on device" in published.stderr
+
+
+# -- 5: article extraction is bounded before lxml, and cannot take every worker ---
+
+
+def article_page(inside: str) -> bytes:
+    return (
+        "<html><head><title>t</title></head><body><article>"
+        + inside
+        + "<p>"
+        + "Zebra herd story text. " * 50
+        + "</p></article></body></html>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("inside", "reason"),
+    [
+        # lxml's HTML parser is quadratic in one tag's attributes (166,000 ran past 300 s).
+        ("<div " + " ".join(f"a{i}=1" for i in range(5000)) + ">x</div>", "5,000 attributes"),
+        ("<div>" * 20_000 + "x" + "</div>" * 20_000, "elements deep"),
+        ("<p>" + "word " * (MAX_PAGE_BYTES // 5) + "</p>", "byte limit"),
+    ],
+    ids=["attributes", "nesting", "size"],
+)
+def test_costly_pages_are_refused_before_parsing(inside: str, reason: str) -> None:
+    with pytest.raises(ParseError) as caught:
+        parse_page(
+            article_page(inside),
+            url="https://e.org/a",
+            headers={"content-type": "text/html"},
+            source="wire",
+        )
+    assert reason in str(caught.value)
+
+
+def test_an_ordinary_page_is_still_extracted() -> None:
+    html = parse_page(
+        article_page("<p>Zebra <a href='/x'>link</a>.</p>" * 2000),
+        url="https://e.org/a",
+        headers={"content-type": "text/html"},
+        source="wire",
+    )
+    assert "Zebra herd story text." in html
+
+
+def test_extraction_holds_at_most_half_the_workers() -> None:
+    async def held(workers: int) -> int:
+        lane = extraction_lane(CpuPool(workers))
+        got = 0
+        while not lane.locked():
+            await lane.acquire()
+            got += 1
+        return got
+
+    assert asyncio.run(held(2)) == 1
+    assert asyncio.run(held(8)) == 4
+    assert asyncio.run(held(0)) == 1
