@@ -713,6 +713,9 @@ def create_app(
         routes=routes,
         exception_handlers={404: not_found},
     )
+    # Starlette answers "/status/" with a redirect built from the Host header
+    # ("http://evil.example/status"): a path either exists or is a 404.
+    fallback.router.redirect_slashes = False
     return _FeedApp(store, fallback)
 
 
@@ -759,6 +762,10 @@ LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 16 * 2**20
 
 
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: the request head passed the limit."""
+
+
 class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
     """uvicorn's httptools protocol with a bound on each request head's size and time.
 
@@ -792,6 +799,8 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._in_body = False
+        self._parsed_head = 0
+        self._head_overflow = False
         self._since = self.loop.time()
         super().connection_made(transport)
         if self.max_connections is not None and len(self.connections) > self.max_connections:
@@ -856,8 +865,31 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
         self._messages += 1
         self._in_head = True
         self._head_bytes = 0
+        self._parsed_head = 0
         self._arm_head_timer()
         super().on_message_begin()
+
+    # A head that arrives in one read (or with the end of the previous request)
+    # is not counted by data_received: the parser's callbacks count what it holds.
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._parsed_head += size
+        if self._parsed_head > self.max_header_bytes:
+            self._head_overflow = True
+            raise _HeadTooLarge  # stops the parser; uvicorn then calls send_400_response
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_overflow:
+            self._refuse(431, b"Request Header Fields Too Large")
+        else:
+            super().send_400_response(msg)
 
     def on_headers_complete(self) -> None:
         self._in_head = False

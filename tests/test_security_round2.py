@@ -576,3 +576,42 @@ def test_extraction_holds_at_most_half_the_workers() -> None:
     assert asyncio.run(held(2)) == 1
     assert asyncio.run(held(8)) == 4
     assert asyncio.run(held(0)) == 1
+
+
+# -- 12: no redirect is built from the Host header ---------------------------------
+
+
+def test_a_trailing_slash_is_not_redirected_to_the_host_sent(served: RunningServer) -> None:
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /healthz/ HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+        sock.settimeout(30)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 404 "), answer[:200]
+    assert b"evil.example" not in answer
+
+
+# -- 13: the request-head limit holds when the head arrives in one read ------------
+
+
+@pytest.mark.parametrize("size", [42_000, 120_000])
+def test_a_huge_head_in_one_read_gets_431(served: RunningServer, size: int) -> None:
+    head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * size + b"\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(head)
+        sock.settimeout(30)
+        answer = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+def test_many_headers_in_one_read_get_431(served: RunningServer) -> None:
+    lines = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 60) for i in range(1000))
+    with socket.create_connection(("127.0.0.1", served.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + lines + b"\r\n")
+        sock.settimeout(30)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
