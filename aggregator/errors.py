@@ -59,9 +59,15 @@ _HEADER_VALUE = re.compile(
 )
 
 
+# A libpq connection string's password (``host=db password=secret``).
+_CONNINFO_PASSWORD = re.compile(r"""\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'&;]+)""", re.I)
+
+
 def redact(text: str) -> str:
-    """``text`` with URL secrets (:func:`redact_urls`) and quoted header values hidden."""
-    return _HEADER_VALUE.sub(lambda m: m.group(1) + REDACTED, redact_urls(text))
+    """``text`` with URL secrets (:func:`redact_urls`), quoted header values and
+    connection-string passwords hidden."""
+    text = _HEADER_VALUE.sub(lambda m: m.group(1) + REDACTED, redact_urls(text))
+    return _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 def redact_urls(text: str) -> str:
@@ -234,7 +240,15 @@ class SeedFileError(SourceError):
 
 
 class StoreError(AggregatorError):
-    """The store (database) failed."""
+    """The store (database) failed.
+
+    Its text often names the database URL, and the driver's message may echo
+    a connection string: both are redacted here (user info, query values,
+    ``password=``), so no copy of the text carries the database password.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact(message))
 
 
 class DataDirLockedError(StoreError):

@@ -35,7 +35,7 @@ from aggregator.runtime.health import Health
 from aggregator.runtime.republish import failed_topics
 from aggregator.engine.pages import extraction_lane
 from aggregator.engine.pool import CpuPool
-from aggregator.errors import BackoffError, ConfigError, FetchError, ParseError
+from aggregator.errors import BackoffError, ConfigError, FetchError, ParseError, StoreError
 from aggregator.metrics import Metrics
 from aggregator.model import RawEntry, SourceResult
 from aggregator.normalise import normalise_entry
@@ -615,3 +615,26 @@ def test_many_headers_in_one_read_get_431(served: RunningServer) -> None:
         sock.settimeout(30)
         answer = sock.recv(65536)
     assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+
+
+# -- 15: database passwords never leave in store errors ----------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "postgresql://aggregator:s3cretpw@127.0.0.1:1/nodb",
+        "postgresql://aggregator@127.0.0.1:1/nodb?password=s3cretpw",
+    ],
+)
+def test_migrate_never_prints_the_database_password(tmp_path: Path, target: str) -> None:
+    config = seed_folder(tmp_path)
+    migrated = run_cli(config, "migrate", "--to", target)
+    assert migrated.returncode == 3
+    assert "cannot open store" in migrated.stderr
+    assert "s3cretpw" not in migrated.stdout + migrated.stderr
+
+
+def test_store_errors_hide_connection_string_passwords() -> None:
+    error = StoreError("cannot connect: invalid dsn: host=db user=a password='s3cret pw' x")
+    assert "s3cret" not in str(error)
