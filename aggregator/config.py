@@ -629,12 +629,41 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", file=str(path)) from None
     try:
-        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
+        document = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
+    if _too_many_values(document):
+        raise ConfigError(
+            f"the document expands to more than {MAX_CONFIG_VALUES:,} values (aliases of aliases?)",
+            file=str(path),
+        )
+    return document
+
+
+#: Values a config document may hold once its aliases are expanded. YAML
+#: aliases share one object, but every step after loading (interpolation,
+#: validation) walks the expanded tree: 633 bytes of nested aliases expand to
+#: hundreds of millions of values. 10,000 sources are about 100,000.
+MAX_CONFIG_VALUES = 1_000_000
+
+
+def _too_many_values(document: Any) -> bool:
+    """Whether ``document``, its aliases expanded, holds more than :data:`MAX_CONFIG_VALUES`."""
+    seen = 0
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen > MAX_CONFIG_VALUES:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _validation_error(

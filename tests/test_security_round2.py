@@ -638,3 +638,37 @@ def test_migrate_never_prints_the_database_password(tmp_path: Path, target: str)
 def test_store_errors_hide_connection_string_passwords() -> None:
     error = StoreError("cannot connect: invalid dsn: host=db user=a password='s3cret pw' x")
     assert "s3cret" not in str(error)
+
+
+# -- 18: a YAML alias bomb fails at load ---------------------------------------------
+
+ALIAS_BOMB = """\
+a: &a ["x","x","x","x","x","x","x","x","x"]
+b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]
+c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]
+d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]
+e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]
+f: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e]
+g: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f]
+h: &h [*g,*g,*g,*g,*g,*g,*g,*g,*g]
+i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h]
+data_dir: var
+"""
+
+
+def test_a_yaml_alias_bomb_fails_check_with_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(ALIAS_BOMB, encoding="utf-8")
+    checked = run_cli(config, "check", timeout=60)
+    assert checked.returncode == 2
+    assert "expands to more than" in checked.stderr
+
+
+def test_yaml_anchors_of_ordinary_size_still_load(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nsources:\n  - {name: a, url: 'https://e.org/a', tags: &t [x, y]}\n"
+        "  - {name: b, url: 'https://e.org/b', tags: *t}\n",
+        encoding="utf-8",
+    )
+    assert load_config(config).sources[1].tags == ("x", "y")
