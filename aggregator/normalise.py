@@ -42,6 +42,7 @@ __all__ = [
     "TITLE_LIMIT",
     "TRACKING_PARAMS",
     "TRACKING_PREFIXES",
+    "balance_bidi",
     "cached_tokens",
     "canonical_url",
     "clean_text",
@@ -259,10 +260,49 @@ def _drop_unwanted(text: str) -> str:
     return _UNWANTED_RE.sub("", text)
 
 
+# Explicit bidirectional formatting (UAX #9): embeddings and overrides end at
+# PDF, isolates at PDI.
+_BIDI_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")
+_BIDI_ISOLATES = frozenset("\u2066\u2067\u2068")
+_PDF, _PDI = "\u202c", "\u2069"
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def balance_bidi(text: str) -> str:
+    """``text`` with every bidi embedding, override and isolate closed within it.
+
+    An unclosed U+202E (right-to-left override) in a title reverses whatever a
+    reader shows after it: the rest of the line, the next title. Closers
+    without an opener are dropped and missing ones appended, so each text's
+    direction changes end with the text; right-to-left text written with
+    balanced controls is unchanged.
+    """
+    if _BIDI_RE.search(text) is None:
+        return text
+    out: list[str] = []
+    stack: list[str] = []
+    for char in text:
+        if char in _BIDI_EMBEDDINGS or char in _BIDI_ISOLATES:
+            stack.append(char)
+        elif char == _PDF:
+            if not stack or stack[-1] not in _BIDI_EMBEDDINGS:
+                continue  # closes nothing (an isolate's content cannot close outside it)
+            stack.pop()
+        elif char == _PDI:
+            if not any(c in _BIDI_ISOLATES for c in stack):
+                continue
+            while stack.pop() not in _BIDI_ISOLATES:
+                pass  # a PDI also ends the embeddings opened inside its isolate
+        out.append(char)
+    out.extend(_PDI if c in _BIDI_ISOLATES else _PDF for c in reversed(stack))
+    return "".join(out)
+
+
 def _plain_line(text: str) -> str:
     """One line of plain text: no markup interpretation, just character cleanup."""
     if not text.isascii():
         text = unicodedata.normalize("NFC", cap_marks(text)).translate(_INVISIBLE)
+        text = balance_bidi(text)
     text = " ".join(text.split())
     if not text.isprintable():
         # Rare: controls or format characters left once whitespace is gone.
@@ -312,7 +352,8 @@ def truncate(text: str, limit: int) -> str:
         if space > 0:
             cut = cut[:space]
     cut = cut.rstrip(" ,;:-\u2013\u2014.\u2026")
-    return (cut or text[: limit - 1]) + "…"
+    # A cut can fall inside a right-to-left override: close it (a few characters more).
+    return balance_bidi((cut or text[: limit - 1]) + "…")
 
 
 _SENTENCE_END_RE = re.compile("(?<=[.!?\u2026])[\"'\u201d\u2019)\\]]*\\s+(?=\\S)")

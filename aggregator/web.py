@@ -73,7 +73,6 @@ from aggregator.publish.paths import parse_path, topic_of
 from aggregator.publish.websub import Published
 
 __all__ = [
-    "ACCEPT_BACKLOG",
     "ACCEPT_IN_FLIGHT",
     "BODY_TIMEOUT",
     "DEFAULT_MAX_AGE",

@@ -38,7 +38,7 @@ from aggregator.engine.pool import CpuPool
 from aggregator.errors import BackoffError, ConfigError, FetchError, ParseError, StoreError
 from aggregator.metrics import Metrics
 from aggregator.model import RawEntry, SourceResult
-from aggregator.normalise import normalise_entry
+from aggregator.normalise import balance_bidi, normalise_entry
 from aggregator.parse import parse_page
 from aggregator.update import open_context, update_all
 from aggregator.publish.export import PublishReport, WriteReport
@@ -672,3 +672,28 @@ def test_yaml_anchors_of_ordinary_size_still_load(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert load_config(config).sources[1].tags == ("x", "y")
+
+
+# -- 16: bidi overrides are closed within each text ---------------------------------
+
+RLO, PDF, RLI, PDI = "\u202e", "\u202c", "\u2067", "\u2069"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (f"Karabakh {RLO}sklat", f"Karabakh {RLO}sklat{PDF}"),
+        (f"a{PDF}b{PDI}c", "abc"),  # closers of nothing go
+        (f"{RLI}x{RLO}y{PDI}z", f"{RLI}x{RLO}y{PDI}z"),  # a PDI closes what its isolate opened
+        (f"שלום {RLI}Karabakh{PDI} עולם", f"שלום {RLI}Karabakh{PDI} עולם"),  # balanced: kept
+    ],
+)
+def test_bidi_controls_are_balanced(given: str, expected: str) -> None:
+    assert balance_bidi(given) == expected
+
+
+def test_an_override_in_a_title_ends_with_the_title() -> None:
+    raw = RawEntry(identity="b", title=f"Karabakh {RLO}sklat " + "x" * 300, link="https://e.org/b")
+    item = normalise_entry(raw, source="wire", origin=None, now=datetime(2025, 1, 1, tzinfo=UTC))
+    assert item.title.count(RLO) == item.title.count(PDF) == 1
+    assert item.title.index(RLO) < item.title.index(PDF)
