@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
+from aggregator._pattern import MAX_PROGRAM_SIZE, compile_pattern
 from aggregator._text import MAX_MARKS, cap_marks, tokens
 from aggregator.bounds import MAX_PAGE_BYTES
 from aggregator.config import load_config
@@ -697,3 +698,24 @@ def test_an_override_in_a_title_ends_with_the_title() -> None:
     item = normalise_entry(raw, source="wire", origin=None, now=datetime(2025, 1, 1, tzinfo=UTC))
     assert item.title.count(RLO) == item.title.count(PDF) == 1
     assert item.title.index(RLO) < item.title.index(PDF)
+
+
+# -- 9: a regex that compiles to a large program is refused ------------------------
+
+
+@pytest.mark.parametrize("pattern", [".{500}Q", "(a|aa){500}b"])
+def test_a_regex_with_a_large_program_fails_at_load(tmp_path: Path, pattern: str) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: var\ntopics:\n  - {{name: k, query: '/{pattern}/'}}\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert "topics[0].query" in str(caught.value)
+    assert "program of" in str(caught.value)
+
+
+def test_ordinary_regexes_still_compile() -> None:
+    for pattern in (r"\bIran\b", r"\b(?:Nagorno|Karabakh|Armenia|Azerbaijan)\b", ".{60}Q"):
+        compile_pattern(pattern)  # no PatternError
+    assert compile_pattern(r"\bKarabakh\b").search("in Karabakh today") == "Karabakh"
