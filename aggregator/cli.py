@@ -34,6 +34,7 @@ from aggregator.errors import (
     PublishError,
     SourceError,
     StoreError,
+    printable,
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
 from aggregator.sources.opml import parse_opml
@@ -94,7 +95,7 @@ def fail(error: AggregatorError) -> NoReturn:
         code = EXIT_STORE
     elif isinstance(error, PublishError):
         code = EXIT_PUBLISH
-    click.echo(f"aggregator: error: {error}", err=True)
+    click.echo(f"aggregator: error: {printable(str(error))}", err=True)
     sys.exit(code)
 
 
@@ -251,10 +252,11 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 
             def advance(result: SourceResult) -> None:
                 progress.update(task, advance=1, description=result.source)
+                # A problem names a guid or a file: one line each, no terminal escapes.
                 for problem in result.problems:
-                    progress.console.print(f"warning: {problem}", markup=False)
+                    progress.console.print(f"warning: {printable(problem)}", markup=False)
                 if result.error:
-                    progress.console.print(f"error: {result.error}", markup=False)
+                    progress.console.print(f"error: {printable(result.error)}", markup=False)
 
             with ingest_gc():
                 results = asyncio.run(update_all(ctx, specs, on_result=advance))
@@ -317,7 +319,7 @@ def publish(state: _State, out: Path | None) -> None:
     if export.errors:
         # The other topics are published; these keep their last good files.
         for line in export.errors:
-            click.echo(f"aggregator: error: {line}", err=True)
+            click.echo(f"aggregator: error: {printable(line)}", err=True)
         sys.exit(EXIT_PUBLISH)
 
 
@@ -451,7 +453,7 @@ def status_cmd(state: _State, as_json: bool) -> None:
             str(s.failures),
             f"{s.entries_per_day:.1f}",
             spark,
-            s.error or "",
+            printable(s.error or ""),
         )
     out_console.print(table)
     topics = Table(title="topics")

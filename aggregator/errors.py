@@ -59,6 +59,21 @@ _HEADER_VALUE = re.compile(
 )
 
 
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``).
+
+    For every value shown on a terminal or written to a text log: a guid or a
+    seed file's name could otherwise end the line and forge the next one, or
+    send the terminal an escape sequence.
+    """
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 # A libpq connection string's password (``host=db password=secret``).
 _CONNINFO_PASSWORD = re.compile(r"""\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'&;]+)""", re.I)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator._pattern import MAX_PROGRAM_SIZE, compile_pattern
+from aggregator._pattern import compile_pattern
 from aggregator._text import MAX_MARKS, cap_marks, tokens
 from aggregator.bounds import MAX_PAGE_BYTES
 from aggregator.config import load_config
@@ -719,3 +719,34 @@ def test_ordinary_regexes_still_compile() -> None:
     for pattern in (r"\bIran\b", r"\b(?:Nagorno|Karabakh|Armenia|Azerbaijan)\b", ".{60}Q"):
         compile_pattern(pattern)  # no PatternError
     assert compile_pattern(r"\bKarabakh\b").search("in Karabakh today") == "Karabakh"
+
+
+# -- 8: a file name or guid cannot forge log lines or send terminal escapes --------
+
+FORGED = "x\n2026-01-01 00:00:00,000 CRITICAL aggregator: forged\x1b]0;owned\x07.txt"
+
+
+def test_a_seed_file_name_cannot_forge_output_lines(tmp_path: Path) -> None:
+    config = seed_folder(tmp_path)
+    (tmp_path / "seeds" / FORGED).write_bytes(b"")  # empty: a problem naming the file
+    updated = run_cli(config, "update")
+    shown = updated.stdout + updated.stderr
+    assert "forged" in shown  # the problem is reported...
+    assert "\x1b" not in shown and "\x07" not in shown  # ...without terminal escapes
+    assert not any(line.startswith("2026-01-01") for line in shown.splitlines())
+
+
+def test_the_text_log_escapes_control_characters() -> None:
+    import io
+    import logging
+
+    from aggregator.daemon.logs import configure_logging
+
+    stream = io.StringIO()
+    configure_logging("info", "text", stream)
+    try:
+        logging.getLogger("aggregator.test").warning("seeds: %s: empty file", FORGED)
+    finally:
+        configure_logging("warning", "text")
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and "\\n2026-01-01" in lines[0] and "\\x1b]0;owned" in lines[0]

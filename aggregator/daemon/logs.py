@@ -8,7 +8,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "RepeatFilter", "configure_logging"]
+from aggregator.errors import printable
+
+__all__ = ["JsonFormatter", "RepeatFilter", "TextFormatter", "configure_logging"]
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,6 +31,15 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exception"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``, one line per message: control characters in the
+    message (from a guid, a file name, a feed) are escaped, never written."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
 
 
 class RepeatFilter(logging.Filter):
@@ -74,7 +85,7 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: TextIO | N
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
