@@ -41,6 +41,7 @@ from aggregator.metrics import Metrics
 from aggregator.model import RawEntry, SourceResult
 from aggregator.normalise import balance_bidi, normalise_entry
 from aggregator.parse import parse_page
+from aggregator.parse.article import MAX_MARKDOWN_CHARS, parse_markdown_article
 from aggregator.update import open_context, update_all
 from aggregator.publish.export import PublishReport, WriteReport
 from aggregator.sources.http import Fetcher
@@ -750,3 +751,17 @@ def test_the_text_log_escapes_control_characters() -> None:
         configure_logging("warning", "text")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1 and "\\n2026-01-01" in lines[0] and "\\x1b]0;owned" in lines[0]
+
+
+# -- 10: Markdown seeds are bounded before rendering ---------------------------------
+
+
+@pytest.mark.parametrize("unit", ["[a](", "*a "])
+def test_a_hostile_markdown_seed_is_cut_before_rendering(unit: str) -> None:
+    text = "# Karabakh\n\n" + unit * ((MAX_MARKDOWN_CHARS * 2) // len(unit))
+    when = datetime(2025, 1, 1, tzinfo=UTC)
+    entry, warnings = parse_markdown_article(
+        text, relpath="bomb.md", identity="bomb", mtime=when, now=when
+    )
+    assert any("cut to" in w for w in warnings)
+    assert entry.content is not None and len(entry.content) < 4 * MAX_MARKDOWN_CHARS
