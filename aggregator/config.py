@@ -81,6 +81,9 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 _ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+#: different characters an admin token must hold (a random 16-character token
+#: has about 13; "aaaaaaaaaaaaaaaa" has one)
+MIN_TOKEN_DISTINCT = 8
 #: C0 controls and DEL: never part of a URL, an address or a header value
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: an HTTP field name (RFC 9110 token)
@@ -191,6 +194,15 @@ class _Server(_Model):
             return None  # ``${AGGREGATOR_ADMIN_TOKEN:-}`` unset: no status page
         if len(value) < 16:
             raise ValueError("must be at least 16 characters long")
+        # Length alone let "aaaaaaaaaaaaaaaa" open the operator's page. A
+        # dictionary phrase cannot be told from a random token here: the docs
+        # say to generate one (openssl rand -hex 32).
+        if len(set(value)) < MIN_TOKEN_DISTINCT:
+            raise ValueError(
+                f"must hold at least {MIN_TOKEN_DISTINCT} different characters "
+                "(generate one: openssl rand -hex 32)"
+            )
+        _no_controls(value)
         return value
 
     @field_validator("base_url")

@@ -765,3 +765,26 @@ def test_a_hostile_markdown_seed_is_cut_before_rendering(unit: str) -> None:
     )
     assert any("cut to" in w for w in warnings)
     assert entry.content is not None and len(entry.content) < 4 * MAX_MARKDOWN_CHARS
+
+
+# -- 19: an admin token must be more than long --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "token", ["aaaaaaaaaaaaaaaa", "abababababababababababab", "1234123412341234"]
+)
+def test_a_trivial_admin_token_fails_at_load(tmp_path: Path, token: str) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(f"data_dir: var\nserver: {{admin_token: '{token}'}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    assert "server.admin_token" in str(caught.value)
+    assert token not in str(caught.value)
+
+
+def test_a_generated_admin_token_loads(tmp_path: Path) -> None:
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nserver: {admin_token: 'c0ffee4b1d2e9a7f'}\n", encoding="utf-8"
+    )
+    assert load_config(config).server.admin_token == "c0ffee4b1d2e9a7f"
