@@ -31,9 +31,6 @@ from aggregator._pattern import compile_pattern
 from aggregator._text import MAX_MARKS, cap_marks, tokens
 from aggregator.bounds import MAX_PAGE_BYTES
 from aggregator.config import load_config
-from aggregator.runtime.fds import budget
-from aggregator.runtime.health import Health
-from aggregator.runtime.republish import failed_topics
 from aggregator.engine.pages import extraction_lane
 from aggregator.engine.pool import CpuPool
 from aggregator.errors import BackoffError, ConfigError, FetchError, ParseError, StoreError
@@ -42,9 +39,12 @@ from aggregator.model import RawEntry, SourceResult
 from aggregator.normalise import balance_bidi, normalise_entry
 from aggregator.parse import parse_page
 from aggregator.parse.article import MAX_MARKDOWN_CHARS, parse_markdown_article
-from aggregator.update import open_context, update_all
 from aggregator.publish.export import PublishReport, WriteReport
+from aggregator.runtime.fds import budget
+from aggregator.runtime.health import Health
+from aggregator.runtime.republish import failed_topics
 from aggregator.sources.http import Fetcher
+from aggregator.update import open_context, update_all
 from aggregator.web import ACCEPT_IN_FLIGHT, DocumentStore, create_app
 
 from .conftest import REPO, run_cli
