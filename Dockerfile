@@ -1,6 +1,10 @@
 # aggregator as a container: `docker build -t aggregator .` then
 #   docker run -d -p 127.0.0.1:8080:8080 -v aggregator-data:/data \
-#     -e AGGREGATOR_ADMIN_TOKEN=... aggregator
+#     --ulimit nofile=65536:65536 -e AGGREGATOR_ADMIN_TOKEN=... aggregator
+# The daemon raises its soft descriptor limit to the hard one (at most 65,536)
+# and gives client connections what is left after a reserve for the store,
+# seed scans, publishing and fetches: --ulimit sets the hard limit when the
+# Docker daemon's default is low (docs/security.md, file descriptors).
 # Seed files go in the volume's seeds/ folder; mount your own config over
 # /etc/aggregator/aggregator.yaml (config/docker.yaml is the default).
 

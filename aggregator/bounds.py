@@ -24,14 +24,17 @@ from dataclasses import dataclass, replace
 from aggregator.model import ParsedDocument, RawEntry
 
 __all__ = [
+    "MAX_ATTRIBUTES",
     "MAX_DEPTH",
     "MAX_ENTRIES",
     "MAX_FIELD_CHARS",
+    "MAX_PAGE_BYTES",
     "MAX_SHORT_CHARS",
     "UNCHECKED_MARKUP",
     "BoundedHtml",
     "bound_document",
     "bound_html",
+    "page_refusal",
 ]
 
 #: Deepest element nesting kept. Real articles stay under ~40 levels and
@@ -47,6 +50,14 @@ MAX_SHORT_CHARS = 4_096
 #: Most entries read from one document, in document order (feeds list the
 #: newest first). Podcast and archive feeds reach a few hundred.
 MAX_ENTRIES = 1_000
+#: Largest web page read for its article (``full_content``). lxml's time and
+#: memory grow with the page: a 10 MB page took 39 s and 590 MB to extract.
+#: News pages, scripts included, stay under 2 MB; at this limit extraction
+#: takes about 3 s (measured on a 4 MB page of ordinary markup).
+MAX_PAGE_BYTES = 3 * 2**20
+#: Most attributes on one element of a page. lxml's HTML parser is quadratic
+#: in them: 166,000 on one tag ran past 300 s. Real tags carry a few dozen.
+MAX_ATTRIBUTES = 256
 #: Fields with at most this many ``<`` are passed as they are: they cannot
 #: nest deeper than this, which html5ever handles in about a millisecond.
 UNCHECKED_MARKUP = 1_024
@@ -63,6 +74,11 @@ _ATTRS = (
     rf"|(?![{_WS}]*+=)))*+)"
 )
 _TAG_RE = re.compile(rf"<(/?)([A-Za-z][^{_WS}/>]*+){_ATTRS}>")
+# One attribute of a tag matched by _TAG_RE (its name, and its value if any).
+_ATTR_RE = re.compile(
+    rf"[^{_WS}/>][^{_WS}/>=]*+"
+    rf"(?:[{_WS}]*+=[{_WS}]*+(?:\"[^\"]*+\"|'[^']*+'|[^{_WS}>\"'][^{_WS}>]*+))?"
+)
 _TAG_START_RE = re.compile(r"</?[A-Za-z]")
 _COMMENT_RE = re.compile(r"<!--(?:-?>|[\s\S]*?--!?>|[\s\S]*)")
 _CDATA_RE = re.compile(r"<!\[CDATA\[([\s\S]*?)(?:\]\]>|$)")
@@ -110,16 +126,17 @@ def _raw_text_end(html: str, name: str, start: int) -> int:
     return found.start() if found else len(html)
 
 
-def _reserialise(html: str) -> tuple[str, int]:
+def _reserialise(html: str) -> tuple[str, int, int]:
     """Our tokens of ``html`` as unambiguous markup, flattened below :data:`MAX_DEPTH`.
 
     Returns:
-        The markup and the deepest nesting seen.
+        The markup, the deepest nesting seen and the most attributes on one tag.
     """
     out: list[str] = []
     stack: list[str] = []
     emitted: list[bool] = []
     deepest = 0
+    most_attributes = 0
     pos, end = 0, len(html)
     while pos < end:
         lt = html.find("<", pos)
@@ -136,6 +153,11 @@ def _reserialise(html: str) -> tuple[str, int]:
             token = tag.group(0)
             pos = tag.end()
             name = tag.group(2).translate(_ASCII_LOWER)
+            if len(token) > 2 * most_attributes + len(name) + 2:  # could hold more than seen
+                attributes = token[len(name) + 1 : -1]
+                most_attributes = max(
+                    most_attributes, sum(1 for _ in _ATTR_RE.finditer(attributes))
+                )
             if tag.group(1):  # end tag
                 if stack and stack[-1] == name:
                     stack.pop()
@@ -183,7 +205,28 @@ def _reserialise(html: str) -> tuple[str, int]:
             continue
         out.append("&lt;")  # a `<` that starts nothing is text
         pos += 1
-    return "".join(out), deepest
+    return "".join(out), deepest, most_attributes
+
+
+def page_refusal(html: str) -> str | None:
+    """Why a web page is too costly to parse for its article, or None when it is not.
+
+    A linear pass of our tokeniser (no tree) measures what makes lxml slow:
+    nesting deeper than :data:`MAX_DEPTH` and more than :data:`MAX_ATTRIBUTES`
+    attributes on one tag. Such a page keeps the feed's text instead.
+
+    Args:
+        html: the decoded page.
+
+    Returns:
+        A reason, naming the measure and its limit, or None.
+    """
+    _, deepest, most_attributes = _reserialise(html)
+    if most_attributes > MAX_ATTRIBUTES:
+        return f"a tag has {most_attributes:,} attributes, over the limit of {MAX_ATTRIBUTES}"
+    if deepest > MAX_DEPTH:
+        return f"markup nests {deepest:,} elements deep, over the limit of {MAX_DEPTH}"
+    return None
 
 
 def bound_html(html: str) -> BoundedHtml:
@@ -202,7 +245,7 @@ def bound_html(html: str) -> BoundedHtml:
         html = html[:MAX_FIELD_CHARS]
     if html.count("<") <= UNCHECKED_MARKUP:
         return BoundedHtml(html, cut_from=cut_from)
-    bounded, deepest = _reserialise(html)
+    bounded, deepest, _ = _reserialise(html)
     return BoundedHtml(
         bounded, cut_from=cut_from, flattened_from=deepest if deepest > MAX_DEPTH else None
     )

@@ -34,6 +34,7 @@ from aggregator.errors import (
     PublishError,
     SourceError,
     StoreError,
+    printable,
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
 from aggregator.sources.opml import parse_opml
@@ -94,7 +95,7 @@ def fail(error: AggregatorError) -> NoReturn:
         code = EXIT_STORE
     elif isinstance(error, PublishError):
         code = EXIT_PUBLISH
-    click.echo(f"aggregator: error: {error}", err=True)
+    click.echo(f"aggregator: error: {printable(str(error))}", err=True)
     sys.exit(code)
 
 
@@ -251,10 +252,11 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 
             def advance(result: SourceResult) -> None:
                 progress.update(task, advance=1, description=result.source)
+                # A problem names a guid or a file: one line each, no terminal escapes.
                 for problem in result.problems:
-                    progress.console.print(f"warning: {problem}", markup=False)
+                    progress.console.print(f"warning: {printable(problem)}", markup=False)
                 if result.error:
-                    progress.console.print(f"error: {result.error}", markup=False)
+                    progress.console.print(f"error: {printable(result.error)}", markup=False)
 
             with ingest_gc():
                 results = asyncio.run(update_all(ctx, specs, on_result=advance))
@@ -299,18 +301,26 @@ def update(state: _State, as_json: bool, only: tuple[str, ...]) -> None:
 @pass_state
 def publish(state: _State, out: Path | None) -> None:
     """Write every topic's feeds, the index and the OPML as static files."""
-    from aggregator.update import publish_static
+    from aggregator.update import publish_export
 
     with state.context() as ctx:
         target = out or ctx.config.data_dir / "public"
         try:
-            report = publish_static(ctx, target)
+            export = publish_export(ctx, target)
+        except PublishError as exc:
+            fail(exc)  # a full disk, a refused folder: one line, exit 4
         except OSError as exc:
             fail(PublishError(f"{target}: cannot write: {exc}"))
+    report = export.files
     out_console.print(
         f"published to {target}: {len(report.written)} written, "
         f"{len(report.unchanged)} unchanged, {len(report.removed)} removed"
     )
+    if export.errors:
+        # The other topics are published; these keep their last good files.
+        for line in export.errors:
+            click.echo(f"aggregator: error: {printable(line)}", err=True)
+        sys.exit(EXIT_PUBLISH)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -443,7 +453,7 @@ def status_cmd(state: _State, as_json: bool) -> None:
             str(s.failures),
             f"{s.entries_per_day:.1f}",
             spark,
-            s.error or "",
+            printable(s.error or ""),
         )
     out_console.print(table)
     topics = Table(title="topics")

@@ -81,6 +81,25 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 _ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+#: different characters an admin token must hold (a random 16-character token
+#: has about 13; "aaaaaaaaaaaaaaaa" has one)
+MIN_TOKEN_DISTINCT = 8
+#: C0 controls and DEL: never part of a URL, an address or a header value
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: an HTTP field name (RFC 9110 token)
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _no_controls(value: str | None) -> str | None:
+    """Refuse a control character (a CRLF env file leaves a ``\r``), naming only its position."""
+    if value is not None:
+        found = _CONTROL_RE.search(value)
+        if found is not None:
+            raise ValueError(
+                f"control character {found.group()!r} at position {found.start()} "
+                "(a trailing newline from an env file?)"
+            )
+    return value
 
 
 def parse_duration(value: object) -> timedelta:
@@ -175,6 +194,15 @@ class _Server(_Model):
             return None  # ``${AGGREGATOR_ADMIN_TOKEN:-}`` unset: no status page
         if len(value) < 16:
             raise ValueError("must be at least 16 characters long")
+        # Length alone let "aaaaaaaaaaaaaaaa" open the operator's page. A
+        # dictionary phrase cannot be told from a random token here: the docs
+        # say to generate one (openssl rand -hex 32).
+        if len(set(value)) < MIN_TOKEN_DISTINCT:
+            raise ValueError(
+                f"must hold at least {MIN_TOKEN_DISTINCT} different characters "
+                "(generate one: openssl rand -hex 32)"
+            )
+        _no_controls(value)
         return value
 
     @field_validator("base_url")
@@ -182,6 +210,7 @@ class _Server(_Model):
     def _absolute(cls, value: str | None) -> str | None:
         if value is None:
             return None
+        _no_controls(value)  # a "\r" here would end up in every feed id
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"must be an absolute http(s) URL: {value!r}")
@@ -191,6 +220,8 @@ class _Server(_Model):
 class _Author(_Model):
     name: str = "aggregator"
     email: str | None = None
+
+    _email_clean = field_validator("email")(_no_controls)
 
 
 class _Site(_Model):
@@ -207,6 +238,7 @@ class _Site(_Model):
         # Pinged by the daemon and named in every public feed: only a web URL.
         if value is None:
             return None
+        _no_controls(value)
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"must be an absolute http(s) URL: {value!r}")
@@ -337,6 +369,19 @@ class _Source(_Model):
         None,
         json_schema_extra={"description": 'true, or a mapping such as {selector: "article .body"}'},
     )
+
+    @field_validator("headers")
+    @classmethod
+    def _clean_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        # The value is a secret (Authorization, an API key): never echo it.
+        for name, text in value.items():
+            if not _TOKEN_RE.match(name):
+                raise ValueError(f"{name!r}: not a valid header name")
+            try:
+                _no_controls(text)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return value
 
     @field_validator("full_content", mode="before")
     @classmethod
@@ -596,12 +641,41 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", file=str(path)) from None
     try:
-        return yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
+        document = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
+    if _too_many_values(document):
+        raise ConfigError(
+            f"the document expands to more than {MAX_CONFIG_VALUES:,} values (aliases of aliases?)",
+            file=str(path),
+        )
+    return document
+
+
+#: Values a config document may hold once its aliases are expanded. YAML
+#: aliases share one object, but every step after loading (interpolation,
+#: validation) walks the expanded tree: 633 bytes of nested aliases expand to
+#: hundreds of millions of values. 10,000 sources are about 100,000.
+MAX_CONFIG_VALUES = 1_000_000
+
+
+def _too_many_values(document: Any) -> bool:
+    """Whether ``document``, its aliases expanded, holds more than :data:`MAX_CONFIG_VALUES`."""
+    seen = 0
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        seen += 1
+        if seen > MAX_CONFIG_VALUES:
+            return True
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
 
 
 def _validation_error(

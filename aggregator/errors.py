@@ -51,6 +51,40 @@ def _redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+# A header's value quoted in a library's message ("Illegal header value
+# b'Bearer ...'"): headers carry credentials, so the value never leaves.
+_HEADER_VALUE = re.compile(
+    r"""(header (?:value|field|name)s?:?\s*)(b?'(?:[^'\\]|\\.)*'|b?"(?:[^"\\]|\\.)*")""",
+    re.IGNORECASE,
+)
+
+
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters written as escapes (``\\n``, ``\\x1b``).
+
+    For every value shown on a terminal or written to a text log: a guid or a
+    seed file's name could otherwise end the line and forge the next one, or
+    send the terminal an escape sequence.
+    """
+    if _CONTROLS.search(text) is None:
+        return text
+    return _CONTROLS.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
+# A libpq connection string's password (``host=db password=secret``).
+_CONNINFO_PASSWORD = re.compile(r"""\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'&;]+)""", re.I)
+
+
+def redact(text: str) -> str:
+    """``text`` with URL secrets (:func:`redact_urls`), quoted header values and
+    connection-string passwords hidden."""
+    text = _HEADER_VALUE.sub(lambda m: m.group(1) + REDACTED, redact_urls(text))
+    return _CONNINFO_PASSWORD.sub(lambda m: m.group(1) + REDACTED, text)
+
+
 def redact_urls(text: str) -> str:
     """``text`` with the secrets of every URL in it hidden.
 
@@ -142,8 +176,8 @@ class SourceError(AggregatorError):
     def __init__(self, source: str, message: str) -> None:
         # Redacted here, once, so no copy of the text (log, database,
         # /healthz, CLI) can carry a source's credentials.
-        self.source = redact_urls(source)
-        self.message = redact_urls(message)
+        self.source = redact(source)
+        self.message = redact(message)
         super().__init__(f"{self.source}: {self.message}" if self.source else self.message)
 
 
@@ -155,14 +189,22 @@ class HTTPStatusError(FetchError):
     """The server answered with a status we do not accept.
 
     ``retry_after`` is the server's ``Retry-After`` (seconds or HTTP-date) as an
-    aware UTC time, or None when absent or unreadable.
+    aware UTC time, or None when absent or unreadable. ``url`` is the URL that
+    answered (after any redirect): a back-off is for its host.
     """
 
     def __init__(
-        self, source: str, message: str, *, status: int, retry_after: datetime | None = None
+        self,
+        source: str,
+        message: str,
+        *,
+        status: int,
+        retry_after: datetime | None = None,
+        url: str | None = None,
     ) -> None:
         self.status = status
         self.retry_after = retry_after
+        self.url = url
         super().__init__(source, message)
 
 
@@ -200,17 +242,28 @@ class ParseError(SourceError):
 class SeedFileError(SourceError):
     """A local seed file cannot be ingested (empty, binary, too large, unreadable...).
 
-    ``path`` is the file's path; ``str()`` names it.
+    ``path`` is the file's path; ``str()`` names it. ``unseen``: what lies at
+    ``path`` (a folder that could not be listed, a file that could not be
+    stat'ed) is unknown, which is not the same as gone.
     """
 
-    def __init__(self, source: str, path: str, reason: str) -> None:
+    def __init__(self, source: str, path: str, reason: str, *, unseen: bool = False) -> None:
         self.path = path
         self.reason = reason
+        self.unseen = unseen
         super().__init__(source, f"{path}: {reason}")
 
 
 class StoreError(AggregatorError):
-    """The store (database) failed."""
+    """The store (database) failed.
+
+    Its text often names the database URL, and the driver's message may echo
+    a connection string: both are redacted here (user info, query values,
+    ``password=``), so no copy of the text carries the database password.
+    """
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact(message))
 
 
 class DataDirLockedError(StoreError):

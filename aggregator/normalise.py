@@ -18,6 +18,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -26,6 +27,7 @@ import nh3
 from aggregator._text import (
     FINGERPRINT_MIN_TOKENS,
     cached_tokens,
+    cap_marks,
     fingerprint_tokens,
     html_to_text,
     tokens,
@@ -40,6 +42,7 @@ __all__ = [
     "TITLE_LIMIT",
     "TRACKING_PARAMS",
     "TRACKING_PREFIXES",
+    "balance_bidi",
     "cached_tokens",
     "canonical_url",
     "clean_text",
@@ -257,10 +260,49 @@ def _drop_unwanted(text: str) -> str:
     return _UNWANTED_RE.sub("", text)
 
 
+# Explicit bidirectional formatting (UAX #9): embeddings and overrides end at
+# PDF, isolates at PDI.
+_BIDI_EMBEDDINGS = frozenset("\u202a\u202b\u202d\u202e")
+_BIDI_ISOLATES = frozenset("\u2066\u2067\u2068")
+_PDF, _PDI = "\u202c", "\u2069"
+_BIDI_RE = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def balance_bidi(text: str) -> str:
+    """``text`` with every bidi embedding, override and isolate closed within it.
+
+    An unclosed U+202E (right-to-left override) in a title reverses whatever a
+    reader shows after it: the rest of the line, the next title. Closers
+    without an opener are dropped and missing ones appended, so each text's
+    direction changes end with the text; right-to-left text written with
+    balanced controls is unchanged.
+    """
+    if _BIDI_RE.search(text) is None:
+        return text
+    out: list[str] = []
+    stack: list[str] = []
+    for char in text:
+        if char in _BIDI_EMBEDDINGS or char in _BIDI_ISOLATES:
+            stack.append(char)
+        elif char == _PDF:
+            if not stack or stack[-1] not in _BIDI_EMBEDDINGS:
+                continue  # closes nothing (an isolate's content cannot close outside it)
+            stack.pop()
+        elif char == _PDI:
+            if not any(c in _BIDI_ISOLATES for c in stack):
+                continue
+            while stack.pop() not in _BIDI_ISOLATES:
+                pass  # a PDI also ends the embeddings opened inside its isolate
+        out.append(char)
+    out.extend(_PDI if c in _BIDI_ISOLATES else _PDF for c in reversed(stack))
+    return "".join(out)
+
+
 def _plain_line(text: str) -> str:
     """One line of plain text: no markup interpretation, just character cleanup."""
     if not text.isascii():
-        text = unicodedata.normalize("NFC", text).translate(_INVISIBLE)
+        text = unicodedata.normalize("NFC", cap_marks(text)).translate(_INVISIBLE)
+        text = balance_bidi(text)
     text = " ".join(text.split())
     if not text.isprintable():
         # Rare: controls or format characters left once whitespace is gone.
@@ -310,7 +352,8 @@ def truncate(text: str, limit: int) -> str:
         if space > 0:
             cut = cut[:space]
     cut = cut.rstrip(" ,;:-\u2013\u2014.\u2026")
-    return (cut or text[: limit - 1]) + "…"
+    # A cut can fall inside a right-to-left override: close it (a few characters more).
+    return balance_bidi((cut or text[: limit - 1]) + "…")
 
 
 _SENTENCE_END_RE = re.compile("(?<=[.!?\u2026])[\"'\u201d\u2019)\\]]*\\s+(?=\\S)")
@@ -680,7 +723,21 @@ def _to_text(value: str | None, is_html: bool) -> str:
 def _to_html(value: str | None, is_html: bool, base: str | None) -> str:
     if not value or not value.strip():
         return ""
+    value = cap_marks(value)  # before any step that normalises (matching, summaries)
     return sanitize_html(value, base_url=base) if is_html else _plain_paragraphs(value)
+
+
+def _clean_origin(origin: Origin | None) -> Origin | None:
+    """The feed's own fields, cleaned like the entry's: they are published with it
+    (``atom:source``), and one lone surrogate there made its topics unrenderable."""
+    if origin is None:
+        return None
+    title = clean_text(origin.title) if origin.title else None
+    link = _drop_unwanted(origin.link) if origin.link else None
+    feed_id = _drop_unwanted(origin.feed_id) if origin.feed_id else None
+    if (title, link, feed_id) == (origin.title, origin.link, origin.feed_id):
+        return origin
+    return replace(origin, title=title or None, link=link or None, feed_id=feed_id or None)
 
 
 def _title_from_link(link: str) -> str:
@@ -803,7 +860,7 @@ def normalise_entry(
         language=language,
         dateline=dateline,
         related=related,
-        origin=origin,
+        origin=_clean_origin(origin),
         content_hash=content_hash(
             title=title,
             link=link,

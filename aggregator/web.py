@@ -73,6 +73,8 @@ from aggregator.publish.paths import parse_path, topic_of
 from aggregator.publish.websub import Published
 
 __all__ = [
+    "ACCEPT_IN_FLIGHT",
+    "BODY_TIMEOUT",
     "DEFAULT_MAX_AGE",
     "HEADER_TIMEOUT",
     "MAX_HEADER_BYTES",
@@ -710,6 +712,9 @@ def create_app(
         routes=routes,
         exception_handlers={404: not_found},
     )
+    # Starlette answers "/status/" with a redirect built from the Host header
+    # ("http://evil.example/status"): a path either exists or is a 404.
+    fallback.router.redirect_slashes = False
     return _FeedApp(store, fallback)
 
 
@@ -721,6 +726,20 @@ MAX_HEADER_BYTES = 32 * 1024
 #: connection (or, on a kept-alive connection, from the request's first byte);
 #: a slower one is closed, so a slowloris client cannot hold a connection.
 HEADER_TIMEOUT = 10.0
+#: Seconds a client has to send a request's body once its head is in (our
+#: routes take no body, but a trickled one would hold the connection open:
+#: every byte restarts uvicorn's keep-alive timer).
+BODY_TIMEOUT = 10.0
+#: Connections the kernel queues before we accept them, and so also how many
+#: asyncio accepts at each turn of the loop. A connection reaches the limit
+#: check (and an evicted one frees its descriptor) a few turns after it was
+#: accepted, so up to ``ACCEPT_IN_FLIGHT`` connections can be open beyond the
+#: limit in a burst (measured: the descriptor count peaked at limit + 3.6
+#: backlogs): the descriptor budget keeps room for them.
+ACCEPT_BACKLOG = 64
+ACCEPT_IN_FLIGHT = 4 * ACCEPT_BACKLOG
+#: a warning about the connection limit is logged at most this often (seconds)
+_LIMIT_LOG_INTERVAL = 10.0
 
 
 def _status_response(status: int, message: bytes, defaults: list[tuple[bytes, bytes]]) -> bytes:
@@ -742,6 +761,10 @@ LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 16 * 2**20
 
 
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: the request head passed the limit."""
+
+
 class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
     """uvicorn's httptools protocol with a bound on each request head's size and time.
 
@@ -751,11 +774,20 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
     forever by trickling a header. Here a request head that grows past
     ``max_header_bytes`` gets a 431, and one not complete within
     ``header_timeout`` seconds a 408 (or, when nothing at all was sent, a
-    silent close). Everything else is uvicorn's own behaviour.
+    silent close); a body not complete within ``body_timeout`` seconds closes
+    the connection. At most ``max_connections`` connections are held: one
+    beyond them takes the place of the longest-idle connection (one with no
+    request being answered), or is closed when there is none, so clients can
+    never take the descriptors the store, seed scans and publishing need
+    (:mod:`aggregator.runtime.fds`). Everything else is uvicorn's own behaviour.
     """
 
     max_header_bytes = MAX_HEADER_BYTES
     header_timeout = HEADER_TIMEOUT
+    body_timeout = BODY_TIMEOUT
+    max_connections: int | None = None
+    #: when the connection limit was last logged (shared by the server's connections)
+    _limit_logged: list[float] = [float("-inf")]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._lingering: asyncio.TimerHandle | None = None
@@ -764,11 +796,45 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
         self._head_bytes = 0
         self._messages = 0
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._in_body = False
+        self._parsed_head = 0
+        self._head_overflow = False
+        self._since = self.loop.time()
         super().connection_made(transport)
+        if self.max_connections is not None and len(self.connections) > self.max_connections:
+            self._make_room()
+            if transport.is_closing():
+                return
         self._arm_head_timer()
+
+    def _idle(self) -> bool:
+        """No request is being answered on this connection (it may be mid-head)."""
+        return not self.transport.is_closing() and (
+            self.cycle is None or self.cycle.response_complete
+        )
+
+    def _make_room(self) -> None:
+        """Close the longest-idle other connection, or this one when every other is busy."""
+        idle = [
+            c
+            for c in self.connections
+            if c is not self and isinstance(c, _GuardedProtocol) and c._idle()
+        ]
+        victim = min(idle, key=lambda c: c._since) if idle else self
+        victim.transport.close()
+        now = self.loop.time()
+        if now - self._limit_logged[0] >= _LIMIT_LOG_INTERVAL:
+            self._limit_logged[0] = now
+            self.logger.warning(
+                "connection limit (%d) reached: closing %s connections",
+                self.max_connections,
+                "idle" if idle else "new",
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
+        self._disarm_body_timer()
         if self._lingering is not None:
             self._lingering.cancel()
         super().connection_lost(exc)
@@ -791,18 +857,59 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
                 self._refuse(431, b"Request Header Fields Too Large")
+        if self._in_body and self._body_timer is None and not self.transport.is_closing():
+            self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out)
 
     def on_message_begin(self) -> None:
         self._messages += 1
         self._in_head = True
         self._head_bytes = 0
+        self._parsed_head = 0
         self._arm_head_timer()
         super().on_message_begin()
 
+    # A head that arrives in one read (or with the end of the previous request)
+    # is not counted by data_received: the parser's callbacks count what it holds.
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._parsed_head += size
+        if self._parsed_head > self.max_header_bytes:
+            self._head_overflow = True
+            raise _HeadTooLarge  # stops the parser; uvicorn then calls send_400_response
+
+    def send_400_response(self, msg: str) -> None:
+        if self._head_overflow:
+            self._refuse(431, b"Request Header Fields Too Large")
+        else:
+            super().send_400_response(msg)
+
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._in_body = True
         self._disarm_head_timer()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._disarm_body_timer()
+        super().on_message_complete()
+
+    def _disarm_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self) -> None:
+        self._body_timer = None
+        if self._in_body and not self.transport.is_closing():
+            self.transport.close()
 
     def _arm_head_timer(self) -> None:
         if self._head_timer is None:
@@ -850,6 +957,8 @@ def serve(
     log_level: str = "warning",
     max_header_bytes: int = MAX_HEADER_BYTES,
     header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+    max_connections: int | None = None,
 ) -> uvicorn.Server:
     """A configured uvicorn server for ``app`` (not started).
 
@@ -866,6 +975,9 @@ def serve(
         log_level: uvicorn's log level.
         max_header_bytes: largest request head read (431 above it).
         header_timeout: seconds a client has to send a request head.
+        body_timeout: seconds a client has to send a request body after its head.
+        max_connections: connections held at most (None: no limit); one more
+            replaces the longest-idle one.
 
     Returns:
         The server, not started.
@@ -873,7 +985,13 @@ def serve(
     protocol = type(
         "_Guarded",
         (_GuardedProtocol,),
-        {"max_header_bytes": max_header_bytes, "header_timeout": header_timeout},
+        {
+            "max_header_bytes": max_header_bytes,
+            "header_timeout": header_timeout,
+            "body_timeout": body_timeout,
+            "max_connections": max_connections,
+            "_limit_logged": [float("-inf")],
+        },
     )
     config = uvicorn.Config(
         app,
@@ -887,5 +1005,6 @@ def serve(
         log_level=log_level,
         server_header=False,
         proxy_headers=False,
+        backlog=ACCEPT_BACKLOG,
     )
     return uvicorn.Server(config)

@@ -361,6 +361,8 @@ def test_public_surface_is_pinned() -> None:
         "write_tree",
     }
     assert set(web.__all__) == {
+        "ACCEPT_IN_FLIGHT",
+        "BODY_TIMEOUT",
         "DEFAULT_MAX_AGE",
         "HEADER_TIMEOUT",
         "MAX_HEADER_BYTES",

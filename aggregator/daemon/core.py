@@ -22,7 +22,14 @@ from aggregator.errors import ConfigError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import SourceResult, SourceState
 from aggregator.runtime.health import Health
-from aggregator.runtime.lifecycle import STOP_SIGNALS, WebServer, cancel, on_signals, remove_signals
+from aggregator.runtime.lifecycle import (
+    STOP_SIGNALS,
+    WebServer,
+    cancel,
+    connection_limit,
+    on_signals,
+    remove_signals,
+)
 from aggregator.runtime.republish import PublishPace, Republisher, topic_map
 from aggregator.runtime.settings import DaemonSettings, with_data_dir
 from aggregator.sources.http import Fetcher
@@ -131,7 +138,11 @@ class Daemon:
 
     def health_body(self) -> dict[str, Any]:
         """The ``/healthz`` body."""
-        return self.health.body(in_flight=self.dispatcher.in_flight, documents=len(self.documents))
+        return self.health.body(
+            in_flight=self.dispatcher.in_flight,
+            documents=len(self.documents),
+            topics_failing=len(self.republisher.failing_topics),
+        )
 
     def metrics_text(self) -> bytes:
         """``/metrics`` in the Prometheus text format."""
@@ -414,7 +425,12 @@ def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
         documents = DocumentStore(topics=topic_map(config), cache_size=config.server.cache_size)
         documents.replace_files(config.data_dir / "public", report.documents)
         app = create_app(documents)
-        server = serve(app, host=config.server.host, port=config.server.port)
+        server = serve(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            max_connections=connection_limit(config),
+        )
         log.info("serving %d documents at %s", len(documents), config.server.base_url)
         await server.serve()
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["JsonFormatter", "configure_logging"]
+from aggregator.errors import printable
+
+__all__ = ["JsonFormatter", "RepeatFilter", "TextFormatter", "configure_logging"]
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,6 +33,46 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message``, one line per message: control characters in the
+    message (from a guid, a file name, a feed) are escaped, never written."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+
+class RepeatFilter(logging.Filter):
+    """Let the same line (by its first line of text) through at most once per ``interval`` s.
+
+    For loggers that can repeat one error thousands of times a second: the
+    event loop's ``socket.accept() out of system resource`` once wrote 265,000
+    lines in 45 s when clients took every descriptor. The next line let
+    through says how many were dropped.
+    """
+
+    def __init__(self, interval: float = 10.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.interval = interval
+        self._clock = clock
+        #: first line -> (when last let through, dropped since)
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = str(record.msg).split("\n", 1)[0]
+        now = self._clock()
+        last, dropped = self._seen.get(key, (float("-inf"), 0))
+        if now - last < self.interval:
+            self._seen[key] = (last, dropped + 1)
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if dropped:
+            record.msg = f"{record.msg} ({dropped} like it dropped in the last {now - last:.0f} s)"
+        return True
+
+
 def configure_logging(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:
     """Send logs to stderr as text (``LEVEL logger: message``) or JSON lines.
 
@@ -42,7 +85,7 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: TextIO | N
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -52,3 +95,9 @@ def configure_logging(level: str = "info", fmt: str = "text", stream: TextIO | N
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     # watchfiles logs every change it sees at INFO.
     logging.getLogger("watchfiles").setLevel(max(logging.WARNING, root.level))
+    # The event loop and the server can repeat one error per connection attempt.
+    for name in ("asyncio", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        for old_filter in [f for f in logger.filters if isinstance(f, RepeatFilter)]:
+            logger.removeFilter(old_filter)
+        logger.addFilter(RepeatFilter())

@@ -35,6 +35,7 @@ from aggregator.records import ItemRecord
 from aggregator.sources import files as seedfiles
 
 __all__ = [
+    "UNREAD_MTIME",
     "FeedDigest",
     "SeedDigest",
     "digest_feed",
@@ -178,6 +179,11 @@ def _origin_for(spec: SourceSpec, doc: ParsedDocument) -> Origin:
     return Origin(source=spec.name, title=spec.title or spec.name)
 
 
+#: the mtime recorded for a seed file that could not be read: no file has it,
+#: so the next pass tries the file again
+UNREAD_MTIME = -1
+
+
 def digest_seed_files(
     spec: SourceSpec,
     files: Sequence[tuple[seedfiles.FileStat, FileRecord | None]],
@@ -253,13 +259,15 @@ def _read_seed_file(
         data = seedfiles.read_seed(root, stat.relpath, source=spec.name, max_bytes=spec.max_bytes)
     except SeedFileError as exc:
         problems.append(str(exc))
-        # Keep what the file gave before; retry when size or mtime change.
+        # Keep what the file gave before; retry when size or mtime change, or
+        # on every pass when it could not be read at all (a chmod that makes it
+        # readable again changes no mtime).
         return FileChange(
             stat.relpath,
             FileRecord(
                 stat.relpath,
                 stat.size,
-                stat.mtime_ns,
+                UNREAD_MTIME if exc.unseen else stat.mtime_ns,
                 old.content_hash if old else None,
                 kept,
                 str(exc),

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from aggregator.bounds import bound_document, bound_html
+from aggregator.bounds import MAX_PAGE_BYTES, bound_document, bound_html, page_refusal
 from aggregator.errors import ParseError, SeedFileError
 from aggregator.model import FeedInfo, ParsedDocument
 from aggregator.parse.article import (
@@ -266,11 +266,19 @@ def parse_page(
         raise ParseError(source, f"{url}: not an HTML page ({mime})")
     if not mime and not _HTML_ROOT.match(data[:4096]):
         raise ParseError(source, f"{url}: not an HTML page")
+    if len(data) > MAX_PAGE_BYTES:
+        raise ParseError(
+            source, f"{url}: page is {len(data):,} bytes, over the {MAX_PAGE_BYTES:,}-byte limit"
+        )
     charset = _CHARSET_PARAM.search(content_type)
     try:
         text = decode(data, declared=charset.group(1).lower() if charset else None).text
     except DecodeError as exc:
         raise ParseError(source, f"{url}: {exc}") from exc
+    # Measured before lxml sees the page: its parser is quadratic in attributes.
+    refusal = page_refusal(text)
+    if refusal is not None:
+        raise ParseError(source, f"{url}: {refusal}")
     try:
         article = extract_article(text, url=url, selector=selector)
     except ValueError as exc:

@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
+from aggregator._text import cap_marks
+
 __all__ = [
     "DecodeError",
     "DecodedText",
@@ -228,7 +230,7 @@ def clean_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Form feeds and vertical tabs separate pages or paragraphs: keep the break.
     text = text.replace("\x0c", "\n\n").replace("\x0b", "\n")
-    return unicodedata.normalize("NFC", _CONTROL.sub("", text))
+    return unicodedata.normalize("NFC", cap_marks(_CONTROL.sub("", text)))
 
 
 def _bom_encoding(data: bytes) -> tuple[str, int] | None:

@@ -107,8 +107,9 @@ class Health:
         )
         self.metrics.failing.set(len(self._failing))
 
-    def body(self, *, in_flight: int, documents: int) -> dict[str, Any]:
-        """The ``/healthz`` body: ``ok``, or ``degraded`` (failing sources, stalled ticks)."""
+    def body(self, *, in_flight: int, documents: int, topics_failing: int = 0) -> dict[str, Any]:
+        """The ``/healthz`` body: ``ok``, or ``degraded`` (failing sources, stalled ticks,
+        topics that cannot be rendered: counted, never named, as private topics are secret)."""
         failing = [
             # /healthz is public: the error's kind, never a source's URL.
             {"source": name, "error": without_urls(error), "consecutive_failures": n}
@@ -116,7 +117,11 @@ class Health:
         ]
         reference = self._last_tick if self._last_tick is not None else self._started
         stalled = time.time() - reference > self._stall_after
-        degraded = stalled or any(n >= DEGRADED_AFTER for _e, n in self._failing.values())
+        degraded = (
+            stalled
+            or topics_failing > 0
+            or any(n >= DEGRADED_AFTER for _e, n in self._failing.values())
+        )
         return {
             "status": "degraded" if degraded else "ok",
             "failing": failing,
@@ -126,6 +131,7 @@ class Health:
                 else None
             ),
             "ticks_stalled": stalled,
+            "topics_failing": topics_failing,
             "in_flight": in_flight,
             "documents": documents,
         }

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from aggregator.config import Config
-from aggregator.web import serve
+from aggregator.web import ACCEPT_IN_FLIGHT, serve
 
-__all__ = ["STOP_SIGNALS", "WebServer", "cancel", "on_signals", "remove_signals"]
+from .fds import budget, raise_soft_limit
+
+__all__ = [
+    "STOP_SIGNALS",
+    "WebServer",
+    "cancel",
+    "connection_limit",
+    "on_signals",
+    "remove_signals",
+]
+
+log = logging.getLogger(__name__)
 
 #: the signals that stop the process cleanly
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -31,11 +43,28 @@ def remove_signals(signals: Iterable[signal.Signals]) -> None:
         loop.remove_signal_handler(sig)
 
 
+def connection_limit(config: Config) -> int:
+    """Raise the descriptor limit and return how many client connections fit under it."""
+    shares = budget(raise_soft_limit(), config.max_connections, ACCEPT_IN_FLIGHT)
+    log.info(
+        "file descriptors: limit %d, %d for client connections, %d kept for the rest",
+        shares.limit,
+        shares.connections,
+        shares.reserve,
+    )
+    return shares.connections
+
+
 class WebServer:
     """The web app served on the running loop, on the config's host and port, until :meth:`stop`."""
 
     def __init__(self, app: Any, config: Config) -> None:
-        self._server = serve(app, host=config.server.host, port=config.server.port)
+        self._server = serve(
+            app,
+            host=config.server.host,
+            port=config.server.port,
+            max_connections=connection_limit(config),
+        )
         # The process owns the signals: uvicorn must not install its own handlers.
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._task = asyncio.create_task(self._server.serve(), name="web")

@@ -28,12 +28,22 @@ if TYPE_CHECKING:
     from aggregator.publish.export import PublishReport
     from aggregator.publish.incremental import StoryReader
 
-__all__ = ["PublishPace", "Republisher", "publish_at", "topic_map"]
+__all__ = ["PublishPace", "Republisher", "failed_topics", "publish_at", "topic_map"]
 
 if TYPE_CHECKING:
     from .settings import DaemonSettings
 
 log = logging.getLogger(__name__)
+
+
+def failed_topics(
+    report: PublishReport, topics: Iterable[str], before: Iterable[str] = ()
+) -> set[str]:
+    """Topics failing after ``report``: those it could not render, and those that failed
+    before and were not rendered since (a publish renders only dirty topics)."""
+    names = set(topics)
+    failed = {n for n in names if any(e.startswith(f"topic {n!r}:") for e in report.errors)}
+    return failed | ((set(before) & names) - set(report.topics))
 
 
 def topic_map(config: Config) -> dict[str, TopicSpec]:
@@ -139,6 +149,8 @@ class Republisher:
         self.rendered = 0
         #: (when, seconds) of the last publishes, oldest first, for the status page
         self.recent: collections.deque[tuple[datetime, float]] = collections.deque(maxlen=96)
+        #: topics whose last render failed (they serve their last good documents)
+        self.failing_topics: set[str] = set()
 
     def mark_dirty(self, topics: Iterable[str], *, index: bool = True) -> None:
         """Republish these topics (and the index) once the pace allows."""
@@ -207,6 +219,7 @@ class Republisher:
             log.error("%s: cannot publish: %s", out_dir, exc)
             return
         self.documents.replace_files(out_dir, report.documents, topics=topics)
+        self.failing_topics = failed_topics(report, topics, self.failing_topics)
         self.publishes += 1
         ended = self._clock()
         self._last = (ended, ended - started)

@@ -14,12 +14,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from aggregator.errors import SeedFileError
 
-__all__ = ["SEED_SUFFIXES", "FileStat", "read_seed", "scan"]
+__all__ = ["SEED_SUFFIXES", "FileStat", "read_seed", "scan", "under"]
 
 #: file extensions read as seeds (lower case)
 SEED_SUFFIXES: frozenset[str] = frozenset(
@@ -100,7 +101,9 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
         source: the configured source name, for messages.
 
     Returns:
-        ``(files sorted by relpath, problems)``; a problem names its file.
+        ``(files sorted by relpath, problems)``; a problem names its file. A
+        folder that cannot be listed or a file that cannot be stat'ed is a
+        problem marked ``unseen``: what was stored from it must be kept.
 
     Raises:
         SeedFileError: the root itself is missing or not a folder (the whole
@@ -129,6 +132,7 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
                     source,
                     rel_folder.as_posix() or ".",
                     f"cannot list folder: {exc.strerror or exc}",
+                    unseen=True,
                 )
             )
             continue
@@ -157,7 +161,9 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
                 continue
             except (OSError, RuntimeError) as exc:
                 reason = getattr(exc, "strerror", None) or str(exc)
-                problems.append(SeedFileError(source, relpath, f"cannot stat: {reason}"))
+                problems.append(
+                    SeedFileError(source, relpath, f"cannot stat: {reason}", unseen=True)
+                )
                 continue
             if stat.S_ISDIR(st.st_mode):
                 real = path.resolve()
@@ -175,6 +181,11 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
         pending.extend(reversed(subfolders))
     files.sort(key=lambda f: f.relpath)
     return files, problems
+
+
+def under(relpath: str, unseen: Sequence[str]) -> bool:
+    """``relpath`` is one of ``unseen`` or lies in one of them (``"."`` is the whole folder)."""
+    return any(p in (".", relpath) or relpath.startswith(p.rstrip("/") + "/") for p in unseen)
 
 
 def read_seed(root: Path, relpath: str, *, source: str, max_bytes: int) -> bytes:
@@ -221,7 +232,7 @@ def read_seed(root: Path, relpath: str, *, source: str, max_bytes: int) -> bytes
     except SeedFileError:
         raise
     except PermissionError as exc:
-        raise SeedFileError(source, relpath, "cannot read: permission denied") from exc
+        raise SeedFileError(source, relpath, "cannot read: permission denied", unseen=True) from exc
     except FileNotFoundError as exc:
         raise SeedFileError(source, relpath, "file not found (deleted while reading)") from exc
     except OSError as exc:
@@ -229,7 +240,9 @@ def read_seed(root: Path, relpath: str, *, source: str, max_bytes: int) -> bytes
             raise SeedFileError(
                 source, relpath, "a symlink appeared in its path while it was read; refused"
             ) from exc
-        raise SeedFileError(source, relpath, f"cannot read: {exc.strerror or exc}") from exc
+        raise SeedFileError(
+            source, relpath, f"cannot read: {exc.strerror or exc}", unseen=True
+        ) from exc
     if len(data) > max_bytes:  # grew after the stat
         raise SeedFileError(source, relpath, _too_large(len(data), max_bytes, grew=True))
     return data

@@ -78,6 +78,7 @@ import httpx
 
 from aggregator._lanes import Lanes
 from aggregator.errors import (
+    REDACTED,
     AggregatorError,
     BackoffError,
     BlockedAddressError,
@@ -495,6 +496,15 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+def _hide(text: str, headers: Mapping[str, str] | None) -> str:
+    """``text`` without the configured header values (credentials, as a rule) in it."""
+    for value in (headers or {}).values():
+        for form in {value, value.strip(), repr(value)[1:-1]}:
+            if form:
+                text = text.replace(form, REDACTED)
+    return text
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -674,7 +684,7 @@ class Fetcher:
         except AggregatorError:
             raise
         except (httpx.HTTPError, httpx.InvalidURL, httpcore.ConnectError, OSError) as exc:
-            raise FetchError(source, f"{url}: {_describe(exc)}") from exc
+            raise FetchError(source, f"{url}: {_hide(_describe(exc), headers)}") from exc
 
     async def post_form(
         self, url: str, form: Mapping[str, str], *, source: str, timeout: float = 10.0
@@ -905,7 +915,9 @@ class Fetcher:
         try:
             response = await self._transport.handle_async_request(request)
             try:
-                return await self._answer(response, source=source, where=where, max_bytes=max_bytes)
+                return await self._answer(
+                    response, source=source, where=where, max_bytes=max_bytes, url=str(url)
+                )
             finally:
                 await response.aclose()
         except FetchError as exc:
@@ -919,7 +931,7 @@ class Fetcher:
             _PINS.reset(token)
 
     async def _answer(
-        self, response: httpx.Response, *, source: str, where: str, max_bytes: int
+        self, response: httpx.Response, *, source: str, where: str, max_bytes: int, url: str
     ) -> _Hop:
         status = response.status_code
         if status in _REDIRECTS:
@@ -938,6 +950,7 @@ class Fetcher:
                 f"{where}: HTTP {status} {phrase}".rstrip(),
                 status=status,
                 retry_after=retry_after,
+                url=url,
             )
         body = await self._read_body(response, source=source, where=where, max_bytes=max_bytes)
         return _Hop(status, response.headers, body=body)

@@ -61,7 +61,12 @@ async def _update_files(
         asyncio.to_thread(ctx.store.file_records, spec.name),
     )
     problems = [str(e) for e in scan_errors]
+    # A folder that could not be listed is not an empty one: its files are kept.
+    unseen = [e.path for e in scan_errors if e.unseen]
     changed, claimed = _changed(stats, records)
+    for relpath, rec in records.items():
+        if unseen and seedfiles.under(relpath, unseen):
+            claimed.update(rec.identities)
     chunks = [changed[i : i + FILE_BATCH] for i in range(0, len(changed), FILE_BATCH)]
     # Chunks are digested in parallel and committed as each is ready, one
     # transaction per chunk at most: a crash loses at most the chunks in flight,
@@ -78,7 +83,7 @@ async def _update_files(
                 claimed.update(change.record.identities)
     # Deletions go in the last write, after every addition: a renamed file has
     # joined its story by content before the old name's entry is removed.
-    deletions = _deletions(stats, records, claimed)
+    deletions = _deletions(stats, records, claimed, unseen)
     result = SourceResult(
         source=spec.name,
         outcome=Outcome.OK,
@@ -141,9 +146,15 @@ async def _digest_and_commit(
 
 
 def _deletions(
-    stats: Sequence[seedfiles.FileStat], records: Mapping[str, FileRecord], claimed: set[str]
+    stats: Sequence[seedfiles.FileStat],
+    records: Mapping[str, FileRecord],
+    claimed: set[str],
+    unseen: Sequence[str] = (),
 ) -> tuple[FileChange, ...]:
-    """A change per file gone from the folder: its identities no present file yields."""
+    """A change per file gone from the folder: its identities no present file yields.
+
+    A file under an ``unseen`` path (a folder that could not be listed) is not gone.
+    """
     present = {s.relpath for s in stats}
     return tuple(
         FileChange(
@@ -152,5 +163,5 @@ def _deletions(
             removed=tuple(i for i in rec.identities if i not in claimed),
         )
         for relpath, rec in sorted(records.items())
-        if relpath not in present
+        if relpath not in present and not (unseen and seedfiles.under(relpath, unseen))
     )

@@ -58,11 +58,13 @@ class Publisher:
             self.republisher.mark_dirty(topics)
 
     def health(self) -> dict[str, Any]:
+        failing = len(self.republisher.failing_topics)
         return {
-            "status": "ok",
+            "status": "degraded" if failing else "ok",
             "mode": "publisher",
             "documents": len(self.documents),
             "publish_jobs": self.jobs,
+            "topics_failing": failing,
         }
 
     async def run(self) -> None:
