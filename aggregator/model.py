@@ -237,6 +237,9 @@ class RawEntry:
     base_url: str | None = None
     #: when the parser fell back to a guessed date (file mtime), True
     date_is_guess: bool = False
+    #: False when the document says the title is plain text (Atom ``type="text"``):
+    #: a literal ``<b>`` in it is text, kept and escaped on output
+    title_is_html: bool = True
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)

@@ -75,6 +75,8 @@ _XML_TYPES = frozenset(
     }
 )  # fmt: skip
 _TEXT_TYPES = {"text": "text/plain", "html": "text/html"}
+#: feedparser's ``map_content_type``
+_MAPPED_TYPES = {"text": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}
 _HTML_LINK_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
@@ -188,6 +190,47 @@ def _resolve(base: str, uri: str) -> str:
         return ""
 
 
+def _attributes(element: Any) -> dict[str, str]:
+    """An element's attributes as feedparser sees them: names and ``rel``/``type`` lower-cased."""
+    found = {}
+    for name, value in element.attrib.items():
+        if not name.startswith("{"):
+            key = name.lower()
+            found[key] = value.lower() if key in ("rel", "type") else value
+    return found
+
+
+def _identity(text: str, base: str, permalink: bool) -> str:
+    """A guid or id: stripped, and resolved as a URI when it may be a link and is not empty."""
+    value = text.strip()
+    return _resolve(base, value) if permalink and value else value
+
+
+# feedparser's reading of ``email (Name)``, ``Name <email>`` and the like in a
+# plain-text author (``_sync_author_detail``).
+_EMAIL = re.compile(
+    r"(([a-zA-Z0-9\_\-\.\+]+)@((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|"
+    r"(([a-zA-Z0-9\-]+\.)+))([a-zA-Z]{2,4}|[0-9]{1,3})(\]?))(\?subject=\S+)?"
+)
+
+
+def _person(text: str) -> dict[str, str]:
+    """A plain-text author split into name and email as feedparser splits it."""
+    author = text.strip()
+    found = _EMAIL.search(author)
+    if not found:
+        return {"name": author}
+    email = found.group(0)
+    for junk in (email, "()", "<>", "&lt;&gt;"):
+        author = author.replace(junk, "")
+    author = author.strip()
+    if author.startswith("("):
+        author = author[1:]
+    if author.endswith(")"):
+        author = author[:-1]
+    return {"name": author.strip(), "email": email}
+
+
 def _is_permalink(element: Any) -> bool:
     """feedparser's rule: an id or guid is the link unless ``isPermaLink`` says no."""
     for name, value in element.attrib.items():
@@ -215,10 +258,11 @@ def _rss(channel: Any, base: str) -> tuple[dict[str, Any], list[dict[str, Any]]]
         if tag == "item":
             items.append(child)
         elif tag == f"{_ATOM}link":
-            rel = child.get("rel", "alternate")
+            attributes = _attributes(child)
+            rel = attributes.get("rel", "alternate")
             if rel not in ("self", "hub"):
                 raise _Decline(f"atom:link rel={rel}")
-            feed["links"].append({"rel": rel, "href": _resolve(base, child.get("href", ""))})
+            feed["links"].append({"rel": rel, "href": _resolve(base, attributes.get("href", ""))})
         elif tag in ("title", "description", "language", "ttl"):
             feed[tag] = _text(child)
         elif tag == "link":
@@ -252,16 +296,16 @@ def _rss_item(item: Any, base: str, language: str) -> dict[str, Any]:
             entry["link"] = _resolve(base, text.strip())
         elif tag == "guid":
             permalink = _is_permalink(child)
-            entry["id"] = _resolve(base, text.strip()) if permalink else text
+            entry["id"] = _identity(text, base, permalink)
         elif tag == "description":
             entry["summary"] = text
             entry["summary_detail"] = _detail("text/html", base, language)
         elif tag == f"{_CONTENT}encoded":
             entry["content"] = [{"value": text, **_detail("text/html", base, language)}]
         elif tag == "pubDate":
-            entry["published"] = text
+            entry["published"] = text.strip()
         elif tag == f"{_DC}creator":
-            entry["authors"] = [{"name": text.strip()}]
+            entry["authors"] = [_person(text)]
         # comments: feedparser keeps it apart, we never read it
     if "link" in entry:
         entry["links"] = [{"rel": "alternate", "type": "text/html", "href": entry["link"]}]
@@ -284,14 +328,16 @@ def _atom_text(element: Any, base: str, language: str) -> tuple[str, dict[str, s
 
 
 def _atom_link(element: Any, base: str) -> dict[str, str]:
-    if element.get("href") is None:
+    attributes = _attributes(element)
+    if attributes.get("href") is None:
         raise _Decline("link without href")
-    rel = element.get("rel", "alternate")
+    rel = attributes.get("rel", "alternate")
     default = "application/atom+xml" if rel == "self" else "text/html"
+    kind = attributes.get("type", default)
     return {
         "rel": rel,
-        "type": element.get("type", default),
-        "href": _resolve(base, element.get("href")),
+        "type": _MAPPED_TYPES.get(kind, kind),
+        "href": _resolve(base, attributes["href"]),
     }
 
 
@@ -328,9 +374,7 @@ def _atom(root: Any, base: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         elif name == "title":
             feed["title"], _ = _atom_text(child, base, language)
         elif name == "id":
-            feed["id"] = (
-                _resolve(base, _text(child).strip()) if _is_permalink(child) else _text(child)
-            )
+            feed["id"] = _identity(_text(child), base, _is_permalink(child))
             if _is_permalink(child):
                 feed["id_is_link"] = True
     if "link" not in feed and feed.pop("id_is_link", False):
@@ -352,8 +396,10 @@ def _atom_entry(element: Any, base: str, language: str) -> dict[str, Any]:
             entry["links"].append(_atom_link(child, base))
             continue
         if name == "category":
-            if child.get("term"):
-                entry.setdefault("tags", []).append({"term": child.get("term")})
+            attributes = _attributes(child)
+            term, label = attributes.get("term"), attributes.get("label")
+            if term or label:
+                entry.setdefault("tags", []).append({"term": term, "label": label})
             continue
         if name in seen:
             raise _Decline(f"entry repeats {name}")
@@ -369,9 +415,9 @@ def _atom_entry(element: Any, base: str, language: str) -> dict[str, Any]:
                 entry[f"{name}_detail"] = detail
         elif name == "id":
             permalink = _is_permalink(child)
-            entry["id"] = _resolve(base, _text(child).strip()) if permalink else _text(child)
+            entry["id"] = _identity(_text(child), base, permalink)
         else:
-            entry[name] = _text(child)
+            entry[name] = _text(child).strip()  # a date: feedparser strips every element's text
     html_alternates = [
         link["href"]
         for link in entry["links"]

@@ -23,6 +23,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 from feedparser.datetimes import _parse_date  # feedparser's own date reader, for the fast path
+from feedparser.mixin import _FeedParserMixin
 
 from aggregator.errors import ParseError
 from aggregator.model import FeedInfo, ParsedDocument, RawEntry
@@ -60,16 +61,24 @@ def parse_xml_feed(
     """
     plain = read_plain_feed(data, url=url, headers=headers) if fast else None  # None: declined
     if plain is not None:
-        return _to_document(_with_dates(plain), source)
+        return _to_document(_with_feedparser_readings(plain), source)
     return parse_with_feedparser(data, url=url, headers=headers, source=source)
 
 
-def _with_dates(plain: dict[str, Any]) -> dict[str, Any]:
-    """Dates through feedparser's own reader, so both paths agree on every format."""
+def _with_feedparser_readings(plain: dict[str, Any]) -> dict[str, Any]:
+    """What feedparser decides with its own helpers, made by them for the fast path too.
+
+    Dates go through its date reader, so both paths agree on every format; an
+    RSS title is HTML when its guess (``looks_like_html``) says so.
+    """
+    rss = not plain["version"].startswith("atom")
     for entry in plain["entries"]:
         for key in ("published", "updated"):
             if key in entry:
                 entry[f"{key}_parsed"] = _parse_date(entry[key])
+        detail = entry.get("title_detail")
+        if rss and detail and _FeedParserMixin.looks_like_html(entry.get("title") or ""):
+            entry["title_detail"] = {**detail, "type": "text/html"}
     return plain
 
 
@@ -281,4 +290,5 @@ def _entry(
         tags=tuple(tags),
         language=language or feed_language,
         base_url=base_url or link or feed_link,
+        title_is_html=_is_html(raw.get("title_detail")),
     )
