@@ -267,6 +267,9 @@ class ParsedDocument:
     feed: FeedInfo = field(default_factory=FeedInfo)
     #: lenient-edge notes: entries skipped, encoding guessed... (one line each)
     warnings: tuple[str, ...] = ()
+    #: an XML feed's fast path: "taken", or why it declined (feedparser read it);
+    #: None when it was not tried
+    fast_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,6 +433,8 @@ class SourceResult:
     received: int = 0
     #: topics whose membership or content changed
     dirty_topics: frozenset[str] = frozenset()
+    #: a feed's fast parser: "taken", or why it declined (None: not tried)
+    fast_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -776,6 +776,7 @@ async def _poll(
         problems=digest.problems,
         http_status=resp.status,
         received=received,
+        fast_path=digest.fast_path,
     )
     matched = {
         id(item): names

@@ -35,6 +35,8 @@ class FeedDigest:
     keys: tuple[tuple[str | None, str | None], ...] = ()
     #: each item's near-duplicate sketch (empty when near-duplicate matching is off)
     sketches: tuple[Sketch | None, ...] = ()
+    #: the fast feed parser: "taken", or why it declined (None: not tried)
+    fast_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,7 +122,9 @@ def read_feed(
     items, notes = normalise_all(doc.entries, spec, origin, now)
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
-    return FeedDigest(tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl)
+    return FeedDigest(
+        tuple(items), tuple(problems), doc.feed.title, doc.feed.ttl, fast_path=doc.fast_path
+    )
 
 
 def finish_digest(
