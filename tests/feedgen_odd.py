@@ -101,12 +101,13 @@ def _element(draw: st.DrawFn, kind: str) -> str:
         "media:title", "media:description", "media:content", "media:thumbnail", "media:group",
         "itunes:author", "itunes:summary", "itunes:subtitle", "itunes:keywords",
         "itunes:category", "itunes:image", "itunes:duration", "enclosure", "comments",
-        "atom:link", "x:extra", "dcterms:modified", "media:category",
+        "atom:link", "x:extra", "dcterms:modified", "media:category", "source",
+        "dc:contributor",
     ]  # fmt: skip
     atom_names = [
         "title", "link", "id", "updated", "published", "author", "category", "summary",
         "content", "dc:creator", "dc:subject", "media:group", "media:thumbnail", "x:extra",
-        "itunes:summary",
+        "itunes:summary", "source", "contributor",
     ]  # fmt: skip
     name = draw(st.sampled_from(rss_names if kind != "atom" else atom_names))
     text = draw(_TEXT)
@@ -180,6 +181,22 @@ def _element(draw: st.DrawFn, kind: str) -> str:
         return f"<itunes:category{_attrs(draw, pairs)}/>"
     if name == "itunes:image":
         return f'<itunes:image href="{draw(_URL)}"/>'
+    if name == "source" and kind == "atom":
+        inner = draw(
+            st.lists(
+                st.sampled_from(
+                    ["<title>Origin</title>", "<id>urn:origin</id>", '<link href="/origin"/>',
+                     "<author><name>Origin Author</name></author>",
+                     "<updated>2026-01-01T00:00:00Z</updated>"]
+                ),
+                max_size=4,
+            )
+        )  # fmt: skip
+        return f"<source>{''.join(inner)}</source>"
+    if name == "source":
+        return f'<source url="https://origin.example/feed">{text}</source>'
+    if name == "contributor":
+        return "<contributor><name>Helper</name><email>h@example.com</email></contributor>"
     if name == "x:extra":
         return draw(
             st.sampled_from([f"<x:extra>{text}</x:extra>", '<x:extra a="1"/>', "<x:extra/>"])

@@ -202,9 +202,19 @@ def test_fast_path_takes_generated_feeds_and_agrees(kind: str) -> None:
                 "urn:uuid:1",
                 "mailto:a@b",
                 "",
+                "https://x.example/a?b=1#c",
+                "https://x.example/a?#c",
+                "https://x.example/a?",
+                "https://x.example/a#",
+                "https://x.example/a;p?q",
+                "https://x.example:8080/a/../b",
+                "http://x.example/ä?q=ü#ß",
+                "https://[::1]/x",
+                "https://x.example/a\u3000b",
             ]
         ),
         st.text(alphabet="htpsag:/.?#x \t\n-+", max_size=16),
+        st.text(alphabet="htps:/.?#;=&x1 \t-[]\u00e4", max_size=24).map(lambda t: "https://" + t),
     ),
 )
 def test_uri_resolution_is_feedparsers(base: str, uri: str) -> None:

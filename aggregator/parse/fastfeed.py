@@ -80,9 +80,9 @@ class _Decline(Exception):
         self.reason = reason
 
 
-def _parser() -> etree.XMLParser:
+def _parser(*, resolve_entities: bool = False) -> etree.XMLParser:
     return etree.XMLParser(
-        resolve_entities=False,
+        resolve_entities=resolve_entities,
         no_network=True,
         load_dtd=False,
         dtd_validation=False,
@@ -94,16 +94,26 @@ def _parser() -> etree.XMLParser:
     )
 
 
+# An internal entity feedparser keeps (``RE_SAFE_ENTITY_PATTERN``'s value).
+_SAFE_ENTITY = re.compile(r'&#\w+;|[^&"]*')
+
 # feedparser's own URI join: extra slashes after `scheme://` go, then urljoin.
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+# An absolute http(s) URL that urljoin returns as it is, whatever the base: a
+# lower-case scheme, a plain host, no empty query or fragment, no `;`, no
+# whitespace or controls (urlsplit removes those).
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^?#;\x00-\x20\x7f]*)?"
+    r"(?:\?[^?#;\x00-\x20\x7f]+)?(?:#[^#\x00-\x20\x7f]+)?"
+)
 
 
 def _resolve(base: str, uri: str) -> str:
+    if _PLAIN_URL.fullmatch(uri):
+        return uri
     uri = _URI_FIXER.sub(r"\1\3", uri)
-    scheme = _SCHEME.match(uri)
-    if scheme and scheme.group(0).lower() != base[: scheme.end()].lower():
-        return uri  # urljoin returns a URL of another scheme as it is (e.g. `tag:` ids)
     try:
         return urljoin(base, uri)
     except ValueError:
@@ -199,7 +209,8 @@ class _Reader:
             self.feed["language"] = language.replace("_", "-")
         self.depth = 0
         self.infeed = self.inentry = self.inimage = self.intextinput = False
-        self.inauthor = self.inpublisher = False
+        self.inauthor = self.inpublisher = self.incontributor = self.insource = False
+        self.source: dict[str, Any] = {}
         self.incontent = 0
         self.has_content = False
         self.title_depth = -1
@@ -264,19 +275,17 @@ class _Reader:
         key = self.keys.get(tag)
         if key is None:
             key = self.key(element)
-        attrs = self.attributes(element) if element.attrib else {}
         self.depth += 1
-        if "base" in attrs:
-            raise _Decline("xml:base")
         outer_lang = self.lang
-        lang = attrs.get("xml:lang", attrs.get("lang"))
-        if lang == "":
-            lang = None
-        elif lang is None:
-            lang = self.lang
-        if lang and key in ("feed", "rss"):
-            self.feed["language"] = lang.replace("_", "-")
-        self.lang = lang
+        attrs = self.attributes(element) if element.attrib else {}
+        if attrs:
+            if "base" in attrs:
+                raise _Decline("xml:base")
+            lang = attrs.get("xml:lang", attrs.get("lang"))
+            if lang is not None:  # else inherited
+                self.lang = lang or None  # an empty one unsets it
+                if lang and key in ("feed", "rss"):
+                    self.feed["language"] = lang.replace("_", "-")
         text_only = self.start(key, attrs, element, declares=declares)
         if text_only and len(element):
             raise _Decline(f"{key} holds elements")
@@ -304,6 +313,8 @@ class _Reader:
         self.stack.append(_Frame(key, expecting_text))
 
     def context(self) -> dict[str, Any]:
+        if self.insource:
+            return self.source
         if self.inimage and "image" in self.feed:
             image: dict[str, Any] = self.feed["image"]
             return image
@@ -340,14 +351,15 @@ class _Reader:
             and self.rules.looks_like_html(output)
         ):
             self.params["type"] = "text/html"
-        output = self.rules.fix_text(output)
+        if not output.isascii():
+            output = self.rules.fix_text(output)
         if key in ("category", "itunes_keywords", "media_keywords"):
             return output
         if key == "title" and -1 < self.title_depth <= self.depth:
             return output
-        if self.inentry:
+        if self.inentry and not self.insource:
             self.store_in_entry(key, output)
-        elif self.infeed:
+        elif self.infeed or self.insource:
             self.store_in_feed(key, output)
         return output
 
@@ -504,8 +516,26 @@ class _Reader:
             self.start_content(attrs, "text/plain")
             self.push("content", True)
             return True
-        elif key == "content_encoded":
+        elif key in ("content_encoded", "fullitem"):
             self.start_content(attrs, "text/html")
+            return True
+        elif key == "source":
+            if self.insource:
+                raise _Decline("nested source")
+            if "url" in attrs:
+                self.source["href"] = attrs["url"]
+            self.push("source", True)
+            self.insource = True
+            self.title_depth = -1
+            return False
+        elif key == "contributor":
+            self.incontributor = True
+            self.context().setdefault("contributors", []).append({})
+            self.push("contributor", False)
+        elif key == "dc_contributor":
+            self.incontributor = True
+            self.context().setdefault("contributors", []).append({})
+            self.push("name", False)
             return True
         elif key in _PUBLISHED or key in _UPDATED or key in _CREATED:
             self.push(self.date_key(key), True)
@@ -672,8 +702,21 @@ class _Reader:
             else:
                 self.pop_content(self.summary_key or "summary")
             self.summary_key = None
-        elif key in ("content", "content_encoded"):
+        elif key in ("content", "content_encoded", "fullitem"):
             self.end_content()
+        elif key == "source":
+            self.insource = False
+            value = self.pop("source")
+            if value:
+                self.source["title"] = value
+            self.context()["source"] = dict(self.source)
+            self.source = {}
+        elif key == "contributor":
+            self.pop("contributor")
+            self.incontributor = False
+        elif key == "dc_contributor":
+            self.pop("name")  # feedparser's contributor name: never read
+            self.incontributor = False
         elif key in _PUBLISHED or key in _UPDATED or key in _CREATED:
             name = self.date_key(key)
             # The document's string: parse.feeds reads it with feedparser's date reader.
@@ -692,12 +735,16 @@ class _Reader:
                 self.save_author(name, value, "publisher")
             elif self.inauthor:
                 self.save_author(name, value)
+            elif self.incontributor:
+                self.context().setdefault("contributors", [{}])[-1][name] = value
             elif self.intextinput and name == "name":
                 self.context()["name"] = value
         elif key in ("uri", "url", "homepage"):
             value = self.pop("href")
             if self.inauthor:
                 self.save_author("href", value)
+            elif self.incontributor:
+                self.context().setdefault("contributors", [{}])[-1]["href"] = value
         elif key == "itunes_owner":
             self.pop("publisher")
             self.inpublisher = False
@@ -772,8 +819,17 @@ def read_plain_feed(
         root = etree.fromstring(data, _parser())
     except (etree.XMLSyntaxError, ValueError) as exc:
         return Declined("undefined entity" if "Entity" in str(exc) else "not well-formed")
-    if root.getroottree().docinfo.doctype:
-        return Declined("DOCTYPE kept")
+    dtd = root.getroottree().docinfo.internalDTD
+    if dtd is not None:
+        # What feedparser keeps of a DOCTYPE: entities standing for a character
+        # or plain text, which its parser expands (and nothing else).
+        if dtd.elements() or not all(_SAFE_ENTITY.fullmatch(e.orig or "") for e in dtd.entities()):
+            return Declined("DOCTYPE declarations")
+        if dtd.entities():
+            try:
+                root = etree.fromstring(data, _parser(resolve_entities=True))
+            except (etree.XMLSyntaxError, ValueError):
+                return Declined("undefined entity")
     language = (headers or {}).get("content-language")
     reader = _Reader(rules, url or "", language)
     root_key = reader.key(root)
