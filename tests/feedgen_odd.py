@@ -109,9 +109,11 @@ def _element(draw: st.DrawFn, kind: str) -> str:
         "content", "dc:creator", "dc:subject", "media:group", "media:thumbnail", "x:extra",
         "itunes:summary", "source", "contributor",
     ]  # fmt: skip
-    name = draw(st.sampled_from(rss_names if kind != "atom" else atom_names))
+    if kind == "rdf":
+        rss_names.remove("atom:link")  # RDF feeds that declare Atom are declined: not generated
+    name = draw(st.sampled_from(rss_names if not kind.startswith("atom") else atom_names))
     text = draw(_TEXT)
-    if name in ("link",) and kind == "atom":
+    if name in ("link",) and kind.startswith("atom"):
         pairs = {"href": draw(_URL)}
         if draw(st.booleans()):
             pairs["rel"] = draw(
@@ -130,14 +132,16 @@ def _element(draw: st.DrawFn, kind: str) -> str:
         if draw(st.booleans()):
             pairs["isPermaLink"] = draw(st.sampled_from(["true", "false", "True"]))
         return f"<guid{_attrs(draw, pairs)}>{draw(st.one_of(_URL, _TEXT))}</guid>"
-    if name in ("title", "summary", "content") and kind == "atom":
+    if name in ("title", "summary", "content") and kind.startswith("atom"):
         pairs = {}
         if draw(st.booleans()):
             pairs["type"] = draw(
                 st.sampled_from(["text", "html", "HTML", "text/html", "text/plain"])
             )
+        if draw(st.integers(0, 3)) == 0:
+            pairs["mode"] = draw(st.sampled_from(["escaped", "xml", "base64"]))
         return f"<{name}{_attrs(draw, pairs)}>{text}</{name}>"
-    if name == "author" and kind == "atom":
+    if name == "author" and kind.startswith("atom"):
         parts = draw(
             st.lists(
                 st.sampled_from(
@@ -148,7 +152,7 @@ def _element(draw: st.DrawFn, kind: str) -> str:
             )
         )  # fmt: skip
         return f"<author{_attrs(draw, {})}>{''.join(parts)}</author>"
-    if name == "category" and kind == "atom":
+    if name == "category" and kind.startswith("atom"):
         pairs = {}
         for attr in ("term", "label", "scheme"):
             if draw(st.booleans()):
@@ -181,7 +185,7 @@ def _element(draw: st.DrawFn, kind: str) -> str:
         return f"<itunes:category{_attrs(draw, pairs)}/>"
     if name == "itunes:image":
         return f'<itunes:image href="{draw(_URL)}"/>'
-    if name == "source" and kind == "atom":
+    if name == "source" and kind.startswith("atom"):
         inner = draw(
             st.lists(
                 st.sampled_from(
@@ -209,7 +213,7 @@ def _entries(draw: st.DrawFn, kind: str) -> list[str]:
     out = []
     for _ in range(draw(st.integers(0, 3))):
         children = draw(st.lists(_element(kind), max_size=9))
-        if kind == "atom":
+        if kind.startswith("atom"):
             out.append(f"<entry{_attrs(draw, {})}>{''.join(children)}</entry>")
         elif kind == "rdf":
             about = draw(
@@ -271,7 +275,7 @@ _ENCODINGS = [
 @st.composite
 def documents(draw: st.DrawFn) -> Document:
     """An odd-but-real feed document with the headers it was served with."""
-    kind = draw(st.sampled_from(["rss", "atom", "rdf"]))
+    kind = draw(st.sampled_from(["rss", "atom", "rdf", "atom03"]))
     declared = " ".join(
         f'xmlns:{p}="{u}"'
         for p, u in NAMESPACES.items()
@@ -290,6 +294,13 @@ def documents(draw: st.DrawFn) -> Document:
         body = (
             f'<feed xmlns="http://www.w3.org/2005/Atom" {declared}{root_lang}>'
             f"<title>{draw(_TEXT)}</title><id>urn:feed</id>{entries}</feed>"
+        )
+    elif kind == "atom03":
+        body = (
+            f'<feed version="0.3" xmlns="http://purl.org/atom/ns#" {declared}{root_lang}>'
+            f"<title mode='escaped'>{draw(_TEXT)}</title><tagline>{draw(_TEXT)}</tagline>"
+            f"{entries.replace('<updated>', '<modified>').replace('</updated>', '</modified>')}"
+            "</feed>"
         )
     elif kind == "rdf":
         body = (

@@ -331,7 +331,7 @@ class _Reader:
             self.lang = self.lang.replace("_", "-")
         kind = attrs.get("type", default).lower()
         kind = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}.get(kind, kind)
-        if kind not in _TEXT_TYPES or attrs.get("mode"):
+        if kind not in _TEXT_TYPES or attrs.get("mode") == "base64":
             raise _Decline(f"{key} of type {'xhtml' if 'xhtml' in kind else 'other'}")
         self.params = {"type": kind, "language": self.lang, "base": self.base}
         self.push(key, True)
@@ -841,11 +841,11 @@ def read_plain_feed(
             return Declined("RDF of another vocabulary")
         reader.version = "rss10"  # or rss090: both read alike
     elif root_key == "feed":
-        if root.tag != f"{{{_ATOM_NS}}}feed":
-            return Declined("Atom before 1.0")
         if any(uri.lower() in _RSS_NAMESPACES for uri in root.nsmap.values()):
             return Declined("Atom declaring RSS")  # feedparser's version is the first declared
-        reader.version = "atom10"
+        # Atom 1.0, 0.3 (or no namespace) read alike here: any "atom" version
+        # keeps plain text plain; xhtml, which they treat apart, is declined.
+        reader.version = "atom10" if root.tag == f"{{{_ATOM_NS}}}feed" else "atom"
     elif root_key != "rss":
         return Declined("root not RSS, RDF or Atom")
     # Only the root declares namespaces (its own count of `xmlns`): the walk
