@@ -108,8 +108,12 @@ _LINK_REL = "noopener noreferrer nofollow"
 _URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
 
 
+@functools.lru_cache(maxsize=64)
 def _http_base(base_url: str | None) -> str | None:
-    """``base_url`` as a canonical absolute http(s) URL, or None when unusable."""
+    """``base_url`` as a canonical absolute http(s) URL, or None when unusable.
+
+    Cached: the entries of one feed share their base, and ask for it several times each.
+    """
     return canonical_url(base_url) if base_url else None
 
 

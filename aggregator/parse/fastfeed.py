@@ -97,6 +97,16 @@ def _parser(*, resolve_entities: bool = False) -> etree.XMLParser:
 # An internal entity feedparser keeps (``RE_SAFE_ENTITY_PATTERN``'s value).
 _SAFE_ENTITY = re.compile(r'&#\w+;|[^&"]*')
 
+
+def _is_safe_entity(entity: Any) -> bool:
+    """An internal entity of a character or plain text: never external (no XXE), never nested."""
+    return (
+        entity.system_url is None
+        and entity.orig is not None
+        and _SAFE_ENTITY.fullmatch(entity.orig) is not None
+    )
+
+
 # feedparser's own URI join: extra slashes after `scheme://` go, then urljoin.
 _URI_FIXER = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*://)(/*)(.*?)")
 
@@ -823,7 +833,7 @@ def read_plain_feed(
     if dtd is not None:
         # What feedparser keeps of a DOCTYPE: entities standing for a character
         # or plain text, which its parser expands (and nothing else).
-        if dtd.elements() or not all(_SAFE_ENTITY.fullmatch(e.orig or "") for e in dtd.entities()):
+        if dtd.elements() or not all(_is_safe_entity(e) for e in dtd.entities()):
             return Declined("DOCTYPE declarations")
         if dtd.entities():
             try:
