@@ -19,15 +19,17 @@ namespace table, the names it has handlers for, its guess whether plain text
 is HTML and its per-text repairs. The bytes come in as UTF-8, decoded there by
 feedparser's rules (BOM, XML declaration, HTTP charset and their conflicts).
 
-What it reads: RSS 0.9x/2.0, RSS 1.0 (RDF) and Atom 1.0 roots; the RSS, Atom,
-Dublin Core (``dc:``, ``dcterms:``), ``content:encoded``, Media RSS and iTunes
-elements feedparser handles and we read (titles, links, ids, summaries,
-contents, dates, authors, categories, enclosures), ``xml:lang``; elements of
-other vocabularies are stored by feedparser under their own names, which we
-never read, so they are skipped. It declines: ``xml:base``, Atom ``xhtml`` and
-base64 content, ``<source>``, text elements that hold elements, elements with
-a feedparser handler not replayed here, and documents that are not
-well-formed (feedparser then reads them with its lenient parser).
+What it reads: RSS 0.9x/2.0, RSS 1.0 (RDF) and Atom 1.0/0.3 roots; the RSS,
+Atom, Dublin Core (``dc:``, ``dcterms:``), ``content:encoded``, Media RSS and
+iTunes elements feedparser handles and we read (titles, links, ids, summaries,
+contents, dates, authors, categories, enclosures, sources, contributors),
+``xml:lang`` and ``Content-Language``; elements of other vocabularies are
+stored by feedparser under their own names, which we never read, so they are
+skipped. It declines: ``xml:base``, Atom ``xhtml`` and base64 content, text
+elements that hold elements, elements with a feedparser handler not replayed
+here, DOCTYPE declarations feedparser would not keep, and documents that are
+not well-formed (feedparser then reads them with its lenient parser, whose
+result no strict reading matches: it keeps ``&amp;`` in a guid, for one).
 """
 
 from __future__ import annotations
