@@ -248,6 +248,8 @@ _CHANNEL: dict[str, str | None] = {
     "managingEditor": "<managingEditor>ed@example.com (Editor)</managingEditor>",
     "lastBuildDate": "<lastBuildDate>Sat, 13 Dec 2003 18:30:02 GMT</lastBuildDate>",
     "x:extra": '<x:extra a="b"/>',
+    "info": "<info type='text'>About this feed</info>",
+    "copyright": "<copyright>© 2026</copyright>",
 }
 _DOCTYPES = [
     "",

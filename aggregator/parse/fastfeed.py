@@ -175,9 +175,12 @@ _AUTHOR = frozenset({"author", "dc_creator", "dc_author", "itunes_author", "mana
 _PUBLISHER = frozenset({"webmaster", "dc_publisher"})
 _CATEGORY = frozenset({"category", "keywords", "dc_subject", "itunes_category", "media_category"})
 _LANGUAGE = frozenset({"language", "dc_language"})
-_OTHER_CONTENT = frozenset(
-    {"subtitle", "itunes_subtitle", "tagline", "rights", "copyright", "dc_rights"}
-)
+#: text constructs stored under a name we never read: element key -> that name
+_OTHER_CONTENT = {
+    "subtitle": "subtitle", "itunes_subtitle": "subtitle", "tagline": "subtitle",
+    "rights": "rights", "copyright": "rights", "dc_rights": "rights",
+    "info": "info", "feedburner_browserfriendly": "info",
+}  # fmt: skip
 #: handlers that only store what we never read (their element's text under a key of its own)
 _STORE_ONLY = frozenset(
     {
@@ -592,8 +595,7 @@ class _Reader:
             self.push("language", True)
             return True
         elif key in _OTHER_CONTENT:
-            kind = "subtitle" if key in ("subtitle", "itunes_subtitle", "tagline") else "rights"
-            self.push_content(kind, attrs, "text/plain")
+            self.push_content(_OTHER_CONTENT[key], attrs, "text/plain")
             return True
         elif key in _STORE_ONLY:
             return self.start_store_only(key, attrs)
@@ -772,8 +774,7 @@ class _Reader:
         elif key in _LANGUAGE:
             self.lang = self.pop("language")
         elif key in _OTHER_CONTENT:
-            kind = "subtitle" if key in ("subtitle", "itunes_subtitle", "tagline") else "rights"
-            self.pop_content(kind)
+            self.pop_content(_OTHER_CONTENT[key])
         elif key == "media_thumbnail":
             self.pop("url")
         elif key in _STORE_ONLY:
