@@ -64,6 +64,8 @@ TEXTS = [
     "&lt;script&gt;alert(1)&lt;/script&gt;",
     "&copy; 2026",
     "&nbsp;non-breaking",
+    "literal <b>bold</b> markup",
+    '<div xmlns="http://www.w3.org/1999/xhtml"><p>xhtml <i>inline</i></p></div>',
 ]
 _TEXT = st.sampled_from(TEXTS)
 _URL = st.sampled_from(
