@@ -200,6 +200,19 @@ _READ_KEYS = frozenset(
 )  # fmt: skip
 
 
+#: every key :class:`_Reader` replays a handler of
+_REPLAYED = frozenset(
+    {
+        "rss", "rdf_rdf", "channel", "feed", "item", "entry", "image", "textinput", "link",
+        "guid", "id", "content", "content_encoded", "fullitem", "source", "contributor",
+        "dc_contributor", "name", "email", "itunes_name", "itunes_email", "uri",
+        "url", "homepage", "itunes_owner", "itunes_keywords", "media_keywords",
+    }
+    | _TITLE | _SUMMARY | _DESCRIPTION | _PUBLISHED | _UPDATED | _CREATED | _AUTHOR
+    | _PUBLISHER | _CATEGORY | _LANGUAGE | _OTHER_CONTENT.keys() | _STORE_ONLY
+)  # fmt: skip
+
+
 @dataclass(slots=True)
 class _Frame:
     """One open element: what feedparser pushed for it."""
@@ -461,6 +474,8 @@ class _Reader:
 
     def start(self, key: str, attrs: dict[str, str], element: Any, *, declares: bool) -> bool:
         """Replay ``_start_<key>``; True when the element may hold text only."""
+        if key not in _REPLAYED:
+            return self.start_other(key, attrs, element, declares=declares)
         if key == "rss":
             version = attrs.get("version", "")
             self.version = {
@@ -599,9 +614,13 @@ class _Reader:
             return True
         elif key in _STORE_ONLY:
             return self.start_store_only(key, attrs)
-        elif key in self.rules.handlers or key in _READ_KEYS:
+        return False
+
+    def start_other(self, key: str, attrs: dict[str, str], element: Any, *, declares: bool) -> bool:
+        """An element not replayed: declined when feedparser has a handler, else stored."""
+        if key in self.rules.handlers or key in _READ_KEYS:
             raise _Decline(f"element {key}")
-        elif attrs or declares:
+        if attrs or declares:
             # Stored as its attributes (namespace declarations count); any text
             # it holds would go to the element open around it.
             if (element.text or "").strip() or len(element):
@@ -609,7 +628,6 @@ class _Reader:
             self.context()[key] = attrs
         else:
             self.push(key, True)
-            return False
         return False
 
     def start_link(self, attrs: dict[str, str]) -> bool:
@@ -678,7 +696,9 @@ class _Reader:
 
     def end(self, key: str) -> None:
         """Replay ``_end_<key>``."""
-        if key in ("channel", "feed"):
+        if key not in _REPLAYED:
+            self.pop(key)  # a stored element (one stored as its attributes pushed nothing)
+        elif key in ("channel", "feed"):
             self.infeed = False
         elif key in ("item", "entry"):
             self.pop("item")
@@ -787,8 +807,6 @@ class _Reader:
             }.get(key, key)
             if key not in ("enclosure", "media_group", "media_content", "cloud"):
                 self.pop(pushed)
-        elif key not in ("rss", "rdf_rdf"):
-            self.pop(key)
 
     def end_content(self) -> None:
         copy_to_summary = self.params.get("type") in _TEXT_TYPES | _HTML_TYPES
