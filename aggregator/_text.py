@@ -83,7 +83,8 @@ def _strip_marks(text: str) -> str:
 def tokens(text: str) -> list[str]:
     """Split ``text`` into case- and accent-insensitive word tokens.
 
-    Script folding (:data:`SCRIPT_FOLDING`: zero-width joiners, tatweel,
+    Script folding (:data:`SCRIPT_FOLDING`: zero-width non-joiners split like
+    spaces, zero-width joiners go, tatweel,
     Arabic and Persian letter variants, dotless i, Arabic-Indic digits), NFKD
     decomposition, combining marks removed (Cyrillic "й" keeps its breve),
     case folded (``ß`` → ``ss``), then split on anything that is not a letter
@@ -137,8 +138,10 @@ def fingerprint_tokens(words: Sequence[str]) -> str | None:
 #: Decomposing and dropping marks then folds the rest: Arabic hamza carriers
 #: (أ إ آ → ا, ؤ → و, ئ → ي), harakat, Cyrillic ё → е, Turkish İ → i.
 SCRIPT_FOLDING: dict[str, str] = {
-    # Zero-width non-joiner and joiner: Persian "می‌خواهم" and "میخواهم" are one word.
-    "\u200c": "",
+    # Zero-width non-joiner: Persian writers type "قره‌باغ" or "قره باغ" for the
+    # same words, so it separates tokens as a space does.
+    "\u200c": " ",
+    # Zero-width joiner only shapes letters (and emoji): "نا\u200dمه" is "نامه".
     "\u200d": "",
     # Tatweel (kashida) only stretches a word: "الـعـربـيـة" is "العربية".
     "\u0640": "",

@@ -287,18 +287,25 @@ def _entry_name(raw: RawEntry, position: int) -> str:
 
 def _bound_entry(raw: RawEntry, position: int) -> tuple[RawEntry, str | None]:
     notes: list[str] = []
+    identity = _cap_short(raw.identity, "id", notes)
+    title = _cap_short(raw.title, "title", notes)
+    link = _cap_short(raw.link, "link", notes)
+    content = _cap_field(raw.content, raw.content_is_html, "content", notes)
+    summary = _cap_field(raw.summary, raw.summary_is_html, "summary", notes)
+    authors = tuple(a for a in (_cap_short(a, "author", notes) for a in raw.authors) if a)
+    tags = tuple(t for t in (_cap_short(t, "tag", notes) for t in raw.tags) if t)
+    if not notes:
+        return raw, None  # most entries: no copy made
     bounded = replace(
         raw,
-        identity=_cap_short(raw.identity, "id", notes),
-        title=_cap_short(raw.title, "title", notes),
-        link=_cap_short(raw.link, "link", notes),
-        content=_cap_field(raw.content, raw.content_is_html, "content", notes),
-        summary=_cap_field(raw.summary, raw.summary_is_html, "summary", notes),
-        authors=tuple(a for a in (_cap_short(a, "author", notes) for a in raw.authors) if a),
-        tags=tuple(t for t in (_cap_short(t, "tag", notes) for t in raw.tags) if t),
+        identity=identity,
+        title=title,
+        link=link,
+        content=content,
+        summary=summary,
+        authors=authors,
+        tags=tags,
     )
-    if not notes:
-        return raw, None
     return bounded, f"{_entry_name(raw, position)}: {'; '.join(notes)}"
 
 

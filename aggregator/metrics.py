@@ -57,10 +57,29 @@ class Metrics:
         self.failing = Gauge(
             "aggregator_sources_failing", "Sources whose last update failed", registry=r
         )
+        self.feed_parses = Counter(
+            "aggregator_feed_parses",
+            "XML feeds parsed, by the reader that took them (fast or feedparser) and, for "
+            "feedparser, why the fast path declined",
+            ["reader", "declined"],
+            registry=r,
+        )
 
-    def record_update(self, outcome: str, *, entries: int, merged: int, seconds: float) -> None:
-        """Count one finished source update."""
+    def record_update(
+        self,
+        outcome: str,
+        *,
+        entries: int,
+        merged: int,
+        seconds: float,
+        fast_path: str | None = None,
+    ) -> None:
+        """Count one finished source update (and how its feed was parsed, when it was)."""
         self.fetches.labels(outcome=outcome).inc()
+        if fast_path == "taken":
+            self.feed_parses.labels(reader="fast", declined="").inc()
+        elif fast_path is not None:
+            self.feed_parses.labels(reader="feedparser", declined=fast_path).inc()
         if entries:
             self.entries.inc(entries)
         if merged:

@@ -238,6 +238,9 @@ class RawEntry:
     base_url: str | None = None
     #: when the parser fell back to a guessed date (file mtime), True
     date_is_guess: bool = False
+    #: False when the document says the title is plain text (Atom ``type="text"``):
+    #: a literal ``<b>`` in it is text, kept and escaped on output
+    title_is_html: bool = True
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)
@@ -265,6 +268,9 @@ class ParsedDocument:
     feed: FeedInfo = field(default_factory=FeedInfo)
     #: lenient-edge notes: entries skipped, encoding guessed... (one line each)
     warnings: tuple[str, ...] = ()
+    #: an XML feed's fast path: "taken", or why it declined (feedparser read it);
+    #: None when it was not tried
+    fast_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -443,6 +449,8 @@ class SourceResult:
     received: int = 0
     #: topics whose membership or content changed
     dirty_topics: frozenset[str] = frozenset()
+    #: a feed's fast parser: "taken", or why it declined (None: not tried)
+    fast_path: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,16 +67,21 @@ _ALLOWED_TAGS = frozenset(
         "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "small",
         "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
         "th", "thead", "time", "tr", "tt", "u", "ul", "var", "wbr",
+        # kept only for their text: ammonia drops what is inside a foreign
+        # element it does not allow; :func:`sanitize_html` turns them into spans
+        "math", "svg",
     }
 )  # fmt: skip
 
 # Removed together with everything inside them: their content is code, a
-# plugin's fallback or form controls, never article text.
+# plugin's fallback or form controls, never article text. MathML and SVG are
+# not here: their elements go, their text (`<mi>`, `<mtext>`, `<desc>`...)
+# stays, as feedparser keeps it.
 _DROPPED_WITH_CONTENT = frozenset(
     {
-        "applet", "button", "embed", "form", "frame", "frameset", "iframe", "math", "noembed",
-        "noframes", "noscript", "object", "script", "select", "style", "svg", "template",
-        "textarea", "xmp",
+        "applet", "button", "embed", "form", "frame", "frameset", "iframe", "noembed",
+        "noframes", "noscript", "object", "script", "select", "style", "template", "textarea",
+        "xmp",
     }
 )  # fmt: skip
 
@@ -106,8 +111,12 @@ _LINK_REL = "noopener noreferrer nofollow"
 _URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
 
 
+@functools.lru_cache(maxsize=64)
 def _http_base(base_url: str | None) -> str | None:
-    """``base_url`` as a canonical absolute http(s) URL, or None when unusable."""
+    """``base_url`` as a canonical absolute http(s) URL, or None when unusable.
+
+    Cached: the entries of one feed share their base, and ask for it several times each.
+    """
     return canonical_url(base_url) if base_url else None
 
 
@@ -193,6 +202,11 @@ def _check_cites(cleaned: str, base: str | None) -> str:
     return _CITE_TAG_RE.sub(fix_tag, cleaned) if " cite=" in cleaned else cleaned
 
 
+# A MathML or SVG root as html5ever serialises it (its children, not allowed,
+# are unwrapped to their text): a span, so the text reads inline.
+_FOREIGN_ROOT_RE = re.compile(r"<(/?)(?:math|svg)((?: [^\s\"'>/=]+=\"[^\"]*\")*)>")
+
+
 def sanitize_html(html: str, *, base_url: str | None = None) -> str:
     """Reduce untrusted HTML to a safe allowlist of article markup.
 
@@ -228,6 +242,8 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
         if again == cleaned:
             break
         cleaned = again
+    if "<math" in cleaned or "<svg" in cleaned:
+        cleaned = _FOREIGN_ROOT_RE.sub(r"<\1span\2>", cleaned)
     return _check_cites(cleaned, base)
 
 
@@ -740,6 +756,16 @@ def _clean_origin(origin: Origin | None) -> Origin | None:
     return replace(origin, title=title or None, link=link or None, feed_id=feed_id or None)
 
 
+# Text in serialised HTML: after the start or a tag, something besides spaces and
+# non-breaking spaces before the next tag.
+_HAS_TEXT_RE = re.compile(r"(?:^|>)(?:\s|&nbsp;|\xa0)*(?:[^\s<&\xa0]|&(?!nbsp;))")
+
+
+def _is_blank_html(html: str) -> bool:
+    """Sanitised HTML with nothing to read or see: no text, no image."""
+    return "<img" not in html and not _HAS_TEXT_RE.search(html)
+
+
 def _title_from_link(link: str) -> str:
     parts = urlsplit(link)
     segments = [unquote(s) for s in parts.path.split("/") if s]
@@ -814,14 +840,14 @@ def normalise_entry(
     # Relative URLs in content are relative to the document, or failing that the entry page.
     content_base = _http_base(raw.base_url) or link
 
-    if raw.content and raw.content.strip():
-        content_html = _to_html(raw.content, raw.content_is_html, content_base)
-    else:
-        content_html = _to_html(raw.summary, raw.summary_is_html, content_base)
+    content_html = _to_html(raw.content, raw.content_is_html, content_base)
+    if _is_blank_html(content_html):
+        # No content, or none left once sanitised (a script, an embed): the summary serves.
+        content_html = _to_html(raw.summary, raw.summary_is_html, content_base) or content_html
     summary_text = _to_text(raw.summary, raw.summary_is_html) or _to_text(content_html, True)
     summary = truncate(summary_text, SUMMARY_LIMIT)
 
-    title = clean_text(raw.title or "")
+    title = clean_text(raw.title or "") if raw.title_is_html else _plain_line(raw.title or "")
     if not title:
         if summary_text:
             title = truncate(_first_sentence(summary_text), TITLE_LIMIT)

@@ -23,7 +23,7 @@ import nh3
 from aggregator import normalise
 from aggregator.model import ParsedDocument
 from aggregator.parse import feeds
-from aggregator.parse.fastfeed import read_plain_feed
+from aggregator.parse.fastfeed import Declined
 
 CORPUS = Path(__file__).resolve().parents[1] / ".." / "shared" / "corpus" / "feedparser"
 _TYPES = {".atom": "application/atom+xml", ".rss": "application/rss+xml"}
@@ -73,7 +73,7 @@ def _sanitize_before(html: str, base: str) -> str:
 def _measure(folder: Path) -> None:
     docs = _documents(folder)
     url = "https://feeds.example/feed"
-    taken = sum(read_plain_feed(d, url=url, headers=h) is not None for d, h in docs)
+    taken = sum(not isinstance(feeds.read_fast(d, url=url, headers=h), Declined) for d, h in docs)
     parsed: list[ParsedDocument] = []
 
     def run(reader: Callable[..., ParsedDocument], keep: bool) -> float:

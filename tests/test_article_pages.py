@@ -173,7 +173,7 @@ def test_a_page_whose_article_is_all_unsafe_markup_is_a_parse_error() -> None:
     page = Page(
         "https://x.org/a",
         # Markup the extractor keeps but nh3 drops with its content.
-        b"<html><body><div class='story'><math><mi>x</mi></math>"
+        b"<html><body><div class='story'><object data='x.swf'>Flash needed</object>"
         b"<p><applet code='x.class'>Run the applet</applet></p>"
         b"<noembed>no embed</noembed></div></body></html>",
         {"content-type": "text/html"},

@@ -148,6 +148,8 @@ def test_run_end_to_end(setup) -> None:
         text_metrics = body.decode()
         assert status == 200
         assert 'aggregator_fetches_total{outcome="ok"}' in text_metrics
+        # The feed server's feed went through the fast parser (declines are counted by reason).
+        assert 'aggregator_feed_parses_total{declined="",reader="fast"}' in text_metrics
         for name in (
             "aggregator_entries_ingested_total",
             "aggregator_stories_merged",

@@ -31,7 +31,7 @@ from aggregator._text import tokens
 from aggregator.config import load_config
 from aggregator.language import detect_language, direction
 from aggregator.model import Item, Origin, Outcome, Story, TopicSpec
-from aggregator.normalise import entry_language, language_tag, normalise_entry
+from aggregator.normalise import entry_language, language_tag, normalise_entry, text_fingerprint
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.parse.languages import LanguageTableError, labels, load_tables
 from aggregator.parse.seedtext import split_dateline
@@ -98,8 +98,11 @@ def test_every_language_of_the_brief_has_two_fixtures() -> None:
 
 #: (folding, query, text): the query matches the text, and both spellings are one token list.
 FOLDINGS = [
-    ("zero-width non-joiner in the text", "میخواهم", "می‌خواهم"),
-    ("zero-width non-joiner in the query", "گروه‌های", "گروههای"),
+    # Persian users type a zero-width non-joiner or a space between the same words.
+    ("zero-width non-joiner in the text", "می خواهم", "می‌خواهم"),
+    ("zero-width non-joiner in the query", "گروه‌های", "گروه های"),
+    ("zero-width non-joiner in a phrase of the text", '"قره باغ کوهستانی"', "قره‌باغ کوهستانی"),
+    ("zero-width non-joiner in a phrase of the query", '"قره‌باغ کوهستانی"', "قره باغ کوهستانی"),
     ("zero-width joiner", "نامه", "نا\u200dمه"),
     ("alef with hamza above", "احمد", "أحمد"),
     ("alef with hamza below", "اسلام", "إسلام"),
@@ -134,11 +137,49 @@ def test_folding_matches_both_spellings(folding: str, query: str, text: str) -> 
     assert compile_query(text).matches(document(_plain_item(query))), folding
 
 
+def test_persian_text_typed_with_non_joiners_or_spaces_is_one_story() -> None:
+    joined = (
+        "درگیری‌ها در قره‌باغ کوهستانی پس از آتش‌بس ادامه دارد و نیروهای حافظ صلح "
+        "به منطقه می‌روند تا از غیرنظامیان محافظت کنند"
+    )
+    spaced = joined.replace("\u200c", " ")
+    assert spaced != joined
+    assert tokens(joined) == tokens(spaced)
+    assert text_fingerprint(joined) == text_fingerprint(spaced) is not None
+
+
+_RU_CAPTIONED = (
+    "Россия готова содействовать мирному договору Армении и Азербайджана\n"
+    "Министр иностранных дел России Сергей Лавров\n\n"
+    "МОСКВА, 27 ноября. /ТАСС/. Россия готова и дальше содействовать нормализации отношений "
+    "между Арменией и Азербайджаном, заявил министр иностранных дел РФ Сергей Лавров.\n\n"
+    "Лавров добавил, что вопросы разблокирования транспортных коммуникаций остаются в центре "
+    "внимания трехсторонней рабочей группы.\n"
+)
+
+
+def test_russian_photo_caption_under_the_headline_is_not_the_lead() -> None:
+    doc = parse_seed("ru.txt", _RU_CAPTIONED.encode(), source="seeds", mtime=MTIME, now=NOW)
+    (entry,) = doc.entries
+    assert entry.title == "Россия готова содействовать мирному договору Армении и Азербайджана"
+    assert entry.content is not None
+    assert entry.content.startswith("<p>Россия готова и дальше содействовать")
+    assert "Министр иностранных дел России Сергей Лавров<" not in entry.content
+    # A standfirst that is a sentence stays: only a title-and-name line is a caption.
+    deck = _RU_CAPTIONED.replace(
+        "Министр иностранных дел России Сергей Лавров\n",
+        "Глава МИД России заявил о готовности Москвы принять переговоры Сергея Лаврова.\n",
+    )
+    (entry,) = parse_seed("ru.txt", deck.encode(), source="seeds", mtime=MTIME, now=NOW).entries
+    assert entry.content is not None and entry.content.startswith("<p>Глава МИД России")
+
+
 #: (what, query, text): prefix queries reach inflected and joined forms.
 PREFIXES = [
     ("Russian locative", "Карабах*", "Ситуация в Карабаху остается сложной"),
     ("Russian with yo", "Ёлк*", "у новогодней елки"),
-    ("Persian plural after a non-joiner", "گروه*", "حضور گروه‌های تروریستی"),
+    # (after a non-joiner, "های" is a token of its own, as after a space)
+    ("Persian plural written joined", "گروه*", "حضور گروههای تروریستی"),
     ("Arabic with hamza", "أذربيج*", "جمهورية اذربيجان"),
     ("Turkish suffix, dotless i", "Azerbaycan*", "AZERBAYCANLI yetkililer"),
     ("Azerbaijani suffix", "Qarabağ*", "Qarabağda bərpa işləri"),

@@ -30,6 +30,8 @@ class FeedDigest:
     feed_title: str | None
     #: the feed's ``<ttl>``, a hint for the next poll
     ttl: timedelta | None
+    #: the fast feed parser: "taken", or why it declined (None: not tried)
+    fast_path: str | None = None
 
     @property
     def items(self) -> tuple[Item, ...]:

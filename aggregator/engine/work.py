@@ -125,7 +125,9 @@ def read_feed(
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
     records = tuple(ItemRecord(item) for item in items)
-    return FeedDigest(records, tuple(problems), doc.feed.title, doc.feed.ttl)
+    return FeedDigest(
+        records, tuple(problems), doc.feed.title, doc.feed.ttl, fast_path=doc.fast_path
+    )
 
 
 def finish_digest(

@@ -110,18 +110,23 @@ def _repair_entry(raw: RawEntry) -> tuple[RawEntry, str | None]:
     related = tuple(
         Related(title=repairs.text("related", r.title) or "", link=r.link) for r in raw.related
     )
+    title = repairs.text("title", raw.title)
+    content = repairs.text("content", raw.content)
+    summary = repairs.text("summary", raw.summary)
+    authors = repairs.texts("authors", raw.authors)
+    tags = repairs.texts("tags", raw.tags)
+    if not repairs.fields:
+        return raw, None  # most entries: no copy made
     fixed = dataclasses.replace(
         raw,
-        title=repairs.text("title", raw.title),
-        content=repairs.text("content", raw.content),
-        summary=repairs.text("summary", raw.summary),
-        authors=repairs.texts("authors", raw.authors),
-        tags=repairs.texts("tags", raw.tags),
+        title=title,
+        content=content,
+        summary=summary,
+        authors=authors,
+        tags=tags,
         dateline=dateline,
         related=related,
     )
-    if not repairs.fields:
-        return raw, None
     name = raw.identity or raw.link or raw.title or "an entry"
     note = f"mojibake repaired in {name}: {', '.join(repairs.fields)} ({'; '.join(repairs.how)})"
     return fixed, note

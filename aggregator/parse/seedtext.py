@@ -859,6 +859,26 @@ def _is_script_caption(line: str, kicker: str | None) -> bool:
     return len(set(tokens(kicker)) & set(tokens(line))) >= 2
 
 
+def _is_portrait_caption(line: str, lead: str | None) -> bool:
+    """A photo caption under the headline in a cased non-Latin script: a title and a name.
+
+    "Министр иностранных дел России Сергей Лавров": a noun phrase without final
+    punctuation ending in a capitalised first name and surname, the person the
+    lead speaks of (either name as a prefix of a lead word, so that "Лаврова"
+    counts for "Лавров").
+    """
+    words = line.split()
+    if not lead or not 3 <= len(words) <= 12 or _SENTENCE_END.search(line):
+        return False
+    if any(c in line for c in ':;«»"“”') or not any(c.isalpha() and ord(c) > 0x24F for c in line):
+        return False
+    name = words[-2:]
+    if not all(w.isalpha() and w[:1].isupper() and not w.isupper() for w in name):
+        return False
+    lead_words = set(tokens(lead))
+    return all(any(t.startswith(tokens(w)[0][:4]) for t in lead_words) for w in name if tokens(w))
+
+
 def _headline_quote(paragraph: str) -> str | None:
     """The lead's first quotation that reads as a headline, with its quotation marks."""
     found = sorted(
@@ -911,7 +931,11 @@ def _title_from_head(head: list[tuple[str, bool]], lead: str | None) -> _Head:
             title = f"{kicker}: {title}"
         extra = tuple(t for i, (t, _) in enumerate(head) if i != index and i >= start)
         return _Head(title, tuple(e for e in extra if not _is_caption(e, kicker)))
-    candidates = [t for t, _ in rest if not _is_caption(t, kicker)]
+    candidates = [
+        t
+        for i, (t, _) in enumerate(rest)
+        if not _is_caption(t, kicker) and not (i and _is_portrait_caption(t, lead))
+    ]
     # A section label above the headline ("SHIPPING", "WORLD NEWS").
     while len(candidates) > 1 and candidates[0].isupper() and len(candidates[0].split()) <= 3:
         candidates = candidates[1:]

@@ -104,6 +104,7 @@ class Health:
             entries=result.new + result.updated,
             merged=result.merged,
             seconds=result.duration,
+            fast_path=result.fast_path,
         )
         self.metrics.failing.set(len(self._failing))
 

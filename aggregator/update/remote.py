@@ -108,6 +108,7 @@ async def _poll(
         problems=digest.problems,
         http_status=resp.status,
         received=received,
+        fast_path=digest.fast_path,
     )
     write = replace(pending, records=digest.records)
     return result, state, replace(hints, ttl=digest.ttl), write
