@@ -112,6 +112,8 @@ class Daemon:
         self._reload_requested = asyncio.Event()
         # Fetchers replaced by a reload: updates in flight may still use them.
         self._old_fetchers: list[Fetcher] = []
+        #: the store's change stamp at the last look (foreign_changes)
+        self._stamp = 0
 
     @property
     def ctx(self) -> Context:
@@ -225,6 +227,7 @@ class Daemon:
         if ctx.stages is not None:
             # A burst of work over, the daemon gives back what it held for it.
             ctx.stages.pool.on_stop = release_memory
+        self._stamp, _ = await asyncio.to_thread(ctx.store.foreign_changes, 0)
         states, overdue = await asyncio.to_thread(self._recover)
         self.health.load(states, len(self.config.sources))
         self.dispatcher.catch_up(overdue)
@@ -307,6 +310,12 @@ class Daemon:
             return
         waiting = await self.dispatcher.tick()
         self.health.ticked(waiting)
+        # A command beside the daemon (update, stories --rebuild, a source
+        # removed) changed the store: what it changed is served only once published.
+        self._stamp, foreign = await asyncio.to_thread(self.ctx.store.foreign_changes, self._stamp)
+        if foreign:
+            log.info("the store changed outside this daemon: republishing every topic")
+            self.republisher.mark_dirty(topic_map(self.config))
 
     def _on_result(self, result: SourceResult) -> None:
         self.health.record(result)
@@ -354,7 +363,9 @@ class Daemon:
                 self._old_fetchers.append(fetcher)
             fetcher = make_fetcher(new)
         self._ctx = dataclasses.replace(applied, fetcher=fetcher)
-        self.republisher.mark_dirty(dirty | plan.topics)
+        # A reload is the operator's way to say "serve what the store holds":
+        # every topic is checked (a topic whose stories did not change renders nothing).
+        self.republisher.mark_dirty(dirty | plan.topics | set(topic_map(new)))
         self.health.configured(s.name for s in new.sources)
         if plan.rewatch and self.settings.watch:
             self.seed_watch.restart(seed_folders(new))

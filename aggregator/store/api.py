@@ -178,6 +178,10 @@ class Store(Protocol):
         """Stories per topic."""
         ...
 
+    def foreign_changes(self, since: int) -> tuple[int, bool]:
+        """The current change stamp, and whether another process took one after ``since``."""
+        ...
+
     def close(self) -> None:
         """Release the connections."""
         ...

@@ -48,6 +48,9 @@ class Database:
         #: ``sqlite`` or ``postgresql``
         self.dialect = engine.dialect.name
         self._lock: threading.RLock | None = threading.RLock() if shared_connection else None
+        #: change stamps this object's write transactions took and committed
+        #: (:mod:`.stamps`), until :meth:`take_own_stamps` hands them over
+        self._own_stamps: list[int] = []
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -106,8 +109,20 @@ class Database:
                 conn.rollback()
                 raise
             finally:
-                conn.info.pop(STAMP_SCOPE, None)
+                taken = conn.info.pop(STAMP_SCOPE, None)
             conn.commit()
+            if taken:
+                self._own_stamps.append(int(taken))
+
+    def take_own_stamps(self) -> list[int]:
+        """The change stamps this object's writes committed since the last call."""
+        # Swapped, not cleared: a writer thread may append meanwhile.
+        taken, self._own_stamps = self._own_stamps, []
+        return taken
+
+    def give_back_stamps(self, stamps: list[int]) -> None:
+        """Keep stamps taken from :meth:`take_own_stamps` for the next call."""
+        self._own_stamps.extend(stamps)
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from aggregator.model import Item, Poll, SourceSpec, SourceState, Story, utc
 from aggregator.neardup import NearDupSettings
-from aggregator.store import batch
+from aggregator.store import batch, stamps
 from aggregator.store import entries as entry_ops
 from aggregator.store import stories as story_index
 from aggregator.store.batch import SourceWrite
@@ -288,7 +288,9 @@ class SQLStore:
         now = utc(now)
 
         def refresh(conn: Connection, story_id: str) -> frozenset[str]:
-            return entry_ops.recanonicalise(conn, story_id, now=now, matchers=matchers)
+            return entry_ops.recanonicalise(
+                conn, story_id, now=now, matchers=matchers, rematch=True
+            )
 
         with self.db.write() as conn:
             return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
@@ -333,3 +335,23 @@ class SQLStore:
     def topic_counts(self) -> dict[str, int]:
         """Stories per topic."""
         return self.topics.topic_counts()
+
+    def foreign_changes(self, since: int) -> tuple[int, bool]:
+        """Whether another process changed what topics publish since stamp ``since``.
+
+        Every write that may change a topic takes the next change stamp
+        (:mod:`aggregator.store.stamps`); the stamps after ``since`` that this
+        store's own writes did not take were taken elsewhere (a CLI command
+        beside a running daemon).
+
+        Returns:
+            The current stamp (the next call's ``since``), and whether a
+            stamp after ``since`` was taken by another process.
+        """
+        own = self.db.take_own_stamps()
+        with self.db.read() as conn:
+            current = stamps.current(conn)
+        mine = sum(1 for taken in own if since < taken <= current)
+        # Stamps taken after the read belong to the next call.
+        self.db.give_back_stamps([taken for taken in own if taken > current])
+        return current, current - since > mine
