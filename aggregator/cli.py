@@ -31,6 +31,7 @@ from aggregator.config import DEFAULT_CONFIG_PATH, Config, config_json_schema, l
 from aggregator.errors import (
     AggregatorError,
     ConfigError,
+    ListenError,
     PublishError,
     SourceError,
     StoreError,
@@ -53,6 +54,7 @@ EXIT_SOURCE_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STORE = 3
 EXIT_PUBLISH = 4
+EXIT_LISTEN = 5
 #: recent entries of a source that ``aggregator sources`` looks at for its teaser hint
 HINT_SAMPLE = 20
 
@@ -94,6 +96,8 @@ def fail(error: AggregatorError) -> NoReturn:
         code = EXIT_STORE
     elif isinstance(error, PublishError):
         code = EXIT_PUBLISH
+    elif isinstance(error, ListenError):
+        code = EXIT_LISTEN
     click.echo(f"aggregator: error: {error}", err=True)
     sys.exit(code)
 
@@ -173,14 +177,21 @@ def main(
 
 
 @main.command()
+@click.option("--strict", is_flag=True, help="Exit 2 when there are warnings.")
 @pass_state
-def check(state: _State) -> None:
-    """Validate the config and summarise it."""
+def check(state: _State, strict: bool) -> None:
+    """Validate the config, summarise it, and warn about what would fail at run time."""
+    from aggregator.checks import config_warnings
+
     config = state.config
+    warnings = config_warnings(config)
+    for line in warnings:
+        click.echo(f"aggregator: warning: {line}", err=True)
     kinds: dict[str, int] = {}
     for s in config.sources:
         kinds[s.kind.value] = kinds.get(s.kind.value, 0) + 1
-    out_console.print(f"config:   {config.path}: ok")
+    verdict = f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else "ok"
+    out_console.print(f"config:   {config.path}: {verdict}")
     out_console.print(f"data dir: {config.data_dir}")
     by_kind = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
     out_console.print(f"sources:  {len(config.sources)} ({by_kind})")
@@ -188,6 +199,8 @@ def check(state: _State) -> None:
         f"topics:   {len(config.topics)} ({', '.join(t.name for t in config.topics) or 'none'})"
     )
     out_console.print(f"serving:  {config.server.base_url}")
+    if warnings and strict:
+        sys.exit(EXIT_CONFIG)
 
 
 @main.command("config-schema")
@@ -305,6 +318,8 @@ def publish(state: _State, out: Path | None) -> None:
         target = out or ctx.config.data_dir / "public"
         try:
             report = publish_static(ctx, target)
+        except PublishError as exc:
+            fail(exc)
         except OSError as exc:
             fail(PublishError(f"{target}: cannot write: {exc}"))
     out_console.print(

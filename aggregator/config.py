@@ -13,7 +13,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -546,6 +546,8 @@ class Config:
     dedup: NearDupSettings = field(default_factory=NearDupSettings)
     ingest: IngestSpec = IngestSpec()
     workers: WorkersSpec = WorkersSpec()
+    #: the files listed under ``include:``, resolved (a daemon watches them too)
+    included: tuple[Path, ...] = ()
 
     def source(self, name: str) -> SourceSpec | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -688,7 +690,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             file=file,
             key="workers.enabled",
         )
-    return _freeze(model, path, base, _topics(model, file))
+    config = _freeze(model, path, base, _topics(model, file))
+    return replace(config, included=_included_files(raw, base))
+
+
+def _included_files(raw: dict[str, Any], base: Path) -> tuple[Path, ...]:
+    """The files ``include:`` lists, resolved (checked by :func:`_load_includes`)."""
+    includes = raw.get("include") or []
+    return tuple((base / inc).resolve() for inc in includes if isinstance(inc, str))
 
 
 def _query_key(index: int, error: QuerySyntaxError) -> str:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import socket
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -147,7 +149,10 @@ def test_rebuild_keeps_the_id_of_the_story_as_it_was_published(workspace: Path) 
 
 
 def entry_ids(base: str, topic: str) -> list[str]:
-    status, body = get(f"{base}topics/{topic}.atom")
+    try:
+        status, body = get(f"{base}topics/{topic}.atom")
+    except OSError:  # not listening yet
+        return []
     if status != 200:
         return []
     feed = ElementTree.fromstring(body)
@@ -171,3 +176,166 @@ def test_a_command_that_changes_the_store_reaches_the_running_daemon(workspace: 
         ok(strict, "stories", "--rebuild")
         wait_for(lambda: len(entry_ids(base, "caucasus")) == 2, 60, "the split stories served")
         assert "the store changed outside this daemon" in daemon.log()
+
+
+def test_removing_a_source_from_an_included_file_takes_its_stories_out(tmp_path: Path) -> None:
+    """Item 5: included files are watched; a command that removes a source reaches the feeds."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    for name in ("ledger", "wire", "extra"):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"{name}.txt").write_text(
+            f"Karabakh report from {name}\n\nThe {name} desk reports on Karabakh: talks about "
+            f"the {name} corridor resumed on Monday with delegations from both sides.\n",
+            encoding="utf-8",
+        )
+    (tmp_path / "sources.d").mkdir()
+    included = tmp_path / "sources.d" / "imported.yaml"
+    included.write_text(
+        "sources:\n  - {name: wire, path: ../wire}\n  - {name: extra, path: ../extra}\n",
+        encoding="utf-8",
+    )
+    main = (
+        f"data_dir: var\nserver: {{host: 127.0.0.1, port: {port}}}\n"
+        "include: [sources.d/imported.yaml]\n"
+        "sources:\n  - {name: ledger, path: ledger}\n"
+        "topics:\n  - {name: karabakh, query: Karabakh}\n"
+    )
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(main, encoding="utf-8")
+    # The same store and topics, without the source "extra" (as an edited copy would be).
+    edited = tmp_path / "edited.yaml"
+    edited.write_text(main.replace("include: [sources.d/imported.yaml]\n", ""), encoding="utf-8")
+    with running(config) as daemon, daemon.diagnosed():
+        wait_for(lambda: len(entry_ids(base, "karabakh")) == 3, 120, "three sources served")
+        # A command run against a config without "wire" and "extra" removes their
+        # stories from the store: the daemon serves that without a signal.
+        ok(edited, "sources")
+        wait_for(lambda: len(entry_ids(base, "karabakh")) == 1, 60, "the removed sources gone")
+        # Editing the included file alone makes the daemon reload.
+        included.write_text("sources:\n  - {name: wire, path: ../wire}\n", encoding="utf-8")
+        wait_for(lambda: "imported.yaml changed: reloading" in daemon.log(), 60, "the reload")
+        wait_for(lambda: len(entry_ids(base, "karabakh")) == 2, 60, "wire back, extra not")
+
+
+def healthz(base: str) -> tuple[int, dict[str, Any]]:
+    try:
+        status, body = get(f"{base}healthz")
+    except OSError:  # not listening yet
+        return 0, {}
+    found: dict[str, Any] = json.loads(body) if body else {}
+    return status, found
+
+
+def test_healthz_is_503_only_when_the_daemon_itself_cannot_work(tmp_path: Path) -> None:
+    """Item 6: a dead feed is reported; a daemon that cannot publish answers 503."""
+    port, dead = free_port(), free_port()
+    base = f"http://127.0.0.1:{port}/"
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: var\nserver: {{host: 127.0.0.1, port: {port}}}\n"
+        "allow_networks: ['127.0.0.0/8']\n"
+        "defaults: {interval: 1s, min_interval: 0.1s, timeout: 2s}\n"
+        f"sources:\n  - {{name: dead, url: 'http://127.0.0.1:{dead}/feed.xml'}}\n"
+        "topics:\n  - {name: all, query: the}\n",
+        encoding="utf-8",
+    )
+    with running(config) as daemon, daemon.diagnosed():
+        found = wait_for(
+            lambda: (h := healthz(base))[1].get("sources") == "degraded" and h,
+            60,
+            "the dead source to count as degraded",
+        )
+        status, body = found
+        assert status == 200
+        assert body["status"] == "ok"
+        assert body["failing"][0]["source"] == "dead"
+        _, metrics = get(f"{base}metrics")
+        assert b"aggregator_sources_failing 1.0" in metrics
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    # The export folder is a file: the daemon cannot publish, and says so.
+    shutil.rmtree(tmp_path / "var" / "public")
+    (tmp_path / "var" / "public").write_text("not a folder", encoding="utf-8")
+    with running(config) as daemon, daemon.diagnosed():
+        status, body = wait_for(
+            lambda: (h := healthz(base))[0] and h, 120, "the daemon to answer /healthz"
+        )
+        assert status == 503
+        assert body["status"] == "unhealthy"
+        assert any("publishing fails" in p for p in body["problems"])
+
+
+@pytest.mark.parametrize("command", ["run", "serve"])
+def test_a_port_in_use_is_one_line_naming_the_address_and_the_setting(
+    tmp_path: Path, command: str
+) -> None:
+    """Item 7: exit 5, one line, and no "serving" before the socket is ours."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "aggregator.yaml"
+        config.write_text(
+            f"data_dir: var\nserver: {{host: 127.0.0.1, port: {port}}}\n"
+            "sources: []\ntopics:\n  - {name: all, query: the}\n",
+            encoding="utf-8",
+        )
+        proc = run_cli(config, command)
+    assert proc.returncode == 5, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [
+        f"aggregator: error: 127.0.0.1:{port}: cannot listen: Address already in use; "
+        f"set server.port (or server.host) in {config} to a free address"
+    ]
+    assert "Traceback" not in proc.stderr
+    assert "serving" not in proc.stderr
+
+
+def test_publish_under_a_file_is_one_line_and_exit_4(workspace: Path) -> None:
+    """Item 8: ``publish --out`` to a path under a file."""
+    config = write_config(workspace, "  - {name: caucasus, query: Azerbaijan}\n")
+    (workspace / "afile").write_text("", encoding="utf-8")
+    proc = run_cli(config, "publish", "--out", str(workspace / "afile" / "public"))
+    assert proc.returncode == 4, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        f"aggregator: error: {workspace / 'afile' / 'public'}: cannot create export folder: "
+        f"[Errno 20] Not a directory: '{workspace / 'afile' / 'public'}'"
+    ]
+
+
+def test_check_warns_about_what_fails_at_run_time(tmp_path: Path) -> None:
+    """Item 9: warnings with key paths; exit 0, or 2 with ``--strict``."""
+    (tmp_path / "var").write_text("", encoding="utf-8")  # data_dir is a file
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\n"
+        "sources:\n"
+        "  - {name: seeds, path: no-such-folder}\n"
+        "  - {name: local, url: 'http://127.0.0.1:9/feed.xml'}\n"
+        "  - {name: again, url: 'http://127.0.0.1:9/feed.xml'}\n"
+        "topics:\n  - {name: all, query: the}\n",
+        encoding="utf-8",
+    )
+    proc = run_cli(config, "check")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{config}: 5 warnings" in proc.stdout
+    file = f"aggregator: warning: {config}"
+    assert proc.stderr.splitlines() == [
+        f"{file}: data_dir: {tmp_path / 'var'} is a file, not a folder",
+        f"{file}: sources[0] (seeds).path: seed folder {tmp_path / 'no-such-folder'} "
+        "does not exist",
+        f"{file}: sources[1] (local).url: loopback address 127.0.0.1 is refused unless "
+        "allow_networks admits it: add allow_networks: [127.0.0.0/8]",
+        f"{file}: sources[2] (again).url: the same URL as sources[1] (local): "
+        "http://127.0.0.1:9/feed.xml",
+        f"{file}: sources[2] (again).url: loopback address 127.0.0.1 is refused unless "
+        "allow_networks admits it: add allow_networks: [127.0.0.0/8]",
+    ]
+    assert run_cli(config, "check", "--strict").returncode == 2
+    # The fetch itself says what to add.
+    (tmp_path / "var").unlink()
+    (tmp_path / "no-such-folder").mkdir()
+    update = run_cli(config, "update", "--source", "local")
+    assert "add allow_networks: [127.0.0.0/8] to the config" in update.stdout + update.stderr

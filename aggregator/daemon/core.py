@@ -22,7 +22,14 @@ from aggregator.errors import ConfigError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import SourceResult, SourceState
 from aggregator.runtime.health import Health
-from aggregator.runtime.lifecycle import STOP_SIGNALS, WebServer, cancel, on_signals, remove_signals
+from aggregator.runtime.lifecycle import (
+    STOP_SIGNALS,
+    WebServer,
+    cancel,
+    listen,
+    on_signals,
+    remove_signals,
+)
 from aggregator.runtime.republish import PublishPace, Republisher, topic_map
 from aggregator.runtime.settings import DaemonSettings, with_data_dir
 from aggregator.sources.http import Fetcher
@@ -114,6 +121,8 @@ class Daemon:
         self._old_fetchers: list[Fetcher] = []
         #: the store's change stamp at the last look (foreign_changes)
         self._stamp = 0
+        #: the task watching the config file and its included files (at most one)
+        self._config_watch: list[asyncio.Task[None]] = []
 
     @property
     def ctx(self) -> Context:
@@ -133,7 +142,11 @@ class Daemon:
 
     def health_body(self) -> dict[str, Any]:
         """The ``/healthz`` body."""
-        return self.health.body(in_flight=self.dispatcher.in_flight, documents=len(self.documents))
+        return self.health.body(
+            in_flight=self.dispatcher.in_flight,
+            documents=len(self.documents),
+            publishing=self.republisher.failure,
+        )
 
     def metrics_text(self) -> bytes:
         """``/metrics`` in the Prometheus text format."""
@@ -182,14 +195,7 @@ class Daemon:
                 asyncio.create_task(self._reloader(), name="reloader"),
             ]
             if self.settings.watch:
-                tasks.append(
-                    asyncio.create_task(
-                        watch_config(
-                            Path(self.config.path), self._reload_requested.set, self._stopping
-                        ),
-                        name="config-watch",
-                    )
-                )
+                self._watch_config(self.config)
                 self.seed_watch.restart(seed_folders(self.config))
             log.info(
                 "running: %d sources, %d topics, serving %s",
@@ -202,7 +208,7 @@ class Daemon:
             scheduler.shutdown(wait=False)
             await self.seed_watch.close()
             await self.dispatcher.drain(self.settings.shutdown_deadline)
-            await cancel(tasks)
+            await cancel([*tasks, *self._config_watch])
             await self.republisher.publish()
             await server.stop()
             log.info("stopped")
@@ -332,6 +338,14 @@ class Daemon:
 
     # -- reload -------------------------------------------------------------------------
 
+    def _watch_config(self, config: Config) -> None:
+        """Watch the config file and every file it includes; a write requests a reload."""
+        for task in self._config_watch:
+            task.cancel()
+        files = [Path(config.path), *config.included]
+        watch = watch_config(files, self._reload_requested.set, self._stopping)
+        self._config_watch = [asyncio.create_task(watch, name="config-watch")]
+
     async def _reloader(self) -> None:
         while True:
             await self._reload_requested.wait()
@@ -369,6 +383,8 @@ class Daemon:
         self.health.configured(s.name for s in new.sources)
         if plan.rewatch and self.settings.watch:
             self.seed_watch.restart(seed_folders(new))
+        if self.settings.watch and new.included != ctx.config.included:
+            self._watch_config(new)
         folders = seed_folders(new)
         self._reconcile({name: folders[name] for name in plan.reconcile})
         log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
@@ -425,8 +441,9 @@ def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
         documents = DocumentStore(topics=topic_map(config), cache_size=config.server.cache_size)
         documents.replace_files(config.data_dir / "public", report.documents)
         app = create_app(documents)
+        sock = listen(config)
         server = serve(app, host=config.server.host, port=config.server.port)
         log.info("serving %d documents at %s", len(documents), config.server.base_url)
-        await server.serve()
+        await server.serve(sockets=[sock])
 
     asyncio.run(main())

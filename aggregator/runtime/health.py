@@ -16,7 +16,7 @@ __all__ = ["Health"]
 
 log = logging.getLogger(__name__)
 
-#: consecutive failures that turn ``/healthz`` to ``degraded``
+#: consecutive failures after which a source counts as ``degraded`` in ``/healthz``
 DEGRADED_AFTER = 3
 
 
@@ -107,8 +107,25 @@ class Health:
         )
         self.metrics.failing.set(len(self._failing))
 
-    def body(self, *, in_flight: int, documents: int) -> dict[str, Any]:
-        """The ``/healthz`` body: ``ok``, or ``degraded`` (failing sources, stalled ticks)."""
+    def body(
+        self, *, in_flight: int, documents: int, publishing: str | None = None
+    ) -> dict[str, Any]:
+        """The ``/healthz`` body.
+
+        ``status`` is ``ok`` unless the daemon itself cannot do its job:
+        dispatch ticks stalled (a store that cannot be written stops them
+        too) or publishing failing; then ``unhealthy`` (503), with the
+        reasons in ``problems``. Failing sources never make the daemon
+        unhealthy: an upstream feed that is gone is not a reason to restart
+        it. They are listed in ``failing`` and summed up in ``sources``
+        (``degraded`` once one failed 3 times in a row), and counted in
+        ``/metrics`` (``aggregator_sources_failing``).
+
+        Args:
+            in_flight: updates running now.
+            documents: documents served.
+            publishing: why the last publish failed; None when it worked.
+        """
         failing = [
             # /healthz is public: the error's kind, never a source's URL.
             {"source": name, "error": without_urls(error), "consecutive_failures": n}
@@ -116,9 +133,16 @@ class Health:
         ]
         reference = self._last_tick if self._last_tick is not None else self._started
         stalled = time.time() - reference > self._stall_after
-        degraded = stalled or any(n >= DEGRADED_AFTER for _e, n in self._failing.values())
+        problems = []
+        if stalled:
+            problems.append(f"dispatch ticks stalled (none for {self._stall_after:.0f}s)")
+        if publishing is not None:
+            problems.append(f"publishing fails: {without_urls(publishing)}")
+        degraded = any(n >= DEGRADED_AFTER for _e, n in self._failing.values())
         return {
-            "status": "degraded" if degraded else "ok",
+            "status": "unhealthy" if problems else "ok",
+            "problems": problems,
+            "sources": "degraded" if degraded else "ok",
             "failing": failing,
             "last_tick": (
                 datetime.fromtimestamp(self._last_tick, UTC).isoformat()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from aggregator.config import Config
+from aggregator.errors import ListenError
 from aggregator.web import serve
 
-__all__ = ["STOP_SIGNALS", "WebServer", "cancel", "on_signals", "remove_signals"]
+__all__ = ["STOP_SIGNALS", "WebServer", "cancel", "listen", "on_signals", "remove_signals"]
 
 #: the signals that stop the process cleanly
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -31,14 +33,47 @@ def remove_signals(signals: Iterable[signal.Signals]) -> None:
         loop.remove_signal_handler(sig)
 
 
+def listen(config: Config) -> socket.socket:
+    """A socket bound to the config's server address, for the web server to accept on.
+
+    Bound here, before anything says it serves, so an address in use is one
+    line naming the address and the setting to change, not the server's
+    traceback.
+
+    Raises:
+        ListenError: the address cannot be bound (in use, not this host's, no permission).
+    """
+    host, port = config.server.host, config.server.port
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ListenError(host, port, exc.strerror or str(exc), file=str(config.path)) from exc
+    try:
+        # As uvicorn binds: a restarted daemon may take its port back at once.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(host, port, exc.strerror or str(exc), file=str(config.path)) from exc
+    return sock
+
+
 class WebServer:
-    """The web app served on the running loop, on the config's host and port, until :meth:`stop`."""
+    """The web app served on the running loop, on the config's host and port, until :meth:`stop`.
+
+    Raises:
+        ListenError: the address cannot be bound.
+    """
 
     def __init__(self, app: Any, config: Config) -> None:
+        sock = listen(config)
         self._server = serve(app, host=config.server.host, port=config.server.port)
         # The process owns the signals: uvicorn must not install its own handlers.
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        self._task = asyncio.create_task(self._server.serve(), name="web")
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="web")
 
     async def stop(self) -> None:
         """Stop accepting, finish the requests in flight, and return when the server is down."""

@@ -117,8 +117,17 @@ def add(conn: Connection, story_id: str, names: Iterable[str], *, now: datetime)
 def drop_story(conn: Connection, story_id: str) -> frozenset[str]:
     """Take a story out of every topic; return the topics it was in."""
     names = topics_of(conn, story_id)
-    conn.execute(story_topics.delete().where(story_topics.c.story_id == story_id))
+    if names:
+        _left(conn)
+        conn.execute(story_topics.delete().where(story_topics.c.story_id == story_id))
     return names
+
+
+def _left(conn: Connection) -> None:
+    # A story leaving a topic writes no stamp on a row (the topic's count
+    # tells its publish), but the transaction takes one all the same: a
+    # process serving this store learns from the counter that it changed.
+    stamps.stamp(conn)
 
 
 def rematch(
@@ -138,6 +147,7 @@ def rematch(
     carried = sources_of(conn, [story_id]).get(story_id, frozenset())
     new = matching_stories([item], [carried], matchers, matchers.keys())[0]
     if old - new:
+        _left(conn)
         conn.execute(
             story_topics.delete().where(
                 (story_topics.c.story_id == story_id) & story_topics.c.topic.in_(sorted(old - new))
@@ -185,6 +195,7 @@ def resync(
         )
     }
     for topic, sids in _by_topic(held - wanted):
+        _left(conn)
         conn.execute(
             story_topics.delete().where(
                 (story_topics.c.topic == topic) & story_topics.c.story_id.in_(sids)
