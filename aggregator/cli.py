@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -372,6 +372,7 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "gone": st.gone if st else False,
                 "full_content": spec.full_content is not None,
                 "hint": str(hint) if hint else None,
+                "problems": list(st.problems) if st else [],
             }
         )
     if as_json:
@@ -401,9 +402,18 @@ def sources_cmd(state: _State, as_json: bool) -> None:
             r["last_error"] or "",
         )
     out_console.print(table)
+    _print_problems((r["name"], r["problems"]) for r in rows)
     for r in rows:
         if r["hint"]:
             out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
+
+
+def _print_problems(sources: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """The problems each source's last read found, one line each, below its table."""
+    for name, problems in sources:
+        for line in problems:
+            shown = line if line.startswith(f"{name}: ") else f"{name}: {line}"
+            out_console.print(f"problem: {shown}", markup=False, highlight=False)
 
 
 _SPARK_STYLE = {"ok": "green", "nm": "dim green", "fail": "bold red"}
@@ -461,6 +471,7 @@ def status_cmd(state: _State, as_json: bool) -> None:
             s.error or "",
         )
     out_console.print(table)
+    _print_problems((s.name, s.problems) for s in status.sources)
     topics = Table(title="topics")
     topics.add_column("topic")
     topics.add_column("stories", justify="right")

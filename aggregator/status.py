@@ -48,6 +48,8 @@ class SourceStatus:
     entries_per_day: float
     #: polls, oldest first
     history: tuple[Poll, ...]
+    #: the problems of the last read (a seed file that is empty), URL secrets redacted
+    problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +130,7 @@ def build(
                 error=redact_urls(state.last_error) if state and state.last_error else None,
                 entries_per_day=entries_per_day(polls, now=now),
                 history=polls,
+                problems=tuple(redact_urls(p) for p in state.problems) if state else (),
             )
         )
     kept = tuple(TopicStatus(t.name, topic_counts.get(t.name, 0), t.private) for t in topics)
@@ -188,6 +191,7 @@ def to_json(status: Status) -> dict[str, Any]:
                 "error": s.error,
                 "entries_per_day": round(s.entries_per_day, 2),
                 "history": [_poll_json(p) for p in s.history],
+                "problems": list(s.problems),
             }
             for s in status.sources
         ],

@@ -15,6 +15,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from .conftest import run_cli, shared_path
 from .daemonkit import free_port, get, running, wait_for
@@ -339,3 +340,51 @@ def test_check_warns_about_what_fails_at_run_time(tmp_path: Path) -> None:
     (tmp_path / "no-such-folder").mkdir()
     update = run_cli(config, "update", "--source", "local")
     assert "add allow_networks: [127.0.0.0/8] to the config" in update.stdout + update.stderr
+
+
+def test_problems_are_kept_per_source_and_seed_file_and_shown(
+    tmp_path: Path, httpserver: HTTPServer
+) -> None:
+    """Item 10: what the log said is still in ``sources`` and ``status`` later."""
+    httpserver.expect_request("/feed.xml").respond_with_data(
+        "<rss version='2.0'><channel><title>W</title><item><title>A & B</title>"
+        "<guid>a</guid><description>the talks</description></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "empty.txt").write_text("", encoding="utf-8")
+    (seeds / "binary.txt").write_bytes(b"\x00\x01binary\x00")
+    (seeds / "fine.txt").write_text("Fine\n\nThe talks went fine.\n", encoding="utf-8")
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nallow_networks: ['127.0.0.0/8']\n"
+        "sources:\n  - {name: seeds, path: seeds}\n"
+        f"  - {{name: wire, url: '{httpserver.url_for('/feed.xml')}'}}\n"
+        "topics:\n  - {name: all, query: talks}\n",
+        encoding="utf-8",
+    )
+    run_cli(config, "update")
+    # A second pass reads no seed file again: their problems stay all the same.
+    run_cli(config, "update", "--source", "seeds")
+    wanted = {
+        "seeds: empty.txt: empty file",
+        "seeds: binary.txt: binary file (contains NUL bytes), not a text document",
+    }
+    listed = {r["name"]: r for r in json.loads(ok(config, "sources", "--json"))}
+    assert set(listed["seeds"]["problems"]) == wanted
+    [lenient] = listed["wire"]["problems"]
+    assert "not well-formed, read leniently" in lenient
+    status = {s["name"]: s for s in json.loads(ok(config, "status", "--json"))["sources"]}
+    assert set(status["seeds"]["problems"]) == wanted
+    assert status["wire"]["problems"] == [lenient]
+    for command in ("sources", "status"):
+        shown = ok(config, command)
+        assert "problem: seeds: empty.txt: empty file" in shown
+        assert f"problem: {lenient}" in shown
+    # A file fixed (or gone) takes its problem with it.
+    (seeds / "empty.txt").write_text("Filled\n\nNow there are talks.\n", encoding="utf-8")
+    (seeds / "binary.txt").unlink()
+    run_cli(config, "update", "--source", "seeds")
+    listed = {r["name"]: r for r in json.loads(ok(config, "sources", "--json"))}
+    assert listed["seeds"]["problems"] == []
