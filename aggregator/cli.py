@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from aggregator.preview import Verdict
+    from aggregator.store import Store
     from aggregator.update import Context
 
 # The engine (``aggregator.update``: parsers, publishers, store) is imported by
@@ -514,10 +515,8 @@ def stories_cmd(
             )
             return
         if explain_id is not None:
-            joins = ctx.store.story_joins(explain_id)
-            if not joins:
-                fail(StoreError(f"no story {explain_id!r}"))
-            _print_joins(explain_id, joins, as_json)
+            story_id = _story_id(ctx.store, explain_id)
+            _print_joins(story_id, ctx.store.story_joins(story_id), as_json)
             return
         rows = ctx.store.story_rows(topic)
     data = [
@@ -557,7 +556,9 @@ def stories_cmd(
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     table = Table(title="stories")
-    for col in ("id", "title", "entries", "sources", "updated"):
+    # The whole id, without its urn:uuid: prefix: what every command accepts back.
+    table.add_column("id", no_wrap=True, min_width=36)
+    for col in ("title", "entries", "sources", "updated"):
         table.add_column(col)
     for s in data:
         table.add_row(
@@ -568,6 +569,26 @@ def stories_cmd(
             s["updated"] or "",
         )
     out_console.print(table)
+
+
+def _story_id(store: Store, text: str) -> str:
+    """The story a user named: its whole id, without ``urn:uuid:``, or a unique start of it.
+
+    Exits 2 (a bad argument) when no story, or more than one, fits.
+    """
+    found = store.find_story_ids(text)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        click.echo(f"aggregator: error: no story {text!r} (see aggregator stories)", err=True)
+    else:
+        shown = ", ".join(f.removeprefix("urn:uuid:") for f in found[:5])
+        click.echo(
+            f"aggregator: error: {text!r} names several stories ({shown}"
+            f"{', ...' if len(found) > 5 else ''}): give more of the id",
+            err=True,
+        )
+    sys.exit(EXIT_CONFIG)
 
 
 def _published_guid(entry: dict[str, Any]) -> str | None:
@@ -713,6 +734,8 @@ def _verdicts(
         matcher = matcher_for(config, query=query, topic=topic)
         store = open_store(config.store_url)
     try:
+        if ids is not None:
+            ids = [_story_id(store, text) for text in ids]
         found = verdicts(store, matcher, now=now, ids=ids)
         # Keep only what is printed: a preview over every story holds no texts.
         return matcher, [v for v in found if v.matched or not only_matched]

@@ -388,3 +388,27 @@ def test_problems_are_kept_per_source_and_seed_file_and_shown(
     run_cli(config, "update", "--source", "seeds")
     listed = {r["name"]: r for r in json.loads(ok(config, "sources", "--json"))}
     assert listed["seeds"]["problems"] == []
+
+
+def test_a_story_id_is_accepted_with_or_without_its_prefix_or_by_a_unique_start(
+    workspace: Path,
+) -> None:
+    """Item 11: what ``stories`` shows can be pasted back into every command."""
+    config = write_config(workspace, "  - {name: caucasus, query: Azerbaijan}\n")
+    ok(config, "update")
+    (story,) = stories(config)
+    full = story["id"]
+    bare = full.removeprefix("urn:uuid:")
+    assert bare in ok(config, "stories")  # shown whole, not cut
+    for given in (full, bare, bare[:8]):
+        joins = json.loads(ok(config, "stories", "--explain", given, "--json"))
+        assert joins["id"] == full
+        [verdict] = json.loads(ok(config, "explain", "caucasus", given, "--json"))
+        assert verdict["id"] == full
+        assert verdict["matched"] is True
+    for command in (["stories", "--explain", "ffff0000"], ["explain", "caucasus", "ffff0000"]):
+        proc = run_cli(config, *command)
+        assert proc.returncode == 2
+        assert proc.stderr.strip() == (
+            "aggregator: error: no story 'ffff0000' (see aggregator stories)"
+        )
