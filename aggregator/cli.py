@@ -113,18 +113,27 @@ def known_errors() -> Iterator[None]:
 
 class _State:
     def __init__(
-        self, config_path: str | None, log_level: str | None = None, log_format: str = "text"
+        self,
+        config_path: str | None,
+        log_level: str | None = None,
+        log_format: str = "text",
+        data_dir: Path | None = None,
     ) -> None:
         self.config_path = config_path
         self.log_level = log_level
         self.log_format = log_format
+        #: ``--data-dir`` (or ``AGGREGATOR_DATA_DIR``): every command's data folder
+        self.data_dir = data_dir
         self._config: Config | None = None
 
     @property
     def config(self) -> Config:
+        """The loaded config, with the data folder every command resolves the same way."""
         if self._config is None:
+            from aggregator.runtime.settings import with_data_dir
+
             with known_errors():
-                self._config = load_config(self.config_path)
+                self._config = with_data_dir(load_config(self.config_path), self.data_dir)
         return self._config
 
     @contextmanager
@@ -142,7 +151,58 @@ class _State:
 pass_state = click.make_pass_decorator(_State)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: options of the ``aggregator`` group a user may also give after the command
+_GLOBAL_OPTIONS = ("--config", "--log-level", "--log-format", "--data-dir")
+
+
+class _Aggregator(click.Group):
+    """The command group: its options are accepted after the command's name too.
+
+    ``aggregator check --config x.yaml`` and ``aggregator run --log-format
+    json`` read as ``aggregator --config x.yaml check``: the global options
+    found after the command (and before a ``--``) move in front of it, unless
+    the command has an option of the same name.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._hoist(ctx, args))
+
+    def _hoist(self, ctx: click.Context, args: list[str]) -> list[str]:
+        front: list[str] = []
+        i = 0
+        while i < len(args) and args[i].startswith("-"):
+            # The group's own options before the command, with their values.
+            takes_value = args[i] in _GLOBAL_OPTIONS
+            i += 2 if takes_value else 1
+        if i >= len(args):
+            return args
+        command = self.get_command(ctx, args[i])
+        if command is None:
+            return args
+        own = {name for param in command.params for name in getattr(param, "opts", ())}
+        hoisted = [name for name in _GLOBAL_OPTIONS if name not in own]
+        rest: list[str] = []
+        j = i + 1
+        while j < len(args):
+            arg = args[j]
+            if arg == "--":
+                rest.extend(args[j:])
+                break
+            name = arg.split("=", 1)[0]
+            if name in hoisted:
+                if "=" in arg:
+                    front.append(arg)
+                    j += 1
+                    continue
+                front.extend(args[j : j + 2])
+                j += 2
+                continue
+            rest.append(arg)
+            j += 1
+        return [*args[:i], *front, args[i], *rest]
+
+
+@click.group(cls=_Aggregator, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -165,16 +225,28 @@ pass_state = click.make_pass_decorator(_State)
     show_default=True,
     help="Log lines as text or JSON objects [env AGGREGATOR_LOG_FORMAT].",
 )
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGGREGATOR_DATA_DIR",
+    default=None,
+    help="Data folder (database, published files, lock) instead of the config's data_dir, "
+    "for every command [env AGGREGATOR_DATA_DIR].",
+)
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
 def main(
-    ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str
+    ctx: click.Context,
+    config_path: str | None,
+    log_level: str | None,
+    log_format: str,
+    data_dir: Path | None,
 ) -> None:
     """Aggregate feeds and local seed articles into topic feeds."""
     logging.basicConfig(
         level=(log_level or "warning").upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = _State(config_path, log_level, log_format)
+    ctx.obj = _State(config_path, log_level, log_format, data_dir)
 
 
 @main.command()
@@ -857,6 +929,8 @@ def run_cmd(
 
     configure_logging(state.log_level or "info", state.log_format)
     config = state.config
+    # Reloads apply it again: the one given after "run", else the global one.
+    data_dir = data_dir or state.data_dir
     settings = DaemonSettings(
         shutdown_deadline=shutdown_deadline, max_workers=workers, catch_up_rate=catch_up_rate
     )

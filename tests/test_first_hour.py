@@ -412,3 +412,29 @@ def test_a_story_id_is_accepted_with_or_without_its_prefix_or_by_a_unique_start(
         assert proc.stderr.strip() == (
             "aggregator: error: no story 'ffff0000' (see aggregator stories)"
         )
+
+
+def test_every_command_follows_the_data_folder_the_daemon_runs_on(workspace: Path) -> None:
+    """Item 12: ``--data-dir`` and ``AGGREGATOR_DATA_DIR`` for every command."""
+    config = write_config(workspace, "  - {name: caucasus, query: Azerbaijan}\n")
+    elsewhere = workspace / "elsewhere"
+    env = {"AGGREGATOR_DATA_DIR": str(elsewhere)}
+    assert run_cli(config, "update", env=env).returncode == 0
+    assert (elsewhere / "aggregator.db").is_file()
+    for args, environment in (
+        (("--data-dir", str(elsewhere)), None),  # after the command
+        ((), env),
+    ):
+        listed = json.loads(ok_env(config, environment, "sources", "--json", *args))
+        assert {r["name"]: r["items"] for r in listed} == {"ledger": 1, "my-seeds": 0}
+        found = json.loads(ok_env(config, environment, "stories", "--json", *args))
+        assert len(found) == 1
+        status = json.loads(ok_env(config, environment, "status", "--json", *args))
+        assert {s["name"]: s["state"] for s in status["sources"]}["ledger"] != "new"
+    assert not (workspace / "var").exists()
+
+
+def ok_env(config: Path, env: dict[str, str] | None, *args: str) -> str:
+    proc = run_cli(config, *args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
