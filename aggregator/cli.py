@@ -436,7 +436,8 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "last_status": st.last_status if st else None,
                 "last_attempt_at": _iso(st.last_attempt_at) if st else None,
                 "last_success_at": _iso(st.last_success_at) if st else None,
-                "next_due_at": _iso(st.next_due_at) if st else None,
+                # Gone: never polled again (no date rather than the end of time).
+                "next_due_at": _iso(st.next_due_at) if st and not st.gone else None,
                 "consecutive_failures": st.consecutive_failures if st else 0,
                 "last_error_class": st.last_error_class if st else None,
                 "last_error": st.last_error if st else None,
@@ -471,7 +472,7 @@ def sources_cmd(state: _State, as_json: bool) -> None:
             str(r["items"]),
             r["last_outcome"] or "never",
             str(r["consecutive_failures"]),
-            r["next_due_at"] or "now",
+            "never (gone)" if r["gone"] else r["next_due_at"] or "now",
             r["last_error"] or "",
         )
     out_console.print(table)
@@ -537,7 +538,7 @@ def status_cmd(state: _State, as_json: bool) -> None:
             s.name,
             Text(s.health.value, style=_HEALTH_STYLE.get(s.health.value, "")),
             _iso(s.last_success) or "never",
-            _iso(s.next_due) or "now",
+            "never (gone)" if s.health.value == "gone" else _iso(s.next_due) or "now",
             str(s.failures),
             f"{s.entries_per_day:.1f}",
             spark,

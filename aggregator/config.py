@@ -80,6 +80,10 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 # expand); it is matched first so an escaped reference is never expanded.
 _ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+#: :data:`_NAME_RE` in words, for the error a user reads
+_NAME_RULE = (
+    "use 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
+)
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 
@@ -322,6 +326,15 @@ class _FullContent(_Model):
         return value
 
 
+def _one_or_many(value: Any) -> Any:
+    """A single string where a list is expected is a one-item list (``tags: markets``)."""
+    return [value] if isinstance(value, str) else value
+
+
+#: a list of strings, or one string standing for a one-item list
+Names = Annotated[tuple[str, ...], BeforeValidator(_one_or_many)]
+
+
 class _Source(_Model):
     name: str = Field(pattern=_NAME_RE)
     path: str | None = None
@@ -330,7 +343,7 @@ class _Source(_Model):
     interval: Duration | None = None
     timeout: Duration | None = None
     max_bytes: Size | None = None
-    tags: tuple[str, ...] = ()
+    tags: Names = ()
     headers: dict[str, str] = Field(default_factory=dict)
     #: fetch each new entry's page for its full article: true, or {selector: "..."}
     full_content: _FullContent | None = Field(
@@ -386,10 +399,10 @@ class _Topic(_Model):
     tokens: tuple[str, ...] = ()
     cache_max_age: Duration = timedelta(minutes=5)
     #: source names or ``tag:TAG`` groups of sources; empty: every source
-    sources: tuple[str, ...] = ()
+    sources: Names = ()
     max_age: Duration | None = None
     #: language tags: ``en`` admits ``en`` and ``en-GB``
-    lang: tuple[str, ...] = ()
+    lang: Names = ()
     #: replace: an updated story keeps its place; resurface: it rises with its new updated
     updates: Literal["replace", "resurface"] = "replace"
 
@@ -617,7 +630,12 @@ def _validation_error(
         if not (isinstance(p, str) and p.startswith("function-"))
     ]
     message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    if (
+        first["type"] == "string_pattern_mismatch"
+        and first.get("ctx", {}).get("pattern") == _NAME_RE
+    ):
+        message = f"{first['input']!r} is not a valid name: {_NAME_RULE}"
+    elif first["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
         loc = loc[:-1]
     elif first["type"] == "missing":

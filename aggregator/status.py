@@ -125,7 +125,8 @@ def build(
                 kind=spec.kind.value,
                 health=classify(state, spec.location, polls, now=now),
                 last_success=state.last_success_at if state else None,
-                next_due=state.next_due_at if state else None,
+                # A gone source is never polled again: no due time (None), not the end of time.
+                next_due=state.next_due_at if state and not state.gone else None,
                 failures=state.consecutive_failures if state else 0,
                 error=redact_urls(state.last_error) if state and state.last_error else None,
                 entries_per_day=entries_per_day(polls, now=now),

@@ -438,3 +438,38 @@ def ok_env(config: Path, env: dict[str, str] | None, *args: str) -> str:
     proc = run_cli(config, *args, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+def test_small_things_a_new_user_meets(tmp_path: Path, httpserver: HTTPServer) -> None:
+    """Item 14 (in part): a gone source, scalar lists, a bad topic name, a quiet first run."""
+    httpserver.expect_request("/gone.xml").respond_with_data("gone", status=410)
+    (tmp_path / "seeds").mkdir()
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nallow_networks: ['127.0.0.0/8']\n"
+        "sources:\n  - {name: seeds, path: seeds, tags: markets}\n"
+        f"  - {{name: old, url: '{httpserver.url_for('/gone.xml')}'}}\n"
+        "topics:\n  - {name: markets, query: shares, sources: 'tag:markets', lang: en}\n",
+        encoding="utf-8",
+    )
+    first = run_cli(config, "--log-level", "info", "update")
+    assert "alembic" not in first.stderr
+    assert "Running upgrade" not in first.stderr
+    listed = {r["name"]: r for r in json.loads(ok(config, "sources", "--json"))}
+    assert listed["old"]["gone"] is True
+    assert listed["old"]["next_due_at"] is None
+    assert "never (gone)" in ok(config, "sources")
+    status = {s["name"]: s for s in json.loads(ok(config, "status", "--json"))["sources"]}
+    assert status["old"]["state"] == "gone"
+    assert status["old"]["next_due"] is None
+    assert "never (gone)" in ok(config, "status")
+    config.write_text(
+        "data_dir: var\nsources: []\ntopics:\n  - {name: Markets Daily, query: shares}\n",
+        encoding="utf-8",
+    )
+    proc = run_cli(config, "check")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"aggregator: error: {config}: topics[0].name: 'Markets Daily' is not a valid name: "
+        "use 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
+    )

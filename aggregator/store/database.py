@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import fcntl
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -220,6 +221,19 @@ def _migrate(engine: Engine, lock: Path | None = None) -> None:
 
 
 def _upgrade(engine: Engine) -> None:
+    # Alembic says each plugin it loads and each revision it runs at INFO: a
+    # first run would print a dozen lines. Quiet unless debugging.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    if not alembic_log.isEnabledFor(logging.DEBUG):
+        alembic_log.setLevel(logging.WARNING)
+    try:
+        _run_upgrade(engine)
+    finally:
+        alembic_log.setLevel(level)
+
+
+def _run_upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
