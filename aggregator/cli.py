@@ -35,6 +35,7 @@ from aggregator.errors import (
     PublishError,
     SourceError,
     StoreError,
+    redact_urls,
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
 from aggregator.sources.opml import parse_opml
@@ -447,6 +448,8 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "full_content": spec.full_content is not None,
                 "hint": str(hint) if hint else None,
                 "problems": list(st.problems) if st else [],
+                # A permanent redirect seen, not yet confirmed (the location is the confirmed one).
+                "moved_to": st.moved_to if st else None,
             }
         )
     if as_json:
@@ -477,9 +480,24 @@ def sources_cmd(state: _State, as_json: bool) -> None:
         )
     out_console.print(table)
     _print_problems((r["name"], r["problems"]) for r in rows)
+    _print_moves(
+        (r["name"], redact_urls(r["moved_to"] or r["location"]))
+        for r in rows
+        if r["moved_to"] or r["location"] != r["configured"]
+    )
     for r in rows:
         if r["hint"]:
             out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
+
+
+def _print_moves(moves: Iterable[tuple[str, str]]) -> None:
+    """Where moved sources' permanent redirects lead: what to write in the config."""
+    for name, url in moves:
+        out_console.print(
+            f"moved: {name}: permanently redirected to {url} (update its url: in the config)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _print_problems(sources: Iterable[tuple[str, Sequence[str]]]) -> None:
@@ -546,6 +564,7 @@ def status_cmd(state: _State, as_json: bool) -> None:
         )
     out_console.print(table)
     _print_problems((s.name, s.problems) for s in status.sources)
+    _print_moves((s.name, s.moved_to) for s in status.sources if s.moved_to)
     topics = Table(title="topics")
     topics.add_column("topic")
     topics.add_column("stories", justify="right")

@@ -473,3 +473,32 @@ def test_small_things_a_new_user_meets(tmp_path: Path, httpserver: HTTPServer) -
         f"aggregator: error: {config}: topics[0].name: 'Markets Daily' is not a valid name: "
         "use 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
     )
+
+
+def test_a_moved_source_shows_where_it_moved(tmp_path: Path, httpserver: HTTPServer) -> None:
+    """Item 14: a permanent redirect's new URL is shown by ``sources`` and ``status``."""
+    new = httpserver.url_for("/new.xml")
+    httpserver.expect_request("/old.xml").respond_with_data(
+        "", status=301, headers={"Location": new}
+    )
+    httpserver.expect_request("/new.xml").respond_with_data(
+        "<rss version='2.0'><channel><title>W</title><item><guid>a</guid><title>Talks</title>"
+        "<description>the talks</description></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nallow_networks: ['127.0.0.0/8']\n"
+        f"sources:\n  - {{name: wire, url: '{httpserver.url_for('/old.xml')}'}}\n"
+        "topics:\n  - {name: all, query: talks}\n",
+        encoding="utf-8",
+    )
+    ok(config, "update")
+    [listed] = json.loads(ok(config, "sources", "--json"))
+    assert listed["moved_to"] == new
+    line = f"moved: wire: permanently redirected to {new} (update its url: in the config)"
+    assert line in ok(config, "sources")
+    [status] = json.loads(ok(config, "status", "--json"))["sources"]
+    assert status["state"] == "moved"
+    assert status["moved_to"] == new
+    assert line in ok(config, "status")
