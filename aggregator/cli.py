@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,10 +31,12 @@ from aggregator.config import DEFAULT_CONFIG_PATH, Config, config_json_schema, l
 from aggregator.errors import (
     AggregatorError,
     ConfigError,
+    ListenError,
     PublishError,
     SourceError,
     StoreError,
     printable,
+    redact_urls,
 )
 from aggregator.model import Outcome, SourceKind, SourceResult
 from aggregator.sources.opml import parse_opml
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from aggregator.preview import Verdict
+    from aggregator.store import Store
     from aggregator.update import Context
 
 # The engine (``aggregator.update``: parsers, publishers, store) is imported by
@@ -54,6 +57,7 @@ EXIT_SOURCE_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_STORE = 3
 EXIT_PUBLISH = 4
+EXIT_LISTEN = 5
 #: recent entries of a source that ``aggregator sources`` looks at for its teaser hint
 HINT_SAMPLE = 20
 
@@ -95,6 +99,8 @@ def fail(error: AggregatorError) -> NoReturn:
         code = EXIT_STORE
     elif isinstance(error, PublishError):
         code = EXIT_PUBLISH
+    elif isinstance(error, ListenError):
+        code = EXIT_LISTEN
     click.echo(f"aggregator: error: {printable(str(error))}", err=True)
     sys.exit(code)
 
@@ -109,18 +115,27 @@ def known_errors() -> Iterator[None]:
 
 class _State:
     def __init__(
-        self, config_path: str | None, log_level: str | None = None, log_format: str = "text"
+        self,
+        config_path: str | None,
+        log_level: str | None = None,
+        log_format: str = "text",
+        data_dir: Path | None = None,
     ) -> None:
         self.config_path = config_path
         self.log_level = log_level
         self.log_format = log_format
+        #: ``--data-dir`` (or ``AGGREGATOR_DATA_DIR``): every command's data folder
+        self.data_dir = data_dir
         self._config: Config | None = None
 
     @property
     def config(self) -> Config:
+        """The loaded config, with the data folder every command resolves the same way."""
         if self._config is None:
+            from aggregator.runtime.settings import with_data_dir
+
             with known_errors():
-                self._config = load_config(self.config_path)
+                self._config = with_data_dir(load_config(self.config_path), self.data_dir)
         return self._config
 
     @contextmanager
@@ -138,7 +153,58 @@ class _State:
 pass_state = click.make_pass_decorator(_State)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: options of the ``aggregator`` group a user may also give after the command
+_GLOBAL_OPTIONS = ("--config", "--log-level", "--log-format", "--data-dir")
+
+
+class _Aggregator(click.Group):
+    """The command group: its options are accepted after the command's name too.
+
+    ``aggregator check --config x.yaml`` and ``aggregator run --log-format
+    json`` read as ``aggregator --config x.yaml check``: the global options
+    found after the command (and before a ``--``) move in front of it, unless
+    the command has an option of the same name.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, self._hoist(ctx, args))
+
+    def _hoist(self, ctx: click.Context, args: list[str]) -> list[str]:
+        front: list[str] = []
+        i = 0
+        while i < len(args) and args[i].startswith("-"):
+            # The group's own options before the command, with their values.
+            takes_value = args[i] in _GLOBAL_OPTIONS
+            i += 2 if takes_value else 1
+        if i >= len(args):
+            return args
+        command = self.get_command(ctx, args[i])
+        if command is None:
+            return args
+        own = {name for param in command.params for name in getattr(param, "opts", ())}
+        hoisted = [name for name in _GLOBAL_OPTIONS if name not in own]
+        rest: list[str] = []
+        j = i + 1
+        while j < len(args):
+            arg = args[j]
+            if arg == "--":
+                rest.extend(args[j:])
+                break
+            name = arg.split("=", 1)[0]
+            if name in hoisted:
+                if "=" in arg:
+                    front.append(arg)
+                    j += 1
+                    continue
+                front.extend(args[j : j + 2])
+                j += 2
+                continue
+            rest.append(arg)
+            j += 1
+        return [*args[:i], *front, args[i], *rest]
+
+
+@click.group(cls=_Aggregator, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -161,27 +227,46 @@ pass_state = click.make_pass_decorator(_State)
     show_default=True,
     help="Log lines as text or JSON objects [env AGGREGATOR_LOG_FORMAT].",
 )
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="AGGREGATOR_DATA_DIR",
+    default=None,
+    help="Data folder (database, published files, lock) instead of the config's data_dir, "
+    "for every command [env AGGREGATOR_DATA_DIR].",
+)
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
 def main(
-    ctx: click.Context, config_path: str | None, log_level: str | None, log_format: str
+    ctx: click.Context,
+    config_path: str | None,
+    log_level: str | None,
+    log_format: str,
+    data_dir: Path | None,
 ) -> None:
     """Aggregate feeds and local seed articles into topic feeds."""
     logging.basicConfig(
         level=(log_level or "warning").upper(), format="%(levelname)s %(name)s: %(message)s"
     )
-    ctx.obj = _State(config_path, log_level, log_format)
+    ctx.obj = _State(config_path, log_level, log_format, data_dir)
 
 
 @main.command()
+@click.option("--strict", is_flag=True, help="Exit 2 when there are warnings.")
 @pass_state
-def check(state: _State) -> None:
-    """Validate the config and summarise it."""
+def check(state: _State, strict: bool) -> None:
+    """Validate the config, summarise it, and warn about what would fail at run time."""
+    from aggregator.checks import config_warnings
+
     config = state.config
+    warnings = config_warnings(config)
+    for line in warnings:
+        click.echo(f"aggregator: warning: {line}", err=True)
     kinds: dict[str, int] = {}
     for s in config.sources:
         kinds[s.kind.value] = kinds.get(s.kind.value, 0) + 1
-    out_console.print(f"config:   {config.path}: ok")
+    verdict = f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else "ok"
+    out_console.print(f"config:   {config.path}: {verdict}")
     out_console.print(f"data dir: {config.data_dir}")
     by_kind = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "none"
     out_console.print(f"sources:  {len(config.sources)} ({by_kind})")
@@ -189,6 +274,8 @@ def check(state: _State) -> None:
         f"topics:   {len(config.topics)} ({', '.join(t.name for t in config.topics) or 'none'})"
     )
     out_console.print(f"serving:  {config.server.base_url}")
+    if warnings and strict:
+        sys.exit(EXIT_CONFIG)
 
 
 @main.command("config-schema")
@@ -358,7 +445,8 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "last_status": st.last_status if st else None,
                 "last_attempt_at": _iso(st.last_attempt_at) if st else None,
                 "last_success_at": _iso(st.last_success_at) if st else None,
-                "next_due_at": _iso(st.next_due_at) if st else None,
+                # Gone: never polled again (no date rather than the end of time).
+                "next_due_at": _iso(st.next_due_at) if st and not st.gone else None,
                 "consecutive_failures": st.consecutive_failures if st else 0,
                 "last_error_class": st.last_error_class if st else None,
                 "last_error": st.last_error if st else None,
@@ -367,6 +455,9 @@ def sources_cmd(state: _State, as_json: bool) -> None:
                 "gone": st.gone if st else False,
                 "full_content": spec.full_content is not None,
                 "hint": str(hint) if hint else None,
+                "problems": list(st.problems) if st else [],
+                # A permanent redirect seen, not yet confirmed (the location is the confirmed one).
+                "moved_to": st.moved_to if st else None,
             }
         )
     if as_json:
@@ -392,13 +483,37 @@ def sources_cmd(state: _State, as_json: bool) -> None:
             str(r["items"]),
             r["last_outcome"] or "never",
             str(r["consecutive_failures"]),
-            r["next_due_at"] or "now",
+            "never (gone)" if r["gone"] else r["next_due_at"] or "now",
             r["last_error"] or "",
         )
     out_console.print(table)
+    _print_problems((r["name"], r["problems"]) for r in rows)
+    _print_moves(
+        (r["name"], redact_urls(r["moved_to"] or r["location"]))
+        for r in rows
+        if r["moved_to"] or r["location"] != r["configured"]
+    )
     for r in rows:
         if r["hint"]:
             out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
+
+
+def _print_moves(moves: Iterable[tuple[str, str]]) -> None:
+    """Where moved sources' permanent redirects lead: what to write in the config."""
+    for name, url in moves:
+        out_console.print(
+            f"moved: {name}: permanently redirected to {url} (update its url: in the config)",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _print_problems(sources: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """The problems each source's last read found, one line each, below its table."""
+    for name, problems in sources:
+        for line in problems:
+            shown = line if line.startswith(f"{name}: ") else f"{name}: {line}"
+            out_console.print(f"problem: {shown}", markup=False, highlight=False)
 
 
 _SPARK_STYLE = {"ok": "green", "nm": "dim green", "fail": "bold red"}
@@ -449,13 +564,15 @@ def status_cmd(state: _State, as_json: bool) -> None:
             s.name,
             Text(s.health.value, style=_HEALTH_STYLE.get(s.health.value, "")),
             _iso(s.last_success) or "never",
-            _iso(s.next_due) or "now",
+            "never (gone)" if s.health.value == "gone" else _iso(s.next_due) or "now",
             str(s.failures),
             f"{s.entries_per_day:.1f}",
             spark,
             printable(s.error or ""),
         )
     out_console.print(table)
+    _print_problems((s.name, s.problems) for s in status.sources)
+    _print_moves((s.name, s.moved_to) for s in status.sources if s.moved_to)
     topics = Table(title="topics")
     topics.add_column("topic")
     topics.add_column("stories", justify="right")
@@ -498,10 +615,8 @@ def stories_cmd(
             )
             return
         if explain_id is not None:
-            joins = ctx.store.story_joins(explain_id)
-            if not joins:
-                fail(StoreError(f"no story {explain_id!r}"))
-            _print_joins(explain_id, joins, as_json)
+            story_id = _story_id(ctx.store, explain_id)
+            _print_joins(story_id, ctx.store.story_joins(story_id), as_json)
             return
         rows = ctx.store.story_rows(topic)
     data = [
@@ -541,7 +656,9 @@ def stories_cmd(
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     table = Table(title="stories")
-    for col in ("id", "title", "entries", "sources", "updated"):
+    # The whole id, without its urn:uuid: prefix: what every command accepts back.
+    table.add_column("id", no_wrap=True, min_width=36)
+    for col in ("title", "entries", "sources", "updated"):
         table.add_column(col)
     for s in data:
         table.add_row(
@@ -552,6 +669,26 @@ def stories_cmd(
             s["updated"] or "",
         )
     out_console.print(table)
+
+
+def _story_id(store: Store, text: str) -> str:
+    """The story a user named: its whole id, without ``urn:uuid:``, or a unique start of it.
+
+    Exits 2 (a bad argument) when no story, or more than one, fits.
+    """
+    found = store.find_story_ids(text)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        click.echo(f"aggregator: error: no story {text!r} (see aggregator stories)", err=True)
+    else:
+        shown = ", ".join(f.removeprefix("urn:uuid:") for f in found[:5])
+        click.echo(
+            f"aggregator: error: {text!r} names several stories ({shown}"
+            f"{', ...' if len(found) > 5 else ''}): give more of the id",
+            err=True,
+        )
+    sys.exit(EXIT_CONFIG)
 
 
 def _published_guid(entry: dict[str, Any]) -> str | None:
@@ -697,6 +834,8 @@ def _verdicts(
         matcher = matcher_for(config, query=query, topic=topic)
         store = open_store(config.store_url)
     try:
+        if ids is not None:
+            ids = [_story_id(store, text) for text in ids]
         found = verdicts(store, matcher, now=now, ids=ids)
         # Keep only what is printed: a preview over every story holds no texts.
         return matcher, [v for v in found if v.matched or not only_matched]
@@ -818,6 +957,8 @@ def run_cmd(
 
     configure_logging(state.log_level or "info", state.log_format)
     config = state.config
+    # Reloads apply it again: the one given after "run", else the global one.
+    data_dir = data_dir or state.data_dir
     settings = DaemonSettings(
         shutdown_deadline=shutdown_deadline, max_workers=workers, catch_up_rate=catch_up_rate
     )

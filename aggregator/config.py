@@ -13,7 +13,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -80,6 +80,10 @@ _SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 # expand); it is matched first so an escaped reference is never expanded.
 _ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+#: :data:`_NAME_RE` in words, for the error a user reads
+_NAME_RULE = (
+    "use 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
+)
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 #: different characters an admin token must hold (a random 16-character token
 #: has about 13; "aaaaaaaaaaaaaaaa" has one)
@@ -354,6 +358,15 @@ class _FullContent(_Model):
         return value
 
 
+def _one_or_many(value: Any) -> Any:
+    """A single string where a list is expected is a one-item list (``tags: markets``)."""
+    return [value] if isinstance(value, str) else value
+
+
+#: a list of strings, or one string standing for a one-item list
+Names = Annotated[tuple[str, ...], BeforeValidator(_one_or_many)]
+
+
 class _Source(_Model):
     name: str = Field(pattern=_NAME_RE)
     path: str | None = None
@@ -362,7 +375,7 @@ class _Source(_Model):
     interval: Duration | None = None
     timeout: Duration | None = None
     max_bytes: Size | None = None
-    tags: tuple[str, ...] = ()
+    tags: Names = ()
     headers: dict[str, str] = Field(default_factory=dict)
     #: fetch each new entry's page for its full article: true, or {selector: "..."}
     full_content: _FullContent | None = Field(
@@ -431,10 +444,10 @@ class _Topic(_Model):
     tokens: tuple[str, ...] = ()
     cache_max_age: Duration = timedelta(minutes=5)
     #: source names or ``tag:TAG`` groups of sources; empty: every source
-    sources: tuple[str, ...] = ()
+    sources: Names = ()
     max_age: Duration | None = None
     #: language tags: ``en`` admits ``en`` and ``en-GB``
-    lang: tuple[str, ...] = ()
+    lang: Names = ()
     #: replace: an updated story keeps its place; resurface: it rises with its new updated
     updates: Literal["replace", "resurface"] = "replace"
 
@@ -591,6 +604,8 @@ class Config:
     dedup: NearDupSettings = field(default_factory=NearDupSettings)
     ingest: IngestSpec = IngestSpec()
     workers: WorkersSpec = WorkersSpec()
+    #: the files listed under ``include:``, resolved (a daemon watches them too)
+    included: tuple[Path, ...] = ()
 
     def source(self, name: str) -> SourceSpec | None:
         return next((s for s in self.sources if s.name == name), None)
@@ -689,7 +704,12 @@ def _validation_error(
         if not (isinstance(p, str) and p.startswith("function-"))
     ]
     message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+    if (
+        first["type"] == "string_pattern_mismatch"
+        and first.get("ctx", {}).get("pattern") == _NAME_RE
+    ):
+        message = f"{first['input']!r} is not a valid name: {_NAME_RULE}"
+    elif first["type"] == "extra_forbidden":
         message = f"unknown key {loc[-1]!r}"
         loc = loc[:-1]
     elif first["type"] == "missing":
@@ -762,7 +782,14 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             file=file,
             key="workers.enabled",
         )
-    return _freeze(model, path, base, _topics(model, file))
+    config = _freeze(model, path, base, _topics(model, file))
+    return replace(config, included=_included_files(raw, base))
+
+
+def _included_files(raw: dict[str, Any], base: Path) -> tuple[Path, ...]:
+    """The files ``include:`` lists, resolved (checked by :func:`_load_includes`)."""
+    includes = raw.get("include") or []
+    return tuple((base / inc).resolve() for inc in includes if isinstance(inc, str))
 
 
 def _query_key(index: int, error: QuerySyntaxError) -> str:

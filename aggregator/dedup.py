@@ -36,6 +36,7 @@ __all__ = [
     "link_key",
     "mint_story_id",
     "next_updated",
+    "split_story_id",
 ]
 
 #: namespace of story ids (uuid5); changing it would change every new id
@@ -124,6 +125,15 @@ def decide(
     if tombstone is not None:
         return Decision(Action.NEW, tombstone[0])
     return Decision(Action.NEW, mint_story_id(item.source, item.identity))
+
+
+def split_story_id(source: str, identity: str, content_hash: str) -> str:
+    """The id of a story an entry starts when its new text takes it out of the story it founded.
+
+    That story keeps the id minted from the entry (:func:`mint_story_id`);
+    the new one is named by the entry and the text that split it off.
+    """
+    return mint_story_id(source, f"{identity}#{content_hash}")
 
 
 def next_updated(previous: datetime, candidate: datetime, now: datetime) -> datetime:

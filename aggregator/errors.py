@@ -22,7 +22,8 @@ occur (``raise FetchError(...) from exc``).
     │   └── SeedFileError           a local file that cannot be ingested
     ├── StoreError                  the database failed
     │   └── DataDirLockedError      another daemon holds the data folder
-    └── PublishError                writing a published document failed
+    ├── PublishError                writing a published document failed
+    └── ListenError                 the web server cannot listen on its address
 """
 
 from __future__ import annotations
@@ -278,3 +279,17 @@ class DataDirLockedError(StoreError):
 
 class PublishError(AggregatorError):
     """Writing a published document failed."""
+
+
+class ListenError(AggregatorError):
+    """The web server cannot listen on its configured address (in use, not ours)."""
+
+    def __init__(self, host: str, port: int, reason: str, *, file: str | None = None) -> None:
+        self.host = host
+        self.port = port
+        where = f" in {file}" if file else ""
+        shown = f"[{host}]" if ":" in host else host
+        super().__init__(
+            f"{shown}:{port}: cannot listen: {reason}; "
+            f"set server.port (or server.host){where} to a free address"
+        )

@@ -420,6 +420,9 @@ class SourceState:
     gone: bool = False
     #: hash of the last 200 body parsed; an equal body is not parsed again
     body_hash: str | None = None
+    #: the problems of the last read (one line each: a seed file that is empty,
+    #: a feed read leniently), kept until the source or the file is read again
+    problems: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)

@@ -89,4 +89,20 @@ def verdicts(
         ids: only these stories; None for all.
     """
     for story in store.stories(ids):
-        yield Verdict(story, matcher.explain(document(story.item), now))
+        yield Verdict(story, _explain(matcher, story, now))
+
+
+def _explain(matcher: TopicMatcher, story: Story, now: datetime) -> Explanation:
+    """The verdict on a story as the store decides it: as told by any of its sources.
+
+    A topic scoped to sources admits a story that *any* of its entries
+    brings from one of them (see ``store.membership.matching_stories``).
+    """
+    explanation = matcher.explain(document(story.item), now)
+    others = dict.fromkeys(v.source for v in story.via if v.source != story.item.source)
+    for source in sorted(others):
+        if explanation.matched:
+            break
+        told = matcher.explain(document(replace(story.item, source=source)), now)
+        explanation = told if told.matched else explanation
+    return explanation

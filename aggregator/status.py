@@ -48,6 +48,10 @@ class SourceStatus:
     entries_per_day: float
     #: polls, oldest first
     history: tuple[Poll, ...]
+    #: the problems of the last read (a seed file that is empty), URL secrets redacted
+    problems: tuple[str, ...] = ()
+    #: where a moved source's permanent redirect leads (confirmed, or being confirmed), redacted
+    moved_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +127,14 @@ def build(
                 kind=spec.kind.value,
                 health=classify(state, spec.location, polls, now=now),
                 last_success=state.last_success_at if state else None,
-                next_due=state.next_due_at if state else None,
+                # A gone source is never polled again: no due time (None), not the end of time.
+                next_due=state.next_due_at if state and not state.gone else None,
                 failures=state.consecutive_failures if state else 0,
                 error=redact_urls(state.last_error) if state and state.last_error else None,
                 entries_per_day=entries_per_day(polls, now=now),
                 history=polls,
+                problems=tuple(redact_urls(p) for p in state.problems) if state else (),
+                moved_to=_moved_to(state, spec.location),
             )
         )
     kept = tuple(TopicStatus(t.name, topic_counts.get(t.name, 0), t.private) for t in topics)
@@ -173,6 +180,15 @@ def _poll_json(poll: Poll) -> dict[str, Any]:
     }
 
 
+def _moved_to(state: SourceState | None, configured: str) -> str | None:
+    """The URL a permanent redirect sent the source to: pending confirmation, or confirmed."""
+    if state is None:
+        return None
+    if state.moved_to:
+        return redact_urls(state.moved_to)
+    return redact_urls(state.location) if state.location != configured else None
+
+
 def to_json(status: Status) -> dict[str, Any]:
     """The JSON shape of ``aggregator status --json`` (each source's whole history)."""
     return {
@@ -188,6 +204,8 @@ def to_json(status: Status) -> dict[str, Any]:
                 "error": s.error,
                 "entries_per_day": round(s.entries_per_day, 2),
                 "history": [_poll_json(p) for p in s.history],
+                "problems": list(s.problems),
+                "moved_to": s.moved_to,
             }
             for s in status.sources
         ],

@@ -542,7 +542,8 @@ def test_every_resolved_address_is_checked() -> None:
         )
     assert str(info.value) == (
         "src: http://mixed.test/feed: mixed.test resolves to private address 10.0.0.1, "
-        "refused (not in allow_networks)"
+        "refused (not in allow_networks; to fetch it, add allow_networks: [10.0.0.1/32] "
+        "to the config)"
     )
 
 

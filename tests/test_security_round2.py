@@ -484,7 +484,9 @@ def test_health_counts_topics_that_cannot_render_until_they_do() -> None:
     assert failed_topics(only_c, ["a", "b", "c"], {"a"}) == {"a"}
     assert failed_topics(replace(only_c, topics=("a",)), ["a", "b", "c"], {"a"}) == set()
     health = Health(Metrics(), tick_interval=60.0)
-    assert health.body(in_flight=0, documents=3, topics_failing=1)["status"] == "degraded"
+    body = health.body(in_flight=0, documents=3, topics_failing=1)
+    assert body["status"] == "unhealthy"
+    assert body["problems"] == ["1 topic(s) cannot be rendered"]
 
 
 # -- 11: a full disk is one line and exit 4 ----------------------------------------

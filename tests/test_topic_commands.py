@@ -109,7 +109,7 @@ def test_explain_says_which_fields_matched(config: Path) -> None:
     ("args", "message"),
     [
         (("explain", "nope"), "unknown topic 'nope' (topics: karabakh, jcpoa, structured)"),
-        (("explain", "karabakh", "urn:uuid:nope"), "unknown story 'urn:uuid:nope'"),
+        (("explain", "karabakh", "urn:uuid:nope"), "no story 'urn:uuid:nope'"),
         (("preview", "--query", "(Karabakh"), "--query: unclosed '(' at column 1"),
         (("preview", "--query", "/(a)\\1/"), "--query: pattern refused"),
         (("preview", "--query", "topic:nope"), "--query: unknown topic 'nope' in topic:nope"),

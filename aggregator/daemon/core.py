@@ -27,6 +27,7 @@ from aggregator.runtime.lifecycle import (
     WebServer,
     cancel,
     connection_limit,
+    listen,
     on_signals,
     remove_signals,
 )
@@ -119,6 +120,10 @@ class Daemon:
         self._reload_requested = asyncio.Event()
         # Fetchers replaced by a reload: updates in flight may still use them.
         self._old_fetchers: list[Fetcher] = []
+        #: the store's change stamp at the last look (foreign_changes)
+        self._stamp = 0
+        #: the task watching the config file and its included files (at most one)
+        self._config_watch: list[asyncio.Task[None]] = []
 
     @property
     def ctx(self) -> Context:
@@ -141,6 +146,7 @@ class Daemon:
         return self.health.body(
             in_flight=self.dispatcher.in_flight,
             documents=len(self.documents),
+            publishing=self.republisher.failure,
             topics_failing=len(self.republisher.failing_topics),
         )
 
@@ -191,14 +197,7 @@ class Daemon:
                 asyncio.create_task(self._reloader(), name="reloader"),
             ]
             if self.settings.watch:
-                tasks.append(
-                    asyncio.create_task(
-                        watch_config(
-                            Path(self.config.path), self._reload_requested.set, self._stopping
-                        ),
-                        name="config-watch",
-                    )
-                )
+                self._watch_config(self.config)
                 self.seed_watch.restart(seed_folders(self.config))
             log.info(
                 "running: %d sources, %d topics, serving %s",
@@ -211,7 +210,7 @@ class Daemon:
             scheduler.shutdown(wait=False)
             await self.seed_watch.close()
             await self.dispatcher.drain(self.settings.shutdown_deadline)
-            await cancel(tasks)
+            await cancel([*tasks, *self._config_watch])
             await self.republisher.publish()
             await server.stop()
             log.info("stopped")
@@ -236,6 +235,7 @@ class Daemon:
         if ctx.stages is not None:
             # A burst of work over, the daemon gives back what it held for it.
             ctx.stages.pool.on_stop = release_memory
+        self._stamp, _ = await asyncio.to_thread(ctx.store.foreign_changes, 0)
         states, overdue = await asyncio.to_thread(self._recover)
         self.health.load(states, len(self.config.sources))
         self.dispatcher.catch_up(overdue)
@@ -318,6 +318,12 @@ class Daemon:
             return
         waiting = await self.dispatcher.tick()
         self.health.ticked(waiting)
+        # A command beside the daemon (update, stories --rebuild, a source
+        # removed) changed the store: what it changed is served only once published.
+        self._stamp, foreign = await asyncio.to_thread(self.ctx.store.foreign_changes, self._stamp)
+        if foreign:
+            log.info("the store changed outside this daemon: republishing every topic")
+            self.republisher.mark_dirty(topic_map(self.config))
 
     def _on_result(self, result: SourceResult) -> None:
         self.health.record(result)
@@ -333,6 +339,14 @@ class Daemon:
             self.republisher.mark_dirty(report.dirty_topics)
 
     # -- reload -------------------------------------------------------------------------
+
+    def _watch_config(self, config: Config) -> None:
+        """Watch the config file and every file it includes; a write requests a reload."""
+        for task in self._config_watch:
+            task.cancel()
+        files = [Path(config.path), *config.included]
+        watch = watch_config(files, self._reload_requested.set, self._stopping)
+        self._config_watch = [asyncio.create_task(watch, name="config-watch")]
 
     async def _reloader(self) -> None:
         while True:
@@ -365,10 +379,14 @@ class Daemon:
                 self._old_fetchers.append(fetcher)
             fetcher = make_fetcher(new)
         self._ctx = dataclasses.replace(applied, fetcher=fetcher)
-        self.republisher.mark_dirty(dirty | plan.topics)
+        # A reload is the operator's way to say "serve what the store holds":
+        # every topic is checked (a topic whose stories did not change renders nothing).
+        self.republisher.mark_dirty(dirty | plan.topics | set(topic_map(new)))
         self.health.configured(s.name for s in new.sources)
         if plan.rewatch and self.settings.watch:
             self.seed_watch.restart(seed_folders(new))
+        if self.settings.watch and new.included != ctx.config.included:
+            self._watch_config(new)
         folders = seed_folders(new)
         self._reconcile({name: folders[name] for name in plan.reconcile})
         log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
@@ -425,6 +443,7 @@ def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
         documents = DocumentStore(topics=topic_map(config), cache_size=config.server.cache_size)
         documents.replace_files(config.data_dir / "public", report.documents)
         app = create_app(documents)
+        sock = listen(config)
         server = serve(
             app,
             host=config.server.host,
@@ -432,6 +451,6 @@ def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
             max_connections=connection_limit(config),
         )
         log.info("serving %d documents at %s", len(documents), config.server.base_url)
-        await server.serve()
+        await server.serve(sockets=[sock])
 
     asyncio.run(main())

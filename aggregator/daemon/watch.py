@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from watchfiles import awatch
@@ -67,16 +67,26 @@ class SeedWatch:
             log.exception("watching the seed folders failed; changes are seen at the next poll")
 
 
-async def watch_config(path: Path, on_change: Callable[[], None], stop: asyncio.Event) -> None:
-    """Call ``on_change`` whenever the config file at ``path`` is written, until ``stop``."""
-    path = path.resolve()
-    # Watch the folder, not the file: editors replace the file by renaming.
+async def watch_config(
+    paths: Sequence[Path], on_change: Callable[[], None], stop: asyncio.Event
+) -> None:
+    """Call ``on_change`` whenever one of the config files is written, until ``stop``.
+
+    Args:
+        paths: the config file and the files its ``include:`` lists.
+        on_change: called once per burst of writes.
+        stop: set to end the watch.
+    """
+    files = {path.resolve() for path in paths}
+    # Watch the folders, not the files: editors replace a file by renaming.
+    folders = sorted({path.parent for path in files})
     try:
         async for changes in awatch(
-            path.parent, stop_event=stop, debounce=300, step=50, recursive=False
+            *folders, stop_event=stop, debounce=300, step=50, recursive=False
         ):
-            if any(Path(p).resolve() == path for _c, p in changes):
-                log.info("%s changed: reloading", path)
+            changed = sorted({Path(p).resolve() for _c, p in changes} & files)
+            if changed:
+                log.info("%s changed: reloading", ", ".join(str(p) for p in changed))
                 on_change()
     except Exception:
-        log.exception("watching the config file failed; use SIGHUP to reload")
+        log.exception("watching the config files failed; use SIGHUP to reload")

@@ -31,7 +31,7 @@ from aggregator.publish._base import (
 )
 from aggregator.publish.charts import Chart, entry_bars, hour_bars, poll_bars, publish_bars
 from aggregator.publish.paths import INDEX_PATH, OPML_PATH
-from aggregator.status import Status
+from aggregator.status import SourceStatus, Status
 
 __all__ = ["render_index", "render_status_page", "render_topic_page"]
 
@@ -188,6 +188,12 @@ def render_topic_page(
     )
 
 
+def _next_due(source: SourceStatus, now: datetime) -> str:
+    if source.health.value == "gone":  # polling stopped: its next due time is the end of time
+        return "never (gone)"
+    return _since(source.next_due, now) if source.next_due else "now"
+
+
 def _since(value: datetime | None, now: datetime) -> str:
     """``value`` relative to ``now``, coarsely: "3 min ago", "in 2 h", "never"."""
     if value is None:
@@ -239,7 +245,7 @@ def render_status_page(status: Status, *, title: str) -> bytes:
             health=s.health.value,
             badge=s.health.value.replace(" ", "-"),
             last_success=_since(s.last_success, now),
-            next_due=_since(s.next_due, now) if s.next_due else "now",
+            next_due=_next_due(s, now),
             failures=s.failures,
             error=s.error,
             per_day=f"{s.entries_per_day:.1f}",

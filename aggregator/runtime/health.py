@@ -16,7 +16,7 @@ __all__ = ["Health"]
 
 log = logging.getLogger(__name__)
 
-#: consecutive failures that turn ``/healthz`` to ``degraded``
+#: consecutive failures after which a source counts as ``degraded`` in ``/healthz``
 DEGRADED_AFTER = 3
 
 
@@ -108,9 +108,32 @@ class Health:
         )
         self.metrics.failing.set(len(self._failing))
 
-    def body(self, *, in_flight: int, documents: int, topics_failing: int = 0) -> dict[str, Any]:
-        """The ``/healthz`` body: ``ok``, or ``degraded`` (failing sources, stalled ticks,
-        topics that cannot be rendered: counted, never named, as private topics are secret)."""
+    def body(
+        self,
+        *,
+        in_flight: int,
+        documents: int,
+        publishing: str | None = None,
+        topics_failing: int = 0,
+    ) -> dict[str, Any]:
+        """The ``/healthz`` body.
+
+        ``status`` is ``ok`` unless the daemon itself cannot do its job:
+        dispatch ticks stalled (a store that cannot be written stops them
+        too), publishing failing, or topics that cannot be rendered (counted,
+        never named: private topics are secret); then ``unhealthy`` (503),
+        with the reasons in ``problems``. Failing sources never make the
+        daemon unhealthy: an upstream feed that is gone is not a reason to
+        restart it. They are listed in ``failing`` and summed up in
+        ``sources`` (``degraded`` once one failed 3 times in a row), and
+        counted in ``/metrics`` (``aggregator_sources_failing``).
+
+        Args:
+            in_flight: updates running now.
+            documents: documents served.
+            publishing: why the last publish failed; None when it worked.
+            topics_failing: topics whose documents could not be rendered.
+        """
         failing = [
             # /healthz is public: the error's kind, never a source's URL.
             {"source": name, "error": without_urls(error), "consecutive_failures": n}
@@ -118,13 +141,18 @@ class Health:
         ]
         reference = self._last_tick if self._last_tick is not None else self._started
         stalled = time.time() - reference > self._stall_after
-        degraded = (
-            stalled
-            or topics_failing > 0
-            or any(n >= DEGRADED_AFTER for _e, n in self._failing.values())
-        )
+        problems = []
+        if stalled:
+            problems.append(f"dispatch ticks stalled (none for {self._stall_after:.0f}s)")
+        if publishing is not None:
+            problems.append(f"publishing fails: {without_urls(publishing)}")
+        if topics_failing:
+            problems.append(f"{topics_failing} topic(s) cannot be rendered")
+        degraded = any(n >= DEGRADED_AFTER for _e, n in self._failing.values())
         return {
-            "status": "degraded" if degraded else "ok",
+            "status": "unhealthy" if problems else "ok",
+            "problems": problems,
+            "sources": "degraded" if degraded else "ok",
             "failing": failing,
             "last_tick": (
                 datetime.fromtimestamp(self._last_tick, UTC).isoformat()

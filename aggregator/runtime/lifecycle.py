@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from aggregator.config import Config
+from aggregator.errors import ListenError
 from aggregator.web import ACCEPT_IN_FLIGHT, serve
 
 from .fds import budget, raise_soft_limit
@@ -19,6 +21,7 @@ __all__ = [
     "WebServer",
     "cancel",
     "connection_limit",
+    "listen",
     "on_signals",
     "remove_signals",
 ]
@@ -55,10 +58,43 @@ def connection_limit(config: Config) -> int:
     return shares.connections
 
 
+def listen(config: Config) -> socket.socket:
+    """A socket bound to the config's server address, for the web server to accept on.
+
+    Bound here, before anything says it serves, so an address in use is one
+    line naming the address and the setting to change, not the server's
+    traceback.
+
+    Raises:
+        ListenError: the address cannot be bound (in use, not this host's, no permission).
+    """
+    host, port = config.server.host, config.server.port
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ListenError(host, port, exc.strerror or str(exc), file=str(config.path)) from exc
+    try:
+        # As uvicorn binds: a restarted daemon may take its port back at once.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(host, port, exc.strerror or str(exc), file=str(config.path)) from exc
+    return sock
+
+
 class WebServer:
-    """The web app served on the running loop, on the config's host and port, until :meth:`stop`."""
+    """The web app served on the running loop, on the config's host and port, until :meth:`stop`.
+
+    Raises:
+        ListenError: the address cannot be bound.
+    """
 
     def __init__(self, app: Any, config: Config) -> None:
+        sock = listen(config)
         self._server = serve(
             app,
             host=config.server.host,
@@ -67,7 +103,7 @@ class WebServer:
         )
         # The process owns the signals: uvicorn must not install its own handlers.
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        self._task = asyncio.create_task(self._server.serve(), name="web")
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="web")
 
     async def stop(self) -> None:
         """Stop accepting, finish the requests in flight, and return when the server is down."""

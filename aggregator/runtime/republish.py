@@ -151,6 +151,8 @@ class Republisher:
         self.recent: collections.deque[tuple[datetime, float]] = collections.deque(maxlen=96)
         #: topics whose last render failed (they serve their last good documents)
         self.failing_topics: set[str] = set()
+        #: why the last publish failed (None: it worked), for ``/healthz``
+        self.failure: str | None = None
 
     def mark_dirty(self, topics: Iterable[str], *, index: bool = True) -> None:
         """Republish these topics (and the index) once the pace allows."""
@@ -183,8 +185,9 @@ class Republisher:
                 if wait <= 0:
                     try:
                         await self.publish()
-                    except Exception:  # a failed publish must not stop the daemon
+                    except Exception as exc:  # a failed publish must not stop the daemon
                         log.exception("publishing failed")
+                        self.failure = f"{type(exc).__name__} (see the log)"
                     continue
                 # A new change moves the due time: look again when one comes.
                 with contextlib.suppress(TimeoutError):
@@ -217,7 +220,9 @@ class Republisher:
         except (OSError, AggregatorError) as exc:
             # Nothing is swapped: the last good export stays served.
             log.error("%s: cannot publish: %s", out_dir, exc)
+            self.failure = f"cannot write the export ({type(exc).__name__}, see the log)"
             return
+        self.failure = None
         self.documents.replace_files(out_dir, report.documents, topics=topics)
         self.failing_topics = failed_topics(report, topics, self.failing_topics)
         self.publishes += 1

@@ -98,6 +98,7 @@ __all__ = [
     "Fetcher",
     "Resolver",
     "address_refusal",
+    "allow_hint",
     "parse_networks",
     "system_resolver",
 ]
@@ -234,6 +235,20 @@ def address_refusal(address: str, allow: Sequence[IPNetwork] = ()) -> str | None
     return None
 
 
+def allow_hint(address: str) -> str:
+    """The ``allow_networks`` line that would admit ``address`` (for an error's advice).
+
+    Loopback gets its whole block (``127.0.0.0/8``), any other address itself.
+    """
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return "allow_networks: [<the network's CIDR block>]"
+    if isinstance(ip, ipaddress.IPv4Address) and ip.is_loopback:
+        return "allow_networks: [127.0.0.0/8]"
+    return f"allow_networks: [{ip}/{ip.max_prefixlen}]"
+
+
 async def system_resolver(host: str, port: int) -> list[str]:
     """Resolve ``host`` with the system resolver (``getaddrinfo``), in its order.
 
@@ -308,7 +323,11 @@ class _Guard:
             reason = address_refusal(address, self.allow)
             if reason is not None:
                 shown = reason if address == bare else f"{bare} resolves to {reason}"
-                raise BlockedAddressError("", f"{shown}, refused (not in allow_networks)")
+                raise BlockedAddressError(
+                    "",
+                    f"{shown}, refused (not in allow_networks; to fetch it, "
+                    f"add {allow_hint(address)} to the config)",
+                )
         return tuple(addresses)
 
 

@@ -178,6 +178,14 @@ class Store(Protocol):
         """Stories per topic."""
         ...
 
+    def find_story_ids(self, text: str, *, limit: int = 10) -> list[str]:
+        """The stories ``text`` names: a whole id, with or without ``urn:uuid:``, or its start."""
+        ...
+
+    def foreign_changes(self, since: int) -> tuple[int, bool]:
+        """The current change stamp, and whether another process took one after ``since``."""
+        ...
+
     def close(self) -> None:
         """Release the connections."""
         ...

@@ -446,8 +446,44 @@ class _Batch:
     def ingest(self, p: _Pending) -> IngestReport:
         """Decide and buffer (or, for an update, apply) one item."""
         item = p.record.item
+        existing = self._entry((item.source, item.identity))
+        if existing is None or existing[1] == item.content_hash or not self._shared(existing[0]):
+            return self._decide(p, existing)
+        # Its text changed inside a story other entries hold: the text that put
+        # it there is gone, so where it belongs is decided again, as if it
+        # arrived now. The story keeps its id; if the entry leaves, it starts
+        # a story of its own with a new one.
+        left = self._detach(item, existing[0])
+        report = self._decide(p, None, split_from=existing[0])
+        return IngestReport(updated=1, dirty_topics=left | report.dirty_topics)
+
+    def _shared(self, story_id: str) -> bool:
+        """Whether a story holds more than one entry (the buffered ones written first)."""
+        self.flush()
+        count = sa.select(sa.func.count()).where(entries.c.story_id == story_id)
+        return bool(self.conn.execute(count).scalar_one() > 1)
+
+    def _detach(self, item: Item, story_id: str) -> frozenset[str]:
+        """Take an entry out of its story (no tombstone); return the story's dirty topics."""
+        conn = self.conn
+        key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
+        conn.execute(entries.delete().where(key))
+        story_index.forget_entry(conn, item.source, item.identity)
+        dirty = entry_ops.refresh_story(
+            conn, story_id, now=self.now, matchers=self.matchers, rematch=True
+        )
+        dirty |= membership.topics_of(conn, story_id)
+        self.entry[(item.source, item.identity)] = None
+        self._forget_derived()
+        self._forget_index()
+        return dirty
+
+    def _decide(
+        self, p: _Pending, existing: tuple[str, str] | None, *, split_from: str | None = None
+    ) -> IngestReport:
+        """Decide one item against what is stored; ``split_from``: the story it just left."""
+        item = p.record.item
         pair = (item.source, item.identity)
-        existing = self._entry(pair)
         unchanged = existing is not None and existing[1] == item.content_hash
         values = {} if unchanged else self._values(p)  # an unchanged entry needs none
         tomb = link_match = content_match = None
@@ -473,6 +509,9 @@ class _Batch:
         if action is Action.NEW and tomb is not None and self._story_exists(tomb[0]):
             # A returning entry whose story another entry kept alive rejoins it.
             action = Action.JOIN
+        if action is Action.NEW and split_from and story_id and self._story_exists(story_id):
+            # The id minted from this entry names the story it left, which lives on.
+            story_id = dedup.split_story_id(item.source, item.identity, item.content_hash)
         if action is Action.UNCHANGED:
             return self._touch(item)
         if action is Action.SKIP or story_id is None:
@@ -561,7 +600,7 @@ class _Batch:
                 dirty |= self._merge(story_id, bridged)
             else:
                 dirty |= entry_ops.recanonicalise(
-                    self.conn, story_id, now=self.now, matchers=self.matchers
+                    self.conn, story_id, now=self.now, matchers=self.matchers, rematch=True
                 )
             self._forget_derived()
         return IngestReport(merged=1, dirty_topics=dirty)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import fcntl
+import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -48,6 +49,9 @@ class Database:
         #: ``sqlite`` or ``postgresql``
         self.dialect = engine.dialect.name
         self._lock: threading.RLock | None = threading.RLock() if shared_connection else None
+        #: change stamps this object's write transactions took and committed
+        #: (:mod:`.stamps`), until :meth:`take_own_stamps` hands them over
+        self._own_stamps: list[int] = []
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -106,8 +110,20 @@ class Database:
                 conn.rollback()
                 raise
             finally:
-                conn.info.pop(STAMP_SCOPE, None)
+                taken = conn.info.pop(STAMP_SCOPE, None)
             conn.commit()
+            if taken:
+                self._own_stamps.append(int(taken))
+
+    def take_own_stamps(self) -> list[int]:
+        """The change stamps this object's writes committed since the last call."""
+        # Swapped, not cleared: a writer thread may append meanwhile.
+        taken, self._own_stamps = self._own_stamps, []
+        return taken
+
+    def give_back_stamps(self, stamps: list[int]) -> None:
+        """Keep stamps taken from :meth:`take_own_stamps` for the next call."""
+        self._own_stamps.extend(stamps)
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:
@@ -205,6 +221,19 @@ def _migrate(engine: Engine, lock: Path | None = None) -> None:
 
 
 def _upgrade(engine: Engine) -> None:
+    # Alembic says each plugin it loads and each revision it runs at INFO: a
+    # first run would print a dozen lines. Quiet unless debugging.
+    alembic_log = logging.getLogger("alembic")
+    level = alembic_log.level
+    if not alembic_log.isEnabledFor(logging.DEBUG):
+        alembic_log.setLevel(logging.WARNING)
+    try:
+        _run_upgrade(engine)
+    finally:
+        alembic_log.setLevel(level)
+
+
+def _run_upgrade(engine: Engine) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 

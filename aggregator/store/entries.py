@@ -168,9 +168,18 @@ def join_rule(link_match: str | None, content_match: str | None) -> str:
 
 
 def recanonicalise(
-    conn: Connection, story_id: str, *, now: datetime, matchers: TopicMatchers | None
+    conn: Connection,
+    story_id: str,
+    *,
+    now: datetime,
+    matchers: TopicMatchers | None,
+    rematch: bool = False,
 ) -> frozenset[str]:
-    """Make the story's fullest entry canonical and re-derive the story; return dirty topics."""
+    """Make the story's fullest entry canonical and re-derive the story; return dirty topics.
+
+    ``rematch``: the story's entries changed (one joined or left), so its
+    sources may have: decide its topics again even if its text is the same.
+    """
     best = fullest_entry(conn, story_id)
     if best is None:
         return frozenset()
@@ -179,7 +188,7 @@ def recanonicalise(
         .where(stories.c.id == story_id)
         .values(canonical_source=best[0], canonical_identity=best[1])
     )
-    return refresh_story(conn, story_id, now=now, matchers=matchers)
+    return refresh_story(conn, story_id, now=now, matchers=matchers, rematch=rematch)
 
 
 def fullest_entry(conn: Connection, story_id: str) -> tuple[str, str] | None:
@@ -203,11 +212,18 @@ def fullest_entry(conn: Connection, story_id: str) -> tuple[str, str] | None:
 
 
 def refresh_story(
-    conn: Connection, story_id: str, *, now: datetime, matchers: TopicMatchers | None
+    conn: Connection,
+    story_id: str,
+    *,
+    now: datetime,
+    matchers: TopicMatchers | None,
+    rematch: bool = False,
 ) -> frozenset[str]:
     """Re-derive a story from its canonical entry after a change; return dirty topics.
 
-    With ``matchers`` None, topic membership is kept as it is.
+    Its topics are decided again when its text or canonical entry changed,
+    or when ``rematch`` says its entries (so maybe its sources) did. With
+    ``matchers`` None, topic membership is kept as it is.
     """
     story = conn.execute(sa.select(stories).where(stories.c.id == story_id)).first()
     if story is None:
@@ -243,8 +259,9 @@ def refresh_story(
         changes["content_hash"] = item.content_hash
         changes["updated"] = dedup.next_updated(story.updated, item.updated, now)
     conn.execute(stories.update().where(stories.c.id == story_id).values(**changes))
-    if "content_hash" not in changes:
-        return old_topics if changes["canonical_source"] != story.canonical_source else frozenset()
+    moved = changes["canonical_source"] != story.canonical_source
+    if "content_hash" not in changes and not moved and not rematch:
+        return frozenset()
     if matchers is None:
         return old_topics
     return membership.rematch(conn, story_id, item, old_topics, matchers, now=now)
@@ -283,7 +300,7 @@ def remove(
             sa.select(sa.func.count()).select_from(entries).where(entries.c.story_id == story_id)
         ).scalar_one()
         if left:
-            dirty = refresh_story(conn, story_id, now=now, matchers=matchers)
+            dirty = refresh_story(conn, story_id, now=now, matchers=matchers, rematch=True)
             dirty |= membership.topics_of(conn, story_id)
             report += IngestReport(dirty_topics=dirty)
             continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -11,10 +12,20 @@ from sqlalchemy.engine import Connection
 
 from aggregator.model import Item
 from aggregator.store import stamps
-from aggregator.store.schema import UTCDateTime, stories, story_topics
+from aggregator.store.schema import UTCDateTime, entries, stories, story_topics
 from aggregator.store.values import MatchesMany, TopicMatchers
 
-__all__ = ["add", "drop_story", "matching", "matching_many", "rematch", "resync", "topics_of"]
+__all__ = [
+    "add",
+    "drop_story",
+    "matching",
+    "matching_many",
+    "matching_stories",
+    "rematch",
+    "resync",
+    "sources_of",
+    "topics_of",
+]
 
 _TOPICS_OF = sa.select(story_topics.c.topic).where(
     story_topics.c.story_id == sa.bindparam("k_story")
@@ -37,6 +48,49 @@ def matching_many(
         return matchers.matching_many(items, names)
     chosen = {name: matchers[name] for name in names}
     return [matching(item, chosen) for item in items]
+
+
+def matching_stories(
+    items: Sequence[Item],
+    sources: Sequence[Iterable[str]],
+    matchers: TopicMatchers,
+    names: Collection[str],
+) -> list[frozenset[str]]:
+    """For each story (its canonical item), the topics among ``names`` it is in.
+
+    A story is in a topic scoped to sources when *any* of its entries comes
+    from one of them: which entry represents the story must not change its
+    topics. So the canonical item is asked once as it is, then, for the
+    topics it missed, once as told by each other source of the story.
+
+    Args:
+        items: each story's canonical item.
+        sources: for each story, in the same order, the sources of its entries.
+        matchers: the topic predicates.
+        names: the topics to decide.
+    """
+    found = matching_many(items, matchers, names)
+    for n, (item, carried) in enumerate(zip(items, sources, strict=True)):
+        for source in sorted(set(carried) - {item.source}):
+            missed = [name for name in names if name not in found[n]]
+            if not missed:
+                break
+            found[n] |= matching_many([replace(item, source=source)], matchers, missed)[0]
+    return found
+
+
+def sources_of(conn: Connection, story_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+    """The sources of each story's entries."""
+    out: dict[str, set[str]] = {}
+    if story_ids:
+        rows = conn.execute(
+            sa.select(entries.c.story_id, entries.c.source)
+            .where(entries.c.story_id.in_(list(story_ids)))
+            .distinct()
+        )
+        for sid, source in rows:
+            out.setdefault(sid, set()).add(source)
+    return {sid: frozenset(found) for sid, found in out.items()}
 
 
 def topics_of(conn: Connection, story_id: str) -> frozenset[str]:
@@ -63,8 +117,17 @@ def add(conn: Connection, story_id: str, names: Iterable[str], *, now: datetime)
 def drop_story(conn: Connection, story_id: str) -> frozenset[str]:
     """Take a story out of every topic; return the topics it was in."""
     names = topics_of(conn, story_id)
-    conn.execute(story_topics.delete().where(story_topics.c.story_id == story_id))
+    if names:
+        _left(conn)
+        conn.execute(story_topics.delete().where(story_topics.c.story_id == story_id))
     return names
+
+
+def _left(conn: Connection) -> None:
+    # A story leaving a topic writes no stamp on a row (the topic's count
+    # tells its publish), but the transaction takes one all the same: a
+    # process serving this store learns from the counter that it changed.
+    stamps.stamp(conn)
 
 
 def rematch(
@@ -76,9 +139,15 @@ def rematch(
     *,
     now: datetime,
 ) -> frozenset[str]:
-    """Re-match a story whose canonical item changed; return the topics touched (old and new)."""
-    new = matching(item, matchers)
+    """Re-match a story whose canonical item changed; return the topics touched (old and new).
+
+    The story's other sources count for topics scoped to sources (see
+    :func:`matching_stories`).
+    """
+    carried = sources_of(conn, [story_id]).get(story_id, frozenset())
+    new = matching_stories([item], [carried], matchers, matchers.keys())[0]
     if old - new:
+        _left(conn)
         conn.execute(
             story_topics.delete().where(
                 (story_topics.c.story_id == story_id) & story_topics.c.topic.in_(sorted(old - new))
@@ -126,6 +195,7 @@ def resync(
         )
     }
     for topic, sids in _by_topic(held - wanted):
+        _left(conn)
         conn.execute(
             story_topics.delete().where(
                 (story_topics.c.topic == topic) & story_topics.c.story_id.in_(sids)

@@ -62,5 +62,5 @@ def merge_stories(
     for table in (entries, story_joins, tombstones):
         conn.execute(table.update().where(table.c.story_id.in_(losers)).values(story_id=winner))
     conn.execute(stories.delete().where(stories.c.id.in_(losers)))
-    dirty |= entry_ops.recanonicalise(conn, winner, now=now, matchers=matchers)
+    dirty |= entry_ops.recanonicalise(conn, winner, now=now, matchers=matchers, rematch=True)
     return winner, dirty | membership.topics_of(conn, winner)

@@ -123,6 +123,7 @@ def state_from_row(row: Any) -> SourceState:
     for key in _NOT_STATE:
         m.pop(key, None)
     m["url_history"] = tuple(m["url_history"] or ())
+    m["problems"] = tuple(m.get("problems") or ())
     m["last_outcome"] = Outcome(m["last_outcome"]) if m["last_outcome"] else None
     return SourceState(**m)
 
@@ -131,5 +132,6 @@ def state_values(state: SourceState) -> dict[str, Any]:
     """The ``sources`` columns a state sets, ``name`` included."""
     values = dataclasses.asdict(state)
     values["url_history"] = list(state.url_history)
+    values["problems"] = list(state.problems) or None
     values["last_outcome"] = state.last_outcome.value if state.last_outcome else None
     return values

@@ -106,6 +106,8 @@ sources = Table(
     Column("gone", Boolean, nullable=False, default=False),
     #: hash of the last 200 body parsed, to skip parsing an unchanged one
     Column("body_hash", Text),
+    #: the problems of the last read (JSON list of lines; NULL: none)
+    Column("problems", JSON),
     #: the dispatcher running this source now (None: free)
     Column("claimed_by", String(200)),
     #: when that claim lapses if its holder never saves the state (it died)

@@ -82,6 +82,7 @@ class Sources:
                             discovered_feed=None,
                             gone=False,
                             body_hash=None,
+                            problems=None,
                         )
                     )
             for name in sorted(set(stored) - set(wanted)):

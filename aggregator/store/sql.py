@@ -18,11 +18,12 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from aggregator.model import Item, Poll, SourceSpec, SourceState, Story, utc
 from aggregator.neardup import NearDupSettings
-from aggregator.store import batch
+from aggregator.store import batch, stamps
 from aggregator.store import entries as entry_ops
 from aggregator.store import stories as story_index
 from aggregator.store.batch import SourceWrite
@@ -31,6 +32,7 @@ from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
 from aggregator.store.outline import TopicView
 from aggregator.store.polls import PollHistory
+from aggregator.store.schema import stories
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics
 from aggregator.store.values import (
@@ -241,6 +243,34 @@ class SQLStore:
         """Every stored story's id."""
         return self.entries.story_ids()
 
+    def find_story_ids(self, text: str, *, limit: int = 10) -> list[str]:
+        """The stories ``text`` names: a whole id, with or without ``urn:uuid:``, or its start.
+
+        Returns:
+            The id itself when it is stored, else (sorted, at most ``limit``)
+            every id that starts with ``text`` or with ``urn:uuid:`` + ``text``.
+        """
+        text = text.strip()
+        if not text:
+            return []
+        starts = [text] if text.startswith("urn:") else [text, f"urn:uuid:{text}"]
+        with self.db.read() as conn:
+            for whole in starts:
+                held = conn.execute(sa.select(stories.c.id).where(stories.c.id == whole)).scalar()
+                if held is not None:
+                    return [str(held)]
+            found: set[str] = set()
+            for start in starts:
+                # A range, not LIKE: an id's own "_" or "%" would be wildcards there.
+                rows = conn.execute(
+                    sa.select(stories.c.id)
+                    .where((stories.c.id >= start) & (stories.c.id < start + "\U0010ffff"))
+                    .order_by(stories.c.id)
+                    .limit(limit)
+                )
+                found.update(rows.scalars())
+        return sorted(found)[:limit]
+
     def entry_contents(
         self, source: str, identities: Sequence[str]
     ) -> dict[str, tuple[str, str] | None]:
@@ -288,7 +318,9 @@ class SQLStore:
         now = utc(now)
 
         def refresh(conn: Connection, story_id: str) -> frozenset[str]:
-            return entry_ops.recanonicalise(conn, story_id, now=now, matchers=matchers)
+            return entry_ops.recanonicalise(
+                conn, story_id, now=now, matchers=matchers, rematch=True
+            )
 
         with self.db.write() as conn:
             return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
@@ -333,3 +365,23 @@ class SQLStore:
     def topic_counts(self) -> dict[str, int]:
         """Stories per topic."""
         return self.topics.topic_counts()
+
+    def foreign_changes(self, since: int) -> tuple[int, bool]:
+        """Whether another process changed what topics publish since stamp ``since``.
+
+        Every write that may change a topic takes the next change stamp
+        (:mod:`aggregator.store.stamps`); the stamps after ``since`` that this
+        store's own writes did not take were taken elsewhere (a CLI command
+        beside a running daemon).
+
+        Returns:
+            The current stamp (the next call's ``since``), and whether a
+            stamp after ``since`` was taken by another process.
+        """
+        own = self.db.take_own_stamps()
+        with self.db.read() as conn:
+            current = stamps.current(conn)
+        mine = sum(1 for taken in own if since < taken <= current)
+        # Stamps taken after the read belong to the next call.
+        self.db.give_back_stamps([taken for taken in own if taken > current])
+        return current, current - since > mine

@@ -549,25 +549,29 @@ def _assign_ids(
     clusters: Sequence[Sequence[tuple[str, str]]],
     old_id: dict[tuple[str, str], str],
     age: dict[str, datetime],
+    canonical: dict[str, tuple[str, str]],
 ) -> tuple[list[str], int]:
-    """Give each new cluster an id: an old id most of its entries had, else a minted one.
+    """Give each new cluster an id: an old id its entries had, else a minted one.
 
-    Wishes are granted greedily: most entries first, then the cluster holding
-    the entry the id was minted from, then the older story's id, then the
-    earlier cluster.
+    Wishes are granted greedily: first the cluster holding the entry the old
+    story was published as (its canonical entry: what subscribers hold under
+    that id), then most entries, then the cluster holding the entry the id
+    was minted from, then the older story's id, then the earlier cluster.
     """
-    wishes: list[tuple[int, bool, datetime, int, str]] = []
+    wishes: list[tuple[bool, int, bool, datetime, int, str]] = []
     for n, members in enumerate(clusters):
         votes: dict[str, int] = {}
         for key in members:
             votes[old_id[key]] = votes.get(old_id[key], 0) + 1
         founders = {mint_story_id(*key) for key in members}
+        held = set(members)
         wishes.extend(
-            (-count, sid not in founders, age[sid], n, sid) for sid, count in votes.items()
+            (canonical.get(sid) not in held, -count, sid not in founders, age[sid], n, sid)
+            for sid, count in votes.items()
         )
     chosen: dict[int, str] = {}
     taken: set[str] = set()
-    for _count, _not_founder, _age, n, sid in sorted(wishes):
+    for _published, _count, _not_founder, _age, n, sid in sorted(wishes):
         if n not in chosen and sid not in taken:
             chosen[n] = sid
             taken.add(sid)
@@ -594,9 +598,10 @@ def rebuild(
 
     Entries are replayed in the order they were first seen through the same
     rules as ingest (same link, same text, near duplicate; an entry that
-    nearly repeats entries of several clusters merges them). Each new cluster
-    takes the old id most of its entries had (ties: the earliest entry's);
-    a cluster left without one gets the id minted from its first entry.
+    nearly repeats entries of several clusters merges them). An old story's
+    id goes to the cluster holding its canonical entry (the one published
+    under that id), else to the cluster holding most of its entries; a
+    cluster left without one gets the id minted from its first entry.
 
     Args:
         conn: a write transaction.
@@ -664,8 +669,19 @@ def rebuild(
     for key, n in cluster_of.items():
         grouped.setdefault(root(n), []).append(key)
     clusters = [grouped[n] for n in sorted(grouped)]
-    age = {r.id: r.first_seen for r in conn.execute(sa.select(stories.c.id, stories.c.first_seen))}
-    new_ids, kept = _assign_ids(clusters, old_id, age)
+    age: dict[str, datetime] = {}
+    canonical: dict[str, tuple[str, str]] = {}
+    for r in conn.execute(
+        sa.select(
+            stories.c.id,
+            stories.c.first_seen,
+            stories.c.canonical_source,
+            stories.c.canonical_identity,
+        )
+    ):
+        age[r.id] = r.first_seen
+        canonical[r.id] = (r.canonical_source, r.canonical_identity)
+    new_ids, kept = _assign_ids(clusters, old_id, age, canonical)
     existing = set(conn.execute(sa.select(stories.c.id)).scalars())
     for members, sid in zip(clusters, new_ids, strict=True):
         if sid in existing:

@@ -144,7 +144,13 @@ class Topics:
         if not rows:
             return None
         ids = [row.sid for row in rows]
-        matched = membership.matching_many([item_from_row(r) for r in rows], matchers, names)
+        carried = membership.sources_of(conn, ids)
+        matched = membership.matching_stories(
+            [item_from_row(r) for r in rows],
+            [carried.get(sid, ()) for sid in ids],
+            matchers,
+            names,
+        )
         membership.resync(conn, ids, matched, names, now=now)
         return str(ids[-1])
 

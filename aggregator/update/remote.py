@@ -101,7 +101,10 @@ async def _poll(
     # A feed that declares a <ttl> is parsed every time: skipping would forget
     # its hint. One whose new entries were held back is parsed again for them.
     keep_hash = digest.ttl is None and not reparse
-    state = replace(state, body_hash=body_hash if keep_hash else None)
+    # What this read found wrong stays on the source until the next read.
+    state = replace(
+        state, body_hash=body_hash if keep_hash else None, problems=tuple(digest.problems)
+    )
     result = SourceResult(
         source=spec.name,
         outcome=Outcome.OK,

@@ -40,17 +40,36 @@ class SeedFolders:
     async def update(
         self, spec: SourceSpec, ctx: Context, *, now: datetime, state: SourceState, write: Write
     ) -> Attempt:
-        result, final = await _update_files(spec, ctx, now, write)
+        result, final, read = await _update_files(spec, ctx, now, write)
+        # A file's problems stay on the source until the file is read again
+        # (or goes): an unchanged file is not even opened.
+        present, reread = read
+        kept = [
+            p
+            for p in state.problems
+            if (f := _problem_file(spec, p)) in present and f not in reread
+        ]
+        state = replace(state, problems=(*kept, *result.problems))
         return Attempt(result, state, Hints(), final)
+
+
+def _problem_file(spec: SourceSpec, problem: str) -> str | None:
+    """The seed file a problem line names (``source: relpath: reason``), if any."""
+    prefix = f"{spec.name}: "
+    if not problem.startswith(prefix):
+        return None
+    relpath, sep, _reason = problem.removeprefix(prefix).partition(": ")
+    return relpath if sep else None
 
 
 async def _update_files(
     spec: SourceSpec, ctx: Context, now: datetime, final: Write
-) -> tuple[SourceResult, Write]:
+) -> tuple[SourceResult, Write, tuple[frozenset[str], frozenset[str]]]:
     """Stat the folder, digest new and changed files in the pool, commit them in batches.
 
     Returns the result so far and the final write (deletions, and the state
-    that the caller adds), which the caller commits after every addition.
+    that the caller adds), which the caller commits after every addition;
+    and the files present and those read by this pass.
     """
     stages = stages_of(ctx)
     root = Path(spec.location)
@@ -95,7 +114,8 @@ async def _update_files(
         problems=tuple(problems),
         dirty_topics=report.dirty_topics,
     )
-    return result, replace(final, now=ctx.clock(), files=deletions)
+    read = (frozenset(st.relpath for st in stats), frozenset(st.relpath for st, _ in changed))
+    return result, replace(final, now=ctx.clock(), files=deletions), read
 
 
 def _changed(

@@ -60,7 +60,7 @@ class Publisher:
     def health(self) -> dict[str, Any]:
         failing = len(self.republisher.failing_topics)
         return {
-            "status": "degraded" if failing else "ok",
+            "status": "unhealthy" if failing else "ok",
             "mode": "publisher",
             "documents": len(self.documents),
             "publish_jobs": self.jobs,
