@@ -17,9 +17,15 @@ PACKAGE = REPO / "aggregator"
 #: third-party library -> the only modules allowed to import it
 CONFINED = {
     # the fetcher, and its pool per origin (a transport is an httpx type)
-    "httpx": {"aggregator.sources.http", "aggregator.sources.transports"},
-    "httpcore": {"aggregator.sources.http"},
-    "brotli": {"aggregator.sources.http"},
+    # (and the pinned connections under it: httpcore is httpx's engine)
+    "httpx": {
+        "aggregator.sources.http",
+        "aggregator.sources.pinning",
+        "aggregator.sources.transports",
+    },
+    "httpcore": {"aggregator.sources.http", "aggregator.sources.pinning"},
+    # the bounded decoders
+    "brotli": {"aggregator.sources.decoding"},
     "feedparser": {"aggregator.parse.feeds"},
     "feedgen": {"aggregator.publish.atom"},
     "bs4": {"aggregator.sources.discover", "aggregator._selector"},
