@@ -32,7 +32,7 @@ CONFINED = {
     # full_content's CSS selectors walk bs4 trees: one leaf module holds both.
     "soupsieve": {"aggregator._selector"},
     "trafilatura": {"aggregator.parse.article"},
-    "nh3": {"aggregator.normalise"},
+    "nh3": {"aggregator.normalise.sanitise"},
     "re2": {"aggregator._pattern"},
     "py3langid": {"aggregator.language"},
     # language detection's model, and MinHash for near-duplicate stories
