@@ -39,8 +39,8 @@ CONFINED = {
     "numpy": {"aggregator.language", "aggregator.minhash"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
-    "starlette": {"aggregator.web"},
-    "uvicorn": {"aggregator.web"},
+    "starlette": {"aggregator.web", "aggregator.web.server"},
+    "uvicorn": {"aggregator.web.server"},
     # The store is split by concern; each part runs its own statements.
     "sqlalchemy": {
         "aggregator.store.batch",
