@@ -67,7 +67,7 @@ CONFINED = {
     "psycopg": {"aggregator.workers.queue"},
     "watchfiles": {"aggregator.daemon.watch"},
     "prometheus_client": {"aggregator.metrics"},
-    "yaml": {"aggregator.config", "aggregator.parse.article"},
+    "yaml": {"aggregator.config.files", "aggregator.parse.article"},
     "pydantic": {"aggregator.config"},
     "click": {"aggregator.cli"},
     "rich": {"aggregator.cli"},
