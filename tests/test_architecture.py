@@ -48,6 +48,7 @@ CONFINED = {
         "aggregator.store.database",
         "aggregator.store.entries",
         "aggregator.store.files",
+        "aggregator.store.listing",
         "aggregator.store.membership",
         "aggregator.store.merge",
         "aggregator.store.outline",
