@@ -20,8 +20,8 @@ from pathlib import Path
 
 import nh3
 
-from aggregator import normalise
 from aggregator.model import ParsedDocument
+from aggregator.normalise import sanitise as normalise
 from aggregator.parse import feeds
 from aggregator.parse.fastfeed import Declined
 

@@ -17,24 +17,30 @@ PACKAGE = REPO / "aggregator"
 #: third-party library -> the only modules allowed to import it
 CONFINED = {
     # the fetcher, and its pool per origin (a transport is an httpx type)
-    "httpx": {"aggregator.sources.http", "aggregator.sources.transports"},
-    "httpcore": {"aggregator.sources.http"},
-    "brotli": {"aggregator.sources.http"},
+    # (and the pinned connections under it: httpcore is httpx's engine)
+    "httpx": {
+        "aggregator.sources.http",
+        "aggregator.sources.pinning",
+        "aggregator.sources.transports",
+    },
+    "httpcore": {"aggregator.sources.http", "aggregator.sources.pinning"},
+    # the bounded decoders
+    "brotli": {"aggregator.sources.decoding"},
     "feedparser": {"aggregator.parse.feeds"},
     "feedgen": {"aggregator.publish.atom"},
     "bs4": {"aggregator.sources.discover", "aggregator._selector"},
     # full_content's CSS selectors walk bs4 trees: one leaf module holds both.
     "soupsieve": {"aggregator._selector"},
     "trafilatura": {"aggregator.parse.article"},
-    "nh3": {"aggregator.normalise"},
+    "nh3": {"aggregator.normalise.sanitise"},
     "re2": {"aggregator._pattern"},
     "py3langid": {"aggregator.language"},
     # language detection's model, and MinHash for near-duplicate stories
     "numpy": {"aggregator.language", "aggregator.minhash"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
-    "starlette": {"aggregator.web"},
-    "uvicorn": {"aggregator.web"},
+    "starlette": {"aggregator.web", "aggregator.web.server"},
+    "uvicorn": {"aggregator.web.server"},
     # The store is split by concern; each part runs its own statements.
     "sqlalchemy": {
         "aggregator.store.batch",
@@ -42,6 +48,7 @@ CONFINED = {
         "aggregator.store.database",
         "aggregator.store.entries",
         "aggregator.store.files",
+        "aggregator.store.listing",
         "aggregator.store.membership",
         "aggregator.store.merge",
         "aggregator.store.outline",
@@ -61,7 +68,7 @@ CONFINED = {
     "psycopg": {"aggregator.workers.queue"},
     "watchfiles": {"aggregator.daemon.watch"},
     "prometheus_client": {"aggregator.metrics"},
-    "yaml": {"aggregator.config", "aggregator.parse.article"},
+    "yaml": {"aggregator.config.files", "aggregator.parse.article"},
     "pydantic": {"aggregator.config"},
     "click": {"aggregator.cli"},
     "rich": {"aggregator.cli"},

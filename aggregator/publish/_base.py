@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from aggregator.model import Story, TopicSpec, utc
-from aggregator.publish.paths import PathKind, topic_path
+from aggregator.publish.paths import FeedFormat, PathKind, topic_path
 
 __all__ = [
     "ATOM_TYPE",
@@ -25,6 +26,7 @@ __all__ = [
     "OPML_TYPE",
     "RSS_TYPE",
     "Document",
+    "FeedRenderer",
     "Page",
     "Site",
     "TopicFeed",
@@ -181,6 +183,10 @@ class TopicUrls:
     def json_path(self) -> str:
         return topic_path(self.name, PathKind.JSON, prefix=self.prefix)
 
+    def feed_path(self, row: FeedFormat) -> str:
+        """The path of the topic's feed in the format of ``row`` (a formats-table row)."""
+        return topic_path(self.name, row.kind, prefix=self.prefix)
+
     @property
     def html_path(self) -> str:
         return topic_path(self.name, PathKind.PAGE, prefix=self.prefix)
@@ -203,6 +209,33 @@ class TopicUrls:
         # The id names the logical feed, so every private copy and every archive
         # page shares it (RFC 5005 section 4) and it never contains a token.
         return self.base_url + topic_path(self.name, PathKind.ATOM)
+
+
+class FeedRenderer(Protocol):
+    """What a row of the formats table names (:class:`~aggregator.publish.paths.FeedFormat`):
+    renders one topic's subscription feed in one format (pure)."""
+
+    def __call__(
+        self,
+        site: Site,
+        topic_title: str,
+        description: str,
+        urls: TopicUrls,
+        page: Page,
+        *,
+        public: bool = True,
+    ) -> Document:
+        """The document at ``urls.feed_path(row)``, of the row's content type.
+
+        Args:
+            site: site-wide facts.
+            topic_title: the feed's title.
+            description: the topic's description (may be empty).
+            urls: where this rendering lives (public, or under a private token).
+            page: the current feed's stories, newest first (page 0).
+            public: False for private renderings (no hub link, nothing indexable).
+        """
+        ...
 
 
 def story_anchor(story: Story) -> str:

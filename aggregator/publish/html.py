@@ -30,7 +30,7 @@ from aggregator.publish._base import (
     xml_safe,
 )
 from aggregator.publish.charts import Chart, entry_bars, hour_bars, poll_bars, publish_bars
-from aggregator.publish.paths import INDEX_PATH, OPML_PATH
+from aggregator.publish.paths import INDEX_PATH, OPML_PATH, feed_formats
 from aggregator.status import SourceStatus, Status
 
 __all__ = ["render_index", "render_status_page", "render_topic_page"]
@@ -56,20 +56,28 @@ _ENV.filters["human"] = _human
 
 
 @dataclass(frozen=True)
+class _FeedLink:
+    #: the format's label (``Atom``) and media type, from the formats table
+    label: str
+    media_type: str
+    url: str
+
+
+@dataclass(frozen=True)
 class _Links:
     html: str
-    atom: str
-    rss: str
-    json: str
+    #: one per row of the formats table, in its order
+    feeds: tuple[_FeedLink, ...]
     archive: str | None
 
 
 def _links(urls: TopicUrls, archive_count: int) -> _Links:
     return _Links(
         html=urls.url(urls.html_path),
-        atom=urls.url(urls.atom_path),
-        rss=urls.url(urls.rss_path),
-        json=urls.url(urls.json_path),
+        feeds=tuple(
+            _FeedLink(row.label, row.media_type, urls.url(urls.feed_path(row)))
+            for row in feed_formats()
+        ),
         archive=urls.url(urls.archive_path(archive_count)) if archive_count else None,
     )
 

@@ -7,7 +7,6 @@ custom-extension rule (a key starting with an underscore) allows.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from aggregator.model import Story
@@ -15,6 +14,7 @@ from aggregator.normalise import language_tag
 from aggregator.publish._base import (
     JSON_FEED_TYPE,
     Document,
+    Page,
     Site,
     TopicUrls,
     also_reported_by,
@@ -95,7 +95,7 @@ def render_json_feed(
     topic_title: str,
     description: str,
     urls: TopicUrls,
-    stories: Sequence[Story],
+    page: Page,
     *,
     public: bool = True,
 ) -> Document:
@@ -106,12 +106,13 @@ def render_json_feed(
         topic_title: feed title.
         description: feed description (omitted when empty).
         urls: where this rendering lives.
-        stories: the current feed's stories, newest first.
+        page: the current feed (page 0): its stories, newest first.
         public: False for private renderings (no hub).
 
     Returns:
         The document at ``urls.json_path``.
     """
+    stories = page.stories
     feed: dict[str, Any] = {
         "version": JSON_FEED_VERSION,
         "title": topic_title,

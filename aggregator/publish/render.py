@@ -7,13 +7,16 @@ a process that only serves the written export never loads them.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable, Sequence
+from functools import cache
 
 from aggregator.errors import PublishError
 from aggregator.model import TopicSpec
 from aggregator.publish._base import (
     Document,
+    FeedRenderer,
     Page,
     Site,
     TopicFeed,
@@ -24,10 +27,8 @@ from aggregator.publish._base import (
 )
 from aggregator.publish.atom import render_atom
 from aggregator.publish.html import render_index, render_topic_page
-from aggregator.publish.jsonfeed import render_json_feed
 from aggregator.publish.opml import render_opml
-from aggregator.publish.paths import private_prefix
-from aggregator.publish.rss import render_rss
+from aggregator.publish.paths import FeedFormat, feed_formats, private_prefix
 
 __all__ = [
     "render_archive_page",
@@ -53,23 +54,39 @@ def _render_copy(site: Site, feed: TopicFeed, urls: TopicUrls, public: bool) -> 
     return {doc.path: doc for doc in docs}
 
 
+@cache
+def _renderer(name: str) -> FeedRenderer:
+    """The function a formats-table row names (``module:function``), imported once."""
+    module, _, function = name.partition(":")
+    renderer: FeedRenderer = getattr(importlib.import_module(module), function)
+    return renderer
+
+
+def _render_feed(
+    row: FeedFormat, site: Site, topic: TopicSpec, urls: TopicUrls, page: Page, *, public: bool
+) -> Document:
+    doc = _renderer(row.renderer)(site, topic.title, topic.description, urls, page, public=public)
+    if doc.path != urls.feed_path(row) or doc.content_type != row.content_type:
+        raise PublishError(
+            f"topic {topic.name!r}: the {row.label} renderer made {doc.path!r} "
+            f"({doc.content_type}), not {urls.feed_path(row)!r} ({row.content_type})"
+        )
+    return doc
+
+
 def render_head(
     site: Site, summary: TopicSummary, urls: TopicUrls, current: Page, *, public: bool
 ) -> list[Document]:
     """The documents of one topic rendering that change with its newest stories.
 
-    The subscription feed in each format (Atom, RSS, JSON Feed) and the HTML
-    page: every change to the topic re-renders these, and only these besides
-    the archive pages whose stories changed.
+    The subscription feed in each format of the formats table (Atom, RSS,
+    JSON Feed) and the HTML page: every change to the topic re-renders these,
+    and only these besides the archive pages whose stories changed.
     """
     topic = summary.topic
-    stories = current.stories
-    return [
-        render_atom(site, topic.title, topic.description, urls, current, public=public),
-        render_rss(site, topic.title, topic.description, urls, stories, public=public),
-        render_json_feed(site, topic.title, topic.description, urls, stories, public=public),
-        render_topic_page(site, summary, urls, stories),
-    ]
+    docs = [_render_feed(row, site, topic, urls, current, public=public) for row in feed_formats()]
+    docs.append(render_topic_page(site, summary, urls, current.stories))
+    return docs
 
 
 def render_archive_page(
@@ -80,7 +97,7 @@ def render_archive_page(
 
 
 def render_topic(site: Site, feed: TopicFeed) -> dict[str, Document]:
-    """Render every document of one topic: Atom, RSS, JSON Feed, HTML page, archives.
+    """Render every document of one topic: its feeds (Atom, RSS, JSON Feed...), HTML page, archives.
 
     A public topic renders under ``topics/``; a private one renders one copy per
     token under ``private/<token>/topics/`` and nothing at the public paths.

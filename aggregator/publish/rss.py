@@ -7,13 +7,13 @@ id, so RSS readers deduplicate exactly like Atom readers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from aggregator.model import Story
 from aggregator.publish._base import (
     RSS_TYPE,
     Document,
+    Page,
     Site,
     TopicUrls,
     body_html,
@@ -60,7 +60,7 @@ def render_rss(
     topic_title: str,
     description: str,
     urls: TopicUrls,
-    stories: Sequence[Story],
+    page: Page,
     *,
     public: bool = True,
 ) -> Document:
@@ -71,12 +71,13 @@ def render_rss(
         topic_title: channel title.
         description: channel description (the title is used when empty: RSS requires one).
         urls: where this rendering lives.
-        stories: the current feed's stories, newest first.
+        page: the current feed (page 0): its stories, newest first.
         public: False for private renderings (no hub link).
 
     Returns:
         The document at ``urls.rss_path``.
     """
+    stories = page.stories
     updated = newest_updated(stories)
     out = [
         '<?xml version="1.0" encoding="utf-8"?>\n',

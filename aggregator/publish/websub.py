@@ -14,15 +14,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from aggregator.publish._base import ATOM_TYPE, JSON_FEED_TYPE, RSS_TYPE
-from aggregator.publish.paths import PathKind, parse_path
+from aggregator.publish.paths import feed_format, parse_path
 
 __all__ = ["PingResult", "Poster", "changed_feeds", "ping_hub"]
 
 #: ``await post(url, form)`` → HTTP status; raises on transport failure
 Poster = Callable[[str, Mapping[str, str]], Awaitable[int]]
-
-_FEED_TYPES = frozenset({ATOM_TYPE, RSS_TYPE, JSON_FEED_TYPE})
 
 
 class Published(Protocol):
@@ -57,12 +54,10 @@ def _is_subscription_feed(doc: Published) -> bool:
     # Only the current public feeds advertise the hub: archives are not
     # subscribed to, and private feeds must never reach a hub (their URL is a secret).
     parsed = parse_path(doc.path)
-    return (
-        doc.content_type in _FEED_TYPES
-        and parsed is not None
-        and parsed.kind in (PathKind.ATOM, PathKind.RSS, PathKind.JSON)
-        and parsed.token is None
-    )
+    if parsed is None or parsed.token is not None:
+        return False
+    row = feed_format(parsed.kind)
+    return row is not None and doc.content_type == row.content_type
 
 
 def changed_feeds(before: Mapping[str, Published], after: Mapping[str, Published]) -> list[str]:

@@ -7,7 +7,7 @@ and its gzip copy), feed fetches, the worker pool's pipes and the log. When
 clients take them all, the rest of the daemon fails in ways that look like
 something else (a folder that "cannot be listed", a database that "cannot be
 opened"): so connections get what is left after a reserve for everything else,
-and the server closes idle connections beyond that (``web._GuardedProtocol``).
+and the server closes idle connections beyond that (``web.server._GuardedProtocol``).
 ``docs/security.md`` has the table.
 """
 

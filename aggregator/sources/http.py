@@ -1,7 +1,10 @@
 """Fetching remote sources over HTTP: polite, bounded, and guarded against SSRF.
 
-This is the only module that imports httpx (and httpcore, its engine, and
-brotli, whose bounded decoder we drive ourselves).
+The fetcher is here; beside it in ``sources/``: ``addresses`` (the SSRF
+refusal rules, resolving and vetting a host), ``pinning`` (httpcore's network
+backend and httpx's transport, connecting only to vetted addresses),
+``decoding`` (bounded gzip/deflate/br decoders: the one module importing
+brotli) and ``transports`` (one connection pool per origin).
 
 One call, :meth:`Fetcher.fetch`, gets one document:
 
@@ -52,27 +55,13 @@ as httpx already decoded it (the size cap still applies).
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
-import ipaddress
-import socket
-import ssl
-import zlib
-from collections.abc import (
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from types import MappingProxyType, TracebackType
-from typing import Any, Protocol, Self
+from typing import Self
 
-import brotli  # type: ignore[import-untyped]
 import httpcore
 import httpx
 
@@ -89,6 +78,18 @@ from aggregator.errors import (
     TooLargeError,
 )
 from aggregator.schedule import parse_retry_after
+from aggregator.sources.addresses import (
+    Resolver,
+    _describe,
+    _Guard,
+    _host_key,
+    address_refusal,
+    allow_hint,
+    parse_networks,
+    system_resolver,
+)
+from aggregator.sources.decoding import _CHUNK, DECODE_ERRORS, _decode, _decoders
+from aggregator.sources.pinning import _PINS, _PinnedBackend, _PinnedTransport
 from aggregator.sources.transports import OriginTransports
 
 __all__ = [
@@ -125,23 +126,6 @@ MAX_HOST_BACKOFF = timedelta(hours=6)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
 # Headers that carry credentials for one origin only.
-# Largest piece a decoder emits per step: bounds memory per step of a bomb.
-_CHUNK = 64 * 1024
-
-Resolver = Callable[[str, int], Awaitable[list[str]]]
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-# IPv6 ranges that embed or translate an IPv4 address: checking the IPv6
-# address alone would let ::ffff:127.0.0.1 or 64:ff9b::7f00:1 through.
-_EMBEDDING_V6 = (
-    (ipaddress.IPv6Network("::ffff:0:0/96"), "IPv4-mapped"),
-    (ipaddress.IPv6Network("::ffff:0:0:0/96"), "IPv4-translated"),
-    (ipaddress.IPv6Network("64:ff9b::/96"), "NAT64"),
-    (ipaddress.IPv6Network("64:ff9b:1::/48"), "NAT64"),
-    (ipaddress.IPv6Network("2002::/16"), "6to4"),
-    (ipaddress.IPv6Network("2001::/32"), "Teredo"),
-    (ipaddress.IPv6Network("::/96"), "IPv4-compatible"),
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,350 +153,10 @@ class FetchResponse:
     elapsed: float
 
 
-def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
-    """Parse ``allow_networks`` CIDR blocks.
-
-    Args:
-        cidrs: blocks such as ``"127.0.0.0/8"`` or ``"fd00::/8"``.
-
-    Returns:
-        The networks, in order.
-
-    Raises:
-        ValueError: naming the first block that is not a valid network.
-    """
-    networks: list[IPNetwork] = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
-        except ValueError as exc:
-            raise ValueError(f"allow_networks: {cidr!r} is not a CIDR block: {exc}") from exc
-    return tuple(networks)
-
-
-def address_refusal(address: str, allow: Sequence[IPNetwork] = ()) -> str | None:
-    """Say why the SSRF guard refuses ``address``, or None when it may be reached.
-
-    Loopback, private, link-local, multicast, unspecified, reserved and other
-    non-global addresses are refused, as are IPv6 forms that embed an IPv4
-    address (mapped, translated, NAT64, 6to4, Teredo, compatible), unless the
-    address lies inside one of ``allow``.
-
-    Args:
-        address: an IPv4 or IPv6 address (an IPv6 zone ``%eth0`` is ignored).
-        allow: networks admitted despite the rules (``allow_networks``).
-
-    Returns:
-        A short reason such as ``"loopback address 127.0.0.1"``, or None.
-    """
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return f"unparsable address {address!r}"
-    if any(ip.version == net.version and ip in net for net in allow):
-        return None
-    if ip.is_unspecified:
-        return f"unspecified address {ip}"
-    if ip.is_loopback:
-        return f"loopback address {ip}"
-    # Embedding forms next: their flags describe the IPv6 range, not the
-    # IPv4 address inside, which is what a connection would actually reach.
-    if isinstance(ip, ipaddress.IPv6Address):
-        for net, kind in _EMBEDDING_V6:
-            if ip in net:
-                return f"{kind} address {ip}"
-    kinds = (
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved),
-        ("private", ip.is_private),
-    )
-    for kind, flagged in kinds:
-        if flagged:
-            return f"{kind} address {ip}"
-    if not ip.is_global:
-        return f"non-global address {ip}"
-    return None
-
-
-def allow_hint(address: str) -> str:
-    """The ``allow_networks`` line that would admit ``address`` (for an error's advice).
-
-    Loopback gets its whole block (``127.0.0.0/8``), any other address itself.
-    """
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return "allow_networks: [<the network's CIDR block>]"
-    if isinstance(ip, ipaddress.IPv4Address) and ip.is_loopback:
-        return "allow_networks: [127.0.0.0/8]"
-    return f"allow_networks: [{ip}/{ip.max_prefixlen}]"
-
-
-async def system_resolver(host: str, port: int) -> list[str]:
-    """Resolve ``host`` with the system resolver (``getaddrinfo``), in its order.
-
-    Args:
-        host: a host name.
-        port: the port (getaddrinfo wants one).
-
-    Returns:
-        The distinct addresses.
-
-    Raises:
-        OSError: when the name does not resolve.
-    """
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    addresses: list[str] = []
-    for _family, _type, _proto, _name, sockaddr in infos:
-        address = str(sockaddr[0])
-        if address not in addresses:
-            addresses.append(address)
-    return addresses
-
-
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the default port filled in: RFC 6454's origin."""
     default = 443 if url.scheme == "https" else 80
     return (url.scheme, url.host, url.port or default)
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
-
-
-def _host_key(host: str) -> str:
-    return host.strip("[]").lower()
-
-
-# (host, port) -> the addresses the current hop vetted. A context variable, so
-# each fetch task sees only its own vetting and concurrent fetches cannot mix.
-_PINS: contextvars.ContextVar[Mapping[tuple[str, int], tuple[str, ...]]] = contextvars.ContextVar(
-    "aggregator_http_pins"
-)
-
-
-class _Guard:
-    """Resolves a host and checks every address it resolves to."""
-
-    def __init__(self, allow: Sequence[IPNetwork], resolver: Resolver) -> None:
-        self.allow = tuple(allow)
-        self.resolver = resolver
-
-    async def vet(self, host: str, port: int) -> tuple[str, ...]:
-        """Return the host's addresses; raise when any of them is refused.
-
-        Errors carry no source (the caller adds it): BlockedAddressError for a
-        refused address, FetchError when the name does not resolve.
-        """
-        bare = _host_key(host)
-        if _is_ip_literal(bare):
-            addresses = [bare]
-        else:
-            try:
-                addresses = list(await self.resolver(bare, port))
-            except (OSError, UnicodeError) as exc:
-                raise FetchError("", f"cannot resolve {bare}: {_describe(exc)}") from exc
-            if not addresses:
-                raise FetchError("", f"cannot resolve {bare}: no addresses")
-        for address in addresses:
-            reason = address_refusal(address, self.allow)
-            if reason is not None:
-                shown = reason if address == bare else f"{bare} resolves to {reason}"
-                raise BlockedAddressError(
-                    "",
-                    f"{shown}, refused (not in allow_networks; to fetch it, "
-                    f"add {allow_hint(address)} to the config)",
-                )
-        return tuple(addresses)
-
-
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects to the addresses the current hop vetted, never to a fresh lookup."""
-
-    def __init__(self, guard: _Guard) -> None:
-        self._guard = guard
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = _PINS.get({}).get((_host_key(host), port))
-        if addresses is None:
-            # Not reached through Fetcher.fetch: vet here, so the check and the
-            # connect still use one and the same lookup.
-            addresses = await self._guard.vet(host, port)
-        failure: httpcore.ConnectError | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except httpcore.ConnectError as exc:
-                failure = exc
-        raise failure or httpcore.ConnectError(f"no address to connect to for {host}")
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not used by the fetcher")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    # Loading the CA bundle takes ~65 ms of CPU: once per process, not per
-    # client (a context is safe to share; verification settings never vary).
-    return httpx.create_ssl_context(trust_env=False)
-
-
-class _PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with our network backend underneath."""
-
-    def __init__(self, backend: _PinnedBackend, max_connections: int) -> None:
-        super().__init__(verify=_ssl_context(), trust_env=False)
-        # httpx does not take a network backend, so replace the pool it built.
-        # ``_pool`` has been the attribute's name since httpx 0.18; httpx is
-        # pinned below 1.0 in pyproject, and tests exercise this path.
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=max_connections,
-            max_keepalive_connections=max_connections,
-            keepalive_expiry=5.0,
-            http1=True,
-            http2=False,
-            network_backend=backend,
-        )
-
-
-class _Decoder(Protocol):
-    def feed(self, data: bytes) -> Iterator[bytes]: ...
-
-    def flush(self) -> Iterator[bytes]: ...
-
-
-class _ZlibDecoder:
-    """gzip (also multi-member, also zlib-wrapped) or deflate, in bounded steps."""
-
-    def __init__(self, *, gzip: bool) -> None:
-        # 47 = auto-detect gzip or zlib header; deflate starts zlib-wrapped and
-        # falls back to raw deflate, as servers send either.
-        self._gzip = gzip
-        self._wbits = 47 if gzip else zlib.MAX_WBITS
-        self._obj = zlib.decompressobj(self._wbits)
-        self._started = False
-        self._done = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        while data and not self._done:
-            try:
-                out = self._obj.decompress(data, _CHUNK)
-            except zlib.error:
-                if self._gzip or self._started:
-                    raise
-                self._wbits = -zlib.MAX_WBITS
-                self._obj = zlib.decompressobj(self._wbits)
-                out = self._obj.decompress(data, _CHUNK)
-            self._started = True
-            if out:
-                yield out
-            if self._obj.eof:
-                rest = self._obj.unused_data
-                if self._gzip and rest.lstrip(b"\0"):
-                    self._obj = zlib.decompressobj(self._wbits)
-                    data = rest
-                    continue
-                self._done = True
-                return
-            data = self._obj.unconsumed_tail
-            # All input taken but the output step was full: more may be pending.
-            while not data and len(out) == _CHUNK:
-                out = self._obj.decompress(b"", _CHUNK)
-                if out:
-                    yield out
-
-    def flush(self) -> Iterator[bytes]:
-        if not self._done:
-            out = self._obj.flush()
-            if out:
-                yield out
-
-
-class _BrotliDecoder:
-    def __init__(self) -> None:
-        self._obj = brotli.Decompressor()
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._obj.is_finished():
-            return
-        out: bytes = self._obj.process(data, output_buffer_limit=_CHUNK)
-        # With a limit, brotli keeps the rest of its output back until asked
-        # again with empty input; drain it before taking more input.
-        while out:
-            yield out
-            if self._obj.is_finished():
-                return
-            out = self._obj.process(b"", output_buffer_limit=_CHUNK)
-
-    def flush(self) -> Iterator[bytes]:
-        return iter(())
-
-
-def _decoders(content_encoding: str) -> list[_Decoder]:
-    """Decoders for a Content-Encoding list, in decoding (reverse) order."""
-    decoders: list[_Decoder] = []
-    for coding in reversed([c.strip().lower() for c in content_encoding.split(",")]):
-        if coding in ("", "identity"):
-            continue
-        if coding in ("gzip", "x-gzip"):
-            decoders.append(_ZlibDecoder(gzip=True))
-        elif coding == "deflate":
-            decoders.append(_ZlibDecoder(gzip=False))
-        elif coding == "br":
-            decoders.append(_BrotliDecoder())
-        else:
-            raise ValueError(f"unsupported Content-Encoding {coding!r}")
-    return decoders
-
-
-def _through(decoder: _Decoder, chunks: Iterator[bytes], final: bool) -> Iterator[bytes]:
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    if final:
-        yield from decoder.flush()
-
-
-def _decode(decoders: Sequence[_Decoder], data: bytes, *, final: bool) -> Iterator[bytes]:
-    """Push ``data`` through the decoder chain lazily, one bounded step at a time."""
-    stream: Iterator[bytes] = iter((data,))
-    for decoder in decoders:
-        stream = _through(decoder, stream, final)
-    return stream
-
-
-def _describe(exc: BaseException) -> str:
-    """One line for a low-level exception: its class, and its text when it has one."""
-    text = " ".join(str(exc).split())
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
 
 
 def _hide(text: str, headers: Mapping[str, str] | None) -> str:
@@ -1007,7 +651,7 @@ class Fetcher:
                 if total > max_bytes:
                     raise TooLargeError(source, too_large)
                 parts.append(chunk)
-        except (zlib.error, brotli.error) as exc:
+        except DECODE_ERRORS as exc:
             raise FetchError(
                 source, f"{where}: cannot decode {encoding.strip()} body: {_describe(exc)}"
             ) from exc

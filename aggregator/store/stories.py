@@ -25,10 +25,10 @@ from aggregator import neardup
 from aggregator.dedup import mint_story_id
 from aggregator.model import Item
 from aggregator.neardup import NearDupSettings, Score, Sketch
+from aggregator.store.listing import join_rows, seed_paths, story_rows
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import (
     entries,
-    files,
     stories,
     story_index,
     story_joins,
@@ -48,6 +48,7 @@ __all__ = [
     "join_rows",
     "rebuild",
     "record_join",
+    "seed_paths",
     "story_rows",
 ]
 
@@ -468,69 +469,6 @@ def _join_row(
         "reason": match.score.reason if match else None,
         "joined_at": now,
     }
-
-
-def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any]]:
-    """Every story (or a topic's) with its entries, oldest first, as plain mappings."""
-    query = sa.select(stories).order_by(stories.c.published, stories.c.id)
-    if topic is not None:
-        query = query.join(story_topics, story_topics.c.story_id == stories.c.id).where(
-            story_topics.c.topic == topic
-        )
-    out: list[dict[str, Any]] = []
-    by_id: dict[str, dict[str, Any]] = {}
-    for row in conn.execute(query):
-        story = dict(row._mapping)
-        story["entries"] = []
-        story["topics"] = []
-        by_id[row.id] = story
-        out.append(story)
-    ids = list(by_id)
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        for row in conn.execute(
-            sa.select(
-                entries.c.story_id,
-                entries.c.source,
-                entries.c.identity,
-                entries.c.title,
-                entries.c.link,
-                entries.c.link_as_published,
-                entries.c.guid,
-                entries.c.origin,
-                entries.c.published,
-                entries.c.first_seen,
-            )
-            .where(entries.c.story_id.in_(chunk))
-            .order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
-        ):
-            by_id[row.story_id]["entries"].append(dict(row._mapping))
-        for row in conn.execute(
-            sa.select(story_topics.c.story_id, story_topics.c.topic)
-            .where(story_topics.c.story_id.in_(chunk))
-            .order_by(story_topics.c.topic)
-        ):
-            by_id[row.story_id]["topics"].append(row.topic)
-    return out
-
-
-def seed_paths(conn: Connection) -> dict[tuple[str, str], str]:
-    """``(source, identity)`` -> the seed file's path relative to its folder."""
-    paths: dict[tuple[str, str], str] = {}
-    for rec in conn.execute(sa.select(files.c.source, files.c.relpath, files.c.identities)):
-        for identity in rec.identities or ():
-            paths[(rec.source, identity)] = rec.relpath
-    return paths
-
-
-def join_rows(conn: Connection, story_id: str) -> list[dict[str, Any]]:
-    """How each entry of a story joined it, in the order they were stored."""
-    query = (
-        sa.select(story_joins)
-        .where(story_joins.c.story_id == story_id)
-        .order_by(story_joins.c.joined_at, story_joins.c.source, story_joins.c.identity)
-    )
-    return [dict(r._mapping) for r in conn.execute(query)]
 
 
 @dataclass(frozen=True, slots=True)

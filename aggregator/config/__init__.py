@@ -5,6 +5,9 @@ every error names the file and the key path (``topics[1].query: ...``).
 Strings may use ``${VAR}`` or ``${VAR:-default}`` to read the environment;
 ``$${`` stands for a literal ``${``.
 Relative paths are relative to the config file's folder.
+
+Beside this module: ``files`` (reading YAML, ``${VAR}``, key paths),
+``units`` (durations and sizes) and ``specs`` (the frozen :class:`Config`).
 """
 
 from __future__ import annotations
@@ -12,14 +15,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -32,6 +34,9 @@ from pydantic import (
 )
 
 from aggregator._selector import SelectorError, check_selector
+from aggregator.config.files import _interpolate, _key_path, _read_yaml
+from aggregator.config.specs import Config, IngestSpec, ServerSpec, SiteSpec, WorkersSpec
+from aggregator.config.units import parse_duration, parse_size
 from aggregator.errors import ConfigError, QuerySyntaxError
 from aggregator.model import FullContent, NearDupSettings, SourceKind, SourceSpec, TopicSpec
 from aggregator.topics import Query, compile_query, link_topics
@@ -51,34 +56,6 @@ __all__ = [
 
 DEFAULT_CONFIG_PATH = Path("config/aggregator.yaml")
 
-_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
-_DURATION_UNITS = {
-    "ms": 0.001,
-    "s": 1,
-    "m": 60,
-    "h": 3600,
-    "d": 86400,
-    "w": 604800,
-}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
-_SIZE_UNITS = {
-    "": 1,
-    "b": 1,
-    "k": 1000,
-    "kb": 1000,
-    "kib": 1024,
-    "m": 1000**2,
-    "mb": 1000**2,
-    "mib": 1024**2,
-    "g": 1000**3,
-    "gb": 1000**3,
-    "gib": 1024**3,
-}
-#: libyaml's safe loader when PyYAML was built with it (about 10x faster), else the Python one
-_SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# ``$${`` is a literal ``${`` (how import-opml writes values it must not
-# expand); it is matched first so an escaped reference is never expanded.
-_ENV_RE = re.compile(r"\$(\$)\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 _NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 #: :data:`_NAME_RE` in words, for the error a user reads
 _NAME_RULE = (
@@ -104,52 +81,6 @@ def _no_controls(value: str | None) -> str | None:
                 "(a trailing newline from an env file?)"
             )
     return value
-
-
-def parse_duration(value: object) -> timedelta:
-    """Parse ``15m``, ``1h30m``, ``20s``, ``2d`` or a number of seconds.
-
-    Raises:
-        ValueError: the value is not a positive duration.
-    """
-    if isinstance(value, timedelta):
-        seconds = value.total_seconds()
-    elif isinstance(value, bool):
-        raise ValueError(f"not a duration: {value!r}")
-    elif isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        text = value.strip().replace(" ", "")
-        if not text or _DURATION_RE.sub("", text):
-            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 1h30m, 2d)")
-        seconds = sum(float(n) * _DURATION_UNITS[u.lower()] for n, u in _DURATION_RE.findall(text))
-    else:
-        raise ValueError(f"not a duration: {value!r}")
-    if seconds <= 0:
-        raise ValueError(f"duration must be positive: {value!r}")
-    return timedelta(seconds=seconds)
-
-
-def parse_size(value: object) -> int:
-    """Parse ``10MiB``, ``500KB``, ``1GB`` or a number of bytes.
-
-    Raises:
-        ValueError: the value is not a positive size.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"not a size: {value!r}")
-    if isinstance(value, int):
-        size = value
-    elif isinstance(value, str) and (m := _SIZE_RE.match(value)):
-        unit = m.group(2).lower()
-        if unit not in _SIZE_UNITS:
-            raise ValueError(f"unknown size unit in {value!r} (use B, KB, KiB, MB, MiB, GB, GiB)")
-        size = int(float(m.group(1)) * _SIZE_UNITS[unit])
-    else:
-        raise ValueError(f"not a size: {value!r} (use e.g. 512KiB, 10MiB)")
-    if size <= 0:
-        raise ValueError(f"size must be positive: {value!r}")
-    return size
 
 
 Duration = Annotated[
@@ -529,168 +460,6 @@ class _Config(_Model):
                     raise ValueError(f"duplicate {kind} name {entry.name!r}")
                 seen.add(entry.name)
         return self
-
-
-@dataclass(frozen=True, slots=True)
-class ServerSpec:
-    host: str
-    port: int
-    #: absolute URL ending in "/"
-    base_url: str
-    #: the token that opens ``/status``; None: the page is not served
-    admin_token: str | None = field(default=None, repr=False)
-    #: bytes of documents held in memory for serving (the rest are read from files)
-    cache_size: int = 4 * 2**20
-
-
-@dataclass(frozen=True, slots=True)
-class SiteSpec:
-    title: str
-    description: str
-    author_name: str
-    author_email: str | None
-    hub: str | None
-    language: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class IngestSpec:
-    """How the ingest engine runs (``ingest:``); none of it changes a result."""
-
-    #: parse/normalise processes; None = one per core, 0 = threads in this process
-    workers: int | None = None
-    fast_parser: bool = True
-    skip_unchanged_body: bool = True
-    #: stop idle worker processes after this long; None keeps them
-    idle_after: timedelta | None = timedelta(minutes=1)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkersSpec:
-    """Scale-out settings (``workers:``); only meaningful with a PostgreSQL store."""
-
-    #: workers poll; ``aggregator run`` serves and publishes only
-    enabled: bool = False
-    #: source updates one worker process runs at once
-    concurrency: int = 32
-    dispatch_every: timedelta = timedelta(seconds=5)
-    stalled_after: timedelta = timedelta(seconds=30)
-    keep_jobs: timedelta = timedelta(hours=1)
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """The validated configuration."""
-
-    #: the file it was loaded from
-    path: Path
-    data_dir: Path
-    #: SQLAlchemy URL of the store
-    store_url: str
-    server: ServerSpec
-    site: SiteSpec
-    allow_networks: tuple[str, ...]
-    user_agent: str | None
-    max_connections: int
-    max_per_host: int
-    permanent_redirect_polls: int
-    min_interval: timedelta
-    max_interval: timedelta
-    sources: tuple[SourceSpec, ...]
-    topics: tuple[TopicSpec, ...]
-    #: entries older than this are pruned by the daemon's retention job
-    retention_max_age: timedelta = timedelta(days=90)
-    #: near-duplicate story matching (the ``dedup:`` section)
-    dedup: NearDupSettings = field(default_factory=NearDupSettings)
-    ingest: IngestSpec = IngestSpec()
-    workers: WorkersSpec = WorkersSpec()
-    #: the files listed under ``include:``, resolved (a daemon watches them too)
-    included: tuple[Path, ...] = ()
-
-    def source(self, name: str) -> SourceSpec | None:
-        return next((s for s in self.sources if s.name == name), None)
-
-    def topic(self, name: str) -> TopicSpec | None:
-        return next((t for t in self.topics if t.name == name), None)
-
-
-def _key_path(loc: Sequence[int | str]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _interpolate(value: Any, loc: tuple[int | str, ...], file: str) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string scalar."""
-    if isinstance(value, str):
-
-        def sub(m: re.Match[str]) -> str:
-            if m.group(1):
-                return "${"
-            name, default = m.group(2), m.group(3)
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            raise ConfigError(
-                f"environment variable {name} is not set", file=file, key=_key_path(loc)
-            )
-
-        return _ENV_RE.sub(sub, value)
-    if isinstance(value, dict):
-        return {k: _interpolate(v, (*loc, str(k)), file) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, (*loc, i), file) for i, v in enumerate(value)]
-    return value
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("config file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file: {exc}", file=str(path)) from None
-    try:
-        document = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 (a safe loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}invalid YAML: {problem}", file=str(path)) from None
-    if _too_many_values(document):
-        raise ConfigError(
-            f"the document expands to more than {MAX_CONFIG_VALUES:,} values (aliases of aliases?)",
-            file=str(path),
-        )
-    return document
-
-
-#: Values a config document may hold once its aliases are expanded. YAML
-#: aliases share one object, but every step after loading (interpolation,
-#: validation) walks the expanded tree: 633 bytes of nested aliases expand to
-#: hundreds of millions of values. 10,000 sources are about 100,000.
-MAX_CONFIG_VALUES = 1_000_000
-
-
-def _too_many_values(document: Any) -> bool:
-    """Whether ``document``, its aliases expanded, holds more than :data:`MAX_CONFIG_VALUES`."""
-    seen = 0
-    pending = [document]
-    while pending:
-        value = pending.pop()
-        seen += 1
-        if seen > MAX_CONFIG_VALUES:
-            return True
-        if isinstance(value, dict):
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False
 
 
 def _validation_error(

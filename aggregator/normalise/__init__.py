@@ -1,7 +1,8 @@
 """RawEntry → Item: text and HTML cleaning, canonical URLs, ids, hashes (pure).
 
 Everything here is a pure function of its arguments; the current time is passed
-in as ``now``. nh3 (the ammonia sanitiser) is imported here and nowhere else.
+in as ``now``. Beside this module: ``sanitise`` (nh3, the ammonia sanitiser, is
+imported there and nowhere else) and ``urls`` (canonical URLs).
 :func:`sanitize_html` is the final security gate for entry HTML: feedparser's
 own sanitiser misses entity-encoded ``javascript:`` URLs, ``<!-->`` comment
 tricks and more, and RSS titles come back unsanitised, so every title is
@@ -10,19 +11,15 @@ turned into plain text with :func:`clean_text`.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import html as html_lib
-import ipaddress
 import json
 import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
-from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
-
-import nh3
+from urllib.parse import unquote, urlsplit
 
 from aggregator._text import (
     FINGERPRINT_MIN_TOKENS,
@@ -32,9 +29,15 @@ from aggregator._text import (
     html_to_text,
     tokens,
 )
-from aggregator.bounds import bound_html
 from aggregator.language import detect_language
 from aggregator.model import Dateline, Item, Origin, RawEntry, Related, not_in_future, utc
+from aggregator.normalise.sanitise import sanitize_html
+from aggregator.normalise.urls import (
+    TRACKING_PARAMS,
+    TRACKING_PREFIXES,
+    _http_base,
+    canonical_url,
+)
 
 __all__ = [
     "FINGERPRINT_MIN_TOKENS",
@@ -55,197 +58,6 @@ __all__ = [
     "text_fingerprint",
     "truncate",
 ]
-
-# ---------------------------------------------------------------------------
-# HTML sanitising
-
-_ALLOWED_TAGS = frozenset(
-    {
-        "a", "abbr", "acronym", "b", "bdi", "bdo", "blockquote", "br", "caption", "cite",
-        "code", "col", "colgroup", "dd", "del", "details", "dfn", "div", "dl", "dt", "em",
-        "figcaption", "figure", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "ins",
-        "kbd", "li", "mark", "ol", "p", "pre", "q", "rp", "rt", "ruby", "s", "samp", "small",
-        "span", "strike", "strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot",
-        "th", "thead", "time", "tr", "tt", "u", "ul", "var", "wbr",
-        # kept only for their text: ammonia drops what is inside a foreign
-        # element it does not allow; :func:`sanitize_html` turns them into spans
-        "math", "svg",
-    }
-)  # fmt: skip
-
-# Removed together with everything inside them: their content is code, a
-# plugin's fallback or form controls, never article text. MathML and SVG are
-# not here: their elements go, their text (`<mi>`, `<mtext>`, `<desc>`...)
-# stays, as feedparser keeps it.
-_DROPPED_WITH_CONTENT = frozenset(
-    {
-        "applet", "button", "embed", "form", "frame", "frameset", "iframe", "noembed",
-        "noframes", "noscript", "object", "script", "select", "style", "template", "textarea",
-        "xmp",
-    }
-)  # fmt: skip
-
-_GLOBAL_ATTRIBUTES = frozenset({"lang", "dir", "title"})
-_ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
-    "*": set(_GLOBAL_ATTRIBUTES),
-    "a": {"href", "hreflang"},
-    "img": {"src", "alt", "width", "height"},
-    "blockquote": {"cite"},
-    "q": {"cite"},
-    "del": {"cite", "datetime"},
-    "ins": {"cite", "datetime"},
-    "time": {"datetime"},
-    "ol": {"start", "reversed"},
-    "td": {"colspan", "rowspan", "headers"},
-    "th": {"colspan", "rowspan", "headers", "scope"},
-    "col": {"span"},
-    "colgroup": {"span"},
-    "abbr": {"title"},
-}
-# Re-cleaning converges in one or two passes; this only bounds pathological input.
-_MAX_PASSES = 4
-_URL_SCHEMES = frozenset({"http", "https", "mailto"})
-_LINK_REL = "noopener noreferrer nofollow"
-# Remove C0 controls, space and DEL wherever they occur in a URL: browsers
-# ignore tab/newline inside a scheme (`java\tscript:`), so must we.
-_URL_JUNK_RE = re.compile(r"[\x00-\x20\x7f]+")
-
-
-@functools.lru_cache(maxsize=64)
-def _http_base(base_url: str | None) -> str | None:
-    """``base_url`` as a canonical absolute http(s) URL, or None when unusable.
-
-    Cached: the entries of one feed share their base, and ask for it several times each.
-    """
-    return canonical_url(base_url) if base_url else None
-
-
-def _safe_cite(value: str, base: str | None) -> str | None:
-    """Validate a ``cite`` URL, which ammonia does not scheme-check itself."""
-    url = _URL_JUNK_RE.sub("", value)
-    if not url:
-        return None
-    try:
-        parts = urlsplit(url)
-        if not parts.scheme:
-            if base is None:
-                return None
-            url = urljoin(base, url)
-            parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    return url
-
-
-def _new_cleaner(base: str | None) -> nh3.Cleaner:
-    return nh3.Cleaner(
-        tags=set(_ALLOWED_TAGS),
-        clean_content_tags=set(_DROPPED_WITH_CONTENT),
-        attributes=_ALLOWED_ATTRIBUTES,
-        strip_comments=True,
-        link_rel=_LINK_REL,
-        url_schemes=set(_URL_SCHEMES),
-        url_relative=("rewrite_with_base", base) if base else "deny",
-    )
-
-
-_DENY_RELATIVE = _new_cleaner(None)
-
-
-@functools.lru_cache(maxsize=256)
-def _cleaner_for(base: str | None) -> nh3.Cleaner:
-    """One cleaner per base URL, built once: building one costs more than cleaning.
-
-    The base is part of ammonia's settings, and the entries of one feed share
-    theirs, so a small cache serves a whole poll.
-    """
-    if base is None:
-        return _DENY_RELATIVE
-    try:
-        return _new_cleaner(base)
-    except ValueError:
-        # ammonia's URL parser is stricter than ours about some hosts; without
-        # a base, relative URLs are dropped instead of resolved.
-        return _DENY_RELATIVE
-
-
-# An element that may carry ``cite``, as html5ever serialises it: attributes
-# are always ``name="value"`` with ``"`` escaped, and text never holds a raw
-# ``<``, so this matches whole start tags of the output and nothing else.
-_CITE_TAG_RE = re.compile(r'<(?:blockquote|q|del|ins)(?: [^\s"\'>/=]+="[^"]*")*>')
-_CITE_ATTR_RE = re.compile(r' cite="([^"]*)"')
-
-
-def _check_cites(cleaned: str, base: str | None) -> str:
-    """Resolve or drop each ``cite`` URL of sanitised HTML, in one pass.
-
-    ammonia checks schemes only on ``href`` and ``src``; doing ``cite`` here,
-    after cleaning, keeps the per-attribute Python callback (which re-takes
-    the GIL for every attribute of every element) out of nh3.
-    """
-
-    def fix_attr(match: re.Match[str]) -> str:
-        safe = _safe_cite(html_lib.unescape(match.group(1)), base)
-        if safe is None:
-            return ""
-        # Escaped exactly as html5ever escapes attribute values, so a second
-        # sanitising pass leaves the bytes alone.
-        escaped = safe.replace("&", "&amp;").replace("\xa0", "&nbsp;").replace('"', "&quot;")
-        escaped = escaped.replace("<", "&lt;").replace(">", "&gt;")
-        return f' cite="{escaped}"'
-
-    def fix_tag(match: re.Match[str]) -> str:
-        return _CITE_ATTR_RE.sub(fix_attr, match.group(0))
-
-    return _CITE_TAG_RE.sub(fix_tag, cleaned) if " cite=" in cleaned else cleaned
-
-
-# A MathML or SVG root as html5ever serialises it (its children, not allowed,
-# are unwrapped to their text): a span, so the text reads inline.
-_FOREIGN_ROOT_RE = re.compile(r"<(/?)(?:math|svg)((?: [^\s\"'>/=]+=\"[^\"]*\")*)>")
-
-
-def sanitize_html(html: str, *, base_url: str | None = None) -> str:
-    """Reduce untrusted HTML to a safe allowlist of article markup.
-
-    Keeps paragraphs, links, emphasis, lists, quotes, headings, images
-    (``src``/``alt``), figures, code, simple tables and ``<time>``. Removes
-    script/style/iframe/object/embed/form elements with their content, every
-    event handler and ``style``/``class``/``id`` attribute, comments, and URLs
-    other than http(s) (and ``mailto:`` for links), however they are encoded.
-    Relative ``href``/``src``/``cite`` URLs are resolved against ``base_url``,
-    or dropped when there is no usable base. Links get
-    ``rel="noopener noreferrer nofollow"``. Input is first bounded by
-    :func:`aggregator.bounds.bound_html` (size, nesting depth). Idempotent.
-
-    Args:
-        html: an untrusted HTML fragment.
-        base_url: absolute http(s) URL of the document the fragment came from.
-
-    Returns:
-        The sanitised fragment.
-    """
-    # Bounded first: nh3's time grows with nesting depth times size.
-    html = bound_html(html).html
-    base = _http_base(base_url)
-    cleaner = _cleaner_for(base)
-    if cleaner is _DENY_RELATIVE:
-        base = None
-    # Serialised HTML does not always parse back to the same tree (`<a><table>
-    # <a>` nests anchors that a parser then splits): clean until the output is
-    # a fixed point, so the result is idempotent and no mutation survives.
-    cleaned: str = cleaner.clean(html).strip()
-    for _ in range(_MAX_PASSES):
-        again: str = cleaner.clean(cleaned).strip()
-        if again == cleaned:
-            break
-        cleaned = again
-    if "<math" in cleaned or "<svg" in cleaned:
-        cleaned = _FOREIGN_ROOT_RE.sub(r"<\1span\2>", cleaned)
-    return _check_cites(cleaned, base)
-
 
 # ---------------------------------------------------------------------------
 # Plain text
@@ -389,185 +201,6 @@ def _plain_paragraphs(text: str) -> str:
         if line:
             out.append(f"<p>{html_lib.escape(line, quote=False)}</p>")
     return "".join(out)
-
-
-# ---------------------------------------------------------------------------
-# URLs
-
-#: Query parameters that only track the reader (campaigns, click ids, mail
-#: lists); removed from canonical URLs. Compared case-insensitively. Any
-#: parameter starting with one of :data:`TRACKING_PREFIXES` is removed too.
-#: Generic names that some sites use for real content (``ref``, ``source``,
-#: ``cid``, ``si``, ``feature``) are deliberately absent.
-TRACKING_PARAMS = frozenset(
-    {
-        # Google Ads / Analytics / Merchant
-        "gclid", "gclsrc", "gbraid", "wbraid", "dclid", "srsltid", "_ga", "_gl",
-        # Meta (Facebook, Instagram)
-        "fbclid", "igshid", "igsh", "fb_action_ids", "fb_action_types", "fb_ref",
-        "fb_source", "action_object_map", "action_type_map", "action_ref_map",
-        # Microsoft, Yandex, X/Twitter, TikTok, LinkedIn, Snapchat, Reddit, Pinterest
-        "msclkid", "cvid", "ocid", "yclid", "ysclid", "twclid", "ref_src", "ref_url",
-        "ttclid", "li_fat_id", "sccid", "rdt_cid", "epik",
-        # Mailchimp, HubSpot, Marketo, Klaviyo, MailerLite, Drip, Vero, beehiiv
-        "mc_cid", "mc_eid", "_hsenc", "_hsmi", "__hssc", "__hstc", "__hsfp",
-        "hsctatracking", "mkt_tok", "_kx", "ml_subscriber", "ml_subscriber_hash", "__s",
-        "vero_id", "vero_conv", "_bhlid",
-        # Adobe, Webtrends, AT Internet, comScore, Matomo/Piwik, Openstat, Omeda
-        "s_cid", "s_kwcid", "sc_cid", "icid", "wt.mc_id", "xtor", "at_medium",
-        "at_campaign", "at_source", "ns_mchannel", "ns_source", "ns_campaign",
-        "ns_linkname", "ns_fee", "pk_campaign", "pk_kwd", "pk_keyword", "pk_source",
-        "pk_medium", "pk_content", "pk_cid", "piwik_campaign", "piwik_kwd", "_openstat",
-        "oly_anon_id", "oly_enc_id", "hmb_campaign", "hmb_medium", "hmb_source",
-        # Yahoo, Alibaba, Taboola, Outbrain, NYT share links, misc click ids
-        "guccounter", "guce_referrer", "guce_referrer_sig", "ncid", "spm", "scm", "tblci",
-        "dicbo", "smid", "smtyp", "wickedid", "rb_clickid",
-    }
-)  # fmt: skip
-#: Parameter-name prefixes that only track (Urchin/GA UTM, Matomo MTM).
-TRACKING_PREFIXES = ("utm_", "mtm_")
-
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-_SUB_DELIMS = "!$&'()*+,;="
-_HOST_CHARS = _UNRESERVED | frozenset(_SUB_DELIMS)
-_PATH_SAFE = _UNRESERVED | frozenset(_SUB_DELIMS + ":@/")
-_QUERY_SAFE = _PATH_SAFE | frozenset("?")
-_HEX = "0123456789ABCDEFabcdef"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
-_C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
-
-
-def _normalise_percent(text: str, safe: frozenset[str]) -> str:
-    """RFC 3986 §6.2.2 percent-encoding normalisation.
-
-    Escapes of unreserved characters are decoded, other escapes upper-cased,
-    and characters outside ``safe`` (spaces, non-ASCII, ``"<>{}|^``...) are
-    encoded as UTF-8. A stray ``%`` becomes ``%25``.
-    """
-    out: list[str] = []
-    i, n = 0, len(text)
-    while i < n:
-        char = text[i]
-        if char == "%":
-            if i + 2 < n and text[i + 1] in _HEX and text[i + 2] in _HEX:
-                byte = int(text[i + 1 : i + 3], 16)
-                decoded = chr(byte)
-                out.append(decoded if decoded in _UNRESERVED else "%" + text[i + 1 : i + 3].upper())
-                i += 3
-                continue
-            out.append("%25")
-        elif char in safe:
-            out.append(char)
-        else:
-            out.extend(f"%{b:02X}" for b in char.encode("utf-8", "surrogatepass"))
-        i += 1
-    return "".join(out)
-
-
-def _remove_dot_segments(path: str) -> str:
-    """RFC 3986 §5.2.4, on an absolute path."""
-    output: list[str] = []
-    segments = path.split("/")
-    for index, segment in enumerate(segments[1:], start=1):
-        last = index == len(segments) - 1
-        if segment == ".":
-            if last:
-                output.append("")
-        elif segment == "..":
-            if output:
-                output.pop()
-            if last:
-                output.append("")
-        else:
-            output.append(segment)
-    return "/" + "/".join(output)
-
-
-def _canonical_host(hostname: str) -> str | None:
-    """Lower-case, IDNA-encoded host for a netloc (IPv6 in brackets), or None."""
-    if ":" in hostname:
-        try:
-            return f"[{ipaddress.IPv6Address(hostname).compressed}]"
-        except ValueError:
-            return None
-    host = hostname.rstrip(".").lower()
-    if not host:
-        return None
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            return None
-    if any(c not in _HOST_CHARS for c in host):
-        return None
-    return host
-
-
-def _is_tracking(name: str) -> bool:
-    key = unquote(name).lower()
-    return key in TRACKING_PARAMS or key.startswith(TRACKING_PREFIXES)
-
-
-def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
-    """Return the canonical absolute http(s) form of ``url``, or None.
-
-    Resolved against ``base`` when relative; only http and https survive.
-    Scheme and host lower-cased, host IDNA-encoded, user info and default
-    ports removed, dot segments resolved, empty path → ``/``, percent-encoding
-    normalised (RFC 3986 §6.2.2), fragment removed, tracking parameters
-    (:data:`TRACKING_PARAMS`, ``utm_*``, ``mtm_*``) removed and the other query
-    parameters kept in their order. Idempotent.
-
-    Args:
-        url: a URL as found in a document; None or blank gives None.
-        base: the URL of the document, for relative ``url``.
-
-    Returns:
-        The canonical URL, or None when ``url`` is missing, malformed, or not
-        http(s).
-    """
-    if not url:
-        return None
-    # Browsers drop leading/trailing C0+space and tab/newline anywhere.
-    url = _TAB_NEWLINE_RE.sub("", url).strip(_C0_AND_SPACE)
-    if not url:
-        return None
-    # Special schemes treat `\` as `/` before the query (WHATWG URL), so do we.
-    head, mark, tail = url.partition("?")
-    url = head.replace("\\", "/") + mark + tail
-    try:
-        if base:
-            base_parts = urlsplit(base.strip())
-            if base_parts.scheme.lower() in ("http", "https"):
-                url = urljoin(base.strip(), url)
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            return None
-        host = _canonical_host(parts.hostname or "")
-        port = parts.port
-    except ValueError:
-        return None
-    if host is None:
-        return None
-    netloc = host if port is None or port == _DEFAULT_PORTS[scheme] else f"{host}:{port}"
-
-    path = parts.path or "/"
-    if not path.startswith("/"):
-        path = "/" + path
-    path = _remove_dot_segments(_normalise_percent(path, _PATH_SAFE))
-
-    params = []
-    if parts.query:
-        for param in parts.query.split("&"):
-            if not param:
-                continue
-            name = param.split("=", 1)[0]
-            if _is_tracking(name):
-                continue
-            params.append(_normalise_percent(param, _QUERY_SAFE))
-    return urlunsplit((scheme, netloc, path, "&".join(params), ""))
 
 
 # ---------------------------------------------------------------------------
