@@ -185,12 +185,19 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
     # Serialised HTML does not always parse back to the same tree (`<a><table>
     # <a>` nests anchors that a parser then splits): clean until the output is
     # a fixed point, so the result is idempotent and no mutation survives.
-    cleaned: str = cleaner.clean(html).strip()
+    # The MathML and SVG roots become spans inside the loop: in foreign
+    # content a parser nests what it splits in a span (`<a><svg><a>`).
+    cleaned = _clean_once(cleaner, html)
     for _ in range(_MAX_PASSES):
-        again: str = cleaner.clean(cleaned).strip()
+        again = _clean_once(cleaner, cleaned)
         if again == cleaned:
             break
         cleaned = again
+    return _check_cites(cleaned, base)
+
+
+def _clean_once(cleaner: nh3.Cleaner, html: str) -> str:
+    cleaned: str = cleaner.clean(html).strip()
     if "<math" in cleaned or "<svg" in cleaned:
         cleaned = _FOREIGN_ROOT_RE.sub(r"<\1span\2>", cleaned)
-    return _check_cites(cleaned, base)
+    return cleaned
