@@ -197,11 +197,15 @@ asyncio.run(main())
 
 
 def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_config: Path) -> None:
-    """Parsing and rendering run in the workers: the daemon itself never imports them."""
+    """Parsing and rendering run in the workers: the daemon itself never imports them.
+
+    Nor alembic: the daemon starts on a new data folder, and its store is
+    migrated in a child process.
+    """
     text = seed_config.read_text(encoding="utf-8")
     seed_config.write_text(text + f"server: {{port: {free_port()}}}\n", encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-c", _DAEMON_PROBE % (CPU_STAGE,), str(seed_config)],
+        [sys.executable, "-c", _DAEMON_PROBE % ((*CPU_STAGE, "alembic"),), str(seed_config)],
         capture_output=True,
         text=True,
         timeout=300,

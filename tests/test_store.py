@@ -423,3 +423,32 @@ def test_upgrade_to_change_stamps_keeps_order_and_stamps_above_old_versions(tmp_
             assert view.changes(stamp) == []
     finally:
         s.close()
+
+
+def test_migrate_apart_migrates_in_a_child_and_fails_in_one_line(tmp_path: Path) -> None:
+    from aggregator.store.database import head_revisions, migrate_apart
+
+    url = f"sqlite:///{tmp_path / 'var' / 'aggregator.db'}"
+    probe = (
+        "import sys\n"
+        "from aggregator.store.database import migrate_apart\n"
+        "migrate_apart(sys.argv[1])\n"
+        "print('alembic' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, url], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "False"  # the child migrated, not this process
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        current = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+        assert frozenset(current) == head_revisions()
+    engine.dispose()
+    migrate_apart(url)  # at head: nothing to do
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StoreError) as failed:
+        migrate_apart(f"sqlite:///{blocker / 'aggregator.db'}")
+    message = str(failed.value)
+    assert "\n" not in message and "cannot open store" in message and "a-file" in message

@@ -229,6 +229,7 @@ class Daemon:
             self._initial,
             clock=self._clock,
             worker_niceness=self.settings.worker_niceness,
+            migrate_apart=True,
         )
         # One HTTP client for every update: the connection limits hold across sources.
         self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))

@@ -6,6 +6,8 @@ import ast
 import fcntl
 import logging
 import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -18,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from aggregator.errors import StoreError
 
-__all__ = ["Database", "chunks", "head_revisions", "is_memory_store"]
+__all__ = ["Database", "chunks", "head_revisions", "is_memory_store", "migrate_apart"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
@@ -198,6 +200,66 @@ def _current_revisions(engine: Engine) -> frozenset[str]:
             return frozenset()
         rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
         return frozenset(rows)
+
+
+#: what :func:`migrate_apart`'s child runs: the store URL on stdin, one line on failure
+_MIGRATE_CHILD = """
+import sys
+from aggregator.errors import StoreError
+from aggregator.store.database import Database
+try:
+    Database.open(sys.stdin.read()).close()
+except StoreError as exc:
+    print(exc, file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def migrate_apart(url: str) -> None:
+    """Bring the store at ``url`` to head in a child process, if it is behind.
+
+    For a long-lived process (the daemon): migrating in its own process
+    would leave alembic, and the SQLAlchemy PostgreSQL dialect alembic
+    imports, loaded for the rest of its life (about 11 MiB at rest on the
+    default config). A store already at head costs one query; an in-memory
+    store is migrated where it lives, by :meth:`Database.open`. The URL goes
+    to the child on stdin, never on its command line.
+
+    Raises:
+        StoreError: the store cannot be reached or migrated (the child's one line).
+    """
+    if is_memory_store(url):
+        return
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if path.exists() and _at_head(url):
+            return
+    elif _at_head(url):
+        return
+    done = subprocess.run(
+        [sys.executable, "-c", _MIGRATE_CHILD],
+        input=url,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        raise StoreError(
+            lines[-1] if lines else f"{_safe_url(url)}: cannot migrate (exit {done.returncode})"
+        )
+
+
+def _at_head(url: str) -> bool:
+    """Whether the store at ``url`` is at the newest revision (False when it cannot tell)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        heads = head_revisions()
+        return bool(heads) and _current_revisions(engine) == heads
+    except sa.exc.SQLAlchemyError:
+        return False  # the child will say what is wrong
+    finally:
+        engine.dispose()
 
 
 def _migrate(engine: Engine, lock: Path | None = None) -> None:

@@ -16,7 +16,7 @@ from aggregator.engine import CpuPool, Writer
 from aggregator.engine.match import build_matchers
 from aggregator.model import Item, TopicSpec
 from aggregator.sources.http import Fetcher
-from aggregator.store import IngestReport, Store, open_store
+from aggregator.store import IngestReport, Store, database, open_store
 from aggregator.topics import compile_topics
 from aggregator.update.write import Write, applier, weigh
 
@@ -130,16 +130,25 @@ def stages_of(ctx: Context) -> Stages:
 
 
 def open_context(
-    config: Config, *, clock: Callable[[], datetime] = utcnow, worker_niceness: int = 0
+    config: Config,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    worker_niceness: int = 0,
+    migrate_apart: bool = False,
 ) -> Context:
     """Open the store, sync configured sources and topics into it, and set up the stages.
 
     The stages start lazily: worker processes on the first document to parse,
     the writer thread on the first write. ``worker_niceness``: see :class:`CpuPool`.
+    ``migrate_apart``: a store behind the newest schema is migrated in a child
+    process (see :func:`aggregator.store.database.migrate_apart`), for a
+    process that lives long.
 
     Raises:
         StoreError: the store cannot be opened.
     """
+    if migrate_apart:
+        database.migrate_apart(config.store_url)
     store = open_store(config.store_url, near=config.dedup)
     stages = Stages.for_store(store, config, worker_niceness=worker_niceness)
     ctx = Context(config=config, store=store, clock=clock, stages=stages)

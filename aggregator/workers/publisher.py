@@ -123,7 +123,7 @@ def run_publisher(
                 raise StoreError(
                     "another publisher (aggregator run with workers.enabled) runs on this store"
                 )
-            ctx = await asyncio.to_thread(open_context, config)
+            ctx = await asyncio.to_thread(open_context, config, migrate_apart=True)
             try:
                 await Publisher(ctx, queue, settings or DaemonSettings()).run()
             finally:

@@ -122,7 +122,7 @@ async def _run(config: Config, concurrency: int) -> None:
     queue = JobQueue(config.store_url, pool_size=10)
     await queue.open()
     try:
-        ctx = await asyncio.to_thread(open_context, config)
+        ctx = await asyncio.to_thread(open_context, config, migrate_apart=True)
         ctx = dataclasses.replace(ctx, fetcher=make_fetcher(config))
         try:
             worker = Worker(ctx, queue)
