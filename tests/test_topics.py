@@ -743,3 +743,22 @@ def test_prefilter_skips_topics_whose_words_are_absent() -> None:
     topics = TopicSet(compile_topics(specs))
     assert topics.candidates(DOCUMENTS["sport"]) == {"negation", "pattern"}
     assert topics.candidates(DOCUMENTS["cafe"]) == {"words", "negation", "pattern"}
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        # YAML drops the quotes: `any: ["concern of iran"]` is that phrase...
+        ("concern of iran", True),
+        ("iran concern", False),  # ...not `iran AND concern`, which this text holds
+        ("Deputy Foreign Minister", True),
+        # query syntax stays a query
+        ("iran AND concern", True),
+        ("title:iran concern", True),
+        ("concern*", True),
+    ],
+)
+def test_a_structured_list_item_of_plain_words_is_a_phrase(item: str, expected: bool) -> None:
+    doc = document(_item())
+    assert compile_query({"any": [item]}).matches(doc) is expected
+    assert compile_query({"all": [item, "tag:world"]}).matches(doc) is expected

@@ -339,6 +339,25 @@ def _flatten(kind: type[_And] | type[_Or], children: list[_Node]) -> _Node:
 _STRUCTURED_KEYS = ("all", "any", "none")
 
 
+#: an item of plain words and nothing of the query language: two words or more,
+#: letters and digits joined by hyphens or apostrophes, no operator
+_PLAIN_WORDS_RE = re.compile(r"[^\W_]+(?:[-'\u2019][^\W_]+)*(?:\s+[^\W_]+(?:[-'\u2019][^\W_]+)*)+")
+_OPERATORS = frozenset({"AND", "OR", "NOT"})
+
+
+def _as_phrase(item: str) -> str | None:
+    """A structured list's item of plain words, as the phrase query it means; else None.
+
+    YAML drops the quotes of ``any: ["central bank", ECB]`` before we see
+    them: a list item of plain words is the phrase its writer quoted, never
+    ``central AND bank``. Anything with query syntax stays a query.
+    """
+    text = item.strip()
+    if not _PLAIN_WORDS_RE.fullmatch(text) or _OPERATORS & set(text.split()):
+        return None
+    return f'"{text}"'
+
+
 def _structure_error(message: str, path: str) -> QuerySyntaxError:
     return QuerySyntaxError(message, query="", column=None, path=path)
 
@@ -348,7 +367,8 @@ def _structured(value: object, path: str, depth: int) -> _Node:
     if depth > _MAX_DEPTH:
         raise _structure_error(f"query nests more than {_MAX_DEPTH} levels deep", path)
     if isinstance(value, str):
-        return _Parser(value, path).parse()
+        phrase = _as_phrase(value) if depth > 0 else None
+        return _Parser(phrase or value, path).parse()
     if not isinstance(value, Mapping):
         raise _structure_error(
             f"must be a query string or a mapping of all/any/none, not {type(value).__name__}",
