@@ -502,3 +502,27 @@ def test_a_moved_source_shows_where_it_moved(tmp_path: Path, httpserver: HTTPSer
     assert status["state"] == "moved"
     assert status["moved_to"] == new
     assert line in ok(config, "status")
+
+
+def test_a_markdown_seeds_summary_shows_no_markdown(tmp_path: Path) -> None:
+    """Item 14: the published summary is the lead's text, not its ``**`` and ``_``."""
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "strike.md").write_text(
+        "# Port strike ends after two weeks\n\n"
+        "**ANTWERP, Dec 6** — Dock workers returned to the terminals on _Saturday_ after the "
+        "unions accepted a **new** pay offer, the port authority said.\n\n"
+        "Ships had queued at anchor for days.\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        "data_dir: var\nsources:\n  - {name: seeds, path: seeds}\n"
+        "topics:\n  - {name: ports, query: strike}\n",
+        encoding="utf-8",
+    )
+    ok(config, "update")
+    ok(config, "publish")
+    feed = json.loads((tmp_path / "var/public/topics/ports.json").read_text(encoding="utf-8"))
+    [item] = feed["items"]
+    assert "Dock workers returned to the terminals on Saturday" in item["summary"]
+    assert "*" not in item["summary"] and "_" not in item["summary"]

@@ -311,7 +311,10 @@ def parse_markdown_article(
     )
     summary = _scalar(meta.get("summary") or meta.get("description") or meta.get("excerpt"))
     if summary is None:
-        summary = heuristic.summary if heuristic else None
+        # From the rendered lead, as for an HTML article: the heuristics read
+        # the Markdown source, whose summary would show its `**` and `_`.
+        lead = _first_paragraph_text(content_html) if content_html else ""
+        summary = summarise(lead) if lead else (heuristic.summary if heuristic else None)
     if not title and not content_html:
         raise ValueError("no usable content (no title and an empty body)")
     language = _scalar(meta.get("language") or meta.get("lang"))
