@@ -272,32 +272,10 @@ def parse_markdown_article(
     )
     warnings.extend(heuristic_warnings)
 
-    # Strip what the heuristics took out, then render the rest as Markdown.
-    lines = _strip_leading_title(lines)
-    lines, related_md = _markdown_related(lines)
-    rendered_source = "\n".join(lines)
-    dateline = _fm_dateline(meta)
-    if heuristic is not None and heuristic.dateline is not None:
-        dateline = dateline or heuristic.dateline
-        rendered_source = _strip_dateline_md(rendered_source)
-    rendered_source = _strip_meta_lines(rendered_source)
-    content_html = _markdown().render(rendered_source).strip()
-
+    content_html, dateline, related_md = _markdown_content(lines, meta, heuristic)
     title = _scalar(meta.get("title")) or (heuristic.title if heuristic else None)
     link = clean_url(_scalar(meta.get("link") or meta.get("url") or meta.get("canonical")))
-    claimed = _fm_date(meta.get("date") or meta.get("published") or meta.get("pubdate"))
-    published = not_in_future(claimed, now)
-    if claimed is not None and published is None:
-        warnings.append(f"front matter date {claimed.isoformat()} is in the future; ignored")
-    updated = not_in_future(
-        _fm_date(meta.get("updated") or meta.get("modified") or meta.get("lastmod")), now
-    )
-    date_is_guess = False
-    if published is None and heuristic is not None:
-        published, date_is_guess = heuristic.published, heuristic.date_is_guess
-        updated = updated or heuristic.updated
-    if published is None:
-        published, date_is_guess = min(mtime, now), True
+    published, updated, date_is_guess = _markdown_dates(meta, heuristic, mtime, now, warnings)
     authors = _as_list(meta.get("authors") or meta.get("author")) or list(
         heuristic.authors if heuristic else ()
     )
@@ -334,6 +312,45 @@ def parse_markdown_article(
         date_is_guess=date_is_guess,
     )
     return entry, tuple(warnings)
+
+
+def _markdown_content(
+    lines: list[str], meta: dict[str, Any], heuristic: RawEntry | None
+) -> tuple[str, Dateline | None, list[Related]]:
+    """The body as HTML, without what the heuristics took out; the dateline; related links."""
+    lines = _strip_leading_title(lines)
+    lines, related_md = _markdown_related(lines)
+    rendered_source = "\n".join(lines)
+    dateline = _fm_dateline(meta)
+    if heuristic is not None and heuristic.dateline is not None:
+        dateline = dateline or heuristic.dateline
+        rendered_source = _strip_dateline_md(rendered_source)
+    rendered_source = _strip_meta_lines(rendered_source)
+    return _markdown().render(rendered_source).strip(), dateline, related_md
+
+
+def _markdown_dates(
+    meta: dict[str, Any],
+    heuristic: RawEntry | None,
+    mtime: datetime,
+    now: datetime,
+    warnings: list[str],
+) -> tuple[datetime, datetime | None, bool]:
+    """Published, updated, and whether the date is a guess: front matter, text, then mtime."""
+    claimed = _fm_date(meta.get("date") or meta.get("published") or meta.get("pubdate"))
+    published = not_in_future(claimed, now)
+    if claimed is not None and published is None:
+        warnings.append(f"front matter date {claimed.isoformat()} is in the future; ignored")
+    updated = not_in_future(
+        _fm_date(meta.get("updated") or meta.get("modified") or meta.get("lastmod")), now
+    )
+    date_is_guess = False
+    if published is None and heuristic is not None:
+        published, date_is_guess = heuristic.published, heuristic.date_is_guess
+        updated = updated or heuristic.updated
+    if published is None:
+        published, date_is_guess = min(mtime, now), True
+    return published, updated, date_is_guess
 
 
 def _scalar(value: object) -> str | None:
@@ -440,6 +457,20 @@ def _json_ld(doc: Any) -> list[dict[str, Any]]:
 def _html_meta(doc: Any) -> _HtmlMeta:
     ld = _json_ld(doc)
     ld0 = ld[0] if ld else {}
+    return _HtmlMeta(
+        title=_html_title(doc, ld0),
+        published=_html_published(doc, ld0),
+        updated=_html_updated(doc, ld0),
+        authors=_html_authors(doc, ld0),
+        link=_html_canonical(doc),
+        language=_html_language(doc),
+        description=_meta_content(doc, "og:description", "description", "twitter:description"),
+        tags=_html_tags(doc),
+    )
+
+
+def _html_title(doc: Any, ld0: dict[str, Any]) -> str | None:
+    """The page's title: Open Graph, its first <h1>, JSON-LD's headline, <title>; no site suffix."""
     title = _meta_content(doc, "og:title", "twitter:title")
     if not title:
         h1 = doc.xpath("//h1")
@@ -453,8 +484,11 @@ def _html_meta(doc: Any) -> _HtmlMeta:
             title = normalise_line(titles[0].text_content()) or None
     if title:
         title = _SITE_SUFFIX.sub("", title).strip() or title
+    return title
 
-    published = None
+
+def _html_published(doc: Any, ld0: dict[str, Any]) -> datetime | None:
+    """The first publication date that parses: meta tags, JSON-LD, then the first <time>."""
     candidates = [
         _meta_content(
             doc,
@@ -477,12 +511,19 @@ def _html_meta(doc: Any) -> _HtmlMeta:
         if candidate:
             published = parse_date(candidate)
             if published is not None:
-                break
+                return published
+    return None
+
+
+def _html_updated(doc: Any, ld0: dict[str, Any]) -> datetime | None:
     modified = _meta_content(doc, "article:modified_time", "og:updated_time", "dateModified")
     if not modified and isinstance(ld0.get("dateModified"), str):
         modified = ld0["dateModified"]
-    updated = parse_date(modified) if modified else None
+    return parse_date(modified) if modified else None
 
+
+def _html_authors(doc: Any, ld0: dict[str, Any]) -> tuple[str, ...]:
+    """Authors from meta tags and JSON-LD, else the first byline's name."""
     authors: list[str] = []
     author = _meta_content(doc, "author", "article:author", "dc.creator", "parsely-author")
     if author and not author.startswith("http"):
@@ -498,33 +539,29 @@ def _html_meta(doc: Any) -> _HtmlMeta:
             text = re.split(r"\s*[·|•,]\s*|\s+-\s+|\s+on\s+", text)[0].strip()
             if text and len(text.split()) <= 6:
                 authors.append(text)
+    return tuple(authors)
 
-    canonical = None
+
+def _html_canonical(doc: Any) -> str | None:
     for href in doc.xpath("//link[@rel='canonical']/@href"):
         canonical = clean_url(str(href))
         if canonical:
-            break
-    if not canonical:
-        canonical = clean_url(_meta_content(doc, "og:url"))
-    language = None
+            return canonical
+    return clean_url(_meta_content(doc, "og:url"))
+
+
+def _html_language(doc: Any) -> str | None:
     langs = doc.xpath("/html/@lang")
     if langs and str(langs[0]).strip():
-        language = str(langs[0]).strip()
-    language = language or _meta_content(doc, "og:locale", "language", "content-language")
+        return str(langs[0]).strip()
+    return _meta_content(doc, "og:locale", "language", "content-language")
+
+
+def _html_tags(doc: Any) -> tuple[str, ...]:
     keywords = _meta_content(doc, "keywords", "news_keywords")
     tags = tuple(t.strip() for t in (keywords or "").split(",") if t.strip())
-    tags = tags or tuple(
+    return tags or tuple(
         normalise_line(str(t)) for t in doc.xpath("//meta[@property='article:tag']/@content")
-    )
-    return _HtmlMeta(
-        title=title,
-        published=published,
-        updated=updated,
-        authors=tuple(authors),
-        link=canonical,
-        language=language,
-        description=_meta_content(doc, "og:description", "description", "twitter:description"),
-        tags=tags,
     )
 
 
