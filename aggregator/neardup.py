@@ -237,6 +237,11 @@ def body_text_html(content_html: str) -> str:
     return "\n".join(_body_lines(content_html)[0])
 
 
+def body_words(content_html: str) -> int:
+    """Words in the body of an entry's stored ``content_html``: the fullest telling wins."""
+    return len(tokens(body_text_html(content_html)))
+
+
 def _body_lines(content_html: str) -> tuple[list[str], bool]:
     """The body's non-empty lines, and whether any text was cut (breadcrumb, related list)."""
     lines = [line.strip() for line in html_to_text(content_html).splitlines()]

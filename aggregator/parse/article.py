@@ -25,14 +25,12 @@ Content is not sanitised here: :mod:`aggregator.normalise` (nh3) is the gate.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import lxml.html  # type: ignore[import-untyped]  # lxml ships no stubs
 import yaml
@@ -41,6 +39,10 @@ from markdown_it import MarkdownIt
 
 from aggregator._selector import select_html
 from aggregator.model import Dateline, RawEntry, Related, not_in_future
+from aggregator.parse.htmlmeta import (
+    _html_meta,
+    clean_url,
+)
 from aggregator.parse.seedtext import (
     extract_related,
     normalise_line,
@@ -63,13 +65,7 @@ __all__ = [
 # (Set before it is imported: the import is deferred to the first HTML page.)
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
-_TRACKING = re.compile(
-    r"^(?:utm_\w+|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|igshid|_ga|_gl|yclid|ocid|"
-    r"cmpid|ncid|sr_share|smid|spm)$",
-    re.I,
-)
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<yaml>.*?)\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
-_SITE_SUFFIX = re.compile(r"\s+(?:\||-|–|—|::|·|»)\s+[^|–—·»]{2,60}$")
 _DROP_TAGS = (
     "script",
     "style",
@@ -100,31 +96,6 @@ _NOISE_CLASS = re.compile(
 
 class FrontMatterError(ValueError):
     """The YAML front matter does not parse; ``str()`` says where."""
-
-
-def clean_url(url: str | None, base: str | None = None) -> str | None:
-    """Resolve ``url`` against ``base`` and drop tracking query parameters.
-
-    Args:
-        url: an absolute or relative URL.
-        base: base for a relative URL.
-
-    Returns:
-        An absolute http(s) URL without ``utm_*``/``fbclid``-style parameters
-        or fragment, or None when it cannot be made absolute.
-    """
-    if not url:
-        return None
-    url = url.strip()
-    if base:
-        url = urljoin(base, url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _TRACKING.match(k)
-    ]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path or "/", urlencode(query), ""))
 
 
 # ------------------------------------------------------------------- Markdown
@@ -272,32 +243,10 @@ def parse_markdown_article(
     )
     warnings.extend(heuristic_warnings)
 
-    # Strip what the heuristics took out, then render the rest as Markdown.
-    lines = _strip_leading_title(lines)
-    lines, related_md = _markdown_related(lines)
-    rendered_source = "\n".join(lines)
-    dateline = _fm_dateline(meta)
-    if heuristic is not None and heuristic.dateline is not None:
-        dateline = dateline or heuristic.dateline
-        rendered_source = _strip_dateline_md(rendered_source)
-    rendered_source = _strip_meta_lines(rendered_source)
-    content_html = _markdown().render(rendered_source).strip()
-
+    content_html, dateline, related_md = _markdown_content(lines, meta, heuristic)
     title = _scalar(meta.get("title")) or (heuristic.title if heuristic else None)
     link = clean_url(_scalar(meta.get("link") or meta.get("url") or meta.get("canonical")))
-    claimed = _fm_date(meta.get("date") or meta.get("published") or meta.get("pubdate"))
-    published = not_in_future(claimed, now)
-    if claimed is not None and published is None:
-        warnings.append(f"front matter date {claimed.isoformat()} is in the future; ignored")
-    updated = not_in_future(
-        _fm_date(meta.get("updated") or meta.get("modified") or meta.get("lastmod")), now
-    )
-    date_is_guess = False
-    if published is None and heuristic is not None:
-        published, date_is_guess = heuristic.published, heuristic.date_is_guess
-        updated = updated or heuristic.updated
-    if published is None:
-        published, date_is_guess = min(mtime, now), True
+    published, updated, date_is_guess = _markdown_dates(meta, heuristic, mtime, now, warnings)
     authors = _as_list(meta.get("authors") or meta.get("author")) or list(
         heuristic.authors if heuristic else ()
     )
@@ -337,6 +286,45 @@ def parse_markdown_article(
         date_is_guess=date_is_guess,
     )
     return entry, tuple(warnings)
+
+
+def _markdown_content(
+    lines: list[str], meta: dict[str, Any], heuristic: RawEntry | None
+) -> tuple[str, Dateline | None, list[Related]]:
+    """The body as HTML, without what the heuristics took out; the dateline; related links."""
+    lines = _strip_leading_title(lines)
+    lines, related_md = _markdown_related(lines)
+    rendered_source = "\n".join(lines)
+    dateline = _fm_dateline(meta)
+    if heuristic is not None and heuristic.dateline is not None:
+        dateline = dateline or heuristic.dateline
+        rendered_source = _strip_dateline_md(rendered_source)
+    rendered_source = _strip_meta_lines(rendered_source)
+    return _markdown().render(rendered_source).strip(), dateline, related_md
+
+
+def _markdown_dates(
+    meta: dict[str, Any],
+    heuristic: RawEntry | None,
+    mtime: datetime,
+    now: datetime,
+    warnings: list[str],
+) -> tuple[datetime, datetime | None, bool]:
+    """Published, updated, and whether the date is a guess: front matter, text, then mtime."""
+    claimed = _fm_date(meta.get("date") or meta.get("published") or meta.get("pubdate"))
+    published = not_in_future(claimed, now)
+    if claimed is not None and published is None:
+        warnings.append(f"front matter date {claimed.isoformat()} is in the future; ignored")
+    updated = not_in_future(
+        _fm_date(meta.get("updated") or meta.get("modified") or meta.get("lastmod")), now
+    )
+    date_is_guess = False
+    if published is None and heuristic is not None:
+        published, date_is_guess = heuristic.published, heuristic.date_is_guess
+        updated = updated or heuristic.updated
+    if published is None:
+        published, date_is_guess = min(mtime, now), True
+    return published, updated, date_is_guess
 
 
 def _scalar(value: object) -> str | None:
@@ -395,141 +383,6 @@ def _strip_meta_lines(source: str) -> str:
 
 
 # ------------------------------------------------------------------------ HTML
-
-
-@dataclass(frozen=True, slots=True)
-class _HtmlMeta:
-    title: str | None
-    published: datetime | None
-    updated: datetime | None
-    authors: tuple[str, ...]
-    link: str | None
-    language: str | None
-    description: str | None
-    tags: tuple[str, ...]
-
-
-def _meta_content(doc: Any, *names: str) -> str | None:
-    for name in names:
-        for attr in ("property", "name", "itemprop"):
-            found = doc.xpath(f"//meta[@{attr}=$n]/@content", n=name)
-            for value in found:
-                if str(value).strip():
-                    return normalise_line(str(value))
-    return None
-
-
-def _json_ld(doc: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for script in doc.xpath("//script[@type='application/ld+json']/text()"):
-        try:
-            data = json.loads(str(script))
-        except ValueError:
-            continue
-        stack = data if isinstance(data, list) else [data]
-        while stack:
-            item = stack.pop(0)
-            if isinstance(item, dict):
-                if "@graph" in item and isinstance(item["@graph"], list):
-                    stack.extend(item["@graph"])
-                out.append(item)
-    return [
-        d
-        for d in out
-        if "Article" in str(d.get("@type", "")) or "Posting" in str(d.get("@type", ""))
-    ]
-
-
-def _html_meta(doc: Any) -> _HtmlMeta:
-    ld = _json_ld(doc)
-    ld0 = ld[0] if ld else {}
-    title = _meta_content(doc, "og:title", "twitter:title")
-    if not title:
-        h1 = doc.xpath("//h1")
-        if h1:
-            title = normalise_line(h1[0].text_content()) or None
-    if not title and isinstance(ld0.get("headline"), str):
-        title = normalise_line(ld0["headline"])
-    if not title:
-        titles = doc.xpath("//title")
-        if titles:
-            title = normalise_line(titles[0].text_content()) or None
-    if title:
-        title = _SITE_SUFFIX.sub("", title).strip() or title
-
-    published = None
-    candidates = [
-        _meta_content(
-            doc,
-            "article:published_time",
-            "og:published_time",
-            "datePublished",
-            "pubdate",
-            "publishdate",
-            "date",
-            "dc.date",
-            "DC.date.issued",
-            "parsely-pub-date",
-            "sailthru.date",
-        ),
-        ld0.get("datePublished") if isinstance(ld0.get("datePublished"), str) else None,
-        *[str(v) for v in doc.xpath("//time[@datetime]/@datetime")[:1]],
-        *[normalise_line(t.text_content()) for t in doc.xpath("//time")[:1]],
-    ]
-    for candidate in candidates:
-        if candidate:
-            published = parse_date(candidate)
-            if published is not None:
-                break
-    modified = _meta_content(doc, "article:modified_time", "og:updated_time", "dateModified")
-    if not modified and isinstance(ld0.get("dateModified"), str):
-        modified = ld0["dateModified"]
-    updated = parse_date(modified) if modified else None
-
-    authors: list[str] = []
-    author = _meta_content(doc, "author", "article:author", "dc.creator", "parsely-author")
-    if author and not author.startswith("http"):
-        authors.append(author)
-    ld_author = ld0.get("author")
-    for a in ld_author if isinstance(ld_author, list) else [ld_author]:
-        name = a.get("name") if isinstance(a, dict) else a if isinstance(a, str) else None
-        if isinstance(name, str) and name.strip() and name.strip() not in authors:
-            authors.append(name.strip())
-    if not authors:
-        for node in doc.xpath("//*[@rel='author'] | //*[contains(@class,'byline')]")[:1]:
-            text = re.sub(r"^\s*by\s+", "", normalise_line(node.text_content()), flags=re.I)
-            text = re.split(r"\s*[·|•,]\s*|\s+-\s+|\s+on\s+", text)[0].strip()
-            if text and len(text.split()) <= 6:
-                authors.append(text)
-
-    canonical = None
-    for href in doc.xpath("//link[@rel='canonical']/@href"):
-        canonical = clean_url(str(href))
-        if canonical:
-            break
-    if not canonical:
-        canonical = clean_url(_meta_content(doc, "og:url"))
-    language = None
-    langs = doc.xpath("/html/@lang")
-    if langs and str(langs[0]).strip():
-        language = str(langs[0]).strip()
-    language = language or _meta_content(doc, "og:locale", "language", "content-language")
-    keywords = _meta_content(doc, "keywords", "news_keywords")
-    tags = tuple(t.strip() for t in (keywords or "").split(",") if t.strip())
-    tags = tags or tuple(
-        normalise_line(str(t)) for t in doc.xpath("//meta[@property='article:tag']/@content")
-    )
-    return _HtmlMeta(
-        title=title,
-        published=published,
-        updated=updated,
-        authors=tuple(authors),
-        link=canonical,
-        language=language,
-        description=_meta_content(doc, "og:description", "description", "twitter:description"),
-        tags=tags,
-    )
-
 
 _SEMANTIC = ("//*[@itemprop='articleBody']", "//article", "//main", "//*[@role='main']")
 

@@ -476,6 +476,17 @@ class _Reader:
         """Replay ``_start_<key>``; True when the element may hold text only."""
         if key not in _REPLAYED:
             return self.start_other(key, attrs, element, declares=declares)
+        for step in (self._start_frame, self._start_text, self._start_people, self._start_terms):
+            text_only = step(key, attrs)
+            if text_only is not None:
+                return text_only
+        return False
+
+    def _start_frame(self, key: str, attrs: dict[str, str]) -> bool | None:
+        """The feed, its entries, images and text inputs: the frames others fill.
+
+        True when the element may hold text only; None when ``key`` is not one of these.
+        """
         if key == "rss":
             version = attrs.get("version", "")
             self.version = {
@@ -516,7 +527,16 @@ class _Reader:
                 self.intextinput = True
             self.title_depth = -1
             self.push(key, False)
-        elif key in _TITLE:
+        else:
+            return None
+        return False
+
+    def _start_text(self, key: str, attrs: dict[str, str]) -> bool | None:
+        """Titles, links, ids, summaries and contents.
+
+        True when the element may hold text only; None when ``key`` is not one of these.
+        """
+        if key in _TITLE:
             self.push_content("title", attrs, "text/plain")
             return True
         elif key == "link":
@@ -549,7 +569,16 @@ class _Reader:
         elif key in ("content_encoded", "fullitem"):
             self.start_content(attrs, "text/html")
             return True
-        elif key == "source":
+        else:
+            return None
+        return False
+
+    def _start_people(self, key: str, attrs: dict[str, str]) -> bool | None:
+        """Sources, contributors, dates, authors and publishers.
+
+        True when the element may hold text only; None when ``key`` is not one of these.
+        """
+        if key == "source":
             if self.insource:
                 raise _Decline("nested source")
             if "url" in attrs:
@@ -591,7 +620,16 @@ class _Reader:
                 raise _Decline("itunes:owner in an entry")
             self.inpublisher = True
             self.push("publisher", False)
-        elif key in _CATEGORY:
+        else:
+            return None
+        return False
+
+    def _start_terms(self, key: str, attrs: dict[str, str]) -> bool | None:
+        """Categories, keywords, languages, other contents and stored-only elements.
+
+        True when the element may hold text only; None when ``key`` is not one of these.
+        """
+        if key in _CATEGORY:
             term = attrs.get("text") if key == "itunes_category" else attrs.get("term")
             scheme = attrs.get("scheme", attrs.get("domain"))
             if key == "itunes_category":
@@ -614,6 +652,8 @@ class _Reader:
             return True
         elif key in _STORE_ONLY:
             return self.start_store_only(key, attrs)
+        else:
+            return None
         return False
 
     def start_other(self, key: str, attrs: dict[str, str], element: Any, *, declares: bool) -> bool:
@@ -698,7 +738,14 @@ class _Reader:
         """Replay ``_end_<key>``."""
         if key not in _REPLAYED:
             self.pop(key)  # a stored element (one stored as its attributes pushed nothing)
-        elif key in ("channel", "feed"):
+            return
+        for step in (self._end_frame, self._end_text, self._end_people, self._end_terms):
+            if step(key):
+                return
+
+    def _end_frame(self, key: str) -> bool:
+        """The feed, its entries, images and text inputs. False when ``key`` is not one of these."""
+        if key in ("channel", "feed"):
             self.infeed = False
         elif key in ("item", "entry"):
             self.pop("item")
@@ -710,7 +757,13 @@ class _Reader:
                 self.inimage = False
             else:
                 self.intextinput = False
-        elif key in _TITLE:
+        else:
+            return False
+        return True
+
+    def _end_text(self, key: str) -> bool:
+        """Titles, links, ids, summaries and contents. False when ``key`` is not one of these."""
+        if key in _TITLE:
             title_depth = self.title_depth
             value = self.pop_content("title")
             if value:
@@ -738,7 +791,13 @@ class _Reader:
             self.summary_key = None
         elif key in ("content", "content_encoded", "fullitem"):
             self.end_content()
-        elif key == "source":
+        else:
+            return False
+        return True
+
+    def _end_people(self, key: str) -> bool:
+        """Sources, contributors, dates, authors, publishers; False for any other key."""
+        if key == "source":
             self.insource = False
             value = self.pop("source")
             if value:
@@ -783,7 +842,13 @@ class _Reader:
             self.pop("publisher")
             self.inpublisher = False
             self.sync_author("publisher")
-        elif key in _CATEGORY:
+        else:
+            return False
+        return True
+
+    def _end_terms(self, key: str) -> bool:
+        """Categories, keywords, languages, other and stored-only elements; False otherwise."""
+        if key in _CATEGORY:
             self.end_category()
         elif key in ("itunes_keywords", "media_keywords"):
             value = self.pop(key) or ""
@@ -807,6 +872,9 @@ class _Reader:
             }.get(key, key)
             if key not in ("enclosure", "media_group", "media_content", "cloud"):
                 self.pop(pushed)
+        else:
+            return False
+        return True
 
     def end_content(self) -> None:
         copy_to_summary = self.params.get("type") in _TEXT_TYPES | _HTML_TYPES

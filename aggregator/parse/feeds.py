@@ -22,7 +22,7 @@ import dataclasses
 import io
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -315,58 +315,17 @@ def _entry(
 ) -> RawEntry | None:
     title = _text(raw.get("title"))
     identity = _text(raw.get("id"))
-    link = None
-    for candidate in raw.get("links") or []:
-        if candidate.get("rel", "alternate") == "alternate" and _text(candidate.get("href")):
-            if str(candidate.get("type") or "text/html").lower() in (
-                "text/html",
-                "application/xhtml+xml",
-            ):
-                link = _text(candidate.get("href"))
-                break
-            link = link or _text(candidate.get("href"))
-    link = link or _text(raw.get("link"))
-
-    content = None
-    content_is_html = True
-    content_detail: Mapping[str, Any] | None = None
-    contents = [c for c in raw.get("content") or [] if _text(c.get("value"))]
-    if contents:
-        chosen = next((c for c in contents if _is_html(c)), contents[0])
-        content = _text(chosen.get("value"))
-        content_is_html = _is_html(chosen)
-        content_detail = chosen
+    link = _entry_link(raw)
+    content, content_is_html, content_detail = _entry_content(raw)
     summary_detail = raw.get("summary_detail")
     summary = _text(raw.get("summary"))
     if summary is not None and summary == content:
         summary = None  # RSS <description> shows up as both
     if not any((title, link, identity, content, summary)):
         return None
-
-    authors: list[str] = []
-    for author in raw.get("authors") or []:
-        name = _text(author.get("name")) or _text(author.get("email"))
-        if name and name not in authors:
-            authors.append(name)
-    if not authors and _text(raw.get("author")):
-        authors.append(str(raw.get("author")).strip())
-    tags: list[str] = []
-    for tag in raw.get("tags") or []:
-        term = _text(tag.get("term")) or _text(tag.get("label"))
-        if term and term not in tags:
-            tags.append(term)
-
-    base_url = None
-    for detail in (content_detail, summary_detail, raw.get("title_detail")):
-        if detail and _text(detail.get("base")):
-            base_url = _text(detail.get("base"))
-            break
-    language = None
-    for detail in (content_detail, summary_detail, raw.get("title_detail")):
-        if detail and _text(detail.get("language")):
-            language = _text(detail.get("language"))
-            break
-
+    details = (content_detail, summary_detail, raw.get("title_detail"))
+    base_url = _first_detail(details, "base")
+    language = _first_detail(details, "language")
     base = base_url or feed_link
     if link and base and not urlsplit(link).scheme:
         link = urljoin(base, link)  # a feed file read without a URL of its own
@@ -381,9 +340,63 @@ def _entry(
         published=_datetime(_get(raw, "published_parsed"))
         or _datetime(_get(raw, "created_parsed")),
         updated=_datetime(_get(raw, "updated_parsed")),
-        authors=tuple(authors),
-        tags=tuple(tags),
+        authors=_entry_authors(raw),
+        tags=_entry_tags(raw),
         language=language or feed_language,
         base_url=base_url or link or feed_link,
         title_is_html=_is_html(raw.get("title_detail")),
     )
+
+
+def _entry_link(raw: Mapping[str, Any]) -> str | None:
+    """The first alternate HTML link, else the first alternate one, else ``link``."""
+    link = None
+    for candidate in raw.get("links") or []:
+        if candidate.get("rel", "alternate") == "alternate" and _text(candidate.get("href")):
+            if str(candidate.get("type") or "text/html").lower() in (
+                "text/html",
+                "application/xhtml+xml",
+            ):
+                link = _text(candidate.get("href"))
+                break
+            link = link or _text(candidate.get("href"))
+    return link or _text(raw.get("link"))
+
+
+def _entry_content(
+    raw: Mapping[str, Any],
+) -> tuple[str | None, bool, Mapping[str, Any] | None]:
+    """The content (an HTML one first), whether it is HTML, and its detail."""
+    contents = [c for c in raw.get("content") or [] if _text(c.get("value"))]
+    if not contents:
+        return None, True, None
+    chosen = next((c for c in contents if _is_html(c)), contents[0])
+    return _text(chosen.get("value")), _is_html(chosen), chosen
+
+
+def _entry_authors(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    authors: list[str] = []
+    for author in raw.get("authors") or []:
+        name = _text(author.get("name")) or _text(author.get("email"))
+        if name and name not in authors:
+            authors.append(name)
+    if not authors and _text(raw.get("author")):
+        authors.append(str(raw.get("author")).strip())
+    return tuple(authors)
+
+
+def _entry_tags(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    tags: list[str] = []
+    for tag in raw.get("tags") or []:
+        term = _text(tag.get("term")) or _text(tag.get("label"))
+        if term and term not in tags:
+            tags.append(term)
+    return tuple(tags)
+
+
+def _first_detail(details: Iterable[Mapping[str, Any] | None], key: str) -> str | None:
+    """``key`` (``base``, ``language``) of the first detail that has one."""
+    for detail in details:
+        if detail and _text(detail.get(key)):
+            return _text(detail.get(key))
+    return None

@@ -8,25 +8,23 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.errors import AggregatorError
 from aggregator.metrics import Metrics
 from aggregator.model import TopicSpec
-from aggregator.publish import Site
 from aggregator.publish.websub import changed_feeds, ping_hub
-from aggregator.store import is_memory_store
-from aggregator.update import Context, make_fetcher, site_for
+from aggregator.update import Context, make_fetcher
 from aggregator.web import DocumentStore
+
+from .exporter import Exporter
 
 if TYPE_CHECKING:
     from aggregator.publish.export import PublishReport
-    from aggregator.publish.incremental import StoryReader
 
 __all__ = ["PublishPace", "Republisher", "failed_topics", "publish_at", "topic_map"]
 
@@ -140,8 +138,7 @@ class Republisher:
         self._pending: tuple[float, float] | None = None
         #: (end, duration) of the last publish
         self._last: tuple[float, float] | None = None
-        #: the export running now (it may outlive a cancelled publish)
-        self._inflight: asyncio.Future[PublishReport] | None = None
+        self._exporter = Exporter()
         self._pings: set[asyncio.Task[None]] = set()
         #: publishes done (each renders every dirty topic once)
         self.publishes = 0
@@ -216,7 +213,7 @@ class Republisher:
         before = dict(self.documents.documents)
         out_dir = config.data_dir / "public"
         try:
-            report = await self._export(ctx, out_dir, dirty)
+            report = await self._exporter.run(ctx, out_dir, dirty)
         except (OSError, AggregatorError) as exc:
             # Nothing is swapped: the last good export stays served.
             log.error("%s: cannot publish: %s", out_dir, exc)
@@ -248,51 +245,6 @@ class Republisher:
                 task = asyncio.create_task(self._ping(hub, urls))
                 self._pings.add(task)
                 task.add_done_callback(self._pings.discard)
-
-    async def _export(
-        self, ctx: Context, out_dir: Path, dirty: frozenset[str] | None
-    ) -> PublishReport:
-        """Run one export; one at a time, and never two at once even across a cancellation.
-
-        Rendering is CPU work: in a worker process of the ingest pool when it
-        has processes (so this process never imports a renderer), else in a
-        thread. A publish cancelled at shutdown keeps running there, and the
-        next one waits for it before it starts.
-        """
-        if self._inflight is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._inflight)
-        site = site_for(ctx.config)
-        topics = list(ctx.config.topics)
-        pool = ctx.stages.pool if ctx.stages is not None else None
-        run: Awaitable[PublishReport]
-        if pool is not None and pool.processes and not is_memory_store(ctx.config.store_url):
-            run = pool.run(
-                "publish",
-                "aggregator.publishing:publish_store",
-                ctx.config.store_url,
-                out_dir,
-                site,
-                topics,
-                dirty=dirty,
-            )
-        else:
-            run = asyncio.to_thread(self._publish_here, ctx.store, out_dir, site, topics, dirty)
-        task = asyncio.ensure_future(run)
-        self._inflight = task
-        return await asyncio.shield(task)
-
-    @staticmethod
-    def _publish_here(
-        store: StoryReader,
-        out_dir: Path,
-        site: Site,
-        topics: list[TopicSpec],
-        dirty: frozenset[str] | None,
-    ) -> PublishReport:
-        from aggregator.publish.incremental import publish
-
-        return publish(out_dir, site, topics, store, dirty=dirty)
 
     async def _ping(self, hub: str, urls: list[str]) -> None:
         # Through a guarded fetcher: SSRF rules, no redirects, no proxy variables.

@@ -21,7 +21,6 @@ from aggregator.store.database import Database, chunks
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, tombstones
 from aggregator.store.values import IngestReport, TopicMatchers
-from aggregator.topics import tokens
 
 __all__ = [
     "Entries",
@@ -205,7 +204,7 @@ def fullest_entry(conn: Connection, story_id: str) -> tuple[str, str] | None:
     best: tuple[str, str] | None = None
     most = -1
     for row in rows:
-        words = len(tokens(neardup.body_text_html(row.content_html)))
+        words = neardup.body_words(row.content_html)
         if words > most:
             best, most = (row.source, row.identity), words
     return best

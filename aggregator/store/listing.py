@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from aggregator.store.schema import entries, files, stories, story_joins, story_topics
 
-__all__ = ["join_rows", "seed_paths", "story_rows"]
+__all__ = ["find_story_ids", "join_rows", "seed_paths", "story_rows"]
 
 
 def story_rows(conn: Connection, topic: str | None = None) -> list[dict[str, Any]]:
@@ -74,3 +74,31 @@ def join_rows(conn: Connection, story_id: str) -> list[dict[str, Any]]:
         .order_by(story_joins.c.joined_at, story_joins.c.source, story_joins.c.identity)
     )
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def find_story_ids(conn: Connection, text: str, *, limit: int = 10) -> list[str]:
+    """The stories ``text`` names: a whole id, with or without ``urn:uuid:``, or its start.
+
+    Returns:
+        The id itself when it is stored, else (sorted, at most ``limit``)
+        every id that starts with ``text`` or with ``urn:uuid:`` + ``text``.
+    """
+    text = text.strip()
+    if not text:
+        return []
+    starts = [text] if text.startswith("urn:") else [text, f"urn:uuid:{text}"]
+    for whole in starts:
+        held = conn.execute(sa.select(stories.c.id).where(stories.c.id == whole)).scalar()
+        if held is not None:
+            return [str(held)]
+    found: set[str] = set()
+    for start in starts:
+        # A range, not LIKE: an id's own "_" or "%" would be wildcards there.
+        rows = conn.execute(
+            sa.select(stories.c.id)
+            .where((stories.c.id >= start) & (stories.c.id < start + "\U0010ffff"))
+            .order_by(stories.c.id)
+            .limit(limit)
+        )
+        found.update(rows.scalars())
+    return sorted(found)[:limit]

@@ -18,11 +18,9 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from aggregator.model import Item, Poll, SourceSpec, SourceState, Story, utc
-from aggregator.neardup import NearDupSettings
+from aggregator.model import Item, NearDupSettings, Poll, SourceSpec, SourceState, Story, utc
 from aggregator.store import batch, stamps
 from aggregator.store import entries as entry_ops
 from aggregator.store import stories as story_index
@@ -32,7 +30,6 @@ from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
 from aggregator.store.outline import TopicView
 from aggregator.store.polls import PollHistory
-from aggregator.store.schema import stories
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics
 from aggregator.store.values import (
@@ -250,26 +247,8 @@ class SQLStore:
             The id itself when it is stored, else (sorted, at most ``limit``)
             every id that starts with ``text`` or with ``urn:uuid:`` + ``text``.
         """
-        text = text.strip()
-        if not text:
-            return []
-        starts = [text] if text.startswith("urn:") else [text, f"urn:uuid:{text}"]
         with self.db.read() as conn:
-            for whole in starts:
-                held = conn.execute(sa.select(stories.c.id).where(stories.c.id == whole)).scalar()
-                if held is not None:
-                    return [str(held)]
-            found: set[str] = set()
-            for start in starts:
-                # A range, not LIKE: an id's own "_" or "%" would be wildcards there.
-                rows = conn.execute(
-                    sa.select(stories.c.id)
-                    .where((stories.c.id >= start) & (stories.c.id < start + "\U0010ffff"))
-                    .order_by(stories.c.id)
-                    .limit(limit)
-                )
-                found.update(rows.scalars())
-        return sorted(found)[:limit]
+            return story_index.find_story_ids(conn, text, limit=limit)
 
     def entry_contents(
         self, source: str, identities: Sequence[str]

@@ -25,7 +25,7 @@ from aggregator import neardup
 from aggregator.dedup import mint_story_id
 from aggregator.model import Item
 from aggregator.neardup import NearDupSettings, Score, Sketch
-from aggregator.store.listing import join_rows, seed_paths, story_rows
+from aggregator.store.listing import find_story_ids, join_rows, seed_paths, story_rows
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import (
     entries,
@@ -42,6 +42,7 @@ __all__ = [
     "entry_key",
     "find_near",
     "find_near_many",
+    "find_story_ids",
     "forget_entry",
     "forget_keys",
     "index_entry",

@@ -1,0 +1,46 @@
+"""The ``aggregator`` command: the group in :mod:`.app`, its commands by what they do.
+
+- :mod:`.configure`: ``check``, ``config-schema``, ``migrate``
+- :mod:`.ingest`: ``update``, ``discover``
+- :mod:`.serving`: ``publish``, ``run``, ``worker``, ``serve``
+- :mod:`.sources`: ``sources``, ``status``, ``export-opml``, ``import-opml``
+- :mod:`.stories`: ``stories``
+- :mod:`.topics`: ``topics``, ``preview``, ``explain``
+
+Exit codes (also in the README):
+
+====  ==================================================
+
+0     success
+1     the command ran, but at least one source failed
+2     bad configuration or usage
+3     the store or data folder cannot be used (locked, broken)
+4     publishing failed (cannot write the output)
+====  =========================================================
+"""
+
+from aggregator.cli import configure, ingest, serving, sources, stories, topics
+from aggregator.cli.app import (
+    EXIT_CONFIG,
+    EXIT_LISTEN,
+    EXIT_PUBLISH,
+    EXIT_SOURCE_FAILED,
+    EXIT_STORE,
+    fail,
+    known_errors,
+    main,
+)
+
+# Importing the command modules registers their commands on ``main``.
+_COMMANDS = (configure, ingest, serving, sources, stories, topics)
+
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_LISTEN",
+    "EXIT_PUBLISH",
+    "EXIT_SOURCE_FAILED",
+    "EXIT_STORE",
+    "fail",
+    "known_errors",
+    "main",
+]

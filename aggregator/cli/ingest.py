@@ -1,0 +1,162 @@
+"""``aggregator update`` and ``discover``: polling sources once from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+from aggregator.cli.app import (
+    EXIT_SOURCE_FAILED,
+    State,
+    err_console,
+    fail,
+    main,
+    out_console,
+    pass_state,
+)
+from aggregator.errors import (
+    ConfigError,
+    SourceError,
+    printable,
+)
+from aggregator.model import Outcome, SourceResult
+
+
+def _result_json(r: SourceResult) -> dict[str, Any]:
+    return {
+        "source": r.source,
+        "outcome": r.outcome.value,
+        "new": r.new,
+        "merged": r.merged,
+        "updated": r.updated,
+        "unchanged": r.unchanged,
+        "removed": r.removed,
+        "problems": list(r.problems),
+        "error_class": r.error_class,
+        "error": r.error,
+        "http_status": r.http_status,
+        "duration": round(r.duration, 3),
+        "dirty_topics": sorted(r.dirty_topics),
+    }
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
+@click.option("--source", "only", multiple=True, help="Update only this source (repeatable).")
+@pass_state
+def update(state: State, as_json: bool, only: tuple[str, ...]) -> None:
+    """Poll every source once and store what is new."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from aggregator.engine.collector import ingest_gc
+    from aggregator.update import update_all
+
+    config = state.config
+    specs = list(config.sources)
+    if only:
+        unknown = sorted(set(only) - {s.name for s in specs})
+        if unknown:
+            fail(
+                ConfigError(f"unknown source {unknown[0]!r}", file=str(config.path), key="sources")
+            )
+        specs = [s for s in specs if s.name in only]
+    with state.context() as ctx:
+        show_progress = not as_json and err_console.is_terminal
+        with Progress(
+            TextColumn("[bold]updating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err_console.console,
+            disable=not show_progress,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("", total=len(specs))
+
+            def advance(result: SourceResult) -> None:
+                progress.update(task, advance=1, description=result.source)
+                # A problem names a guid or a file: one line each, no terminal escapes.
+                for problem in result.problems:
+                    progress.console.print(f"warning: {printable(problem)}", markup=False)
+                if result.error:
+                    progress.console.print(f"error: {printable(result.error)}", markup=False)
+
+            with ingest_gc():
+                results = asyncio.run(update_all(ctx, specs, on_result=advance))
+    if as_json:
+        click.echo(json.dumps([_result_json(r) for r in results], indent=2))
+    else:
+        table = Table(title="update")
+        for col in (
+            "source",
+            "outcome",
+            "new",
+            "updated",
+            "unchanged",
+            "removed",
+            "problems",
+            "seconds",
+        ):
+            table.add_column(col, justify="right" if col not in ("source", "outcome") else "left")
+        for r in results:
+            table.add_row(
+                r.source,
+                r.outcome.value,
+                str(r.new),
+                str(r.updated),
+                str(r.unchanged),
+                str(r.removed),
+                str(len(r.problems)),
+                f"{r.duration:.2f}",
+            )
+        out_console.print(table)
+    if any(r.outcome in (Outcome.ERROR, Outcome.GONE) for r in results):
+        sys.exit(EXIT_SOURCE_FAILED)
+
+
+@main.command()
+@click.argument("url")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option(
+    "--timeout", type=float, default=20.0, show_default=True, help="Seconds allowed per fetch."
+)
+@pass_state
+def discover(state: State, url: str, as_json: bool, timeout: float) -> None:
+    """Print the feeds a page offers (or the URL itself, when it is a feed).
+
+    Exits 1 when the URL cannot be fetched or offers no feed.
+    """
+    from rich.table import Table
+
+    from aggregator.update import discover_url
+
+    config = state.config
+    try:
+        feeds = asyncio.run(discover_url(config, url, timeout=timeout))
+    except SourceError as exc:
+        click.echo(f"aggregator: error: {exc}", err=True)
+        sys.exit(EXIT_SOURCE_FAILED)
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{"url": f.url, "title": f.title, "type": f.type, "via": f.via} for f in feeds],
+                indent=2,
+            )
+        )
+    elif feeds:
+        table = Table(title=f"feeds at {url}")
+        for col in ("title", "type", "url", "found by"):
+            table.add_column(col, overflow="fold")
+        for f in feeds:
+            table.add_row(f.title or "", f.type or "", f.url, f.via)
+        out_console.print(table)
+    else:
+        click.echo(f"{url}: no feeds found", err=True)
+    if not feeds:
+        sys.exit(EXIT_SOURCE_FAILED)

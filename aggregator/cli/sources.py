@@ -1,0 +1,291 @@
+"""``aggregator sources``, ``status``, ``export-opml``, ``import-opml``: sources and health."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator import subscriptions
+from aggregator.cli.app import (
+    EXIT_CONFIG,
+    HINT_SAMPLE,
+    State,
+    fail,
+    iso,
+    known_errors,
+    main,
+    out_console,
+    pass_state,
+)
+from aggregator.errors import (
+    AggregatorError,
+    PublishError,
+    printable,
+    redact_urls,
+)
+from aggregator.model import SourceKind, SourceSpec, SourceState
+from aggregator.sources.opml import parse_opml
+from aggregator.teasers import TeaserHint, teaser_hint
+
+
+@main.command("sources")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_state
+def sources_cmd(state: State, as_json: bool) -> None:
+    """List sources with their state: items, last result, last error."""
+    with state.context() as ctx:
+        states = {s.name: s for s in ctx.store.states()}
+        counts = ctx.store.entry_counts()
+        # Summary-only feeds: suggest full_content where it is not set.
+        hints = {
+            spec.name: teaser_hint(ctx.store.recent_contents(spec.name, HINT_SAMPLE))
+            for spec in state.config.sources
+            if spec.kind is SourceKind.URL and spec.full_content is None and counts.get(spec.name)
+        }
+    rows = [
+        _source_row(spec, states.get(spec.name), counts.get(spec.name, 0), hints.get(spec.name))
+        for spec in state.config.sources
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    _print_sources(rows)
+
+
+def _source_row(
+    spec: SourceSpec, st: SourceState | None, items: int, hint: TeaserHint | None
+) -> dict[str, Any]:
+    """One source's row of ``aggregator sources``: its config, with its stored state if any."""
+    row: dict[str, Any] = {
+        "name": spec.name,
+        "kind": spec.kind.value,
+        "location": spec.location,
+        "configured": spec.location,
+        "items": items,
+        "last_outcome": None,
+        "last_status": None,
+        "last_attempt_at": None,
+        "last_success_at": None,
+        "next_due_at": None,
+        "consecutive_failures": 0,
+        "last_error_class": None,
+        "last_error": None,
+        "discovered_feed": None,
+        "url_history": [],
+        "gone": False,
+        "full_content": spec.full_content is not None,
+        "hint": str(hint) if hint else None,
+        "problems": [],
+        "moved_to": None,
+    }
+    if st is not None:
+        row.update(_state_fields(st))  # same keys: the row's order stays
+    return row
+
+
+def _state_fields(st: SourceState) -> dict[str, Any]:
+    """The fields of a source's row that its stored state gives."""
+    return {
+        "location": st.location,
+        "last_outcome": st.last_outcome.value if st.last_outcome else None,
+        "last_status": st.last_status,
+        "last_attempt_at": iso(st.last_attempt_at),
+        "last_success_at": iso(st.last_success_at),
+        # Gone: never polled again (no date rather than the end of time).
+        "next_due_at": None if st.gone else iso(st.next_due_at),
+        "consecutive_failures": st.consecutive_failures,
+        "last_error_class": st.last_error_class,
+        "last_error": st.last_error,
+        "discovered_feed": st.discovered_feed,
+        "url_history": list(st.url_history),
+        "gone": st.gone,
+        "problems": list(st.problems),
+        # A permanent redirect seen, not yet confirmed (the location is the confirmed one).
+        "moved_to": st.moved_to,
+    }
+
+
+def _print_sources(rows: list[dict[str, Any]]) -> None:
+    """The sources' table, then their problems, moves and hints, one line each."""
+    from rich.table import Table
+
+    table = Table(title="sources")
+    for col in (
+        "name",
+        "kind",
+        "location",
+        "items",
+        "last result",
+        "failures",
+        "next due",
+        "last error",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["kind"],
+            r["location"],
+            str(r["items"]),
+            r["last_outcome"] or "never",
+            str(r["consecutive_failures"]),
+            "never (gone)" if r["gone"] else r["next_due_at"] or "now",
+            r["last_error"] or "",
+        )
+    out_console.print(table)
+    _print_problems((r["name"], r["problems"]) for r in rows)
+    _print_moves(
+        (r["name"], redact_urls(r["moved_to"] or r["location"]))
+        for r in rows
+        if r["moved_to"] or r["location"] != r["configured"]
+    )
+    for r in rows:
+        if r["hint"]:
+            out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
+
+
+def _print_moves(moves: Iterable[tuple[str, str]]) -> None:
+    """Where moved sources' permanent redirects lead: what to write in the config."""
+    for name, url in moves:
+        out_console.print(
+            f"moved: {name}: permanently redirected to {url} (update its url: in the config)",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _print_problems(sources: Iterable[tuple[str, Sequence[str]]]) -> None:
+    """The problems each source's last read found, one line each, below its table."""
+    for name, problems in sources:
+        for line in problems:
+            shown = line if line.startswith(f"{name}: ") else f"{name}: {line}"
+            out_console.print(f"problem: {shown}", markup=False, highlight=False)
+
+
+_SPARK_STYLE = {"ok": "green", "nm": "dim green", "fail": "bold red"}
+_HEALTH_STYLE = {
+    "ok": "green",
+    "failing": "bold red",
+    "gone": "red",
+    "backing off": "yellow",
+    "silent": "yellow",
+    "moved": "cyan",
+}
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help='Print {"sources": [...], "topics": [...]}.')
+@pass_state
+def status_cmd(state: State, as_json: bool) -> None:
+    """Each source's health, last success, next poll and recent polls; topics' stories.
+
+    It only reads the store, so it runs beside the daemon.
+    """
+    from rich.table import Table
+    from rich.text import Text
+
+    from aggregator.status import sparkline, to_json
+    from aggregator.store import open_store
+    from aggregator.update import read_status
+
+    config = state.config
+    with known_errors():
+        store = open_store(config.store_url, near=config.dedup)
+        try:
+            status = read_status(config, store, now=datetime.now(UTC))
+        finally:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(to_json(status), indent=2))
+        return
+    table = Table(title="sources")
+    for col in ("name", "state", "last success", "next due", "fails", "per day", "recent polls"):
+        table.add_column(col, overflow="fold")
+    table.add_column("last error", overflow="fold", ratio=1)
+    for s in status.sources:
+        spark = Text()
+        for char, kind in sparkline(s.history):
+            spark.append(char, style=_SPARK_STYLE[kind])
+        table.add_row(
+            s.name,
+            Text(s.health.value, style=_HEALTH_STYLE.get(s.health.value, "")),
+            iso(s.last_success) or "never",
+            "never (gone)" if s.health.value == "gone" else iso(s.next_due) or "now",
+            str(s.failures),
+            f"{s.entries_per_day:.1f}",
+            spark,
+            printable(s.error or ""),
+        )
+    out_console.print(table)
+    _print_problems((s.name, s.problems) for s in status.sources)
+    _print_moves((s.name, s.moved_to) for s in status.sources if s.moved_to)
+    topics = Table(title="topics")
+    topics.add_column("topic")
+    topics.add_column("stories", justify="right")
+    for t in status.topics:
+        topics.add_row(t.name + (" (private)" if t.private else ""), str(t.stories))
+    out_console.print(topics)
+    summary = ", ".join(f"{n} {health}" for health, n in sorted(status.counts().items()))
+    out_console.print(f"{len(status.sources)} sources: {summary}")
+
+
+@main.command("export-opml")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write [default: standard output].",
+)
+@pass_state
+def export_opml(state: State, out: Path | None) -> None:
+    """Write the configured URL sources as an OPML subscription list."""
+    data, count = subscriptions.export_opml(state.config)
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    try:
+        out.write_bytes(data)
+    except OSError as exc:
+        fail(PublishError(f"{out}: cannot write: {exc}"))
+    click.echo(f"wrote {count} sources to {out}", err=True)
+
+
+@main.command("import-opml")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--into",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help=f"Sources file to write [default: {subscriptions.IMPORTED_SOURCES} beside the config].",
+)
+@pass_state
+def import_opml(state: State, file: Path, into: Path | None) -> None:
+    """Add an OPML file's feeds as sources, in a YAML file the config includes.
+
+    Feeds already configured (same URL) are skipped. The config file gains an
+    ``include:`` line if it needs one; its comments are kept. The result is
+    validated, and both files are restored if it does not load.
+    """
+    config = state.config
+    with known_errors():
+        outlines = parse_opml(file.read_bytes(), name=str(file))
+    plan = subscriptions.plan_import(config, outlines, into)
+    if not plan.added:
+        click.echo(f"added 0 sources, skipped {plan.skipped} already configured")
+        return
+    try:
+        subscriptions.write_import(config, plan, opml_name=file.name)
+    except (AggregatorError, OSError, ValueError) as exc:
+        click.echo(f"aggregator: error: import-opml: {exc}; files restored", err=True)
+        sys.exit(EXIT_CONFIG)
+    click.echo(
+        f"added {len(plan.added)} sources to {plan.target}, "
+        f"skipped {plan.skipped} already configured"
+    )
