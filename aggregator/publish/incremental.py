@@ -194,6 +194,15 @@ def _page_span(number: int, total: int, size: int) -> tuple[int, int]:
     return max(size, end - size), end
 
 
+def _read_page(
+    view: TopicReading, number: int, count: int, total: int, size: int, signature: str
+) -> _ArchivePage:
+    """Archive page ``number`` of ``count``, read from the store: its ids and fingerprint."""
+    start, end = _page_span(number, total, size)
+    ids, versions = view.slice(start, end)
+    return _ArchivePage(number, ids, _page_fp(signature, number, count, ids, versions))
+
+
 def _full_plan(view: TopicReading, topic: TopicSpec, size: int, signature: str) -> _Plan:
     outline = view.outline(resurface=topic.updates == "resurface")
     ids, versions = outline.ids, outline.versions
@@ -242,9 +251,7 @@ def _changes_plan(
         if number not in dirty:
             pages[number] = None
             continue
-        start, end = _page_span(number, total, size)
-        ids, versions = view.slice(start, end)
-        pages[number] = _ArchivePage(number, ids, _page_fp(signature, number, count, ids, versions))
+        pages[number] = _read_page(view, number, count, total, size, signature)
     dates = [change.updated for change in changes]
     if record.updated is not None:
         dates.append(record.updated)
@@ -300,9 +307,7 @@ def _with_lost_pages(
         ]
         if all(entry is not None and export.intact(entry) for entry in entries):
             continue
-        start, end = _page_span(number, plan.count, size)
-        ids, versions = view.slice(start, end)
-        pages[number] = _ArchivePage(number, ids, _page_fp(signature, number, count, ids, versions))
+        pages[number] = _read_page(view, number, count, plan.count, size, signature)
     return dataclasses.replace(plan, pages=pages)
 
 
