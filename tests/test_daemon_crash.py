@@ -76,10 +76,6 @@ def last_attempt(db: Path) -> str | None:
     return None if row is None or row[0] is None else str(row[0])
 
 
-@pytest.mark.slow
-# Every wait inside is tied to progress (the store growing); this bound is only
-# the safety net, sized for a busy 2-core machine (runs took 25-110 s).
-@pytest.mark.timeout(600)
 def check_export(public: Path) -> None:
     """Every published file is whole: each feed parses, each gzip copy decompresses whole.
 
@@ -110,6 +106,10 @@ def check_export(public: Path) -> None:
             assert gzip.decompress(gz.read_bytes()) == body, entry.gz_file
 
 
+@pytest.mark.slow
+# Every wait inside is tied to progress (the store growing); this bound is only
+# the safety net, sized for a busy 2-core machine (runs took 25-110 s).
+@pytest.mark.timeout(600)
 def test_kill_minus_nine_during_ingest_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(20240601)
     seeds = tmp_path / "seeds"
