@@ -452,3 +452,18 @@ def test_migrate_apart_migrates_in_a_child_and_fails_in_one_line(tmp_path: Path)
         migrate_apart(f"sqlite:///{blocker / 'aggregator.db'}")
     message = str(failed.value)
     assert "\n" not in message and "cannot open store" in message and "a-file" in message
+
+
+def test_in_lists_come_in_a_few_lengths_and_hold_every_value() -> None:
+    # Every length of IN list is another prepared statement in the driver's
+    # cache: slices are padded (repeating a value) to a few lengths.
+    from aggregator.store.database import chunks
+
+    lengths: set[int] = set()
+    for n in range(1, 1200):
+        values = [f"k{i}" for i in range(n)]
+        parts = list(chunks(values, 500))
+        assert [v for part in parts for v in dict.fromkeys(part)] == values
+        assert all(set(part) <= set(values) for part in parts)
+        lengths.update(len(part) for part in parts)
+    assert lengths == {8, 16, 32, 64, 128, 256, 500}

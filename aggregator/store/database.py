@@ -152,9 +152,29 @@ def is_memory_store(url: str) -> bool:
 
 
 def chunks(seq: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    """``seq`` in slices of at most ``size``: bound parameters per statement are limited."""
+    """``seq`` in slices of at most ``size`` for ``IN`` lists: bound parameters per
+    statement are limited.
+
+    A short slice is padded (its last value repeated, which an ``IN`` list
+    ignores) to the next of a few lengths. Each length is a different SQL text,
+    and the driver keeps a prepared statement per text (sqlite3: 128 per
+    connection, ~100 KB each for a list of a few hundred pairs): lists of every
+    length filled that cache with ~16 MiB per connection during an update.
+    """
     for i in range(0, len(seq), size):
-        yield seq[i : i + size]
+        part = seq[i : i + size]
+        wanted = _padded_length(len(part), size)
+        if wanted > len(part):
+            part = [*part, *([part[-1]] * (wanted - len(part)))]
+        yield part
+
+
+def _padded_length(length: int, size: int) -> int:
+    """The least of 8, 16, 32... (at most ``size``) that holds ``length`` values."""
+    padded = 8
+    while padded < length:
+        padded *= 2
+    return min(padded, size)
 
 
 def _safe_url(url: str) -> str:
