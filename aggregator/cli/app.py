@@ -117,11 +117,13 @@ class State:
         return self._config
 
     @contextmanager
-    def context(self) -> Iterator[Context]:
+    def context(self, *, migrate_apart: bool = False) -> Iterator[Context]:
+        """The update context over the configured store; ``migrate_apart`` as in
+        :func:`aggregator.update.open_context`."""
         from aggregator.update import open_context
 
         with known_errors():
-            ctx = open_context(self.config)
+            ctx = open_context(self.config, migrate_apart=migrate_apart)
         try:
             yield ctx
         finally:

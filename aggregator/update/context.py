@@ -32,6 +32,17 @@ __all__ = [
     "utcnow",
 ]
 
+#: Entries committed in one transaction at most. Everything a batch decides
+#: on (its items, their lookups, the story index rows) is held at once, so
+#: this bounds the writer's memory; past a few hundred entries a bigger batch
+#: saves no measurable time on either store.
+WRITE_BATCH = 1000
+#: Source updates parsed and waiting for the writer at most: each holds its
+#: parsed entries, so this bounds the memory between the stages. A source
+#: waits for room here while the writer is behind, which is all a queue
+#: longer than a batch or two could do.
+WRITES_QUEUED = 8
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -73,7 +84,9 @@ class Stages:
                     else None
                 ),
             ),
-            writer=Writer(applier(store), weigh=weigh),
+            writer=Writer(
+                applier(store), weigh=weigh, max_batch=WRITE_BATCH, capacity=WRITES_QUEUED
+            ),
             skip_unchanged_body=config.ingest.skip_unchanged_body,
             fast_parser=config.ingest.fast_parser,
         )
