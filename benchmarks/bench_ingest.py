@@ -78,6 +78,8 @@ HANG = 12.0
 CONCURRENCY = 20
 #: ours' ``fetch.max_per_host`` (``--per-host``); 0 keeps the default (2)
 PER_HOST_OURS = 0
+#: ours' ``ingest.workers`` (``--ingest-workers``); None leaves the default
+INGEST_WORKERS: int | None = None
 READER_WORKERS = (1, 4, 8)
 TOPICS = """\
 topics:
@@ -246,8 +248,10 @@ def write_config(folder: Path, urls: list[str], port: int) -> Path:
             if PER_HOST_OURS
             else f"fetch: {{max_connections: {CONCURRENCY}}}"
         ),
-        "sources:",
     ]
+    if INGEST_WORKERS is not None:
+        lines.append(f"ingest: {{workers: {INGEST_WORKERS}}}")
+    lines.append("sources:")
     lines += [f"  - {{name: f{i:06d}, url: {json.dumps(url)}}}" for i, url in enumerate(urls)]
     path = folder / "aggregator.yaml"
     path.write_text("\n".join(lines) + "\n" + TOPICS, encoding="utf-8")
@@ -639,6 +643,11 @@ def main() -> None:
             "compares ours and reader at the same concurrency"
         ),
     )
+    parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        help="ours' ingest.workers (0 = the CPU stage in threads) [default: the config's default]",
+    )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     parser.add_argument("--hosts", type=int, default=10, help="loopback addresses to serve on")
@@ -669,9 +678,10 @@ def main() -> None:
         "git archive REV | tar -x -C DIR); default: this one",
     )
     args = parser.parse_args()
-    global CHECKOUT, PER_HOST_OURS
+    global CHECKOUT, PER_HOST_OURS, INGEST_WORKERS
     CHECKOUT = args.checkout.resolve()
     PER_HOST_OURS = args.per_host
+    INGEST_WORKERS = args.ingest_workers
     parts = args.only or ["ours", "reader", "floor", "daemon"]
 
     if args.keep:
