@@ -21,6 +21,7 @@ from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc, release_m
 from aggregator.errors import ConfigError
 from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import SourceResult, SourceState
+from aggregator.push import PushService
 from aggregator.runtime.health import Health
 from aggregator.runtime.lifecycle import (
     STOP_SIGNALS,
@@ -116,6 +117,8 @@ class Daemon:
             pace=PublishPace.of(self.settings),
         )
         self.seed_watch = SeedWatch(self.dispatcher.request)
+        #: WebSub subscriptions in, webhooks out
+        self.push = PushService(lambda: self.ctx, self._on_result)
         self._stopping = asyncio.Event()
         self._reload_requested = asyncio.Event()
         # Fetchers replaced by a reload: updates in flight may still use them.
@@ -186,6 +189,7 @@ class Daemon:
                 metrics=lambda: (self.metrics_text(), CONTENT_TYPE),
                 status=self.status_page,
                 admin_token=self.config.server.admin_token,
+                callbacks=self.push.subscriber,
             )
             server = WebServer(app, self.config)
             scheduler = self._scheduler(loop)
@@ -195,6 +199,7 @@ class Daemon:
             tasks = [
                 asyncio.create_task(self.republisher.run(), name="publisher"),
                 asyncio.create_task(self._reloader(), name="reloader"),
+                asyncio.create_task(self.push.run(), name="push"),
             ]
             if self.settings.watch:
                 self._watch_config(self.config)
@@ -211,6 +216,7 @@ class Daemon:
             await self.seed_watch.close()
             await self.dispatcher.drain(self.settings.shutdown_deadline)
             await cancel([*tasks, *self._config_watch])
+            await self.push.close()
             await self.republisher.publish()
             await server.stop()
             log.info("stopped")
@@ -330,6 +336,7 @@ class Daemon:
         self.health.record(result)
         if result.dirty_topics:
             self.republisher.mark_dirty(result.dirty_topics)
+        self.push.poke()
 
     async def _retention(self) -> None:
         """Prune entries older than ``retention.max_age``, except stories still published."""

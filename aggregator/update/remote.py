@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     # processes import the CPU stage themselves.
     from aggregator.engine.digests import FeedDigest
 
-__all__ = ["RemoteFeeds"]
+__all__ = ["RemoteFeeds", "digest_response"]
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +97,17 @@ async def _poll(
         result = _not_modified(spec, resp.status, received)
         return result, state, _response_hints(resp, now, None), pending
     hints = _response_hints(resp, now, None)
-    digest, reparse, hints = await _digest(spec, ctx, fetcher, resp, now, hints)
+    digest, reparse, hints = await digest_response(spec, ctx, fetcher, resp, now, hints)
     # A feed that declares a <ttl> is parsed every time: skipping would forget
     # its hint. One whose new entries were held back is parsed again for them.
     keep_hash = digest.ttl is None and not reparse
     # What this read found wrong stays on the source until the next read.
     state = replace(
-        state, body_hash=body_hash if keep_hash else None, problems=tuple(digest.problems)
+        state,
+        body_hash=body_hash if keep_hash else None,
+        problems=tuple(digest.problems),
+        hub=digest.hub,
+        self_url=digest.self_url,
     )
     result = SourceResult(
         source=spec.name,
@@ -142,7 +146,7 @@ def _moved(state: SourceState, resp: FetchResponse, *, required: int) -> SourceS
     return state
 
 
-async def _digest(
+async def digest_response(
     spec: SourceSpec,
     ctx: Context,
     fetcher: Fetcher,
