@@ -87,7 +87,7 @@ class Subscriber:
         wanted = wanted_topics(ctx.config.sources, states, on=ctx.config.websub.subscribe)
         for name, (hub, topic) in sorted(wanted.items()):
             sub = subs.get(name)
-            if sub is None or (sub.hub, sub.topic) != (hub, topic) or self._due(sub, now, ctx):
+            if sub is None or (sub.hub, sub.topic) != (hub, topic) or self._due(sub, now):
                 await self._request(ctx, name, hub, topic, "subscribe", sub)
             elif sub.state == "requested" and now - sub.requested_at > VERIFY_WAIT:
                 await self._fail(ctx, sub, "the hub never verified the subscription")
@@ -100,15 +100,15 @@ class Subscriber:
                 await asyncio.to_thread(ctx.store.push.delete_subscription, name)
 
     @staticmethod
-    def _due(sub: Subscription, now: datetime, ctx: Context) -> bool:
+    def _due(sub: Subscription, now: datetime) -> bool:
         """Whether an existing subscription should be requested again (renewed or retried)."""
         if sub.mode != "subscribe":
             return True
         if sub.state == "failed":
             return now - sub.requested_at >= RETRY_AFTER
-        if sub.state == "active":
-            left = (sub.lease_until or now) - now
-            return left <= ctx.config.websub.lease / 5
+        if sub.state == "active" and sub.lease_until is not None:
+            # Renewed when a fifth of the lease the hub granted is left.
+            return sub.lease_until - now <= (sub.lease_until - sub.requested_at) / 5
         return False
 
     async def _request(
@@ -121,26 +121,30 @@ class Subscriber:
         sub: Subscription | None,
     ) -> None:
         now = ctx.clock()
-        renewing = sub is not None and (sub.hub, sub.topic) == (hub, topic)
-        callback = sub.callback if renewing and sub is not None else secrets.token_urlsafe(24)
-        row = Subscription(
-            source=name,
-            hub=hub,
-            topic=topic,
-            callback=callback,
-            secret=secrets.token_hex(32),
-            state=sub.state if renewing and sub is not None else "requested",
-            mode=mode,
-            requested_at=now,
-            lease_until=sub.lease_until if renewing and sub is not None else None,
-        )
+        if sub is not None and (sub.hub, sub.topic) == (hub, topic):
+            # A renewal (or an unsubscription) keeps the callback and the secret:
+            # distributions signed meanwhile still verify.
+            row = replace(sub, mode=mode, requested_at=now, last_error=None)
+            if sub.state == "failed":
+                row = replace(row, state="requested")
+        else:
+            row = Subscription(
+                source=name,
+                hub=hub,
+                topic=topic,
+                callback=secrets.token_urlsafe(24),
+                secret=secrets.token_hex(32),
+                state="requested",
+                mode=mode,
+                requested_at=now,
+            )
         # Saved first: a hub may verify before it answers the request.
         await asyncio.to_thread(ctx.store.push.save_subscription, row)
         lease = int(ctx.config.websub.lease.total_seconds())
         form = {
             "hub.mode": mode,
             "hub.topic": topic,
-            "hub.callback": ctx.config.server.base_url + CALLBACK_PATH + callback,
+            "hub.callback": ctx.config.server.base_url + CALLBACK_PATH + row.callback,
             "hub.secret": row.secret,
             "hub.lease_seconds": str(lease),
         }
