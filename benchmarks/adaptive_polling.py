@@ -136,17 +136,23 @@ def main() -> None:
         f"{'fixed delay':>11} {'auto delay':>10}"
     )
     for shape in SHAPES:
-        ratios = []
+        weeks = []
         for seed in range(args.seeds):
             times = entries(shape, HISTORY_DAYS + 7, seed)
             a = simulate(times, fixed)
             b = simulate(times, auto, auto_jittered=True)
-            ratios.append(b.polls / a.polls)
+            weeks.append((a, b))
             print(
                 f"{shape:<16} {seed:>4} {a.polls:>11} {b.polls:>10} {b.polls / a.polls:>6.2f} "
                 f"{_minutes(a.mean_delay):>9.1f} m {_minutes(b.mean_delay):>8.1f} m"
             )
-        print(f"{shape:<16} mean ratio {statistics.fmean(ratios):.2f}")
+        polls = sum(b.polls for _, b in weeks) / sum(a.polls for a, _ in weeks)
+        late_a = statistics.fmean(_minutes(a.mean_delay) for a, _ in weeks)
+        late_b = statistics.fmean(_minutes(b.mean_delay) for _, b in weeks)
+        print(
+            f"{shape:<16} all {polls:>26.2f} {late_a:>9.1f} m {late_b:>8.1f} m"
+            f"   (auto: {polls:.0%} of the polls, {late_b - late_a:+.1f} min on average)"
+        )
 
 
 if __name__ == "__main__":

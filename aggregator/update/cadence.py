@@ -12,13 +12,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from aggregator.config import Config
 from aggregator.model import Item, SourceSpec
 from aggregator.rhythm import WINDOW, auto_interval, auto_jitter
 from aggregator.store import Store
 
-__all__ = ["Cadence", "cadence_of", "fixed_cadence", "reads_store", "websub_active"]
+__all__ = [
+    "Cadence",
+    "cadence_of",
+    "cadences",
+    "fixed_cadence",
+    "reads_store",
+    "webhook_rows",
+    "websub_active",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +101,46 @@ def cadence_of(
     return Cadence(
         rhythm.interval, config.min_interval, config.max_interval, jitter, f"auto, {rhythm.reason}"
     )
+
+
+def cadences(config: Config, store: Store, now: datetime) -> dict[str, dict[str, Any]]:
+    """Source name -> its interval now (seconds), why, and its WebSub subscription's state.
+
+    For ``aggregator sources`` and ``status`` (blocking: it reads the store).
+    """
+    subs = {s.source: s for s in store.push.subscriptions()}
+    rows = {}
+    for spec in config.sources:
+        cadence = cadence_of(spec, config, store, now)
+        sub = subs.get(spec.name)
+        websub = None
+        if sub is not None:
+            websub = {
+                "hub": sub.hub,
+                "topic": sub.topic,
+                "state": sub.state,
+                "lease_until": sub.lease_until.isoformat() if sub.lease_until else None,
+                "error": sub.last_error,
+            }
+        rows[spec.name] = {
+            "interval": int(cadence.interval.total_seconds()),
+            "why": cadence.reason,
+            "websub": websub,
+        }
+    return rows
+
+
+def webhook_rows(store: Store) -> list[dict[str, Any]]:
+    """Each topic's webhook targets: deliveries delivered, pending and given up, the last error."""
+    return [
+        {
+            "topic": s.topic,
+            "target": s.target,
+            "delivered": s.delivered,
+            "pending": s.pending,
+            "failed": s.failed,
+            "last_status": s.last_attempt_status,
+            "last_error": s.last_error,
+        }
+        for s in store.push.delivery_summaries()
+    ]
