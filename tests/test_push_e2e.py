@@ -66,7 +66,7 @@ class Hub:
         )
         return (
             '<?xml version="1.0"?><rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">'
-            f'<channel><title>Wire</title><link>https://wire.example/</link>'
+            f"<channel><title>Wire</title><link>https://wire.example/</link>"
             f'<atom:link rel="hub" href="{self.base}/hub"/>'
             f'<atom:link rel="self" href="{self.topic}"/>'
             f"<description>wire</description>{body}</channel></rss>"
@@ -254,8 +254,10 @@ def test_websub_in_and_webhooks_out_through_the_daemon(
 
         # Webhooks: each new story of the topic, signed, once.
         wait_for(
-            lambda: {"Pushed story from the hub", "Marker story after the forgeries"}
-            <= set(hooks.titles()),
+            lambda: (
+                {"Pushed story from the hub", "Marker story after the forgeries"}
+                <= set(hooks.titles())
+            ),
             60,
             "the webhook deliveries",
         )

@@ -118,7 +118,7 @@ class Daemon:
         )
         self.seed_watch = SeedWatch(self.dispatcher.request)
         #: WebSub subscriptions in, webhooks out
-        self.push = PushService(lambda: self.ctx, self._on_result)
+        self.push = PushService(lambda: self.ctx, self._on_result, self.dispatcher.request)
         self._stopping = asyncio.Event()
         self._reload_requested = asyncio.Event()
         # Fetchers replaced by a reload: updates in flight may still use them.

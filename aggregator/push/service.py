@@ -34,14 +34,18 @@ class PushService:
     Args:
         current: the daemon's current context.
         on_result: told of each pushed distribution's update.
+        request_poll: asks the dispatcher for a poll of a source now.
     """
 
     def __init__(
-        self, current: Callable[[], Context], on_result: Callable[[SourceResult], None]
+        self,
+        current: Callable[[], Context],
+        on_result: Callable[[SourceResult], None],
+        request_poll: Callable[[str], None],
     ) -> None:
         self._current = current
         #: answers the hubs (``create_app(callbacks=...)``)
-        self.subscriber = Subscriber(current, on_result)
+        self.subscriber = Subscriber(current, on_result, request_poll)
         self._wake: asyncio.Event | None = None
 
     def poke(self) -> None:

@@ -63,13 +63,19 @@ class Subscriber:
     Args:
         current: the daemon's current context (a reload replaces it).
         on_result: told of each distribution's update (health, republishing).
+        request_poll: asks for a poll of a source now: its subscription failed or
+            lapsed, and its next poll was scheduled at the long fallback interval.
     """
 
     def __init__(
-        self, current: Callable[[], Context], on_result: Callable[[SourceResult], None]
+        self,
+        current: Callable[[], Context],
+        on_result: Callable[[SourceResult], None],
+        request_poll: Callable[[str], None] = lambda name: None,
     ) -> None:
         self._current = current
         self._on_result = on_result
+        self._request_poll = request_poll
         self._ingests: set[asyncio.Task[None]] = set()
 
     @property
@@ -87,6 +93,9 @@ class Subscriber:
         wanted = wanted_topics(ctx.config.sources, states, on=ctx.config.websub.subscribe)
         for name, (hub, topic) in sorted(wanted.items()):
             sub = subs.get(name)
+            if sub is not None and sub.lease_until is not None and sub.lease_until <= now:
+                await self._fail(ctx, sub, "the lease lapsed unrenewed")  # retried later
+                continue
             if sub is None or (sub.hub, sub.topic) != (hub, topic) or self._due(sub, now):
                 await self._request(ctx, name, hub, topic, "subscribe", sub)
             elif sub.state == "requested" and now - sub.requested_at > VERIFY_WAIT:
@@ -167,6 +176,8 @@ class Subscriber:
             return
         failed = replace(sub, state="failed", last_error=error, lease_until=None)
         await asyncio.to_thread(ctx.store.push.save_subscription, failed)
+        if sub.lease_until is not None:
+            self._request_poll(sub.source)  # it was polled at the fallback interval
 
     # -- the hub's requests -----------------------------------------------------------
 
