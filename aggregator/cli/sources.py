@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -32,6 +32,9 @@ from aggregator.errors import (
 from aggregator.model import SourceKind, SourceSpec, SourceState
 from aggregator.sources.opml import parse_opml
 from aggregator.teasers import TeaserHint, teaser_hint
+
+if TYPE_CHECKING:
+    from aggregator.status import Status
 
 
 @main.command("sources")
@@ -214,10 +217,7 @@ def status_cmd(state: State, as_json: bool) -> None:
 
     It only reads the store, so it runs beside the daemon.
     """
-    from rich.table import Table
-    from rich.text import Text
-
-    from aggregator.status import sparkline, to_json
+    from aggregator.status import to_json
     from aggregator.store import open_store
     from aggregator.update import read_status
     from aggregator.update.cadence import cadences, webhook_rows
@@ -235,9 +235,19 @@ def status_cmd(state: State, as_json: bool) -> None:
     if as_json:
         body = to_json(status)
         for source in body["sources"]:
-            source.update(cadence.get(source["name"], {}))
+            source.update(cadence.get(source["name"], {}))  # interval, why, websub
         click.echo(json.dumps({**body, "webhooks": webhooks}, indent=2))
         return
+    _print_status(status, cadence, webhooks)
+
+
+def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[str, Any]]) -> None:
+    """``aggregator status``'s tables and lines."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from aggregator.status import sparkline
+
     table = Table(title="sources")
     for col in ("name", "state", "last success", "next due", "fails", "per day", "recent polls"):
         table.add_column(col, overflow="fold")

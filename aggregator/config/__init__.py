@@ -34,7 +34,7 @@ from pydantic import (
 from aggregator._selector import SelectorError, check_selector
 from aggregator.config.fields import Duration, Size, _Model, _no_controls
 from aggregator.config.files import _interpolate, _key_path, _read_yaml
-from aggregator.config.push import AUTO, Interval, _Notify, _WebSub, notify_targets
+from aggregator.config.push import AUTO, Interval, _Notify, _WebSub, notify_targets, websub_spec
 from aggregator.config.specs import (
     Config,
     IngestSpec,
@@ -663,13 +663,7 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             idle_after=model.ingest.idle_after,
         ),
         workers=WorkersSpec(**model.workers.model_dump()),
-        websub=WebSubSpec(
-            subscribe=model.websub.subscribe
-            if model.websub.subscribe is not None
-            else server.base_url is not None,
-            fallback_interval=model.websub.fallback_interval,
-            lease=model.websub.lease,
-        ),
+        websub=websub_spec(model.websub, base_url_set=server.base_url is not None),
     )
 
 

@@ -9,10 +9,11 @@ from urllib.parse import urlsplit
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
 from aggregator.config.fields import DURATION_FORMS, Duration, _Model, _no_controls
+from aggregator.config.specs import WebSubSpec
 from aggregator.config.units import parse_duration
 from aggregator.model import WebhookTarget
 
-__all__ = ["AUTO", "Interval", "_Notify", "_WebSub", "notify_targets"]
+__all__ = ["AUTO", "Interval", "_Notify", "_WebSub", "notify_targets", "websub_spec"]
 
 #: the ``interval:`` value that lets the source's rhythm choose
 AUTO = "auto"
@@ -81,3 +82,9 @@ class _Notify(_Model):
 def notify_targets(entries: tuple[_Notify, ...]) -> tuple[WebhookTarget, ...]:
     """The frozen targets of a topic's ``notify:`` list."""
     return tuple(WebhookTarget(url=n.url, secret=n.secret) for n in entries)
+
+
+def websub_spec(model: _WebSub, *, base_url_set: bool) -> WebSubSpec:
+    """The frozen ``websub:`` settings; ``subscribe`` defaults to whether ``base_url`` is set."""
+    subscribe = model.subscribe if model.subscribe is not None else base_url_set
+    return WebSubSpec(subscribe, model.fallback_interval, model.lease)

@@ -101,14 +101,7 @@ async def _poll(
     # A feed that declares a <ttl> is parsed every time: skipping would forget
     # its hint. One whose new entries were held back is parsed again for them.
     keep_hash = digest.ttl is None and not reparse
-    # What this read found wrong stays on the source until the next read.
-    state = replace(
-        state,
-        body_hash=body_hash if keep_hash else None,
-        problems=tuple(digest.problems),
-        hub=digest.hub,
-        self_url=digest.self_url,
-    )
+    state = _read(state, digest, body_hash if keep_hash else None)
     result = SourceResult(
         source=spec.name,
         outcome=Outcome.OK,
@@ -119,6 +112,15 @@ async def _poll(
     )
     write = replace(pending, records=digest.records)
     return result, state, replace(hints, ttl=digest.ttl), write
+
+
+def _read(state: SourceState, digest: FeedDigest, body_hash: str | None) -> SourceState:
+    """The state after a read: its body's hash, its problems, the hub and topic it names."""
+    # What this read found wrong stays on the source until the next read.
+    problems = tuple(digest.problems)
+    return replace(
+        state, body_hash=body_hash, problems=problems, hub=digest.hub, self_url=digest.self_url
+    )
 
 
 def _not_modified(spec: SourceSpec, status: int, received: int) -> SourceResult:
