@@ -63,7 +63,7 @@ from aggregator.publish._base import http_date
 from aggregator.publish.export import DocumentFile, gzip_body
 from aggregator.publish.paths import parse_path, topic_of
 from aggregator.publish.websub import Published
-from aggregator.web.callbacks import CALLBACK_PREFIX, CallbackHandler, callback_route
+from aggregator.web.callbacks import CallbackHandler, callback_route
 from aggregator.web.headers import (
     _accepts_gzip,
     _admin_credential,
@@ -83,11 +83,9 @@ from aggregator.web.server import (
 __all__ = [
     "ACCEPT_IN_FLIGHT",
     "BODY_TIMEOUT",
-    "CALLBACK_PREFIX",
     "DEFAULT_MAX_AGE",
     "HEADER_TIMEOUT",
     "MAX_HEADER_BYTES",
-    "CallbackHandler",
     "DocumentStore",
     "create_app",
     "serve",
