@@ -132,3 +132,11 @@ def test_the_rate_limit_is_per_callback() -> None:
     assert [limit.allow("a", now=0.0) for _ in range(4)] == [True, True, True, False]
     assert limit.allow("b", now=0.0)  # another callback is not affected
     assert limit.allow("a", now=1.5)  # tokens come back with time
+
+
+def test_only_sane_http_links_are_kept_as_a_feeds_hub_or_self_url() -> None:
+    from aggregator.update.remote import _web_link
+
+    assert _web_link("https://hub.example/") == "https://hub.example/"
+    for bad in (None, "", "javascript:alert(1)", "http://[x", "http://a/\udfff", "ftp://h/"):
+        assert _web_link(bad) is None

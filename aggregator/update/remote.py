@@ -118,9 +118,20 @@ def _read(state: SourceState, digest: FeedDigest, body_hash: str | None) -> Sour
     """The state after a read: its body's hash, its problems, the hub and topic it names."""
     # What this read found wrong stays on the source until the next read.
     problems = tuple(digest.problems)
-    return replace(
-        state, body_hash=body_hash, problems=problems, hub=digest.hub, self_url=digest.self_url
-    )
+    hub, self_url = _web_link(digest.hub), _web_link(digest.self_url)
+    return replace(state, body_hash=body_hash, problems=problems, hub=hub, self_url=self_url)
+
+
+def _web_link(value: str | None) -> str | None:
+    """A hub or self URL the feed named, when it is an absolute http(s) URL of sane form."""
+    if not value or len(value) > 2048 or not value.isprintable() or not value.isascii():
+        return None
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed host ("http://[")
+        return None
+    return value if ok else None
 
 
 def _not_modified(spec: SourceSpec, status: int, received: int) -> SourceResult:
