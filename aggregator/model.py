@@ -37,6 +37,7 @@ __all__ = [
     "TopicOutline",
     "TopicSpec",
     "Via",
+    "WebhookTarget",
     "not_in_future",
     "utc",
 ]
@@ -124,6 +125,19 @@ class SourceSpec:
     title: str | None = None
     #: fetch each new entry's page for its full article (URL sources only)
     full_content: FullContent | None = None
+    #: ``interval: auto``: the interval follows the source's rhythm (``interval`` is its base)
+    adaptive: bool = False
+    #: subscribe to the WebSub hub the feed names (``websub: false`` turns it off)
+    websub: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookTarget:
+    """One of a topic's ``notify:`` targets: new stories are POSTed to it, signed."""
+
+    url: str
+    #: the HMAC key of ``X-Aggregator-Signature``
+    secret: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +167,8 @@ class TopicSpec:
     #: an updated story: ``replace`` keeps its place (feeds are ordered by
     #: published); ``resurface`` moves it up by its new ``updated``
     updates: str = "replace"
+    #: webhooks told of each new story of the topic
+    notify: tuple[WebhookTarget, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +274,8 @@ class FeedInfo:
     ttl: timedelta | None = None
     #: WebSub hub the feed advertises
     hub: str | None = None
+    #: the feed's own URL (``rel="self"``, JSON Feed ``feed_url``): the WebSub topic
+    self_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +441,9 @@ class SourceState:
     #: the problems of the last read (one line each: a seed file that is empty,
     #: a feed read leniently), kept until the source or the file is read again
     problems: tuple[str, ...] = ()
+    #: the WebSub hub and topic (the feed's self URL) its last read named
+    hub: str | None = None
+    self_url: str | None = None
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)

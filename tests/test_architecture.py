@@ -50,7 +50,7 @@ CONFINED = {
     "numpy": {"aggregator.language", "aggregator.minhash"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
-    "starlette": {"aggregator.web", "aggregator.web.server"},
+    "starlette": {"aggregator.web", "aggregator.web.server", "aggregator.web.callbacks"},
     "uvicorn": {"aggregator.web.server"},
     # The store is split by concern; each part runs its own statements.
     "sqlalchemy": {
@@ -64,6 +64,7 @@ CONFINED = {
         "aggregator.store.merge",
         "aggregator.store.outline",
         "aggregator.store.polls",
+        "aggregator.store.push",
         "aggregator.store.schema",
         "aggregator.store.sources",
         "aggregator.store.sql",
@@ -80,7 +81,8 @@ CONFINED = {
     "watchfiles": {"aggregator.daemon.watch"},
     "prometheus_client": {"aggregator.metrics"},
     "yaml": {"aggregator.config.files", "aggregator.parse.article"},
-    "pydantic": {"aggregator.config"},
+    # the config models: the main file, its shared field types, the push settings
+    "pydantic": {"aggregator.config", "aggregator.config.fields", "aggregator.config.push"},
     # The command line, one module per group of commands.
     "click": _CLI,
     "rich": _CLI,

@@ -63,7 +63,7 @@ def test_the_daemon_ingests_under_short_young_generations(
 ) -> None:
     """The daemon serves HTTP while it ingests: a collection holds the GIL, so keep each short."""
     from aggregator.config import load_config
-    from aggregator.daemon import core
+    from aggregator.daemon import entry
 
     seen: list[tuple[int, ...]] = []
 
@@ -71,10 +71,10 @@ def test_the_daemon_ingests_under_short_young_generations(
         seen.append(gc.get_threshold())
         seen.append((gc.get_freeze_count() > 0,))
 
-    monkeypatch.setattr(core.Daemon, "run", run)
+    monkeypatch.setattr(entry.Daemon, "run", run)
     path = tmp_path / "aggregator.yaml"
     path.write_text("data_dir: var\nsources: []\ntopics: []\n", encoding="utf-8")
-    core.run_daemon(load_config(path))
+    entry.run_daemon(load_config(path))
     young, middle, _ = SERVING_THRESHOLDS
     assert seen == [SERVING_THRESHOLDS, (True,)]
     # A middle-generation collection walks at most young x middle survivors:

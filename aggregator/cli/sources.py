@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,15 +33,21 @@ from aggregator.model import SourceKind, SourceSpec, SourceState
 from aggregator.sources.opml import parse_opml
 from aggregator.teasers import TeaserHint, teaser_hint
 
+if TYPE_CHECKING:
+    from aggregator.status import Status
+
 
 @main.command("sources")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_state
 def sources_cmd(state: State, as_json: bool) -> None:
     """List sources with their state: items, last result, last error."""
+    from aggregator.update.cadence import cadences
+
     with state.context() as ctx:
         states = {s.name: s for s in ctx.store.states()}
         counts = ctx.store.entry_counts()
+        cadence = cadences(ctx.config, ctx.store, datetime.now(UTC))
         # Summary-only feeds: suggest full_content where it is not set.
         hints = {
             spec.name: teaser_hint(ctx.store.recent_contents(spec.name, HINT_SAMPLE))
@@ -50,6 +56,7 @@ def sources_cmd(state: State, as_json: bool) -> None:
         }
     rows = [
         _source_row(spec, states.get(spec.name), counts.get(spec.name, 0), hints.get(spec.name))
+        | cadence[spec.name]
         for spec in state.config.sources
     ]
     if as_json:
@@ -140,6 +147,7 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
         )
     out_console.print(table)
     _print_problems((r["name"], r["problems"]) for r in rows)
+    _print_cadences(rows)
     _print_moves(
         (r["name"], redact_urls(r["moved_to"] or r["location"]))
         for r in rows
@@ -148,6 +156,28 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         if r["hint"]:
             out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
+
+
+def _print_cadences(rows: Iterable[dict[str, Any]]) -> None:
+    """Each source's interval now and why (fixed, its rhythm, WebSub), one line each."""
+    for r in rows:
+        line = f"interval: {r['name']}: {timedelta(seconds=r['interval'])} ({r['why']})"
+        sub = r["websub"]
+        if sub is not None and sub["state"] != "active":
+            line += f"; WebSub {sub['state']}" + (f": {sub['error']}" if sub["error"] else "")
+        out_console.print(printable(line), markup=False, highlight=False)
+
+
+def _print_webhooks(rows: Iterable[dict[str, Any]]) -> None:
+    """Each webhook target's deliveries, one line each."""
+    for r in rows:
+        line = (
+            f"webhook: {r['topic']} -> {redact_urls(r['target'])}: {r['delivered']} delivered, "
+            f"{r['pending']} pending, {r['failed']} given up"
+        )
+        if r["last_error"]:
+            line += f"; last error: {r['last_error']}"
+        out_console.print(printable(line), markup=False, highlight=False)
 
 
 def _print_moves(moves: Iterable[tuple[str, str]]) -> None:
@@ -187,23 +217,37 @@ def status_cmd(state: State, as_json: bool) -> None:
 
     It only reads the store, so it runs beside the daemon.
     """
-    from rich.table import Table
-    from rich.text import Text
-
-    from aggregator.status import sparkline, to_json
+    from aggregator.status import to_json
     from aggregator.store import open_store
     from aggregator.update import read_status
+    from aggregator.update.cadence import cadences, webhook_rows
 
     config = state.config
+    now = datetime.now(UTC)
     with known_errors():
         store = open_store(config.store_url, near=config.dedup)
         try:
-            status = read_status(config, store, now=datetime.now(UTC))
+            status = read_status(config, store, now=now)
+            cadence = cadences(config, store, now)
+            webhooks = webhook_rows(store)
         finally:
             store.close()
     if as_json:
-        click.echo(json.dumps(to_json(status), indent=2))
+        body = to_json(status)
+        for source in body["sources"]:
+            source.update(cadence.get(source["name"], {}))  # interval, why, websub
+        click.echo(json.dumps({**body, "webhooks": webhooks}, indent=2))
         return
+    _print_status(status, cadence, webhooks)
+
+
+def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[str, Any]]) -> None:
+    """``aggregator status``'s tables and lines."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from aggregator.status import sparkline
+
     table = Table(title="sources")
     for col in ("name", "state", "last success", "next due", "fails", "per day", "recent polls"):
         table.add_column(col, overflow="fold")
@@ -224,6 +268,7 @@ def status_cmd(state: State, as_json: bool) -> None:
         )
     out_console.print(table)
     _print_problems((s.name, s.problems) for s in status.sources)
+    _print_cadences({"name": s.name, **cadence[s.name]} for s in status.sources)
     _print_moves((s.name, s.moved_to) for s in status.sources if s.moved_to)
     topics = Table(title="topics")
     topics.add_column("topic")
@@ -231,6 +276,7 @@ def status_cmd(state: State, as_json: bool) -> None:
     for t in status.topics:
         topics.add_row(t.name + (" (private)" if t.private else ""), str(t.stories))
     out_console.print(topics)
+    _print_webhooks(webhooks)
     summary = ", ".join(f"{n} {health}" for health, n in sorted(status.counts().items()))
     out_console.print(f"{len(status.sources)} sources: {summary}")
 

@@ -23,9 +23,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     WithJsonSchema,
@@ -34,8 +32,17 @@ from pydantic import (
 )
 
 from aggregator._selector import SelectorError, check_selector
+from aggregator.config.fields import Duration, Size, _Model, _no_controls
 from aggregator.config.files import _interpolate, _key_path, _read_yaml
-from aggregator.config.specs import Config, IngestSpec, ServerSpec, SiteSpec, WorkersSpec
+from aggregator.config.push import AUTO, Interval, _Notify, _WebSub, notify_targets, websub_spec
+from aggregator.config.specs import (
+    Config,
+    IngestSpec,
+    ServerSpec,
+    SiteSpec,
+    WebSubSpec,
+    WorkersSpec,
+)
 from aggregator.config.units import parse_duration, parse_size
 from aggregator.errors import ConfigError, QuerySyntaxError
 from aggregator.model import FullContent, NearDupSettings, SourceKind, SourceSpec, TopicSpec
@@ -47,6 +54,7 @@ __all__ = [
     "IngestSpec",
     "ServerSpec",
     "SiteSpec",
+    "WebSubSpec",
     "WorkersSpec",
     "config_json_schema",
     "load_config",
@@ -65,51 +73,8 @@ _LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 #: different characters an admin token must hold (a random 16-character token
 #: has about 13; "aaaaaaaaaaaaaaaa" has one)
 MIN_TOKEN_DISTINCT = 8
-#: C0 controls and DEL: never part of a URL, an address or a header value
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 #: an HTTP field name (RFC 9110 token)
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-def _no_controls(value: str | None) -> str | None:
-    """Refuse a control character (a CRLF env file leaves a ``\r``), naming only its position."""
-    if value is not None:
-        found = _CONTROL_RE.search(value)
-        if found is not None:
-            raise ValueError(
-                f"control character {found.group()!r} at position {found.start()} "
-                "(a trailing newline from an env file?)"
-            )
-    return value
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*)+$"},
-                {"type": "number"},
-            ],
-            "description": "a duration: 90s, 15m, 1h30m, 2d, or seconds",
-        }
-    ),
-]
-Size = Annotated[
-    int,
-    BeforeValidator(parse_size),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "string"}, {"type": "integer"}],
-            "description": "a size: 512KiB, 10MiB, 1GB, or bytes",
-        }
-    ),
-]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Server(_Model):
@@ -181,7 +146,7 @@ class _Site(_Model):
 
 
 class _Defaults(_Model):
-    interval: Duration = timedelta(minutes=30)
+    interval: Interval = timedelta(minutes=30)
     timeout: Duration = timedelta(seconds=20)
     max_bytes: Size = 10 * 2**20
     min_interval: Duration = timedelta(minutes=5)
@@ -303,7 +268,7 @@ class _Source(_Model):
     path: str | None = None
     url: str | None = None
     title: str | None = None
-    interval: Duration | None = None
+    interval: Interval | None = None
     timeout: Duration | None = None
     max_bytes: Size | None = None
     tags: Names = ()
@@ -313,6 +278,8 @@ class _Source(_Model):
         None,
         json_schema_extra={"description": 'true, or a mapping such as {selector: "article .body"}'},
     )
+    #: false: never subscribe to this source's WebSub hub
+    websub: bool = True
 
     @field_validator("headers")
     @classmethod
@@ -381,6 +348,8 @@ class _Topic(_Model):
     lang: Names = ()
     #: replace: an updated story keeps its place; resurface: it rises with its new updated
     updates: Literal["replace", "resurface"] = "replace"
+    #: webhooks: each new story of the topic is POSTed to each, signed with its secret
+    notify: tuple[_Notify, ...] = ()
 
     @field_validator("name")
     @classmethod
@@ -429,6 +398,7 @@ class _Config(_Model):
     dedup: _Dedup = _Dedup()
     ingest: _Ingest = _Ingest()
     workers: _Workers = _Workers()
+    websub: _WebSub = _WebSub()
     #: further YAML files holding a top-level ``sources:`` list (e.g. from OPML import)
     include: tuple[str, ...] = ()
     sources: tuple[_Source, ...] = ()
@@ -613,9 +583,18 @@ def _topics(model: _Config, file: str) -> tuple[TopicSpec, ...]:
             max_age=t.max_age,
             lang=t.lang,
             updates=t.updates,
+            notify=notify_targets(t.notify),
         )
         for i, t in enumerate(model.topics)
     )
+
+
+def _base_interval(value: timedelta | str, default: timedelta | str) -> timedelta:
+    """A source's base interval: its own, else the default's, else 30 minutes (``auto``)."""
+    for candidate in (value, default):
+        if isinstance(candidate, timedelta):
+            return candidate
+    return timedelta(minutes=30)
 
 
 def _full_content(value: _FullContent | None) -> FullContent | None:
@@ -638,13 +617,15 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             name=s.name,
             kind=SourceKind.FILES if s.path is not None else SourceKind.URL,
             location=str((base / s.path).resolve()) if s.path is not None else str(s.url),
-            interval=s.interval or d.interval,
+            interval=_base_interval(s.interval or d.interval, d.interval),
             timeout=s.timeout or d.timeout,
             max_bytes=s.max_bytes or d.max_bytes,
             tags=s.tags,
             headers=tuple(sorted(s.headers.items())),
             title=s.title,
             full_content=_full_content(s.full_content),
+            adaptive=(s.interval or d.interval) == AUTO,
+            websub=s.websub,
         )
         for s in model.sources
     )
@@ -682,6 +663,7 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             idle_after=model.ingest.idle_after,
         ),
         workers=WorkersSpec(**model.workers.model_dump()),
+        websub=websub_spec(model.websub, base_url_set=server.base_url is not None),
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from aggregator.model import NearDupSettings, SourceSpec, TopicSpec
 
-__all__ = ["Config", "IngestSpec", "ServerSpec", "SiteSpec", "WorkersSpec"]
+__all__ = ["Config", "IngestSpec", "ServerSpec", "SiteSpec", "WebSubSpec", "WorkersSpec"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,18 @@ class WorkersSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WebSubSpec:
+    """Subscribing to sources' WebSub hubs (``websub:``)."""
+
+    #: subscribe at all (default: on when ``server.base_url`` is set)
+    subscribe: bool = False
+    #: the polling interval of a source while its subscription is active
+    fallback_interval: timedelta = timedelta(hours=6)
+    #: the lease asked of hubs
+    lease: timedelta = timedelta(days=10)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated configuration."""
 
@@ -86,6 +98,7 @@ class Config:
     workers: WorkersSpec = WorkersSpec()
     #: the files listed under ``include:``, resolved (a daemon watches them too)
     included: tuple[Path, ...] = ()
+    websub: WebSubSpec = WebSubSpec()
 
     def source(self, name: str) -> SourceSpec | None:
         return next((s for s in self.sources if s.name == name), None)

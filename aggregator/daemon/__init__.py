@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from aggregator.runtime.settings import DaemonSettings, with_data_dir
 
-from .core import Daemon, run_daemon, serve_documents
+from .core import Daemon
+from .entry import run_daemon, serve_documents
 from .lock import DataDirLock
 from .logs import JsonFormatter, configure_logging
 from .reload import ReloadPlan, plan_reload

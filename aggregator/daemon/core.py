@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import signal
 import socket
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,44 +15,30 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from aggregator.config import Config, load_config
-from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc, release_memory
-from aggregator.errors import ConfigError
+from aggregator.config import Config
 from aggregator.metrics import CONTENT_TYPE, Metrics
-from aggregator.model import SourceResult, SourceState
-from aggregator.runtime.health import Health
-from aggregator.runtime.lifecycle import (
+from aggregator.model import SourceResult
+from aggregator.push import PushService
+from aggregator.runtime import (
     STOP_SIGNALS,
+    DaemonSettings,
+    Health,
+    PublishPace,
+    Republisher,
     WebServer,
     cancel,
-    connection_limit,
-    listen,
     on_signals,
     remove_signals,
+    topic_map,
 )
-from aggregator.runtime.republish import PublishPace, Republisher, topic_map
-from aggregator.runtime.settings import DaemonSettings, with_data_dir
-from aggregator.sources.http import Fetcher
-from aggregator.update import (
-    Context,
-    apply_config,
-    make_fetcher,
-    open_context,
-    preload,
-    prune_old,
-    publish_export,
-    read_status,
-    utcnow,
-)
-from aggregator.update.kinds import updater_for, watched_folders
-from aggregator.web import DocumentStore, create_app, serve
+from aggregator.update import Context, make_fetcher, open_context, prune_old, status_page, utcnow
+from aggregator.web import DocumentStore, create_app
 
-from .dispatch import CatchUp, Dispatcher
-from .lock import DataDirLock
-from .reload import plan_reload
-from .watch import SeedWatch, watch_config
+from .dispatch import CatchUp, Dispatcher, recover
+from .reloader import ConfigReloader
+from .watch import SeedWatch, seed_folders, watch_config
 
-__all__ = ["Daemon", "owner_for", "run_daemon", "serve_documents"]
+__all__ = ["Daemon", "owner_for"]
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +50,6 @@ def owner_for(config: Config) -> str:
     release what its killed predecessor claimed instead of waiting for the lease.
     """
     return f"{socket.gethostname()}:{config.data_dir}"
-
-
-def seed_folders(config: Config) -> dict[str, Path]:
-    """Source name -> folder, for the configured seed folders."""
-    return watched_folders(config.sources)
 
 
 class Daemon:
@@ -92,7 +72,6 @@ class Daemon:
     ) -> None:
         self.settings = settings or DaemonSettings()
         self._initial = config
-        self._override = data_dir_override
         self._clock = clock
         #: the current context; a reload replaces it, updates in flight keep theirs
         self._ctx: Context | None = None
@@ -116,10 +95,12 @@ class Daemon:
             pace=PublishPace.of(self.settings),
         )
         self.seed_watch = SeedWatch(self.dispatcher.request)
+        #: WebSub subscriptions in, webhooks out
+        self.push = PushService(lambda: self.ctx, self._on_result, self.dispatcher.request)
         self._stopping = asyncio.Event()
         self._reload_requested = asyncio.Event()
-        # Fetchers replaced by a reload: updates in flight may still use them.
-        self._old_fetchers: list[Fetcher] = []
+        #: loads and applies reloads; keeps the fetchers they replaced until shutdown
+        self._reloads = ConfigReloader(data_dir_override)
         #: the store's change stamp at the last look (foreign_changes)
         self._stamp = 0
         #: the task watching the config file and its included files (at most one)
@@ -157,14 +138,7 @@ class Daemon:
 
     def status_page(self) -> bytes:
         """The ``/status`` page (blocking: it reads the store)."""
-        # Jinja2 loads with the first request for the page, not with the daemon.
-        from aggregator.publish import render_status_page
-
-        ctx = self.ctx
-        status = read_status(
-            ctx.config, ctx.store, now=self._clock(), publishes=list(self.republisher.recent)
-        )
-        return render_status_page(status, title=ctx.config.site.title)
+        return status_page(self.ctx, now=self._clock(), publishes=list(self.republisher.recent))
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -186,6 +160,7 @@ class Daemon:
                 metrics=lambda: (self.metrics_text(), CONTENT_TYPE),
                 status=self.status_page,
                 admin_token=self.config.server.admin_token,
+                callbacks=self.push.subscriber,
             )
             server = WebServer(app, self.config)
             scheduler = self._scheduler(loop)
@@ -195,6 +170,7 @@ class Daemon:
             tasks = [
                 asyncio.create_task(self.republisher.run(), name="publisher"),
                 asyncio.create_task(self._reloader(), name="reloader"),
+                asyncio.create_task(self.push.run(), name="push"),
             ]
             if self.settings.watch:
                 self._watch_config(self.config)
@@ -211,6 +187,7 @@ class Daemon:
             await self.seed_watch.close()
             await self.dispatcher.drain(self.settings.shutdown_deadline)
             await cancel([*tasks, *self._config_watch])
+            await self.push.close()
             await self.republisher.publish()
             await server.stop()
             log.info("stopped")
@@ -230,14 +207,12 @@ class Daemon:
             clock=self._clock,
             worker_niceness=self.settings.worker_niceness,
             migrate_apart=True,
+            release_when_idle=True,
         )
         # One HTTP client for every update: the connection limits hold across sources.
         self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
-        if ctx.stages is not None:
-            # A burst of work over, the daemon gives back what it held for it.
-            ctx.stages.pool.on_stop = release_memory
         self._stamp, _ = await asyncio.to_thread(ctx.store.foreign_changes, 0)
-        states, overdue = await asyncio.to_thread(self._recover)
+        states, overdue = await asyncio.to_thread(recover, self.ctx, self.dispatcher.owner)
         self.health.load(states, len(self.config.sources))
         self.dispatcher.catch_up(overdue)
         if overdue > self.settings.catch_up_rate:
@@ -251,10 +226,10 @@ class Daemon:
         """Close the fetchers and the store."""
         if self._ctx is None:
             return
-        for fetcher in [*self._old_fetchers, self._ctx.fetcher]:
-            if fetcher is not None:
-                with contextlib.suppress(Exception):
-                    await fetcher.aclose()
+        await self._reloads.aclose()
+        if self._ctx.fetcher is not None:
+            with contextlib.suppress(Exception):
+                await self._ctx.fetcher.aclose()
         self._ctx.close()
         self._ctx = None
 
@@ -284,29 +259,6 @@ class Daemon:
         )
         return scheduler
 
-    def _recover(self) -> tuple[list[SourceState], int]:
-        """Start-up, in a thread: read the states, count the remote sources due now.
-
-        Returns:
-            Every source's state (for the failure counts), and how many remote
-            sources are due (never polled, or due while the daemon was down).
-        """
-        ctx = self.ctx
-        # Our killed predecessor's claims (same owner: one daemon per data
-        # folder) would otherwise hold its sources until their leases end.
-        ctx.store.release([s.name for s in ctx.config.sources], owner=self.dispatcher.owner)
-        states = ctx.store.states()
-        remote = {s.name for s in ctx.config.sources if updater_for(s).remote}
-        now = ctx.clock()
-        overdue = sum(
-            1
-            for st in states
-            if st.name in remote
-            and not st.gone
-            and (st.next_due_at is None or st.next_due_at <= now)
-        )
-        return states, overdue
-
     def _reconcile(self, folders: dict[str, Path]) -> None:
         """Update these seed folders now: the stat pass finds what changed unwatched."""
         for name in sorted(folders):
@@ -330,6 +282,7 @@ class Daemon:
         self.health.record(result)
         if result.dirty_topics:
             self.republisher.mark_dirty(result.dirty_topics)
+        self.push.poke()
 
     async def _retention(self) -> None:
         """Prune entries older than ``retention.max_age``, except stories still published."""
@@ -362,24 +315,11 @@ class Daemon:
             Whether the new config was applied.
         """
         ctx = self.ctx
-        try:
-            loaded = await asyncio.to_thread(load_config, ctx.config.path)
-        except ConfigError as exc:
-            log.error("reload refused, still running on the previous config: %s", exc)
+        plan = await self._reloads.load(ctx.config)
+        if plan is None:
             return False
-        plan = plan_reload(ctx.config, with_data_dir(loaded, self._override))
-        for warning in plan.warnings:
-            log.warning("%s", warning)
         new = plan.config
-        now = self._clock()
-        applied, dirty = await asyncio.to_thread(apply_config, ctx, new, now=now)
-        fetcher = ctx.fetcher
-        if plan.new_fetcher:
-            # Updates in flight keep the old fetcher; it is closed at shutdown.
-            if fetcher is not None:
-                self._old_fetchers.append(fetcher)
-            fetcher = make_fetcher(new)
-        self._ctx = dataclasses.replace(applied, fetcher=fetcher)
+        self._ctx, dirty = await self._reloads.apply(ctx, plan, now=self._clock())
         # A reload is the operator's way to say "serve what the store holds":
         # every topic is checked (a topic whose stories did not change renders nothing).
         self.republisher.mark_dirty(dirty | plan.topics | set(topic_map(new)))
@@ -392,66 +332,3 @@ class Daemon:
         self._reconcile({name: folders[name] for name in plan.reconcile})
         log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
         return True
-
-
-# -- entry points ----------------------------------------------------------------
-
-
-def run_daemon(
-    config: Config,
-    *,
-    data_dir: Path | None = None,
-    settings: DaemonSettings | None = None,
-) -> None:
-    """Take the data folder's lock and run the daemon until SIGTERM/SIGINT.
-
-    Raises:
-        DataDirLockedError: another daemon runs on the same data folder.
-        StoreError: the store cannot be opened.
-    """
-    config = with_data_dir(config, data_dir)
-    settings = settings or DaemonSettings()
-    previous = sys.getswitchinterval()
-    # The store writer and the publishing thread are CPU-bound Python: a short
-    # switch interval hands the GIL back to the event loop sooner when it waits.
-    sys.setswitchinterval(settings.switch_interval)
-    try:
-        with DataDirLock(config.data_dir):
-            preload()
-            daemon = Daemon(config, settings, data_dir_override=data_dir)
-            with ingest_gc(SERVING_THRESHOLDS):
-                asyncio.run(daemon.run())
-    finally:
-        sys.setswitchinterval(previous)
-
-
-def serve_documents(config: Config, *, data_dir: Path | None = None) -> None:
-    """Serve what the store holds, rendered once, without polling (``aggregator serve``).
-
-    Raises:
-        StoreError: the store cannot be opened.
-    """
-    config = with_data_dir(config, data_dir)
-
-    async def main() -> None:
-        # open_context syncs the config into the store first, so a topic whose
-        # query changed since the last run is served with its new membership.
-        ctx = await asyncio.to_thread(open_context, config)
-        try:
-            report = await asyncio.to_thread(publish_export, ctx)
-        finally:
-            ctx.close()
-        documents = DocumentStore(topics=topic_map(config), cache_size=config.server.cache_size)
-        documents.replace_files(config.data_dir / "public", report.documents)
-        app = create_app(documents)
-        sock = listen(config)
-        server = serve(
-            app,
-            host=config.server.host,
-            port=config.server.port,
-            max_connections=connection_limit(config),
-        )
-        log.info("serving %d documents at %s", len(documents), config.server.base_url)
-        await server.serve(sockets=[sock])
-
-    asyncio.run(main())

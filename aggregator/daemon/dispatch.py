@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aggregator.model import SourceResult, SourceSpec
+from aggregator.model import SourceResult, SourceSpec, SourceState
 from aggregator.schedule import catch_up_allowance
 from aggregator.update import Context, update_source
+from aggregator.update.kinds import updater_for
 
 __all__ = ["Dispatcher"]
 
@@ -257,3 +258,24 @@ class Dispatcher:
             await asyncio.to_thread(ctx.store.release, abandoned, owner=self.owner)
         except Exception:
             log.exception("cannot release the abandoned updates' claims; they expire")
+
+
+def recover(ctx: Context, owner: str) -> tuple[list[SourceState], int]:
+    """Start-up, blocking: release ``owner``'s old claims, read the states, count what is due.
+
+    Returns:
+        Every source's state (for the failure counts), and how many remote
+        sources are due (never polled, or due while the daemon was down).
+    """
+    # Our killed predecessor's claims (same owner: one daemon per data
+    # folder) would otherwise hold its sources until their leases end.
+    ctx.store.release([s.name for s in ctx.config.sources], owner=owner)
+    states = ctx.store.states()
+    remote = {s.name for s in ctx.config.sources if updater_for(s).remote}
+    now = ctx.clock()
+    overdue = sum(
+        1
+        for st in states
+        if st.name in remote and not st.gone and (st.next_due_at is None or st.next_due_at <= now)
+    )
+    return states, overdue

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from watchfiles import awatch
 
+from aggregator.config import Config
+from aggregator.update.kinds import watched_folders
+
 __all__ = ["SeedWatch", "watch_config"]
 
 log = logging.getLogger(__name__)
@@ -90,3 +93,8 @@ async def watch_config(
                 on_change()
     except Exception:
         log.exception("watching the config files failed; use SIGHUP to reload")
+
+
+def seed_folders(config: Config) -> dict[str, Path]:
+    """Source name -> folder, for the configured seed folders (what :class:`SeedWatch` watches)."""
+    return watched_folders(config.sources)

@@ -17,7 +17,8 @@ it instead of growing memory. :mod:`aggregator.update` wires the stages.
 
 from __future__ import annotations
 
+from aggregator.engine.collector import release_memory
 from aggregator.engine.pool import CpuPool, default_workers
 from aggregator.engine.writer import Writer
 
-__all__ = ["CpuPool", "Writer", "default_workers"]
+__all__ = ["CpuPool", "Writer", "default_workers", "release_memory"]

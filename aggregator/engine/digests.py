@@ -32,6 +32,9 @@ class FeedDigest:
     ttl: timedelta | None
     #: the fast feed parser: "taken", or why it declined (None: not tried)
     fast_path: str | None = None
+    #: the WebSub hub and topic (the feed's self URL) the feed names
+    hub: str | None = None
+    self_url: str | None = None
 
     @property
     def items(self) -> tuple[Item, ...]:

@@ -126,7 +126,13 @@ def read_feed(
     problems += [f"{spec.name}: {n}" for n in notes]
     records = tuple(ItemRecord(item) for item in items)
     return FeedDigest(
-        records, tuple(problems), doc.feed.title, doc.feed.ttl, fast_path=doc.fast_path
+        records,
+        tuple(problems),
+        doc.feed.title,
+        doc.feed.ttl,
+        fast_path=doc.fast_path,
+        hub=doc.feed.hub,
+        self_url=doc.feed.self_url,
     )
 
 

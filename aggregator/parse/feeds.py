@@ -269,11 +269,13 @@ def _feed_info(feed: Mapping[str, Any]) -> FeedInfo:
     raw_ttl = _text(feed.get("ttl"))
     if raw_ttl and raw_ttl.isdigit() and 0 < int(raw_ttl) <= 60 * 24 * 365:
         ttl = timedelta(minutes=int(raw_ttl))
-    hub = None
+    hub = self_url = None
     for link in feed.get("links") or []:
-        if link.get("rel") == "hub" and _text(link.get("href")):
-            hub = _text(link.get("href"))
-            break
+        href = _text(link.get("href"))
+        if link.get("rel") == "hub" and href and hub is None:
+            hub = href
+        elif link.get("rel") == "self" and href and self_url is None:
+            self_url = href
     # The feed title is published as plain text: never markup from the source.
     title = clean_text(_text(feed.get("title")) or "") or None
     link = _text(feed.get("link"))
@@ -286,6 +288,7 @@ def _feed_info(feed: Mapping[str, Any]) -> FeedInfo:
         language=_text(feed.get("language")),
         ttl=ttl,
         hub=hub,
+        self_url=self_url,
     )
 
 

@@ -83,6 +83,7 @@ def parse_json_feed(data: bytes, *, source: str) -> ParsedDocument:
         feed_id=_str(doc.get("feed_url")) or home,
         language=language,
         hub=hub,
+        self_url=_str(doc.get("feed_url")),
     )
     feed_authors = _authors(doc)
     entries: list[RawEntry] = []

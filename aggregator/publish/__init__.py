@@ -28,9 +28,9 @@ feeds never name the WebSub hub (a hub must not learn a token).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from aggregator._lazy import load
 from aggregator.publish._base import (
     ATOM_TYPE,
     HTML_TYPE,
@@ -95,9 +95,4 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return load(__name__, _LAZY, globals(), name)

@@ -30,6 +30,7 @@ from typing import ClassVar
 __all__ = [
     "INDEX_PATH",
     "OPML_PATH",
+    "WEBSUB_CALLBACKS",
     "FeedFormat",
     "PathKind",
     "PublishedPath",
@@ -44,6 +45,8 @@ __all__ = [
 
 INDEX_PATH = ""
 OPML_PATH = "topics.opml"
+#: where the WebSub subscriber's callbacks live (``websub/<callback>``); not a document
+WEBSUB_CALLBACKS = "websub/"
 _PRIVATE = "private/"
 _TOPICS = "topics/"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")

@@ -61,6 +61,7 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from types import MappingProxyType, TracebackType
 from typing import Self
+from urllib.parse import urlencode
 
 import httpcore
 import httpx
@@ -352,17 +353,32 @@ class Fetcher:
     async def post_form(
         self, url: str, form: Mapping[str, str], *, source: str, timeout: float = 10.0
     ) -> int:
-        """POST a form once, through the SSRF guard, and return the status.
+        """POST a form once (:meth:`post`, ``application/x-www-form-urlencoded``)."""
+        content = urlencode(list(form.items())).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return await self.post(url, content, headers=headers, source=source, timeout=timeout)
 
-        For notifications (a WebSub hub ping): a redirect is not followed but
-        returned as its status, so a hub that answers 302 to a link-local or
-        internal address sends nothing there; proxies from the environment
-        are ignored like every fetch. The answer's body is not read beyond a
-        small bound.
+    async def post(
+        self,
+        url: str,
+        content: bytes,
+        *,
+        headers: Mapping[str, str],
+        source: str,
+        timeout: float = 10.0,
+    ) -> int:
+        """POST a body once, through the SSRF guard, and return the status.
+
+        For notifications (a WebSub hub ping or subscription, a webhook): a
+        redirect is not followed but returned as its status, so a hub that
+        answers 302 to a link-local or internal address sends nothing there;
+        proxies from the environment are ignored like every fetch. The
+        answer's body is not read beyond a small bound.
 
         Args:
             url: an absolute http(s) URL.
-            form: the fields, sent as ``application/x-www-form-urlencoded``.
+            content: the body.
+            headers: request headers (the content type, signatures).
             source: what the request is for, in error messages.
             timeout: overall deadline in seconds.
 
@@ -393,8 +409,8 @@ class Fetcher:
                     request = httpx.Request(
                         "POST",
                         target,
-                        headers={"User-Agent": self._user_agent},
-                        data=dict(form),
+                        headers={**headers, "User-Agent": self._user_agent},
+                        content=content,
                         extensions={"timeout": httpx.Timeout(timeout).as_dict()},
                     )
                     token = _PINS.set({(_host_key(target.host), port): addresses})

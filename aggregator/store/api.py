@@ -10,6 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from aggregator.model import Item, Poll, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
 from aggregator.store.outline import TopicView
+from aggregator.store.push import PushState
 from aggregator.store.stories import RebuildReport
 from aggregator.store.values import (
     FileChange,
@@ -25,6 +26,9 @@ __all__ = ["Store"]
 @runtime_checkable
 class Store(Protocol):
     """A store of sources, entries, stories and topics. Every datetime is aware UTC."""
+
+    #: WebSub subscriptions and webhook deliveries
+    push: PushState
 
     # -- sources and their state ------------------------------------------
 
@@ -122,6 +126,10 @@ class Store(Protocol):
         self, source: str, identities: Sequence[str]
     ) -> dict[str, tuple[str, str] | None]:
         """(content, hash) of those entries of a source; None if removed; absent if never held."""
+        ...
+
+    def published_times(self, source: str, since: datetime) -> dict[str, datetime]:
+        """Identity -> publication time of the source's entries published after ``since``."""
         ...
 
     def recent_contents(self, source: str, limit: int = 20) -> list[str]:

@@ -118,6 +118,14 @@ class Entries:
         with self._db.read() as conn:
             return list(conn.execute(query).scalars())
 
+    def published_times(self, source: str, since: datetime) -> dict[str, datetime]:
+        """Identity -> publication time of the source's entries published after ``since``."""
+        query = sa.select(entries.c.identity, entries.c.published).where(
+            (entries.c.source == source) & (entries.c.published > since)
+        )
+        with self._db.read() as conn:
+            return {str(i): p for i, p in conn.execute(query)}
+
 
 def identities_of(conn: Connection, source: str) -> list[str]:
     """The identities of a source's stored entries."""

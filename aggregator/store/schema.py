@@ -40,6 +40,9 @@ __all__ = [
     "story_topics",
     "tombstones",
     "topics",
+    "webhook_cursors",
+    "webhook_deliveries",
+    "websub_subscriptions",
 ]
 
 
@@ -112,6 +115,9 @@ sources = Table(
     Column("claimed_by", String(200)),
     #: when that claim lapses if its holder never saves the state (it died)
     Column("claim_expires_at", UTCDateTime),
+    #: the WebSub hub and topic (self URL) the feed named at its last read
+    Column("hub", Text),
+    Column("self_url", Text),
 )
 
 #: what was seen of each local seed file, for change detection
@@ -292,4 +298,54 @@ poll_history = Table(
     Column("updated", Integer, nullable=False),
     Column("error_class", String(100)),
     Index(None, "source", "id"),
+)
+
+#: one row per source subscribed (or being subscribed) to its WebSub hub; a
+#: removed source's row stays until the hub has been told to unsubscribe
+websub_subscriptions = Table(
+    "websub_subscriptions",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("hub", Text, nullable=False),
+    Column("topic", Text, nullable=False),
+    #: the unguessable last segment of the callback URL
+    Column("callback", String(64), nullable=False, unique=True),
+    #: the HMAC key the hub signs distributions with
+    Column("secret", String(128), nullable=False),
+    #: requested, active, unsubscribing or failed
+    Column("state", String(20), nullable=False),
+    #: the mode the hub's next verification must be for
+    Column("mode", String(20), nullable=False),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+)
+
+#: one row per new story of a topic per webhook target: its body, attempts and outcome
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(200), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("story_id", String(100), nullable=False),
+    #: the JSON sent, fixed when the delivery was queued
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    #: None once delivered or given up
+    Column("next_attempt_at", UTCDateTime, index=True),
+    Column("delivered_at", UTCDateTime),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Index("ix_webhook_deliveries_key", "topic", "target", "story_id", unique=True),
+)
+
+#: per topic and webhook target, the membership stamp up to which stories were queued
+webhook_cursors = Table(
+    "webhook_cursors",
+    metadata,
+    Column("topic", String(200), primary_key=True),
+    Column("target", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
 )

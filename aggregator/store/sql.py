@@ -30,6 +30,7 @@ from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
 from aggregator.store.outline import TopicView
 from aggregator.store.polls import PollHistory
+from aggregator.store.push import PushState
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics
 from aggregator.store.values import (
@@ -72,6 +73,8 @@ class SQLStore:
         self.entries = Entries(db, near=self.near)
         self.topics = Topics(db)
         self.polls = PollHistory(db)
+        #: WebSub subscriptions and webhook deliveries
+        self.push = PushState(db)
 
     @property
     def engine(self) -> Engine:
@@ -263,6 +266,10 @@ class SQLStore:
     def recent_contents(self, source: str, limit: int = 20) -> list[str]:
         """The content HTML of the source's last ``limit`` entries, newest first."""
         return self.entries.recent_contents(source, limit)
+
+    def published_times(self, source: str, since: datetime) -> dict[str, datetime]:
+        """Identity -> publication time of the source's entries published after ``since``."""
+        return self.entries.published_times(source, utc(since))
 
     def story_rows(self, topic: str | None = None) -> list[dict[str, Any]]:
         """Every story (or a topic's) with its topics and entries, oldest first.

@@ -45,6 +45,7 @@ from aggregator.update.service import (
     read_status,
     render_all,
     site_for,
+    status_page,
     topic_feeds,
 )
 
@@ -63,6 +64,7 @@ __all__ = [
     "read_status",
     "render_all",
     "site_for",
+    "status_page",
     "topic_feeds",
     "topic_signatures",
     "update_all",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from aggregator.config import Config
-from aggregator.engine import CpuPool, Writer
+from aggregator.engine import CpuPool, Writer, release_memory
 from aggregator.engine.match import build_matchers
 from aggregator.model import Item, TopicSpec
 from aggregator.sources.http import Fetcher
@@ -148,6 +148,7 @@ def open_context(
     clock: Callable[[], datetime] = utcnow,
     worker_niceness: int = 0,
     migrate_apart: bool = False,
+    release_when_idle: bool = False,
 ) -> Context:
     """Open the store, sync configured sources and topics into it, and set up the stages.
 
@@ -155,7 +156,8 @@ def open_context(
     the writer thread on the first write. ``worker_niceness``: see :class:`CpuPool`.
     ``migrate_apart``: a store behind the newest schema is migrated in a child
     process (see :func:`aggregator.store.database.migrate_apart`), for a
-    process that lives long.
+    process that lives long. ``release_when_idle``: the worker pool gives memory
+    back (:func:`~aggregator.engine.collector.release_memory`) when it stops idle.
 
     Raises:
         StoreError: the store cannot be opened.
@@ -164,6 +166,9 @@ def open_context(
         database.migrate_apart(config.store_url)
     store = open_store(config.store_url, near=config.dedup)
     stages = Stages.for_store(store, config, worker_niceness=worker_niceness)
+    if release_when_idle:
+        # A burst of work over, a long-lived process gives back what it held for it.
+        stages.pool.on_stop = release_memory
     ctx = Context(config=config, store=store, clock=clock, stages=stages)
     ctx, _dirty = apply_config(ctx, config, now=clock())
     return ctx

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     # processes import the CPU stage themselves.
     from aggregator.engine.digests import FeedDigest
 
-__all__ = ["RemoteFeeds"]
+__all__ = ["RemoteFeeds", "digest_response"]
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +97,11 @@ async def _poll(
         result = _not_modified(spec, resp.status, received)
         return result, state, _response_hints(resp, now, None), pending
     hints = _response_hints(resp, now, None)
-    digest, reparse, hints = await _digest(spec, ctx, fetcher, resp, now, hints)
+    digest, reparse, hints = await digest_response(spec, ctx, fetcher, resp, now, hints)
     # A feed that declares a <ttl> is parsed every time: skipping would forget
     # its hint. One whose new entries were held back is parsed again for them.
     keep_hash = digest.ttl is None and not reparse
-    # What this read found wrong stays on the source until the next read.
-    state = replace(
-        state, body_hash=body_hash if keep_hash else None, problems=tuple(digest.problems)
-    )
+    state = _read(state, digest, body_hash if keep_hash else None)
     result = SourceResult(
         source=spec.name,
         outcome=Outcome.OK,
@@ -115,6 +112,26 @@ async def _poll(
     )
     write = replace(pending, records=digest.records)
     return result, state, replace(hints, ttl=digest.ttl), write
+
+
+def _read(state: SourceState, digest: FeedDigest, body_hash: str | None) -> SourceState:
+    """The state after a read: its body's hash, its problems, the hub and topic it names."""
+    # What this read found wrong stays on the source until the next read.
+    problems = tuple(digest.problems)
+    hub, self_url = _web_link(digest.hub), _web_link(digest.self_url)
+    return replace(state, body_hash=body_hash, problems=problems, hub=hub, self_url=self_url)
+
+
+def _web_link(value: str | None) -> str | None:
+    """A hub or self URL the feed named, when it is an absolute http(s) URL of sane form."""
+    if not value or len(value) > 2048 or not value.isprintable() or not value.isascii():
+        return None
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed host ("http://[")
+        return None
+    return value if ok else None
 
 
 def _not_modified(spec: SourceSpec, status: int, received: int) -> SourceResult:
@@ -142,7 +159,7 @@ def _moved(state: SourceState, resp: FetchResponse, *, required: int) -> SourceS
     return state
 
 
-async def _digest(
+async def digest_response(
     spec: SourceSpec,
     ctx: Context,
     fetcher: Fetcher,

@@ -16,13 +16,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from aggregator._lanes import Lanes
-from aggregator.config import Config
 from aggregator.errors import AggregatorError, BackoffError, HTTPStatusError, redact_urls
 from aggregator.model import Outcome, Poll, SourceResult, SourceSpec, SourceState
 from aggregator.schedule import next_due
 from aggregator.store import IngestReport
+from aggregator.update.cadence import Cadence, cadence_of, fixed_cadence, reads_store
 from aggregator.update.context import Context, make_fetcher, stages_of
-from aggregator.update.kinds import Hints, any_remote, updater_for
+from aggregator.update.kinds import Hints, SourceUpdater, any_remote, updater_for
 from aggregator.update.write import Write
 
 __all__ = ["HOST_LANE", "update_all", "update_source"]
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 HOST_LANE = 2
 
 
-async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
+async def update_source(
+    spec: SourceSpec, ctx: Context, *, updater: SourceUpdater | None = None
+) -> SourceResult:
     """Update one source; never raises for a problem of that source.
 
     Fetching runs on the event loop; reading seed files, parsing and
@@ -44,6 +46,7 @@ async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
     Args:
         spec: the configured source.
         ctx: store, matchers, fetcher, stages, clock.
+        updater: instead of the source kind's (a pushed body: ``update.pushed``).
 
     Returns:
         What happened, including the topics made dirty. The source's state
@@ -57,7 +60,8 @@ async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
     hints = Hints()
     pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
     try:
-        attempt = await updater_for(spec).update(spec, ctx, now=now, state=state, write=pending)
+        updater = updater or updater_for(spec)
+        attempt = await updater.update(spec, ctx, now=now, state=state, write=pending)
         result, state, hints, pending = attempt.result, attempt.state, attempt.hints, attempt.write
     except AggregatorError as exc:
         result, state, hints = _failure(spec, state, exc)
@@ -66,7 +70,8 @@ async def update_source(spec: SourceSpec, ctx: Context) -> SourceResult:
         log.exception("%s: unexpected error", spec.name)
         result = _unexpected(spec, exc, "unexpected")
         pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
-    new_state = _next_state(state, result, now, spec, hints, ctx.config)
+    cadence = await _cadence(spec, ctx, now, pending)
+    new_state = _next_state(state, result, now, hints, cadence)
     poll = Poll(
         source=spec.name,
         at=now,
@@ -176,28 +181,36 @@ def _failure(
     return result, state, Hints(retry_after=retry_after)
 
 
+async def _cadence(spec: SourceSpec, ctx: Context, now: datetime, pending: Write) -> Cadence:
+    """The source's cadence; the store is read (in a thread) only when WebSub or auto need it."""
+    if not reads_store(spec, ctx.config):
+        return fixed_cadence(spec, ctx.config)
+    fresh = [record.item for record in pending.records]
+    return await asyncio.to_thread(cadence_of, spec, ctx.config, ctx.store, now, fresh)
+
+
 def _next_state(
     state: SourceState,
     result: SourceResult,
     now: datetime,
-    spec: SourceSpec,
     hints: Hints,
-    config: Config,
+    cadence: Cadence,
 ) -> SourceState:
     failed = result.outcome in (Outcome.ERROR, Outcome.GONE)
     failures = state.consecutive_failures + 1 if failed else 0
     due = next_due(
         now=now,
-        interval=spec.interval,
+        interval=cadence.interval,
         outcome=result.outcome,
         consecutive_failures=failures,
         retry_after=hints.retry_after,
         cache_max_age=hints.cache_max_age,
         expires=hints.expires,
         ttl=hints.ttl,
-        min_interval=min(config.min_interval, spec.interval),
-        max_interval=config.max_interval,
-        seed=spec.name,
+        min_interval=cadence.min_interval,
+        max_interval=cadence.max_interval,
+        jitter=cadence.jitter,
+        seed=state.name,
     )
     return replace(
         state,

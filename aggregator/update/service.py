@@ -112,6 +112,17 @@ def read_status(
     )
 
 
+def status_page(
+    ctx: Context, *, now: datetime, publishes: Iterable[tuple[datetime, float]] = ()
+) -> bytes:
+    """The ``/status`` page of a context's config and store (blocking: it reads the store)."""
+    # Jinja2 loads with the first request for the page, not with the daemon.
+    from aggregator.publish import render_status_page
+
+    status = read_status(ctx.config, ctx.store, now=now, publishes=publishes)
+    return render_status_page(status, title=ctx.config.site.title)
+
+
 def prune_old(ctx: Context, *, now: datetime) -> RetentionReport:
     """One retention pass with a context's store, topics and ``retention.max_age``, logged."""
     report = prune(

@@ -63,6 +63,7 @@ from aggregator.publish._base import http_date
 from aggregator.publish.export import DocumentFile, gzip_body
 from aggregator.publish.paths import parse_path, topic_of
 from aggregator.publish.websub import Published
+from aggregator.web.callbacks import CallbackHandler, callback_route
 from aggregator.web.headers import (
     _accepts_gzip,
     _admin_credential,
@@ -600,6 +601,7 @@ def create_app(
     metrics: Callable[[], tuple[bytes, str]] | None = None,
     status: Callable[[], bytes] | None = None,
     admin_token: str | None = None,
+    callbacks: CallbackHandler | None = None,
 ) -> ASGIApp:
     """Build the ASGI app serving ``store``.
 
@@ -611,6 +613,7 @@ def create_app(
         status: renders the ``/status`` page (blocking: it runs in a thread).
         admin_token: the token ``/status`` asks for; without it (or without
             ``status``) there is no such page.
+        callbacks: answers ``/websub/<callback>`` (WebSub subscriptions); no route when None.
 
     Returns:
         An ASGI application.
@@ -635,6 +638,8 @@ def create_app(
         routes.append(Route("/metrics", metrics_route, methods=["GET"]))
     if status is not None and admin_token:
         routes.append(_status_route(status, admin_token))
+    if callbacks is not None:
+        routes.append(callback_route(callbacks))
     fallback = Starlette(
         routes=routes,
         exception_handlers={404: not_found},
