@@ -14,31 +14,44 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from aggregator._selector import SelectorError, check_selector
+from aggregator.config.base import (
+    _LANG_RE,
+    _NAME_RE,
+    _NAME_RULE,
+    MIN_TOKEN_DISTINCT,
+    Duration,
+    Names,
+    QueryValue,
+    Size,
+    _Model,
+    _no_controls,
+)
 from aggregator.config.files import _interpolate, _key_path, _read_yaml
+from aggregator.config.sourcekeys import _disable_after, _full_content, _rules, _Source
 from aggregator.config.specs import Config, IngestSpec, ServerSpec, SiteSpec, WorkersSpec
 from aggregator.config.units import parse_duration, parse_size
 from aggregator.errors import ConfigError, QuerySyntaxError
-from aggregator.model import FullContent, NearDupSettings, SourceKind, SourceSpec, TopicSpec
+from aggregator.model import (
+    NearDupSettings,
+    SourceKind,
+    SourceRules,
+    SourceSpec,
+    TopicSpec,
+)
 from aggregator.topics import Query, compile_query, link_topics
 
 __all__ = [
@@ -55,61 +68,6 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("config/aggregator.yaml")
-
-_NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-#: :data:`_NAME_RE` in words, for the error a user reads
-_NAME_RULE = (
-    "use 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
-)
-_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-#: different characters an admin token must hold (a random 16-character token
-#: has about 13; "aaaaaaaaaaaaaaaa" has one)
-MIN_TOKEN_DISTINCT = 8
-#: C0 controls and DEL: never part of a URL, an address or a header value
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-#: an HTTP field name (RFC 9110 token)
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-
-
-def _no_controls(value: str | None) -> str | None:
-    """Refuse a control character (a CRLF env file leaves a ``\r``), naming only its position."""
-    if value is not None:
-        found = _CONTROL_RE.search(value)
-        if found is not None:
-            raise ValueError(
-                f"control character {found.group()!r} at position {found.start()} "
-                "(a trailing newline from an env file?)"
-            )
-    return value
-
-
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^(\\d+(\\.\\d+)?\\s*(ms|s|m|h|d|w)\\s*)+$"},
-                {"type": "number"},
-            ],
-            "description": "a duration: 90s, 15m, 1h30m, 2d, or seconds",
-        }
-    ),
-]
-Size = Annotated[
-    int,
-    BeforeValidator(parse_size),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "string"}, {"type": "integer"}],
-            "description": "a size: 512KiB, 10MiB, 1GB, or bytes",
-        }
-    ),
-]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Server(_Model):
@@ -186,6 +144,8 @@ class _Defaults(_Model):
     max_bytes: Size = 10 * 2**20
     min_interval: Duration = timedelta(minutes=5)
     max_interval: Duration = timedelta(hours=24)
+    #: a URL source failing every poll this long is put to rest (null: never)
+    disable_after: Duration | None = timedelta(days=30)
 
 
 class _Fetch(_Model):
@@ -270,97 +230,6 @@ class _Dedup(_Model):
         if self.strict_containment < self.containment:
             raise ValueError("strict_containment must be at least containment")
         return self
-
-
-class _FullContent(_Model):
-    #: CSS selector of the article body; none lets the article extractor find it
-    selector: str | None = None
-    #: pages one update fetches at most; the other new entries wait for the next poll
-    max_pages: int = Field(50, ge=1, le=1000)
-
-    @field_validator("selector")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                check_selector(value)
-            except SelectorError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
-
-
-def _one_or_many(value: Any) -> Any:
-    """A single string where a list is expected is a one-item list (``tags: markets``)."""
-    return [value] if isinstance(value, str) else value
-
-
-#: a list of strings, or one string standing for a one-item list
-Names = Annotated[tuple[str, ...], BeforeValidator(_one_or_many)]
-
-
-class _Source(_Model):
-    name: str = Field(pattern=_NAME_RE)
-    path: str | None = None
-    url: str | None = None
-    title: str | None = None
-    interval: Duration | None = None
-    timeout: Duration | None = None
-    max_bytes: Size | None = None
-    tags: Names = ()
-    headers: dict[str, str] = Field(default_factory=dict)
-    #: fetch each new entry's page for its full article: true, or {selector: "..."}
-    full_content: _FullContent | None = Field(
-        None,
-        json_schema_extra={"description": 'true, or a mapping such as {selector: "article .body"}'},
-    )
-
-    @field_validator("headers")
-    @classmethod
-    def _clean_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        # The value is a secret (Authorization, an API key): never echo it.
-        for name, text in value.items():
-            if not _TOKEN_RE.match(name):
-                raise ValueError(f"{name!r}: not a valid header name")
-            try:
-                _no_controls(text)
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
-        return value
-
-    @field_validator("full_content", mode="before")
-    @classmethod
-    def _full_content_flag(cls, value: object) -> object:
-        # ``true`` is the extractor's choice; ``false`` (or nothing) turns it off.
-        if value is True:
-            return {}
-        if value is False:
-            return None
-        if value is not None and not isinstance(value, Mapping):
-            raise ValueError("must be true, false or a mapping such as {selector: 'article'}")
-        return value
-
-    @model_validator(mode="after")
-    def _one_location(self) -> _Source:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give exactly one of 'path' (local seed folder) or 'url'")
-        if self.path is not None and self.full_content is not None:
-            raise ValueError("full_content applies to 'url' sources only")
-        if self.url is not None:
-            parts = urlsplit(self.url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"url must be an absolute http(s) URL: {self.url!r}")
-        return self
-
-
-QueryValue = Annotated[
-    Any,
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "string"}, {"type": "object"}],
-            "description": "a query string, or a mapping of all/any/none lists of queries",
-        }
-    ),
-]
 
 
 class _Topic(_Model):
@@ -551,7 +420,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             file=file,
             key="workers.enabled",
         )
-    config = _freeze(model, path, base, _topics(model, file))
+    config = _freeze(model, path, base, _topics(model, file), _rules(model, file))
     return replace(config, included=_included_files(raw, base))
 
 
@@ -618,13 +487,13 @@ def _topics(model: _Config, file: str) -> tuple[TopicSpec, ...]:
     )
 
 
-def _full_content(value: _FullContent | None) -> FullContent | None:
-    if value is None:
-        return None
-    return FullContent(selector=value.selector, max_pages=value.max_pages)
-
-
-def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...]) -> Config:
+def _freeze(
+    model: _Config,
+    path: Path,
+    base: Path,
+    topics: tuple[TopicSpec, ...],
+    rules: Mapping[str, SourceRules],
+) -> Config:
     data_dir = (base / model.data_dir).resolve()
     if model.store == "sqlite":
         store_url = f"sqlite:///{data_dir / 'aggregator.db'}"
@@ -645,6 +514,9 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             headers=tuple(sorted(s.headers.items())),
             title=s.title,
             full_content=_full_content(s.full_content),
+            enabled=s.enabled,
+            disable_after=_disable_after(s, d),
+            rules=rules.get(s.name),
         )
         for s in model.sources
     )

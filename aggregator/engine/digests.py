@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aggregator.model import FileChange, Item
+from aggregator.model import FileChange, Item, RuleDrop
 from aggregator.records import ItemRecord
 
 __all__ = ["FeedDigest", "Page", "SeedDigest"]
@@ -32,6 +32,8 @@ class FeedDigest:
     ttl: timedelta | None
     #: the fast feed parser: "taken", or why it declined (None: not tried)
     fast_path: str | None = None
+    #: entries the source's rules dropped
+    dropped: tuple[RuleDrop, ...] = ()
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -49,6 +51,8 @@ class SeedDigest:
     touched: int
     #: each item of ``changes``, in order, with its keys, sketch and topics
     records: tuple[ItemRecord, ...] = ()
+    #: entries the source's rules dropped
+    dropped: tuple[RuleDrop, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,13 @@ __all__ = ["Sources", "write_state"]
 _SAVE_STATE = sources.update().where(sources.c.name == sa.bindparam("k_name"))
 
 
+def _active() -> sa.ColumnElement[bool]:
+    """Neither gone, disabled in the config, nor put to rest: a source that is polled."""
+    return sources.c.gone.is_(False) & sources.c.enabled.is_(True) & sources.c.disabled_at.is_(None)
+
+
 def _due(now: datetime) -> sa.ColumnElement[bool]:
-    return sources.c.gone.is_(False) & (
-        sources.c.next_due_at.is_(None) | (sources.c.next_due_at <= now)
-    )
+    return _active() & (sources.c.next_due_at.is_(None) | (sources.c.next_due_at <= now))
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
@@ -48,7 +51,15 @@ class Sources:
         wanted = {s.name: s for s in specs}
         with self._db.write() as conn:
             stored = {
-                r.name: r for r in conn.execute(sa.select(sources.c.name, sources.c.configured))
+                r.name: r
+                for r in conn.execute(
+                    sa.select(
+                        sources.c.name,
+                        sources.c.configured,
+                        sources.c.enabled,
+                        sources.c.keep_stories,
+                    )
+                )
             }
             for name, spec in wanted.items():
                 row = stored.get(name)
@@ -63,9 +74,15 @@ class Sources:
                             moved_seen=0,
                             url_history=[],
                             gone=False,
+                            enabled=spec.enabled,
                         )
                     )
-                elif row.configured != spec.location:
+                    continue
+                if row.enabled != spec.enabled:
+                    conn.execute(
+                        sources.update().where(sources.c.name == name).values(enabled=spec.enabled)
+                    )
+                if row.configured != spec.location:
                     conn.execute(
                         sources.update()
                         .where(sources.c.name == name)
@@ -83,15 +100,51 @@ class Sources:
                             gone=False,
                             body_hash=None,
                             problems=None,
+                            failing_since=None,
+                            disabled_at=None,
+                            disabled_reason=None,
                         )
                     )
             for name in sorted(set(stored) - set(wanted)):
-                identities = entry_ops.identities_of(conn, name)
-                report += entry_ops.remove(conn, name, identities, now=now, reason="deleted")
+                if not stored[name].keep_stories:
+                    identities = entry_ops.identities_of(conn, name)
+                    report += entry_ops.remove(conn, name, identities, now=now, reason="deleted")
                 file_ops.delete_source(conn, name)
                 poll_ops.delete_source(conn, name)
                 conn.execute(sources.delete().where(sources.c.name == name))
         return report
+
+    def enable_source(self, name: str) -> bool:
+        """Bring a source put to rest (or gone) back: polled at once, its failures forgotten.
+
+        Returns:
+            False when the store holds no such source.
+        """
+        stmt = (
+            sources.update()
+            .where(sources.c.name == name)
+            .values(
+                gone=False,
+                disabled_at=None,
+                disabled_reason=None,
+                failing_since=None,
+                consecutive_failures=0,
+                next_due_at=None,
+                retry_after=None,
+            )
+        )
+        with self._db.write() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def keep_stories(self, name: str, keep: bool = True) -> bool:
+        """Whether the source's entries stay when the config drops it (``remove --keep-stories``).
+
+        Returns:
+            False when the store holds no such source.
+        """
+        stmt = sources.update().where(sources.c.name == name).values(keep_stories=keep or None)
+        with self._db.write() as conn:
+            return conn.execute(stmt).rowcount == 1
 
     def get_state(self, name: str) -> SourceState | None:
         """A source's fetch state; None for a source not in the store."""
@@ -174,7 +227,11 @@ class Sources:
         now = utc(now)
         stmt = (
             sources.update()
-            .where((sources.c.name == name) & (_free(now) | (sources.c.claimed_by == owner)))
+            .where(
+                (sources.c.name == name)
+                & _active()
+                & (_free(now) | (sources.c.claimed_by == owner))
+            )
             .values(claimed_by=owner, claim_expires_at=now + lease)
         )
         with self._db.write() as conn:

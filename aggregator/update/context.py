@@ -14,9 +14,11 @@ from datetime import UTC, datetime
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer
 from aggregator.engine.match import build_matchers
-from aggregator.model import Item, TopicSpec
+from aggregator.model import Item, RuleDrop, SourceSpec, TopicSpec
+from aggregator.rules import judge
 from aggregator.sources.http import Fetcher
 from aggregator.store import IngestReport, Store, database, open_store
+from aggregator.store.rules import RuleJudge
 from aggregator.topics import compile_topics
 from aggregator.update.write import Write, applier, weigh
 
@@ -35,6 +37,25 @@ __all__ = [
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def rule_signatures(sources: Sequence[SourceSpec]) -> dict[str, str]:
+    """Source name -> what ``SQLStore.sync_rules`` compares to decide a re-apply ("" for none)."""
+    return {s.name: s.rules.signature if s.rules else "" for s in sources}
+
+
+def rule_judge(sources: Sequence[SourceSpec], now: datetime) -> RuleJudge:
+    """What each source's rules drop among its stored items, at ``now``."""
+    specs = {s.name: s for s in sources}
+
+    def judge_stored(name: str, items: Sequence[Item]) -> list[tuple[str, RuleDrop]]:
+        rules = specs[name].rules
+        if rules is None:
+            return []
+        drops = [(item.identity, judge(item, rules, now=now)) for item in items]
+        return [(identity, drop) for identity, drop in drops if drop is not None]
+
+    return judge_stored
 
 
 def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:
@@ -160,8 +181,10 @@ def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Contex
     """Bring the store and the topic predicates to ``config``; blocking (it writes the store).
 
     The stored sources become the configured ones (a removed source's
-    entries go); a topic whose signature changed re-matches every stored
-    story, in the stages' worker processes.
+    entries go, unless ``remove --keep-stories`` kept them); a topic whose
+    signature changed re-matches every stored story, in the stages' worker
+    processes; a source whose ``rules`` changed has them re-applied to its
+    stored entries (here), and its next poll reads everything again.
 
     Returns:
         The context on ``config`` with its new predicates (the fetcher is
@@ -171,7 +194,14 @@ def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Contex
     removed = ctx.store.sync_sources(config.sources, now=now)
     rematch = matchers.in_pool(ctx.stages.pool) if ctx.stages else matchers
     synced = ctx.store.sync_topics(topic_signatures(config.topics), rematch, now=now)
-    return replace(ctx, config=config, matchers=matchers), removed.dirty_topics | synced
+    ruled = ctx.store.sync_rules(
+        rule_signatures(config.sources),
+        rule_judge(config.sources, now),
+        now=now,
+        matchers=matchers,
+    )
+    dirty = removed.dirty_topics | synced | ruled.dirty_topics
+    return replace(ctx, config=config, matchers=matchers), dirty
 
 
 def make_fetcher(config: Config) -> Fetcher:

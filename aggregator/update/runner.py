@@ -17,6 +17,7 @@ from datetime import datetime
 
 from aggregator._lanes import Lanes
 from aggregator.config import Config
+from aggregator.deadfeeds import failing_since, laid_to_rest
 from aggregator.errors import AggregatorError, BackoffError, HTTPStatusError, redact_urls
 from aggregator.model import Outcome, Poll, SourceResult, SourceSpec, SourceState
 from aggregator.schedule import next_due
@@ -199,7 +200,7 @@ def _next_state(
         max_interval=config.max_interval,
         seed=spec.name,
     )
-    return replace(
+    polled = replace(
         state,
         last_outcome=result.outcome,
         last_attempt_at=now,
@@ -211,4 +212,8 @@ def _next_state(
         next_due_at=due,
         retry_after=hints.retry_after,
         gone=result.outcome is Outcome.GONE,
+        failing_since=failing_since(state, result.outcome, now),
     )
+    if not updater_for(spec).remote:
+        return polled  # a seed folder is never put to rest: it has no feed to die
+    return laid_to_rest(polled, now=now, disable_after=spec.disable_after)
