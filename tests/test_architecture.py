@@ -64,6 +64,7 @@ CONFINED = {
         "aggregator.store.merge",
         "aggregator.store.outline",
         "aggregator.store.polls",
+        "aggregator.store.rules",
         "aggregator.store.schema",
         "aggregator.store.sources",
         "aggregator.store.sql",

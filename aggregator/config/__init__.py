@@ -359,7 +359,9 @@ def _validation_error(
     return ConfigError(message, file=file, key=_key_path(loc) or None)
 
 
-def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
+def _load_includes(
+    raw: dict[str, Any], base: Path, file: str, pending: Mapping[Path, str] | None
+) -> list[Any]:
     """Sources listed in included files, appended after the main file's own."""
     extra: list[Any] = []
     includes = raw.get("include") or []
@@ -369,7 +371,7 @@ def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
         if not isinstance(inc, str):
             raise ConfigError("must be a file path", file=file, key=f"include[{i}]")
         inc_path = (base / inc).resolve()
-        data = _interpolate(_read_yaml(inc_path), (), str(inc_path)) or {}
+        data = _interpolate(_read_yaml(inc_path, pending), (), str(inc_path)) or {}
         if not isinstance(data, dict) or set(data) - {"sources"}:
             raise ConfigError(
                 "an included file holds only a top-level 'sources:' list", file=str(inc_path)
@@ -385,11 +387,15 @@ def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
     return extra
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, pending: Mapping[Path, str] | None = None
+) -> Config:
     """Load and validate a YAML config.
 
     Args:
         path: the config file; default ``$AGGREGATOR_CONFIG`` or ``config/aggregator.yaml``.
+        pending: resolved path -> text to read instead of that file: an edit
+            checked before it is written (``aggregator add`` and friends).
 
     Returns:
         The validated configuration.
@@ -399,7 +405,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """
     path = Path(path or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG_PATH)
     file = str(path)
-    raw = _read_yaml(path)
+    raw = _read_yaml(path, pending)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -407,7 +413,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     raw = _interpolate(raw, (), file)
     base = path.resolve().parent
     own_sources = raw.get("sources") or []
-    included = _load_includes(raw, base, file)
+    included = _load_includes(raw, base, file, pending)
     if included and isinstance(own_sources, list):
         raw["sources"] = [*own_sources, *included]
     try:
