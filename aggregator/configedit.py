@@ -25,6 +25,8 @@ from aggregator.config.files import ItemSpan, sources_layout
 from aggregator.errors import ConfigError
 
 __all__ = [
+    "Check",
+    "Edit",
     "add_include",
     "commit",
     "file_of_source",
@@ -35,6 +37,12 @@ __all__ = [
     "set_enabled",
     "source_block",
 ]
+
+
+#: more to verify on the config loaded from an edit (the new source is in it)
+Check = Callable[[Config], None]
+#: (a file's text, its name for errors) -> its new text
+Edit = Callable[[str, str], str]
 
 
 def quoted(value: str) -> str:
@@ -116,6 +124,20 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
+def _last_line(lines: Sequence[str], item: ItemSpan) -> int:
+    """The item's last line, with the comments below it indented under it (they are its own)."""
+    last = item.end_line
+    for i in range(item.end_line + 1, len(lines)):
+        stripped = lines[i].strip()
+        if not stripped:
+            continue
+        indent = len(lines[i]) - len(lines[i].lstrip(" \t"))
+        if not stripped.startswith("#") or indent <= item.dash_column:
+            break
+        last = i
+    return last
+
+
 def insert_source(text: str, fields: Sequence[tuple[str, str]], *, file: str) -> str:
     """The text with a source appended to its ``sources:`` list (created if there is none).
 
@@ -130,10 +152,9 @@ def insert_source(text: str, fields: Sequence[tuple[str, str]], *, file: str) ->
     if layout.items:
         if layout.flow:
             raise _flow_list(file)
-        last = layout.items[-1]
         lines = _lines(text)
         block = source_block(fields, dash_column=layout.items[0].dash_column)
-        lines.insert(last.end_line + 1, block)
+        lines.insert(_last_line(lines, layout.items[-1]) + 1, block)
         return "".join(lines)
     # "sources:" with an empty value, or "sources: []": the block goes below the key.
     value = text[layout.value_start : layout.value_end]
@@ -173,7 +194,7 @@ def remove_source(text: str, name: str, *, file: str) -> str:
     if sources_layout(text, file).flow:
         raise _flow_list(file)
     lines = _lines(text)
-    del lines[item.dash_line : item.end_line + 1]
+    del lines[item.dash_line : _last_line(lines, item) + 1]
     return "".join(lines) if text.endswith("\n") or not lines else "".join(lines).rstrip("\n")
 
 
@@ -244,7 +265,7 @@ def _read(path: Path) -> str:
 def commit(
     config_path: Path,
     texts: Mapping[Path, str],
-    check: Callable[[Config], None] | None = None,
+    check: Check | None = None,
 ) -> Config:
     """Check that the config loads with the new texts, then write them, each atomically.
 
