@@ -23,6 +23,7 @@ from aggregator.cli.app import (
     out_console,
     pass_state,
 )
+from aggregator.cli.rules import print_rest_and_rules, rules_row, source_rest
 from aggregator.errors import (
     AggregatorError,
     PublishError,
@@ -42,6 +43,7 @@ def sources_cmd(state: State, as_json: bool) -> None:
     with state.context() as ctx:
         states = {s.name: s for s in ctx.store.states()}
         counts = ctx.store.entry_counts()
+        ruled = ctx.store.rule_stats()
         # Summary-only feeds: suggest full_content where it is not set.
         hints = {
             spec.name: teaser_hint(ctx.store.recent_contents(spec.name, HINT_SAMPLE))
@@ -49,7 +51,13 @@ def sources_cmd(state: State, as_json: bool) -> None:
             if spec.kind is SourceKind.URL and spec.full_content is None and counts.get(spec.name)
         }
     rows = [
-        _source_row(spec, states.get(spec.name), counts.get(spec.name, 0), hints.get(spec.name))
+        {
+            **_source_row(
+                spec, states.get(spec.name), counts.get(spec.name, 0), hints.get(spec.name)
+            ),
+            **source_rest(spec, states.get(spec.name)),
+            "rules": rules_row(spec, ruled.get(spec.name)),
+        }
         for spec in state.config.sources
     ]
     if as_json:
@@ -135,10 +143,11 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
             str(r["items"]),
             r["last_outcome"] or "never",
             str(r["consecutive_failures"]),
-            "never (gone)" if r["gone"] else r["next_due_at"] or "now",
+            _next_due(r),
             r["last_error"] or "",
         )
     out_console.print(table)
+    print_rest_and_rules(rows)
     _print_problems((r["name"], r["problems"]) for r in rows)
     _print_moves(
         (r["name"], redact_urls(r["moved_to"] or r["location"]))
@@ -148,6 +157,12 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         if r["hint"]:
             out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
+
+
+def _next_due(row: dict[str, Any]) -> str:
+    if row["disabled"]:
+        return "never (disabled)"
+    return "never (gone)" if row["gone"] else row["next_due_at"] or "now"
 
 
 def _print_moves(moves: Iterable[tuple[str, str]]) -> None:
@@ -176,6 +191,7 @@ _HEALTH_STYLE = {
     "backing off": "yellow",
     "silent": "yellow",
     "moved": "cyan",
+    "disabled": "dim",
 }
 
 
@@ -216,13 +232,17 @@ def status_cmd(state: State, as_json: bool) -> None:
             s.name,
             Text(s.health.value, style=_HEALTH_STYLE.get(s.health.value, "")),
             iso(s.last_success) or "never",
-            "never (gone)" if s.health.value == "gone" else iso(s.next_due) or "now",
+            _status_next_due(s.health.value, iso(s.next_due)),
             str(s.failures),
             f"{s.entries_per_day:.1f}",
             spark,
             printable(s.error or ""),
         )
     out_console.print(table)
+    for s in status.sources:
+        if s.disabled:
+            since = f" since {iso(s.disabled_at)}" if s.disabled_at else ""
+            out_console.print(f"disabled: {s.name}{since}: {s.disabled}", markup=False)
     _print_problems((s.name, s.problems) for s in status.sources)
     _print_moves((s.name, s.moved_to) for s in status.sources if s.moved_to)
     topics = Table(title="topics")
@@ -233,6 +253,12 @@ def status_cmd(state: State, as_json: bool) -> None:
     out_console.print(topics)
     summary = ", ".join(f"{n} {health}" for health, n in sorted(status.counts().items()))
     out_console.print(f"{len(status.sources)} sources: {summary}")
+
+
+def _status_next_due(health: str, due: str | None) -> str:
+    if health in ("gone", "disabled"):
+        return f"never ({health})"
+    return due or "now"
 
 
 @main.command("export-opml")
