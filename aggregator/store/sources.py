@@ -79,8 +79,12 @@ class Sources:
                     )
                     continue
                 if row.enabled != spec.enabled:
+                    # Enabled again: polled at once, not at the end of its old interval.
+                    again = {"next_due_at": None} if spec.enabled else {}
                     conn.execute(
-                        sources.update().where(sources.c.name == name).values(enabled=spec.enabled)
+                        sources.update()
+                        .where(sources.c.name == name)
+                        .values(enabled=spec.enabled, **again)
                     )
                 if row.configured != spec.location:
                     conn.execute(
