@@ -42,9 +42,7 @@ def test_the_running_daemon_picks_up_each_command(tmp_path: Path) -> None:
 
                 disabled = cli(config, "disable", "wire")
                 assert disabled.exit_code == 0, disabled.output
-                wait_for(
-                    lambda: _state(config, "wire") == "disabled", DEADLINE, "wire disabled"
-                )
+                wait_for(lambda: _state(config, "wire") == "disabled", DEADLINE, "wire disabled")
                 # Its stories stay while it rests.
                 assert titles(base) == set(first) | wire
                 reloads = daemon.log().count("reloaded ")

@@ -9,7 +9,7 @@ from aggregator.errors import redact_urls
 from aggregator.model import SourceSpec, SourceState
 
 if TYPE_CHECKING:
-    from aggregator.store.rules import RuleStats
+    from aggregator.store.values import RuleStats
 
 __all__ = ["print_rest_and_rules", "print_rule_drops", "rules_row", "source_rest"]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aggregator import dedup, neardup
 from aggregator.engine.digests import FeedDigest, SeedDigest
-from aggregator.engine.match import build_matchers, matched_topics
+from aggregator.engine.match import build_matchers, matched_topics, split_by_rules
 from aggregator.errors import SeedFileError
 from aggregator.model import (
     FileChange,
@@ -33,7 +33,6 @@ from aggregator.neardup import NearDupSettings
 from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.records import ItemRecord
-from aggregator.rules import split_by_rules
 from aggregator.sources import files as seedfiles
 
 __all__ = [

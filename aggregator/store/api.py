@@ -10,12 +10,13 @@ from typing import Any, Protocol, runtime_checkable
 from aggregator.model import Item, Poll, RuleDrop, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
 from aggregator.store.outline import TopicView
-from aggregator.store.rules import RuleJudge, RuleStats
 from aggregator.store.stories import RebuildReport
 from aggregator.store.values import (
     FileChange,
     FileRecord,
     IngestReport,
+    RuleJudge,
+    RuleStats,
     TopicMatchers,
     TopicOutline,
 )

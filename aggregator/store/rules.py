@@ -11,40 +11,25 @@ poll reads everything again and entries the old rule dropped can come in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator.model import Item, RuleDrop, utc
+from aggregator.model import RuleDrop, utc
 from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
 from aggregator.store.database import Database
 from aggregator.store.rows import ITEM_COLUMNS, item_from_row
 from aggregator.store.schema import entries, source_rules, sources
-from aggregator.store.values import IngestReport, TopicMatchers
+from aggregator.store.values import IngestReport, RuleJudge, RuleStats, TopicMatchers
 
-__all__ = ["EXAMPLES_KEPT", "RuleJudge", "RuleStats", "SourceRulesLog"]
+__all__ = ["EXAMPLES_KEPT", "SourceRulesLog"]
 
 #: drops kept as examples per source
 EXAMPLES_KEPT = 5
-
-#: (source, its stored items) -> (identity, drop) of each item the source's rules drop
-RuleJudge = Callable[[str, Sequence[Item]], list[tuple[str, RuleDrop]]]
-
-
-@dataclass(frozen=True, slots=True)
-class RuleStats:
-    """What a source's rules dropped since they last changed."""
-
-    blocked: int
-    unkept: int
-    #: the last drops, newest first: {at, rule, title, link, reason}
-    examples: tuple[dict[str, Any], ...]
-    changed_at: datetime
 
 
 def _example(drop: RuleDrop, at: datetime) -> dict[str, Any]:

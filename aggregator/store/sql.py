@@ -39,13 +39,14 @@ from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
 from aggregator.store.outline import TopicView
 from aggregator.store.polls import PollHistory
-from aggregator.store.rules import RuleJudge, RuleStats, SourceRulesLog
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics
 from aggregator.store.values import (
     FileChange,
     FileRecord,
     IngestReport,
+    RuleJudge,
+    RuleStats,
     TopicMatchers,
     TopicOutline,
 )
@@ -82,7 +83,8 @@ class SQLStore:
         self.entries = Entries(db, near=self.near)
         self.topics = Topics(db)
         self.polls = PollHistory(db)
-        self.rules = SourceRulesLog(db)
+        #: the sources' rules log (part of the sources)
+        self.rules = self.sources.rules
 
     @property
     def engine(self) -> Engine:

@@ -7,19 +7,17 @@ store's sources and topics are synced and the topic predicates rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer
 from aggregator.engine.match import build_matchers
-from aggregator.model import Item, RuleDrop, SourceSpec, TopicSpec
-from aggregator.rules import judge
+from aggregator.model import Item
 from aggregator.sources.http import Fetcher
 from aggregator.store import IngestReport, Store, database, open_store
-from aggregator.store.rules import RuleJudge
-from aggregator.topics import compile_topics
+from aggregator.update.resync import rule_judge, rule_signatures, topic_signatures
 from aggregator.update.write import Write, applier, weigh
 
 __all__ = [
@@ -37,34 +35,6 @@ __all__ = [
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def rule_signatures(sources: Sequence[SourceSpec]) -> dict[str, str]:
-    """Source name -> what ``SQLStore.sync_rules`` compares to decide a re-apply ("" for none)."""
-    return {s.name: s.rules.signature if s.rules else "" for s in sources}
-
-
-def rule_judge(sources: Sequence[SourceSpec], now: datetime) -> RuleJudge:
-    """What each source's rules drop among its stored items, at ``now``."""
-    specs = {s.name: s for s in sources}
-
-    def judge_stored(name: str, items: Sequence[Item]) -> list[tuple[str, RuleDrop]]:
-        rules = specs[name].rules
-        if rules is None:
-            return []
-        drops = [(item.identity, judge(item, rules, now=now)) for item in items]
-        return [(identity, drop) for identity, drop in drops if drop is not None]
-
-    return judge_stored
-
-
-def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:
-    """Topic name -> what ``SQLStore.sync_topics`` compares to decide a re-match.
-
-    A plain query is its own signature; a topic that reuses others or has a
-    scope (sources, max_age, lang) signs all of it, so changing any re-matches.
-    """
-    return {name: topic.signature for name, topic in compile_topics(topics).items()}
 
 
 @dataclass(frozen=True)
