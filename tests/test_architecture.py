@@ -20,6 +20,7 @@ _CLI = {
     "aggregator.cli.app",
     "aggregator.cli.configure",
     "aggregator.cli.ingest",
+    "aggregator.cli.manage",
     "aggregator.cli.serving",
     "aggregator.cli.sources",
     "aggregator.cli.stories",
@@ -81,7 +82,7 @@ CONFINED = {
     "watchfiles": {"aggregator.daemon.watch"},
     "prometheus_client": {"aggregator.metrics"},
     "yaml": {"aggregator.config.files", "aggregator.parse.article"},
-    "pydantic": {"aggregator.config"},
+    "pydantic": {"aggregator.config", "aggregator.config.base", "aggregator.config.sourcekeys"},
     # The command line, one module per group of commands.
     "click": _CLI,
     "rich": _CLI,
