@@ -40,6 +40,16 @@ def test_the_running_daemon_picks_up_each_command(tmp_path: Path) -> None:
                 assert added.exit_code == 0, added.output
                 wait_for(lambda: titles(base) == set(first) | wire, DEADLINE, "the added feed")
 
+                # A rule written by hand: re-applied to the stored entries on reload.
+                text = config.read_text()
+                config.write_text(
+                    text.replace(
+                        '    tags: ["world"]\n', '    tags: ["world"]\n    rules: {block: two}\n'
+                    )
+                )
+                wire = {"Karabakh wire one"}
+                wait_for(lambda: titles(base) == set(first) | wire, DEADLINE, "the rule applied")
+
                 disabled = cli(config, "disable", "wire")
                 assert disabled.exit_code == 0, disabled.output
                 wait_for(lambda: _state(config, "wire") == "disabled", DEADLINE, "wire disabled")
@@ -48,12 +58,13 @@ def test_the_running_daemon_picks_up_each_command(tmp_path: Path) -> None:
                 reloads = daemon.log().count("reloaded ")
 
                 feed.add("w3", "Karabakh wire three", "The Karabakh wire reports a third thing.")
+                feed.add("w4", "Karabakh wire two again", "The Karabakh wire reports a fourth.")
                 enabled = cli(config, "enable", "wire")
                 assert enabled.exit_code == 0, enabled.output
                 wait_for(
-                    lambda: "Karabakh wire three" in titles(base),
+                    lambda: titles(base) == set(first) | wire | {"Karabakh wire three"},
                     DEADLINE,
-                    "the enabled feed polled at once",
+                    "the enabled feed polled at once (its rule still blocking)",
                 )
                 assert daemon.log().count("reloaded ") > reloads
 
