@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -29,7 +30,7 @@ from aggregator.model import SourceKind
 from aggregator.subscriptions import slugify
 
 
-def _refuse(message: str) -> None:
+def _refuse(message: str) -> NoReturn:
     click.echo(f"aggregator: error: {printable(message)}", err=True)
     sys.exit(EXIT_CONFIG)
 
@@ -147,8 +148,10 @@ def add_cmd(
         fields.append(("tags", "[" + ", ".join(configedit.quoted(t) for t in tags) + "]"))
     if full_content:
         fields.append(("full_content", "true"))
-    with known_errors():
+    try:
         target, texts = _add_texts(config, into, fields)
+    except (AggregatorError, OSError, ValueError) as exc:
+        _refuse(f"{exc}; no file was changed")
 
     def added(loaded: Config) -> None:
         if loaded.source(source) is None:
