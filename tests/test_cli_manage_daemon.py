@@ -11,6 +11,7 @@ import json
 import signal
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from aggregator.cli import main
@@ -23,6 +24,7 @@ def cli(config: Path, *args: str) -> Result:
     return CliRunner().invoke(main, ["--config", str(config), *args])
 
 
+@pytest.mark.timeout(900)  # six waits of up to DEADLINE each, on a busy machine
 def test_the_running_daemon_picks_up_each_command(tmp_path: Path) -> None:
     first = [f"Karabakh report {n}" for n in range(2)]
     config, _seeds, base = setup(tmp_path, first)
