@@ -3,10 +3,10 @@
 The rules, first match wins:
 
 =============  ==============================================================
-``disabled``   ``enabled: false`` in the config, or put to rest (gone, or
-               failing every poll for ``disable_after``): never polled
+``gone``       the source answered 410 Gone: put to rest, polling stopped
+``disabled``   ``enabled: false`` in the config, or put to rest after failing
+               every poll for ``disable_after``: never polled
 ``new``        never polled
-``gone``       the source answered 410 Gone: polling stopped
 ``failing``    the last :data:`FAILING_AFTER` polls or more failed
 ``backing off`` the last poll failed (fewer times), or the server asked us to
                wait (``Retry-After`` still ahead): polls come slower
@@ -115,13 +115,13 @@ def classify(
     Returns:
         One :class:`Health`.
     """
+    last = history[-1].outcome if history else None
+    if (state is not None and state.gone) or last is Outcome.GONE:
+        return Health.GONE  # put to rest too, but "gone" says more
     if not enabled or (state is not None and state.disabled_at is not None):
         return Health.DISABLED
     if not history and (state is None or state.last_attempt_at is None):
         return Health.NEW
-    last = history[-1].outcome if history else None
-    if (state is not None and state.gone) or last is Outcome.GONE:
-        return Health.GONE
     failures = max(trailing_failures(history), state.consecutive_failures if state else 0)
     if failures >= FAILING_AFTER:
         return Health.FAILING

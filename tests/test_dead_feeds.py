@@ -182,7 +182,7 @@ def test_a_gone_feed_is_put_to_rest_shown_everywhere_and_enabled_again(
     table = cli(config, "sources").stdout
     assert "disabled: flaky since " in table and "gone: the server answered 410 Gone" in table
     status = json.loads(cli(config, "status", "--json").stdout)["sources"][0]
-    assert status["state"] == "disabled"
+    assert status["state"] == "gone"  # put to rest, and the health says why
     assert status["disabled"] == "put to rest: gone: the server answered 410 Gone"
     assert "disabled: flaky since" in cli(config, "status").stdout
 

@@ -160,9 +160,9 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
 
 
 def _next_due(row: dict[str, Any]) -> str:
-    if row["disabled"]:
-        return "never (disabled)"
-    return "never (gone)" if row["gone"] else row["next_due_at"] or "now"
+    if row["gone"]:
+        return "never (gone)"
+    return "never (disabled)" if row["disabled"] else row["next_due_at"] or "now"
 
 
 def _print_moves(moves: Iterable[tuple[str, str]]) -> None:

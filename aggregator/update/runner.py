@@ -214,6 +214,13 @@ def _next_state(
         gone=result.outcome is Outcome.GONE,
         failing_since=failing_since(state, result.outcome, now),
     )
-    if not updater_for(spec).remote:
+    if not _remote(spec):
         return polled  # a seed folder is never put to rest: it has no feed to die
     return laid_to_rest(polled, now=now, disable_after=spec.disable_after)
+
+
+def _remote(spec: SourceSpec) -> bool:
+    try:
+        return updater_for(spec).remote
+    except KeyError:  # no updater for its kind: its failure is recorded, it is not put to rest
+        return False
