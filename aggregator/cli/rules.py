@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from aggregator.cli.app import iso, out_console
@@ -11,7 +12,7 @@ from aggregator.model import SourceSpec, SourceState
 if TYPE_CHECKING:
     from aggregator.store.values import RuleStats
 
-__all__ = ["print_rest_and_rules", "print_rule_drops", "rules_row", "source_rest"]
+__all__ = ["print_rest", "print_rest_and_rules", "print_rule_drops", "rules_row", "source_rest"]
 
 
 def source_rest(spec: SourceSpec, st: SourceState | None) -> dict[str, Any]:
@@ -42,14 +43,17 @@ def rules_row(spec: SourceSpec, stats: RuleStats | None) -> dict[str, Any] | Non
     }
 
 
+def print_rest(sources: Iterable[tuple[str, str | None, str | None]]) -> None:
+    """One ``disabled:`` line per (name, why, since) of a source not polled."""
+    for name, why, since in sources:
+        if why:
+            when = f" since {since}" if since else ""
+            out_console.print(f"disabled: {name}{when}: {why}", markup=False, highlight=False)
+
+
 def print_rest_and_rules(rows: list[dict[str, Any]]) -> None:
     """One ``disabled:`` line per source not polled, then each source's rules and drops."""
-    for r in rows:
-        if r["disabled"]:
-            since = f" since {r['disabled_at']}" if r["disabled_at"] else ""
-            out_console.print(
-                f"disabled: {r['name']}{since}: {r['disabled']}", markup=False, highlight=False
-            )
+    print_rest((r["name"], r["disabled"], r["disabled_at"]) for r in rows)
     for r in rows:
         if r["rules"]:
             print_rule_drops(r["name"], r["rules"], examples=1)

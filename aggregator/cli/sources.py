@@ -23,7 +23,7 @@ from aggregator.cli.app import (
     out_console,
     pass_state,
 )
-from aggregator.cli.rules import print_rest_and_rules, rules_row, source_rest
+from aggregator.cli.rules import print_rest, print_rest_and_rules, rules_row, source_rest
 from aggregator.errors import (
     AggregatorError,
     PublishError,
@@ -239,10 +239,7 @@ def status_cmd(state: State, as_json: bool) -> None:
             printable(s.error or ""),
         )
     out_console.print(table)
-    for s in status.sources:
-        if s.disabled:
-            since = f" since {iso(s.disabled_at)}" if s.disabled_at else ""
-            out_console.print(f"disabled: {s.name}{since}: {s.disabled}", markup=False)
+    print_rest((s.name, s.disabled, iso(s.disabled_at)) for s in status.sources)
     _print_problems((s.name, s.problems) for s in status.sources)
     _print_moves((s.name, s.moved_to) for s in status.sources if s.moved_to)
     topics = Table(title="topics")

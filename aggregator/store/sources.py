@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -65,53 +66,7 @@ class Sources:
                 )
             }
             for name, spec in wanted.items():
-                row = stored.get(name)
-                if row is None:
-                    conn.execute(
-                        sources.insert().values(
-                            name=name,
-                            kind=spec.kind.value,
-                            configured=spec.location,
-                            location=spec.location,
-                            consecutive_failures=0,
-                            moved_seen=0,
-                            url_history=[],
-                            gone=False,
-                            enabled=spec.enabled,
-                        )
-                    )
-                    continue
-                if row.enabled != spec.enabled:
-                    # Enabled again: polled at once, not at the end of its old interval.
-                    again = {"next_due_at": None} if spec.enabled else {}
-                    conn.execute(
-                        sources.update()
-                        .where(sources.c.name == name)
-                        .values(enabled=spec.enabled, **again)
-                    )
-                if row.configured != spec.location:
-                    conn.execute(
-                        sources.update()
-                        .where(sources.c.name == name)
-                        .values(
-                            kind=spec.kind.value,
-                            configured=spec.location,
-                            location=spec.location,
-                            etag=None,
-                            last_modified=None,
-                            next_due_at=None,
-                            consecutive_failures=0,
-                            moved_to=None,
-                            moved_seen=0,
-                            discovered_feed=None,
-                            gone=False,
-                            body_hash=None,
-                            problems=None,
-                            failing_since=None,
-                            disabled_at=None,
-                            disabled_reason=None,
-                        )
-                    )
+                _sync_one(conn, spec, stored.get(name))
             for name in sorted(set(stored) - set(wanted)):
                 if not stored[name].keep_stories:
                     identities = entry_ops.identities_of(conn, name)
@@ -253,6 +208,57 @@ class Sources:
                     .where(sources.c.name.in_(chunk) & (sources.c.claimed_by == owner))
                     .values(claimed_by=None, claim_expires_at=None)
                 )
+
+
+#: a source's state when its configured location changes: it starts over
+_STARTED_OVER = {
+    "etag": None,
+    "last_modified": None,
+    "next_due_at": None,
+    "consecutive_failures": 0,
+    "moved_to": None,
+    "moved_seen": 0,
+    "discovered_feed": None,
+    "gone": False,
+    "body_hash": None,
+    "problems": None,
+    "failing_since": None,
+    "disabled_at": None,
+    "disabled_reason": None,
+}
+
+
+def _sync_one(conn: Connection, spec: SourceSpec, row: Any) -> None:
+    """One configured source's row: inserted, enabled or disabled, or started over if moved."""
+    by_name = sources.update().where(sources.c.name == spec.name)
+    if row is None:
+        conn.execute(
+            sources.insert().values(
+                name=spec.name,
+                kind=spec.kind.value,
+                configured=spec.location,
+                location=spec.location,
+                consecutive_failures=0,
+                moved_seen=0,
+                url_history=[],
+                gone=False,
+                enabled=spec.enabled,
+            )
+        )
+        return
+    if row.enabled != spec.enabled:
+        # Enabled again: polled at once, not at the end of its old interval.
+        again = {"next_due_at": None} if spec.enabled else {}
+        conn.execute(by_name.values(enabled=spec.enabled, **again))
+    if row.configured != spec.location:
+        conn.execute(
+            by_name.values(
+                kind=spec.kind.value,
+                configured=spec.location,
+                location=spec.location,
+                **_STARTED_OVER,
+            )
+        )
 
 
 def write_state(conn: Connection, states: Sequence[SourceState]) -> None:
