@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -54,7 +56,9 @@ def test_the_running_daemon_picks_up_each_command(tmp_path: Path) -> None:
 
                 disabled = cli(config, "disable", "wire")
                 assert disabled.exit_code == 0, disabled.output
-                wait_for(lambda: _state(config, "wire") == "disabled", DEADLINE, "wire disabled")
+                # Applied by the daemon, not only written: its store says so.
+                wait_for(lambda: _stored_enabled(tmp_path, "wire") is False, DEADLINE, "reload")
+                assert _state(config, "wire") == "disabled"
                 # Its stories stay while it rests.
                 assert titles(base) == set(first) | wire
                 reloads = daemon.log().count("reloaded ")
@@ -78,6 +82,17 @@ def test_the_running_daemon_picks_up_each_command(tmp_path: Path) -> None:
             assert daemon.wait(30) == 0, daemon.log()[-2000:]
         finally:
             daemon.kill()
+
+
+def _stored_enabled(folder: Path, name: str) -> bool | None:
+    """Whether the daemon's store has the source enabled (None: not readable yet)."""
+    url = f"file:{folder / 'var' / 'aggregator.db'}?mode=ro"
+    try:
+        with closing(sqlite3.connect(url, uri=True)) as db:
+            row = db.execute("SELECT enabled FROM sources WHERE name = ?", (name,)).fetchone()
+    except sqlite3.Error:
+        return None
+    return None if row is None else bool(row[0])
 
 
 def _state(config: Path, name: str) -> str | None:
