@@ -28,8 +28,10 @@ __all__ = [
     "Poll",
     "RawEntry",
     "Related",
+    "RuleDrop",
     "SourceKind",
     "SourceResult",
+    "SourceRules",
     "SourceSpec",
     "SourceState",
     "Story",
@@ -103,6 +105,33 @@ class FullContent:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceRules:
+    """A source's ``rules:``: queries in the topic language, applied to its entries at ingest."""
+
+    #: entries this query matches are dropped
+    block: str | None = None
+    #: entries this query does not match are dropped
+    keep: str | None = None
+
+    @property
+    def signature(self) -> str:
+        """What the store compares to notice a changed rule (and re-apply it)."""
+        return f"block={self.block or ''}\nkeep={self.keep or ''}"
+
+
+@dataclass(frozen=True, slots=True)
+class RuleDrop:
+    """An entry a source's rule dropped at ingest (what ``sources`` and ``explain`` show)."""
+
+    #: ``block`` (its query matched) or ``keep`` (its query did not)
+    rule: str
+    title: str
+    link: str | None
+    #: the clauses that decided, e.g. ``title contains "video"``
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class SourceSpec:
     """One configured source, as validated from the YAML."""
 
@@ -125,6 +154,12 @@ class SourceSpec:
     title: str | None = None
     #: fetch each new entry's page for its full article (URL sources only)
     full_content: FullContent | None = None
+    #: ``enabled: false`` in the config: never polled, its stories kept
+    enabled: bool = True
+    #: a URL source failing every poll this long is put to rest; None: never
+    disable_after: timedelta | None = timedelta(days=30)
+    #: ``block``/``keep`` queries applied to its entries at ingest; None: no rules
+    rules: SourceRules | None = None
     #: ``interval: auto``: the interval follows the source's rhythm (``interval`` is its base)
     adaptive: bool = False
     #: subscribe to the WebSub hub the feed names (``websub: false`` turns it off)
@@ -444,6 +479,13 @@ class SourceState:
     #: the WebSub hub and topic (the feed's self URL) its last read named
     hub: str | None = None
     self_url: str | None = None
+    #: when the current run of failed polls began (None: the last poll succeeded)
+    failing_since: datetime | None = None
+    #: when the source was put to rest (gone, or failing too long): never polled
+    #: until ``aggregator enable``; None: active
+    disabled_at: datetime | None = None
+    #: why it was put to rest, one line
+    disabled_reason: str | None = None
 
     def __post_init__(self) -> None:
         _normalise_datetimes(self)

@@ -3,8 +3,10 @@
 The rules, first match wins:
 
 =============  ==============================================================
+``gone``       the source answered 410 Gone: put to rest, polling stopped
+``disabled``   ``enabled: false`` in the config, or put to rest after failing
+               every poll for ``disable_after``: never polled
 ``new``        never polled
-``gone``       the source answered 410 Gone: polling stopped
 ``failing``    the last :data:`FAILING_AFTER` polls or more failed
 ``backing off`` the last poll failed (fewer times), or the server asked us to
                wait (``Retry-After`` still ahead): polls come slower
@@ -54,6 +56,7 @@ class Health(enum.StrEnum):
     """What the operator should know about a source, in one word."""
 
     NEW = "new"
+    DISABLED = "disabled"
     OK = "ok"
     FAILING = "failing"
     BACKING_OFF = "backing off"
@@ -93,7 +96,12 @@ def _silent(history: Sequence[Poll]) -> bool:
 
 
 def classify(
-    state: SourceState | None, configured: str, history: Sequence[Poll], *, now: datetime
+    state: SourceState | None,
+    configured: str,
+    history: Sequence[Poll],
+    *,
+    now: datetime,
+    enabled: bool = True,
 ) -> Health:
     """The source's health (see the module's table).
 
@@ -102,15 +110,18 @@ def classify(
         configured: the location in the config (a moved source's state differs).
         history: the source's polls, oldest first.
         now: the current time (aware).
+        enabled: False for ``enabled: false`` in the config.
 
     Returns:
         One :class:`Health`.
     """
-    if not history and (state is None or state.last_attempt_at is None):
-        return Health.NEW
     last = history[-1].outcome if history else None
     if (state is not None and state.gone) or last is Outcome.GONE:
-        return Health.GONE
+        return Health.GONE  # put to rest too, but "gone" says more
+    if not enabled or (state is not None and state.disabled_at is not None):
+        return Health.DISABLED
+    if not history and (state is None or state.last_attempt_at is None):
+        return Health.NEW
     failures = max(trailing_failures(history), state.consecutive_failures if state else 0)
     if failures >= FAILING_AFTER:
         return Health.FAILING

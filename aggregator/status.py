@@ -52,6 +52,10 @@ class SourceStatus:
     problems: tuple[str, ...] = ()
     #: where a moved source's permanent redirect leads (confirmed, or being confirmed), redacted
     moved_to: str | None = None
+    #: why it is disabled ("disabled in the config", or why it was put to rest), redacted
+    disabled: str | None = None
+    #: when it was put to rest (None: active, or disabled in the config)
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,16 +129,18 @@ def build(
             SourceStatus(
                 name=spec.name,
                 kind=spec.kind.value,
-                health=classify(state, spec.location, polls, now=now),
+                health=classify(state, spec.location, polls, now=now, enabled=spec.enabled),
                 last_success=state.last_success_at if state else None,
-                # A gone source is never polled again: no due time (None), not the end of time.
-                next_due=state.next_due_at if state and not state.gone else None,
+                # A gone or disabled source is not polled: no due time (None), not the end of time.
+                next_due=state.next_due_at if state is not None and _polled(spec, state) else None,
                 failures=state.consecutive_failures if state else 0,
                 error=redact_urls(state.last_error) if state and state.last_error else None,
                 entries_per_day=entries_per_day(polls, now=now),
                 history=polls,
                 problems=tuple(redact_urls(p) for p in state.problems) if state else (),
                 moved_to=_moved_to(state, spec.location),
+                disabled=_disabled(spec, state),
+                disabled_at=state.disabled_at if state else None,
             )
         )
     kept = tuple(TopicStatus(t.name, topic_counts.get(t.name, 0), t.private) for t in topics)
@@ -180,6 +186,17 @@ def _poll_json(poll: Poll) -> dict[str, Any]:
     }
 
 
+def _polled(spec: SourceSpec, state: SourceState | None) -> bool:
+    return spec.enabled and state is not None and not state.gone and state.disabled_at is None
+
+
+def _disabled(spec: SourceSpec, state: SourceState | None) -> str | None:
+    """Why the source is not polled: put to rest (with the reason), or disabled in the config."""
+    if state is not None and state.disabled_at is not None:
+        return redact_urls(f"put to rest: {state.disabled_reason or 'no reason recorded'}")
+    return None if spec.enabled else "disabled in the config (enabled: false)"
+
+
 def _moved_to(state: SourceState | None, configured: str) -> str | None:
     """The URL a permanent redirect sent the source to: pending confirmation, or confirmed."""
     if state is None:
@@ -206,6 +223,8 @@ def to_json(status: Status) -> dict[str, Any]:
                 "history": [_poll_json(p) for p in s.history],
                 "problems": list(s.problems),
                 "moved_to": s.moved_to,
+                "disabled": s.disabled,
+                "disabled_at": _iso(s.disabled_at),
             }
             for s in status.sources
         ],

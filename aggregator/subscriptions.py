@@ -2,21 +2,20 @@
 
 An import adds the outlines' feeds as sources in a YAML file that the config
 includes (``sources.d/imported.yaml`` by default), editing the config's text
-so its comments stay; the result is validated, and both files are restored
-when it does not load.
+so its comments stay (:mod:`aggregator.configedit`); the result is validated
+before anything is written.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from aggregator.config import Config, load_config
-from aggregator.errors import AggregatorError, ConfigError
+from aggregator.config import Config
+from aggregator.configedit import add_include, commit, include_entry, quoted
+from aggregator.errors import ConfigError
 from aggregator.model import SourceKind
 from aggregator.sources.opml import OpmlOutline, render_opml
 
@@ -60,14 +59,7 @@ def _unique(base: str, taken: set[str]) -> str:
     return name
 
 
-def _q(value: str) -> str:
-    """A YAML scalar that loads back as ``value`` exactly.
-
-    A JSON string is a valid YAML double-quoted scalar. ``${`` is written as
-    ``$${`` so the config loader never expands the environment into a value
-    that came from a file (an OPML outline could otherwise name a secret).
-    """
-    return json.dumps(value.replace("${", "$${"), ensure_ascii=False)
+_q = quoted
 
 
 def _source_yaml(name: str, outline: OpmlOutline) -> str:
@@ -75,47 +67,6 @@ def _source_yaml(name: str, outline: OpmlOutline) -> str:
     # An outline without a title got its URL as title: leave the feed's own.
     title = f"    title: {_q(outline.title)}\n" if outline.title != outline.xml_url else ""
     return f"  - name: {_q(name)}\n    url: {_q(outline.xml_url)}\n{title}    tags: [{tags}]\n"
-
-
-def add_include(text: str, entry: str) -> str:
-    """Add ``entry`` to the config text's ``include:`` list, editing text to keep comments.
-
-    Handles a flow list (``include: [a, b]``), a block list (``include:``
-    followed by ``- a`` lines) and no ``include:`` key at all (a line is
-    appended). The caller validates the result.
-    """
-    item = _q(entry)
-    lines = text.splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        match = re.match(r"include:[ \t]*(.*?)(\r?\n)?$", line)
-        if match is None:
-            continue
-        rest = match.group(1)
-        newline = match.group(2) or ""
-        flow = re.match(r"\[(.*?)\](.*)$", rest)
-        if flow is not None:
-            inner = flow.group(1).strip()
-            items = f"{inner}, {item}" if inner else item
-            lines[i] = f"include: [{items}]{flow.group(2)}{newline}"
-            return "".join(lines)
-        if rest and not rest.startswith("#"):
-            raise ValueError(f"cannot edit 'include: {rest.strip()}' by text")
-        # A block list: insert after its last "- item" line, at that indent.
-        last, indent = i, "  "
-        for j in range(i + 1, len(lines)):
-            stripped = lines[j].strip()
-            item_match = re.match(r"([ \t]*)- ", lines[j])
-            if item_match is not None:
-                last, indent = j, item_match.group(1)
-            elif stripped and not stripped.startswith("#"):
-                break
-        if not lines[last].endswith("\n"):
-            lines[last] += "\n"
-        lines.insert(last + 1, f"{indent}- {item}\n")
-        return "".join(lines)
-    if text and not text.endswith("\n"):
-        text += "\n"
-    return f"{text}include: [{item}]\n"
 
 
 @dataclass(frozen=True)
@@ -160,52 +111,33 @@ def plan_import(config: Config, outlines: list[OpmlOutline], into: Path | None) 
 def write_import(config: Config, plan: ImportPlan, *, opml_name: str) -> None:
     """Write the planned sources and, when needed, the config's ``include:``; check it loads.
 
+    Nothing is written unless the result loads with every added source (see
+    :func:`aggregator.configedit.commit`).
+
     Raises:
         AggregatorError, OSError, ValueError: the result could not be written
-            or does not load; both files are restored first.
+            or does not load; every file is as it was.
     """
     target = plan.target
-    config_dir = config.path.resolve().parent
     old_target = target.read_text() if target.exists() else None
-    old_config = config.path.read_text()
+    if old_target is None or not old_target.strip():
+        header = f"# Sources imported from {opml_name} by aggregator import-opml.\nsources:\n"
+        text = header + "".join(plan.blocks)
+    else:
+        text = (old_target if old_target.endswith("\n") else old_target + "\n") + "".join(
+            plan.blocks
+        )
+    texts = {target: text}
+    if target.resolve() not in {p.resolve() for p in config.included}:
+        texts[config.path] = add_include(config.path.read_text(), include_entry(config, target))
 
-    def restore() -> None:
-        if old_target is None:
-            target.unlink(missing_ok=True)
-        else:
-            target.write_text(old_target)
-        config.path.write_text(old_config)
+    def has_added(loaded: Config) -> None:
+        names = {s.name for s in loaded.sources}
+        if not all(n in names for n in plan.added):
+            raise ConfigError(
+                "the imported sources do not appear after adding the include",
+                file=str(config.path),
+                key="include",
+            )
 
-    added = list(plan.added)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if old_target is None or not old_target.strip():
-            header = f"# Sources imported from {opml_name} by aggregator import-opml.\nsources:\n"
-            target.write_text(header + "".join(plan.blocks))
-        else:
-            text = old_target if old_target.endswith("\n") else old_target + "\n"
-            target.write_text(text + "".join(plan.blocks))
-        if not _loads_sources(config.path, added):
-            entry = os.path.relpath(target, config_dir)
-            if entry.startswith(".."):
-                entry = str(target)
-            config.path.write_text(add_include(old_config, entry.replace(os.sep, "/")))
-            if not _loads_sources(config.path, added):
-                raise ConfigError(
-                    "the imported sources do not appear after adding the include",
-                    file=str(config.path),
-                    key="include",
-                )
-    except (AggregatorError, OSError, ValueError):
-        restore()
-        raise
-
-
-def _loads_sources(path: Path, names: list[str]) -> bool:
-    """Whether the config at ``path`` loads and holds every named source.
-
-    Raises:
-        ConfigError: the config does not load.
-    """
-    loaded = {s.name for s in load_config(path).sources}
-    return all(n in loaded for n in names)
+    commit(config.path, texts, has_added)

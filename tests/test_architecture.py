@@ -20,6 +20,7 @@ _CLI = {
     "aggregator.cli.app",
     "aggregator.cli.configure",
     "aggregator.cli.ingest",
+    "aggregator.cli.manage",
     "aggregator.cli.serving",
     "aggregator.cli.sources",
     "aggregator.cli.stories",
@@ -65,6 +66,7 @@ CONFINED = {
         "aggregator.store.outline",
         "aggregator.store.polls",
         "aggregator.store.push",
+        "aggregator.store.rules",
         "aggregator.store.schema",
         "aggregator.store.sources",
         "aggregator.store.sql",
@@ -81,8 +83,13 @@ CONFINED = {
     "watchfiles": {"aggregator.daemon.watch"},
     "prometheus_client": {"aggregator.metrics"},
     "yaml": {"aggregator.config.files", "aggregator.parse.article"},
-    # the config models: the main file, its shared field types, the push settings
-    "pydantic": {"aggregator.config", "aggregator.config.fields", "aggregator.config.push"},
+    # the config models: the main file, its shared field types, the source keys, the push settings
+    "pydantic": {
+        "aggregator.config",
+        "aggregator.config.base",
+        "aggregator.config.sourcekeys",
+        "aggregator.config.push",
+    },
     # The command line, one module per group of commands.
     "click": _CLI,
     "rich": _CLI,

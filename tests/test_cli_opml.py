@@ -11,8 +11,9 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.cli import EXIT_CONFIG, EXIT_SOURCE_FAILED, main
 from aggregator.config import load_config
+from aggregator.configedit import add_include
 from aggregator.sources.opml import parse_opml
-from aggregator.subscriptions import add_include, slugify
+from aggregator.subscriptions import slugify
 
 
 @pytest.fixture(scope="session")

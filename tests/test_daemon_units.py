@@ -184,6 +184,21 @@ def test_plan_reload_reconciles_a_moved_seed_folder(tmp_path: Path) -> None:
     assert plan.reconcile == {"seeds"}
 
 
+def test_plan_reload_stops_watching_a_disabled_seed_folder_and_reconciles_it_enabled(
+    tmp_path: Path,
+) -> None:
+    old = _config(tmp_path, BASE)
+    off = BASE.replace("{name: seeds, path: seeds}", "{name: seeds, path: seeds, enabled: false}")
+    disabled = _config(tmp_path, off, "b.yaml")
+    plan = plan_reload(old, disabled)
+    assert plan.changed == {"seeds"}
+    assert plan.rewatch
+    assert plan.reconcile == frozenset()
+    back = plan_reload(disabled, _config(tmp_path, BASE, "c.yaml"))
+    assert back.rewatch
+    assert back.reconcile == {"seeds"}
+
+
 def test_plan_reload_keeps_what_needs_a_restart(tmp_path: Path) -> None:
     old = _config(tmp_path, BASE)
     new = _config(

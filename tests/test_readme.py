@@ -119,3 +119,9 @@ def test_the_commands_of_the_table_run_as_written(tmp_path: Path) -> None:
     ok("export-opml", "--out", str(tmp_path / "sources.opml"))
     ok("import-opml", str(opml), "--into", str(tmp_path / "config" / "sources.d" / "feeds.yaml"))
     ok("check", "--strict")  # the imported source loads
+    ok("disable", "seeds")
+    ok("enable", "seeds")
+    ok("explain", "--source", "seeds")
+    ok("explain", "--source", "seeds", "--json")
+    ok("remove", "wire", "--keep-stories")
+    ok("check", "--strict")

@@ -111,3 +111,12 @@ def test_entries_per_day_over_the_last_week() -> None:
     # A week later only the last poll is inside the window, spread over a day at least.
     assert entries_per_day(history, now=now + timedelta(days=6)) == pytest.approx(4 / 6)
     assert entries_per_day([], now=now) == 0.0
+
+
+def test_disabled_sources_say_so_and_gone_says_more() -> None:
+    at = T0
+    resting = SourceState(name="x", location=URL, disabled_at=at, last_attempt_at=at)
+    assert classify(resting, URL, [], now=at) is Health.DISABLED
+    assert classify(None, URL, [], now=at, enabled=False) is Health.DISABLED
+    gone = SourceState(name="x", location=URL, gone=True, disabled_at=at, last_attempt_at=at)
+    assert classify(gone, URL, [], now=at) is Health.GONE

@@ -2,6 +2,7 @@
 
 - :mod:`.configure`: ``check``, ``config-schema``, ``migrate``
 - :mod:`.ingest`: ``update``, ``discover``
+- :mod:`.manage`: ``add``, ``remove``, ``disable``, ``enable``
 - :mod:`.serving`: ``publish``, ``run``, ``worker``, ``serve``
 - :mod:`.sources`: ``sources``, ``status``, ``export-opml``, ``import-opml``
 - :mod:`.stories`: ``stories``
@@ -19,7 +20,7 @@ Exit codes (also in the README):
 ====  =========================================================
 """
 
-from aggregator.cli import configure, ingest, serving, sources, stories, topics
+from aggregator.cli import configure, ingest, manage, serving, sources, stories, topics
 from aggregator.cli.app import (
     EXIT_CONFIG,
     EXIT_LISTEN,
@@ -32,7 +33,7 @@ from aggregator.cli.app import (
 )
 
 # Importing the command modules registers their commands on ``main``.
-_COMMANDS = (configure, ingest, serving, sources, stories, topics)
+_COMMANDS = (configure, ingest, manage, serving, sources, stories, topics)
 
 __all__ = [
     "EXIT_CONFIG",

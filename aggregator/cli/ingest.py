@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,7 +23,26 @@ from aggregator.errors import (
     SourceError,
     printable,
 )
-from aggregator.model import Outcome, SourceResult
+from aggregator.model import Outcome, SourceResult, SourceSpec
+
+if TYPE_CHECKING:
+    from aggregator.store import Store
+
+
+def _polled(store: Store, specs: list[SourceSpec]) -> list[SourceSpec]:
+    """The sources to poll: not disabled in the config, nor put to rest (each skipped one said)."""
+    resting = {st.name: st.disabled_reason for st in store.states() if st.disabled_at is not None}
+    polled = []
+    for spec in specs:
+        if not spec.enabled:
+            why = "disabled in the config (aggregator enable brings it back)"
+        elif spec.name in resting:
+            why = f"put to rest: {resting[spec.name]} (aggregator enable brings it back)"
+        else:
+            polled.append(spec)
+            continue
+        err_console.print(f"skipped: {spec.name}: {printable(why)}", markup=False)
+    return polled
 
 
 def _result_json(r: SourceResult) -> dict[str, Any]:
@@ -68,6 +87,7 @@ def update(state: State, as_json: bool, only: tuple[str, ...]) -> None:
     # A new store is migrated in a child: alembic and what it imports would
     # stay in this process for the whole update (~11 MiB of its peak).
     with state.context(migrate_apart=True) as ctx:
+        specs = _polled(ctx.store, specs)
         show_progress = not as_json and err_console.is_terminal
         with Progress(
             TextColumn("[bold]updating"),

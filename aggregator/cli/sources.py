@@ -23,6 +23,7 @@ from aggregator.cli.app import (
     out_console,
     pass_state,
 )
+from aggregator.cli.rules import print_rest, print_rest_and_rules, rules_row, source_rest
 from aggregator.errors import (
     AggregatorError,
     PublishError,
@@ -48,6 +49,7 @@ def sources_cmd(state: State, as_json: bool) -> None:
         states = {s.name: s for s in ctx.store.states()}
         counts = ctx.store.entry_counts()
         cadence = cadences(ctx.config, ctx.store, datetime.now(UTC))
+        ruled = ctx.store.rule_stats()
         # Summary-only feeds: suggest full_content where it is not set.
         hints = {
             spec.name: teaser_hint(ctx.store.recent_contents(spec.name, HINT_SAMPLE))
@@ -55,8 +57,14 @@ def sources_cmd(state: State, as_json: bool) -> None:
             if spec.kind is SourceKind.URL and spec.full_content is None and counts.get(spec.name)
         }
     rows = [
-        _source_row(spec, states.get(spec.name), counts.get(spec.name, 0), hints.get(spec.name))
-        | cadence[spec.name]
+        {
+            **_source_row(
+                spec, states.get(spec.name), counts.get(spec.name, 0), hints.get(spec.name)
+            ),
+            **source_rest(spec, states.get(spec.name)),
+            "rules": rules_row(spec, ruled.get(spec.name)),
+            **cadence[spec.name],
+        }
         for spec in state.config.sources
     ]
     if as_json:
@@ -142,10 +150,11 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
             str(r["items"]),
             r["last_outcome"] or "never",
             str(r["consecutive_failures"]),
-            "never (gone)" if r["gone"] else r["next_due_at"] or "now",
+            _next_due(r),
             r["last_error"] or "",
         )
     out_console.print(table)
+    print_rest_and_rules(rows)
     _print_problems((r["name"], r["problems"]) for r in rows)
     _print_cadences(rows)
     _print_moves(
@@ -180,6 +189,12 @@ def _print_webhooks(rows: Iterable[dict[str, Any]]) -> None:
         out_console.print(printable(line), markup=False, highlight=False)
 
 
+def _next_due(row: dict[str, Any]) -> str:
+    if row["gone"]:
+        return "never (gone)"
+    return "never (disabled)" if row["disabled"] else row["next_due_at"] or "now"
+
+
 def _print_moves(moves: Iterable[tuple[str, str]]) -> None:
     """Where moved sources' permanent redirects lead: what to write in the config."""
     for name, url in moves:
@@ -206,6 +221,7 @@ _HEALTH_STYLE = {
     "backing off": "yellow",
     "silent": "yellow",
     "moved": "cyan",
+    "disabled": "dim",
 }
 
 
@@ -260,13 +276,14 @@ def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[s
             s.name,
             Text(s.health.value, style=_HEALTH_STYLE.get(s.health.value, "")),
             iso(s.last_success) or "never",
-            "never (gone)" if s.health.value == "gone" else iso(s.next_due) or "now",
+            _status_next_due(s.health.value, iso(s.next_due)),
             str(s.failures),
             f"{s.entries_per_day:.1f}",
             spark,
             printable(s.error or ""),
         )
     out_console.print(table)
+    print_rest((s.name, s.disabled, iso(s.disabled_at)) for s in status.sources)
     _print_problems((s.name, s.problems) for s in status.sources)
     _print_cadences({"name": s.name, **cadence[s.name]} for s in status.sources)
     _print_moves((s.name, s.moved_to) for s in status.sources if s.moved_to)
@@ -279,6 +296,12 @@ def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[s
     _print_webhooks(webhooks)
     summary = ", ".join(f"{n} {health}" for health, n in sorted(status.counts().items()))
     out_console.print(f"{len(status.sources)} sources: {summary}")
+
+
+def _status_next_due(health: str, due: str | None) -> str:
+    if health in ("gone", "disabled"):
+        return f"never ({health})"
+    return due or "now"
 
 
 @main.command("export-opml")

@@ -74,6 +74,32 @@ def _hit_json(hit: Hit) -> dict[str, str]:
     return {"clause": hit.clause, "field": hit.field, "matched": hit.matched}
 
 
+def explain_source(state: State, name: str, as_json: bool) -> None:
+    """``explain --source NAME``: the source's rules, their drop counts and last drops."""
+    from aggregator.cli.rules import print_rule_drops, rules_row
+    from aggregator.store import open_store
+
+    config = state.config
+    spec = config.source(name)
+    if spec is None:
+        click.echo(f"aggregator: error: unknown source {name!r}", err=True)
+        sys.exit(EXIT_CONFIG)
+    with known_errors():
+        store = open_store(config.store_url, near=config.dedup)
+        try:
+            stats = store.rule_stats().get(name)
+        finally:
+            store.close()
+    row = rules_row(spec, stats)
+    if as_json:
+        click.echo(json.dumps({"source": name, "rules": row}, indent=2, ensure_ascii=False))
+        return
+    if row is None:
+        out_console.print(f"{name} has no rules: every entry is kept", markup=False)
+        return
+    print_rule_drops(name, row, examples=len(row["examples"]))
+
+
 def _verdict_json(verdict: Verdict) -> dict[str, Any]:
     story = verdict.story
     return {
@@ -181,15 +207,37 @@ def preview_cmd(
 
 
 @main.command("explain")
-@click.argument("topic")
+@click.argument("topic", required=False)
 @click.argument("story_id", required=False)
+@click.option(
+    "--source",
+    "source",
+    default=None,
+    metavar="NAME",
+    help="Instead of a topic: what this source's rules dropped at ingest, and why.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one object per story.")
 @_NOW_OPTION
 @pass_state
 def explain_cmd(
-    state: State, topic: str, story_id: str | None, as_json: bool, now_text: str | None
+    state: State,
+    topic: str | None,
+    story_id: str | None,
+    source: str | None,
+    as_json: bool,
+    now_text: str | None,
 ) -> None:
-    """Say why each stored story (or STORY_ID) is in TOPIC or not, clause by clause."""
+    """Say why each stored story (or STORY_ID) is in TOPIC or not, clause by clause.
+
+    With --source NAME: what the source's rules (block/keep) dropped at
+    ingest since they last changed, with the last entries dropped and why.
+    """
+    if source is not None:
+        explain_source(state, source, as_json)
+        return
+    if topic is None:
+        click.echo("aggregator: error: give a TOPIC, or --source NAME", err=True)
+        sys.exit(EXIT_CONFIG)
     matcher, found = _verdicts(
         state.config,
         query=None,

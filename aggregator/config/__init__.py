@@ -14,27 +14,35 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BeforeValidator,
     Field,
     ValidationError,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
-from aggregator._selector import SelectorError, check_selector
-from aggregator.config.fields import Duration, Size, _Model, _no_controls
+from aggregator.config.base import (
+    _LANG_RE,
+    _NAME_RE,
+    _NAME_RULE,
+    MIN_TOKEN_DISTINCT,
+    Duration,
+    Names,
+    QueryValue,
+    Size,
+    _Model,
+    _no_controls,
+)
 from aggregator.config.files import _interpolate, _key_path, _read_yaml
 from aggregator.config.push import AUTO, Interval, _Notify, _WebSub, notify_targets, websub_spec
+from aggregator.config.sourcekeys import _disable_after, _full_content, _rules, _Source
 from aggregator.config.specs import (
     Config,
     IngestSpec,
@@ -45,7 +53,13 @@ from aggregator.config.specs import (
 )
 from aggregator.config.units import parse_duration, parse_size
 from aggregator.errors import ConfigError, QuerySyntaxError
-from aggregator.model import FullContent, NearDupSettings, SourceKind, SourceSpec, TopicSpec
+from aggregator.model import (
+    NearDupSettings,
+    SourceKind,
+    SourceRules,
+    SourceSpec,
+    TopicSpec,
+)
 from aggregator.topics import Query, compile_query, link_topics
 
 __all__ = [
@@ -63,18 +77,6 @@ __all__ = [
 ]
 
 DEFAULT_CONFIG_PATH = Path("config/aggregator.yaml")
-
-_NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
-#: :data:`_NAME_RE` in words, for the error a user reads
-_NAME_RULE = (
-    "use 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
-)
-_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
-#: different characters an admin token must hold (a random 16-character token
-#: has about 13; "aaaaaaaaaaaaaaaa" has one)
-MIN_TOKEN_DISTINCT = 8
-#: an HTTP field name (RFC 9110 token)
-_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 class _Server(_Model):
@@ -151,6 +153,8 @@ class _Defaults(_Model):
     max_bytes: Size = 10 * 2**20
     min_interval: Duration = timedelta(minutes=5)
     max_interval: Duration = timedelta(hours=24)
+    #: a URL source failing every poll this long is put to rest (null: never)
+    disable_after: Duration | None = timedelta(days=30)
 
 
 class _Fetch(_Model):
@@ -235,99 +239,6 @@ class _Dedup(_Model):
         if self.strict_containment < self.containment:
             raise ValueError("strict_containment must be at least containment")
         return self
-
-
-class _FullContent(_Model):
-    #: CSS selector of the article body; none lets the article extractor find it
-    selector: str | None = None
-    #: pages one update fetches at most; the other new entries wait for the next poll
-    max_pages: int = Field(50, ge=1, le=1000)
-
-    @field_validator("selector")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                check_selector(value)
-            except SelectorError as exc:
-                raise ValueError(str(exc)) from exc
-        return value
-
-
-def _one_or_many(value: Any) -> Any:
-    """A single string where a list is expected is a one-item list (``tags: markets``)."""
-    return [value] if isinstance(value, str) else value
-
-
-#: a list of strings, or one string standing for a one-item list
-Names = Annotated[tuple[str, ...], BeforeValidator(_one_or_many)]
-
-
-class _Source(_Model):
-    name: str = Field(pattern=_NAME_RE)
-    path: str | None = None
-    url: str | None = None
-    title: str | None = None
-    interval: Interval | None = None
-    timeout: Duration | None = None
-    max_bytes: Size | None = None
-    tags: Names = ()
-    headers: dict[str, str] = Field(default_factory=dict)
-    #: fetch each new entry's page for its full article: true, or {selector: "..."}
-    full_content: _FullContent | None = Field(
-        None,
-        json_schema_extra={"description": 'true, or a mapping such as {selector: "article .body"}'},
-    )
-    #: false: never subscribe to this source's WebSub hub
-    websub: bool = True
-
-    @field_validator("headers")
-    @classmethod
-    def _clean_headers(cls, value: dict[str, str]) -> dict[str, str]:
-        # The value is a secret (Authorization, an API key): never echo it.
-        for name, text in value.items():
-            if not _TOKEN_RE.match(name):
-                raise ValueError(f"{name!r}: not a valid header name")
-            try:
-                _no_controls(text)
-            except ValueError as exc:
-                raise ValueError(f"{name}: {exc}") from None
-        return value
-
-    @field_validator("full_content", mode="before")
-    @classmethod
-    def _full_content_flag(cls, value: object) -> object:
-        # ``true`` is the extractor's choice; ``false`` (or nothing) turns it off.
-        if value is True:
-            return {}
-        if value is False:
-            return None
-        if value is not None and not isinstance(value, Mapping):
-            raise ValueError("must be true, false or a mapping such as {selector: 'article'}")
-        return value
-
-    @model_validator(mode="after")
-    def _one_location(self) -> _Source:
-        if (self.path is None) == (self.url is None):
-            raise ValueError("give exactly one of 'path' (local seed folder) or 'url'")
-        if self.path is not None and self.full_content is not None:
-            raise ValueError("full_content applies to 'url' sources only")
-        if self.url is not None:
-            parts = urlsplit(self.url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"url must be an absolute http(s) URL: {self.url!r}")
-        return self
-
-
-QueryValue = Annotated[
-    Any,
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "string"}, {"type": "object"}],
-            "description": "a query string, or a mapping of all/any/none lists of queries",
-        }
-    ),
-]
 
 
 class _Topic(_Model):
@@ -460,7 +371,9 @@ def _validation_error(
     return ConfigError(message, file=file, key=_key_path(loc) or None)
 
 
-def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
+def _load_includes(
+    raw: dict[str, Any], base: Path, file: str, pending: Mapping[Path, str] | None
+) -> list[Any]:
     """Sources listed in included files, appended after the main file's own."""
     extra: list[Any] = []
     includes = raw.get("include") or []
@@ -470,7 +383,7 @@ def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
         if not isinstance(inc, str):
             raise ConfigError("must be a file path", file=file, key=f"include[{i}]")
         inc_path = (base / inc).resolve()
-        data = _interpolate(_read_yaml(inc_path), (), str(inc_path)) or {}
+        data = _interpolate(_read_yaml(inc_path, pending), (), str(inc_path)) or {}
         if not isinstance(data, dict) or set(data) - {"sources"}:
             raise ConfigError(
                 "an included file holds only a top-level 'sources:' list", file=str(inc_path)
@@ -486,11 +399,15 @@ def _load_includes(raw: dict[str, Any], base: Path, file: str) -> list[Any]:
     return extra
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, *, pending: Mapping[Path, str] | None = None
+) -> Config:
     """Load and validate a YAML config.
 
     Args:
         path: the config file; default ``$AGGREGATOR_CONFIG`` or ``config/aggregator.yaml``.
+        pending: resolved path -> text to read instead of that file: an edit
+            checked before it is written (``aggregator add`` and friends).
 
     Returns:
         The validated configuration.
@@ -500,7 +417,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """
     path = Path(path or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG_PATH)
     file = str(path)
-    raw = _read_yaml(path)
+    raw = _read_yaml(path, pending)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -508,7 +425,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     raw = _interpolate(raw, (), file)
     base = path.resolve().parent
     own_sources = raw.get("sources") or []
-    included = _load_includes(raw, base, file)
+    included = _load_includes(raw, base, file, pending)
     if included and isinstance(own_sources, list):
         raw["sources"] = [*own_sources, *included]
     try:
@@ -521,7 +438,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             file=file,
             key="workers.enabled",
         )
-    config = _freeze(model, path, base, _topics(model, file))
+    config = _freeze(model, path, base, _topics(model, file), _rules(model, file))
     return replace(config, included=_included_files(raw, base))
 
 
@@ -597,13 +514,13 @@ def _base_interval(value: timedelta | str, default: timedelta | str) -> timedelt
     return timedelta(minutes=30)
 
 
-def _full_content(value: _FullContent | None) -> FullContent | None:
-    if value is None:
-        return None
-    return FullContent(selector=value.selector, max_pages=value.max_pages)
-
-
-def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...]) -> Config:
+def _freeze(
+    model: _Config,
+    path: Path,
+    base: Path,
+    topics: tuple[TopicSpec, ...],
+    rules: Mapping[str, SourceRules],
+) -> Config:
     data_dir = (base / model.data_dir).resolve()
     if model.store == "sqlite":
         store_url = f"sqlite:///{data_dir / 'aggregator.db'}"
@@ -624,6 +541,9 @@ def _freeze(model: _Config, path: Path, base: Path, topics: tuple[TopicSpec, ...
             headers=tuple(sorted(s.headers.items())),
             title=s.title,
             full_content=_full_content(s.full_content),
+            enabled=s.enabled,
+            disable_after=_disable_after(s, d),
+            rules=rules.get(s.name),
             adaptive=(s.interval or d.interval) == AUTO,
             websub=s.websub,
         )

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator
 
-from aggregator.config.fields import DURATION_FORMS, Duration, _Model, _no_controls
+from aggregator.config.base import DURATION_FORMS, Duration, _Model, _no_controls
 from aggregator.config.specs import WebSubSpec
 from aggregator.config.units import parse_duration
 from aggregator.model import WebhookTarget

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from aggregator.config import Config
-from aggregator.model import SourceKind
+from aggregator.model import SourceKind, SourceSpec
 
 __all__ = ["FETCH_SETTINGS", "ReloadPlan", "plan_reload"]
 
@@ -38,6 +38,11 @@ class ReloadPlan:
     reconcile: frozenset[str] = frozenset()
 
 
+def _watched(sources: dict[str, SourceSpec]) -> dict[str, str]:
+    """The seed folders watched: a disabled one is not (enabling it again reconciles it)."""
+    return {n: s.location for n, s in sources.items() if s.kind is SourceKind.FILES and s.enabled}
+
+
 def plan_reload(old: Config, new: Config) -> ReloadPlan:
     """Decide what applying ``new`` over ``old`` changes (pure).
 
@@ -61,8 +66,8 @@ def plan_reload(old: Config, new: Config) -> ReloadPlan:
         warnings.append("server.admin_token changes need a restart; /status keeps the old one")
     old_sources = {s.name: s for s in old.sources}
     new_sources = {s.name: s for s in new.sources}
-    old_folders = {n: s.location for n, s in old_sources.items() if s.kind is SourceKind.FILES}
-    new_folders = {n: s.location for n, s in new_sources.items() if s.kind is SourceKind.FILES}
+    old_folders = _watched(old_sources)
+    new_folders = _watched(new_sources)
     old_topics = {t.name: t for t in old.topics}
     return ReloadPlan(
         config=new,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aggregator.model import FileChange, Item
+from aggregator.model import FileChange, Item, RuleDrop
 from aggregator.records import ItemRecord
 
 __all__ = ["FeedDigest", "Page", "SeedDigest"]
@@ -35,6 +35,8 @@ class FeedDigest:
     #: the WebSub hub and topic (the feed's self URL) the feed names
     hub: str | None = None
     self_url: str | None = None
+    #: entries the source's rules dropped
+    dropped: tuple[RuleDrop, ...] = ()
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -52,6 +54,8 @@ class SeedDigest:
     touched: int
     #: each item of ``changes``, in order, with its keys, sketch and topics
     records: tuple[ItemRecord, ...] = ()
+    #: entries the source's rules dropped
+    dropped: tuple[RuleDrop, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,9 @@
 """Topic matching for the ingest engine: predicates for the store, precomputed in the workers.
 
+A source's ``rules`` are matched here too, in the workers, before the topics
+(:func:`split_by_rules`, from :mod:`aggregator.rules`): an entry they drop
+never reaches the store.
+
 The store asks ``Item -> bool`` predicates inside its transaction. Indexing an
 item for matching (HTML to text, tokens) is the costliest part of an ingest
 after parsing, so the CPU stage answers every topic for every item it
@@ -17,13 +21,20 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from aggregator.model import Item, TopicSpec
+from aggregator.rules import split_by_rules
 from aggregator.topics import FieldIndex as MatchDocument
 from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
 
 if TYPE_CHECKING:
     from aggregator.engine.pool import CpuPool
 
-__all__ = ["POOL_MIN_ITEMS", "TopicPredicates", "build_matchers", "matched_topics"]
+__all__ = [
+    "POOL_MIN_ITEMS",
+    "TopicPredicates",
+    "build_matchers",
+    "matched_topics",
+    "split_by_rules",
+]
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aggregator import dedup, neardup
 from aggregator.engine.digests import FeedDigest, SeedDigest
-from aggregator.engine.match import build_matchers, matched_topics
+from aggregator.engine.match import build_matchers, matched_topics, split_by_rules
 from aggregator.errors import SeedFileError
 from aggregator.model import (
     FileChange,
@@ -25,6 +25,7 @@ from aggregator.model import (
     Origin,
     ParsedDocument,
     RawEntry,
+    RuleDrop,
     SourceSpec,
     TopicSpec,
 )
@@ -122,6 +123,7 @@ def read_feed(
         feed_id=doc.feed.feed_id or url,
     )
     items, notes = normalise_all(doc.entries, spec, origin, now)
+    items, dropped = split_by_rules(items, spec.rules, now=now)
     problems = [f"{spec.name}: {w}" for w in doc.warnings]
     problems += [f"{spec.name}: {n}" for n in notes]
     records = tuple(ItemRecord(item) for item in items)
@@ -133,6 +135,7 @@ def read_feed(
         fast_path=doc.fast_path,
         hub=doc.feed.hub,
         self_url=doc.feed.self_url,
+        dropped=tuple(dropped),
     )
 
 
@@ -217,9 +220,10 @@ def digest_seed_files(
     root = Path(spec.location)
     problems: list[str] = []
     changes: list[FileChange] = []
+    dropped: list[RuleDrop] = []
     touched = 0
     for stat, old in files:
-        change = _read_seed_file(spec, root, stat, old, now, problems)
+        change = _read_seed_file(spec, root, stat, old, now, problems, dropped)
         changes.append(change)
         if not _only_touched(change, old):
             touched += 1
@@ -234,7 +238,7 @@ def digest_seed_files(
         )
         for item, names in zip(items, matched_topics(items, topics, now), strict=True)
     )
-    return SeedDigest(tuple(changes), tuple(problems), touched, records)
+    return SeedDigest(tuple(changes), tuple(problems), touched, records, tuple(dropped))
 
 
 def _only_touched(change: FileChange, old: FileRecord | None) -> bool:
@@ -256,6 +260,7 @@ def _read_seed_file(
     old: FileRecord | None,
     now: datetime,
     problems: list[str],
+    dropped: list[RuleDrop],
 ) -> FileChange:
     """Read, parse and normalise one new or changed seed file.
 
@@ -308,6 +313,8 @@ def _read_seed_file(
     prefix = f"{stat.relpath}: "
     notes = [w.removeprefix(prefix) for w in doc.warnings]
     items, skipped = normalise_all(doc.entries, spec, _origin_for(spec, doc), now)
+    items, dropped_here = split_by_rules(items, spec.rules, now=now)
+    dropped += dropped_here
     notes += skipped
     if notes:
         problems.append(f"{spec.name}: {stat.relpath}: {'; '.join(notes)}")

@@ -199,7 +199,16 @@ def render_topic_page(
 def _next_due(source: SourceStatus, now: datetime) -> str:
     if source.health.value == "gone":  # polling stopped: its next due time is the end of time
         return "never (gone)"
+    if source.health.value == "disabled":
+        return "never (disabled)"
     return _since(source.next_due, now) if source.next_due else "now"
+
+
+def _disabled_line(source: SourceStatus) -> str:
+    if source.disabled is None:
+        return ""
+    since = f" (since {source.disabled_at:%Y-%m-%d %H:%M} UTC)" if source.disabled_at else ""
+    return f"{source.disabled}{since}"
 
 
 def _since(value: datetime | None, now: datetime) -> str:
@@ -233,6 +242,8 @@ class _SourceCard:
     error: str | None
     per_day: str
     chart: Chart
+    #: why the source is not polled, and since when ("" when it is)
+    disabled: str = ""
 
 
 def render_status_page(status: Status, *, title: str) -> bytes:
@@ -258,11 +269,12 @@ def render_status_page(status: Status, *, title: str) -> bytes:
             error=s.error,
             per_day=f"{s.entries_per_day:.1f}",
             chart=poll_bars(s.history),
+            disabled=_disabled_line(s),
         )
         for s in status.sources
     ]
     # Trouble first, then by name: the operator reads the top of the page.
-    order = {"gone": 0, "failing": 1, "backing-off": 2, "silent": 3, "moved": 4}
+    order = {"gone": 0, "failing": 1, "backing-off": 2, "silent": 3, "moved": 4, "disabled": 5}
     cards.sort(key=lambda c: (order.get(c.badge, 9), c.name))
     body = _ENV.get_template("status.html").render(
         title=title,

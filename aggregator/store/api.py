@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from aggregator.model import Item, Poll, SourceSpec, SourceState, Story
+from aggregator.model import Item, Poll, RuleDrop, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
 from aggregator.store.outline import TopicView
 from aggregator.store.push import PushState
@@ -16,6 +16,8 @@ from aggregator.store.values import (
     FileChange,
     FileRecord,
     IngestReport,
+    RuleJudge,
+    RuleStats,
     TopicMatchers,
     TopicOutline,
 )
@@ -50,6 +52,35 @@ class Store(Protocol):
 
     def due_sources(self, now: datetime) -> list[str]:
         """Names of the sources due at ``now``, soonest first (a snapshot: claims nothing)."""
+        ...
+
+    def enable_source(self, name: str) -> bool:
+        """Bring a source put to rest back (polled at once); False for an unknown source."""
+        ...
+
+    def keep_stories(self, name: str, keep: bool = True) -> bool:
+        """Keep (or not) a source's entries when the config drops it; False if unknown."""
+        ...
+
+    # -- sources' rules ------------------------------------------------------
+
+    def record_drops(self, source: str, drops: Sequence[RuleDrop], *, now: datetime) -> None:
+        """Count entries a source's rules dropped at ingest, keeping the last as examples."""
+        ...
+
+    def rule_stats(self) -> dict[str, RuleStats]:
+        """What each source's rules dropped since they last changed."""
+        ...
+
+    def sync_rules(
+        self,
+        signatures: Mapping[str, str],
+        judge: RuleJudge,
+        *,
+        now: datetime,
+        matchers: TopicMatchers | None = None,
+    ) -> IngestReport:
+        """Re-apply changed rules to the stored entries; see :mod:`aggregator.store.rules`."""
         ...
 
     def poll_history(self, sources: Sequence[str] | None = None) -> dict[str, list[Poll]]:

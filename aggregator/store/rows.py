@@ -114,7 +114,7 @@ def item_from_row(row: Any) -> Item:
 
 
 #: ``sources`` columns that are not part of :class:`SourceState`
-_NOT_STATE = ("kind", "configured", "claimed_by", "claim_expires_at")
+_NOT_STATE = ("kind", "configured", "claimed_by", "claim_expires_at", "enabled", "keep_stories")
 
 
 def state_from_row(row: Any) -> SourceState:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    true,
 )
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "files",
     "metadata",
     "poll_history",
+    "source_rules",
     "sources",
     "stories",
     "story_index",
@@ -118,6 +120,31 @@ sources = Table(
     #: the WebSub hub and topic (self URL) the feed named at its last read
     Column("hub", Text),
     Column("self_url", Text),
+    #: false: ``enabled: false`` in the config (written by sync_sources); never due
+    Column("enabled", Boolean, nullable=False, default=True, server_default=true()),
+    #: when the current run of failed polls began
+    Column("failing_since", UTCDateTime),
+    #: put to rest (gone, or failing for ``disable_after``): never due until enabled
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    #: ``aggregator remove --keep-stories``: when the config drops the source,
+    #: its entries (and so its stories) stay
+    Column("keep_stories", Boolean),
+)
+
+#: each source's rules as last applied, and what they dropped at ingest
+source_rules = Table(
+    "source_rules",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    #: ``SourceRules.signature`` of the rules the stored entries were checked with
+    Column("signature", Text, nullable=False),
+    #: entries dropped by ``block`` and by ``keep`` since the rules last changed
+    Column("blocked", Integer, nullable=False, default=0),
+    Column("unkept", Integer, nullable=False, default=0),
+    #: the last few drops (JSON list of {at, rule, title, link, reason}), newest first
+    Column("examples", JSON, nullable=False, default=list),
+    Column("changed_at", UTCDateTime, nullable=False),
 )
 
 #: what was seen of each local seed file, for change detection

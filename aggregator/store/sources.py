@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -14,6 +15,7 @@ from aggregator.store import files as file_ops
 from aggregator.store import polls as poll_ops
 from aggregator.store.database import Database, chunks
 from aggregator.store.rows import state_from_row, state_values
+from aggregator.store.rules import SourceRulesLog
 from aggregator.store.schema import sources
 from aggregator.store.values import IngestReport
 
@@ -22,10 +24,13 @@ __all__ = ["Sources", "write_state"]
 _SAVE_STATE = sources.update().where(sources.c.name == sa.bindparam("k_name"))
 
 
+def _active() -> sa.ColumnElement[bool]:
+    """Neither gone, disabled in the config, nor put to rest: a source that is polled."""
+    return sources.c.gone.is_(False) & sources.c.enabled.is_(True) & sources.c.disabled_at.is_(None)
+
+
 def _due(now: datetime) -> sa.ColumnElement[bool]:
-    return sources.c.gone.is_(False) & (
-        sources.c.next_due_at.is_(None) | (sources.c.next_due_at <= now)
-    )
+    return _active() & (sources.c.next_due_at.is_(None) | (sources.c.next_due_at <= now))
 
 
 def _free(now: datetime) -> sa.ColumnElement[bool]:
@@ -40,6 +45,8 @@ class Sources:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        #: each source's rules as last applied, and what they dropped
+        self.rules = SourceRulesLog(db)
 
     def sync_sources(self, specs: Sequence[SourceSpec], *, now: datetime) -> IngestReport:
         """Make the stored sources match the config; see :meth:`SQLStore.sync_sources`."""
@@ -48,50 +55,58 @@ class Sources:
         wanted = {s.name: s for s in specs}
         with self._db.write() as conn:
             stored = {
-                r.name: r for r in conn.execute(sa.select(sources.c.name, sources.c.configured))
+                r.name: r
+                for r in conn.execute(
+                    sa.select(
+                        sources.c.name,
+                        sources.c.configured,
+                        sources.c.enabled,
+                        sources.c.keep_stories,
+                    )
+                )
             }
             for name, spec in wanted.items():
-                row = stored.get(name)
-                if row is None:
-                    conn.execute(
-                        sources.insert().values(
-                            name=name,
-                            kind=spec.kind.value,
-                            configured=spec.location,
-                            location=spec.location,
-                            consecutive_failures=0,
-                            moved_seen=0,
-                            url_history=[],
-                            gone=False,
-                        )
-                    )
-                elif row.configured != spec.location:
-                    conn.execute(
-                        sources.update()
-                        .where(sources.c.name == name)
-                        .values(
-                            kind=spec.kind.value,
-                            configured=spec.location,
-                            location=spec.location,
-                            etag=None,
-                            last_modified=None,
-                            next_due_at=None,
-                            consecutive_failures=0,
-                            moved_to=None,
-                            moved_seen=0,
-                            discovered_feed=None,
-                            gone=False,
-                            body_hash=None,
-                            problems=None,
-                        )
-                    )
+                _sync_one(conn, spec, stored.get(name))
             for name in sorted(set(stored) - set(wanted)):
-                identities = entry_ops.identities_of(conn, name)
-                report += entry_ops.remove(conn, name, identities, now=now, reason="deleted")
+                if not stored[name].keep_stories:
+                    identities = entry_ops.identities_of(conn, name)
+                    report += entry_ops.remove(conn, name, identities, now=now, reason="deleted")
                 file_ops.delete_source(conn, name)
                 poll_ops.delete_source(conn, name)
                 conn.execute(sources.delete().where(sources.c.name == name))
         return report
+
+    def enable_source(self, name: str) -> bool:
+        """Bring a source put to rest (or gone) back: polled at once, its failures forgotten.
+
+        Returns:
+            False when the store holds no such source.
+        """
+        stmt = (
+            sources.update()
+            .where(sources.c.name == name)
+            .values(
+                gone=False,
+                disabled_at=None,
+                disabled_reason=None,
+                failing_since=None,
+                consecutive_failures=0,
+                next_due_at=None,
+                retry_after=None,
+            )
+        )
+        with self._db.write() as conn:
+            return conn.execute(stmt).rowcount == 1
+
+    def keep_stories(self, name: str, keep: bool = True) -> bool:
+        """Whether the source's entries stay when the config drops it (``remove --keep-stories``).
+
+        Returns:
+            False when the store holds no such source.
+        """
+        stmt = sources.update().where(sources.c.name == name).values(keep_stories=keep or None)
+        with self._db.write() as conn:
+            return conn.execute(stmt).rowcount == 1
 
     def get_state(self, name: str) -> SourceState | None:
         """A source's fetch state; None for a source not in the store."""
@@ -174,7 +189,11 @@ class Sources:
         now = utc(now)
         stmt = (
             sources.update()
-            .where((sources.c.name == name) & (_free(now) | (sources.c.claimed_by == owner)))
+            .where(
+                (sources.c.name == name)
+                & _active()
+                & (_free(now) | (sources.c.claimed_by == owner))
+            )
             .values(claimed_by=owner, claim_expires_at=now + lease)
         )
         with self._db.write() as conn:
@@ -189,6 +208,57 @@ class Sources:
                     .where(sources.c.name.in_(chunk) & (sources.c.claimed_by == owner))
                     .values(claimed_by=None, claim_expires_at=None)
                 )
+
+
+#: a source's state when its configured location changes: it starts over
+_STARTED_OVER = {
+    "etag": None,
+    "last_modified": None,
+    "next_due_at": None,
+    "consecutive_failures": 0,
+    "moved_to": None,
+    "moved_seen": 0,
+    "discovered_feed": None,
+    "gone": False,
+    "body_hash": None,
+    "problems": None,
+    "failing_since": None,
+    "disabled_at": None,
+    "disabled_reason": None,
+}
+
+
+def _sync_one(conn: Connection, spec: SourceSpec, row: Any) -> None:
+    """One configured source's row: inserted, enabled or disabled, or started over if moved."""
+    by_name = sources.update().where(sources.c.name == spec.name)
+    if row is None:
+        conn.execute(
+            sources.insert().values(
+                name=spec.name,
+                kind=spec.kind.value,
+                configured=spec.location,
+                location=spec.location,
+                consecutive_failures=0,
+                moved_seen=0,
+                url_history=[],
+                gone=False,
+                enabled=spec.enabled,
+            )
+        )
+        return
+    if row.enabled != spec.enabled:
+        # Enabled again: polled at once, not at the end of its old interval.
+        again = {"next_due_at": None} if spec.enabled else {}
+        conn.execute(by_name.values(enabled=spec.enabled, **again))
+    if row.configured != spec.location:
+        conn.execute(
+            by_name.values(
+                kind=spec.kind.value,
+                configured=spec.location,
+                location=spec.location,
+                **_STARTED_OVER,
+            )
+        )
 
 
 def write_state(conn: Connection, states: Sequence[SourceState]) -> None:

@@ -20,7 +20,16 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Engine
 
-from aggregator.model import Item, NearDupSettings, Poll, SourceSpec, SourceState, Story, utc
+from aggregator.model import (
+    Item,
+    NearDupSettings,
+    Poll,
+    RuleDrop,
+    SourceSpec,
+    SourceState,
+    Story,
+    utc,
+)
 from aggregator.store import batch, stamps
 from aggregator.store import entries as entry_ops
 from aggregator.store import stories as story_index
@@ -37,6 +46,8 @@ from aggregator.store.values import (
     FileChange,
     FileRecord,
     IngestReport,
+    RuleJudge,
+    RuleStats,
     TopicMatchers,
     TopicOutline,
 )
@@ -75,6 +86,8 @@ class SQLStore:
         self.polls = PollHistory(db)
         #: WebSub subscriptions and webhook deliveries
         self.push = PushState(db)
+        #: the sources' rules log (part of the sources)
+        self.rules = self.sources.rules
 
     @property
     def engine(self) -> Engine:
@@ -111,6 +124,33 @@ class SQLStore:
     def due_sources(self, now: datetime) -> list[str]:
         """Names of sources due at ``now`` (never polled, or next_due_at passed), soonest first."""
         return self.sources.due_sources(now)
+
+    def enable_source(self, name: str) -> bool:
+        """Bring a source put to rest back; see :meth:`Sources.enable_source`."""
+        return self.sources.enable_source(name)
+
+    def keep_stories(self, name: str, keep: bool = True) -> bool:
+        """Keep a source's entries when the config drops it; see :meth:`Sources.keep_stories`."""
+        return self.sources.keep_stories(name, keep)
+
+    def record_drops(self, source: str, drops: Sequence[RuleDrop], *, now: datetime) -> None:
+        """Count what a source's rules dropped; see :class:`SourceRulesLog`."""
+        self.rules.record_drops(source, drops, now=now)
+
+    def rule_stats(self) -> dict[str, RuleStats]:
+        """What each source's rules dropped since they last changed."""
+        return self.rules.rule_stats()
+
+    def sync_rules(
+        self,
+        signatures: Mapping[str, str],
+        judge: RuleJudge,
+        *,
+        now: datetime,
+        matchers: TopicMatchers | None = None,
+    ) -> IngestReport:
+        """Re-apply changed rules to the stored entries; see :mod:`aggregator.store.rules`."""
+        return self.rules.sync_rules(signatures, judge, now=now, matchers=matchers)
 
     def claim_due(
         self, now: datetime, *, owner: str, lease: timedelta, limit: int | None = None

@@ -4,23 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
 # Seed-file records are model types: the ingest engine's worker processes build
 # them without importing the store.
-from aggregator.model import FileChange, FileRecord, Item, TopicOutline
+from aggregator.model import FileChange, FileRecord, Item, RuleDrop, TopicOutline
 
 __all__ = [
     "FileChange",
     "FileRecord",
     "IngestReport",
     "MatchesMany",
+    "RuleJudge",
+    "RuleStats",
     "TopicMatchers",
     "TopicOutline",
 ]
 
 #: topic name -> predicate over a story's canonical item
 TopicMatchers = Mapping[str, Callable[[Item], bool]]
+
+#: (source, its stored items) -> (identity, drop) of each item the source's rules drop
+RuleJudge = Callable[[str, Sequence[Item]], list[tuple[str, RuleDrop]]]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleStats:
+    """What a source's rules dropped since they last changed."""
+
+    blocked: int
+    unkept: int
+    #: the last drops, newest first: {at, rule, title, link, reason}
+    examples: tuple[dict[str, Any], ...]
+    changed_at: datetime
 
 
 @runtime_checkable

@@ -7,6 +7,7 @@ on the source's state with the time of the next attempt.
 ::
 
     context    the config, store, stages, fetcher and clock; apply_config
+    resync     what a reload re-applies: topics' signatures, sources' rules
     kinds      the SourceUpdater Protocol and the registry by kind
     runner     update_source and update_all over the registry, the schedule, the writer
     remote     URL sources: polling, redirects, cache hints (fetching: discovery;

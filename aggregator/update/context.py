@@ -7,17 +7,17 @@ store's sources and topics are synced and the topic predicates rebuilt.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer, release_memory
 from aggregator.engine.match import build_matchers
-from aggregator.model import Item, TopicSpec
+from aggregator.model import Item
 from aggregator.sources.http import Fetcher
 from aggregator.store import IngestReport, Store, database, open_store
-from aggregator.topics import compile_topics
+from aggregator.update.resync import rule_judge, rule_signatures, topic_signatures
 from aggregator.update.write import Write, applier, weigh
 
 __all__ = [
@@ -46,15 +46,6 @@ WRITES_QUEUED = 8
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def topic_signatures(topics: Sequence[TopicSpec]) -> dict[str, str]:
-    """Topic name -> what ``SQLStore.sync_topics`` compares to decide a re-match.
-
-    A plain query is its own signature; a topic that reuses others or has a
-    scope (sources, max_age, lang) signs all of it, so changing any re-matches.
-    """
-    return {name: topic.signature for name, topic in compile_topics(topics).items()}
 
 
 @dataclass(frozen=True)
@@ -178,8 +169,10 @@ def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Contex
     """Bring the store and the topic predicates to ``config``; blocking (it writes the store).
 
     The stored sources become the configured ones (a removed source's
-    entries go); a topic whose signature changed re-matches every stored
-    story, in the stages' worker processes.
+    entries go, unless ``remove --keep-stories`` kept them); a topic whose
+    signature changed re-matches every stored story, in the stages' worker
+    processes; a source whose ``rules`` changed has them re-applied to its
+    stored entries (here), and its next poll reads everything again.
 
     Returns:
         The context on ``config`` with its new predicates (the fetcher is
@@ -189,7 +182,14 @@ def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Contex
     removed = ctx.store.sync_sources(config.sources, now=now)
     rematch = matchers.in_pool(ctx.stages.pool) if ctx.stages else matchers
     synced = ctx.store.sync_topics(topic_signatures(config.topics), rematch, now=now)
-    return replace(ctx, config=config, matchers=matchers), removed.dirty_topics | synced
+    ruled = ctx.store.sync_rules(
+        rule_signatures(config.sources),
+        rule_judge(config.sources, now),
+        now=now,
+        matchers=matchers,
+    )
+    dirty = removed.dirty_topics | synced | ruled.dirty_topics
+    return replace(ctx, config=config, matchers=matchers), dirty
 
 
 def make_fetcher(config: Config) -> Fetcher:

@@ -104,6 +104,6 @@ def any_remote(specs: Iterable[SourceSpec]) -> bool:
 
 
 def watched_folders(specs: Iterable[SourceSpec]) -> dict[str, Path]:
-    """Source name -> the local folder watched for it, for the sources that have one."""
-    found = {s.name: updater_for(s).watched(s) for s in specs}
+    """Source name -> the local folder watched for it, for the enabled sources that have one."""
+    found = {s.name: updater_for(s).watched(s) for s in specs if s.enabled}
     return {name: folder for name, folder in found.items() if folder is not None}

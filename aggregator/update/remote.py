@@ -110,7 +110,7 @@ async def _poll(
         received=received,
         fast_path=digest.fast_path,
     )
-    write = replace(pending, records=digest.records)
+    write = replace(pending, records=digest.records, dropped=digest.dropped)
     return result, state, replace(hints, ttl=digest.ttl), write
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from aggregator._lanes import Lanes
+from aggregator.deadfeeds import failing_since, laid_to_rest
 from aggregator.errors import AggregatorError, BackoffError, HTTPStatusError, redact_urls
 from aggregator.model import Outcome, Poll, SourceResult, SourceSpec, SourceState
 from aggregator.schedule import next_due
@@ -71,7 +72,7 @@ async def update_source(
         result = _unexpected(spec, exc, "unexpected")
         pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
     cadence = await _cadence(spec, ctx, now, pending)
-    new_state = _next_state(state, result, now, hints, cadence)
+    new_state = _next_state(spec, state, result, now, hints, cadence)
     poll = Poll(
         source=spec.name,
         at=now,
@@ -190,6 +191,7 @@ async def _cadence(spec: SourceSpec, ctx: Context, now: datetime, pending: Write
 
 
 def _next_state(
+    spec: SourceSpec,
     state: SourceState,
     result: SourceResult,
     now: datetime,
@@ -212,7 +214,7 @@ def _next_state(
         jitter=cadence.jitter,
         seed=state.name,
     )
-    return replace(
+    polled = replace(
         state,
         last_outcome=result.outcome,
         last_attempt_at=now,
@@ -224,4 +226,15 @@ def _next_state(
         next_due_at=due,
         retry_after=hints.retry_after,
         gone=result.outcome is Outcome.GONE,
+        failing_since=failing_since(state, result.outcome, now),
     )
+    if not _remote(spec):
+        return polled  # a seed folder is never put to rest: it has no feed to die
+    return laid_to_rest(polled, now=now, disable_after=spec.disable_after)
+
+
+def _remote(spec: SourceSpec) -> bool:
+    try:
+        return updater_for(spec).remote
+    except KeyError:  # no updater for its kind: its failure is recorded, it is not put to rest
+        return False

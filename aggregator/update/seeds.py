@@ -161,6 +161,7 @@ async def _digest_and_commit(
         matchers=ctx.matchers,
         files=digest.changes,
         records=digest.records,
+        dropped=digest.dropped,
     )
     return digest, await stages.writer.submit(write)
 

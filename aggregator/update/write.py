@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.model import FileChange, Item, Poll, SourceState
+from aggregator.model import FileChange, Item, Poll, RuleDrop, SourceState
 from aggregator.records import ItemRecord
 from aggregator.store import IngestReport, SourceWrite, Store
 
@@ -31,6 +31,8 @@ class Write:
     records: tuple[ItemRecord, ...] = ()
     #: the poll recorded in the history with ``state``
     poll: Poll | None = None
+    #: entries the source's rules dropped (counted, the last kept as examples)
+    dropped: tuple[RuleDrop, ...] = ()
 
     @property
     def items(self) -> tuple[Item, ...]:
@@ -66,6 +68,9 @@ def applier(store: Store) -> Callable[[Sequence[Write]], list[IngestReport]]:
                 now=max(w.now for w in group),
                 matchers=group[0].matchers,
             )
+            for w in group:
+                if w.dropped:
+                    store.record_drops(w.source, w.dropped, now=w.now)
         return reports
 
     return apply

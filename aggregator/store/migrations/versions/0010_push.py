@@ -1,7 +1,7 @@
 """Push: the WebSub hub a source names, its subscriptions, and topics' webhook deliveries.
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from aggregator.store.schema import UTCDateTime
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,19 +1,28 @@
-"""The config's shared field types: durations, sizes, the strict base model, control characters."""
+"""What the config's models share: the base model, durations, sizes, names, query values."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, WithJsonSchema
 
 from aggregator.config.units import parse_duration, parse_size
 
-__all__ = ["DURATION_FORMS", "Duration", "Size", "_Model", "_no_controls"]
-
+_NAME_RE = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
+#: :data:`_NAME_RE` in words, for the error a user reads
+_NAME_RULE = (
+    "use 1 to 64 lower-case letters, digits, '_', '.' or '-', starting with a letter or digit"
+)
+_LANG_RE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+#: different characters an admin token must hold (a random 16-character token
+#: has about 13; "aaaaaaaaaaaaaaaa" has one)
+MIN_TOKEN_DISTINCT = 8
 #: C0 controls and DEL: never part of a URL, an address or a header value
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+#: an HTTP field name (RFC 9110 token)
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 def _no_controls(value: str | None) -> str | None:
@@ -54,3 +63,23 @@ Size = Annotated[
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _one_or_many(value: Any) -> Any:
+    """A single string where a list is expected is a one-item list (``tags: markets``)."""
+    return [value] if isinstance(value, str) else value
+
+
+#: a list of strings, or one string standing for a one-item list
+Names = Annotated[tuple[str, ...], BeforeValidator(_one_or_many)]
+
+
+QueryValue = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string"}, {"type": "object"}],
+            "description": "a query string, or a mapping of all/any/none lists of queries",
+        }
+    ),
+]
