@@ -176,6 +176,16 @@ class NearDupSettings:
     window: timedelta = timedelta(days=14)
     #: words of the lead searched for numbers by the follow-up guard
     lead_words: int = 60
+    #: paraphrases: the semantic signal finds candidates, the specifics decide
+    semantic: bool = False
+    #: cosine similarity of title and lead a candidate needs
+    similarity: float = 0.78
+    #: a semantic candidate must be published within this time of the new entry
+    semantic_window: timedelta = timedelta(hours=36)
+    #: languages the model knows (an entry in another keeps the other rules)
+    semantic_languages: tuple[str, ...] = ("en",)
+    #: join a paraphrase in another of those languages
+    cross_language: bool = False
 
 
 @dataclass(frozen=True, slots=True)

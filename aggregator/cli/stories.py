@@ -131,6 +131,7 @@ def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> N
             else None,
             "containment": j["containment"],
             "resemblance": j["resemblance"],
+            "similarity": j["similarity"],
             "reason": j["reason"],
             "joined_at": iso(j["joined_at"]),
         }

@@ -522,6 +522,7 @@ class _Batch:
         if self.near.enabled:
             rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
             shown = match if rule == "near" else None
+            rule = shown.rule if shown else rule
             self.index.add(item, sketch, story_id, rule, match=shown, now=self.now)
         if action is Action.JOIN:
             return self._joined(story_id, match)
@@ -610,7 +611,7 @@ class _Batch:
     ) -> IngestReport:
         self.flush()
         if self.near.enabled:
-            story_index.index_entry(self.conn, item, sketch)
+            story_index.index_entry(self.conn, item, sketch, self.near)
         key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
         self.conn.execute(entries.update().where(key).values(**values, last_seen=self.now))
         dirty = entry_ops.refresh_story(self.conn, story_id, now=self.now, matchers=self.matchers)
@@ -688,6 +689,7 @@ class _Batch:
         story_index.forget_keys(conn, keys)
         _insert(story_index_table, conn.dialect).run_rows(conn, bands)
         _insert(story_joins, conn.dialect).run(conn, joins)
+        self.index.write_vectors()
         self.new_stories, self.new_entries, self.new_topics = [], [], []
         self.touched, self.untombed = [], []
 

@@ -25,6 +25,7 @@ from aggregator import neardup
 from aggregator.dedup import mint_story_id
 from aggregator.model import Item
 from aggregator.neardup import NearDupSettings, Score, Sketch
+from aggregator.store import semindex
 from aggregator.store.listing import find_story_ids, join_rows, seed_paths, story_rows
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import (
@@ -33,6 +34,7 @@ from aggregator.store.schema import (
     story_index,
     story_joins,
     story_topics,
+    story_vectors,
 )
 
 __all__ = [
@@ -70,6 +72,7 @@ _SQLITE_SELECT_BANDS = (
 )
 _DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
 _DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
+_DELETE_VECTOR = story_vectors.delete().where(story_vectors.c.entry_key == sa.bindparam("k_key"))
 #: what the precise check needs of a stored candidate, and where its entry is
 _CANDIDATE = (
     entries.c.source,
@@ -118,6 +121,9 @@ class NearMatch:
     #: ``(story_id, source, identity)`` of every other stored entry the new one
     #: is a near-duplicate of, sorted: in another story, the entry bridges them
     others: tuple[tuple[str, str, str], ...] = ()
+    #: ``near`` (shingles) or ``semantic`` (a paraphrase), with its cosine similarity
+    rule: str = "near"
+    similarity: float | None = None
 
     def bridged(self, story_id: str) -> frozenset[str]:
         """The stories other than ``story_id`` (the one joined) that this match also names."""
@@ -130,10 +136,15 @@ def entry_key(source: str, identity: str) -> int:
     return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
 
 
-def index_entry(conn: Connection, item: Item, sketch: Sketch | None) -> None:
-    """(Re)write an entry's band rows; an entry too short to sketch gets none."""
+def index_entry(
+    conn: Connection, item: Item, sketch: Sketch | None, settings: NearDupSettings | None = None
+) -> None:
+    """(Re)write an entry's band rows (and vector); an entry too short to sketch gets none."""
     key = entry_key(item.source, item.identity)
     conn.execute(_DELETE_BANDS, {"k_key": key})
+    if settings is not None and settings.semantic:
+        conn.execute(_DELETE_VECTOR, {"k_key": key})
+        semindex.SemanticView(conn, settings, replay=True).add(item, "", key)
     if sketch is None or not sketch.bands:
         return
     conn.execute(
@@ -147,6 +158,7 @@ def forget_entry(conn: Connection, source: str, identity: str) -> None:
     key = entry_key(source, identity)
     conn.execute(_DELETE_BANDS, {"k_key": key})
     conn.execute(_DELETE_JOIN, {"k_key": key})
+    conn.execute(_DELETE_VECTOR, {"k_key": key})
 
 
 def forget_keys(conn: Connection, keys: Sequence[int]) -> None:
@@ -155,6 +167,7 @@ def forget_keys(conn: Connection, keys: Sequence[int]) -> None:
         params = [{"k_key": key} for key in keys]
         conn.execute(_DELETE_BANDS, params)
         conn.execute(_DELETE_JOIN, params)
+        conn.execute(_DELETE_VECTOR, params)
 
 
 def find_near(
@@ -290,6 +303,8 @@ class NearIndex:
         self._keys: list[int] = []
         self._bands: list[tuple[int, int]] = []
         self._joins: list[dict[str, Any]] = []
+        #: the semantic signal's view (``dedup: {semantic: true}``)
+        self.semantic = semindex.SemanticView(conn, settings) if settings.semantic else None
 
     def look_up(self, batch: Sequence[tuple[Item, Sketch]]) -> None:
         """Fetch the stored band rows and candidates of many new entries in a few queries."""
@@ -322,7 +337,8 @@ class NearIndex:
                 counts[key] = counts.get(key, 0) + 1
         ranked = (self._mine.get(key) or self._stored.get(key) for key in _ranked(counts))
         candidates = (c for c in ranked if c is not None)
-        return _match(item, sketch, candidates, self.settings, now=now, seen=self._seen)
+        found = _match(item, sketch, candidates, self.settings, now=now, seen=self._seen)
+        return found or semantic_match(self.semantic, item, now=now)
 
     def add(
         self,
@@ -338,6 +354,8 @@ class NearIndex:
         key = entry_key(item.source, item.identity)
         self._keys.append(key)
         self._joins.append(_join_row(item, key, story_id, rule, match, now))
+        if self.semantic is not None:
+            self.semantic.add(item, story_id, key)
         if sketch is None or not sketch.bands:
             self._mine.pop(key, None)
             return
@@ -376,6 +394,13 @@ class NearIndex:
         self._mine.clear()
         self._mine_bands.clear()
         self._seen.clear()
+        if self.semantic is not None:
+            self.semantic.reset()
+
+    def write_vectors(self) -> None:
+        """Write the semantic signal's buffered rows (after the join rows)."""
+        if self.semantic is not None:
+            self.semantic.write()
 
 
 def _band_rows(conn: Connection, bands: list[int]) -> Iterable[tuple[int, int]]:
@@ -465,11 +490,26 @@ def _join_row(
         "rule": rule,
         "matched_source": match.source if match else None,
         "matched_identity": match.identity if match else None,
-        "containment": match.score.containment if match else None,
-        "resemblance": match.score.resemblance if match else None,
+        "containment": match.score.containment if match and match.rule == "near" else None,
+        "resemblance": match.score.resemblance if match and match.rule == "near" else None,
         "reason": match.score.reason if match else None,
         "joined_at": now,
+        "similarity": match.similarity if match else None,
     }
+
+
+def semantic_match(
+    view: semindex.SemanticView | None, item: Item, *, now: datetime
+) -> NearMatch | None:
+    """A paraphrase match as a :class:`NearMatch` (rule ``semantic``), if the view finds one."""
+    found = view.match(item, now=now) if view is not None else None
+    if found is None or view is None:
+        return None
+    reason = found.reason(view.settings)
+    score = Score(0.0, 0.0, (), True, reason)
+    return NearMatch(
+        found.story_id, found.source, found.identity, score, (), "semantic", found.similarity
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,6 +597,8 @@ def rebuild(
     before = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
     conn.execute(story_index.delete())
     conn.execute(story_joins.delete())
+    conn.execute(story_vectors.delete())
+    meaning = semindex.SemanticView(conn, settings, replay=True) if settings.semantic else None
     # Clusters are merged as ingest merges stories an entry bridges: a
     # union-find over cluster numbers, the lowest (oldest) number the root.
     parent: list[int] = []
@@ -584,6 +626,7 @@ def rebuild(
         sketch = neardup.sketch(item, settings) if settings.enabled else None
         if sketch is not None:
             match = find_near(conn, item, sketch, settings, now=now)
+            match = match or semantic_match(meaning, item, now=now)
             if match is not None:
                 rule = rule if targets else "near"
                 matched = [(match.source, match.identity), *((s, i) for _, s, i in match.others)]
@@ -602,8 +645,11 @@ def rebuild(
         if row.content_key:
             by_content.setdefault(row.content_key, target)
         index_entry(conn, item, sketch)
-        shown = match if rule == "near" else None
+        rule = match.rule if rule == "near" and match else rule
+        shown = match if rule in ("near", "semantic") else None
         record_join(conn, item, row.story_id, rule, match=shown, now=now)
+        if meaning is not None:
+            meaning.add(item, row.story_id, entry_key(*key))
     grouped: dict[int, list[tuple[str, str]]] = {}
     for key, n in cluster_of.items():
         grouped.setdefault(root(n), []).append(key)
