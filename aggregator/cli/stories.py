@@ -21,7 +21,7 @@ from aggregator.errors import (
 )
 
 
-@main.command("stories")
+@main.group("stories", invoke_without_command=True)
 @click.option("--topic", default=None, help="Only the stories of this topic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stories as JSON.")
 @click.option(
@@ -32,13 +32,26 @@ from aggregator.errors import (
     is_flag=True,
     help="Re-cluster every entry with the current dedup settings, keeping ids.",
 )
-@pass_state
+@click.pass_context
 def stories_cmd(
-    state: State, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool
+    click_ctx: click.Context,
+    topic: str | None,
+    as_json: bool,
+    explain_id: str | None,
+    rebuild: bool,
 ) -> None:
-    """List stories with the entries each one merged."""
+    """List stories with the entries each one merged; edit them with the commands below."""
+    if click_ctx.invoked_subcommand is not None:
+        return
+    _list_stories(click_ctx.find_object(State), topic, as_json, explain_id, rebuild)
+
+
+def _list_stories(
+    state: State | None, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool
+) -> None:
     from rich.table import Table
 
+    assert state is not None
     config = state.config
     if topic is not None and config.topic(topic) is None:
         fail(ConfigError(f"unknown topic {topic!r}", file=str(config.path), key="topics"))
@@ -55,6 +68,7 @@ def stories_cmd(
         if explain_id is not None:
             story_id = story_id_of(ctx.store, explain_id)
             _print_joins(story_id, ctx.store.story_joins(story_id), as_json)
+            print_edits(ctx.store.story_edits(story_id), as_json)
             return
         rows = ctx.store.story_rows(topic)
     data = [
@@ -146,3 +160,94 @@ def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> N
         if d["matched"]:
             line += f" (vs {d['matched']['source']}: {d['matched']['identity']})"
         out_console.print(f"{d['source']}: {d['identity']}: {line}", markup=False)
+
+
+def print_edits(rows: list[dict[str, Any]], as_json: bool) -> None:
+    """The editor's decisions over a story, one line each (JSON: one object per line)."""
+    for r in rows:
+        data = {
+            "edit": r["kind"],
+            "story": r["story_id"],
+            "other": r["other_story"],
+            "entry": f"{r['source']}:{r['identity']}" if r["source"] else None,
+            "topic": r["topic"],
+            "until": iso(r["until"]),
+            "made_at": iso(r["made_at"]),
+        }
+        if as_json:
+            click.echo(json.dumps(data, ensure_ascii=False), err=True)
+            continue
+        what = {k: v for k, v in data.items() if v and k not in ("edit", "story")}
+        shown = ", ".join(f"{k} {v}" for k, v in what.items())
+        out_console.print(f"editor: {r['kind']} ({shown})", markup=False)
+
+
+def _edit(state: State, kind: str, story: str, **args: Any) -> None:
+    with state.context() as ctx:
+        story_id = story_id_of(ctx.store, story)
+        if kind == "merge":
+            args["other"] = story_id_of(ctx.store, args["other"])
+        if kind in ("hide", "pin") and args.get("topic") is not None:
+            if state.config.topic(args["topic"]) is None:
+                fail(ConfigError(f"unknown topic {args['topic']!r}", key="topics"))
+        try:
+            kept, dirty = ctx.store.edit_story(
+                kind, story_id, now=ctx.clock(), matchers=ctx.matchers, **args
+            )
+        except ValueError as exc:
+            click.echo(f"aggregator: error: {exc}", err=True)
+            raise SystemExit(2) from exc
+    topics = ", ".join(sorted(dirty)) or "none"
+    out_console.print(f"{kind}: {kept}; topics to republish: {topics}", markup=False)
+
+
+@stories_cmd.command("split")
+@click.argument("story")
+@click.argument("entry", metavar="SOURCE:IDENTITY")
+@pass_state
+def split_cmd(state: State, story: str, entry: str) -> None:
+    """Take ENTRY out of STORY into a story of its own (a stable new id)."""
+    source, sep, identity = entry.partition(":")
+    if not sep or not identity:
+        click.echo(f"aggregator: error: {entry!r}: give the entry as SOURCE:IDENTITY", err=True)
+        raise SystemExit(2)
+    _edit(state, "split", story, source=source, identity=identity)
+
+
+@stories_cmd.command("merge")
+@click.argument("story")
+@click.argument("other")
+@pass_state
+def merge_cmd(state: State, story: str, other: str) -> None:
+    """Merge two stories: the older keeps its id."""
+    _edit(state, "merge", story, other=other)
+
+
+@stories_cmd.command("hide")
+@click.argument("story")
+@click.option("--topic", default=None, help="Only from this topic (default: every topic).")
+@pass_state
+def hide_cmd(state: State, story: str, topic: str | None) -> None:
+    """Keep STORY out of a topic, or of every topic."""
+    _edit(state, "hide", story, topic=topic)
+
+
+@stories_cmd.command("pin")
+@click.argument("story")
+@click.option("--topic", required=True, help="The topic to keep the story in.")
+@click.option(
+    "--until", default=None, metavar="TIME", help="ISO 8601 time the pin ends (default: never)."
+)
+@pass_state
+def pin_cmd(state: State, story: str, topic: str, until: str | None) -> None:
+    """Keep STORY in TOPIC whatever its query says, until TIME."""
+    from datetime import datetime
+
+    when = None
+    if until is not None:
+        try:
+            when = datetime.fromisoformat(until.replace("Z", "+00:00"))
+        except ValueError:
+            click.echo(f"aggregator: error: --until {until!r}: not an ISO 8601 time", err=True)
+            raise SystemExit(2) from None
+    _edit(state, "pin", story, topic=topic, until=when)

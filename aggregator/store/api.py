@@ -146,6 +146,16 @@ class Store(Protocol):
         """Re-cluster every entry with the current dedup settings, keeping ids."""
         ...
 
+    def edit_story(
+        self, kind: str, story_id: str, *, now: datetime, matchers: TopicMatchers, **args: Any
+    ) -> tuple[str, frozenset[str]]:
+        """An editor's decision over a story (split, merge, hide, pin), kept and applied."""
+        ...
+
+    def story_edits(self, story_id: str) -> list[dict[str, Any]]:
+        """The editor's decisions that name a story, oldest first."""
+        ...
+
     # -- topics --------------------------------------------------------------
 
     def sync_topics(

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 
 from aggregator.model import Item, NearDupSettings, Poll, SourceSpec, SourceState, Story, utc
-from aggregator.store import batch, stamps
+from aggregator.store import batch, edits, stamps
 from aggregator.store import entries as entry_ops
 from aggregator.store import stories as story_index
 from aggregator.store.batch import SourceWrite
@@ -195,7 +195,12 @@ class SQLStore:
         """
         now = utc(now)
         with self.db.write() as conn:
-            return batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
+            reports = batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
+            # An editor's hides and pins hold whatever the batch re-matched.
+            held = edits.enforce(conn, now=now)
+            if held and reports:
+                reports[-1] = reports[-1] + IngestReport(dirty_topics=held)
+            return reports
 
     def remove_entries(
         self,
@@ -302,7 +307,38 @@ class SQLStore:
             )
 
         with self.db.write() as conn:
-            return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
+            report, dirty = story_index.rebuild(conn, self.near, now=now, refresh=refresh)
+            # The editor's splits and merges are replayed over the new clustering.
+            return report, dirty | edits.reapply(conn, now=now, matchers=matchers)
+
+    def edit_story(
+        self, kind: str, story_id: str, *, now: datetime, matchers: TopicMatchers, **args: Any
+    ) -> tuple[str, frozenset[str]]:
+        """An editor's decision (``split``, ``merge``, ``hide``, ``pin``), kept and applied.
+
+        Returns:
+            The story the decision leaves (the split-off one, the merge's
+            winner, else ``story_id``) and the topics whose documents changed.
+        """
+        now = utc(now)
+        with self.db.write() as conn:
+            if kind == "split":
+                return edits.split(
+                    conn, story_id, args["source"], args["identity"], now=now, matchers=matchers
+                )
+            if kind == "merge":
+                return edits.merge_two(conn, story_id, args["other"], now=now, matchers=matchers)
+            if kind == "hide":
+                return story_id, edits.hide(conn, story_id, args.get("topic"), now=now)
+            if kind == "pin":
+                until = utc(args["until"]) if args.get("until") else None
+                return story_id, edits.pin(conn, story_id, args["topic"], until, now=now)
+        raise ValueError(f"unknown story edit {kind!r}")
+
+    def story_edits(self, story_id: str) -> list[dict[str, Any]]:
+        """The editor's decisions that name a story, oldest first."""
+        with self.db.read() as conn:
+            return edits.edit_rows(conn, story_id)
 
     # -- topics --------------------------------------------------------------
 
@@ -319,7 +355,9 @@ class SQLStore:
         Returns:
             Topics whose membership was recomputed or dropped.
         """
-        return self.topics.sync_topics(queries, matchers, now=now)
+        dirty = self.topics.sync_topics(queries, matchers, now=now)
+        with self.db.write() as conn:
+            return dirty | edits.enforce(conn, now=utc(now))
 
     def topic_stories(self, topic: str) -> list[Story]:
         """Every story in a topic, newest first by (published, id)."""
