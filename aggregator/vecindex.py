@@ -23,9 +23,11 @@ _WORDS = 4  # 256 bits
 def _popcount(words: np.ndarray) -> np.ndarray:
     """Set bits per row of 64-bit words (numpy 1.26 has no bitwise_count)."""
     if hasattr(np, "bitwise_count"):
-        return np.bitwise_count(words).sum(axis=1, dtype=np.int64)
+        counted: np.ndarray = np.bitwise_count(words).sum(axis=1, dtype=np.int64)
+        return counted
     bits = np.unpackbits(words.view(np.uint8), axis=1)
-    return bits.sum(axis=1, dtype=np.int64)
+    summed: np.ndarray = bits.sum(axis=1, dtype=np.int64)
+    return summed
 
 
 class VectorIndex:
@@ -79,7 +81,7 @@ class VectorIndex:
     def nearest(
         self, code: bytes, *, language: str, since: float, until: float, limit: int
     ) -> list[int]:
-        """The keys of up to ``limit`` entries nearest in Hamming distance, published in the window."""
+        """Up to ``limit`` keys nearest in Hamming distance, published within the window."""
         lang = self._lang_ids.get(language)
         if lang is None or not self._n:
             return []

@@ -11,9 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import feedparser
 import pytest
 
 from .conftest import pg_database, run_cli
+from .daemonkit import free_port, get, running, wait_for
 
 
 def _article(n: int, lead: str) -> str:
@@ -149,3 +151,33 @@ def test_a_split_story_id_is_stable_and_bad_edits_fail_clearly(tmp_path: Path) -
     # A pin that has ended keeps the story in the topic no longer than its query does.
     _ok(config, "stories", "pin", b, "--topic", "picks", "--until", "2000-01-01T00:00:00Z")
     assert _stories(config, "--topic", "picks") == []
+
+
+def test_a_running_daemon_applies_an_edit_made_beside_it(tmp_path: Path) -> None:
+    config = _setup(tmp_path)
+    port = free_port()
+    text = config.read_text(encoding="utf-8")
+    config.write_text(f"server: {{host: 127.0.0.1, port: {port}}}\n" + text, encoding="utf-8")
+    base = f"http://127.0.0.1:{port}/"
+
+    def titles(topic: str) -> list[str]:
+        status, body = get(f"{base}topics/{topic}.atom")
+        return [e.title for e in feedparser.parse(body).entries] if status == 200 else []
+
+    with running(config) as daemon, daemon.diagnosed():
+        shown = wait_for(lambda: titles("world"), 120, "the first publish")
+        assert any("Survey 2" in t for t in shown)
+        b = _by_path(config)["b.txt"]
+        _ok(config, "stories", "hide", b, "--topic", "world")
+        _ok(config, "stories", "pin", b, "--topic", "picks")
+        # The daemon sees the command's change stamps on a tick and republishes.
+        wait_for(
+            lambda: not any("Survey 2" in t for t in titles("world")),
+            60,
+            "the hidden story gone from its topic's feed",
+        )
+        wait_for(
+            lambda: any("Survey 2" in t for t in titles("picks")),
+            60,
+            "the pinned story in its topic's feed",
+        )

@@ -187,9 +187,9 @@ def _edit(state: State, kind: str, story: str, **args: Any) -> None:
         story_id = story_id_of(ctx.store, story)
         if kind == "merge":
             args["other"] = story_id_of(ctx.store, args["other"])
-        if kind in ("hide", "pin") and args.get("topic") is not None:
-            if state.config.topic(args["topic"]) is None:
-                fail(ConfigError(f"unknown topic {args['topic']!r}", key="topics"))
+        topic = args.get("topic")
+        if kind in ("hide", "pin") and topic is not None and state.config.topic(topic) is None:
+            fail(ConfigError(f"unknown topic {args['topic']!r}", key="topics"))
         try:
             kept, dirty = ctx.store.edit_story(
                 kind, story_id, now=ctx.clock(), matchers=ctx.matchers, **args

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 from aggregator.model import Item, Poll, SourceSpec, SourceState, Story
 from aggregator.store.batch import SourceWrite
 from aggregator.store.outline import TopicView
-from aggregator.store.stories import RebuildReport
+from aggregator.store.rebuild import RebuildReport
 from aggregator.store.values import (
     FileChange,
     FileRecord,

@@ -521,8 +521,7 @@ class _Batch:
         self._insert(item, story_id, values, new_story=action is Action.NEW, tomb=tomb)
         if self.near.enabled:
             rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
-            shown = match if rule == "near" else None
-            rule = shown.rule if shown else rule
+            rule, shown = (match.rule, match) if rule == "near" and match else (rule, None)
             self.index.add(item, sketch, story_id, rule, match=shown, now=self.now)
         if action is Action.JOIN:
             return self._joined(story_id, match)
@@ -689,7 +688,6 @@ class _Batch:
         story_index.forget_keys(conn, keys)
         _insert(story_index_table, conn.dialect).run_rows(conn, bands)
         _insert(story_joins, conn.dialect).run(conn, joins)
-        self.index.write_vectors()
         self.new_stories, self.new_entries, self.new_topics = [], [], []
         self.touched, self.untombed = [], []
 

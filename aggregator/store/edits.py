@@ -151,7 +151,7 @@ def enforce(conn: Connection, *, now: datetime) -> frozenset[str]:
     ).all()
     if not rows:
         return frozenset()
-    held = {s for s in conn.execute(sa.select(stories.c.id)).scalars()}
+    held = set(conn.execute(sa.select(stories.c.id)).scalars())
     #: (story, topic or None) -> "hide" or "pin"
     wanted: dict[tuple[str, str | None], str] = {}
     for row in rows:

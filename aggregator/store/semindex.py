@@ -95,7 +95,7 @@ class SemanticMatch:
 
 
 def language_of(item: Item, settings: NearDupSettings) -> str | None:
-    """The language the semantic signal treats the entry in; None when the model does not know it."""
+    """The language the semantic signal treats an entry in; None: the model does not know it."""
     tag = (item.language or "").lower()
     base = tag.split("-")[0]
     if base not in settings.semantic_languages:

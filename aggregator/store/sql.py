@@ -18,14 +18,13 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from aggregator.model import Item, NearDupSettings, Poll, SourceSpec, SourceState, Story, utc
-from aggregator.store import batch, edits, stamps
-from aggregator.store import entries as entry_ops
-from aggregator.store import stories as story_index
+from aggregator.store import batch, stamps
 from aggregator.store.batch import SourceWrite
 from aggregator.store.database import Database
+from aggregator.store.desk import RebuildReport, StoryDesk, enforce
 from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
 from aggregator.store.outline import TopicView
@@ -72,6 +71,7 @@ class SQLStore:
         self.entries = Entries(db, near=self.near)
         self.topics = Topics(db)
         self.polls = PollHistory(db)
+        self.desk = StoryDesk(db, self.near)
 
     @property
     def engine(self) -> Engine:
@@ -197,7 +197,7 @@ class SQLStore:
         with self.db.write() as conn:
             reports = batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
             # An editor's hides and pins hold whatever the batch re-matched.
-            held = edits.enforce(conn, now=now)
+            held = enforce(conn, now=now)
             if held and reports:
                 reports[-1] = reports[-1] + IngestReport(dirty_topics=held)
             return reports
@@ -246,14 +246,8 @@ class SQLStore:
         return self.entries.story_ids()
 
     def find_story_ids(self, text: str, *, limit: int = 10) -> list[str]:
-        """The stories ``text`` names: a whole id, with or without ``urn:uuid:``, or its start.
-
-        Returns:
-            The id itself when it is stored, else (sorted, at most ``limit``)
-            every id that starts with ``text`` or with ``urn:uuid:`` + ``text``.
-        """
-        with self.db.read() as conn:
-            return story_index.find_story_ids(conn, text, limit=limit)
+        """The stories ``text`` names (see :meth:`StoryDesk.find_story_ids`)."""
+        return self.desk.find_story_ids(text, limit=limit)
 
     def entry_contents(
         self, source: str, identities: Sequence[str]
@@ -270,75 +264,28 @@ class SQLStore:
         return self.entries.recent_contents(source, limit)
 
     def story_rows(self, topic: str | None = None) -> list[dict[str, Any]]:
-        """Every story (or a topic's) with its topics and entries, oldest first.
-
-        Each entry names its source, identity (the guid or atom:id as the
-        source published it), canonical link, origin and, for seed files,
-        the file's path relative to its folder (``path``).
-        """
-        with self.db.read() as conn:
-            rows = story_index.story_rows(conn, topic)
-            paths = story_index.seed_paths(conn)
-        for story in rows:
-            for entry in story["entries"]:
-                entry["path"] = paths.get((entry["source"], entry["identity"]))
-        return rows
+        """Every story (or a topic's) with its topics and entries (see :class:`StoryDesk`)."""
+        return self.desk.story_rows(topic)
 
     def story_joins(self, story_id: str) -> list[dict[str, Any]]:
         """How each entry of a story joined it: rule, matched entry, scores."""
-        with self.db.read() as conn:
-            return story_index.join_rows(conn, story_id)
+        return self.desk.story_joins(story_id)
 
     def rebuild_stories(
         self, *, now: datetime, matchers: TopicMatchers
-    ) -> tuple[story_index.RebuildReport, frozenset[str]]:
-        """Re-cluster every entry with the current dedup settings, in one transaction.
-
-        Ids are kept where a cluster persists (see :func:`aggregator.store.stories.rebuild`).
-
-        Returns:
-            The counts and the topics whose documents changed.
-        """
-        now = utc(now)
-
-        def refresh(conn: Connection, story_id: str) -> frozenset[str]:
-            return entry_ops.recanonicalise(
-                conn, story_id, now=now, matchers=matchers, rematch=True
-            )
-
-        with self.db.write() as conn:
-            report, dirty = story_index.rebuild(conn, self.near, now=now, refresh=refresh)
-            # The editor's splits and merges are replayed over the new clustering.
-            return report, dirty | edits.reapply(conn, now=now, matchers=matchers)
+    ) -> tuple[RebuildReport, frozenset[str]]:
+        """Re-cluster every entry with the current dedup settings, keeping ids and edits."""
+        return self.desk.rebuild_stories(now=now, matchers=matchers)
 
     def edit_story(
         self, kind: str, story_id: str, *, now: datetime, matchers: TopicMatchers, **args: Any
     ) -> tuple[str, frozenset[str]]:
-        """An editor's decision (``split``, ``merge``, ``hide``, ``pin``), kept and applied.
-
-        Returns:
-            The story the decision leaves (the split-off one, the merge's
-            winner, else ``story_id``) and the topics whose documents changed.
-        """
-        now = utc(now)
-        with self.db.write() as conn:
-            if kind == "split":
-                return edits.split(
-                    conn, story_id, args["source"], args["identity"], now=now, matchers=matchers
-                )
-            if kind == "merge":
-                return edits.merge_two(conn, story_id, args["other"], now=now, matchers=matchers)
-            if kind == "hide":
-                return story_id, edits.hide(conn, story_id, args.get("topic"), now=now)
-            if kind == "pin":
-                until = utc(args["until"]) if args.get("until") else None
-                return story_id, edits.pin(conn, story_id, args["topic"], until, now=now)
-        raise ValueError(f"unknown story edit {kind!r}")
+        """An editor's decision over a story, kept and applied (see :class:`StoryDesk`)."""
+        return self.desk.edit_story(kind, story_id, now=now, matchers=matchers, **args)
 
     def story_edits(self, story_id: str) -> list[dict[str, Any]]:
         """The editor's decisions that name a story, oldest first."""
-        with self.db.read() as conn:
-            return edits.edit_rows(conn, story_id)
+        return self.desk.story_edits(story_id)
 
     # -- topics --------------------------------------------------------------
 
@@ -357,7 +304,7 @@ class SQLStore:
         """
         dirty = self.topics.sync_topics(queries, matchers, now=now)
         with self.db.write() as conn:
-            return dirty | edits.enforce(conn, now=utc(now))
+            return dirty | enforce(conn, now=utc(now))
 
     def topic_stories(self, topic: str) -> list[Story]:
         """Every story in a topic, newest first by (published, id)."""
