@@ -146,7 +146,7 @@ def rebuild(
         sketch = neardup.sketch(item, settings) if settings.enabled else None
         if sketch is not None:
             match = find_near(conn, item, sketch, settings, now=now)
-            match = match or semantic_match(meaning, item, now=now)
+            match = semantic_match(match, meaning, item, now=now)
             if match is not None:
                 rule = rule if targets else "near"
                 matched = [(match.source, match.identity), *((s, i) for _, s, i in match.others)]

@@ -187,11 +187,11 @@ class SemanticView:
             self._embedded[pair] = self._model.embed([text])[0]
         return self._embedded[pair]
 
-    def match(self, item: Item, *, now: datetime) -> SemanticMatch | None:
-        """The stored or batch entry the new one paraphrases, if the scores agree."""
+    def match(self, item: Item, *, now: datetime) -> list[SemanticMatch]:
+        """The stored or batch entries the new one paraphrases (scores agree), best first."""
         language = language_of(item, self.settings)
         if language is None:
-            return None
+            return []
         from aggregator.semantic import Vector, cosine
 
         body = neardup.body_text(item)
@@ -228,10 +228,8 @@ class SemanticView:
                 story, cand_item.source, cand_item.identity, similarity, agreement, hours
             )
             found.append((-similarity, story, match))
-        if not found:
-            return None
         found.sort(key=lambda f: (f[0], f[1]))
-        return found[0][2]
+        return [f[2] for f in found]
 
     def add(self, item: Item, story_id: str, key: int) -> None:
         """Index an entry this batch stores (its row written by :meth:`write`)."""

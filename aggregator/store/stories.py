@@ -10,6 +10,7 @@ keeps the index and every worker sees the same one. The precise check is
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -331,7 +332,7 @@ class NearIndex:
         ranked = (self._mine.get(key) or self._stored.get(key) for key in _ranked(counts))
         candidates = (c for c in ranked if c is not None)
         found = _match(item, sketch, candidates, self.settings, now=now, seen=self._seen)
-        return found or semantic_match(self.semantic, item, now=now)
+        return semantic_match(found, self.semantic, item, now=now)
 
     def add(
         self,
@@ -490,14 +491,24 @@ def _join_row(
 
 
 def semantic_match(
-    view: semindex.SemanticView | None, item: Item, *, now: datetime
+    near: NearMatch | None, view: semindex.SemanticView | None, item: Item, *, now: datetime
 ) -> NearMatch | None:
-    """A paraphrase match as a :class:`NearMatch` (rule ``semantic``), if the view finds one."""
-    found = view.match(item, now=now) if view is not None else None
-    if found is None or view is None:
-        return None
-    reason = found.reason(view.settings)
-    score = Score(0.0, 0.0, (), True, reason)
+    """The near match with the paraphrases the semantic view finds (the best one if none).
+
+    Every paraphrase in another story than the match's is named in its
+    ``others``: the entry bridges them, as a near duplicate of two stories
+    does, so the clusters do not depend on which telling arrived first.
+    """
+    found = view.match(item, now=now) if view is not None else []
+    if not found or view is None:
+        return near
+    named = {(m.story_id, m.source, m.identity) for m in found}
+    if near is not None:
+        others = {*near.others, *named} - {(near.story_id, near.source, near.identity)}
+        return dataclasses.replace(near, others=tuple(sorted(others)))
+    best = found[0]
+    score = Score(0.0, 0.0, (), True, best.reason(view.settings))
+    others = tuple(sorted(named - {(best.story_id, best.source, best.identity)}))
     return NearMatch(
-        found.story_id, found.source, found.identity, score, (), "semantic", found.similarity
+        best.story_id, best.source, best.identity, score, others, "semantic", best.similarity
     )
