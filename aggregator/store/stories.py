@@ -508,7 +508,7 @@ def semantic_match(
         return dataclasses.replace(near, others=tuple(sorted(others)))
     best = found[0]
     score = Score(0.0, 0.0, (), True, best.reason(view.settings))
-    others = tuple(sorted(named - {(best.story_id, best.source, best.identity)}))
+    rest = tuple(sorted(named - {(best.story_id, best.source, best.identity)}))
     return NearMatch(
-        best.story_id, best.source, best.identity, score, others, "semantic", best.similarity
+        best.story_id, best.source, best.identity, score, rest, "semantic", best.similarity
     )
