@@ -73,7 +73,8 @@ class Model:
 
         with safe_open(str(weights), framework="np", device="cpu") as f:
             matrix = f.get_tensor("embedding.weight")
-        self._matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        # Kept as shipped (float16: 16 MB); a text's rows are averaged in float32.
+        self._matrix = np.ascontiguousarray(matrix)
         self._tokenizer = Tokenizer.from_file(str(tokenizer))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(_MAX_TOKENS)
@@ -90,7 +91,10 @@ class Model:
         top = self._matrix.shape[0] - 1
         for enc in encoded:
             ids = np.clip(np.asarray(enc.ids, dtype=np.int64), 0, top)
-            pooled = self._matrix[ids].mean(axis=0) if ids.size else np.zeros(DIM, dtype=np.float32)
+            if ids.size:
+                pooled = self._matrix[ids].mean(axis=0, dtype=np.float32)
+            else:
+                pooled = np.zeros(DIM, dtype=np.float32)
             out.append(quantise(pooled))
         return out
 
