@@ -262,7 +262,8 @@ def main() -> int:
     )
     print("load average: {:.1f} {:.1f} {:.1f} on {} cores".format(*os.getloadavg(), os.cpu_count()))
     worst = statistics.median(every_wall)
-    print(f"target: placing median <= 10 ms -> {'met' if worst <= 0.010 else 'NOT met'} (worst case)")
+    verdict = "met" if worst <= 0.010 else "NOT met"
+    print(f"target: placing median <= 10 ms -> {verdict} (worst case)")
     return 0
 
 

@@ -40,7 +40,12 @@ def stories_cmd(
     explain_id: str | None,
     rebuild: bool,
 ) -> None:
-    """List stories with the entries each one merged; edit them with the commands below."""
+    """List stories with the entries each one merged; edit them with the commands below.
+
+    An editor's decisions (split, merge, hide --topic T, pin --topic T --until TIME) are kept
+    in the store: re-ingest, --rebuild and migrate keep them, and a running daemon
+    republishes within a tick.
+    """
     if click_ctx.invoked_subcommand is not None:
         return
     _list_stories(click_ctx.find_object(State), topic, as_json, explain_id, rebuild)
