@@ -53,6 +53,10 @@ class VectorIndex:
 
     def _grow(self) -> None:
         size = max(1024, 2 * len(self._keys))
+        if len(self._row) < self._n // 2:
+            self._compact()
+            if self._n < len(self._keys):
+                return
         for name in ("_keys", "_codes", "_times", "_langs"):
             old = getattr(self, name)
             new = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
@@ -71,6 +75,24 @@ class VectorIndex:
         self._langs[n] = self._lang_ids.setdefault(language, len(self._lang_ids) + 1)
         self._row[key] = n
         self._n += 1
+
+    def extend(
+        self, keys: list[int], codes: bytes, times: list[float], languages: list[str]
+    ) -> None:
+        """Index many entries (``codes``: theirs, concatenated), replacing what the keys held."""
+        for key in keys:
+            self.discard(key)
+        count = len(keys)
+        while self._n + count > len(self._keys):
+            self._grow()
+        n = self._n
+        self._keys[n : n + count] = keys
+        self._codes[n : n + count] = np.frombuffer(codes, dtype=np.uint64).reshape(count, _WORDS)
+        self._times[n : n + count] = times
+        ids = self._lang_ids
+        self._langs[n : n + count] = [ids.setdefault(x, len(ids) + 1) for x in languages]
+        self._row.update(zip(keys, range(n, n + count), strict=True))
+        self._n += count
 
     def discard(self, key: int) -> None:
         """Forget an entry (its row stays, never matched again)."""
@@ -92,9 +114,24 @@ class VectorIndex:
         if not rows.size:
             return []
         query = np.frombuffer(code, dtype=np.uint64)
-        distance = _popcount(self._codes[rows] ^ query)
+        if rows.size > n // 4:
+            # Most entries are in the window: scan them all, no copy of the codes.
+            everything = _popcount(self._codes[:n] ^ query)
+            distance = everything[rows]
+        else:
+            distance = _popcount(self._codes[rows] ^ query)
         if rows.size > limit:
             best = np.argpartition(distance, limit)[:limit]
             rows, distance = rows[best], distance[best]
         order = np.lexsort((self._keys[rows], distance))
         return [int(k) for k in self._keys[rows[order]]]
+
+    def _compact(self) -> None:
+        """Drop the rows of discarded entries (most of them are)."""
+        live = np.asarray(sorted(self._row.values()), dtype=np.int64)
+        count = live.size
+        for name in ("_keys", "_codes", "_times", "_langs"):
+            array = getattr(self, name)
+            array[:count] = array[live]
+        self._n = count
+        self._row = {int(k): i for i, k in enumerate(self._keys[:count])}

@@ -191,6 +191,15 @@ def test_the_index_searches_the_window_and_the_language_only() -> None:
     index.discard(1)
     assert index.nearest(near, language="en", since=0, until=2000, limit=5) == [2]
     assert len(index) == 3 and index.nbytes > 0
+    # In bulk, replacing what a key held; the rows of discarded keys are compacted away.
+    many = list(range(10, 3000))
+    index.extend(many, far * len(many), [1000.0] * len(many), ["en"] * len(many))
+    index.extend([2], near, [1000.0], ["en"])
+    for key in many[:2500]:
+        index.discard(key)
+    index.extend([5000], near, [1000.0], ["en"])
+    found = index.nearest(near, language="en", since=0, until=2000, limit=3)
+    assert found[:2] == [2, 5000] and len(index) == 3 + 490 + 1
 
 
 # -- the store ----------------------------------------------------------------------

@@ -117,18 +117,26 @@ class _Cache:
 
         self.index: VectorIndex = VectorIndex()
         self.last = 0
-        self.seqs: dict[int, int] = {}
+        #: the seqs read that are within the margin below ``last``
+        self.recent: set[int] = set()
         self.lock = threading.Lock()
 
     def refresh(self, conn: Connection) -> None:
+        """Read the rows written since the last read (and any committed late within the margin)."""
         with self.lock:
-            rows = conn.execute(_SELECT_NEW, {"k_seq": max(0, self.last - _SEQ_MARGIN)})
-            for row in rows:
-                if self.seqs.get(row.entry_key, 0) >= row.seq:
-                    continue
-                self.seqs[row.entry_key] = row.seq
-                self.index.add(row.entry_key, row.code, row.published.timestamp(), row.language)
-                self.last = max(self.last, row.seq)
+            rows = conn.execute(_SELECT_NEW, {"k_seq": max(0, self.last - _SEQ_MARGIN)}).all()
+            fresh = sorted((r for r in rows if r.seq not in self.recent), key=lambda r: r.seq)
+            if fresh:
+                self.index.extend(
+                    [r.entry_key for r in fresh],
+                    b"".join(r.code for r in fresh),
+                    [r.published.timestamp() for r in fresh],
+                    [r.language for r in fresh],
+                )
+                self.last = max(self.last, fresh[-1].seq)
+            floor = self.last - _SEQ_MARGIN
+            self.recent = {s for s in self.recent if s > floor}
+            self.recent.update(r.seq for r in rows if r.seq > floor)
 
 
 _CACHES: dict[str, _Cache] = {}
