@@ -35,6 +35,11 @@ from aggregator.store.values import TopicMatchers
 __all__ = ["EditError", "edit_rows", "enforce", "hide", "merge_two", "pin", "reapply", "split"]
 
 
+_HIDES_AND_PINS = (
+    sa.select(story_edits).where(story_edits.c.kind.in_(["hide", "pin"])).order_by(story_edits.c.id)
+)
+
+
 class EditError(ValueError):
     """An edit that cannot be made (an entry not in the story, a story merged with itself)."""
 
@@ -144,11 +149,7 @@ def enforce(conn: Connection, *, now: datetime) -> frozenset[str]:
     A hide made after a pin of the same story and topic wins, and the other
     way round: the later decision holds.
     """
-    rows = conn.execute(
-        sa.select(story_edits)
-        .where(story_edits.c.kind.in_(["hide", "pin"]))
-        .order_by(story_edits.c.id)
-    ).all()
+    rows = conn.execute(_HIDES_AND_PINS).all()
     if not rows:
         return frozenset()
     held = set(conn.execute(sa.select(stories.c.id)).scalars())

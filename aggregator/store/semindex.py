@@ -124,7 +124,9 @@ class _Cache:
     def refresh(self, conn: Connection) -> None:
         """Read the rows written since the last read (and any committed late within the margin)."""
         with self.lock:
-            rows = conn.execute(_SELECT_NEW, {"k_seq": max(0, self.last - _SEQ_MARGIN)}).all()
+            # SQLite commits writers in turn (seqs arrive in order); PostgreSQL may not.
+            margin = _SEQ_MARGIN if conn.dialect.name == "postgresql" else 0
+            rows = conn.execute(_SELECT_NEW, {"k_seq": max(0, self.last - margin)}).all()
             fresh = sorted((r for r in rows if r.seq not in self.recent), key=lambda r: r.seq)
             if fresh:
                 self.index.extend(
@@ -134,7 +136,7 @@ class _Cache:
                     [r.language for r in fresh],
                 )
                 self.last = max(self.last, fresh[-1].seq)
-            floor = self.last - _SEQ_MARGIN
+            floor = self.last - margin
             self.recent = {s for s in self.recent if s > floor}
             self.recent.update(r.seq for r in rows if r.seq > floor)
 
@@ -204,7 +206,7 @@ class SemanticView:
 
         body = neardup.body_text(item)
         vector = self._vector(item, body)
-        mine = specifics.specifics(item.title, body, lead_words=self.settings.lead_words)
+        mine: specifics.Specifics | None = None
         window = self.settings.semantic_window
         when = item.published.timestamp()
         span = window.total_seconds()
@@ -213,11 +215,12 @@ class SemanticView:
         )
         found: list[tuple[float, str, SemanticMatch]] = []
         rows = self._conn.execute(_SELECT_CANDIDATES, {"k_keys": keys}) if keys else ()
-        pool: list[tuple[Any, Vector, str, str]] = [
-            (r, Vector(r.vector, r.scale, r.code), r.title, neardup.body_text_html(r.content_html))
-            for r in rows
+        # The body of a stored candidate is read only once its cosine and time have passed.
+        pool: list[tuple[Any, Vector, str, str | None]] = [
+            (r, Vector(r.vector, r.scale, r.code), r.title, None) for r in rows
         ]
         pool += [(m, m.vector, m.title, m.body) for m in self._mine if m.language == language]
+        lead_words = self.settings.lead_words
         for cand, cand_vector, title, cand_body in pool:
             cand_item = cand.item if isinstance(cand, _Mine) else cand
             if (cand_item.source, cand_item.identity) == (item.source, item.identity):
@@ -226,7 +229,10 @@ class SemanticView:
             similarity = cosine(vector, cand_vector)
             if apart > window or similarity < self.settings.similarity:
                 continue
-            theirs = specifics.specifics(title, cand_body, lead_words=self.settings.lead_words)
+            if cand_body is None:
+                cand_body = neardup.body_text_html(cand.content_html)
+            mine = mine or specifics.specifics(item.title, body, lead_words=lead_words)
+            theirs = specifics.specifics(title, cand_body, lead_words=lead_words)
             agreement = specifics.agree(mine, theirs)
             if not agreement.same:
                 continue
