@@ -20,13 +20,21 @@ __all__ = ["VectorIndex"]
 _WORDS = 4  # 256 bits
 
 
+#: the distance of rows outside the window (above any real one, at most 256)
+_FAR = 0xFFFF
+
+
 def _popcount(words: np.ndarray) -> np.ndarray:
-    """Set bits per row of 64-bit words (numpy 1.26 has no bitwise_count)."""
+    """Set bits per row of four 64-bit words, as uint16 (numpy 1.26 has no bitwise_count)."""
     if hasattr(np, "bitwise_count"):
-        counted: np.ndarray = np.bitwise_count(words).sum(axis=1, dtype=np.int64)
-        return counted
+        # Four column adds: a row-wise sum(axis=1) is ten times slower.
+        counts = np.bitwise_count(words)
+        total: np.ndarray = counts[:, 0].astype(np.uint16)
+        for column in range(1, _WORDS):
+            total += counts[:, column]
+        return total
     bits = np.unpackbits(words.view(np.uint8), axis=1)
-    summed: np.ndarray = bits.sum(axis=1, dtype=np.int64)
+    summed: np.ndarray = bits.sum(axis=1, dtype=np.uint16)
     return summed
 
 
@@ -110,19 +118,23 @@ class VectorIndex:
         n = self._n
         times = self._times[:n]
         mask = (self._langs[:n] == lang) & (times >= since) & (times <= until)
-        rows = np.flatnonzero(mask)
-        if not rows.size:
+        inside = int(np.count_nonzero(mask))
+        if not inside:
             return []
         query = np.frombuffer(code, dtype=np.uint64)
-        if rows.size > n // 4:
+        if inside > n // 4:
             # Most entries are in the window: scan them all, no copy of the codes.
-            everything = _popcount(self._codes[:n] ^ query)
-            distance = everything[rows]
+            distance = _popcount(self._codes[:n] ^ query)
+            distance[~mask] = _FAR
+            rows = np.arange(n)
         else:
+            rows = np.flatnonzero(mask)
             distance = _popcount(self._codes[rows] ^ query)
         if rows.size > limit:
             best = np.argpartition(distance, limit)[:limit]
             rows, distance = rows[best], distance[best]
+        kept = distance != _FAR
+        rows, distance = rows[kept], distance[kept]
         order = np.lexsort((self._keys[rows], distance))
         return [int(k) for k in self._keys[rows[order]]]
 
