@@ -19,10 +19,11 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from aggregator.model import Vector
 
 __all__ = ["DIM", "Model", "Vector", "cosine", "load", "model_files"]
 
@@ -32,17 +33,6 @@ _WEIGHTS = "weights/l2_supercat_256.safetensors"
 _TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
 #: tokens embedded per text: the title and lead say what the story is
 _MAX_TOKENS = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Vector:
-    """One text's embedding as stored: int8 components times ``scale``, and its sign bits."""
-
-    #: DIM int8 values
-    values: bytes
-    scale: float
-    #: DIM / 8 bytes: bit i set when component i is positive
-    code: bytes
 
 
 class MissingModel(RuntimeError):
@@ -111,7 +101,8 @@ def quantise(vector: np.ndarray) -> Vector:
 
 
 def cosine(a: Vector, b: Vector) -> float:
-    """The cosine similarity of two stored vectors."""
+    """The cosine similarity of two stored vectors (numpy; :func:`aggregator.model.Vector.cosine`
+    gives the same without it)."""
     x = np.frombuffer(a.values, dtype=np.int8).astype(np.float32)
     y = np.frombuffer(b.values, dtype=np.int8).astype(np.float32)
     return float(x @ y) * a.scale * b.scale

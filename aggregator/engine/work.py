@@ -161,7 +161,7 @@ def finish_digest(
             ItemRecord(
                 item,
                 keys=(dedup.link_key(item), dedup.content_key(item)),
-                sketch=neardup.sketch(item, near_on) if near_on is not None else None,
+                sketch=sketch_of(item, near_on) if near_on is not None else None,
                 topics=matchers.matching_many((item,), names)[0],
             )
         )
@@ -223,7 +223,7 @@ def digest_seed_files(
         ItemRecord(
             item,
             keys=(dedup.link_key(item), dedup.content_key(item)),
-            sketch=neardup.sketch(item, near_on) if near_on is not None else None,
+            sketch=sketch_of(item, near_on) if near_on is not None else None,
             topics=names,
         )
         for item, names in zip(items, matched_topics(items, topics, now), strict=True)
@@ -313,3 +313,16 @@ def _read_seed_file(
         items=tuple(items),
         removed=removed,
     )
+
+
+def sketch_of(item: Item, near: NearDupSettings) -> neardup.Sketch | None:
+    """The item's near-duplicate sketch, with its embedding when ``dedup.semantic`` is on.
+
+    Made here, in a parse worker, so the daemon's own process never loads the model.
+    """
+    sketch = neardup.sketch(item, near)
+    if sketch is None or not near.semantic:
+        return sketch
+    from aggregator.store.semindex import meaning
+
+    return replace(sketch, meaning=meaning(item, near))

@@ -146,7 +146,7 @@ def rebuild(
         sketch = neardup.sketch(item, settings) if settings.enabled else None
         if sketch is not None:
             match = find_near(conn, item, sketch, settings, now=now)
-            match = semantic_match(match, meaning, item, now=now)
+            match = semantic_match(match, meaning, item, now=now, sketch=sketch)
             if match is not None:
                 rule = rule if targets else "near"
                 matched = [(match.source, match.identity), *((s, i) for _, s, i in match.others)]
@@ -169,7 +169,7 @@ def rebuild(
         shown = match if rule in ("near", "semantic") else None
         record_join(conn, item, row.story_id, rule, match=shown, now=now)
         if meaning is not None:
-            meaning.add(item, row.story_id, entry_key(*key))
+            meaning.add(item, row.story_id, entry_key(*key), sketch)
     grouped: dict[int, list[tuple[str, str]]] = {}
     for key, n in cluster_of.items():
         grouped.setdefault(root(n), []).append(key)

@@ -26,14 +26,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator import neardup, specifics
-from aggregator.model import Item, NearDupSettings
+from aggregator.model import Item, NearDupSettings, Vector
+from aggregator.neardup import Sketch
 from aggregator.store.schema import entries, story_joins, story_vectors
 
 if TYPE_CHECKING:
-    from aggregator.semantic import Vector
     from aggregator.vecindex import VectorIndex
 
-__all__ = ["SemanticMatch", "SemanticView", "language_of", "semantic_text"]
+__all__ = ["SemanticMatch", "SemanticView", "language_of", "meaning", "semantic_text"]
 
 #: candidates whose exact cosine is computed, nearest sign bits first
 CANDIDATES = 16
@@ -175,11 +175,8 @@ class SemanticView:
     def __init__(
         self, conn: Connection, settings: NearDupSettings, *, replay: bool = False
     ) -> None:
-        from aggregator import semantic
-
         self._conn = conn
         self.settings = settings
-        self._model = semantic.load()
         self._replay = replay
         if replay:
             self._own: _Cache = _Cache()
@@ -190,22 +187,27 @@ class SemanticView:
         self._rows: list[dict[str, Any]] = []
         self._embedded: dict[tuple[str, str], Vector] = {}
 
-    def _vector(self, item: Item, body: str) -> Vector:
+    def _vector(self, item: Item, body: str, sketch: Sketch | None) -> Vector:
+        """The entry's embedding: the one its sketch carries, else made here (loading the model)."""
+        if sketch is not None and sketch.meaning is not None:
+            return sketch.meaning
         pair = (item.source, item.identity)
         if pair not in self._embedded:
+            from aggregator import semantic
+
             text = semantic_text(item.title, body, self.settings)
-            self._embedded[pair] = self._model.embed([text])[0]
+            self._embedded[pair] = semantic.load().embed([text])[0]
         return self._embedded[pair]
 
-    def match(self, item: Item, *, now: datetime) -> list[SemanticMatch]:
+    def match(
+        self, item: Item, *, now: datetime, sketch: Sketch | None = None
+    ) -> list[SemanticMatch]:
         """The stored or batch entries the new one paraphrases (scores agree), best first."""
         language = language_of(item, self.settings)
         if language is None:
             return []
-        from aggregator.semantic import Vector, cosine
-
         body = neardup.body_text(item)
-        vector = self._vector(item, body)
+        vector = self._vector(item, body, sketch)
         mine: specifics.Specifics | None = None
         window = self.settings.semantic_window
         when = item.published.timestamp()
@@ -226,7 +228,7 @@ class SemanticView:
             if (cand_item.source, cand_item.identity) == (item.source, item.identity):
                 continue
             apart = abs(cand_item.published - item.published)
-            similarity = cosine(vector, cand_vector)
+            similarity = vector.cosine(cand_vector)
             if apart > window or similarity < self.settings.similarity:
                 continue
             if cand_body is None:
@@ -245,13 +247,13 @@ class SemanticView:
         found.sort(key=lambda f: (f[0], f[1]))
         return [f[2] for f in found]
 
-    def add(self, item: Item, story_id: str, key: int) -> None:
+    def add(self, item: Item, story_id: str, key: int, sketch: Sketch | None = None) -> None:
         """Index an entry this batch stores (its row written by :meth:`write`)."""
         language = language_of(item, self.settings)
         if language is None:
             return
         body = neardup.body_text(item)
-        vector = self._vector(item, body)
+        vector = self._vector(item, body, sketch)
         row = {
             "entry_key": key,
             "published": item.published,
@@ -284,6 +286,16 @@ class SemanticView:
             key = _entry_key(m.item)
             self._own.index.add(key, m.vector.code, m.item.published.timestamp(), m.language)
         self._mine = []
+
+
+def meaning(item: Item, settings: NearDupSettings) -> Vector | None:
+    """An entry's embedding, made where the sketch is (a parse worker); None in another language."""
+    if language_of(item, settings) is None:
+        return None
+    from aggregator import semantic
+
+    text = semantic_text(item.title, neardup.body_text(item), settings)
+    return semantic.load().embed([text])[0]
 
 
 def _entry_key(item: Item) -> int:

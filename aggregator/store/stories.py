@@ -139,7 +139,7 @@ def index_entry(
     conn.execute(_DELETE_BANDS, {"k_key": key})
     if settings is not None and settings.semantic:
         conn.execute(_DELETE_VECTOR, {"k_key": key})
-        semindex.SemanticView(conn, settings, replay=True).add(item, "", key)
+        semindex.SemanticView(conn, settings, replay=True).add(item, "", key, sketch)
     if sketch is None or not sketch.bands:
         return
     conn.execute(
@@ -332,7 +332,7 @@ class NearIndex:
         ranked = (self._mine.get(key) or self._stored.get(key) for key in _ranked(counts))
         candidates = (c for c in ranked if c is not None)
         found = _match(item, sketch, candidates, self.settings, now=now, seen=self._seen)
-        return semantic_match(found, self.semantic, item, now=now)
+        return semantic_match(found, self.semantic, item, now=now, sketch=sketch)
 
     def add(
         self,
@@ -349,7 +349,7 @@ class NearIndex:
         self._keys.append(key)
         self._joins.append(_join_row(item, key, story_id, rule, match, now))
         if self.semantic is not None:
-            self.semantic.add(item, story_id, key)
+            self.semantic.add(item, story_id, key, sketch)
         if sketch is None or not sketch.bands:
             self._mine.pop(key, None)
             return
@@ -491,7 +491,12 @@ def _join_row(
 
 
 def semantic_match(
-    near: NearMatch | None, view: semindex.SemanticView | None, item: Item, *, now: datetime
+    near: NearMatch | None,
+    view: semindex.SemanticView | None,
+    item: Item,
+    *,
+    now: datetime,
+    sketch: Sketch | None = None,
 ) -> NearMatch | None:
     """The near match with the paraphrases the semantic view finds (the best one if none).
 
@@ -499,7 +504,7 @@ def semantic_match(
     ``others``: the entry bridges them, as a near duplicate of two stories
     does, so the clusters do not depend on which telling arrived first.
     """
-    found = view.match(item, now=now) if view is not None else []
+    found = view.match(item, now=now, sketch=sketch) if view is not None else []
     if not found or view is None:
         return near
     named = {(m.story_id, m.source, m.identity) for m in found}
