@@ -13,10 +13,10 @@ once, then times the dispatch tick two ways:
 
 With ``--rest`` (``--rest --semantic``: with ``dedup: {semantic: true}``), instead:
 ``aggregator run`` on a copy of the default config (``config/aggregator.yaml`` and ``seeds/``)
-in a fresh data folder; the tree's PSS is sampled every 50 ms from start-up until the daemon is at rest (the
-seeds published and the parse workers stopped for being idle, after
-``ingest.idle_after``, 1 min by default), then ten times a second apart: the
-peak during start-up and the median at rest are printed.
+in a fresh data folder; the tree's PSS is sampled every 50 ms from start-up until the
+daemon is at rest (the seeds published and the parse workers stopped for being idle, after
+``ingest.idle_after``, 1 min by default), then ten times a second apart: the peak during
+start-up and the median at rest are printed.
 
 Run: ``python benchmarks/bench_daemon.py [N ...]`` or
 ``python benchmarks/bench_daemon.py --rest [--semantic]``
