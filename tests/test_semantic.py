@@ -303,3 +303,56 @@ def test_stories_explain_shows_a_paraphrases_scores_and_rebuild_keeps_it(tmp_pat
     assert run_cli(config, "stories", "--rebuild").returncode == 0
     again = json.loads(run_cli(config, "stories", "--json").stdout)
     assert [s["id"] for s in again] == [story]
+
+
+_DAEMON_PROBE = """
+import asyncio, json, sys
+from pathlib import Path
+from aggregator.config import load_config
+from aggregator.daemon import Daemon, DaemonSettings
+
+config = load_config(Path(sys.argv[1]))
+daemon = Daemon(config, DaemonSettings(watch=False))
+feed = config.data_dir / "public" / "topics" / "port.atom"
+
+async def main():
+    running = asyncio.create_task(daemon.run())
+    async with asyncio.timeout(200):
+        while not (feed.exists() and feed.read_bytes().count(b"</entry>") == 1):
+            await asyncio.sleep(0.05)
+    model = ("tokenizers", "safetensors", "aggregator.semantic")
+    loaded = sorted(m for m in model if m in sys.modules)
+    daemon.stop()
+    await running
+    print(json.dumps(loaded))
+
+asyncio.run(main())
+"""
+
+
+def test_the_daemon_joins_a_paraphrase_without_loading_the_model_itself(tmp_path: Path) -> None:
+    """The parse workers embed beside the sketch: the daemon's process holds no model."""
+    from .daemonkit import free_port
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name, (title, body) in (("a.txt", ORIGINAL), ("b.txt", PARAPHRASE)):
+        (seeds / name).write_text(f"{title}\n\n{body}\n", encoding="utf-8")
+    config = tmp_path / "aggregator.yaml"
+    config.write_text(
+        f"data_dir: var\nserver: {{port: {free_port()}}}\ndedup: {{semantic: true}}\n"
+        "sources:\n  - {name: seeds, path: seeds}\n"
+        "topics:\n  - {name: port, query: Rotterdam}\n",
+        encoding="utf-8",
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _DAEMON_PROBE, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**__import__("os").environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    # one story in the feed: the paraphrase joined; the model stayed in the workers
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
