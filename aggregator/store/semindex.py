@@ -248,9 +248,13 @@ class SemanticView:
         return [f[2] for f in found]
 
     def add(self, item: Item, story_id: str, key: int, sketch: Sketch | None = None) -> None:
-        """Index an entry this batch stores (its row written by :meth:`write`)."""
+        """Index an entry this batch stores (its row written by :meth:`write`).
+
+        An entry too short to sketch is not indexed (nor matched): the same
+        bodies the near-duplicate rules leave to exact repeats.
+        """
         language = language_of(item, self.settings)
-        if language is None:
+        if language is None or sketch is None:
             return
         body = neardup.body_text(item)
         vector = self._vector(item, body, sketch)
