@@ -14,21 +14,22 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aggregator import dedup, neardup
+from aggregator import dedup
 from aggregator.engine.digests import FeedDigest, SeedDigest
 from aggregator.engine.match import build_matchers, matched_topics
+from aggregator.engine.sketches import sketch_of
 from aggregator.errors import SeedFileError
 from aggregator.model import (
     FileChange,
     FileRecord,
     Item,
+    NearDupSettings,
     Origin,
     ParsedDocument,
     RawEntry,
     SourceSpec,
     TopicSpec,
 )
-from aggregator.neardup import NearDupSettings
 from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.records import ItemRecord
@@ -313,16 +314,3 @@ def _read_seed_file(
         items=tuple(items),
         removed=removed,
     )
-
-
-def sketch_of(item: Item, near: NearDupSettings) -> neardup.Sketch | None:
-    """The item's near-duplicate sketch, with its embedding when ``dedup.semantic`` is on.
-
-    Made here, in a parse worker, so the daemon's own process never loads the model.
-    """
-    sketch = neardup.sketch(item, near)
-    if sketch is None or not near.semantic:
-        return sketch
-    from aggregator.store.semindex import meaning
-
-    return replace(sketch, meaning=meaning(item, near))
