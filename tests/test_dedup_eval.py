@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import DATA, REPO
 
 
@@ -46,6 +48,7 @@ def test_clusters_do_not_depend_on_arrival_order(tmp_path: Path) -> None:
     assert len({run.partition() for run in runs}) == 1, report
 
 
+@pytest.mark.timeout(600)
 def test_the_semantic_signal_joins_paraphrases_on_the_labelled_and_held_out_sets(
     tmp_path: Path,
 ) -> None:
@@ -63,6 +66,7 @@ def test_the_semantic_signal_joins_paraphrases_on_the_labelled_and_held_out_sets
         assert on.tp > off.tp and on.fp == off.fp == 0, report
 
 
+@pytest.mark.timeout(600)
 def test_with_the_semantic_signal_clusters_do_not_depend_on_arrival_order(
     tmp_path: Path,
 ) -> None:

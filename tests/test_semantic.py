@@ -281,6 +281,7 @@ def test_the_signal_applies_only_where_the_model_knows_the_language(
     assert len(stories) == (1 if joined else 2)
 
 
+@pytest.mark.timeout(600)
 def test_stories_explain_shows_a_paraphrases_scores_and_rebuild_keeps_it(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds"
     seeds.mkdir()
@@ -330,6 +331,7 @@ asyncio.run(main())
 """
 
 
+@pytest.mark.timeout(600)
 def test_the_daemon_joins_a_paraphrase_without_loading_the_model_itself(tmp_path: Path) -> None:
     """The parse workers embed beside the sketch: the daemon's process holds no model."""
     from .daemonkit import free_port

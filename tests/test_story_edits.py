@@ -86,6 +86,8 @@ def _holds(config: Path, split_id: str, a: str, b: str) -> None:
 
 
 @pytest.mark.postgres
+# About forty command runs, each a fresh interpreter: minutes on a busy two-core machine.
+@pytest.mark.timeout(900)
 def test_editorial_commands_hold_through_reingest_rebuild_and_migrate(tmp_path: Path) -> None:
     config = _setup(tmp_path)
     _ok(config, "update")
@@ -109,6 +111,12 @@ def test_editorial_commands_hold_through_reingest_rebuild_and_migrate(tmp_path: 
 
     explained = _ok(config, "stories", "--explain", a)
     assert "editor: split" in explained and "editor: hide" in explained
+    shown = json.loads(_ok(config, "stories", "--explain", a, "--json"))
+    assert [e["edit"] for e in shown["editor"]] == ["split", "hide"]
+    assert shown["editor"][0]["other"] == split_id
+    # explain TOPIC ID: the editor's hide overrides the query
+    why = _ok(config, "explain", "world", a)
+    assert "editor: hide (topic world): overrides the query" in why
 
     # The same files again, then one of them changed: nothing undone.
     _ok(config, "update")
@@ -133,6 +141,7 @@ def test_editorial_commands_hold_through_reingest_rebuild_and_migrate(tmp_path: 
         _holds(config, split_id, a, b)
 
 
+@pytest.mark.timeout(600)
 def test_a_split_story_id_is_stable_and_bad_edits_fail_clearly(tmp_path: Path) -> None:
     config = _setup(tmp_path)
     _ok(config, "update")
@@ -153,6 +162,7 @@ def test_a_split_story_id_is_stable_and_bad_edits_fail_clearly(tmp_path: Path) -
     assert _stories(config, "--topic", "picks") == []
 
 
+@pytest.mark.timeout(600)
 def test_a_running_daemon_applies_an_edit_made_beside_it(tmp_path: Path) -> None:
     config = _setup(tmp_path)
     port = free_port()

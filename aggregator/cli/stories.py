@@ -72,8 +72,8 @@ def _list_stories(
             return
         if explain_id is not None:
             story_id = story_id_of(ctx.store, explain_id)
-            _print_joins(story_id, ctx.store.story_joins(story_id), as_json)
-            print_edits(ctx.store.story_edits(story_id), as_json)
+            edits = [_edit_json(r) for r in ctx.store.story_edits(story_id)]
+            _print_joins(story_id, ctx.store.story_joins(story_id), edits, as_json)
             return
         rows = ctx.store.story_rows(topic)
     data = [
@@ -139,7 +139,9 @@ def _published_guid(entry: dict[str, Any]) -> str | None:
     return guid
 
 
-def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> None:
+def _print_joins(
+    story_id: str, joins: list[dict[str, Any]], edits: list[dict[str, Any]], as_json: bool
+) -> None:
     data = [
         {
             "source": j["source"],
@@ -157,7 +159,8 @@ def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> N
         for j in joins
     ]
     if as_json:
-        click.echo(json.dumps({"id": story_id, "entries": data}, indent=2, ensure_ascii=False))
+        doc = {"id": story_id, "entries": data, "editor": edits}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     for d in data:
         how = {"new": "started the story", "link": "same canonical link", "content": "same text"}
@@ -165,26 +168,23 @@ def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> N
         if d["matched"]:
             line += f" (vs {d['matched']['source']}: {d['matched']['identity']})"
         out_console.print(f"{d['source']}: {d['identity']}: {line}", markup=False)
-
-
-def print_edits(rows: list[dict[str, Any]], as_json: bool) -> None:
-    """The editor's decisions over a story, one line each (JSON: one object per line)."""
-    for r in rows:
-        data = {
-            "edit": r["kind"],
-            "story": r["story_id"],
-            "other": r["other_story"],
-            "entry": f"{r['source']}:{r['identity']}" if r["source"] else None,
-            "topic": r["topic"],
-            "until": iso(r["until"]),
-            "made_at": iso(r["made_at"]),
-        }
-        if as_json:
-            click.echo(json.dumps(data, ensure_ascii=False), err=True)
-            continue
-        what = {k: v for k, v in data.items() if v and k not in ("edit", "story")}
+    for e in edits:
+        what = {k: v for k, v in e.items() if v and k not in ("edit", "story")}
         shown = ", ".join(f"{k} {v}" for k, v in what.items())
-        out_console.print(f"editor: {r['kind']} ({shown})", markup=False)
+        out_console.print(f"editor: {e['edit']} ({shown})", markup=False)
+
+
+def _edit_json(r: dict[str, Any]) -> dict[str, Any]:
+    """An editor's decision over a story, as ``stories --explain`` shows it."""
+    return {
+        "edit": r["kind"],
+        "story": r["story_id"],
+        "other": r["other_story"],
+        "entry": f"{r['source']}:{r['identity']}" if r["source"] else None,
+        "topic": r["topic"],
+        "until": iso(r["until"]),
+        "made_at": iso(r["made_at"]),
+    }
 
 
 def _edit(state: State, kind: str, story: str, **args: Any) -> None:
