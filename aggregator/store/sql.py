@@ -303,6 +303,8 @@ class SQLStore:
             Topics whose membership was recomputed or dropped.
         """
         dirty = self.topics.sync_topics(queries, matchers, now=now)
+        if not dirty:
+            return dirty  # nothing re-matched: no write (read-only commands open a context too)
         with self.db.write() as conn:
             return dirty | enforce(conn, now=utc(now))
 
