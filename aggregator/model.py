@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
+from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -38,6 +40,7 @@ __all__ = [
     "TopicChange",
     "TopicOutline",
     "TopicSpec",
+    "Vector",
     "Via",
     "WebhookTarget",
     "not_in_future",
@@ -227,6 +230,36 @@ class NearDupSettings:
     window: timedelta = timedelta(days=14)
     #: words of the lead searched for numbers by the follow-up guard
     lead_words: int = 60
+    #: paraphrases: the semantic signal finds candidates, the specifics decide
+    semantic: bool = False
+    #: cosine similarity of title and lead a candidate needs
+    similarity: float = 0.78
+    #: a semantic candidate must be published within this time of the new entry
+    semantic_window: timedelta = timedelta(hours=36)
+    #: languages the model knows (an entry in another keeps the other rules)
+    semantic_languages: tuple[str, ...] = ("en",)
+    #: join a paraphrase in another of those languages
+    cross_language: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Vector:
+    """One text's embedding as stored: int8 components times ``scale``, and its sign bits.
+
+    Made by :mod:`aggregator.semantic` (in a parse worker, or wherever the model is
+    loaded); read here without numpy, so the daemon's own process needs no model.
+    """
+
+    #: DIM int8 values
+    values: bytes
+    scale: float
+    #: DIM / 8 bytes: bit i set when component i is positive
+    code: bytes
+
+    def cosine(self, other: Vector) -> float:
+        """The cosine similarity with another stored vector, in plain Python."""
+        dot: int = sum(map(operator.mul, array("b", self.values), array("b", other.values)))
+        return dot * self.scale * other.scale
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from itertools import filterfalse, pairwise
 
 from aggregator._text import cached_tokens, html_to_text
-from aggregator.model import Item, NearDupSettings
+from aggregator.model import Item, NearDupSettings, Vector
 from aggregator.topics import tokens
 
 __all__ = [
@@ -64,6 +64,8 @@ class Sketch:
     numbers: frozenset[str]
     #: one LSH key per band (signed 64-bit, to fit BIGINT)
     bands: tuple[int, ...]
+    #: the title and lead's embedding, made beside the sketch with ``dedup.semantic``
+    meaning: Vector | None = None
 
     @property
     def shingles(self) -> frozenset[int]:

@@ -11,14 +11,15 @@ once, then times the dispatch tick two ways:
   the tick only selects and queues (the fetches themselves are bounded by the
   worker and connection limits, not by the tick).
 
-With ``--rest``, instead: ``aggregator run`` on a copy of the default config
-(``config/aggregator.yaml`` and ``seeds/``) in a fresh data folder; the tree's
-PSS is sampled every 50 ms from start-up until the daemon is at rest (the
-seeds published and the parse workers stopped for being idle, after
-``ingest.idle_after``, 1 min by default), then ten times a second apart: the
-peak during start-up and the median at rest are printed.
+With ``--rest`` (``--rest --semantic``: with ``dedup: {semantic: true}``), instead:
+``aggregator run`` on a copy of the default config (``config/aggregator.yaml`` and ``seeds/``)
+in a fresh data folder; the tree's PSS is sampled every 50 ms from start-up until the
+daemon is at rest (the seeds published and the parse workers stopped for being idle, after
+``ingest.idle_after``, 1 min by default), then ten times a second apart: the peak during
+start-up and the median at rest are printed.
 
-Run: ``python benchmarks/bench_daemon.py [N ...]`` or ``python benchmarks/bench_daemon.py --rest``
+Run: ``python benchmarks/bench_daemon.py [N ...]`` or
+``python benchmarks/bench_daemon.py --rest [--semantic]``
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def measure(n: int) -> dict[str, float]:
     }
 
 
-def rest() -> None:
+def rest(*, semantic: bool = False) -> None:
     import shutil
     import socket
     import urllib.request
@@ -142,6 +143,8 @@ def rest() -> None:
             port = s.getsockname()[1]
         text = (REPO / "config" / "aggregator.yaml").read_text(encoding="utf-8")
         text = text.replace("port: 8080", f"port: {port}").replace("8080", str(port))
+        if semantic:
+            text += "\ndedup: {semantic: true}\n"
         config = folder / "config" / "aggregator.yaml"
         config.write_text(text, encoding="utf-8")
         argv = [sys.executable, "-m", "aggregator", "--config", str(config), "run"]
@@ -176,8 +179,8 @@ def rest() -> None:
 
 
 def main() -> None:
-    if sys.argv[1:] == ["--rest"]:
-        rest()
+    if sys.argv[1:2] == ["--rest"]:
+        rest(semantic="--semantic" in sys.argv[2:])
         return
     if len(sys.argv) == 3 and sys.argv[1] == "--one":
         print(json.dumps(measure(int(sys.argv[2]))))

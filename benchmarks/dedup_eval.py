@@ -16,7 +16,7 @@ seeded random orders, into a fresh store each, and reports each order's
 scores and the min/max over them: the clusters must not depend on which
 version arrived first (an entry that bridges two stories merges them).
 
-Run: ``python benchmarks/dedup_eval.py [--set DIR] [--json] [--orders N [--seed S]]``
+Run: ``python benchmarks/dedup_eval.py [--set DIR] [--json] [--orders N [--seed S]] [--semantic]``
 Targets (tests/test_dedup_eval.py): precision >= 0.98, easy recall >= 0.95,
 no hard negative merged.
 """
@@ -41,7 +41,7 @@ from itertools import combinations
 from pathlib import Path
 
 from aggregator.dedup import link_key
-from aggregator.model import Item
+from aggregator.model import Item, NearDupSettings
 from aggregator.normalise import html_to_text, normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.store import open_store
@@ -242,13 +242,17 @@ def baselines(items: dict[str, Item]) -> dict[str, Callable[[str, str], bool]]:
     }
 
 
-def evaluate(set_dir: Path, work: Path) -> list[Scores]:
-    """Run the pipeline over the set in ``work``; the pipeline's scores first, then baselines."""
+def evaluate(set_dir: Path, work: Path, *, semantic: bool = False) -> list[Scores]:
+    """Run the pipeline over the set in ``work``; the pipeline's scores first, then baselines.
+
+    ``semantic``: with ``dedup: {semantic: true}`` (paraphrases joined).
+    """
     labels = json.loads((set_dir / "labels.json").read_text(encoding="utf-8"))
     items = read_items(set_dir)
     titles = {k: i.title for k, i in items.items()}
     with serve(set_dir / "feeds") as base_url:
-        config = write_config(work, base_url, set_dir)
+        extra = "dedup: {semantic: true}\n" if semantic else ""
+        config = write_config(work, base_url, set_dir, extra)
         run_cli(config, "update", "--json")
     clusters = pipeline_clusters(config)
     missing = sorted(set(labels["versions"]) - set(clusters))
@@ -260,13 +264,15 @@ def evaluate(set_dir: Path, work: Path) -> list[Scores]:
     return results
 
 
-def order_clusters(items: dict[str, Item], order: list[str], db: Path) -> dict[str, str]:
+def order_clusters(
+    items: dict[str, Item], order: list[str], db: Path, *, semantic: bool = False
+) -> dict[str, str]:
     """Ingest the items one by one in ``order`` into a fresh SQLite store; key -> story id.
 
     Each item is its own transaction, as if every version arrived in a poll
     of its own, so the order decides which story each version meets first.
     """
-    store = open_store(f"sqlite:///{db}")
+    store = open_store(f"sqlite:///{db}", near=NearDupSettings(semantic=semantic))
     try:
         for n, key in enumerate(order):
             store.ingest([items[key]], now=ORDER_T0 + timedelta(minutes=n), matchers={})
@@ -297,7 +303,9 @@ class OrderRun:
         return frozenset(frozenset(g) for g in groups.values())
 
 
-def evaluate_orders(set_dir: Path, work: Path, seeds: Sequence[int]) -> list[OrderRun]:
+def evaluate_orders(
+    set_dir: Path, work: Path, seeds: Sequence[int], *, semantic: bool = False
+) -> list[OrderRun]:
     """Score the store's clustering over seeded random arrival orders of the labelled versions.
 
     The versions are parsed and normalised as the pipeline does
@@ -314,7 +322,7 @@ def evaluate_orders(set_dir: Path, work: Path, seeds: Sequence[int]) -> list[Ord
     for seed in seeds:
         order = sorted(items)
         random.Random(seed).shuffle(order)
-        clusters = order_clusters(items, order, work / f"order-{seed}.db")
+        clusters = order_clusters(items, order, work / f"order-{seed}.db", semantic=semantic)
         same = functools.partial(_same_story, clusters)
         runs.append(OrderRun(seed, score("aggregator", labels, same, titles), clusters))
     return runs
@@ -388,18 +396,21 @@ def main() -> int:
         help="instead, ingest the versions in N seeded random orders and report min/max",
     )
     parser.add_argument("--seed", type=int, default=1, help="first seed of --orders")
+    parser.add_argument(
+        "--semantic", action="store_true", help="with dedup: {semantic: true} (paraphrases)"
+    )
     args = parser.parse_args()
     if args.orders:
         with tempfile.TemporaryDirectory() as tmp:
             seeds = range(args.seed, args.seed + args.orders)
-            runs = evaluate_orders(args.set, Path(tmp), seeds)
+            runs = evaluate_orders(args.set, Path(tmp), seeds, semantic=args.semantic)
         if args.json:
             print(json.dumps([{"seed": r.seed, **r.scores.as_dict()} for r in runs], indent=2))
         else:
             print(order_report(runs))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
-        results = evaluate(args.set, Path(tmp))
+        results = evaluate(args.set, Path(tmp), semantic=args.semantic)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

@@ -48,7 +48,17 @@ CONFINED = {
     "re2": {"aggregator._pattern"},
     "py3langid": {"aggregator.language"},
     # language detection's model, and MinHash for near-duplicate stories
-    "numpy": {"aggregator.language", "aggregator.minhash"},
+    # (and the semantic signal's embeddings and their brute-force search)
+    "numpy": {
+        "aggregator.language",
+        "aggregator.minhash",
+        "aggregator.semantic",
+        "aggregator.vecindex",
+    },
+    # the semantic extra: wordllama's shipped weights and tokenizer, opened by path
+    "wordllama": {"aggregator.semantic"},
+    "safetensors": {"aggregator.semantic"},
+    "tokenizers": {"aggregator.semantic"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
     "starlette": {"aggregator.web", "aggregator.web.server", "aggregator.web.callbacks"},
@@ -58,6 +68,8 @@ CONFINED = {
         "aggregator.store.batch",
         "aggregator.store.copy",
         "aggregator.store.database",
+        "aggregator.store.desk",
+        "aggregator.store.edits",
         "aggregator.store.entries",
         "aggregator.store.files",
         "aggregator.store.listing",
@@ -67,7 +79,9 @@ CONFINED = {
         "aggregator.store.polls",
         "aggregator.store.push",
         "aggregator.store.rules",
+        "aggregator.store.rebuild",
         "aggregator.store.schema",
+        "aggregator.store.semindex",
         "aggregator.store.sources",
         "aggregator.store.sql",
         "aggregator.store.stamps",

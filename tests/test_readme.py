@@ -116,6 +116,15 @@ def test_the_commands_of_the_table_run_as_written(tmp_path: Path) -> None:
     ok("explain", topic, story, "--json", "--now", when)
     ok("stories", "--explain", story)
     ok("stories", "--rebuild")
+    every = json.loads(ok("stories", "--json"))
+    joined = next((s for s in every if len(s["entries"]) > 1), None)
+    if joined is not None:
+        entry = joined["entries"][-1]
+        ok("stories", "split", joined["id"], f"{entry['source']}:{entry['identity']}")
+    ok("stories", "merge", every[0]["id"], every[-1]["id"])
+    ok("stories", "hide", story, "--topic", topic)
+    ok("stories", "hide", story)
+    ok("stories", "pin", story, "--topic", topic, "--until", when)
     ok("export-opml", "--out", str(tmp_path / "sources.opml"))
     ok("import-opml", str(opml), "--into", str(tmp_path / "config" / "sources.d" / "feeds.yaml"))
     ok("check", "--strict")  # the imported source loads

@@ -62,3 +62,23 @@ def test_seed_files_look_pasted(tmp_path: Path) -> None:
         assert caption and not caption.endswith(":"), path.name
         assert "(IP): " in text and "Read More:" in text, path.name
         assert "http" not in text, f"{path.name}: a seed carries no link"
+
+
+def test_the_held_out_set_matches_its_corpus() -> None:
+    """tests/data/stories-heldout: written apart for the semantic signal, built the same way."""
+    held_out = DATA / "stories-heldout"
+    spec = importlib.util.spec_from_file_location("story_set_build", SET / "build.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files = module.build(held_out)
+    written = {
+        str(p.relative_to(held_out)): p.read_text(encoding="utf-8")
+        for sub in ("feeds", "seeds")
+        for p in (held_out / sub).iterdir()
+    }
+    written["labels.json"] = (held_out / "labels.json").read_text(encoding="utf-8")
+    assert written == files, "run python tests/data/stories/build.py tests/data/stories-heldout"
+    labels = json.loads(files["labels.json"])
+    kinds = Counter(v["variation"] for v in labels["versions"].values())
+    assert kinds["paraphrase"] >= 8 and len(labels["hard_negatives"]) >= 6

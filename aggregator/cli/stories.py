@@ -21,7 +21,7 @@ from aggregator.errors import (
 )
 
 
-@main.command("stories")
+@main.group("stories", invoke_without_command=True)
 @click.option("--topic", default=None, help="Only the stories of this topic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the stories as JSON.")
 @click.option(
@@ -32,13 +32,31 @@ from aggregator.errors import (
     is_flag=True,
     help="Re-cluster every entry with the current dedup settings, keeping ids.",
 )
-@pass_state
+@click.pass_context
 def stories_cmd(
-    state: State, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool
+    click_ctx: click.Context,
+    topic: str | None,
+    as_json: bool,
+    explain_id: str | None,
+    rebuild: bool,
 ) -> None:
-    """List stories with the entries each one merged."""
+    """List stories with the entries each one merged; edit them with the commands below.
+
+    An editor's decisions (split, merge, hide --topic T, pin --topic T --until TIME) are kept
+    in the store: re-ingest, --rebuild and migrate keep them, and a running daemon
+    republishes within a tick.
+    """
+    if click_ctx.invoked_subcommand is not None:
+        return
+    _list_stories(click_ctx.find_object(State), topic, as_json, explain_id, rebuild)
+
+
+def _list_stories(
+    state: State | None, topic: str | None, as_json: bool, explain_id: str | None, rebuild: bool
+) -> None:
     from rich.table import Table
 
+    assert state is not None
     config = state.config
     if topic is not None and config.topic(topic) is None:
         fail(ConfigError(f"unknown topic {topic!r}", file=str(config.path), key="topics"))
@@ -54,7 +72,8 @@ def stories_cmd(
             return
         if explain_id is not None:
             story_id = story_id_of(ctx.store, explain_id)
-            _print_joins(story_id, ctx.store.story_joins(story_id), as_json)
+            edits = [_edit_json(r) for r in ctx.store.story_edits(story_id)]
+            _print_joins(story_id, ctx.store.story_joins(story_id), edits, as_json)
             return
         rows = ctx.store.story_rows(topic)
     data = [
@@ -120,7 +139,9 @@ def _published_guid(entry: dict[str, Any]) -> str | None:
     return guid
 
 
-def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> None:
+def _print_joins(
+    story_id: str, joins: list[dict[str, Any]], edits: list[dict[str, Any]], as_json: bool
+) -> None:
     data = [
         {
             "source": j["source"],
@@ -131,13 +152,15 @@ def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> N
             else None,
             "containment": j["containment"],
             "resemblance": j["resemblance"],
+            "similarity": j["similarity"],
             "reason": j["reason"],
             "joined_at": iso(j["joined_at"]),
         }
         for j in joins
     ]
     if as_json:
-        click.echo(json.dumps({"id": story_id, "entries": data}, indent=2, ensure_ascii=False))
+        doc = {"id": story_id, "entries": data, "editor": edits}
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     for d in data:
         how = {"new": "started the story", "link": "same canonical link", "content": "same text"}
@@ -145,3 +168,91 @@ def _print_joins(story_id: str, joins: list[dict[str, Any]], as_json: bool) -> N
         if d["matched"]:
             line += f" (vs {d['matched']['source']}: {d['matched']['identity']})"
         out_console.print(f"{d['source']}: {d['identity']}: {line}", markup=False)
+    for e in edits:
+        what = {k: v for k, v in e.items() if v and k not in ("edit", "story")}
+        shown = ", ".join(f"{k} {v}" for k, v in what.items())
+        out_console.print(f"editor: {e['edit']} ({shown})", markup=False)
+
+
+def _edit_json(r: dict[str, Any]) -> dict[str, Any]:
+    """An editor's decision over a story, as ``stories --explain`` shows it."""
+    return {
+        "edit": r["kind"],
+        "story": r["story_id"],
+        "other": r["other_story"],
+        "entry": f"{r['source']}:{r['identity']}" if r["source"] else None,
+        "topic": r["topic"],
+        "until": iso(r["until"]),
+        "made_at": iso(r["made_at"]),
+    }
+
+
+def _edit(state: State, kind: str, story: str, **args: Any) -> None:
+    with state.context() as ctx:
+        story_id = story_id_of(ctx.store, story)
+        if kind == "merge":
+            args["other"] = story_id_of(ctx.store, args["other"])
+        topic = args.get("topic")
+        if kind in ("hide", "pin") and topic is not None and state.config.topic(topic) is None:
+            fail(ConfigError(f"unknown topic {args['topic']!r}", key="topics"))
+        try:
+            kept, dirty = ctx.store.edit_story(
+                kind, story_id, now=ctx.clock(), matchers=ctx.matchers, **args
+            )
+        except ValueError as exc:
+            click.echo(f"aggregator: error: {exc}", err=True)
+            raise SystemExit(2) from exc
+    topics = ", ".join(sorted(dirty)) or "none"
+    out_console.print(f"{kind}: {kept}; topics to republish: {topics}", markup=False)
+
+
+@stories_cmd.command("split")
+@click.argument("story")
+@click.argument("entry", metavar="SOURCE:IDENTITY")
+@pass_state
+def split_cmd(state: State, story: str, entry: str) -> None:
+    """Take ENTRY out of STORY into a story of its own (a stable new id)."""
+    source, sep, identity = entry.partition(":")
+    if not sep or not identity:
+        click.echo(f"aggregator: error: {entry!r}: give the entry as SOURCE:IDENTITY", err=True)
+        raise SystemExit(2)
+    _edit(state, "split", story, source=source, identity=identity)
+
+
+@stories_cmd.command("merge")
+@click.argument("story")
+@click.argument("other")
+@pass_state
+def merge_cmd(state: State, story: str, other: str) -> None:
+    """Merge two stories: the older keeps its id."""
+    _edit(state, "merge", story, other=other)
+
+
+@stories_cmd.command("hide")
+@click.argument("story")
+@click.option("--topic", default=None, help="Only from this topic (default: every topic).")
+@pass_state
+def hide_cmd(state: State, story: str, topic: str | None) -> None:
+    """Keep STORY out of a topic, or of every topic."""
+    _edit(state, "hide", story, topic=topic)
+
+
+@stories_cmd.command("pin")
+@click.argument("story")
+@click.option("--topic", required=True, help="The topic to keep the story in.")
+@click.option(
+    "--until", default=None, metavar="TIME", help="ISO 8601 time the pin ends (default: never)."
+)
+@pass_state
+def pin_cmd(state: State, story: str, topic: str, until: str | None) -> None:
+    """Keep STORY in TOPIC whatever its query says, until TIME."""
+    from datetime import datetime
+
+    when = None
+    if until is not None:
+        try:
+            when = datetime.fromisoformat(until.replace("Z", "+00:00"))
+        except ValueError:
+            click.echo(f"aggregator: error: --until {until!r}: not an ISO 8601 time", err=True)
+            raise SystemExit(2) from None
+    _edit(state, "pin", story, topic=topic, until=when)

@@ -248,9 +248,37 @@ def explain_cmd(
     if story_id is not None and not found:
         click.echo(f"aggregator: error: unknown story {story_id!r}", err=True)
         sys.exit(EXIT_CONFIG)
+    # An editor's hide or pin of this story in this topic overrides the query.
+    edits = _editor(state.config, found[0].story.id, topic) if story_id is not None else []
     if as_json:
-        click.echo(json.dumps([_verdict_json(v) for v in found], indent=2, ensure_ascii=False))
+        data = [_verdict_json(v) for v in found]
+        if story_id is not None:
+            data[0]["editor"] = [{"edit": e["kind"], "topic": e["topic"]} for e in edits]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     out_console.print(f"topic {topic}: {matcher.query}", markup=False)
     for verdict in found:
         _print_verdict(verdict, mark="in " if verdict.matched else "out")
+    for e in edits:
+        until = f" until {iso(e['until'])}" if e["until"] else ""
+        scope = f"topic {e['topic']}" if e["topic"] else "every topic"
+        line = f"editor: {e['kind']} ({scope}{until}): overrides the query"
+        out_console.print(line, markup=False)
+
+
+def _editor(config: Config, story_id: str, topic: str) -> list[dict[str, Any]]:
+    """The editor's hides and pins of a story that concern ``topic``."""
+    from aggregator.store import open_store
+
+    store = open_store(config.store_url)
+    try:
+        rows = store.story_edits(story_id)
+    finally:
+        store.close()
+    return [
+        r
+        for r in rows
+        if r["kind"] in ("hide", "pin")
+        and r["story_id"] == story_id
+        and r["topic"] in (None, topic)
+    ]

@@ -233,6 +233,12 @@ class _Dedup(_Model):
     rows: int = Field(3, ge=1, le=32)
     #: a candidate must be published, or stored, within this time of the new entry
     window: Duration = timedelta(days=14)
+    #: paraphrases: embeddings find candidates, the specifics decide (the ``semantic`` extra)
+    semantic: bool = False
+    similarity: float = Field(0.78, gt=0.0, le=1.0)
+    semantic_window: Duration = timedelta(hours=36)
+    semantic_languages: tuple[str, ...] = ("en",)
+    cross_language: bool = False
 
     @model_validator(mode="after")
     def _ordered(self) -> _Dedup:

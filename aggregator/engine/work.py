@@ -14,14 +14,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aggregator import dedup, neardup
+from aggregator import dedup
 from aggregator.engine.digests import FeedDigest, SeedDigest
 from aggregator.engine.match import build_matchers, matched_topics, split_by_rules
+from aggregator.engine.sketches import sketch_of
 from aggregator.errors import SeedFileError
 from aggregator.model import (
     FileChange,
     FileRecord,
     Item,
+    NearDupSettings,
     Origin,
     ParsedDocument,
     RawEntry,
@@ -29,7 +31,6 @@ from aggregator.model import (
     SourceSpec,
     TopicSpec,
 )
-from aggregator.neardup import NearDupSettings
 from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.records import ItemRecord
@@ -170,7 +171,7 @@ def finish_digest(
             ItemRecord(
                 item,
                 keys=(dedup.link_key(item), dedup.content_key(item)),
-                sketch=neardup.sketch(item, near_on) if near_on is not None else None,
+                sketch=sketch_of(item, near_on) if near_on is not None else None,
                 topics=matchers.matching_many((item,), names)[0],
             )
         )
@@ -233,7 +234,7 @@ def digest_seed_files(
         ItemRecord(
             item,
             keys=(dedup.link_key(item), dedup.content_key(item)),
-            sketch=neardup.sketch(item, near_on) if near_on is not None else None,
+            sketch=sketch_of(item, near_on) if near_on is not None else None,
             topics=names,
         )
         for item, names in zip(items, matched_topics(items, topics, now), strict=True)

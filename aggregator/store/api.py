@@ -11,7 +11,7 @@ from aggregator.model import Item, Poll, RuleDrop, SourceSpec, SourceState, Stor
 from aggregator.store.batch import SourceWrite
 from aggregator.store.outline import TopicView
 from aggregator.store.push import PushState
-from aggregator.store.stories import RebuildReport
+from aggregator.store.rebuild import RebuildReport
 from aggregator.store.values import (
     FileChange,
     FileRecord,
@@ -183,6 +183,16 @@ class Store(Protocol):
         self, *, now: datetime, matchers: TopicMatchers
     ) -> tuple[RebuildReport, frozenset[str]]:
         """Re-cluster every entry with the current dedup settings, keeping ids."""
+        ...
+
+    def edit_story(
+        self, kind: str, story_id: str, *, now: datetime, matchers: TopicMatchers, **args: Any
+    ) -> tuple[str, frozenset[str]]:
+        """An editor's decision over a story (split, merge, hide, pin), kept and applied."""
+        ...
+
+    def story_edits(self, story_id: str) -> list[dict[str, Any]]:
+        """The editor's decisions that name a story, oldest first."""
         ...
 
     # -- topics --------------------------------------------------------------

@@ -521,7 +521,7 @@ class _Batch:
         self._insert(item, story_id, values, new_story=action is Action.NEW, tomb=tomb)
         if self.near.enabled:
             rule = "new" if action is Action.NEW else entry_ops.join_rule(link_match, content_match)
-            shown = match if rule == "near" else None
+            rule, shown = (match.rule, match) if rule == "near" and match else (rule, None)
             self.index.add(item, sketch, story_id, rule, match=shown, now=self.now)
         if action is Action.JOIN:
             return self._joined(story_id, match)
@@ -610,7 +610,7 @@ class _Batch:
     ) -> IngestReport:
         self.flush()
         if self.near.enabled:
-            story_index.index_entry(self.conn, item, sketch)
+            story_index.index_entry(self.conn, item, sketch, self.near)
         key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
         self.conn.execute(entries.update().where(key).values(**values, last_seen=self.now))
         dirty = entry_ops.refresh_story(self.conn, story_id, now=self.now, matchers=self.matchers)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -37,9 +38,11 @@ __all__ = [
     "source_rules",
     "sources",
     "stories",
+    "story_edits",
     "story_index",
     "story_joins",
     "story_topics",
+    "story_vectors",
     "tombstones",
     "topics",
     "webhook_cursors",
@@ -303,6 +306,42 @@ story_joins = Table(
     Column("resemblance", Float),
     Column("reason", Text),
     Column("joined_at", UTCDateTime, nullable=False),
+    #: the cosine similarity of a semantic join (``dedup: {semantic: true}``)
+    Column("similarity", Float),
+)
+
+#: each entry's embedding for the semantic signal: int8 components, their scale, sign bits
+story_vectors = Table(
+    "story_vectors",
+    metadata,
+    #: a rewrite of an entry's row takes a new seq: a process's index reads what is new
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("entry_key", BigInteger, nullable=False, unique=True),
+    Column("published", UTCDateTime, nullable=False),
+    Column("language", String(20), nullable=False),
+    Column("scale", Float, nullable=False),
+    Column("code", LargeBinary, nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+)
+
+#: an editor's decisions over stories, applied in id order (and again after ``--rebuild``)
+story_edits = Table(
+    "story_edits",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: split, merge, hide, pin
+    Column("kind", String(10), nullable=False),
+    Column("story_id", String(100), nullable=False, index=True),
+    #: merge: the story merged into ``story_id``; split: the new story's id
+    Column("other_story", String(100)),
+    #: split: the entry taken out
+    Column("source", String(200)),
+    Column("identity", Text),
+    #: hide (None: every topic) and pin
+    Column("topic", String(200)),
+    #: pin: until when
+    Column("until", UTCDateTime),
+    Column("made_at", UTCDateTime, nullable=False),
 )
 
 #: one row per poll of a source (the last POLLS_KEPT of each), for the status page

@@ -18,7 +18,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from aggregator.model import (
     Item,
@@ -31,10 +31,9 @@ from aggregator.model import (
     utc,
 )
 from aggregator.store import batch, stamps
-from aggregator.store import entries as entry_ops
-from aggregator.store import stories as story_index
 from aggregator.store.batch import SourceWrite
 from aggregator.store.database import Database
+from aggregator.store.desk import RebuildReport, StoryDesk, enforce
 from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
 from aggregator.store.outline import TopicView
@@ -88,6 +87,7 @@ class SQLStore:
         self.push = PushState(db)
         #: the sources' rules log (part of the sources)
         self.rules = self.sources.rules
+        self.desk = StoryDesk(db, self.near)
 
     @property
     def engine(self) -> Engine:
@@ -238,7 +238,12 @@ class SQLStore:
         """
         now = utc(now)
         with self.db.write() as conn:
-            return batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
+            reports = batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
+            # An editor's hides and pins hold whatever the batch re-matched.
+            held = enforce(conn, now=now)
+            if held and reports:
+                reports[-1] = reports[-1] + IngestReport(dirty_topics=held)
+            return reports
 
     def remove_entries(
         self,
@@ -284,14 +289,8 @@ class SQLStore:
         return self.entries.story_ids()
 
     def find_story_ids(self, text: str, *, limit: int = 10) -> list[str]:
-        """The stories ``text`` names: a whole id, with or without ``urn:uuid:``, or its start.
-
-        Returns:
-            The id itself when it is stored, else (sorted, at most ``limit``)
-            every id that starts with ``text`` or with ``urn:uuid:`` + ``text``.
-        """
-        with self.db.read() as conn:
-            return story_index.find_story_ids(conn, text, limit=limit)
+        """The stories ``text`` names (see :meth:`StoryDesk.find_story_ids`)."""
+        return self.desk.find_story_ids(text, limit=limit)
 
     def entry_contents(
         self, source: str, identities: Sequence[str]
@@ -312,44 +311,28 @@ class SQLStore:
         return self.entries.published_times(source, utc(since))
 
     def story_rows(self, topic: str | None = None) -> list[dict[str, Any]]:
-        """Every story (or a topic's) with its topics and entries, oldest first.
-
-        Each entry names its source, identity (the guid or atom:id as the
-        source published it), canonical link, origin and, for seed files,
-        the file's path relative to its folder (``path``).
-        """
-        with self.db.read() as conn:
-            rows = story_index.story_rows(conn, topic)
-            paths = story_index.seed_paths(conn)
-        for story in rows:
-            for entry in story["entries"]:
-                entry["path"] = paths.get((entry["source"], entry["identity"]))
-        return rows
+        """Every story (or a topic's) with its topics and entries (see :class:`StoryDesk`)."""
+        return self.desk.story_rows(topic)
 
     def story_joins(self, story_id: str) -> list[dict[str, Any]]:
         """How each entry of a story joined it: rule, matched entry, scores."""
-        with self.db.read() as conn:
-            return story_index.join_rows(conn, story_id)
+        return self.desk.story_joins(story_id)
 
     def rebuild_stories(
         self, *, now: datetime, matchers: TopicMatchers
-    ) -> tuple[story_index.RebuildReport, frozenset[str]]:
-        """Re-cluster every entry with the current dedup settings, in one transaction.
+    ) -> tuple[RebuildReport, frozenset[str]]:
+        """Re-cluster every entry with the current dedup settings, keeping ids and edits."""
+        return self.desk.rebuild_stories(now=now, matchers=matchers)
 
-        Ids are kept where a cluster persists (see :func:`aggregator.store.stories.rebuild`).
+    def edit_story(
+        self, kind: str, story_id: str, *, now: datetime, matchers: TopicMatchers, **args: Any
+    ) -> tuple[str, frozenset[str]]:
+        """An editor's decision over a story, kept and applied (see :class:`StoryDesk`)."""
+        return self.desk.edit_story(kind, story_id, now=now, matchers=matchers, **args)
 
-        Returns:
-            The counts and the topics whose documents changed.
-        """
-        now = utc(now)
-
-        def refresh(conn: Connection, story_id: str) -> frozenset[str]:
-            return entry_ops.recanonicalise(
-                conn, story_id, now=now, matchers=matchers, rematch=True
-            )
-
-        with self.db.write() as conn:
-            return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
+    def story_edits(self, story_id: str) -> list[dict[str, Any]]:
+        """The editor's decisions that name a story, oldest first."""
+        return self.desk.story_edits(story_id)
 
     # -- topics --------------------------------------------------------------
 
@@ -366,7 +349,11 @@ class SQLStore:
         Returns:
             Topics whose membership was recomputed or dropped.
         """
-        return self.topics.sync_topics(queries, matchers, now=now)
+        dirty = self.topics.sync_topics(queries, matchers, now=now)
+        if not dirty:
+            return dirty  # nothing re-matched: no write (read-only commands open a context too)
+        with self.db.write() as conn:
+            return dirty | enforce(conn, now=utc(now))
 
     def topic_stories(self, topic: str) -> list[Story]:
         """Every story in a topic, newest first by (published, id)."""

@@ -10,10 +10,11 @@ keeps the index and every worker sees the same one. The precise check is
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,23 +23,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator import neardup
-from aggregator.dedup import mint_story_id
 from aggregator.model import Item
 from aggregator.neardup import NearDupSettings, Score, Sketch
+from aggregator.store import semindex
 from aggregator.store.listing import find_story_ids, join_rows, seed_paths, story_rows
-from aggregator.store.rows import item_from_row
 from aggregator.store.schema import (
     entries,
-    stories,
     story_index,
     story_joins,
-    story_topics,
+    story_vectors,
 )
 
 __all__ = [
     "NearIndex",
     "NearMatch",
-    "RebuildReport",
     "entry_key",
     "find_near",
     "find_near_many",
@@ -47,7 +45,6 @@ __all__ = [
     "forget_keys",
     "index_entry",
     "join_rows",
-    "rebuild",
     "record_join",
     "seed_paths",
     "story_rows",
@@ -70,6 +67,7 @@ _SQLITE_SELECT_BANDS = (
 )
 _DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
 _DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
+_DELETE_VECTOR = story_vectors.delete().where(story_vectors.c.entry_key == sa.bindparam("k_key"))
 #: what the precise check needs of a stored candidate, and where its entry is
 _CANDIDATE = (
     entries.c.source,
@@ -118,6 +116,9 @@ class NearMatch:
     #: ``(story_id, source, identity)`` of every other stored entry the new one
     #: is a near-duplicate of, sorted: in another story, the entry bridges them
     others: tuple[tuple[str, str, str], ...] = ()
+    #: ``near`` (shingles) or ``semantic`` (a paraphrase), with its cosine similarity
+    rule: str = "near"
+    similarity: float | None = None
 
     def bridged(self, story_id: str) -> frozenset[str]:
         """The stories other than ``story_id`` (the one joined) that this match also names."""
@@ -130,10 +131,15 @@ def entry_key(source: str, identity: str) -> int:
     return int.from_bytes(hashlib.blake2b(name, digest_size=8).digest(), "big", signed=True)
 
 
-def index_entry(conn: Connection, item: Item, sketch: Sketch | None) -> None:
-    """(Re)write an entry's band rows; an entry too short to sketch gets none."""
+def index_entry(
+    conn: Connection, item: Item, sketch: Sketch | None, settings: NearDupSettings | None = None
+) -> None:
+    """(Re)write an entry's band rows (and vector); an entry too short to sketch gets none."""
     key = entry_key(item.source, item.identity)
     conn.execute(_DELETE_BANDS, {"k_key": key})
+    if settings is not None and settings.semantic:
+        conn.execute(_DELETE_VECTOR, {"k_key": key})
+        semindex.SemanticView(conn, settings, replay=True).add(item, "", key, sketch)
     if sketch is None or not sketch.bands:
         return
     conn.execute(
@@ -147,6 +153,7 @@ def forget_entry(conn: Connection, source: str, identity: str) -> None:
     key = entry_key(source, identity)
     conn.execute(_DELETE_BANDS, {"k_key": key})
     conn.execute(_DELETE_JOIN, {"k_key": key})
+    conn.execute(_DELETE_VECTOR, {"k_key": key})
 
 
 def forget_keys(conn: Connection, keys: Sequence[int]) -> None:
@@ -290,6 +297,8 @@ class NearIndex:
         self._keys: list[int] = []
         self._bands: list[tuple[int, int]] = []
         self._joins: list[dict[str, Any]] = []
+        #: the semantic signal's view (``dedup: {semantic: true}``)
+        self.semantic = semindex.SemanticView(conn, settings) if settings.semantic else None
 
     def look_up(self, batch: Sequence[tuple[Item, Sketch]]) -> None:
         """Fetch the stored band rows and candidates of many new entries in a few queries."""
@@ -322,7 +331,8 @@ class NearIndex:
                 counts[key] = counts.get(key, 0) + 1
         ranked = (self._mine.get(key) or self._stored.get(key) for key in _ranked(counts))
         candidates = (c for c in ranked if c is not None)
-        return _match(item, sketch, candidates, self.settings, now=now, seen=self._seen)
+        found = _match(item, sketch, candidates, self.settings, now=now, seen=self._seen)
+        return semantic_match(found, self.semantic, item, now=now, sketch=sketch)
 
     def add(
         self,
@@ -338,6 +348,8 @@ class NearIndex:
         key = entry_key(item.source, item.identity)
         self._keys.append(key)
         self._joins.append(_join_row(item, key, story_id, rule, match, now))
+        if self.semantic is not None:
+            self.semantic.add(item, story_id, key, sketch)
         if sketch is None or not sketch.bands:
             self._mine.pop(key, None)
             return
@@ -365,6 +377,9 @@ class NearIndex:
         """
         out = (self._keys, self._bands, self._joins)
         self._keys, self._bands, self._joins = [], [], []
+        if self.semantic is not None:
+            # Rewritten here (its old row deleted first): forget_keys keeps vector rows.
+            self.semantic.write()
         return out
 
     def reset(self) -> None:
@@ -376,6 +391,8 @@ class NearIndex:
         self._mine.clear()
         self._mine_bands.clear()
         self._seen.clear()
+        if self.semantic is not None:
+            self.semantic.reset()
 
 
 def _band_rows(conn: Connection, bands: list[int]) -> Iterable[tuple[int, int]]:
@@ -465,211 +482,38 @@ def _join_row(
         "rule": rule,
         "matched_source": match.source if match else None,
         "matched_identity": match.identity if match else None,
-        "containment": match.score.containment if match else None,
-        "resemblance": match.score.resemblance if match else None,
+        "containment": match.score.containment if match and match.rule == "near" else None,
+        "resemblance": match.score.resemblance if match and match.rule == "near" else None,
         "reason": match.score.reason if match else None,
         "joined_at": now,
+        "similarity": match.similarity if match else None,
     }
 
 
-@dataclass(frozen=True, slots=True)
-class RebuildReport:
-    """What ``aggregator stories --rebuild`` changed."""
-
-    stories_before: int
-    stories_after: int
-    #: entries now in another story than before
-    moved: int
-    #: stories of the new clustering that kept an id from before
-    kept: int
-
-
-def _assign_ids(
-    clusters: Sequence[Sequence[tuple[str, str]]],
-    old_id: dict[tuple[str, str], str],
-    age: dict[str, datetime],
-    canonical: dict[str, tuple[str, str]],
-) -> tuple[list[str], int]:
-    """Give each new cluster an id: an old id its entries had, else a minted one.
-
-    Wishes are granted greedily: first the cluster holding the entry the old
-    story was published as (its canonical entry: what subscribers hold under
-    that id), then most entries, then the cluster holding the entry the id
-    was minted from, then the older story's id, then the earlier cluster.
-    """
-    wishes: list[tuple[bool, int, bool, datetime, int, str]] = []
-    for n, members in enumerate(clusters):
-        votes: dict[str, int] = {}
-        for key in members:
-            votes[old_id[key]] = votes.get(old_id[key], 0) + 1
-        founders = {mint_story_id(*key) for key in members}
-        held = set(members)
-        wishes.extend(
-            (canonical.get(sid) not in held, -count, sid not in founders, age[sid], n, sid)
-            for sid, count in votes.items()
-        )
-    chosen: dict[int, str] = {}
-    taken: set[str] = set()
-    for _published, _count, _not_founder, _age, n, sid in sorted(wishes):
-        if n not in chosen and sid not in taken:
-            chosen[n] = sid
-            taken.add(sid)
-    kept = len(chosen)
-    for n, members in enumerate(clusters):
-        if n in chosen:
-            continue
-        minted = (mint_story_id(*key) for key in members)
-        fallback = mint_story_id(members[0][0], f"{members[0][1]}#rebuild{n}")
-        new = next((m for m in minted if m not in taken), fallback)
-        chosen[n] = new
-        taken.add(new)
-    return [chosen[n] for n in range(len(clusters))], kept
-
-
-def rebuild(
-    conn: Connection,
-    settings: NearDupSettings,
+def semantic_match(
+    near: NearMatch | None,
+    view: semindex.SemanticView | None,
+    item: Item,
     *,
     now: datetime,
-    refresh: Callable[[Connection, str], frozenset[str]],
-) -> tuple[RebuildReport, frozenset[str]]:
-    """Re-cluster every stored entry with ``settings``, keeping ids where a cluster persists.
+    sketch: Sketch | None = None,
+) -> NearMatch | None:
+    """The near match with the paraphrases the semantic view finds (the best one if none).
 
-    Entries are replayed in the order they were first seen through the same
-    rules as ingest (same link, same text, near duplicate; an entry that
-    nearly repeats entries of several clusters merges them). An old story's
-    id goes to the cluster holding its canonical entry (the one published
-    under that id), else to the cluster holding most of its entries; a
-    cluster left without one gets the id minted from its first entry.
-
-    Args:
-        conn: a write transaction.
-        settings: the (new) thresholds.
-        now: the time of the rebuild.
-        refresh: re-derives one story (canonical entry, content, topics); returns dirty topics.
-
-    Returns:
-        The counts, and the topics whose documents changed.
+    Every paraphrase in another story than the match's is named in its
+    ``others``: the entry bridges them, as a near duplicate of two stories
+    does, so the clusters do not depend on which telling arrived first.
     """
-    rows = conn.execute(
-        sa.select(entries).order_by(entries.c.first_seen, entries.c.source, entries.c.identity)
-    ).all()
-    before = conn.execute(sa.select(sa.func.count()).select_from(stories)).scalar_one()
-    conn.execute(story_index.delete())
-    conn.execute(story_joins.delete())
-    # Clusters are merged as ingest merges stories an entry bridges: a
-    # union-find over cluster numbers, the lowest (oldest) number the root.
-    parent: list[int] = []
-
-    def root(n: int) -> int:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = parent[n]
-        return n
-
-    cluster_of: dict[tuple[str, str], int] = {}
-    old_id: dict[tuple[str, str], str] = {}
-    by_link: dict[str, int] = {}
-    by_content: dict[str, int] = {}
-    for row in rows:
-        item = item_from_row(row)
-        key = (item.source, item.identity)
-        old_id[key] = row.story_id
-        rule, match = "new", None
-        targets: list[int] = []
-        if row.link_key and row.link_key in by_link:
-            rule, targets = "link", [by_link[row.link_key]]
-        elif row.content_key and row.content_key in by_content:
-            rule, targets = "content", [by_content[row.content_key]]
-        sketch = neardup.sketch(item, settings) if settings.enabled else None
-        if sketch is not None:
-            match = find_near(conn, item, sketch, settings, now=now)
-            if match is not None:
-                rule = rule if targets else "near"
-                matched = [(match.source, match.identity), *((s, i) for _, s, i in match.others)]
-                targets += [cluster_of[m] for m in matched]
-        roots = sorted({root(t) for t in targets})
-        if roots:
-            target = roots[0]
-            for other in roots[1:]:
-                parent[other] = target
-        else:
-            target = len(parent)
-            parent.append(target)
-        cluster_of[key] = target
-        if row.link_key:
-            by_link.setdefault(row.link_key, target)
-        if row.content_key:
-            by_content.setdefault(row.content_key, target)
-        index_entry(conn, item, sketch)
-        shown = match if rule == "near" else None
-        record_join(conn, item, row.story_id, rule, match=shown, now=now)
-    grouped: dict[int, list[tuple[str, str]]] = {}
-    for key, n in cluster_of.items():
-        grouped.setdefault(root(n), []).append(key)
-    clusters = [grouped[n] for n in sorted(grouped)]
-    age: dict[str, datetime] = {}
-    canonical: dict[str, tuple[str, str]] = {}
-    for r in conn.execute(
-        sa.select(
-            stories.c.id,
-            stories.c.first_seen,
-            stories.c.canonical_source,
-            stories.c.canonical_identity,
-        )
-    ):
-        age[r.id] = r.first_seen
-        canonical[r.id] = (r.canonical_source, r.canonical_identity)
-    new_ids, kept = _assign_ids(clusters, old_id, age, canonical)
-    existing = set(conn.execute(sa.select(stories.c.id)).scalars())
-    for members, sid in zip(clusters, new_ids, strict=True):
-        if sid in existing:
-            continue
-        first = conn.execute(
-            sa.select(entries).where(
-                (entries.c.source == members[0][0]) & (entries.c.identity == members[0][1])
-            )
-        ).one()
-        # An empty content hash makes refresh() re-derive content and topics.
-        conn.execute(
-            stories.insert(),
-            {
-                "id": sid,
-                "canonical_source": first.source,
-                "canonical_identity": first.identity,
-                "published": first.published,
-                "updated": now,
-                # A story the rebuild split off is younger than the one it left:
-                # a later rebuild that merges them again keeps the older id.
-                "first_seen": now,
-                "content_hash": "",
-            },
-        )
-    dirty: set[str] = set()
-    moved = 0
-    touched: set[str] = set()
-    for members, sid in zip(clusters, new_ids, strict=True):
-        for source, identity in members:
-            if old_id[(source, identity)] == sid:
-                continue
-            moved += 1
-            touched.update((sid, old_id[(source, identity)]))
-            where = (entries.c.source == source) & (entries.c.identity == identity)
-            conn.execute(entries.update().where(where).values(story_id=sid))
-            conn.execute(
-                story_joins.update()
-                .where((story_joins.c.source == source) & (story_joins.c.identity == identity))
-                .values(story_id=sid)
-            )
-    for sid in sorted(touched & set(new_ids)):
-        dirty |= refresh(conn, sid)
-    for sid in sorted(existing - set(new_ids)):
-        dirty |= frozenset(
-            conn.execute(
-                sa.select(story_topics.c.topic).where(story_topics.c.story_id == sid)
-            ).scalars()
-        )
-        conn.execute(story_topics.delete().where(story_topics.c.story_id == sid))
-        conn.execute(stories.delete().where(stories.c.id == sid))
-    report = RebuildReport(before, len(new_ids), moved, kept)
-    return report, frozenset(dirty)
+    found = view.match(item, now=now, sketch=sketch) if view is not None else []
+    if not found or view is None:
+        return near
+    named = {(m.story_id, m.source, m.identity) for m in found}
+    if near is not None:
+        others = {*near.others, *named} - {(near.story_id, near.source, near.identity)}
+        return dataclasses.replace(near, others=tuple(sorted(others)))
+    best = found[0]
+    score = Score(0.0, 0.0, (), True, best.reason(view.settings))
+    rest = tuple(sorted(named - {(best.story_id, best.source, best.identity)}))
+    return NearMatch(
+        best.story_id, best.source, best.identity, score, rest, "semantic", best.similarity
+    )

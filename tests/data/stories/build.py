@@ -158,9 +158,9 @@ def _seed(v: dict[str, Any], paras: list[str]) -> str:
 RENDER = {"atom": (_atom, ".atom"), "rss": (_rss, ".rss"), "json": (_json, ".json")}
 
 
-def build() -> dict[str, str]:
-    """Every file of the set (path relative to this folder -> text)."""
-    corpus = yaml.safe_load((HERE / "corpus.yaml").read_text(encoding="utf-8"))
+def build(here: Path = HERE) -> dict[str, str]:
+    """Every file of the set in ``here`` (path relative to it -> text), from its corpus.yaml."""
+    corpus = yaml.safe_load((here / "corpus.yaml").read_text(encoding="utf-8"))
     outlets, stories = corpus["outlets"], corpus["stories"]
     by_outlet: dict[str, list[dict[str, Any]]] = {name: [] for name in outlets}
     files: dict[str, str] = {}
@@ -217,16 +217,18 @@ def build() -> dict[str, str]:
 
 
 def main() -> int:
-    files = build()
+    # Another set's folder (tests/data/stories-heldout) may be named: its corpus.yaml is read.
+    here = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else HERE
+    files = build(here)
     for sub in ("feeds", "seeds"):
-        for old in (HERE / sub).glob("*") if (HERE / sub).exists() else ():
+        for old in (here / sub).glob("*") if (here / sub).exists() else ():
             if f"{sub}/{old.name}" not in files:
                 old.unlink()
     for rel, text in files.items():
-        path = HERE / rel
+        path = here / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    print(f"wrote {len(files)} files under {HERE}")
+    print(f"wrote {len(files)} files under {here}")
     return 0
 
 
