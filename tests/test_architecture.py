@@ -55,11 +55,14 @@ CONFINED = {
     # The store is split by concern; each part runs its own statements.
     "sqlalchemy": {
         "aggregator.store.batch",
+        "aggregator.store.buffers",
+        "aggregator.store.bulk",
         "aggregator.store.copy",
         "aggregator.store.database",
         "aggregator.store.entries",
         "aggregator.store.files",
         "aggregator.store.listing",
+        "aggregator.store.lookups",
         "aggregator.store.membership",
         "aggregator.store.merge",
         "aggregator.store.outline",
@@ -70,6 +73,7 @@ CONFINED = {
         "aggregator.store.stamps",
         "aggregator.store.stories",
         "aggregator.store.topics",
+        "aggregator.store.writer",
         "aggregator.store.migrations.env",
     },
     "alembic": {"aggregator.store.database", "aggregator.store.migrations.env"},

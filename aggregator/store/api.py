@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from aggregator.model import Item, Poll, SourceSpec, SourceState, Story
-from aggregator.store.batch import SourceWrite
 from aggregator.store.outline import TopicView
 from aggregator.store.stories import RebuildReport
 from aggregator.store.values import (
@@ -18,6 +17,7 @@ from aggregator.store.values import (
     TopicMatchers,
     TopicOutline,
 )
+from aggregator.store.writes import SourceWrite
 
 __all__ = ["Store"]
 

@@ -20,11 +20,14 @@ from aggregator.store import stories as story_index
 from aggregator.store.database import Database, chunks
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, tombstones
+from aggregator.store.stories import RebuildReport
 from aggregator.store.values import IngestReport, TopicMatchers
 
 __all__ = [
     "Entries",
+    "RebuildReport",
     "bump_versions",
+    "delete_entry",
     "entry_row",
     "fullest_entry",
     "identities_of",
@@ -34,6 +37,7 @@ __all__ = [
     "refresh_story",
     "remove",
     "story_row",
+    "update_entry",
     "via",
 ]
 
@@ -107,6 +111,38 @@ class Entries:
                 )
         return found
 
+    def find_story_ids(self, text: str, *, limit: int = 10) -> list[str]:
+        """The stories ``text`` names; see :meth:`SQLStore.find_story_ids`."""
+        with self._db.read() as conn:
+            return story_index.find_story_ids(conn, text, limit=limit)
+
+    def story_rows(self, topic: str | None = None) -> list[dict[str, Any]]:
+        """Every story (or a topic's) with its entries; see :meth:`SQLStore.story_rows`."""
+        with self._db.read() as conn:
+            rows = story_index.story_rows(conn, topic)
+            paths = story_index.seed_paths(conn)
+        for story in rows:
+            for entry in story["entries"]:
+                entry["path"] = paths.get((entry["source"], entry["identity"]))
+        return rows
+
+    def story_joins(self, story_id: str) -> list[dict[str, Any]]:
+        """How each entry of a story joined it: rule, matched entry, scores."""
+        with self._db.read() as conn:
+            return story_index.join_rows(conn, story_id)
+
+    def rebuild_stories(
+        self, *, now: datetime, matchers: TopicMatchers
+    ) -> tuple[RebuildReport, frozenset[str]]:
+        """Re-cluster every entry, in one transaction; see :meth:`SQLStore.rebuild_stories`."""
+        now = utc(now)
+
+        def refresh(conn: Connection, story_id: str) -> frozenset[str]:
+            return recanonicalise(conn, story_id, now=now, matchers=matchers, rematch=True)
+
+        with self._db.write() as conn:
+            return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
+
     def recent_contents(self, source: str, limit: int) -> list[str]:
         """The content of the source's last ``limit`` entries, newest first."""
         query = (
@@ -159,6 +195,18 @@ def entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) 
         "last_seen": now,
         **values,
     }
+
+
+def delete_entry(conn: Connection, source: str, identity: str) -> None:
+    """Delete one entry's row (no tombstone: it is placed again at once)."""
+    key = (entries.c.source == source) & (entries.c.identity == identity)
+    conn.execute(entries.delete().where(key))
+
+
+def update_entry(conn: Connection, item: Item, values: dict[str, Any], *, now: datetime) -> None:
+    """Write a held entry's new :func:`~aggregator.store.rows.entry_values`."""
+    key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
+    conn.execute(entries.update().where(key).values(**values, last_seen=now))
 
 
 def join_rule(link_match: str | None, content_match: str | None) -> str:

@@ -18,20 +18,16 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
-from aggregator.model import Item, NearDupSettings, Poll, SourceSpec, SourceState, Story, utc
-from aggregator.store import batch, stamps
-from aggregator.store import entries as entry_ops
-from aggregator.store import stories as story_index
-from aggregator.store.batch import SourceWrite
+from aggregator.model import Item, NearDupSettings, Poll, SourceSpec, SourceState, Story
+from aggregator.store import writer
 from aggregator.store.database import Database
-from aggregator.store.entries import Entries
+from aggregator.store.entries import Entries, RebuildReport
 from aggregator.store.files import SeedFiles
-from aggregator.store.outline import TopicView
 from aggregator.store.polls import PollHistory
 from aggregator.store.sources import Sources
-from aggregator.store.topics import Topics
+from aggregator.store.topics import Topics, TopicView
 from aggregator.store.values import (
     FileChange,
     FileRecord,
@@ -39,6 +35,7 @@ from aggregator.store.values import (
     TopicMatchers,
     TopicOutline,
 )
+from aggregator.store.writes import SourceWrite
 
 __all__ = ["SQLStore", "open_store"]
 
@@ -61,7 +58,9 @@ def open_store(url: str, *, near: NearDupSettings | None = None) -> SQLStore:
 
 
 class SQLStore:
-    """The store. Thread-safe through SQLAlchemy's pool; one write at a time on SQLite."""
+    """The store. Thread-safe through SQLAlchemy's pool; one write at a time on SQLite.
+
+    On PostgreSQL batches of unrelated stories write at once (:mod:`.writer`)."""
 
     def __init__(self, db: Database, *, near: NearDupSettings | None = None) -> None:
         self.db = db
@@ -193,9 +192,7 @@ class SQLStore:
         Returns:
             One report per write, in order.
         """
-        now = utc(now)
-        with self.db.write() as conn:
-            return batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
+        return writer.apply(self.db, writes, now=now, matchers=matchers, near=self.near)
 
     def remove_entries(
         self,
@@ -247,8 +244,7 @@ class SQLStore:
             The id itself when it is stored, else (sorted, at most ``limit``)
             every id that starts with ``text`` or with ``urn:uuid:`` + ``text``.
         """
-        with self.db.read() as conn:
-            return story_index.find_story_ids(conn, text, limit=limit)
+        return self.entries.find_story_ids(text, limit=limit)
 
     def entry_contents(
         self, source: str, identities: Sequence[str]
@@ -271,22 +267,15 @@ class SQLStore:
         source published it), canonical link, origin and, for seed files,
         the file's path relative to its folder (``path``).
         """
-        with self.db.read() as conn:
-            rows = story_index.story_rows(conn, topic)
-            paths = story_index.seed_paths(conn)
-        for story in rows:
-            for entry in story["entries"]:
-                entry["path"] = paths.get((entry["source"], entry["identity"]))
-        return rows
+        return self.entries.story_rows(topic)
 
     def story_joins(self, story_id: str) -> list[dict[str, Any]]:
         """How each entry of a story joined it: rule, matched entry, scores."""
-        with self.db.read() as conn:
-            return story_index.join_rows(conn, story_id)
+        return self.entries.story_joins(story_id)
 
     def rebuild_stories(
         self, *, now: datetime, matchers: TopicMatchers
-    ) -> tuple[story_index.RebuildReport, frozenset[str]]:
+    ) -> tuple[RebuildReport, frozenset[str]]:
         """Re-cluster every entry with the current dedup settings, in one transaction.
 
         Ids are kept where a cluster persists (see :func:`aggregator.store.stories.rebuild`).
@@ -294,15 +283,7 @@ class SQLStore:
         Returns:
             The counts and the topics whose documents changed.
         """
-        now = utc(now)
-
-        def refresh(conn: Connection, story_id: str) -> frozenset[str]:
-            return entry_ops.recanonicalise(
-                conn, story_id, now=now, matchers=matchers, rematch=True
-            )
-
-        with self.db.write() as conn:
-            return story_index.rebuild(conn, self.near, now=now, refresh=refresh)
+        return self.entries.rebuild_stories(now=now, matchers=matchers)
 
     # -- topics --------------------------------------------------------------
 
@@ -357,10 +338,4 @@ class SQLStore:
             The current stamp (the next call's ``since``), and whether a
             stamp after ``since`` was taken by another process.
         """
-        own = self.db.take_own_stamps()
-        with self.db.read() as conn:
-            current = stamps.current(conn)
-        mine = sum(1 for taken in own if since < taken <= current)
-        # Stamps taken after the read belong to the next call.
-        self.db.give_back_stamps([taken for taken in own if taken > current])
-        return current, current - since > mine
+        return self.topics.foreign_changes(since)
