@@ -23,12 +23,15 @@ __all__ = ["BulkInsert", "insert"]
 
 
 class BulkInsert:
-    """An INSERT of many rows through the driver's ``executemany``.
+    """An INSERT of many rows: the driver's ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
 
     Values go through each column type's own bind processor, as SQLAlchemy
     would apply them, without its per-row parameter handling (profiled: that
     was a third of the writer's time). SQLite timestamps take a faster path
-    to the same text SQLAlchemy stores.
+    to the same text SQLAlchemy stores. On PostgreSQL the rows stream in one
+    ``COPY ... FROM STDIN`` (psycopg adapts each value as for a parameter):
+    a pipelined ``executemany`` still runs one INSERT per row on the server,
+    and a batch's band rows are sixteen per entry.
     """
 
     def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
@@ -47,6 +50,13 @@ class BulkInsert:
             if process is not None:
                 self.convert.append((i, process))
         self.positional = compiled.positional
+        columns = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
+        #: PostgreSQL: the COPY statement, the columns in ``names`` order
+        self.copy = (
+            f"COPY {dialect.identifier_preparer.format_table(table)} ({columns}) FROM STDIN"
+            if dialect.name == "postgresql"
+            else None
+        )
 
     def run_rows(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert rows given as tuples in the table's column order, values needing no conversion."""
@@ -54,24 +64,37 @@ class BulkInsert:
             return
         if self.convert:
             raise ValueError(f"{self.sql}: columns need converting; use run()")
-        if self.positional:
+        if self.copy is not None:
+            _copy(conn, self.copy, rows)
+        elif self.positional:
             conn.exec_driver_sql(self.sql, list(rows))
         else:
             conn.exec_driver_sql(self.sql, [dict(zip(self.names, r, strict=True)) for r in rows])
 
     def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows given as dicts of column values (converted here)."""
         if not rows:
             return
         get, convert = self.get, self.convert
         params: list[Any] = []
+        keyed = self.copy is None and not self.positional
         for row in rows:
             values = list(get(row))
             for i, process in convert:
                 values[i] = process(values[i])
-            params.append(
-                tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
-            )
-        conn.exec_driver_sql(self.sql, params)
+            params.append(dict(zip(self.names, values, strict=True)) if keyed else tuple(values))
+        if self.copy is not None:
+            _copy(conn, self.copy, params)
+        else:
+            conn.exec_driver_sql(self.sql, params)
+
+
+def _copy(conn: Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Stream rows into PostgreSQL with ``COPY``, inside the connection's transaction."""
+    driver = conn.connection.driver_connection
+    with driver.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for row in rows:
+            copy.write_row(row)
 
 
 def _processor(column: sa.Column[Any], dialect: sa.Dialect) -> Callable[[Any], Any] | None:

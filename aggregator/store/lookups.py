@@ -1,15 +1,20 @@
 """The reads a batch decides on: entries, tombstones and the entries behind keys, in bulk.
 
-Each IN list is one expanding parameter, chunked (bound parameters per
-statement are limited); the statements are built once.
+On SQLite each IN list is one expanding parameter, chunked (bound
+parameters per statement are limited). On PostgreSQL the lists are arrays
+(``= ANY(:keys)``, ``IN (SELECT unnest(...))``): one statement text
+whatever the length, so the server prepares it once, and one round trip
+per lookup for a whole batch. The statements are built once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from aggregator.store.database import chunks
@@ -52,31 +57,69 @@ _BY_KEY = {
     )
     for column in (entries.c.link_key, entries.c.content_key)
 }
+_TEXTS = ARRAY(sa.Text)
+
+
+def _pg_pairs(columns: tuple[sa.Column[str], sa.Column[str]]) -> sa.ColumnElement[bool]:
+    unnested = sa.select(
+        sa.func.unnest(sa.bindparam("k_sources", type_=_TEXTS)),
+        sa.func.unnest(sa.bindparam("k_identities", type_=_TEXTS)),
+    )
+    return sa.tuple_(*columns).in_(unnested)
+
+
+_PG_ENTRIES_BY_PAIR = sa.select(*_ENTRIES_BY_PAIR.selected_columns).where(
+    _pg_pairs((entries.c.source, entries.c.identity))
+)
+_PG_TOMBS_BY_PAIR = sa.select(*_TOMBS_BY_PAIR.selected_columns).where(
+    _pg_pairs((tombstones.c.source, tombstones.c.identity))
+)
+_PG_BY_KEY = {
+    column.name: sa.select(column, *_KEY_COLUMNS).where(
+        column == sa.any_(sa.bindparam("k_keys", type_=_TEXTS))
+    )
+    for column in (entries.c.link_key, entries.c.content_key)
+}
+#: PostgreSQL: values per array parameter (a batch is far smaller)
+_PG_CHUNK = 20_000
+
+
+def _by_pair(
+    conn: Connection, sqlite: sa.Select[Any], pg: sa.Select[Any], pairs: Sequence[Pair]
+) -> Iterator[Any]:
+    if conn.dialect.name == "postgresql":
+        for chunk in chunks(pairs, _PG_CHUNK):
+            sources = [p[0] for p in chunk]
+            identities = [p[1] for p in chunk]
+            yield from conn.execute(pg, {"k_sources": sources, "k_identities": identities})
+        return
+    for chunk in chunks(pairs, 400):
+        yield from conn.execute(sqlite, {"k_pairs": chunk})
 
 
 def entries_by_pair(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, tuple[str, str]]:
     """The stored entries among ``pairs``: ``(story_id, content_hash)`` by pair."""
-    found = {}
-    for chunk in chunks(pairs, 400):
-        for row in conn.execute(_ENTRIES_BY_PAIR, {"k_pairs": chunk}):
-            found[(row.source, row.identity)] = (row.story_id, row.content_hash)
-    return found
+    return {
+        (row.source, row.identity): (row.story_id, row.content_hash)
+        for row in _by_pair(conn, _ENTRIES_BY_PAIR, _PG_ENTRIES_BY_PAIR, pairs)
+    }
 
 
 def tombs_by_pair(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, tuple[str, str]]:
     """The tombstones among ``pairs``: ``(story_id, reason)`` by pair."""
-    found = {}
-    for chunk in chunks(pairs, 400):
-        for row in conn.execute(_TOMBS_BY_PAIR, {"k_pairs": chunk}):
-            found[(row.source, row.identity)] = (row.story_id, row.reason)
-    return found
+    return {
+        (row.source, row.identity): (row.story_id, row.reason)
+        for row in _by_pair(conn, _TOMBS_BY_PAIR, _PG_TOMBS_BY_PAIR, pairs)
+    }
 
 
 def holders(conn: Connection, column: str, keys: Sequence[str]) -> dict[str, Holder | None]:
     """The oldest stored entry behind each key of ``column`` (``link_key``, ``content_key``)."""
     found: dict[str, Holder | None] = dict.fromkeys(keys)
-    for chunk in chunks(keys, 500):
-        for row in conn.execute(_BY_KEY[column], {"k_keys": chunk}):
+    pg = conn.dialect.name == "postgresql"
+    statement = (_PG_BY_KEY if pg else _BY_KEY)[column]
+    for chunk in chunks(keys, _PG_CHUNK if pg else 500):
+        for row in conn.execute(statement, {"k_keys": list(chunk)}):
             holder = (row.first_seen, row.source, row.identity, row.story_id)
             held = found[row[0]]
             if held is None or holder < held:
