@@ -4,7 +4,11 @@ Items are pre-parsed and prepared as parse workers hand them over (dedup keys,
 near-duplicate sketch, topics), so only the store is measured: its lookups,
 decisions, locks and statements. The corpus is :mod:`bench_store`'s
 (article-sized entries, 3% of links shared between feeds, so some stories
-are joined across writers). For each backend, on a fresh database:
+are joined across writers), its words drawn from a vocabulary of
+``--vocabulary`` made-up words (news text has tens of thousands; the 60
+words of ``bench_store`` make every text share MinHash bands with many
+others, so each pair of batches would share near-duplicate lock keys that no
+real corpus shares). For each backend, on a fresh database:
 
 * **1 writer**: one process applies every feed's write, ``--batch`` sources a call;
 * **2 writers** (PostgreSQL): two processes, started together, each applies
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import random
 import sys
 import tempfile
 import time
@@ -45,6 +50,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+import bench_store  # noqa: E402
 from bench_store import NOW, TOPICS, _specs, _state, generate  # noqa: E402
 
 from aggregator import neardup  # noqa: E402
@@ -158,9 +164,20 @@ def _entries(url: str) -> int:
         store.close()
 
 
-def measure(feeds: int, per_feed: int, batch: int) -> list[Row]:
-    """The write-path rows: SQLite 1 writer, PostgreSQL 1 and 2 writers."""
+def vocabulary(size: int, seed: int = 3) -> list[str]:
+    """``size`` distinct made-up words of two to four syllables."""
+    rng = random.Random(seed)
+    syllables = [c + v for c in "bcdfghjklmnprstvz" for v in "aeiou"]
+    words: set[str] = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(syllables) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+def measure(feeds: int, per_feed: int, batch: int, words: int = 20_000) -> list[Row]:
+    """The write-path rows: SQLite 1 writer, PostgreSQL 1 and 2 writers, and the peer."""
     global _WRITES
+    bench_store.WORDS[:] = vocabulary(words)
     _WRITES = prepare(generate(feeds, per_feed))
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
@@ -200,8 +217,9 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--entries", type=int, default=58, help="entries per feed")
     parser.add_argument("--batch", type=int, default=10, help="sources per apply call")
+    parser.add_argument("--vocabulary", type=int, default=20_000, help="words the texts use")
     args = parser.parse_args()
-    report(measure(args.feeds, args.entries, args.batch))
+    report(measure(args.feeds, args.entries, args.batch, args.vocabulary))
 
 
 if __name__ == "__main__":

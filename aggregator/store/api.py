@@ -72,6 +72,10 @@ class Store(Protocol):
         """Give back ``owner``'s claims on ``names`` without saving a state."""
         ...
 
+    def renew(self, names: Sequence[str], *, owner: str, lease: timedelta, now: datetime) -> int:
+        """Extend the claims ``owner`` still holds on ``names`` to ``now + lease``; how many."""
+        ...
+
     # -- seed-file records -------------------------------------------------
 
     def file_records(self, source: str) -> dict[str, FileRecord]:

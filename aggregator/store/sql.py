@@ -122,6 +122,10 @@ class SQLStore:
         """Give back ``owner``'s claims on ``names`` without saving a state."""
         self.sources.release(names, owner=owner)
 
+    def renew(self, names: Sequence[str], *, owner: str, lease: timedelta, now: datetime) -> int:
+        """Extend ``owner``'s live claims on ``names``; see :meth:`Sources.renew`."""
+        return self.sources.renew(names, owner=owner, lease=lease, now=now)
+
     def poll_history(self, sources: Sequence[str] | None = None) -> dict[str, list[Poll]]:
         """Each source's recorded polls (its last 200), oldest first; see :class:`PollHistory`."""
         return self.polls.poll_history(sources)

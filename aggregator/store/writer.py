@@ -12,9 +12,13 @@ of it (:class:`~aggregator.store.batch.NeedsExclusive`) and the batch is
 applied again. A deadlock between two writers' row locks (two batches
 joining the same two stories in opposite orders) is retried the same way.
 
-Each transaction takes at most :data:`MAX_KEYS` advisory locks (PostgreSQL's
-lock table holds ``max_locks_per_transaction * max_connections``, 6,400 by
-default, for every session): a larger batch is split between writes.
+Each transaction takes at most :data:`MAX_KEYS` advisory locks (an entry
+with a near-duplicate sketch locks 35 keys); a larger batch is split between
+writes, and a single write larger than that holds the store alone. The
+locks live in PostgreSQL's shared lock table, which holds
+``max_locks_per_transaction * max_connections`` (6,400 by default) for every
+session at once: if it runs out ("out of shared memory"), the batch is
+retried holding the store alone; ``docs/deploy.md`` says how to size it.
 """
 
 from __future__ import annotations
@@ -36,11 +40,11 @@ __all__ = ["MAX_KEYS", "apply"]
 log = logging.getLogger(__name__)
 
 #: advisory locks one PostgreSQL write transaction takes at most
-MAX_KEYS = 1500
+MAX_KEYS = 4096
 #: attempts of a batch that meets deadlocks (each retry holds the store alone)
 ATTEMPTS = 5
-#: SQLSTATEs retried: deadlock detected, serialization failure
-_RETRIED = frozenset({"40P01", "40001"})
+#: SQLSTATEs retried: deadlock detected, serialization failure, out of shared memory (locks)
+_RETRIED = frozenset({"40P01", "40001", "53200"})
 
 
 def apply(

@@ -11,6 +11,7 @@ the job-table cleanup and retention.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from datetime import timedelta
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 
 #: the claim owner of a source whose update is queued or running (released by its saved state)
 QUEUE_OWNER = "queue"
-#: how long a queued or running update holds its source if it never saves (its job vanished)
+#: how long a queued or running update holds its source if it never saves (its job vanished);
+#: a running update renews it every third of it, so an update may take longer
 LEASE = timedelta(hours=1)
 #: sources one dispatch queues at most
 DISPATCH_LIMIT = 10_000
@@ -49,6 +51,8 @@ class Worker:
         self.queue = queue
         self._specs: dict[str, SourceSpec] = {s.name: s for s in ctx.config.sources}
         self._health = Health(Metrics(), ctx.config.workers.dispatch_every.total_seconds())
+        #: how long a claim holds without renewal (a running update renews it)
+        self.lease = LEASE
 
     async def dispatch(self) -> int:
         """Claim the due sources and queue one update each; returns how many were queued.
@@ -60,7 +64,7 @@ class Worker:
         store = self.ctx.store
         now = self.ctx.clock()
         names = await asyncio.to_thread(
-            store.claim_due, now, owner=QUEUE_OWNER, lease=LEASE, limit=DISPATCH_LIMIT
+            store.claim_due, now, owner=QUEUE_OWNER, lease=self.lease, limit=DISPATCH_LIMIT
         )
         unknown = [n for n in names if n not in self._specs]
         if unknown:
@@ -92,15 +96,35 @@ class Worker:
             if attempts:
                 await self.queue.defer_publish([ALL_TOPICS])
             return
+        renewing = asyncio.create_task(self._renew(source))
         try:
             result = await update_source(spec, ctx)
         except BaseException:
             # The store failed to save it: free the source for the next dispatch.
             await asyncio.to_thread(ctx.store.release, [source], owner=QUEUE_OWNER)
             raise
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         self._health.record(result)
         if result.dirty_topics:
             await self.queue.defer_publish(result.dirty_topics)
+
+    async def _renew(self, source: str) -> None:
+        """Extend the source's claim every third of the lease while its update runs.
+
+        Without it an update longer than the lease (a slow host, a large seed
+        folder) would be queued again by the next dispatch and run twice.
+        A renewal after the update saved its state finds no claim to extend.
+        """
+        store = self.ctx.store
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.to_thread(
+                store.renew, [source], owner=QUEUE_OWNER, lease=self.lease, now=self.ctx.clock()
+            )
 
     async def recover(self) -> None:
         """Queue again the jobs of workers whose heartbeat stopped."""
