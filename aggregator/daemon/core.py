@@ -108,6 +108,8 @@ class Daemon:
             lease=self.settings.lease,
             max_workers=self.settings.max_workers,
             catch_up=CatchUp(self.settings.catch_up_rate, self.settings.catch_up_longest),
+            max_per_host=config.max_per_host,
+            max_waiting=self.settings.max_workers,
         )
         self.republisher = Republisher(
             self.documents,
