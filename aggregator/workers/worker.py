@@ -14,14 +14,23 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import signal
 from datetime import timedelta
 
-from aggregator.config import Config
+from aggregator.config import Config, load_config
 from aggregator.engine.collector import ingest_gc
+from aggregator.errors import AggregatorError
 from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
 from aggregator.runtime.health import Health
-from aggregator.update import Context, make_fetcher, open_context, prune_old, update_source
+from aggregator.update import (
+    Context,
+    apply_config,
+    make_fetcher,
+    open_context,
+    prune_old,
+    update_source,
+)
 
 from .queue import ALL_TOPICS, FETCH_QUEUE, JobQueue
 
@@ -126,6 +135,35 @@ class Worker:
                 store.renew, [source], owner=QUEUE_OWNER, lease=self.lease, now=self.ctx.clock()
             )
 
+    async def reload(self) -> None:
+        """Read the config file again and run on it (SIGHUP), as the daemon does.
+
+        Sources and topics are synced into the store (a removed source's
+        stories leave the feeds) and the topics that changed are queued for
+        publishing; updates from now on use the new specs. The store, the
+        data folder and the fetch settings are bound at start: a change is
+        reported and needs a restart. A config that does not load is
+        reported and the running one kept.
+        """
+        old = self.ctx.config
+        try:
+            new = await asyncio.to_thread(load_config, old.path)
+        except AggregatorError as exc:
+            log.error("reload refused, the running config is kept: %s", exc)
+            return
+        if (new.store_url, new.data_dir) != (old.store_url, old.data_dir):
+            log.warning("store and data_dir changes need a restart; keeping %s", old.data_dir)
+            new = dataclasses.replace(new, store_url=old.store_url, data_dir=old.data_dir)
+        fetching = ("allow_networks", "user_agent", "max_connections", "max_per_host")
+        if any(getattr(new, key) != getattr(old, key) for key in fetching):
+            log.warning("fetch settings changes need a worker restart")
+        ctx, dirty = await asyncio.to_thread(apply_config, self.ctx, new, now=self.ctx.clock())
+        self.ctx = ctx
+        self._specs = {s.name: s for s in new.sources}
+        log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
+        if dirty:
+            await self.queue.defer_publish(dirty)
+
     async def recover(self) -> None:
         """Queue again the jobs of workers whose heartbeat stopped."""
         await self.queue.recover_stalled(self.ctx.config.workers.stalled_after)
@@ -148,8 +186,17 @@ async def _run(config: Config, concurrency: int) -> None:
     try:
         ctx = await asyncio.to_thread(open_context, config, migrate_apart=True)
         ctx = dataclasses.replace(ctx, fetcher=make_fetcher(config))
+        worker = Worker(ctx, queue)
         try:
-            worker = Worker(ctx, queue)
+            loop = asyncio.get_running_loop()
+            reloads: set[asyncio.Task[None]] = set()
+
+            def on_hangup() -> None:
+                task = asyncio.create_task(worker.reload(), name="reload")
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
             queue.register_worker_tasks(
                 dispatch=worker.dispatch,
                 fetch=worker.fetch,
@@ -159,7 +206,8 @@ async def _run(config: Config, concurrency: int) -> None:
                 dispatch_every=settings.dispatch_every,
             )
             log.info(
-                "worker: %d sources, %d updates at once; SIGTERM finishes them and exits",
+                "worker: %d sources, %d updates at once; SIGTERM finishes them and exits, "
+                "SIGHUP reloads the config",
                 len(config.sources),
                 concurrency,
             )
@@ -171,6 +219,9 @@ async def _run(config: Config, concurrency: int) -> None:
             )
             log.info("worker stopped")
         finally:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            # A reload replaced the context (its store and fetcher are the same).
+            ctx = worker.ctx
             if ctx.fetcher is not None:
                 await ctx.fetcher.aclose()
             await asyncio.to_thread(ctx.close)
