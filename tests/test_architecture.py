@@ -81,7 +81,7 @@ CONFINED = {
     # The job queue of the scale-out workers, and the advisory locks beside it.
     "procrastinate": {"aggregator.workers.queue"},
     "psycopg": {"aggregator.workers.queue"},
-    "watchfiles": {"aggregator.daemon.watch"},
+    "watchfiles": {"aggregator.runtime.watch"},
     "prometheus_client": {"aggregator.metrics"},
     "yaml": {"aggregator.config.files", "aggregator.parse.article"},
     "pydantic": {"aggregator.config"},

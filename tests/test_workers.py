@@ -356,3 +356,45 @@ def test_sighup_reloads_a_workers_config(tmp_path: Path) -> None:
             assert proc.proc.poll() is None
             proc.signal(signal.SIGTERM)
             assert proc.wait(120) == 0
+
+
+def _seed(n: int) -> str:
+    words = " ".join(f"w{n}x{k}" for k in range(6))
+    return f"Karabakh report number {n}\n\nReport {n} from the Karabakh line: {words} on patrol.\n"
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_one_worker_watches_the_seed_folders_for_the_fleet(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        seeds = tmp_path / "seeds"
+        seeds.mkdir()
+        (seeds / "00000.txt").write_text(_seed(0), encoding="utf-8")
+        config = tmp_path / "aggregator.yaml"
+        config.write_text(
+            f"data_dir: var\nstore: {libpq(url)}\n"
+            "workers: {enabled: true, dispatch_every: 1s, stalled_after: 3s}\n"
+            # Polled every 12 hours: only the watcher can bring a new file in soon.
+            f"sources:\n  - {{name: seeds, path: '{seeds}', interval: 12h}}\n"
+            "topics:\n  - {name: karabakh, query: Karabakh}\n",
+            encoding="utf-8",
+        )
+        procs = stack.enter_context(workers(config, 2))
+        entries = lambda: scalar(url, "SELECT count(*) FROM entries")  # noqa: E731
+        try:
+            wait_for(lambda: registered(url) == 2, 180, "two workers taking jobs")
+            wait_for(lambda: saved(url) == 1 and entries() == 1, 120, "the first pass")
+            watching = lambda: [  # noqa: E731
+                p for p in procs if "watching the seed folders for the fleet" in p.log()
+            ]
+            wait_for(lambda: watching(), 60, "a worker watching the seed folders")
+            for n in (1, 2):
+                (seeds / f"{n:05d}.txt").write_text(_seed(n), encoding="utf-8")
+                wait_for(lambda n=n: entries() == n + 1, 120, f"seed {n} ingested")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{logs(procs)}") from None
+        assert len(watching()) == 1, logs(procs)
+        for proc in procs:
+            proc.signal(signal.SIGTERM)
+        assert [proc.wait(120) for proc in procs] == [0, 0], logs(procs)

@@ -33,6 +33,7 @@ from aggregator.runtime.lifecycle import (
 )
 from aggregator.runtime.republish import PublishPace, Republisher, topic_map
 from aggregator.runtime.settings import DaemonSettings, with_data_dir
+from aggregator.runtime.watch import SeedWatch, watch_config
 from aggregator.sources.http import Fetcher
 from aggregator.update import (
     Context,
@@ -51,7 +52,6 @@ from aggregator.web import DocumentStore, create_app, serve
 from .dispatch import CatchUp, Dispatcher
 from .lock import DataDirLock
 from .reload import plan_reload
-from .watch import SeedWatch, watch_config
 
 __all__ = ["Daemon", "owner_for", "run_daemon", "serve_documents"]
 

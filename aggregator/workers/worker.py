@@ -5,7 +5,8 @@ store. Each runs the same update as the embedded daemon
 (:func:`aggregator.update.update_source`: fetch on the loop, parse in its
 process pool, one writer), and the periodic jobs that whichever worker takes
 them runs once for all: the dispatch, the recovery of dead workers' jobs,
-the job-table cleanup and retention.
+the job-table cleanup and retention. One of them watches the seed folders;
+SIGHUP reloads the config.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from aggregator.errors import AggregatorError
 from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
 from aggregator.runtime.health import Health
+from aggregator.runtime.watch import SeedWatch
 from aggregator.update import (
     Context,
     apply_config,
@@ -31,6 +33,7 @@ from aggregator.update import (
     prune_old,
     update_source,
 )
+from aggregator.update.kinds import watched_folders
 
 from .queue import ALL_TOPICS, FETCH_QUEUE, JobQueue
 
@@ -62,6 +65,8 @@ class Worker:
         self._health = Health(Metrics(), ctx.config.workers.dispatch_every.total_seconds())
         #: how long a claim holds without renewal (a running update renews it)
         self.lease = LEASE
+        self._seed_watch: SeedWatch | None = None
+        self._requests: set[asyncio.Task[None]] = set()
 
     async def dispatch(self) -> int:
         """Claim the due sources and queue one update each; returns how many were queued.
@@ -84,12 +89,14 @@ class Worker:
             log.info("dispatch: %d due, %d queued", len(names), queued)
         return queued
 
-    async def fetch(self, source: str, attempts: int) -> None:
+    async def fetch(self, source: str, attempts: int, requested: bool = False) -> None:
         """Update one source, then queue a publish of the topics it changed.
 
         A job whose source is no longer due was done already: a retry after
         its worker died between saving and finishing. Its changes may not
-        have been published, so it queues a publish of every topic.
+        have been published, so it queues a publish of every topic. A
+        ``requested`` update (its seed folder changed) runs whether or not
+        the source is due.
         """
         ctx = self.ctx
         spec = self._specs.get(source)
@@ -100,7 +107,8 @@ class Worker:
         state = await asyncio.to_thread(ctx.store.get_state, source)
         now = ctx.clock()
         if state is not None and (
-            state.gone or (state.next_due_at is not None and state.next_due_at > now)
+            state.gone
+            or (not requested and state.next_due_at is not None and state.next_due_at > now)
         ):
             if attempts:
                 await self.queue.defer_publish([ALL_TOPICS])
@@ -135,6 +143,54 @@ class Worker:
                 store.renew, [source], owner=QUEUE_OWNER, lease=self.lease, now=self.ctx.clock()
             )
 
+    async def watch_seeds(self) -> bool:
+        """Watch the seed folders if no other worker does; returns whether this one does.
+
+        One worker in the fleet watches (a session advisory lock on the queue's
+        database: if it dies, the lock goes with its connection, and the next
+        worker to start, or this one after a reload, takes it). A change in a
+        folder queues a requested update of its source. Watching is an
+        accelerator: the folders are also polled at their interval.
+        """
+        folders = watched_folders(self.ctx.config.sources)
+        if self._seed_watch is None:
+            if not folders or not await self.queue.hold_seed_watch_lock():
+                return False
+            self._seed_watch = SeedWatch(self._seed_changed)
+            log.info("watching the seed folders for the fleet")
+        self._seed_watch.restart(folders)
+        return True
+
+    def _seed_changed(self, source: str) -> None:
+        task = asyncio.create_task(self._request(source), name=f"request:{source}")
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _request(self, source: str) -> None:
+        """Queue a requested update of a source whose seed folder changed.
+
+        Claimed first, as a dispatch claims (the queue's claims share one
+        owner, so a queued or running update's claim is renewed, not
+        refused): a job already queued covers the change; one running now
+        is followed by this one (never two at once: lock ``source:NAME``).
+        """
+        try:
+            await asyncio.to_thread(
+                self.ctx.store.claim,
+                source,
+                owner=QUEUE_OWNER,
+                lease=self.lease,
+                now=self.ctx.clock(),
+            )
+            await self.queue.defer_fetches([source], requested=True)
+        except Exception:  # watching is an accelerator: the interval picks the change up
+            log.exception("%s: cannot queue the update its seed folder asked for", source)
+
+    async def close(self) -> None:
+        """Stop watching the seed folders."""
+        if self._seed_watch is not None:
+            await self._seed_watch.close()
+
     async def reload(self) -> None:
         """Read the config file again and run on it (SIGHUP), as the daemon does.
 
@@ -161,6 +217,7 @@ class Worker:
         self.ctx = ctx
         self._specs = {s.name: s for s in new.sources}
         log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
+        await self.watch_seeds()
         if dirty:
             await self.queue.defer_publish(dirty)
 
@@ -197,6 +254,7 @@ async def _run(config: Config, concurrency: int) -> None:
                 task.add_done_callback(reloads.discard)
 
             loop.add_signal_handler(signal.SIGHUP, on_hangup)
+            await worker.watch_seeds()
             queue.register_worker_tasks(
                 dispatch=worker.dispatch,
                 fetch=worker.fetch,
@@ -220,6 +278,7 @@ async def _run(config: Config, concurrency: int) -> None:
             log.info("worker stopped")
         finally:
             asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            await worker.close()
             # A reload replaced the context (its store and fetcher are the same).
             ctx = worker.ctx
             if ctx.fetcher is not None:
