@@ -1,7 +1,18 @@
-"""Scale-out benchmark: the first pass over N feeds with 1, 2 and 3 ``aggregator worker`` processes.
+"""Scale-out benchmark: the first pass over N feeds, embedded, on PostgreSQL, and with 1-3 workers.
 
 Run: ``python benchmarks/bench_workers.py [--feeds 1000] [--workers 1,2,3] [--seed 1]
-[--concurrency 32] [--json FILE]``
+[--concurrency 32] [--write-feeds 200] [--json FILE]``
+
+In one run, on one corpus:
+
+* **update, sqlite**: ``aggregator update`` on a SQLite file (the embedded engine);
+* **update, postgresql**: ``aggregator update`` on a fresh PostgreSQL database
+  (the same one process, no job queue);
+* **W workers**: the passes below;
+* **write path**: :mod:`bench_write_path` (the store alone, items pre-parsed:
+  1 and 2 concurrent writers), so the store's concurrency is measured apart
+  from the parse stage, which on this 2-core machine competes with the
+  writers for the cores.
 
 On the ingest benchmark's seeded corpus (``ingest_corpus.py``, served on
 loopback by ``ingest_server.py``: RSS/Atom/JSON Feed, ETags, gzip, slow feeds,
@@ -26,6 +37,7 @@ import argparse
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import bench_write_path  # noqa: E402
 import ingest_corpus  # noqa: E402
 from bench_ingest import TIMEOUT, TOPICS  # noqa: E402
 from ingest_server import FeedServer  # noqa: E402
@@ -49,6 +62,7 @@ ADMIN = os.environ.get("AGGREGATOR_BENCH_PG", "postgresql://postgres@127.0.0.1:5
 
 @dataclass
 class Pass:
+    #: 0: ``aggregator update`` (no queue)
     workers: int
     wall_s: float
     startup_s: float
@@ -58,16 +72,19 @@ class Pass:
     exit_codes: list[int]
 
 
-def write_config(folder: Path, urls: list[str], store: str, concurrency: int) -> Path:
+def write_config(
+    folder: Path, urls: list[str], store: str, concurrency: int, *, workers: bool = True
+) -> Path:
     lines = [
         f"data_dir: {json.dumps(str(folder / 'var'))}",
         f"store: {store}",
         "allow_networks: ['127.0.0.0/8']",
         f"defaults: {{timeout: {TIMEOUT:g}s}}",
         f"fetch: {{max_connections: {concurrency}, max_per_host: {concurrency}}}",
-        f"workers: {{enabled: true, dispatch_every: 1s, concurrency: {concurrency}}}",
-        "sources:",
     ]
+    if workers:
+        lines.append(f"workers: {{enabled: true, dispatch_every: 1s, concurrency: {concurrency}}}")
+    lines.append("sources:")
     lines += [f"  - {{name: f{i:06d}, url: {json.dumps(url)}}}" for i, url in enumerate(urls)]
     path = folder / "aggregator.yaml"
     path.write_text("\n".join(lines) + "\n" + TOPICS, encoding="utf-8")
@@ -81,6 +98,43 @@ def count(url: str, sql: str) -> int:
     except psycopg.errors.UndefinedTable:
         return 0
     return int(row[0]) if row else 0
+
+
+def update_pass(work: Path, urls: list[str], backend: str, concurrency: int) -> Pass:
+    """``aggregator update`` once over every feed, on a SQLite file or a new PostgreSQL database."""
+    folder = work / f"update-{backend}"
+    folder.mkdir()
+    name = f"aggregator_bench_{uuid.uuid4().hex[:10]}"
+    if backend == "postgresql":
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    else:
+        url = "sqlite"  # data_dir/aggregator.db
+    config = write_config(folder, urls, url, concurrency, workers=False)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "aggregator", "--config", str(config), "update", "--json"]
+    try:
+        started = time.perf_counter()
+        with (folder / "update.log").open("wb") as log:
+            code = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=log, env=env).returncode
+        wall = time.perf_counter() - started
+        if backend == "postgresql":
+            entries = count(url, "SELECT count(*) FROM entries")
+        else:
+            with sqlite3.connect(folder / "var" / "aggregator.db") as db:
+                entries = int(db.execute("SELECT count(*) FROM entries").fetchone()[0])
+    finally:
+        if backend == "postgresql":
+            with psycopg.connect(ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    result = Pass(0, wall, 0.0, len(urls), entries, entries / wall, [code])
+    print(
+        f"  update on {backend}: {wall:.1f} s, {entries} entries, "
+        f"{result.entries_per_s:.0f} entries/s, exit code {code}",
+        file=sys.stderr,
+    )
+    return result
 
 
 def one_pass(work: Path, urls: list[str], workers: int, concurrency: int) -> Pass:
@@ -145,6 +199,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=32, help="updates per worker")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument(
+        "--write-feeds", type=int, default=200, help="feeds of the write-path run (0: skip it)"
+    )
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
@@ -153,19 +210,29 @@ def main() -> None:
         ingest_corpus.generate(corpus, feeds=args.feeds, seed=args.seed)
         with FeedServer(corpus) as server:
             print(f"{args.feeds} feeds on {len(server.addresses)} loopback hosts", file=sys.stderr)
+            updates = {
+                backend: update_pass(work, server.urls, backend, args.concurrency)
+                for backend in ("sqlite", "postgresql")
+            }
             passes = [one_pass(work, server.urls, w, args.concurrency) for w in counts]
-    base = passes[0].wall_s
+    embedded = updates["sqlite"].entries_per_s
     print(f"\nfirst pass over {args.feeds} feeds, {os.cpu_count()} cores")
-    header = ("workers", "wall s", "start s", "entries", "entries/s", "ratio")
-    print("{:>7} {:>8} {:>8} {:>8} {:>10} {:>6}".format(*header))
-    for p in passes:
-        ratio = base / p.wall_s
+    header = ("run", "wall s", "start s", "entries", "entries/s", "vs 1 worker", "vs sqlite")
+    print("{:>20} {:>7} {:>7} {:>8} {:>9} {:>11} {:>9}".format(*header))
+    one = passes[0].entries_per_s
+    rows = [("update, sqlite", updates["sqlite"]), ("update, postgresql", updates["postgresql"])]
+    rows += [(f"{p.workers} worker(s)", p) for p in passes]
+    for label, p in rows:
         print(
-            f"{p.workers:>7} {p.wall_s:>8.1f} {p.startup_s:>8.1f} {p.entries:>8} "
-            f"{p.entries_per_s:>10.0f} {ratio:>6.2f}"
+            f"{label:>20} {p.wall_s:>7.1f} {p.startup_s:>7.1f} {p.entries:>8} "
+            f"{p.entries_per_s:>9.0f} {p.entries_per_s / one:>11.2f} "
+            f"{p.entries_per_s / embedded:>9.2f}"
         )
+    if args.write_feeds:
+        bench_write_path.report(bench_write_path.measure(args.write_feeds, 58, 10))
     if args.json:
-        args.json.write_text(json.dumps([asdict(p) for p in passes], indent=2), encoding="utf-8")
+        results = [asdict(p) for p in (updates["sqlite"], updates["postgresql"], *passes)]
+        args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

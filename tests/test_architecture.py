@@ -66,6 +66,8 @@ CONFINED = {
     # The store is split by concern; each part runs its own statements.
     "sqlalchemy": {
         "aggregator.store.batch",
+        "aggregator.store.buffers",
+        "aggregator.store.bulk",
         "aggregator.store.copy",
         "aggregator.store.database",
         "aggregator.store.desk",
@@ -73,6 +75,7 @@ CONFINED = {
         "aggregator.store.entries",
         "aggregator.store.files",
         "aggregator.store.listing",
+        "aggregator.store.lookups",
         "aggregator.store.membership",
         "aggregator.store.merge",
         "aggregator.store.outline",
@@ -87,6 +90,7 @@ CONFINED = {
         "aggregator.store.stamps",
         "aggregator.store.stories",
         "aggregator.store.topics",
+        "aggregator.store.writer",
         "aggregator.store.migrations.env",
     },
     "alembic": {"aggregator.store.database", "aggregator.store.migrations.env"},
@@ -94,7 +98,7 @@ CONFINED = {
     # The job queue of the scale-out workers, and the advisory locks beside it.
     "procrastinate": {"aggregator.workers.queue"},
     "psycopg": {"aggregator.workers.queue"},
-    "watchfiles": {"aggregator.daemon.watch"},
+    "watchfiles": {"aggregator.runtime.watch"},
     "prometheus_client": {"aggregator.metrics"},
     "yaml": {"aggregator.config.files", "aggregator.parse.article"},
     # the config models: the main file, its shared field types, the source keys, the push settings

@@ -565,3 +565,21 @@ def test_an_update_fetches_at_most_max_pages_and_the_rest_wait(
     assert "Zebra paragraph 2.1" in content_of(published(ctx)["Zebra story o"])
     hits = requests_to(site)
     assert [hits[f"/news/{g}.html"] for g in "mno"] == [1, 1, 1]
+
+
+def test_the_poll_history_counts_the_pages_bytes_with_the_feeds(
+    site: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    guids = ["a", "b", "c"]
+    feed_url = serve_site(site, guids)
+    ctx = open_context(write_config(tmp_path, feed_url))
+    opened.append(ctx)
+
+    result = update(ctx)
+
+    assert result.outcome is Outcome.OK, result.error
+    feed_bytes = len(rss(site.url_for("").rstrip("/"), [(g, f"/news/{g}.html") for g in guids]))
+    page_bytes = sum(len(article_page(n)) for n in range(len(guids)))
+    assert result.received == feed_bytes + page_bytes
+    [poll] = ctx.store.poll_history(["savanna"])["savanna"]
+    assert poll.received == feed_bytes + page_bytes

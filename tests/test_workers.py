@@ -315,3 +315,86 @@ def test_sigterm_finishes_the_updates_in_flight(tmp_path: Path) -> None:
         assert outcomes == [("ok",)] * 4
         assert scalar(url, "SELECT count(*) FROM entries") == 16
         assert not scalar(url, "SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_sighup_reloads_a_workers_config(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        server = stack.enter_context(FeedsServer(4))
+        config = tmp_path / "aggregator.yaml"
+
+        def write(feeds: int) -> None:
+            sources = "".join(
+                f"  - {{name: f{i:03d}, url: '{server.base}/f{i:03d}.xml'}}\n" for i in range(feeds)
+            )
+            config.write_text(
+                f"data_dir: var\nstore: {libpq(url)}\nallow_networks: ['127.0.0.0/8']\n"
+                "defaults: {interval: 30m}\n"
+                "workers: {enabled: true, dispatch_every: 1s, stalled_after: 3s}\n"
+                f"sources:\n{sources}topics:\n  - {{name: report, query: report}}\n",
+                encoding="utf-8",
+            )
+
+        write(3)
+        [proc] = stack.enter_context(workers(config, 1))
+        with proc.diagnosed():
+            # Start-up (migrations, the queue's schema) ends when the worker registers.
+            wait_for(lambda: registered(url) == 1, 180, "the worker taking jobs")
+            wait_for(lambda: saved(url) == 3, 120, "the three configured sources updated")
+            assert "/f003.xml" not in server.snapshot()
+            # A fourth source in the file, and SIGHUP: the worker syncs it and updates it.
+            write(4)
+            proc.signal(signal.SIGHUP)
+            wait_for(lambda: saved(url) == 4, 120, "the source added by the reload updated")
+            assert server.snapshot()["/f003.xml"] == 1
+            # A broken file is refused; the worker keeps running on the last good config.
+            config.write_text("sources: [", encoding="utf-8")
+            proc.signal(signal.SIGHUP)
+            wait_for(lambda: "reload refused" in proc.log(), 60, "the refusal logged")
+            assert proc.proc.poll() is None
+            proc.signal(signal.SIGTERM)
+            assert proc.wait(120) == 0
+
+
+def _seed(n: int) -> str:
+    words = " ".join(f"w{n}x{k}" for k in range(6))
+    return f"Karabakh report number {n}\n\nReport {n} from the Karabakh line: {words} on patrol.\n"
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(600)
+def test_one_worker_watches_the_seed_folders_for_the_fleet(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        seeds = tmp_path / "seeds"
+        seeds.mkdir()
+        (seeds / "00000.txt").write_text(_seed(0), encoding="utf-8")
+        config = tmp_path / "aggregator.yaml"
+        config.write_text(
+            f"data_dir: var\nstore: {libpq(url)}\n"
+            "workers: {enabled: true, dispatch_every: 1s, stalled_after: 3s}\n"
+            # Polled every 12 hours: only the watcher can bring a new file in soon.
+            f"sources:\n  - {{name: seeds, path: '{seeds}', interval: 12h}}\n"
+            "topics:\n  - {name: karabakh, query: Karabakh}\n",
+            encoding="utf-8",
+        )
+        procs = stack.enter_context(workers(config, 2))
+        entries = lambda: scalar(url, "SELECT count(*) FROM entries")  # noqa: E731
+        try:
+            wait_for(lambda: registered(url) == 2, 180, "two workers taking jobs")
+            wait_for(lambda: saved(url) == 1 and entries() == 1, 120, "the first pass")
+            watching = lambda: [  # noqa: E731
+                p for p in procs if "watching the seed folders for the fleet" in p.log()
+            ]
+            wait_for(lambda: watching(), 60, "a worker watching the seed folders")
+            for n in (1, 2):
+                (seeds / f"{n:05d}.txt").write_text(_seed(n), encoding="utf-8")
+                wait_for(lambda n=n: entries() == n + 1, 120, f"seed {n} ingested")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{logs(procs)}") from None
+        assert len(watching()) == 1, logs(procs)
+        for proc in procs:
+            proc.signal(signal.SIGTERM)
+        assert [proc.wait(120) for proc in procs] == [0, 0], logs(procs)

@@ -31,12 +31,12 @@ from aggregator.runtime import (
     remove_signals,
     topic_map,
 )
+from aggregator.runtime.watch import SeedWatch, seed_folders, watch_config
 from aggregator.update import Context, make_fetcher, open_context, prune_old, status_page, utcnow
 from aggregator.web import DocumentStore, create_app
 
 from .dispatch import CatchUp, Dispatcher, recover
 from .reloader import ConfigReloader
-from .watch import SeedWatch, seed_folders, watch_config
 
 __all__ = ["Daemon", "owner_for"]
 
@@ -87,6 +87,8 @@ class Daemon:
             lease=self.settings.lease,
             max_workers=self.settings.max_workers,
             catch_up=CatchUp(self.settings.catch_up_rate, self.settings.catch_up_longest),
+            max_per_host=config.max_per_host,
+            max_waiting=self.settings.max_workers,
         )
         self.republisher = Republisher(
             self.documents,

@@ -18,10 +18,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
+from aggregator._lanes import Lanes
 from aggregator.model import SourceResult, SourceSpec, SourceState
 from aggregator.schedule import catch_up_allowance
 from aggregator.update import Context, update_source
 from aggregator.update.kinds import updater_for
+from aggregator.update.runner import HOST_LANE
 
 __all__ = ["Dispatcher"]
 
@@ -41,6 +43,13 @@ class CatchUp:
 class Dispatcher:
     """Due sources -> updates, at most ``max_workers`` at once; requested ones (re)run soon.
 
+    Updates queue by host as ``update`` does (:class:`~aggregator._lanes.Lanes`):
+    an update takes its host's lane first and one of the ``max_workers``
+    slots second, so many feeds of one slow host wait in their lane without
+    holding the slots that other hosts' updates could use. Up to
+    ``max_waiting`` claimed updates may wait so (their claims held); beyond
+    that the due sources stay unclaimed in the store until a slot frees.
+
     Args:
         current: the daemon's current context: each update runs on the one
             current when it starts.
@@ -49,6 +58,9 @@ class Dispatcher:
         lease: how long a claim holds if its update never saves (the process died).
         max_workers: updates running at once.
         catch_up: the pace of the sources overdue at start.
+        max_per_host: the fetch limit per host; a host's lane runs
+            ``HOST_LANE`` times as many updates (as ``update``'s lanes do).
+        max_waiting: claimed updates that may wait in their host's lane.
     """
 
     def __init__(
@@ -60,12 +72,17 @@ class Dispatcher:
         lease: timedelta,
         max_workers: int,
         catch_up: CatchUp,
+        max_per_host: int | None = None,
+        max_waiting: int = 0,
     ) -> None:
         self._current = current
         self._on_result = on_result
         self.owner = owner
         self._lease = lease
         self._max_workers = max_workers
+        self._max_waiting = max_waiting
+        per_host = HOST_LANE * max_per_host if max_per_host else max_workers
+        self._lanes = Lanes(per_key=per_host, total=max_workers)
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         #: asked for now (a seed folder changed, a reconciliation): claimed at the next tick
         self._requested: set[str] = set()
@@ -130,7 +147,7 @@ class Dispatcher:
             specs = self._spec_map(ctx)
             requested = sorted(n for n in self._requested if n in specs)
             self._requested.clear()
-            free = self._max_workers - len(self._in_flight)
+            free = self._max_workers + self._max_waiting - len(self._in_flight)
             busy = set(self._in_flight)
             granted, claimed, waiting = await asyncio.to_thread(
                 self._claim, ctx, requested, free, self._budget(), busy
@@ -210,7 +227,8 @@ class Dispatcher:
     async def _run(self, spec: SourceSpec, ctx: Context) -> None:
         name = spec.name
         try:
-            result = await update_source(spec, ctx)
+            async with self._lanes.slot(updater_for(spec).lane(spec)):
+                result = await update_source(spec, ctx)
         except Exception:
             # update_source reports a source's problems as results: this is the
             # store failing to save. Free the claim so the source is retried.

@@ -151,6 +151,8 @@ class FullDigest:
     held: int
     #: when the backing-off host may be asked again
     retry_after: datetime | None
+    #: the pages' response bytes
+    received: int = 0
 
 
 async def digest_full(
@@ -195,6 +197,7 @@ async def digest_full(
     problems: list[tuple[int, str]] = []
     held: list[int] = list(plan.later)
     waits: list[datetime] = []
+    received: list[int] = []
     slots = asyncio.Semaphore(PAGES_IN_FLIGHT)
 
     async def one(lead: int) -> None:
@@ -209,6 +212,7 @@ async def digest_full(
                     timeout=spec.timeout.total_seconds(),
                     max_bytes=spec.max_bytes,
                 )
+                received.append(len(resp.body))
                 page = Page(resp.url, resp.body, dict(resp.headers))
                 async with extraction_lane(pool):
                     body: str = await pool.run(
@@ -257,6 +261,7 @@ async def digest_full(
         articles=sum(len(plan.fetch[lead]) for lead in plan.fetch if lead in bodies),
         held=len(held),
         retry_after=max(waits, default=None),
+        received=sum(received),
     )
 
 

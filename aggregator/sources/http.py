@@ -42,8 +42,8 @@ One call, :meth:`Fetcher.fetch`, gets one document:
   (semaphores keyed by host name, per-host acquired first, so a fetch queued
   behind a busy host holds no global slot). Slots are taken per hop, one host
   at a time, so redirects between hosts cannot deadlock. A host that asked us
-  to wait (:meth:`Fetcher.back_off`, after a 429 or ``Retry-After`` on an
-  article page) gets no request from any source until then
+  to wait (:meth:`Fetcher.back_off`: a 429, or ``Retry-After`` on an error,
+  for a feed or an article page) gets no request from any source until then
   (:class:`~aggregator.errors.BackoffError`, raised before anything is sent).
 
 A caller-supplied ``transport`` (``httpx.MockTransport`` in tests, custom
@@ -124,6 +124,8 @@ DEFAULT_ACCEPT = (
 _ACCEPT_ENCODING = "gzip, deflate, br"
 #: the longest a host's ``Retry-After`` keeps every source off it
 MAX_HOST_BACKOFF = timedelta(hours=6)
+#: how long a host that answered 429 without ``Retry-After`` is left alone
+HOST_BACKOFF = timedelta(minutes=5)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _PERMANENT = frozenset({301, 308})
 # Headers that carry credentials for one origin only.
@@ -623,6 +625,11 @@ class Fetcher:
             await _discard(response)
             value = response.headers.get("retry-after")
             retry_after = parse_retry_after(value, datetime.now(UTC)) if value else None
+            if status == 429 or retry_after is not None:
+                # The host asked us to wait: every source of it waits, not only this one.
+                # Set while this fetch holds the host's slot, so a fetch queued behind
+                # it finds the backoff when it gets the slot, and sends nothing.
+                self.back_off(url, retry_after or datetime.now(UTC) + HOST_BACKOFF)
             phrase = _one_line(response.reason_phrase) if response.reason_phrase else ""
             raise HTTPStatusError(
                 source,

@@ -8,10 +8,10 @@ same contract tests (``tests/test_store.py``).
 from __future__ import annotations
 
 from aggregator.store.api import Store
-from aggregator.store.batch import SourceWrite
 from aggregator.store.database import is_memory_store
 from aggregator.store.sql import SQLStore, open_store
 from aggregator.store.values import FileChange, FileRecord, IngestReport, TopicMatchers
+from aggregator.store.writes import SourceWrite
 
 __all__ = [
     "FileChange",

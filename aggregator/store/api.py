@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from aggregator.model import Item, Poll, RuleDrop, SourceSpec, SourceState, Story
-from aggregator.store.batch import SourceWrite
 from aggregator.store.outline import TopicView
 from aggregator.store.push import PushState
 from aggregator.store.rebuild import RebuildReport
@@ -21,6 +20,7 @@ from aggregator.store.values import (
     TopicMatchers,
     TopicOutline,
 )
+from aggregator.store.writes import SourceWrite
 
 __all__ = ["Store"]
 
@@ -105,6 +105,10 @@ class Store(Protocol):
 
     def release(self, names: Sequence[str], *, owner: str) -> None:
         """Give back ``owner``'s claims on ``names`` without saving a state."""
+        ...
+
+    def renew(self, names: Sequence[str], *, owner: str, lease: timedelta, now: datetime) -> int:
+        """Extend the claims ``owner`` still holds on ``names`` to ``now + lease``; how many."""
         ...
 
     # -- seed-file records -------------------------------------------------

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator.errors import StoreError
+from aggregator.store import stamps
 from aggregator.store.database import Database
 from aggregator.store.schema import metadata
 
@@ -95,6 +96,8 @@ def copy_store(
                 rows[table.name] = copied
                 if progress is not None:
                     progress(table.name, copied)
+            # PostgreSQL stamps: the next ones above every copied stamp.
+            stamps.rebase(dst)
     except sa.exc.SQLAlchemyError as exc:
         raise StoreError(f"{target_name}: copying the store failed: {exc}") from exc
     return CopyReport(rows)

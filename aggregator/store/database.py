@@ -26,6 +26,8 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
 #: PostgreSQL advisory lock every write transaction takes first (the key spells "aggr")
 WRITE_LOCK_KEY = 0x61676772
+#: PostgreSQL advisory lock class (first of two int4 keys) of a batch's key locks ("ak")
+KEY_LOCK_CLASS = 0x616B
 #: ``Connection.info`` key of a write transaction's change stamp (:mod:`.stamps`)
 STAMP_SCOPE = "aggregator.stamp"
 #: PostgreSQL advisory lock held while migrating ("aggm")
@@ -97,13 +99,21 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: committed on success, rolled back on an exception."""
+    def write(self, *, keys: Sequence[int] | None = None) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back on an exception.
+
+        Args:
+            keys: PostgreSQL: lock only these keys (signed 32-bit, see
+                :func:`aggregator.store.writes.lock_keys`), with the store's
+                lock shared, instead of the store's lock alone. Two such
+                transactions wait for each other only if they share a key.
+                SQLite has one writer at a time whatever ``keys`` says.
+        """
         with self._lock or nullcontext(), self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             elif self.dialect == "postgresql":
-                conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})"))
+                _lock(conn, keys)
             # One change stamp for the whole transaction (taken on first use).
             conn.info[STAMP_SCOPE] = 0
             try:
@@ -113,9 +123,11 @@ class Database:
                 raise
             finally:
                 taken = conn.info.pop(STAMP_SCOPE, None)
+                # PostgreSQL counts stamped transactions apart from the stamps (.stamps).
+                counted = conn.info.pop(f"{STAMP_SCOPE}.count", None)
             conn.commit()
             if taken:
-                self._own_stamps.append(int(taken))
+                self._own_stamps.append(int(counted or taken))
 
     def take_own_stamps(self) -> list[int]:
         """The change stamps this object's writes committed since the last call."""
@@ -144,6 +156,20 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _lock(conn: Connection, keys: Sequence[int] | None) -> None:
+    """Take a PostgreSQL write transaction's advisory locks (released when it ends)."""
+    if keys is None:
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})")
+        return
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({WRITE_LOCK_KEY})")
+    if keys:
+        # In the order given (sorted by the caller): two writers never wait in a circle.
+        conn.exec_driver_sql(
+            "SELECT count(pg_advisory_xact_lock(%(class)s, k)) FROM unnest(%(keys)s::int4[]) AS k",
+            {"class": KEY_LOCK_CLASS, "keys": list(keys)},
+        )
 
 
 def is_memory_store(url: str) -> bool:

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from aggregator.dedup import mint_story_id
 from aggregator.store import entries as entry_ops
 from aggregator.store import membership, merge
+from aggregator.store.database import chunks
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, story_edits, story_joins, story_topics
 from aggregator.store.values import TopicMatchers
@@ -152,7 +153,6 @@ def enforce(conn: Connection, *, now: datetime) -> frozenset[str]:
     rows = conn.execute(_HIDES_AND_PINS).all()
     if not rows:
         return frozenset()
-    held = set(conn.execute(sa.select(stories.c.id)).scalars())
     #: (story, topic or None) -> "hide" or "pin"
     wanted: dict[tuple[str, str | None], str] = {}
     for row in rows:
@@ -162,6 +162,11 @@ def enforce(conn: Connection, *, now: datetime) -> frozenset[str]:
         if row.kind == "pin":
             wanted.pop((row.story_id, None), None)
         wanted[(row.story_id, row.topic)] = row.kind
+    # Only the stories the edits name are looked up: this runs after every write batch.
+    named = sorted({story_id for story_id, _topic in wanted})
+    held: set[str] = set()
+    for chunk in chunks(named):
+        held.update(conn.execute(sa.select(stories.c.id).where(stories.c.id.in_(chunk))).scalars())
     dirty: set[str] = set()
     for (story_id, topic), kind in sorted(
         wanted.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")

@@ -25,6 +25,7 @@ from aggregator.store.values import IngestReport, TopicMatchers
 __all__ = [
     "Entries",
     "bump_versions",
+    "delete_entry",
     "entry_row",
     "fullest_entry",
     "identities_of",
@@ -34,6 +35,7 @@ __all__ = [
     "refresh_story",
     "remove",
     "story_row",
+    "update_entry",
     "via",
 ]
 
@@ -167,6 +169,18 @@ def entry_row(item: Item, story_id: str, values: dict[str, Any], now: datetime) 
         "last_seen": now,
         **values,
     }
+
+
+def delete_entry(conn: Connection, source: str, identity: str) -> None:
+    """Delete one entry's row (no tombstone: it is placed again at once)."""
+    key = (entries.c.source == source) & (entries.c.identity == identity)
+    conn.execute(entries.delete().where(key))
+
+
+def update_entry(conn: Connection, item: Item, values: dict[str, Any], *, now: datetime) -> None:
+    """Write a held entry's new :func:`~aggregator.store.rows.entry_values`."""
+    key = (entries.c.source == item.source) & (entries.c.identity == item.identity)
+    conn.execute(entries.update().where(key).values(**values, last_seen=now))
 
 
 def join_rule(link_match: str | None, content_match: str | None) -> str:

@@ -199,6 +199,25 @@ class Sources:
         with self._db.write() as conn:
             return conn.execute(stmt).rowcount == 1
 
+    def renew(self, names: Sequence[str], *, owner: str, lease: timedelta, now: datetime) -> int:
+        """Extend the claims ``owner`` holds on ``names`` to ``now + lease``, while an update runs.
+
+        Only a claim still held is extended: a source whose state was saved
+        meanwhile (which released it) is not claimed again. One statement on
+        rows alone: it takes no store lock (PostgreSQL), so it never waits
+        for the batches being written.
+
+        Returns:
+            How many claims were extended.
+        """
+        stmt = (
+            sources.update()
+            .where(sources.c.name.in_(list(names)) & (sources.c.claimed_by == owner))
+            .values(claim_expires_at=utc(now) + lease)
+        )
+        with self._db.write(keys=[]) as conn:
+            return int(conn.execute(stmt).rowcount)
+
     def release(self, names: Sequence[str], *, owner: str) -> None:
         """Give back claims held by ``owner`` without saving a state (an update not started)."""
         with self._db.write() as conn:

@@ -30,17 +30,15 @@ from aggregator.model import (
     Story,
     utc,
 )
-from aggregator.store import batch, stamps
-from aggregator.store.batch import SourceWrite
+from aggregator.store import writer
 from aggregator.store.database import Database
 from aggregator.store.desk import RebuildReport, StoryDesk, enforce
 from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
-from aggregator.store.outline import TopicView
 from aggregator.store.polls import PollHistory
 from aggregator.store.push import PushState
 from aggregator.store.sources import Sources
-from aggregator.store.topics import Topics
+from aggregator.store.topics import Topics, TopicView
 from aggregator.store.values import (
     FileChange,
     FileRecord,
@@ -50,6 +48,7 @@ from aggregator.store.values import (
     TopicMatchers,
     TopicOutline,
 )
+from aggregator.store.writes import SourceWrite
 
 __all__ = ["SQLStore", "open_store"]
 
@@ -72,7 +71,9 @@ def open_store(url: str, *, near: NearDupSettings | None = None) -> SQLStore:
 
 
 class SQLStore:
-    """The store. Thread-safe through SQLAlchemy's pool; one write at a time on SQLite."""
+    """The store. Thread-safe through SQLAlchemy's pool; one write at a time on SQLite.
+
+    On PostgreSQL batches of unrelated stories write at once (:mod:`.writer`)."""
 
     def __init__(self, db: Database, *, near: NearDupSettings | None = None) -> None:
         self.db = db
@@ -166,6 +167,10 @@ class SQLStore:
         """Give back ``owner``'s claims on ``names`` without saving a state."""
         self.sources.release(names, owner=owner)
 
+    def renew(self, names: Sequence[str], *, owner: str, lease: timedelta, now: datetime) -> int:
+        """Extend ``owner``'s live claims on ``names``; see :meth:`Sources.renew`."""
+        return self.sources.renew(names, owner=owner, lease=lease, now=now)
+
     def poll_history(self, sources: Sequence[str] | None = None) -> dict[str, list[Poll]]:
         """Each source's recorded polls (its last 200), oldest first; see :class:`PollHistory`."""
         return self.polls.poll_history(sources)
@@ -236,14 +241,7 @@ class SQLStore:
         Returns:
             One report per write, in order.
         """
-        now = utc(now)
-        with self.db.write() as conn:
-            reports = batch.apply(conn, writes, now=now, matchers=matchers, near=self.near)
-            # An editor's hides and pins hold whatever the batch re-matched.
-            held = enforce(conn, now=now)
-            if held and reports:
-                reports[-1] = reports[-1] + IngestReport(dirty_topics=held)
-            return reports
+        return writer.apply(self.db, writes, now=now, matchers=matchers, near=self.near)
 
     def remove_entries(
         self,
@@ -391,10 +389,4 @@ class SQLStore:
             The current stamp (the next call's ``since``), and whether a
             stamp after ``since`` was taken by another process.
         """
-        own = self.db.take_own_stamps()
-        with self.db.read() as conn:
-            current = stamps.current(conn)
-        mine = sum(1 for taken in own if since < taken <= current)
-        # Stamps taken after the read belong to the next call.
-        self.db.give_back_stamps([taken for taken in own if taken > current])
-        return current, current - since > mine
+        return self.topics.foreign_changes(since)

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from aggregator import neardup
@@ -57,8 +58,10 @@ MAX_CANDIDATES = 8
 MIN_SHARED_BANDS = 2
 
 # Statements built once: building them per entry cost more than running them.
+# PostgreSQL: one array parameter, so one statement text the server prepares once.
+_INTS = ARRAY(sa.BigInteger)
 _SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
-    story_index.c.band.in_(sa.bindparam("k_bands", expanding=True))
+    story_index.c.band == sa.any_(sa.bindparam("k_bands", type_=_INTS))
 )
 # SQLite: a whole batch's bands as one JSON parameter. An expanding IN list
 # of 500 parameters per statement cost more to build than to run.
@@ -68,6 +71,10 @@ _SQLITE_SELECT_BANDS = (
 _DELETE_BANDS = story_index.delete().where(story_index.c.entry_key == sa.bindparam("k_key"))
 _DELETE_JOIN = story_joins.delete().where(story_joins.c.entry_key == sa.bindparam("k_key"))
 _DELETE_VECTOR = story_vectors.delete().where(story_vectors.c.entry_key == sa.bindparam("k_key"))
+_PG_DELETE = [
+    table.delete().where(table.c.entry_key == sa.any_(sa.bindparam("k_keys", type_=_INTS)))
+    for table in (story_index, story_joins)
+]
 #: what the precise check needs of a stored candidate, and where its entry is
 _CANDIDATE = (
     entries.c.source,
@@ -84,6 +91,11 @@ _SELECT_STORED = (
     sa.select(story_joins.c.entry_key, *_CANDIDATE)
     .join(entries, _ITS_ENTRY)
     .where(story_joins.c.entry_key.in_(sa.bindparam("k_keys", expanding=True)))
+)
+_PG_SELECT_STORED = (
+    sa.select(story_joins.c.entry_key, *_CANDIDATE)
+    .join(entries, _ITS_ENTRY)
+    .where(story_joins.c.entry_key == sa.any_(sa.bindparam("k_keys", type_=_INTS)))
 )
 # One entry's candidates in one statement: the entries sharing most bands
 # (counted by the database), with what the precise check needs of them.
@@ -158,7 +170,10 @@ def forget_entry(conn: Connection, source: str, identity: str) -> None:
 
 def forget_keys(conn: Connection, keys: Sequence[int]) -> None:
     """Drop the band rows and join records of many entries, by :func:`entry_key`."""
-    if keys:
+    if keys and conn.dialect.name == "postgresql":
+        for statement in _PG_DELETE:
+            conn.execute(statement, {"k_keys": list(keys)})
+    elif keys:
         params = [{"k_key": key} for key in keys]
         conn.execute(_DELETE_BANDS, params)
         conn.execute(_DELETE_JOIN, params)
@@ -403,8 +418,8 @@ def _band_rows(conn: Connection, bands: list[int]) -> Iterable[tuple[int, int]]:
             for band, key in conn.exec_driver_sql(_SQLITE_SELECT_BANDS, (chunk,)):
                 yield band, key
         return
-    for i in range(0, len(bands), 500):
-        for band, key in conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 500]}):
+    for i in range(0, len(bands), 50_000):
+        for band, key in conn.execute(_SELECT_BANDS, {"k_bands": bands[i : i + 50_000]}):
             yield band, key
 
 
@@ -432,8 +447,12 @@ def _stored(
 ) -> dict[int, _Candidate]:
     out: dict[int, _Candidate] = {}
     wanted = list(keys)
-    for i in range(0, len(wanted), 500):
-        rows = conn.execute(_SELECT_STORED, {"k_keys": wanted[i : i + 500]})
+    pg = conn.dialect.name == "postgresql"
+    step = 20_000 if pg else 500
+    for i in range(0, len(wanted), step):
+        rows = conn.execute(
+            _PG_SELECT_STORED if pg else _SELECT_STORED, {"k_keys": wanted[i : i + step]}
+        )
         for row in rows:
             cand = _candidate(row, settings)
             if cand is not None:

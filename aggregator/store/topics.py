@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from aggregator.model import Origin, Story, Via, utc
-from aggregator.store import membership
+from aggregator.store import membership, stamps
 from aggregator.store.database import Database
 from aggregator.store.entries import provenance, via
 from aggregator.store.outline import TopicView
@@ -19,7 +19,7 @@ from aggregator.store.rows import ITEM_COLUMNS, item_from_row
 from aggregator.store.schema import entries, stories, story_topics, topics
 from aggregator.store.values import TopicMatchers, TopicOutline
 
-__all__ = ["Topics"]
+__all__ = ["TopicView", "Topics"]
 
 _IS_CANONICAL = (stories.c.canonical_source == entries.c.source) & (
     stories.c.canonical_identity == entries.c.identity
@@ -170,6 +170,26 @@ class Topics:
         """One topic's order for publishing, every read from one snapshot of the store."""
         with self._db.snapshot() as conn:
             yield TopicView(conn, topic)
+
+    def foreign_changes(self, since: int) -> tuple[int, bool]:
+        """Whether another process changed what topics publish since ``since``.
+
+        Every write that may change a topic takes a change stamp
+        (:mod:`aggregator.store.stamps`), counted once per transaction; the
+        counts after ``since`` that this store's own writes did not take were
+        taken elsewhere (a CLI command beside a running daemon).
+
+        Returns:
+            The current count (the next call's ``since``), and whether a
+            count after ``since`` was taken by another process.
+        """
+        own = self._db.take_own_stamps()
+        with self._db.read() as conn:
+            current = stamps.changes_counted(conn)
+        mine = sum(1 for taken in own if since < taken <= current)
+        # Stamps taken after the read belong to the next call.
+        self._db.give_back_stamps([taken for taken in own if taken > current])
+        return current, current - since > mine
 
     def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
         """A topic's stories as publishing pages them: ids and versions only, newest first.

@@ -27,13 +27,13 @@ async def with_articles(
     first: FeedDigest,
     now: datetime,
     hints: Hints,
-) -> tuple[FeedDigest, bool, Hints]:
+) -> tuple[FeedDigest, bool, Hints, int]:
     """The feed's digest with the full articles of its new entries (``full_content``).
 
     Returns:
         The digest; whether entries were held back for the next poll (their
         host is backing off, or over ``max_pages``); the hints, with the host's
-        wait when it asked for one.
+        wait when it asked for one; the pages' response bytes.
     """
     from aggregator.engine.pages import digest_full
 
@@ -52,4 +52,4 @@ async def with_articles(
         log.info("%s: %d new entries wait for the next poll", spec.name, full.held)
     if full.retry_after is not None:
         hints = replace(hints, retry_after=full.retry_after)
-    return full.digest, full.held > 0, hints
+    return full.digest, full.held > 0, hints, full.received

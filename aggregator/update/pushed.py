@@ -57,9 +57,9 @@ class PushedFeed:
         )
         if ctx.fetcher is None:
             async with make_fetcher(ctx.config) as fetcher:
-                digest, _, hints = await digest_response(spec, ctx, fetcher, resp, now, Hints())
+                digest, _, hints, _ = await digest_response(spec, ctx, fetcher, resp, now, Hints())
         else:
-            digest, _, hints = await digest_response(spec, ctx, ctx.fetcher, resp, now, Hints())
+            digest, _, hints, _ = await digest_response(spec, ctx, ctx.fetcher, resp, now, Hints())
         result = SourceResult(
             source=spec.name,
             outcome=Outcome.OK,

@@ -97,7 +97,9 @@ async def _poll(
         result = _not_modified(spec, resp.status, received)
         return result, state, _response_hints(resp, now, None), pending
     hints = _response_hints(resp, now, None)
-    digest, reparse, hints = await digest_response(spec, ctx, fetcher, resp, now, hints)
+    digest, reparse, hints, pages = await digest_response(spec, ctx, fetcher, resp, now, hints)
+    # Article pages fetched for full_content count with the feed's bytes.
+    received += pages
     # A feed that declares a <ttl> is parsed every time: skipping would forget
     # its hint. One whose new entries were held back is parsed again for them.
     keep_hash = digest.ttl is None and not reparse
@@ -166,11 +168,12 @@ async def digest_response(
     resp: FetchResponse,
     now: datetime,
     hints: Hints,
-) -> tuple[FeedDigest, bool, Hints]:
+) -> tuple[FeedDigest, bool, Hints, int]:
     """The feed parsed in the CPU stage (with its entries' articles for ``full_content``).
 
     Returns:
-        The digest; whether entries were held back for the next poll; the hints.
+        The digest; whether entries were held back for the next poll; the
+        hints; the article pages' response bytes.
     """
     stages = stages_of(ctx)
     feed: dict[str, Any] = {
@@ -189,7 +192,7 @@ async def digest_response(
             topics=ctx.config.topics,
             near=ctx.config.dedup,
         )
-        return digest, False, hints
+        return digest, False, hints, 0
     first: FeedDigest = await stages.pool.run(
         spec.name, "aggregator.engine.work:read_feed", resp.body, **feed
     )

@@ -10,8 +10,9 @@ dead one can be found and retried.
 Jobs and what they carry (names are stable: workers of two releases may share a queue):
 
 * ``aggregator.dispatch`` (periodic): queue the due sources;
-* ``aggregator.fetch`` ``source=NAME``: one source's update, queueing lock
-  ``fetch:NAME`` (one queued per source) and lock ``source:NAME`` (never two running);
+* ``aggregator.fetch`` ``source=NAME`` (and ``requested=true`` when its seed folder
+  changed: run even if not due): one source's update, queueing lock ``fetch:NAME`` (one
+  queued per source) and lock ``source:NAME`` (never two running);
 * ``aggregator.publish`` ``topics=[...]`` on the ``publish`` queue, queueing
   lock ``publish:TOPIC``: the publisher re-renders these topics (``*``: all);
 * ``aggregator.recover`` (periodic): retry the jobs of workers that stopped beating;
@@ -55,9 +56,11 @@ RECOVER = "aggregator.recover"
 CLEANUP = "aggregator.cleanup"
 RETENTION = "aggregator.retention"
 
-#: advisory lock keys (session level): applying the queue schema, and the one publisher
+#: advisory lock keys (session level): applying the queue schema, the one publisher,
+#: the one worker watching the seed folders
 _SCHEMA_LOCK = 0x61677131
 _PUBLISHER_LOCK = 0x61677132
+_SEED_WATCH_LOCK = 0x61677133
 #: periodic jobs go before the fetches queued behind them
 _URGENT = 10
 #: jobs queued per statement
@@ -97,7 +100,7 @@ class JobQueue:
                 conninfo=self._conninfo, min_size=1, max_size=pool_size
             )
         )
-        self._lock_conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock_conns: list[psycopg.AsyncConnection[Any]] = []
 
     async def open(self) -> None:
         """Connect, and create procrastinate's tables if this database has none yet.
@@ -125,34 +128,45 @@ class JobQueue:
             raise StoreError(f"job queue: cannot open: {exc}") from exc
 
     async def close(self) -> None:
-        if self._lock_conn is not None:
-            await self._lock_conn.close()
-            self._lock_conn = None
+        for conn in self._lock_conns:
+            await conn.close()
+        self._lock_conns = []
         await self.app.close_async()
 
     async def hold_publisher_lock(self) -> bool:
         """Take the one-publisher lock for as long as this queue is open; False if held."""
+        return await self._hold(_PUBLISHER_LOCK)
+
+    async def hold_seed_watch_lock(self) -> bool:
+        """Take the one-seed-watcher lock for as long as this queue is open; False if held.
+
+        Its session ends with the process (or its connection): another worker
+        then takes the lock at its next try.
+        """
+        return await self._hold(_SEED_WATCH_LOCK)
+
+    async def _hold(self, key: int) -> bool:
         conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        row = await (
-            await conn.execute("SELECT pg_try_advisory_lock(%s)", (_PUBLISHER_LOCK,))
-        ).fetchone()
+        row = await (await conn.execute("SELECT pg_try_advisory_lock(%s)", (key,))).fetchone()
         if not (row and row[0]):
             await conn.close()
             return False
-        self._lock_conn = conn
+        self._lock_conns.append(conn)
         return True
 
     # -- deferring ---------------------------------------------------------------------
 
-    async def defer_fetches(self, sources: Sequence[str]) -> int:
+    async def defer_fetches(self, sources: Sequence[str], *, requested: bool = False) -> int:
         """Queue one update per source unless one is queued already; returns how many were.
 
         Many per statement (a dispatch may queue thousands); a batch that meets
         a queued job is retried one job at a time, the queued ones skipped.
+        ``requested``: the updates run even if their source is not due (a
+        seed folder changed).
         """
         queued = 0
         for start in range(0, len(sources), _BATCH):
-            jobs = [self._fetch_job(s) for s in sources[start : start + _BATCH]]
+            jobs = [self._fetch_job(s, requested) for s in sources[start : start + _BATCH]]
             try:
                 await self.app.job_manager.batch_defer_jobs_async(jobs)
             except pexc.AlreadyEnqueued:
@@ -167,13 +181,16 @@ class JobQueue:
         return queued
 
     @staticmethod
-    def _fetch_job(source: str) -> Job:
+    def _fetch_job(source: str, requested: bool = False) -> Job:
+        kwargs: dict[str, Any] = {"source": source}
+        if requested:
+            kwargs["requested"] = True
         return Job(
             queue=FETCH_QUEUE,
             lock=f"source:{source}",
             queueing_lock=f"fetch:{source}",
             task_name=FETCH,
-            task_kwargs={"source": source},
+            task_kwargs=kwargs,
         )
 
     async def defer_publish(self, topics: Iterable[str]) -> int:
@@ -225,7 +242,7 @@ class JobQueue:
         self,
         *,
         dispatch: Callable[[], Awaitable[object]],
-        fetch: Callable[[str, int], Awaitable[None]],
+        fetch: Callable[[str, int, bool], Awaitable[None]],
         recover: Callable[[], Awaitable[None]],
         cleanup: Callable[[], Awaitable[None]],
         retention: Callable[[], Awaitable[None]],
@@ -235,7 +252,8 @@ class JobQueue:
 
         Args:
             dispatch: queues the due sources (periodic, every ``dispatch_every``).
-            fetch: updates one source; gets its name and the job's earlier attempts.
+            fetch: updates one source; gets its name, the job's earlier attempts,
+                and whether it was requested (run even if not due).
             recover: retries dead workers' jobs (periodic, with the dispatch).
             cleanup: deletes old finished jobs (periodic, hourly).
             retention: prunes old entries (periodic, daily).
@@ -255,9 +273,11 @@ class JobQueue:
         async def run_retention(timestamp: int) -> None:
             await retention()
 
-        async def run_fetch(context: procrastinate.JobContext, source: str) -> None:
+        async def run_fetch(
+            context: procrastinate.JobContext, source: str, requested: bool = False
+        ) -> None:
             assert context.job is not None
-            await fetch(source, context.job.attempts)
+            await fetch(source, context.job.attempts, requested)
 
         for name, func, cron in (
             (DISPATCH, run_dispatch, every),

@@ -5,22 +5,35 @@ store. Each runs the same update as the embedded daemon
 (:func:`aggregator.update.update_source`: fetch on the loop, parse in its
 process pool, one writer), and the periodic jobs that whichever worker takes
 them runs once for all: the dispatch, the recovery of dead workers' jobs,
-the job-table cleanup and retention.
+the job-table cleanup and retention. One of them watches the seed folders;
+SIGHUP reloads the config.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import signal
 from datetime import timedelta
 
-from aggregator.config import Config
+from aggregator.config import Config, load_config
 from aggregator.engine.collector import ingest_gc
+from aggregator.errors import AggregatorError
 from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
 from aggregator.runtime.health import Health
-from aggregator.update import Context, make_fetcher, open_context, prune_old, update_source
+from aggregator.runtime.watch import SeedWatch
+from aggregator.update import (
+    Context,
+    apply_config,
+    make_fetcher,
+    open_context,
+    prune_old,
+    update_source,
+)
+from aggregator.update.kinds import watched_folders
 
 from .queue import ALL_TOPICS, FETCH_QUEUE, JobQueue
 
@@ -30,7 +43,8 @@ log = logging.getLogger(__name__)
 
 #: the claim owner of a source whose update is queued or running (released by its saved state)
 QUEUE_OWNER = "queue"
-#: how long a queued or running update holds its source if it never saves (its job vanished)
+#: how long a queued or running update holds its source if it never saves (its job vanished);
+#: a running update renews it every third of it, so an update may take longer
 LEASE = timedelta(hours=1)
 #: sources one dispatch queues at most
 DISPATCH_LIMIT = 10_000
@@ -49,6 +63,10 @@ class Worker:
         self.queue = queue
         self._specs: dict[str, SourceSpec] = {s.name: s for s in ctx.config.sources}
         self._health = Health(Metrics(), ctx.config.workers.dispatch_every.total_seconds())
+        #: how long a claim holds without renewal (a running update renews it)
+        self.lease = LEASE
+        self._seed_watch: SeedWatch | None = None
+        self._requests: set[asyncio.Task[None]] = set()
 
     async def dispatch(self) -> int:
         """Claim the due sources and queue one update each; returns how many were queued.
@@ -60,7 +78,7 @@ class Worker:
         store = self.ctx.store
         now = self.ctx.clock()
         names = await asyncio.to_thread(
-            store.claim_due, now, owner=QUEUE_OWNER, lease=LEASE, limit=DISPATCH_LIMIT
+            store.claim_due, now, owner=QUEUE_OWNER, lease=self.lease, limit=DISPATCH_LIMIT
         )
         unknown = [n for n in names if n not in self._specs]
         if unknown:
@@ -71,12 +89,14 @@ class Worker:
             log.info("dispatch: %d due, %d queued", len(names), queued)
         return queued
 
-    async def fetch(self, source: str, attempts: int) -> None:
+    async def fetch(self, source: str, attempts: int, requested: bool = False) -> None:
         """Update one source, then queue a publish of the topics it changed.
 
         A job whose source is no longer due was done already: a retry after
         its worker died between saving and finishing. Its changes may not
-        have been published, so it queues a publish of every topic.
+        have been published, so it queues a publish of every topic. A
+        ``requested`` update (its seed folder changed) runs whether or not
+        the source is due.
         """
         ctx = self.ctx
         spec = self._specs.get(source)
@@ -87,20 +107,119 @@ class Worker:
         state = await asyncio.to_thread(ctx.store.get_state, source)
         now = ctx.clock()
         if state is not None and (
-            state.gone or (state.next_due_at is not None and state.next_due_at > now)
+            state.gone
+            or (not requested and state.next_due_at is not None and state.next_due_at > now)
         ):
             if attempts:
                 await self.queue.defer_publish([ALL_TOPICS])
             return
+        renewing = asyncio.create_task(self._renew(source))
         try:
             result = await update_source(spec, ctx)
         except BaseException:
             # The store failed to save it: free the source for the next dispatch.
             await asyncio.to_thread(ctx.store.release, [source], owner=QUEUE_OWNER)
             raise
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         self._health.record(result)
         if result.dirty_topics:
             await self.queue.defer_publish(result.dirty_topics)
+
+    async def _renew(self, source: str) -> None:
+        """Extend the source's claim every third of the lease while its update runs.
+
+        Without it an update longer than the lease (a slow host, a large seed
+        folder) would be queued again by the next dispatch and run twice.
+        A renewal after the update saved its state finds no claim to extend.
+        """
+        store = self.ctx.store
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            await asyncio.to_thread(
+                store.renew, [source], owner=QUEUE_OWNER, lease=self.lease, now=self.ctx.clock()
+            )
+
+    async def watch_seeds(self) -> bool:
+        """Watch the seed folders if no other worker does; returns whether this one does.
+
+        One worker in the fleet watches (a session advisory lock on the queue's
+        database: if it dies, the lock goes with its connection, and the next
+        worker to start, or this one after a reload, takes it). A change in a
+        folder queues a requested update of its source. Watching is an
+        accelerator: the folders are also polled at their interval.
+        """
+        folders = watched_folders(self.ctx.config.sources)
+        if self._seed_watch is None:
+            if not folders or not await self.queue.hold_seed_watch_lock():
+                return False
+            self._seed_watch = SeedWatch(self._seed_changed)
+            log.info("watching the seed folders for the fleet")
+        self._seed_watch.restart(folders)
+        return True
+
+    def _seed_changed(self, source: str) -> None:
+        task = asyncio.create_task(self._request(source), name=f"request:{source}")
+        self._requests.add(task)
+        task.add_done_callback(self._requests.discard)
+
+    async def _request(self, source: str) -> None:
+        """Queue a requested update of a source whose seed folder changed.
+
+        Claimed first, as a dispatch claims (the queue's claims share one
+        owner, so a queued or running update's claim is renewed, not
+        refused): a job already queued covers the change; one running now
+        is followed by this one (never two at once: lock ``source:NAME``).
+        """
+        try:
+            await asyncio.to_thread(
+                self.ctx.store.claim,
+                source,
+                owner=QUEUE_OWNER,
+                lease=self.lease,
+                now=self.ctx.clock(),
+            )
+            await self.queue.defer_fetches([source], requested=True)
+        except Exception:  # watching is an accelerator: the interval picks the change up
+            log.exception("%s: cannot queue the update its seed folder asked for", source)
+
+    async def close(self) -> None:
+        """Stop watching the seed folders."""
+        if self._seed_watch is not None:
+            await self._seed_watch.close()
+
+    async def reload(self) -> None:
+        """Read the config file again and run on it (SIGHUP), as the daemon does.
+
+        Sources and topics are synced into the store (a removed source's
+        stories leave the feeds) and the topics that changed are queued for
+        publishing; updates from now on use the new specs. The store, the
+        data folder and the fetch settings are bound at start: a change is
+        reported and needs a restart. A config that does not load is
+        reported and the running one kept.
+        """
+        old = self.ctx.config
+        try:
+            new = await asyncio.to_thread(load_config, old.path)
+        except AggregatorError as exc:
+            log.error("reload refused, the running config is kept: %s", exc)
+            return
+        if (new.store_url, new.data_dir) != (old.store_url, old.data_dir):
+            log.warning("store and data_dir changes need a restart; keeping %s", old.data_dir)
+            new = dataclasses.replace(new, store_url=old.store_url, data_dir=old.data_dir)
+        fetching = ("allow_networks", "user_agent", "max_connections", "max_per_host")
+        if any(getattr(new, key) != getattr(old, key) for key in fetching):
+            log.warning("fetch settings changes need a worker restart")
+        ctx, dirty = await asyncio.to_thread(apply_config, self.ctx, new, now=self.ctx.clock())
+        self.ctx = ctx
+        self._specs = {s.name: s for s in new.sources}
+        log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
+        await self.watch_seeds()
+        if dirty:
+            await self.queue.defer_publish(dirty)
 
     async def recover(self) -> None:
         """Queue again the jobs of workers whose heartbeat stopped."""
@@ -124,8 +243,18 @@ async def _run(config: Config, concurrency: int) -> None:
     try:
         ctx = await asyncio.to_thread(open_context, config, migrate_apart=True)
         ctx = dataclasses.replace(ctx, fetcher=make_fetcher(config))
+        worker = Worker(ctx, queue)
         try:
-            worker = Worker(ctx, queue)
+            loop = asyncio.get_running_loop()
+            reloads: set[asyncio.Task[None]] = set()
+
+            def on_hangup() -> None:
+                task = asyncio.create_task(worker.reload(), name="reload")
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            loop.add_signal_handler(signal.SIGHUP, on_hangup)
+            await worker.watch_seeds()
             queue.register_worker_tasks(
                 dispatch=worker.dispatch,
                 fetch=worker.fetch,
@@ -135,7 +264,8 @@ async def _run(config: Config, concurrency: int) -> None:
                 dispatch_every=settings.dispatch_every,
             )
             log.info(
-                "worker: %d sources, %d updates at once; SIGTERM finishes them and exits",
+                "worker: %d sources, %d updates at once; SIGTERM finishes them and exits, "
+                "SIGHUP reloads the config",
                 len(config.sources),
                 concurrency,
             )
@@ -147,6 +277,10 @@ async def _run(config: Config, concurrency: int) -> None:
             )
             log.info("worker stopped")
         finally:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+            await worker.close()
+            # A reload replaced the context (its store and fetcher are the same).
+            ctx = worker.ctx
             if ctx.fetcher is not None:
                 await ctx.fetcher.aclose()
             await asyncio.to_thread(ctx.close)

@@ -1,0 +1,128 @@
+"""The daemon's dispatcher queues updates by host: a slow host's feeds never hold every worker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+import aggregator.daemon.dispatch as dispatch
+from aggregator.config import load_config
+from aggregator.model import Outcome, SourceResult, SourceSpec
+from aggregator.update import Context, open_context
+
+
+async def _until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Yield to the loop until ``condition`` holds; fail after a generous bound."""
+    async with asyncio.timeout(120):
+        while not condition():
+            await asyncio.sleep(0.01)
+    assert condition(), what
+
+
+def _config(tmp_path: Path) -> Path:
+    # Two hosts: four feeds of a slow one (named first, so claimed first), three of a quick one.
+    slow = [f"  - {{name: a-slow{i}, url: 'http://127.0.0.2:9/{i}.xml'}}\n" for i in range(4)]
+    quick = [f"  - {{name: b-quick{i}, url: 'http://127.0.0.3:9/{i}.xml'}}\n" for i in range(3)]
+    cfg = tmp_path / "aggregator.yaml"
+    cfg.write_text(
+        "data_dir: var\nallow_networks: ['127.0.0.0/8']\nfetch: {max_per_host: 1}\n"
+        f"sources:\n{''.join(slow + quick)}",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def test_feeds_of_a_slow_host_wait_in_its_lane_while_other_hosts_update(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = open_context(load_config(_config(tmp_path)))
+    slow_host = asyncio.Event()
+    running: dict[str, int] = {"now": 0, "most": 0}
+    started: list[str] = []
+
+    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+        # What a fetch that hangs on its host looks like to the dispatcher.
+        started.append(spec.name)
+        running["now"] += 1
+        running["most"] = max(running["most"], running["now"])
+        try:
+            if spec.name.startswith("a-slow"):
+                await slow_host.wait()
+            return SourceResult(source=spec.name, outcome=Outcome.OK)
+        finally:
+            running["now"] -= 1
+
+    monkeypatch.setattr(dispatch, "update_source", update)
+    results: list[str] = []
+    dispatcher = dispatch.Dispatcher(
+        lambda: context,
+        lambda r: results.append(r.source),
+        owner="test",
+        lease=timedelta(hours=1),
+        max_workers=3,
+        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
+        max_per_host=1,
+        max_waiting=6,
+    )
+    quick = {f"b-quick{i}" for i in range(3)}
+
+    async def main() -> int:
+        waiting = await dispatcher.tick()
+        # The slow host's lane (2 updates: HOST_LANE x max_per_host) is full and
+        # hangs, and its other feeds wait in it; the quick host's feeds go
+        # through the third worker.
+        await _until(lambda: quick <= set(results), "the quick host's feeds were starved")
+        slow_started = sum(1 for name in started if name.startswith("a-slow"))
+        assert slow_started == 2
+        slow_host.set()
+        await _until(lambda: len(results) == 7, "the slow host's feeds never finished")
+        await dispatcher.drain(10)
+        return waiting
+
+    try:
+        waiting = asyncio.run(main())
+    finally:
+        context.close()
+    assert waiting == 0
+    # Never more updates at once than workers, lanes or not.
+    assert running["most"] <= 3
+
+
+def test_claimed_updates_waiting_for_a_lane_are_capped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = open_context(load_config(_config(tmp_path)))
+    release = asyncio.Event()
+
+    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+        await release.wait()
+        return SourceResult(source=spec.name, outcome=Outcome.OK)
+
+    monkeypatch.setattr(dispatch, "update_source", update)
+    dispatcher = dispatch.Dispatcher(
+        lambda: context,
+        lambda r: None,
+        owner="test",
+        lease=timedelta(hours=1),
+        max_workers=2,
+        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
+        max_per_host=1,
+        max_waiting=1,
+    )
+
+    async def main() -> tuple[int, int]:
+        waiting = await dispatcher.tick()
+        in_flight = dispatcher.in_flight
+        release.set()
+        await dispatcher.drain(30)
+        return waiting, in_flight
+
+    try:
+        waiting, in_flight = asyncio.run(main())
+    finally:
+        context.close()
+    # Two running and one waiting claimed; the four others stay unclaimed, due.
+    assert (in_flight, waiting) == (3, 4)
