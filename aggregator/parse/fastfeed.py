@@ -181,6 +181,14 @@ _OTHER_CONTENT = {
     "rights": "rights", "copyright": "rights", "dc_rights": "rights",
     "info": "info", "feedburner_browserfriendly": "info",
 }  # fmt: skip
+#: the key a stored-only element's text is pushed under, where it is not its own
+_STORED_AS = {
+    "media_credit": "credit", "media_restriction": "restriction", "media_license": "license",
+    "itunes_link": "itunes_image", "media_rating": "rating",
+}  # fmt: skip
+#: a content type as feedparser maps it (``push_content``), and a link's type
+_CONTENT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}
+_LINK_TYPES = {"text": "text/plain", "html": "text/html", "xhtml": "application/xhtml+xml"}
 #: handlers that only store what we never read (their element's text under a key of its own)
 _STORE_ONLY = frozenset(
     {
@@ -200,17 +208,28 @@ _READ_KEYS = frozenset(
 )  # fmt: skip
 
 
-#: every key :class:`_Reader` replays a handler of
-_REPLAYED = frozenset(
-    {
-        "rss", "rdf_rdf", "channel", "feed", "item", "entry", "image", "textinput", "link",
-        "guid", "id", "content", "content_encoded", "fullitem", "source", "contributor",
-        "dc_contributor", "name", "email", "itunes_name", "itunes_email", "uri",
-        "url", "homepage", "itunes_owner", "itunes_keywords", "media_keywords",
-    }
-    | _TITLE | _SUMMARY | _DESCRIPTION | _PUBLISHED | _UPDATED | _CREATED | _AUTHOR
-    | _PUBLISHER | _CATEGORY | _LANGUAGE | _OTHER_CONTENT.keys() | _STORE_ONLY
+#: The keys :class:`_Reader` replays a handler of, by the group of handlers
+#: (``_start_<group>`` and ``_end_<group>``) that replays them.
+_FRAME_KEYS = frozenset(
+    {"rss", "rdf_rdf", "channel", "feed", "item", "entry", "image", "textinput"}
+)
+_TEXT_KEYS = (
+    _TITLE | _DESCRIPTION | _SUMMARY
+    | {"link", "guid", "id", "content", "content_encoded", "fullitem"}
 )  # fmt: skip
+_PEOPLE_KEYS = (
+    _PUBLISHED | _UPDATED | _CREATED | _AUTHOR | _PUBLISHER
+    | {
+        "source", "contributor", "dc_contributor", "name", "email", "itunes_name",
+        "itunes_email", "uri", "url", "homepage", "itunes_owner",
+    }
+)  # fmt: skip
+_TERMS_KEYS = (
+    _CATEGORY | _LANGUAGE | _OTHER_CONTENT.keys() | _STORE_ONLY
+    | {"itunes_keywords", "media_keywords"}
+)  # fmt: skip
+#: every key :class:`_Reader` replays a handler of
+_REPLAYED = _FRAME_KEYS | _TEXT_KEYS | _PEOPLE_KEYS | _TERMS_KEYS
 
 
 @dataclass(slots=True)
@@ -272,10 +291,10 @@ class _Reader:
             self.keys[tag] = key
         return key
 
-    def attributes(self, element: Any) -> dict[str, str]:
+    def attributes(self, items: list[tuple[str, str]]) -> dict[str, str]:
         """Attributes as feedparser sees them: names lower-cased, ``rel``/``type`` values too."""
         found: dict[str, str] = {}
-        for name, value in element.attrib.items():
+        for name, value in items:
             if name[0] == "{":
                 namespace, _, local = name[1:].partition("}")
                 if namespace == _XML_NS and local == "lang":
@@ -305,7 +324,8 @@ class _Reader:
             key = self.key(element)
         self.depth += 1
         outer_lang = self.lang
-        attrs = self.attributes(element) if element.attrib else {}
+        items = element.items()
+        attrs = self.attributes(items) if items else {}
         if attrs:
             if "base" in attrs:
                 raise _Decline("xml:base")
@@ -314,16 +334,27 @@ class _Reader:
                 self.lang = lang or None  # an empty one unsets it
                 if lang and key in ("feed", "rss"):
                     self.feed["language"] = lang.replace("_", "-")
-        text_only = self.start(key, attrs, element, declares=declares)
+        start = _STARTS.get(key)
+        if start is None:
+            text_only = self.start_other(key, attrs, element, declares=declares)
+        else:
+            text_only = start(self, key, attrs) is True
         if text_only and len(element):
             raise _Decline(f"{key} holds elements")
-        if self.stack and element.text:
-            self.stack[-1].pieces.append(element.text)
+        stack = self.stack
+        text = element.text
+        if text and stack:
+            stack[-1].pieces.append(text)
         for child in element:
             self.walk(child, namespaces)
-            if self.stack and child.tail:
-                self.stack[-1].pieces.append(child.tail)
-        self.end(key)
+            tail = child.tail
+            if tail and stack:
+                stack[-1].pieces.append(tail)
+        end = _ENDS.get(key)
+        if end is None:
+            self.pop(key)  # a stored element (one stored as its attributes pushed nothing)
+        else:
+            end(self, key)
         self.lang = outer_lang
         self.depth -= 1
 
@@ -358,7 +389,7 @@ class _Reader:
         if self.lang:
             self.lang = self.lang.replace("_", "-")
         kind = attrs.get("type", default).lower()
-        kind = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}.get(kind, kind)
+        kind = _CONTENT_TYPES.get(kind, kind)
         if kind not in _TEXT_TYPES or attrs.get("mode") == "base64":
             raise _Decline(f"{key} of type {'xhtml' if 'xhtml' in kind else 'other'}")
         self.params = {"type": kind, "language": self.lang, "base": self.base}
@@ -374,8 +405,8 @@ class _Reader:
         if key in _URI_KEYS and output and (key != "id" or self.guidislink):
             output = _resolve(self.base, output)
         if (
-            not self.version.startswith("atom")
-            and self.params.get("type") == "text/plain"
+            self.params.get("type") == "text/plain"
+            and not self.version.startswith("atom")
             and self.rules.looks_like_html(output)
         ):
             self.params["type"] = "text/html"
@@ -397,7 +428,9 @@ class _Reader:
             entry.setdefault("content", []).append({**self.params, "value": output})
         elif key == "link":
             if not self.inimage:
-                output = _LINK_ENTITY.sub(r"&\g<1>", output.replace("&amp;", "&"))
+                output = output.replace("&amp;", "&")
+                if "&" in output:
+                    output = _LINK_ENTITY.sub(r"&\g<1>", output)
                 entry["link"] = output
                 if output:
                     entry["links"][-1]["href"] = output
@@ -471,16 +504,6 @@ class _Reader:
             tags.append(value)
 
     # --- start and end handlers ---------------------------------------------
-
-    def start(self, key: str, attrs: dict[str, str], element: Any, *, declares: bool) -> bool:
-        """Replay ``_start_<key>``; True when the element may hold text only."""
-        if key not in _REPLAYED:
-            return self.start_other(key, attrs, element, declares=declares)
-        for step in (self._start_frame, self._start_text, self._start_people, self._start_terms):
-            text_only = step(key, attrs)
-            if text_only is not None:
-                return text_only
-        return False
 
     def _start_frame(self, key: str, attrs: dict[str, str]) -> bool | None:
         """The feed, its entries, images and text inputs: the frames others fill.
@@ -686,11 +709,7 @@ class _Reader:
             links.append({k: v for k, v in attrs.items() if k not in ("xml:lang", "lang")} | {})
         if "href" in attrs:
             kind = attrs.get("type", "")
-            kind = {
-                "text": "text/plain",
-                "html": "text/html",
-                "xhtml": "application/xhtml+xml",
-            }.get(kind, kind)
+            kind = _LINK_TYPES.get(kind, kind)
             if attrs.get("rel") == "alternate" and kind in _HTML_TYPES:
                 context["link"] = attrs["href"]
         else:
@@ -715,33 +734,15 @@ class _Reader:
         if key == "media_thumbnail":
             self.push("url", True)
             return True
-        pushed = {
-            "media_credit": "credit",
-            "media_restriction": "restriction",
-            "media_license": "license",
-            "media_player": "media_player",
-            "itunes_image": "itunes_image",
-            "itunes_link": "itunes_image",
-            "generator": "generator",
-        }.get(key)
         if key == "cloud":
             return True  # feedparser stores its attributes
-        self.push(pushed or {"media_rating": "rating"}.get(key, key), True)
+        self.push(_STORED_AS.get(key, key), True)
         return True
 
     def date_key(self, key: str) -> str:
         if key in _PUBLISHED:
             return "published"
         return "updated" if key in _UPDATED else "created"
-
-    def end(self, key: str) -> None:
-        """Replay ``_end_<key>``."""
-        if key not in _REPLAYED:
-            self.pop(key)  # a stored element (one stored as its attributes pushed nothing)
-            return
-        for step in (self._end_frame, self._end_text, self._end_people, self._end_terms):
-            if step(key):
-                return
 
     def _end_frame(self, key: str) -> bool:
         """The feed, its entries, images and text inputs. False when ``key`` is not one of these."""
@@ -863,15 +864,8 @@ class _Reader:
         elif key == "media_thumbnail":
             self.pop("url")
         elif key in _STORE_ONLY:
-            pushed = {
-                "media_credit": "credit",
-                "media_restriction": "restriction",
-                "media_license": "license",
-                "itunes_link": "itunes_image",
-                "media_rating": "rating",
-            }.get(key, key)
             if key not in ("enclosure", "media_group", "media_content", "cloud"):
-                self.pop(pushed)
+                self.pop(_STORED_AS.get(key, key))
         else:
             return False
         return True
@@ -891,6 +885,29 @@ class _Reader:
             tags[-1]["term"] = value
         else:
             self.add_tag(value, None, None)
+
+
+#: each replayed key's start and end handlers, by the group that has them
+_STARTS: dict[str, Callable[[_Reader, str, dict[str, str]], bool | None]] = {
+    key: start
+    for start, keys in (
+        (_Reader._start_terms, _TERMS_KEYS),
+        (_Reader._start_people, _PEOPLE_KEYS),
+        (_Reader._start_text, _TEXT_KEYS),
+        (_Reader._start_frame, _FRAME_KEYS),
+    )
+    for key in keys
+}
+_ENDS: dict[str, Callable[[_Reader, str], bool]] = {
+    key: end
+    for end, keys in (
+        (_Reader._end_terms, _TERMS_KEYS),
+        (_Reader._end_people, _PEOPLE_KEYS),
+        (_Reader._end_text, _TEXT_KEYS),
+        (_Reader._end_frame, _FRAME_KEYS),
+    )
+    for key in keys
+}
 
 
 def read_plain_feed(
