@@ -78,14 +78,17 @@ def _normalise_datetimes(obj: Any) -> None:
     """Convert every datetime field of a frozen dataclass to UTC, in place."""
     names = _FIELD_NAMES.get(type(obj))
     if names is None:
-        names = _FIELD_NAMES[type(obj)] = tuple(f.name for f in dataclasses.fields(obj))
+        # The fields typed as datetimes: no other field holds one.
+        fields = dataclasses.fields(obj)
+        names = tuple(f.name for f in fields if "datetime" in str(f.type))
+        _FIELD_NAMES[type(obj)] = names
     for name in names:
         value = getattr(obj, name)
         if isinstance(value, datetime) and value.tzinfo is not UTC:
             object.__setattr__(obj, name, utc(value))
 
 
-#: each dataclass's field names, looked up once (``fields`` costs more than the check)
+#: each dataclass's datetime fields, found once (``fields`` costs more than the check)
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 

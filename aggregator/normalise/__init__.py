@@ -211,6 +211,9 @@ def _plain_paragraphs(text: str) -> str:
 # ---------------------------------------------------------------------------
 # Hashes
 
+# ``json.dumps(ensure_ascii=False, sort_keys=True, separators=(",", ":"))``, built once.
+_HASH_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
 
 def content_hash(
     *,
@@ -251,7 +254,7 @@ def content_hash(
         "authors": list(authors),
         "tags": sorted({t.casefold() for t in tags}),
     }
-    encoded = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    encoded = _HASH_JSON.encode(document)
     return hashlib.sha256(encoded.encode("utf-8", "surrogatepass")).hexdigest()
 
 

@@ -333,7 +333,7 @@ def _entry(
     base_url = _first_detail(details, "base")
     language = _first_detail(details, "language")
     base = base_url or feed_link
-    if link and base and not urlsplit(link).scheme:
+    if link and base and not link.startswith(("https://", "http://")) and not urlsplit(link).scheme:
         link = urljoin(base, link)  # a feed file read without a URL of its own
     return RawEntry(
         identity=identity,
