@@ -328,6 +328,8 @@ def _simple_text(html: str) -> str | None:
 
 
 def _tidy(text: str) -> str:
+    if "\x00" not in text:
+        return " ".join(text.split())  # no break marker: one line (what the steps below give)
     # Source newlines are ordinary whitespace in HTML; only markers make breaks.
     text = text.replace("\r", " ").replace("\n", " ")
     text = _BREAKS_RE.sub(_join_breaks, text)

@@ -172,3 +172,17 @@ def test_clean_text_is_the_same_from_its_cache() -> None:
 @given(text=texts)
 def test_looks_like_html_shortcut_is_feedparsers_guess(text: str) -> None:
     assert feeds._looks_like_html(text) == bool(feeds._FeedParserMixin.looks_like_html(text))
+
+
+def _tidy_the_long_way(text: str) -> str:
+    text = text.replace("\r", " ").replace("\n", " ")
+    text = _text._BREAKS_RE.sub(_text._join_breaks, text)
+    text = "\n".join(" ".join(line.split()) for line in text.split("\n"))
+    return _text._EXTRA_BREAKS_RE.sub("\n\n", text).strip()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=_ALPHABET, max_size=40))
+@example(text=" a\r\n\u2028b\x85 ")
+def test_text_without_breaks_is_tidied_to_one_line(text: str) -> None:
+    assert _text._tidy(text) == _tidy_the_long_way(text)
