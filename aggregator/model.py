@@ -82,10 +82,20 @@ def not_in_future(when: datetime | None, now: datetime) -> datetime | None:
 
 def _normalise_datetimes(obj: Any) -> None:
     """Convert every datetime field of a frozen dataclass to UTC, in place."""
-    for f in dataclasses.fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, datetime):
-            object.__setattr__(obj, f.name, utc(value))
+    names = _FIELD_NAMES.get(type(obj))
+    if names is None:
+        # The fields typed as datetimes: no other field holds one.
+        fields = dataclasses.fields(obj)
+        names = tuple(f.name for f in fields if "datetime" in str(f.type))
+        _FIELD_NAMES[type(obj)] = names
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, datetime) and value.tzinfo is not UTC:
+            object.__setattr__(obj, name, utc(value))
+
+
+#: each dataclass's datetime fields, found once (``fields`` costs more than the check)
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 class SourceKind(enum.StrEnum):

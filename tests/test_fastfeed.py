@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from aggregator.errors import ParseError
 from aggregator.model import Item, ParsedDocument, RawEntry
 from aggregator.normalise import normalise_entry
-from aggregator.parse import fastfeed, feeds
+from aggregator.parse import fastnames, feeds
 from aggregator.parse.fastfeed import Declined
 from tests.feedgen_odd import Document, documents
 
@@ -220,7 +220,7 @@ def test_fast_path_takes_generated_feeds_and_agrees(kind: str) -> None:
     ),
 )
 def test_uri_resolution_is_feedparsers(base: str, uri: str) -> None:
-    assert fastfeed._resolve(base, uri) == feedparser_urls._urljoin(base, uri)
+    assert fastnames._resolve(base, uri) == feedparser_urls._urljoin(base, uri)
 
 
 _XML = '<?xml version="1.0" encoding="utf-8"?>\n'

@@ -53,6 +53,16 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TAB_NEWLINE_RE = re.compile(r"[\t\n\r]")
 _C0_AND_SPACE = "".join(chr(c) for c in range(0x21))
 
+# A URL the steps of :func:`canonical_url` return as it is (an empty path aside),
+# whatever the base: lower-case http(s), a lower-case host name of plain labels,
+# no port, user info, percent sign, query, fragment or ``;`` (urljoin drops an
+# empty parameter), no character a step encodes or drops. Joined to any base, an
+# absolute URL of this shape stays itself. A dot segment (``/.``) is checked apart.
+_PLAIN_URL = re.compile(r"https?://[a-z0-9-]+(?:\.[a-z0-9-]+)*(/[A-Za-z0-9\-._~!$&'()*+,=:@/]*)?")
+#: a base the steps read without an error (urlsplit refuses some brackets and
+#: non-ASCII hosts, and the URL is then None whatever it is)
+_PLAIN_BASE = re.compile(r"[\x21-\x5a\x5c\x5e-\x7e]*")
+
 
 def _normalise_percent(text: str, safe: frozenset[str]) -> str:
     """RFC 3986 §6.2.2 percent-encoding normalisation.
@@ -145,6 +155,15 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
     """
     if not url:
         return None
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None and "/." not in url and (not base or _PLAIN_BASE.fullmatch(base)):
+        # Already canonical but for an empty path: what the steps give it.
+        return url if plain.group(1) else url + "/"
+    return _canonical_steps(url, base)
+
+
+def _canonical_steps(url: str, base: str | None) -> str | None:
+    """:func:`canonical_url` step by step (its fast path's reference)."""
     # Browsers drop leading/trailing C0+space and tab/newline anywhere.
     url = _TAB_NEWLINE_RE.sub("", url).strip(_C0_AND_SPACE)
     if not url:

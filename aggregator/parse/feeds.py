@@ -17,7 +17,6 @@ warning rather than failing the document.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import io
 import re
@@ -84,9 +83,16 @@ def _fix_text(text: str) -> str:
     """feedparser's repairs to every element's text: UTF-8 read as Latin-1, C1 as cp1252."""
     if text.isascii():
         return text  # neither changes ASCII
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+    try:
         text = text.encode("iso-8859-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        text = text  # not UTF-8 read as Latin-1 (a try costs less than a suppress)
     return text.translate(_cp1252) if _C1.search(text) else text
+
+
+def _looks_like_html(text: str) -> bool:
+    """feedparser's guess, which needs a ``</tag>`` or a reference: none without ``<`` or ``&``."""
+    return ("<" in text or "&" in text) and bool(_FeedParserMixin.looks_like_html(text))
 
 
 _C1 = re.compile("[\x80-\x9f]")
@@ -100,7 +106,7 @@ RULES = Rules(
         for name in dir(_FeedParserMixin)
         if name.startswith(("_start_", "_end_"))
     ),
-    looks_like_html=_FeedParserMixin.looks_like_html,
+    looks_like_html=_looks_like_html,
     fix_text=_fix_text,
 )
 _DECLARED_ENCODING = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*['"]([^'"]*)['"]""")
@@ -330,7 +336,7 @@ def _entry(
     base_url = _first_detail(details, "base")
     language = _first_detail(details, "language")
     base = base_url or feed_link
-    if link and base and not urlsplit(link).scheme:
+    if link and base and not link.startswith(("https://", "http://")) and not urlsplit(link).scheme:
         link = urljoin(base, link)  # a feed file read without a URL of its own
     return RawEntry(
         identity=identity,

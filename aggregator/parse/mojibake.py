@@ -51,7 +51,21 @@ def _pairs(codec: str) -> str:
 # continuation byte's: "Ã©", "â€", "Ø§", "Ð¸", "Рџ". Text without such a pair
 # cannot be UTF-8 read as Windows-1252, Latin-1 or Windows-1251, and skips
 # ftfy's slower whole-text heuristics.
-_SUSPECT = re.compile("|".join(_pairs(codec) for codec in ("cp1252", "latin-1", "cp1251")))
+_CODECS = ("cp1252", "latin-1", "cp1251")
+
+
+def _read_as(first: int, end: int) -> str:
+    """The bytes ``first`` to ``end - 1`` as each of :data:`_CODECS` reads them."""
+    return "".join(bytes(range(first, end)).decode(c, errors="ignore") for c in _CODECS)
+
+
+_SUSPECT = re.compile("|".join(_pairs(codec) for codec in _CODECS))
+# Any of their lead characters then any of their continuations: looser, but a
+# regex starting with one class is scanned for in C, and most text has no such
+# pair, so the exact pattern above rarely runs.
+_MAYBE_SUSPECT = re.compile(
+    f"[{re.escape(_read_as(0xC2, 0xF5))}][{re.escape(_read_as(0x80, 0xC0))}]"
+)
 
 
 def repair_text(text: str) -> tuple[str, str | None]:
@@ -64,7 +78,7 @@ def repair_text(text: str) -> tuple[str, str | None]:
         ``(text, None)`` when nothing was wrong, else the repaired text and a
         short description of the repair ("UTF-8 read as Windows-1252").
     """
-    if text.isascii() or not _SUSPECT.search(text):
+    if text.isascii() or not _MAYBE_SUSPECT.search(text) or not _SUSPECT.search(text):
         return text, None
     fixed, steps = fix_encoding_and_explain(text)
     if fixed == text or not steps:
