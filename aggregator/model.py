@@ -221,7 +221,10 @@ class TopicSpec:
 
 @dataclass(frozen=True, slots=True)
 class NearDupSettings:
-    """How near is near enough: the ``dedup:`` config section, read by :mod:`aggregator.neardup`."""
+    """How near is near enough: the ``dedup:`` config section.
+
+    Read by :mod:`aggregator.stories.neardup`.
+    """
 
     #: near-duplicate matching on or off (exact repeats always merge)
     enabled: bool = True
@@ -256,7 +259,7 @@ class NearDupSettings:
 class Vector:
     """One text's embedding as stored: int8 components times ``scale``, and its sign bits.
 
-    Made by :mod:`aggregator.semantic` (in a parse worker, or wherever the model is
+    Made by :mod:`aggregator.stories.semantic` (in a parse worker, or wherever the model is
     loaded); read here without numpy, so the daemon's own process needs no model.
     """
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aggregator.model import Item
-from aggregator.neardup import Sketch
+from aggregator.stories.neardup import Sketch
 
 __all__ = ["DedupKeys", "ItemRecord"]
 
-#: an entry's dedup keys: (link key, content key), see :mod:`aggregator.dedup`
+#: an entry's dedup keys: (link key, content key), see :mod:`aggregator.stories.dedup`
 DedupKeys = tuple[str | None, str | None]
 
 

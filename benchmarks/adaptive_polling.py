@@ -1,7 +1,7 @@
 """Simulated weeks of polling: ``interval: auto`` against a fixed 30-minute interval.
 
-Runs the real policy (``aggregator.rhythm.auto_interval`` inside
-``aggregator.schedule.next_due``, jitter included) on a fake clock over
+Runs the real policy (``aggregator.sources.rhythm.auto_interval`` inside
+``aggregator.sources.schedule.next_due``, jitter included) on a fake clock over
 sources that publish 30 entries a day between 07:00 and 19:00 and none at
 night. Each source gets four weeks of history (what its feed's back catalogue
 and earlier polls give), then one measured week. Prints, per source shape,
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aggregator.model import Outcome
-from aggregator.rhythm import auto_interval, auto_jitter
-from aggregator.schedule import next_due
+from aggregator.sources.rhythm import auto_interval, auto_jitter
+from aggregator.sources.schedule import next_due
 
 START = datetime(2026, 11, 2, tzinfo=UTC)  # a Monday, 00:00 UTC
 HISTORY_DAYS = 28

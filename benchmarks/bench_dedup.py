@@ -26,16 +26,16 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator import neardup
-from aggregator.dedup import mint_story_id
 from aggregator.model import Item
-from aggregator.neardup import NearDupSettings
 from aggregator.normalise import content_hash
 from aggregator.store import entries as entry_ops
 from aggregator.store import open_store
 from aggregator.store.rows import entry_values
 from aggregator.store.schema import entries, stories, story_joins
 from aggregator.store.stories import entry_key, find_near
+from aggregator.stories import neardup
+from aggregator.stories.dedup import mint_story_id
+from aggregator.stories.neardup import NearDupSettings
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 #: stored stories are published over 12 days (minutes), all within the window

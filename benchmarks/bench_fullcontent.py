@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aggregator.config import load_config
 from aggregator.engine.articles import Page, extract_page
-from aggregator.neardup import NearDupSettings, sketch_text
 from aggregator.sources.http import Fetcher
+from aggregator.stories.neardup import NearDupSettings, sketch_text
 from aggregator.update import open_context, update_all
 
 _VOCAB_TEXT = (

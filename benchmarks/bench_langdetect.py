@@ -11,7 +11,7 @@ time the load took (``aggregator`` loads from its per-user cache: run it twice).
 Rows:
 
 * ``py3langid`` - the raw classifier, always answering;
-* ``aggregator`` - :func:`aggregator.language.detect_language` (py3langid with
+* ``aggregator`` - :func:`aggregator.text.language.detect_language` (py3langid with
   the confidence and length thresholds it publishes under);
 * ``lingua-high`` / ``lingua-low`` - lingua-language-detector over all its
   languages, high-accuracy and low-accuracy modes (install it by hand:
@@ -139,7 +139,7 @@ if mode == "py3langid":
     ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
     detect = lambda t: ident.classify(t)[0]
 elif mode == "aggregator":
-    import aggregator.language as language  # the package's own imports are not the model
+    import aggregator.text.language as language  # the package's own imports are not the model
     before = rss()
     began = time.perf_counter()
     language._identifier()

@@ -36,7 +36,6 @@ from pathlib import Path
 
 import yaml
 
-from aggregator.dedup import mint_story_id
 from aggregator.model import Item, NearDupSettings
 from aggregator.normalise import content_hash
 from aggregator.store import entries as entry_ops
@@ -46,6 +45,7 @@ from aggregator.store.rows import entry_values
 from aggregator.store.schema import entries, stories, story_joins, story_vectors
 from aggregator.store.semindex import SemanticView, semantic_text
 from aggregator.store.stories import entry_key
+from aggregator.stories.dedup import mint_story_id
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 8, 1, tzinfo=UTC)
@@ -95,7 +95,7 @@ def _item(source: str, identity: str, text: tuple[str, str], published: datetime
 
 def _fill(url: str, texts: list[tuple[str, str]], days: int, batch: int) -> None:
     """One-entry stories with their vector rows, written as ingest would leave them."""
-    from aggregator import semantic
+    from aggregator.stories import semantic
 
     model = semantic.load()
     store = open_store(url)
@@ -179,7 +179,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "bench.db"
         url = f"sqlite:///{db}"
-        from aggregator import semantic
+        from aggregator.stories import semantic
 
         t = time.perf_counter()
         model = semantic.load()

@@ -43,10 +43,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aggregator._text import html_to_text
 from aggregator.engine import CpuPool
 from aggregator.model import Dateline, Item, Origin, TopicSpec
 from aggregator.store import open_store
+from aggregator.text.plain import html_to_text
 from aggregator.topics import compile_topics, document
 from aggregator.update import build_matchers, topic_signatures
 

@@ -40,11 +40,11 @@ from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 
-from aggregator.dedup import link_key
 from aggregator.model import Item, NearDupSettings
 from aggregator.normalise import html_to_text, normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.store import open_store
+from aggregator.stories.dedup import link_key
 from aggregator.topics import tokens
 
 REPO = Path(__file__).resolve().parent.parent

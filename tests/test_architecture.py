@@ -40,25 +40,25 @@ CONFINED = {
     "brotli": {"aggregator.sources.decoding"},
     "feedparser": {"aggregator.parse.feeds"},
     "feedgen": {"aggregator.publish.atom"},
-    "bs4": {"aggregator.sources.discover", "aggregator._selector"},
+    "bs4": {"aggregator.sources.discover", "aggregator.text.selector"},
     # full_content's CSS selectors walk bs4 trees: one leaf module holds both.
-    "soupsieve": {"aggregator._selector"},
+    "soupsieve": {"aggregator.text.selector"},
     "trafilatura": {"aggregator.parse.article"},
     "nh3": {"aggregator.normalise.sanitise"},
-    "re2": {"aggregator._pattern"},
-    "py3langid": {"aggregator.language"},
+    "re2": {"aggregator.topics.pattern"},
+    "py3langid": {"aggregator.text.language"},
     # language detection's model, and MinHash for near-duplicate stories
     # (and the semantic signal's embeddings and their brute-force search)
     "numpy": {
-        "aggregator.language",
-        "aggregator.minhash",
-        "aggregator.semantic",
-        "aggregator.vecindex",
+        "aggregator.text.language",
+        "aggregator.stories.minhash",
+        "aggregator.stories.semantic",
+        "aggregator.stories.vecindex",
     },
     # the semantic extra: wordllama's shipped weights and tokenizer, opened by path
-    "wordllama": {"aggregator.semantic"},
-    "safetensors": {"aggregator.semantic"},
-    "tokenizers": {"aggregator.semantic"},
+    "wordllama": {"aggregator.stories.semantic"},
+    "safetensors": {"aggregator.stories.semantic"},
+    "tokenizers": {"aggregator.stories.semantic"},
     "ftfy": {"aggregator.parse.mojibake"},
     "jinja2": {"aggregator.publish.html"},
     "starlette": {"aggregator.web", "aggregator.web.server", "aggregator.web.callbacks"},
@@ -99,7 +99,7 @@ CONFINED = {
     "procrastinate": {"aggregator.workers.queue"},
     "psycopg": {"aggregator.workers.queue"},
     "watchfiles": {"aggregator.runtime.watch"},
-    "prometheus_client": {"aggregator.metrics"},
+    "prometheus_client": {"aggregator.runtime.metrics"},
     "yaml": {"aggregator.config.files", "aggregator.parse.article"},
     # the config models: the main file, its shared field types, the source keys, the push settings
     "pydantic": {

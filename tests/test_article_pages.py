@@ -12,13 +12,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from aggregator._selector import SelectorError, check_selector, select_html
 from aggregator.engine.articles import Page, extract_page
 from aggregator.engine.pages import plan_pages
 from aggregator.errors import BackoffError, ParseError
 from aggregator.parse import parse_page
 from aggregator.sources.http import MAX_HOST_BACKOFF, Fetcher
 from aggregator.store import SQLStore, open_store
+from aggregator.text.selector import SelectorError, check_selector, select_html
 
 from .factories import T0, later, make_item
 

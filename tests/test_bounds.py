@@ -12,12 +12,18 @@ import feedparser
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator import bounds
-from aggregator.bounds import MAX_DEPTH, MAX_ENTRIES, MAX_FIELD_CHARS, bound_document, bound_html
 from aggregator.config import load_config
 from aggregator.model import Outcome, ParsedDocument, RawEntry
 from aggregator.normalise import normalise_entry, sanitize_html
 from aggregator.parse import parse_feed
+from aggregator.text import bounds
+from aggregator.text.bounds import (
+    MAX_DEPTH,
+    MAX_ENTRIES,
+    MAX_FIELD_CHARS,
+    bound_document,
+    bound_html,
+)
 from aggregator.update import Context, update_all
 
 # The loopback server, the config writer and the context fixture of the pipeline tests.

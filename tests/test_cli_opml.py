@@ -10,10 +10,10 @@ from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
 from aggregator.cli import EXIT_CONFIG, EXIT_SOURCE_FAILED, main
+from aggregator.cli.subscriptions import slugify
 from aggregator.config import load_config
-from aggregator.configedit import add_include
+from aggregator.config.edit import add_include
 from aggregator.sources.opml import parse_opml
-from aggregator.subscriptions import slugify
 
 
 @pytest.fixture(scope="session")

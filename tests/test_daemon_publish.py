@@ -21,8 +21,8 @@ import aggregator.publish.incremental as incremental
 from aggregator.config import load_config
 from aggregator.daemon import Daemon, DaemonSettings
 from aggregator.engine import CpuPool
-from aggregator.metrics import Metrics
 from aggregator.model import Outcome, SourceResult, SourceSpec
+from aggregator.runtime.metrics import Metrics
 from aggregator.runtime.republish import PublishPace, Republisher, publish_at
 from aggregator.update import Context, open_context
 from aggregator.web import DocumentStore, create_app, serve

@@ -15,8 +15,8 @@ import pytest
 from aggregator.config import Config, load_config
 from aggregator.daemon import DataDirLock, JsonFormatter, plan_reload, with_data_dir
 from aggregator.errors import DataDirLockedError
-from aggregator.retention import prune
 from aggregator.update import open_context
+from aggregator.update.retention import prune
 
 from .factories import T0, make_item
 

@@ -14,9 +14,9 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.cli import EXIT_SOURCE_FAILED, main
 from aggregator.config import load_config
-from aggregator.deadfeeds import failing_since, laid_to_rest
 from aggregator.model import Outcome, SourceState
 from aggregator.publish import render_status_page
+from aggregator.status.deadfeeds import failing_since, laid_to_rest
 from aggregator.update import Context, open_context, read_status, update_source
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from aggregator.dedup import Action, Decision, decide, link_key, mint_story_id, next_updated
+from aggregator.stories.dedup import Action, Decision, decide, link_key, mint_story_id, next_updated
 
 from .factories import T0, make_item
 

@@ -1,4 +1,4 @@
-"""Per-key lanes in front of a shared limit (``aggregator._lanes``)."""
+"""Per-key lanes in front of a shared limit (``aggregator.sources.lanes``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aggregator._lanes import Lanes
+from aggregator.sources.lanes import Lanes
 
 
 def test_a_task_waiting_for_its_busy_key_holds_no_shared_slot() -> None:

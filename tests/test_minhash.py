@@ -19,8 +19,8 @@ from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import minhash, neardup
-from aggregator.neardup import NearDupSettings
+from aggregator.stories import minhash, neardup
+from aggregator.stories.neardup import NearDupSettings
 
 
 def _reference(shingles: list[int], num_perm: int) -> np.ndarray:
@@ -97,7 +97,7 @@ def test_a_stored_text_is_sketched_without_numpy_as_numpy_would() -> None:
     code = (
         "import sys\n"
         "from aggregator import neardup\n"
-        "from aggregator.neardup import NearDupSettings\n"
+        "from aggregator.stories.neardup import NearDupSettings\n"
         "text = ' '.join(f'talks{i % 37} city{i % 11} round{i}' for i in range(200))\n"
         "sketch = neardup.sketch_text(text, NearDupSettings(), bands=False)\n"
         "assert 'numpy' not in sys.modules, 'numpy was imported'\n"
@@ -108,3 +108,18 @@ def test_a_stored_text_is_sketched_without_numpy_as_numpy_would() -> None:
     banded = neardup.sketch_text(text, NearDupSettings(), bands=True)
     assert banded is not None and banded.bands
     assert bytes.fromhex(done.stdout.strip()) == banded.packed
+
+
+@pytest.mark.parametrize(
+    "label", ["Related stories:", "Читайте также", "بیشتر بخوانید:", "Daha fazla oku"]
+)
+def test_a_related_list_is_cut_from_the_body_in_every_table_language(label: str) -> None:
+    # One table of labels per language (text/lang/*.toml) serves the seed
+    # readers and the near-duplicate body alike.
+    from aggregator.text.labels import labels
+
+    assert labels().related_line.match(label), label
+    body = "<p>The council voted on Monday.</p><p>The bill passed 12 to 3.</p>"
+    tail = f"<p>{label}</p><p>Another headline entirely</p><p>And one more</p>"
+    assert neardup.body_text_html(body + tail) == neardup.body_text_html(body)
+    assert "Another headline" not in neardup.body_text_html(body + tail)

@@ -13,11 +13,11 @@ import sqlalchemy as sa
 
 from aggregator.config import load_config
 from aggregator.model import Outcome, Poll, SourceState
-from aggregator.retention import prune
 from aggregator.store import SourceWrite, SQLStore, open_store
 from aggregator.store.polls import POLLS_KEPT
 from aggregator.store.schema import poll_history
 from aggregator.update import open_context, update_source
+from aggregator.update.retention import prune
 
 from .factories import T0, later, make_item, url_spec
 

@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from aggregator.rhythm import MIN_ENTRIES, auto_interval, auto_jitter, hourly_rates
+from aggregator.sources.rhythm import MIN_ENTRIES, auto_interval, auto_jitter, hourly_rates
 
 from .conftest import REPO
 

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from aggregator.model import Outcome
-from aggregator.schedule import (
+from aggregator.sources.redirects import MoveDecision, decide_move
+from aggregator.sources.schedule import (
     NEVER,
     catch_up_allowance,
     next_due,
@@ -19,7 +20,6 @@ from aggregator.schedule import (
     parse_http_date,
     parse_retry_after,
 )
-from aggregator.sources.redirects import MoveDecision, decide_move
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)

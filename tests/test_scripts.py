@@ -26,16 +26,16 @@ from lxml import etree
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from pytest_httpserver import HTTPServer
 
-from aggregator import language as language_module
-from aggregator._text import tokens
 from aggregator.config import load_config
-from aggregator.language import detect_language, direction
 from aggregator.model import Item, Origin, Outcome, Story, TopicSpec
 from aggregator.normalise import entry_language, language_tag, normalise_entry, text_fingerprint
 from aggregator.parse import parse_feed, parse_seed
-from aggregator.parse.languages import LanguageTableError, labels, load_tables
 from aggregator.parse.seedtext import split_dateline
 from aggregator.publish import Site, TopicFeed, render_topic
+from aggregator.text import language as language_module
+from aggregator.text.labels import LanguageTableError, labels, load_tables
+from aggregator.text.language import detect_language, direction
+from aggregator.text.plain import tokens
 from aggregator.topics import compile_query, document
 from aggregator.update import open_context, update_source
 

@@ -27,14 +27,10 @@ from pathlib import Path
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator._pattern import compile_pattern
-from aggregator._text import MAX_MARKS, cap_marks, tokens
-from aggregator.bounds import MAX_PAGE_BYTES
 from aggregator.config import load_config
 from aggregator.engine.pages import extraction_lane
 from aggregator.engine.pool import CpuPool
 from aggregator.errors import BackoffError, ConfigError, FetchError, ParseError, StoreError
-from aggregator.metrics import Metrics
 from aggregator.model import RawEntry, SourceResult
 from aggregator.normalise import balance_bidi, normalise_entry
 from aggregator.parse import parse_page
@@ -42,8 +38,12 @@ from aggregator.parse.article import MAX_MARKDOWN_CHARS, parse_markdown_article
 from aggregator.publish.export import PublishReport, WriteReport
 from aggregator.runtime.fds import budget
 from aggregator.runtime.health import Health
+from aggregator.runtime.metrics import Metrics
 from aggregator.runtime.republish import failed_topics
 from aggregator.sources.http import Fetcher
+from aggregator.text.bounds import MAX_PAGE_BYTES
+from aggregator.text.plain import MAX_MARKS, cap_marks, tokens
+from aggregator.topics.pattern import compile_pattern
 from aggregator.update import open_context, update_all
 from aggregator.web import ACCEPT_IN_FLIGHT, DocumentStore, create_app
 

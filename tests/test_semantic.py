@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from aggregator import semantic, specifics
 from aggregator.model import Item, NearDupSettings
 from aggregator.store import open_store
 from aggregator.store.schema import story_joins, story_vectors
-from aggregator.vecindex import VectorIndex
+from aggregator.stories import semantic, specifics
+from aggregator.stories.vecindex import VectorIndex
 
 from .conftest import REPO, run_cli
 
@@ -85,7 +85,7 @@ def refuse(*args, **kwargs):
 socket.socket = refuse
 socket.create_connection = refuse
 socket.getaddrinfo = refuse
-from aggregator import semantic
+from aggregator.stories import semantic
 model = semantic.load()
 vectors = model.embed(["Rotterdam dockworkers strike", "Dockers walk out in Rotterdam"])
 print(json.dumps({
@@ -321,7 +321,7 @@ async def main():
     async with asyncio.timeout(200):
         while not (feed.exists() and feed.read_bytes().count(b"</entry>") == 1):
             await asyncio.sleep(0.05)
-    model = ("tokenizers", "safetensors", "aggregator.semantic")
+    model = ("tokenizers", "safetensors", "aggregator.stories.semantic")
     loaded = sorted(m for m in model if m in sys.modules)
     daemon.stop()
     await running

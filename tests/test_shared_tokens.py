@@ -18,9 +18,9 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import dedup, neardup
-from aggregator.neardup import NearDupSettings
 from aggregator.normalise import html_to_text, text_fingerprint, tokens
+from aggregator.stories import dedup, neardup
+from aggregator.stories.neardup import NearDupSettings
 
 from .factories import make_item
 

@@ -13,12 +13,12 @@ import re
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from aggregator import _text
-from aggregator.bounds import bound_html
 from aggregator.normalise import canonical_url, clean_text, sanitize_html
 from aggregator.normalise import sanitise as sanitise_module
 from aggregator.normalise import urls as urls_module
 from aggregator.parse import feeds
+from aggregator.text import plain as _text
+from aggregator.text.bounds import bound_html
 
 # Text of many scripts, with the characters each shortcut looks out for.
 _TRICKY = (

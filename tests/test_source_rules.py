@@ -14,7 +14,7 @@ from aggregator.cli import EXIT_CONFIG, main
 from aggregator.config import load_config
 from aggregator.errors import ConfigError
 from aggregator.model import Item, SourceRules
-from aggregator.rules import judge, split_by_rules
+from aggregator.topics.rules import judge, split_by_rules
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from aggregator.model import Outcome, Poll, SourceState
-from aggregator.sourcehealth import Health, classify, entries_per_day, usual_gap
+from aggregator.status.sourcehealth import Health, classify, entries_per_day, usual_gap
 
 from .factories import T0
 

@@ -8,11 +8,11 @@ from datetime import timedelta
 import feedparser
 import pytest
 
-from aggregator.dedup import mint_story_id
 from aggregator.model import TopicSpec
-from aggregator.neardup import NearDupSettings
 from aggregator.publish import Site, TopicFeed, render_site
 from aggregator.store import open_store
+from aggregator.stories.dedup import mint_story_id
+from aggregator.stories.neardup import NearDupSettings
 
 from .factories import T0, make_item
 

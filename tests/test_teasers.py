@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.teasers import MIN_SAMPLE, looks_like_teaser, teaser_hint
+from aggregator.text.teasers import MIN_SAMPLE, looks_like_teaser, teaser_hint
 
 LONG = "<p>" + " ".join(f"word{i}" for i in range(120)) + "</p>"
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from aggregator import dedup
 from aggregator.config import load_config
 from aggregator.model import Outcome, SourceKind, SourceResult, SourceSpec, SourceState
 from aggregator.records import ItemRecord
+from aggregator.stories import dedup
 from aggregator.update import Context, kinds, open_context, update_all, update_source
 from aggregator.update.kinds import Attempt, Hints, any_remote, updater_for, watched_folders
 from aggregator.update.write import Write

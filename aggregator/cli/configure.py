@@ -28,7 +28,7 @@ from aggregator.errors import (
 @pass_state
 def check(state: State, strict: bool) -> None:
     """Validate the config, summarise it, and warn about what would fail at run time."""
-    from aggregator.checks import config_warnings
+    from aggregator.cli.checks import config_warnings
 
     config = state.config
     warnings = config_warnings(config)

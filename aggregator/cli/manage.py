@@ -1,7 +1,7 @@
 """``aggregator add``, ``remove``, ``disable``, ``enable``: changing the sources without an editor.
 
 Each edits the text of the config (or the file it ``include:``s that holds
-the source) with :mod:`aggregator.configedit`: comments and layout stay, the
+the source) with :mod:`aggregator.config.edit`: comments and layout stay, the
 result is checked before a file is written, and a running daemon picks the
 change up (it watches those files).
 """
@@ -15,7 +15,6 @@ from typing import NoReturn
 
 import click
 
-from aggregator import configedit
 from aggregator.cli.app import (
     EXIT_CONFIG,
     EXIT_SOURCE_FAILED,
@@ -24,10 +23,11 @@ from aggregator.cli.app import (
     main,
     pass_state,
 )
+from aggregator.cli.subscriptions import slugify
 from aggregator.config import Config
+from aggregator.config import edit as configedit
 from aggregator.errors import AggregatorError, ConfigError, SourceError, printable
 from aggregator.model import SourceKind
-from aggregator.subscriptions import slugify
 
 
 def _refuse(message: str) -> NoReturn:

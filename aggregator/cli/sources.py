@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from aggregator import subscriptions
+from aggregator.cli import subscriptions
 from aggregator.cli.app import (
     EXIT_CONFIG,
     HINT_SAMPLE,
@@ -32,10 +32,10 @@ from aggregator.errors import (
 )
 from aggregator.model import SourceKind, SourceSpec, SourceState
 from aggregator.sources.opml import parse_opml
-from aggregator.teasers import TeaserHint, teaser_hint
+from aggregator.text.teasers import TeaserHint, teaser_hint
 
 if TYPE_CHECKING:
-    from aggregator.status import Status
+    from aggregator.status.snapshot import Status
 
 
 @main.command("sources")
@@ -233,7 +233,7 @@ def status_cmd(state: State, as_json: bool) -> None:
 
     It only reads the store, so it runs beside the daemon.
     """
-    from aggregator.status import to_json
+    from aggregator.status.snapshot import to_json
     from aggregator.store import open_store
     from aggregator.update import read_status
     from aggregator.update.cadence import cadences, webhook_rows
@@ -262,7 +262,7 @@ def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[s
     from rich.table import Table
     from rich.text import Text
 
-    from aggregator.status import sparkline
+    from aggregator.status.snapshot import sparkline
 
     table = Table(title="sources")
     for col in ("name", "state", "last success", "next due", "fails", "per day", "recent polls"):

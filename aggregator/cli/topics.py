@@ -27,7 +27,7 @@ from aggregator.errors import (
 from aggregator.topics import Hit, TopicMatcher
 
 if TYPE_CHECKING:
-    from aggregator.preview import Verdict
+    from aggregator.cli.preview import Verdict
 
 
 @main.command("topics")
@@ -155,7 +155,7 @@ def _verdicts(
 ) -> tuple[TopicMatcher, list[Verdict]]:
     """Compile the query or topic and run it over the stored stories (read-only)."""
     with known_errors():
-        from aggregator.preview import matcher_for, verdicts
+        from aggregator.cli.preview import matcher_for, verdicts
         from aggregator.store import open_store
 
         matcher = matcher_for(config, query=query, topic=topic)

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from aggregator._selector import SelectorError, check_selector
 from aggregator.config.base import (
     _NAME_RE,
     _TOKEN_RE,
@@ -23,7 +22,8 @@ from aggregator.config.base import (
 from aggregator.config.push import Interval
 from aggregator.errors import ConfigError, QuerySyntaxError
 from aggregator.model import FullContent, SourceRules
-from aggregator.rules import check_rule
+from aggregator.text.selector import SelectorError, check_selector
+from aggregator.topics.rules import check_rule
 
 if TYPE_CHECKING:
     from aggregator.config import _Config, _Defaults

@@ -14,7 +14,7 @@ One process, one asyncio loop holding:
 * :mod:`.reload`: what a new config changes, planned by a pure function;
 * :mod:`.watch`: watchers (watchfiles) on the seed folders and the config file;
 * :mod:`.core`: the wiring, the lifecycle, signals, retention (in
-  :mod:`aggregator.retention`) and the web server (:mod:`aggregator.web`).
+  :mod:`aggregator.update.retention`) and the web server (:mod:`aggregator.web`).
 
 Durability comes from the store: every update commits its entries and its
 state in transactions, so a crash (even ``kill -9``) loses at most the work in

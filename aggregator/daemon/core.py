@@ -16,7 +16,6 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from aggregator.config import Config
-from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.model import SourceResult
 from aggregator.push import PushService
 from aggregator.runtime import (
@@ -31,6 +30,7 @@ from aggregator.runtime import (
     remove_signals,
     topic_map,
 )
+from aggregator.runtime.metrics import CONTENT_TYPE, Metrics
 from aggregator.runtime.watch import SeedWatch, seed_folders, watch_config
 from aggregator.update import Context, make_fetcher, open_context, prune_old, status_page, utcnow
 from aggregator.web import DocumentStore, create_app

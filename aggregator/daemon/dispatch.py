@@ -18,9 +18,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aggregator._lanes import Lanes
 from aggregator.model import SourceResult, SourceSpec, SourceState
-from aggregator.schedule import catch_up_allowance
+from aggregator.sources.lanes import Lanes
+from aggregator.sources.schedule import catch_up_allowance
 from aggregator.update import Context, update_source
 from aggregator.update.kinds import updater_for
 from aggregator.update.runner import HOST_LANE
@@ -43,7 +43,7 @@ class CatchUp:
 class Dispatcher:
     """Due sources -> updates, at most ``max_workers`` at once; requested ones (re)run soon.
 
-    Updates queue by host as ``update`` does (:class:`~aggregator._lanes.Lanes`):
+    Updates queue by host as ``update`` does (:class:`~aggregator.sources.lanes.Lanes`):
     an update takes its host's lane first and one of the ``max_workers``
     slots second, so many feeds of one slow host wait in their lane without
     holding the slots that other hosts' updates could use. Up to

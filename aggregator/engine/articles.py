@@ -12,15 +12,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from aggregator._text import html_to_text
 from aggregator.engine.digests import FeedDigest, Page
 from aggregator.engine.work import finish_digest
 from aggregator.errors import ParseError
 from aggregator.model import Item, TopicSpec
-from aggregator.neardup import NearDupSettings
 from aggregator.normalise import content_hash, sanitize_html
 from aggregator.parse import parse_page
 from aggregator.records import ItemRecord
+from aggregator.stories.neardup import NearDupSettings
+from aggregator.text.plain import html_to_text
 
 __all__ = ["Page", "digest_articles", "extract_page", "with_content"]
 

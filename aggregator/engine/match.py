@@ -1,7 +1,7 @@
 """Topic matching for the ingest engine: predicates for the store, precomputed in the workers.
 
 A source's ``rules`` are matched here too, in the workers, before the topics
-(:func:`split_by_rules`, from :mod:`aggregator.rules`): an entry they drop
+(:func:`split_by_rules`, from :mod:`aggregator.topics.rules`): an entry they drop
 never reaches the store.
 
 The store asks ``Item -> bool`` predicates inside its transaction. Indexing an
@@ -21,9 +21,9 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from aggregator.model import Item, TopicSpec
-from aggregator.rules import split_by_rules
 from aggregator.topics import FieldIndex as MatchDocument
 from aggregator.topics import TopicMatcher, TopicSet, compile_topics, document
+from aggregator.topics.rules import split_by_rules
 
 if TYPE_CHECKING:
     from aggregator.engine.pool import CpuPool

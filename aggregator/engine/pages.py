@@ -32,9 +32,9 @@ from aggregator.engine.digests import FeedDigest, Page
 from aggregator.engine.pool import CpuPool
 from aggregator.errors import BackoffError, HTTPStatusError, SourceError, redact_urls
 from aggregator.model import FullContent, Item, SourceSpec, TopicSpec
-from aggregator.neardup import NearDupSettings
 from aggregator.sources.http import Fetcher
 from aggregator.store import Store
+from aggregator.stories.neardup import NearDupSettings
 
 __all__ = [
     "DEFAULT_BACKOFF",

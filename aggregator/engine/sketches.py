@@ -1,7 +1,7 @@
 """An item's near-duplicate sketch, made in a parse worker, with its embedding when asked.
 
 With ``dedup.semantic`` the title and lead's embedding rides in the sketch
-(:attr:`aggregator.neardup.Sketch.meaning`): the worker loads the model, and
+(:attr:`aggregator.stories.neardup.Sketch.meaning`): the worker loads the model, and
 the daemon's own process, which only compares stored vectors, never does.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from aggregator import neardup
 from aggregator.model import Item, NearDupSettings
+from aggregator.stories import neardup
 
 __all__ = ["sketch_of"]
 

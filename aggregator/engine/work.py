@@ -14,7 +14,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aggregator import dedup
 from aggregator.engine.digests import FeedDigest, SeedDigest
 from aggregator.engine.match import build_matchers, matched_topics, split_by_rules
 from aggregator.engine.sketches import sketch_of
@@ -35,6 +34,7 @@ from aggregator.normalise import normalise_entry
 from aggregator.parse import parse_feed, parse_seed
 from aggregator.records import ItemRecord
 from aggregator.sources import files as seedfiles
+from aggregator.stories import dedup
 
 __all__ = [
     "UNREAD_MTIME",

@@ -22,15 +22,6 @@ from dataclasses import replace
 from datetime import datetime
 from urllib.parse import unquote, urlsplit
 
-from aggregator._text import (
-    FINGERPRINT_MIN_TOKENS,
-    cached_tokens,
-    cap_marks,
-    fingerprint_tokens,
-    html_to_text,
-    tokens,
-)
-from aggregator.language import detect_language
 from aggregator.model import Dateline, Item, Origin, RawEntry, Related, not_in_future, utc
 from aggregator.normalise.sanitise import sanitize_html
 from aggregator.normalise.urls import (
@@ -38,6 +29,15 @@ from aggregator.normalise.urls import (
     TRACKING_PREFIXES,
     _http_base,
     canonical_url,
+)
+from aggregator.text.language import detect_language
+from aggregator.text.plain import (
+    FINGERPRINT_MIN_TOKENS,
+    cached_tokens,
+    cap_marks,
+    fingerprint_tokens,
+    html_to_text,
+    tokens,
 )
 
 __all__ = [

@@ -12,8 +12,8 @@ from urllib.parse import urljoin, urlsplit
 
 import nh3
 
-from aggregator.bounds import bound_html
 from aggregator.normalise.urls import _http_base
+from aggregator.text.bounds import bound_html
 
 __all__ = ["sanitize_html"]
 
@@ -172,7 +172,7 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
     Relative ``href``/``src``/``cite`` URLs are resolved against ``base_url``,
     or dropped when there is no usable base. Links get
     ``rel="noopener noreferrer nofollow"``. Input is first bounded by
-    :func:`aggregator.bounds.bound_html` (size, nesting depth). Idempotent.
+    :func:`aggregator.text.bounds.bound_html` (size, nesting depth). Idempotent.
 
     Args:
         html: an untrusted HTML fragment.

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from aggregator.bounds import MAX_PAGE_BYTES, bound_document, bound_html, page_refusal
 from aggregator.errors import ParseError, SeedFileError
 from aggregator.model import FeedInfo, ParsedDocument
 from aggregator.parse.article import (
@@ -28,6 +27,7 @@ from aggregator.parse.jsonfeed import is_json_feed, parse_json_feed
 from aggregator.parse.mojibake import repair_document, repair_text
 from aggregator.parse.seedtext import parse_text_article
 from aggregator.parse.text import DecodeError, decode, looks_binary
+from aggregator.text.bounds import MAX_PAGE_BYTES, bound_document, bound_html, page_refusal
 
 __all__ = ["SEED_KINDS", "parse_feed", "parse_page", "parse_seed", "seed_identity", "sniff_kind"]
 
@@ -219,7 +219,7 @@ def parse_feed(
             the document); False reads every XML feed with feedparser.
 
     Returns:
-        The parsed document, bounded by :func:`~aggregator.bounds.bound_document`
+        The parsed document, bounded by :func:`~aggregator.text.bounds.bound_document`
         (entries, field sizes, nesting depth; each cap noted in its warnings).
 
     Raises:

@@ -37,7 +37,6 @@ import yaml
 from lxml import etree
 from markdown_it import MarkdownIt
 
-from aggregator._selector import select_html
 from aggregator.model import Dateline, RawEntry, Related, not_in_future
 from aggregator.parse.htmlmeta import (
     _html_meta,
@@ -51,6 +50,7 @@ from aggregator.parse.seedtext import (
     split_dateline,
     summarise,
 )
+from aggregator.text.selector import select_html
 
 __all__ = [
     "MAX_MARKDOWN_CHARS",

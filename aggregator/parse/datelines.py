@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 from aggregator.model import Dateline
-from aggregator.parse.languages import fold_key, labels
+from aggregator.text.labels import fold_key, labels
 
 __all__ = ["parse_date", "split_dateline"]
 

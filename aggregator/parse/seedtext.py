@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator._text import tokens
 from aggregator.model import Dateline, RawEntry, Related, not_in_future
 from aggregator.parse.datelines import (
     _dateline_date,
@@ -39,7 +38,6 @@ from aggregator.parse.datelines import (
     parse_date,
     split_dateline,
 )
-from aggregator.parse.languages import labels
 from aggregator.parse.paragraphs import (
     _blocks,
     _join_lines,
@@ -64,6 +62,8 @@ from aggregator.parse.textmeta import (
     _metadata_line,
     _strip_glued_crumb,
 )
+from aggregator.text.labels import labels
+from aggregator.text.plain import tokens
 
 __all__ = [
     "Metadata",
@@ -125,7 +125,7 @@ def extract_related(lines: Sequence[str]) -> tuple[list[str], list[Related]]:
     """Take "Read More:" / "Читайте также:" / "اقرأ المزيد:" headlines out of the lines.
 
     The labels are every language table's ``related`` (see
-    :mod:`aggregator.parse.languages`).
+    :mod:`aggregator.text.labels`).
 
     A marker line on its own starts a list that runs to the end (bare URLs on
     their own line attach to the headline above); a marker with text after the

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 
-from aggregator._text import cap_marks
+from aggregator.text.plain import cap_marks
 
 __all__ = [
     "DecodeError",

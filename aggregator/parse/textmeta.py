@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from aggregator.parse.datelines import parse_date
-from aggregator.parse.languages import fold_key, labels
+from aggregator.text.labels import fold_key, labels
 
 __all__ = ["Metadata"]
 

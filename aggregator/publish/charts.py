@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aggregator.model import Outcome, Poll
-from aggregator.status import HourCount
+from aggregator.status.snapshot import HourCount
 
 __all__ = ["Bar", "Chart", "entry_bars", "hour_bars", "poll_bars", "publish_bars"]
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import jinja2
 
-from aggregator.language import direction
 from aggregator.model import Story
 from aggregator.normalise import language_tag
 from aggregator.publish._base import (
@@ -31,7 +30,8 @@ from aggregator.publish._base import (
 )
 from aggregator.publish.charts import Chart, entry_bars, hour_bars, poll_bars, publish_bars
 from aggregator.publish.paths import INDEX_PATH, OPML_PATH, feed_formats
-from aggregator.status import SourceStatus, Status
+from aggregator.status.snapshot import SourceStatus, Status
+from aggregator.text.language import direction
 
 __all__ = ["render_index", "render_status_page", "render_topic_page"]
 

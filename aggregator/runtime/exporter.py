@@ -45,7 +45,7 @@ class Exporter:
         if pool is not None and pool.processes and not is_memory_store(ctx.config.store_url):
             run = pool.run(
                 "publish",
-                "aggregator.publishing:publish_store",
+                "aggregator.runtime.publishing:publish_store",
                 ctx.config.store_url,
                 out_dir,
                 site,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aggregator.errors import without_urls
-from aggregator.metrics import Metrics
 from aggregator.model import Outcome, SourceResult, SourceState
+from aggregator.runtime.metrics import Metrics
 
 __all__ = ["Health"]
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.errors import AggregatorError
-from aggregator.metrics import Metrics
 from aggregator.model import TopicSpec
 from aggregator.publish.websub import changed_feeds, ping_hub
+from aggregator.runtime.metrics import Metrics
 from aggregator.update import Context, make_fetcher
 from aggregator.web import DocumentStore
 

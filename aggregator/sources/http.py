@@ -66,7 +66,6 @@ from urllib.parse import urlencode
 import httpcore
 import httpx
 
-from aggregator._lanes import Lanes
 from aggregator.errors import (
     REDACTED,
     AggregatorError,
@@ -78,7 +77,6 @@ from aggregator.errors import (
     RedirectError,
     TooLargeError,
 )
-from aggregator.schedule import parse_retry_after
 from aggregator.sources.addresses import (
     Resolver,
     _describe,
@@ -90,7 +88,9 @@ from aggregator.sources.addresses import (
     system_resolver,
 )
 from aggregator.sources.decoding import _CHUNK, DECODE_ERRORS, _decode, _decoders
+from aggregator.sources.lanes import Lanes
 from aggregator.sources.pinning import _PINS, _PinnedBackend, _PinnedTransport
+from aggregator.sources.schedule import parse_retry_after
 from aggregator.sources.transports import OriginTransports
 
 __all__ = [

@@ -32,8 +32,6 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from aggregator import dedup
-from aggregator.dedup import Action
 from aggregator.model import Item, NearDupSettings, utc
 from aggregator.store import entries as entry_ops
 from aggregator.store import lookups, membership, merge
@@ -42,6 +40,8 @@ from aggregator.store.buffers import Buffers
 from aggregator.store.lookups import Holder, Pair
 from aggregator.store.values import IngestReport, TopicMatchers
 from aggregator.store.writes import Pending, SourceWrite, counted
+from aggregator.stories import dedup
+from aggregator.stories.dedup import Action
 
 __all__ = ["NeedsExclusive", "apply"]
 

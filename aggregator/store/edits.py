@@ -25,13 +25,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator.dedup import mint_story_id
 from aggregator.store import entries as entry_ops
 from aggregator.store import membership, merge
 from aggregator.store.database import chunks
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, story_edits, story_joins, story_topics
 from aggregator.store.values import TopicMatchers
+from aggregator.stories.dedup import mint_story_id
 
 __all__ = ["EditError", "edit_rows", "enforce", "hide", "merge_two", "pin", "reapply", "split"]
 

@@ -12,15 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator import dedup, neardup
 from aggregator.model import Item, Origin, Via, utc
-from aggregator.neardup import NearDupSettings
 from aggregator.store import membership, stamps
 from aggregator.store import stories as story_index
 from aggregator.store.database import Database, chunks
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import entries, stories, tombstones
 from aggregator.store.values import IngestReport, TopicMatchers
+from aggregator.stories import dedup, neardup
+from aggregator.stories.neardup import NearDupSettings
 
 __all__ = [
     "Entries",

@@ -14,9 +14,6 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator import neardup
-from aggregator.dedup import mint_story_id
-from aggregator.neardup import NearDupSettings
 from aggregator.store import semindex
 from aggregator.store.rows import item_from_row
 from aggregator.store.schema import (
@@ -28,6 +25,9 @@ from aggregator.store.schema import (
     story_vectors,
 )
 from aggregator.store.stories import entry_key, find_near, index_entry, record_join, semantic_match
+from aggregator.stories import neardup
+from aggregator.stories.dedup import mint_story_id
+from aggregator.stories.neardup import NearDupSettings
 
 __all__ = ["RebuildReport", "rebuild"]
 

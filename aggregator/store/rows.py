@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from aggregator import dedup
 from aggregator.model import Dateline, Item, Origin, Outcome, Related, SourceState
+from aggregator.stories import dedup
 
 __all__ = [
     "ITEM_COLUMNS",
@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 
-#: an entry's dedup keys: (link key, content key), see :mod:`aggregator.dedup`
+#: an entry's dedup keys: (link key, content key), see :mod:`aggregator.stories.dedup`
 DedupKeys = tuple[str | None, str | None]
 
 

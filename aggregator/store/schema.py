@@ -279,7 +279,7 @@ tombstones = Table(
 )
 
 #: near-duplicate index: one row per LSH band of each entry's text, so a new
-#: entry's candidates are an indexed equality lookup (see aggregator.neardup)
+#: entry's candidates are an indexed equality lookup (see aggregator.stories.neardup)
 story_index = Table(
     "story_index",
     metadata,

@@ -2,13 +2,13 @@
 
 With ``dedup: {semantic: true}`` every indexed entry in a language the model
 knows gets a ``story_vectors`` row: its title-and-lead embedding
-(:mod:`aggregator.semantic`). A new entry that no exact key and no
+(:mod:`aggregator.stories.semantic`). A new entry that no exact key and no
 near-duplicate placed looks for a paraphrase: the entries nearest by the
 sign bits of their embeddings, published within ``semantic_window`` and in
-the same language (:mod:`aggregator.vecindex`, kept per process and read
+the same language (:mod:`aggregator.stories.vecindex`, kept per process and read
 anew from the rows written since), then their exact cosine from the stored
 int8 vectors. A candidate joins only when the cosine reaches ``similarity``
-and the specifics agree (:func:`aggregator.specifics.agree`); the join
+and the specifics agree (:func:`aggregator.stories.specifics.agree`); the join
 records its scores for ``stories --explain``.
 
 numpy and the model are imported on first use: a store without the semantic
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator import neardup, specifics
 from aggregator.model import Item, NearDupSettings, Vector
-from aggregator.neardup import Sketch
 from aggregator.store.schema import entries, story_joins, story_vectors
+from aggregator.stories import neardup, specifics
+from aggregator.stories.neardup import Sketch
 
 if TYPE_CHECKING:
-    from aggregator.vecindex import VectorIndex
+    from aggregator.stories.vecindex import VectorIndex
 
 __all__ = ["SemanticMatch", "SemanticView", "language_of", "meaning", "semantic_text"]
 
@@ -113,7 +113,7 @@ class _Cache:
     """One process's index of a store's vectors, read incrementally by seq."""
 
     def __init__(self) -> None:
-        from aggregator.vecindex import VectorIndex
+        from aggregator.stories.vecindex import VectorIndex
 
         self.index: VectorIndex = VectorIndex()
         self.last = 0
@@ -193,7 +193,7 @@ class SemanticView:
             return sketch.meaning
         pair = (item.source, item.identity)
         if pair not in self._embedded:
-            from aggregator import semantic
+            from aggregator.stories import semantic
 
             text = semantic_text(item.title, body, self.settings)
             self._embedded[pair] = semantic.load().embed([text])[0]
@@ -296,7 +296,7 @@ def meaning(item: Item, settings: NearDupSettings) -> Vector | None:
     """An entry's embedding, made where the sketch is (a parse worker); None in another language."""
     if language_of(item, settings) is None:
         return None
-    from aggregator import semantic
+    from aggregator.stories import semantic
 
     text = semantic_text(item.title, neardup.body_text(item), settings)
     return semantic.load().embed([text])[0]

@@ -4,7 +4,7 @@ Every entry's text is indexed as one row per LSH band (``story_index``), so
 finding a new entry's candidate stories is one indexed ``band IN (...)``
 query in the ingest transaction, on SQLite and PostgreSQL alike: a restart
 keeps the index and every worker sees the same one. The precise check is
-:func:`aggregator.neardup.compare`; what joined each entry is kept in
+:func:`aggregator.stories.neardup.compare`; what joined each entry is kept in
 ``story_joins`` for ``aggregator stories --explain``.
 """
 
@@ -23,9 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-from aggregator import neardup
 from aggregator.model import Item
-from aggregator.neardup import NearDupSettings, Score, Sketch
 from aggregator.store import semindex
 from aggregator.store.listing import find_story_ids, join_rows, seed_paths, story_rows
 from aggregator.store.schema import (
@@ -34,6 +32,8 @@ from aggregator.store.schema import (
     story_joins,
     story_vectors,
 )
+from aggregator.stories import neardup
+from aggregator.stories.neardup import NearDupSettings, Score, Sketch
 
 __all__ = [
     "NearIndex",

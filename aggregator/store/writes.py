@@ -15,11 +15,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from aggregator import neardup
 from aggregator.model import Item, NearDupSettings, Poll, SourceState
 from aggregator.records import ItemRecord
 from aggregator.store.rows import DedupKeys, dedup_keys, entry_values
 from aggregator.store.values import FileChange, IngestReport
+from aggregator.stories import neardup
 
 __all__ = ["Pending", "SourceWrite", "count_keys", "counted", "lock_keys", "pending", "removes"]
 

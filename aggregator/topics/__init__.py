@@ -63,7 +63,7 @@ many topics with a word prefilter).
 
 from __future__ import annotations
 
-from aggregator._text import tokens
+from aggregator.text.plain import tokens
 from aggregator.topics.fields import FIELDS, FieldIndex, FieldName, document
 from aggregator.topics.linking import MAX_EXPANDED_CLAUSES, link_topics
 from aggregator.topics.matchers import Scope, TopicMatcher, TopicSet, compile_topics

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from aggregator._text import cached_tokens, html_to_text
 from aggregator.model import Item, utc
+from aggregator.text.plain import cached_tokens, html_to_text
 
 FieldName = Literal["title", "content", "author", "tag", "source"]
 #: Field names a query may use, as in ``title:word``.

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from aggregator._pattern import PatternError, compile_pattern
-from aggregator._text import tokens
 from aggregator.errors import QuerySyntaxError
+from aggregator.text.plain import tokens
 from aggregator.topics.fields import _FIELD_BY_NAME, FIELDS, FieldName
+from aggregator.topics.pattern import PatternError, compile_pattern
 from aggregator.topics.query import (
     _AGE_RE,
     Query,

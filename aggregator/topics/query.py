@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from aggregator._pattern import Pattern
 from aggregator.topics.fields import _WHOLE_FIELDS, FieldIndex, FieldName
+from aggregator.topics.pattern import Pattern
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 A source whose WebSub subscription is active is polled only at
 ``websub.fallback_interval`` (the hub pushes its new entries); an
 ``interval: auto`` source at the interval its rhythm gives
-(:mod:`aggregator.rhythm`); any other at its ``interval``. Cache headers and
-``<ttl>`` may still lengthen it (:func:`aggregator.schedule.next_due`).
+(:mod:`aggregator.sources.rhythm`); any other at its ``interval``. Cache headers and
+``<ttl>`` may still lengthen it (:func:`aggregator.sources.schedule.next_due`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from aggregator.config import Config
 from aggregator.model import Item, SourceSpec
-from aggregator.rhythm import WINDOW, auto_interval, auto_jitter
+from aggregator.sources.rhythm import WINDOW, auto_interval, auto_jitter
 from aggregator.store import Store
 
 __all__ = [

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aggregator.model import Outcome, SourceResult, SourceSpec, SourceState
-from aggregator.schedule import parse_cache_control, parse_expires
 from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
+from aggregator.sources.schedule import parse_cache_control, parse_expires
 from aggregator.update.articles import with_articles
 from aggregator.update.context import Context, make_fetcher, stages_of
 from aggregator.update.fetching import discover, fetch, is_page

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from aggregator.model import Item, RuleDrop, SourceSpec, TopicSpec
-from aggregator.rules import judge
 from aggregator.store.values import RuleJudge
 from aggregator.topics import compile_topics
+from aggregator.topics.rules import judge
 
 __all__ = ["rule_judge", "rule_signatures", "topic_signatures"]
 

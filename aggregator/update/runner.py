@@ -15,11 +15,11 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 
-from aggregator._lanes import Lanes
-from aggregator.deadfeeds import failing_since, laid_to_rest
 from aggregator.errors import AggregatorError, BackoffError, HTTPStatusError, redact_urls
 from aggregator.model import Outcome, Poll, SourceResult, SourceSpec, SourceState
-from aggregator.schedule import next_due
+from aggregator.sources.lanes import Lanes
+from aggregator.sources.schedule import next_due
+from aggregator.status.deadfeeds import failing_since, laid_to_rest
 from aggregator.store import IngestReport
 from aggregator.update.cadence import Cadence, cadence_of, fixed_cadence, reads_store
 from aggregator.update.context import Context, make_fetcher, stages_of

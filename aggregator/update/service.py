@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.config import Config
-from aggregator.retention import RetentionReport, prune
-from aggregator.status import Status
-from aggregator.status import build as build_status
+from aggregator.status.snapshot import Status
+from aggregator.status.snapshot import build as build_status
 from aggregator.store import Store
 from aggregator.update.context import Context
+from aggregator.update.retention import RetentionReport, prune
 
 if TYPE_CHECKING:
     # Publishing loads on first use (in a worker process, for the daemon).

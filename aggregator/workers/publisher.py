@@ -16,8 +16,8 @@ from typing import Any
 
 from aggregator.config import Config
 from aggregator.errors import StoreError
-from aggregator.metrics import CONTENT_TYPE, Metrics
 from aggregator.runtime.lifecycle import STOP_SIGNALS, WebServer, cancel, on_signals, remove_signals
+from aggregator.runtime.metrics import CONTENT_TYPE, Metrics
 from aggregator.runtime.republish import PublishPace, Republisher, topic_map
 from aggregator.runtime.settings import DaemonSettings, with_data_dir
 from aggregator.update import Context, open_context

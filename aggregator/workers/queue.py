@@ -17,7 +17,7 @@ Jobs and what they carry (names are stable: workers of two releases may share a 
   lock ``publish:TOPIC``: the publisher re-renders these topics (``*``: all);
 * ``aggregator.recover`` (periodic): retry the jobs of workers that stopped beating;
 * ``aggregator.cleanup`` (periodic): delete finished jobs older than ``keep_jobs``;
-* ``aggregator.retention`` (periodic, daily): prune old entries.
+* ``aggregator.update.retention`` (periodic, daily): prune old entries.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ FETCH = "aggregator.fetch"
 PUBLISH = "aggregator.publish"
 RECOVER = "aggregator.recover"
 CLEANUP = "aggregator.cleanup"
-RETENTION = "aggregator.retention"
+RETENTION = "aggregator.update.retention"
 
 #: advisory lock keys (session level): applying the queue schema, the one publisher,
 #: the one worker watching the seed folders

@@ -21,9 +21,9 @@ from datetime import timedelta
 from aggregator.config import Config, load_config
 from aggregator.engine.collector import ingest_gc
 from aggregator.errors import AggregatorError
-from aggregator.metrics import Metrics
 from aggregator.model import SourceSpec
 from aggregator.runtime.health import Health
+from aggregator.runtime.metrics import Metrics
 from aggregator.runtime.watch import SeedWatch
 from aggregator.update import (
     Context,

@@ -14,7 +14,7 @@ from typing import Any
 
 from aggregator.errors import redact_urls
 from aggregator.model import Outcome, Poll, SourceSpec, SourceState, TopicSpec
-from aggregator.sourcehealth import Health, classify, entries_per_day
+from aggregator.status.sourcehealth import Health, classify, entries_per_day
 
 __all__ = [
     "HourCount",

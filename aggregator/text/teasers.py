@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from aggregator._text import html_to_text
+from aggregator.text.plain import html_to_text
 
 __all__ = [
     "MIN_SAMPLE",

@@ -1,4 +1,4 @@
-"""The editor's labels in every language, read once from ``parse/lang/*.toml``.
+"""The editor's labels in every language, read once from ``text/lang/*.toml``.
 
 One table per language holds what an editor recognises on sight and a parser
 must not hard-code: the labels that head related headlines ("Read More",
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aggregator._text import tokens
+from aggregator.text.plain import tokens
 
 __all__ = ["LANG_DIR", "Labels", "LanguageTable", "LanguageTableError", "labels", "load_tables"]
 
@@ -64,6 +64,8 @@ class Labels:
 
     #: label-only line, or label, colon and an inline headline (group ``inline``)
     related_head: re.Pattern[str]
+    #: a label alone on its line (a colon allowed): where a related list starts
+    related_line: re.Pattern[str]
     #: a caption prefix followed by a colon, a dash or the end of the line
     caption: re.Pattern[str]
     #: agency names, longest first, for dateline patterns
@@ -157,6 +159,7 @@ def compile_labels(tables: Iterable[LanguageTable]) -> Labels:
     related_head = re.compile(
         r"^(?:" + heads + r")\s*(?:[:：]\s*(?P<inline>.*))?$", re.IGNORECASE | re.DOTALL
     )
+    related_line = re.compile(r"^(?:" + heads + r")\s*[:：]?$", re.IGNORECASE)
     prefixes = _alternation(p for t in tables for p in t.caption_prefixes)
     caption = re.compile(r"^(?:" + prefixes + r")\s*(?:[:：\-–—]|$)", re.IGNORECASE)
     months: dict[str, int] = {}
@@ -167,6 +170,7 @@ def compile_labels(tables: Iterable[LanguageTable]) -> Labels:
     crumbs = frozenset(fold_key(c) for t in tables for c in t.crumbs) - {""}
     return Labels(
         related_head=related_head,
+        related_line=related_line,
         caption=caption,
         agency_pattern=_alternation(a for t in tables for a in t.agencies),
         month_pattern=_alternation(name for t in tables for m in t.months for name in m),

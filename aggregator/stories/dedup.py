@@ -9,7 +9,7 @@ Three kinds of "seen before", decided in this order:
 3. **the same story from another entry**: an entry whose canonical link, or
    whose normalised text, equals that of a stored entry joins that story;
    failing both, one whose text nearly repeats a stored entry's (a copy,
-   an edit, a truncation, boilerplate added: :mod:`aggregator.neardup`).
+   an edit, a truncation, boilerplate added: :mod:`aggregator.stories.neardup`).
 
 Anything else mints a new story whose id is derived from the first entry's
 identity, so the id is the same whichever run or machine mints it.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from aggregator._text import cached_tokens, fingerprint_tokens, html_to_text
 from aggregator.model import Item
+from aggregator.text.plain import cached_tokens, fingerprint_tokens, html_to_text
 
 __all__ = [
     "STORY_NAMESPACE",
@@ -108,7 +108,7 @@ def decide(
         link_match: story id of another stored entry with the same link key.
         content_match: story id of another stored entry with the same content key.
         near_match: story id of a stored entry whose text this one nearly
-            repeats (:mod:`aggregator.neardup`).
+            repeats (:mod:`aggregator.stories.neardup`).
 
     Returns:
         The action and the story it concerns.

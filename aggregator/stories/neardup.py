@@ -7,9 +7,10 @@ copy, a copy with a dateline, breadcrumbs or a related-headlines list added.
 - **Text**: the entry's body only (headlines are rewritten freely), as plain
   text, without what the parsers already keep apart (dateline, related
   headlines) and without the boilerplate a feed glues to the body: a
-  breadcrumb line at the top, a trailing "Related" / "Read more" list.
+  breadcrumb line at the top, a trailing related list headed by a label of
+  any language table (:mod:`aggregator.text.labels`: "Read more", "Читайте также").
 - **Candidates**: MinHash over word shingles, cut into LSH bands (a few
-  numpy lines in :mod:`aggregator.minhash`, drawn as datasketch 2 draws:
+  numpy lines in :mod:`aggregator.stories.minhash`, drawn as datasketch 2 draws:
   datasketch itself pulled scipy into every worker); :mod:`aggregator.store.stories` keeps one
   indexed row per band, so a lookup is an indexed equality query shared by
   every worker and kept across restarts. MinHash LSH rather than SimHash
@@ -32,8 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import filterfalse, pairwise
 
-from aggregator._text import cached_tokens, html_to_text
 from aggregator.model import Item, NearDupSettings, Vector
+from aggregator.text.labels import labels
+from aggregator.text.plain import cached_tokens, html_to_text
 from aggregator.topics import tokens
 
 __all__ = [
@@ -214,11 +216,6 @@ _STOPWORDS = frozenset(
 _U32 = next(code for code in "IL" if array(code).itemsize == 4)
 _DIGIT = re.compile(r"\d")
 _BREADCRUMB = re.compile(r"^[^\n]{0,80}(?:\s[\u203a\u00bb>|/]\s[^\n]{1,40}){1,6}$")
-_RELATED = re.compile(
-    r"^(?:related(?: stories| articles| coverage)?|read more|see also|more on this(?: story)?)"
-    r"\s*:?$",
-    re.IGNORECASE,
-)
 
 
 def body_text(item: Item) -> str:
@@ -249,10 +246,12 @@ def _body_lines(content_html: str) -> tuple[list[str], bool]:
     lines = [line.strip() for line in html_to_text(content_html).splitlines()]
     lines = [line for line in lines if line]
     cut = False
+    # the related-headline labels every reader uses (text/lang/*.toml)
+    related = labels().related_line
     if lines and _BREADCRUMB.match(lines[0]):
         lines, cut = lines[1:], True
     for i, line in enumerate(lines):
-        if i and _RELATED.match(line):
+        if i and related.match(line):
             lines, cut = lines[:i], True
             break
     return lines, cut
@@ -320,7 +319,7 @@ def _sketch_words(
     if bands:
         # numpy on first use: the writer, which only compares stored texts
         # (no bands), never loads it
-        from aggregator import minhash
+        from aggregator.stories import minhash
 
         # The lead's shingles are the first ones of the body's.
         packed, keys = minhash.shingles_and_bands(

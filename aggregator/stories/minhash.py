@@ -1,7 +1,7 @@
 """MinHash signatures and LSH band keys of shingle hashes, in numpy (pure).
 
-The one module besides :mod:`aggregator.language` that imports numpy, and
-only :mod:`aggregator.neardup` imports it, when it first sketches a text: a
+The one module besides :mod:`aggregator.text.language` that imports numpy, and
+only :mod:`aggregator.stories.neardup` imports it, when it first sketches a text: a
 pass with nothing new to compare (every feed answered 304) never loads numpy.
 """
 

@@ -2,7 +2,7 @@
 
 An import adds the outlines' feeds as sources in a YAML file that the config
 includes (``sources.d/imported.yaml`` by default), editing the config's text
-so its comments stay (:mod:`aggregator.configedit`); the result is validated
+so its comments stay (:mod:`aggregator.config.edit`); the result is validated
 before anything is written.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aggregator.config import Config
-from aggregator.configedit import add_include, commit, include_entry, quoted
+from aggregator.config.edit import add_include, commit, include_entry, quoted
 from aggregator.errors import ConfigError
 from aggregator.model import SourceKind
 from aggregator.sources.opml import OpmlOutline, render_opml
@@ -112,7 +112,7 @@ def write_import(config: Config, plan: ImportPlan, *, opml_name: str) -> None:
     """Write the planned sources and, when needed, the config's ``include:``; check it loads.
 
     Nothing is written unless the result loads with every added source (see
-    :func:`aggregator.configedit.commit`).
+    :func:`aggregator.config.edit.commit`).
 
     Raises:
         AggregatorError, OSError, ValueError: the result could not be written

@@ -1,0 +1,1 @@
+"""The operator's view: each source's health and the status snapshot (pure)."""
