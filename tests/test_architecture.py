@@ -21,6 +21,7 @@ _CLI = {
     "aggregator.cli.configure",
     "aggregator.cli.ingest",
     "aggregator.cli.manage",
+    "aggregator.cli.opml",
     "aggregator.cli.serving",
     "aggregator.cli.sources",
     "aggregator.cli.stories",

@@ -4,7 +4,8 @@
 - :mod:`.ingest`: ``update``, ``discover``
 - :mod:`.manage`: ``add``, ``remove``, ``disable``, ``enable``
 - :mod:`.serving`: ``publish``, ``run``, ``worker``, ``serve``
-- :mod:`.sources`: ``sources``, ``status``, ``export-opml``, ``import-opml``
+- :mod:`.sources`: ``sources``, ``status``
+- :mod:`.opml`: ``export-opml``, ``import-opml``
 - :mod:`.stories`: ``stories``
 - :mod:`.topics`: ``topics``, ``preview``, ``explain``
 
@@ -20,7 +21,7 @@ Exit codes (also in the README):
 ====  =========================================================
 """
 
-from aggregator.cli import configure, ingest, manage, serving, sources, stories, topics
+from aggregator.cli import configure, ingest, manage, opml, serving, sources, stories, topics
 from aggregator.cli.app import (
     EXIT_CONFIG,
     EXIT_LISTEN,
@@ -33,7 +34,7 @@ from aggregator.cli.app import (
 )
 
 # Importing the command modules registers their commands on ``main``.
-_COMMANDS = (configure, ingest, manage, serving, sources, stories, topics)
+_COMMANDS = (configure, ingest, manage, opml, serving, sources, stories, topics)
 
 __all__ = [
     "EXIT_CONFIG",

@@ -14,6 +14,7 @@ from aggregator.store import entries as entry_ops
 from aggregator.store import files as file_ops
 from aggregator.store import polls as poll_ops
 from aggregator.store.database import Database, chunks
+from aggregator.store.polls import PollHistory
 from aggregator.store.rows import state_from_row, state_values
 from aggregator.store.rules import SourceRulesLog
 from aggregator.store.schema import sources
@@ -47,6 +48,8 @@ class Sources:
         self._db = db
         #: each source's rules as last applied, and what they dropped
         self.rules = SourceRulesLog(db)
+        #: each source's poll history
+        self.polls = PollHistory(db)
 
     def sync_sources(self, specs: Sequence[SourceSpec], *, now: datetime) -> IngestReport:
         """Make the stored sources match the config; see :meth:`SQLStore.sync_sources`."""

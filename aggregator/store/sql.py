@@ -35,7 +35,6 @@ from aggregator.store.database import Database
 from aggregator.store.desk import RebuildReport, StoryDesk, enforce
 from aggregator.store.entries import Entries
 from aggregator.store.files import SeedFiles
-from aggregator.store.polls import PollHistory
 from aggregator.store.push import PushState
 from aggregator.store.sources import Sources
 from aggregator.store.topics import Topics, TopicView
@@ -48,7 +47,7 @@ from aggregator.store.values import (
     TopicMatchers,
     TopicOutline,
 )
-from aggregator.store.writes import SourceWrite
+from aggregator.store.writer import SourceWrite
 
 __all__ = ["SQLStore", "open_store"]
 
@@ -83,7 +82,8 @@ class SQLStore:
         self.files = SeedFiles(db)
         self.entries = Entries(db, near=self.near)
         self.topics = Topics(db)
-        self.polls = PollHistory(db)
+        #: the poll history (part of the sources)
+        self.polls = self.sources.polls
         #: WebSub subscriptions and webhook deliveries
         self.push = PushState(db)
         #: the sources' rules log (part of the sources)

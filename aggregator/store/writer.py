@@ -36,7 +36,7 @@ from aggregator.store.edits import enforce
 from aggregator.store.values import IngestReport, TopicMatchers
 from aggregator.store.writes import Pending, SourceWrite, count_keys, lock_keys, pending, removes
 
-__all__ = ["MAX_KEYS", "apply"]
+__all__ = ["MAX_KEYS", "SourceWrite", "apply"]
 
 log = logging.getLogger(__name__)
 
