@@ -563,6 +563,9 @@ class SourceResult:
     dirty_topics: frozenset[str] = frozenset()
     #: a feed's fast parser: "taken", or why it declined (None: not tried)
     fast_path: str | None = None
+    #: why this update put the source to rest (gone, or failing too long): it is
+    #: not polled again until enabled; None: it was not
+    put_to_rest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

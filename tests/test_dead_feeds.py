@@ -14,7 +14,7 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.cli import EXIT_SOURCE_FAILED, main
 from aggregator.config import load_config
-from aggregator.model import Outcome, SourceState
+from aggregator.model import Outcome, SourceResult, SourceState
 from aggregator.publish import render_status_page
 from aggregator.status.deadfeeds import failing_since, laid_to_rest
 from aggregator.update import Context, open_context, read_status, update_source
@@ -204,3 +204,34 @@ def test_a_gone_feed_is_put_to_rest_shown_everywhere_and_enabled_again(
     assert polled.exit_code == 0, polled.output
     assert json.loads(polled.stdout)[0]["outcome"] == "ok"
     assert json.loads(cli(config, "sources", "--json").stdout)[0]["disabled"] is None
+
+
+def test_a_source_put_to_rest_leaves_the_healthz_failing_list(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    from aggregator.runtime.health import Health
+    from aggregator.runtime.metrics import Metrics
+
+    httpserver.expect_request("/flaky").respond_with_data("gone", status=410)
+    config = write_config(tmp_path, httpserver.url_for("/flaky"))
+    health = Health(Metrics(), tick_interval=60.0)
+    ctx = open_context(load_config(config))
+    try:
+        spec = ctx.config.sources[0]
+        health.record(replace_result_failing(spec.name))
+        failing = health.body(in_flight=0, documents=0)["failing"]
+        assert [f["source"] for f in failing] == ["flaky"]
+        result = asyncio.run(update_source(spec, ctx))
+        assert result.put_to_rest == "gone: the server answered 410 Gone"
+        health.record(result)
+        assert health.body(in_flight=0, documents=0)["failing"] == []
+        # a daemon started later does not count it either
+        later = Health(Metrics(), tick_interval=60.0)
+        later.load(ctx.store.states(), 1)
+        assert later.body(in_flight=0, documents=0)["failing"] == []
+    finally:
+        ctx.close()
+
+
+def replace_result_failing(name: str) -> SourceResult:
+    return SourceResult(source=name, outcome=Outcome.ERROR, error="HTTP 500", http_status=500)

@@ -215,7 +215,8 @@ class Daemon:
         self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
         self._stamp, _ = await asyncio.to_thread(ctx.store.foreign_changes, 0)
         states, overdue = await asyncio.to_thread(recover, self.ctx, self.dispatcher.owner)
-        self.health.load(states, len(self.config.sources))
+        polled = {s.name for s in self.config.sources if s.enabled}
+        self.health.load((st for st in states if st.name in polled), len(self.config.sources))
         self.dispatcher.catch_up(overdue)
         if overdue > self.settings.catch_up_rate:
             log.info(
@@ -325,7 +326,7 @@ class Daemon:
         # A reload is the operator's way to say "serve what the store holds":
         # every topic is checked (a topic whose stories did not change renders nothing).
         self.republisher.mark_dirty(dirty | plan.topics | set(topic_map(new)))
-        self.health.configured(s.name for s in new.sources)
+        self.health.configured(s.name for s in new.sources if s.enabled)
         if plan.rewatch and self.settings.watch:
             self.seed_watch.restart(seed_folders(new))
         if self.settings.watch and new.included != ctx.config.included:

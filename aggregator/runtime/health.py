@@ -40,13 +40,14 @@ class Health:
     def load(self, states: Iterable[SourceState], sources: int) -> None:
         """Start from the failures the store remembers from earlier runs."""
         for st in states:
-            if st.consecutive_failures:
+            # a source at rest is not polled: it is disabled, not failing
+            if st.consecutive_failures and st.disabled_at is None:
                 self._failing[st.name] = (st.last_error or "", st.consecutive_failures)
         self.metrics.sources.set(sources)
         self.metrics.failing.set(len(self._failing))
 
     def configured(self, names: Iterable[str]) -> None:
-        """The configured sources changed: forget the failures of removed ones."""
+        """The polled sources changed: forget the failures of removed and disabled ones."""
         keep = set(names)
         for name in list(self._failing):
             if name not in keep:
@@ -97,6 +98,10 @@ class Health:
                 result.duration,
                 extra=extra,
             )
+        if result.put_to_rest is not None:
+            # Not polled any more: shown as disabled (``sources``, ``status``), not failing.
+            self._failing.pop(result.source, None)
+            log.warning("%s: put to rest: %s", result.source, result.put_to_rest, extra=extra)
         for problem in result.problems:
             log.warning("%s", problem, extra={"source": result.source})
         self.metrics.record_update(

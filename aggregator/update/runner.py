@@ -91,6 +91,8 @@ async def update_source(
         result = _unexpected(spec, exc, "storing the update failed:")
     else:
         result = _counted(result, report)
+        if new_state.disabled_at is not None and state.disabled_at is None:
+            result = replace(result, put_to_rest=new_state.disabled_reason or "put to rest")
     return replace(result, duration=time.perf_counter() - started)
 
 
