@@ -316,12 +316,14 @@ def test_check_warns_about_what_fails_at_run_time(tmp_path: Path) -> None:
         "  - {name: seeds, path: no-such-folder}\n"
         "  - {name: local, url: 'http://127.0.0.1:9/feed.xml'}\n"
         "  - {name: again, url: 'http://127.0.0.1:9/feed.xml'}\n"
-        "topics:\n  - {name: all, query: the}\n",
+        "topics:\n  - {name: all, query: the}\n"
+        "  - name: hooked\n    query: talks\n"
+        "    notify: [{url: 'http://10.1.2.3/hook', secret: 'sixteen-chars-or-more'}]\n",
         encoding="utf-8",
     )
     proc = run_cli(config, "check")
     assert proc.returncode == 0, proc.stderr
-    assert f"{config}: 5 warnings" in proc.stdout
+    assert f"{config}: 6 warnings" in proc.stdout
     file = f"aggregator: warning: {config}"
     assert proc.stderr.splitlines() == [
         f"{file}: data_dir: {tmp_path / 'var'} is a file, not a folder",
@@ -333,6 +335,8 @@ def test_check_warns_about_what_fails_at_run_time(tmp_path: Path) -> None:
         "http://127.0.0.1:9/feed.xml",
         f"{file}: sources[2] (again).url: loopback address 127.0.0.1 is refused unless "
         "allow_networks admits it: add allow_networks: [127.0.0.0/8]",
+        f"{file}: topics[1] (hooked).notify[0].url: private address 10.1.2.3 is refused "
+        "unless allow_networks admits it: add allow_networks: [10.1.2.3/32]",
     ]
     assert run_cli(config, "check", "--strict").returncode == 2
     # The fetch itself says what to add.

@@ -1,9 +1,9 @@
 """What ``aggregator check`` warns about: settings that load but fail at run time.
 
 A config can be valid and still not work: a seed folder that does not
-exist, a source on a loopback or private address the SSRF guard refuses
-without ``allow_networks``, the same URL twice, a ``data_dir`` that is a
-file. Each warning names the file and the key path, and says what to do.
+exist, a source or a webhook target on a loopback or private address the
+SSRF guard refuses without ``allow_networks``, the same URL twice, a
+``data_dir`` that is a file. Each warning names the file and the key path, and says what to do.
 """
 
 from __future__ import annotations
@@ -50,6 +50,15 @@ def config_warnings(config: Config) -> list[str]:
                 f"{file}: {key}.url: {reason} is refused unless allow_networks admits it: "
                 f"add {allow_hint(address)}"
             )
+    for t, topic in enumerate(config.topics):
+        for n, target in enumerate(topic.notify):
+            refusal = _refusal(target.url, allow)
+            if refusal is not None:
+                reason, address = refusal
+                out.append(
+                    f"{file}: topics[{t}] ({topic.name}).notify[{n}].url: {reason} is refused "
+                    f"unless allow_networks admits it: add {allow_hint(address)}"
+                )
     return out
 
 
