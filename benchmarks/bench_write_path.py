@@ -53,12 +53,12 @@ sys.path.insert(0, str(HERE))
 import bench_store  # noqa: E402
 from bench_store import NOW, TOPICS, _specs, _state, generate  # noqa: E402
 
-from aggregator import neardup  # noqa: E402
 from aggregator.engine.match import build_matchers  # noqa: E402
 from aggregator.model import Item, NearDupSettings  # noqa: E402
 from aggregator.records import ItemRecord  # noqa: E402
 from aggregator.store import SourceWrite, database, open_store, writer  # noqa: E402
 from aggregator.store.rows import dedup_keys  # noqa: E402
+from aggregator.stories import neardup  # noqa: E402
 
 PG_ADMIN = os.environ.get("AGGREGATOR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 NEAR = NearDupSettings()

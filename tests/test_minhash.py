@@ -96,7 +96,7 @@ def test_a_stored_text_is_sketched_without_numpy_as_numpy_would() -> None:
     # for them, and its packed shingles must be the ones a worker's sketch has.
     code = (
         "import sys\n"
-        "from aggregator import neardup\n"
+        "from aggregator.stories import neardup\n"
         "from aggregator.stories.neardup import NearDupSettings\n"
         "text = ' '.join(f'talks{i % 37} city{i % 11} round{i}' for i in range(200))\n"
         "sketch = neardup.sketch_text(text, NearDupSettings(), bands=False)\n"
