@@ -156,7 +156,7 @@ def run_daemon_child(config: str) -> None:
     """``aggregator run`` with a retention job every 2 minutes instead of daily."""
     from aggregator.config import load_config
     from aggregator.daemon import DaemonSettings
-    from aggregator.daemon.core import run_daemon
+    from aggregator.daemon.entry import run_daemon
     from aggregator.daemon.logs import configure_logging
 
     configure_logging("info", "text")
