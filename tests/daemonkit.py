@@ -18,12 +18,11 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TypeVar
+from typing import Self, TypeVar
 
 from .conftest import REPO
 
 T = TypeVar("T")
-S = TypeVar("S", bound="CountingServer")
 
 
 def free_port() -> int:
@@ -108,7 +107,29 @@ def loopback_server(
     return httpd, base, threading.Thread(target=httpd.serve_forever, daemon=True)
 
 
-class CountingServer:
+class LoopbackServed:
+    """A test server on 127.0.0.1 as a context manager: it serves inside the block only.
+
+    A subclass builds its handler and calls :meth:`_serve` with it.
+    """
+
+    httpd: ThreadingHTTPServer
+    base: str
+    thread: threading.Thread
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd, self.base, self.thread = loopback_server(handler)
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class CountingServer(LoopbackServed):
     """A loopback server that counts GET requests per path and lets :meth:`answer` reply.
 
     Use as a context manager: the server runs inside the block and stops after it.
@@ -125,7 +146,7 @@ class CountingServer:
                     owner.counts[self.path] += 1
                 owner.answer(self)
 
-        self.httpd, self.base, self.thread = loopback_server(Handler)
+        self._serve(Handler)
 
     def answer(self, handler: QuietHandler) -> None:
         """Reply to one counted request."""
@@ -140,14 +161,6 @@ class CountingServer:
         """Paths requested at least once."""
         with self.lock:
             return len(self.counts)
-
-    def __enter__(self: S) -> S:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def write_seed_config(folder: Path, *, port: int, max_items: int) -> Path:
@@ -171,7 +184,7 @@ topics:
     return config
 
 
-class FeedServer:
+class FeedServer(LoopbackServed):
     """A loopback HTTP server serving one RSS feed whose items a test can change."""
 
     def __init__(self) -> None:
@@ -183,7 +196,8 @@ class FeedServer:
             def do_GET(self) -> None:
                 self.send_rss(owner.render().encode())
 
-        self.httpd, base, self.thread = loopback_server(Handler)
+        self._serve(Handler)
+        base = self.base
         self.url = f"{base}/feed.xml"
 
     def add(self, guid: str, title: str, body: str) -> None:
@@ -206,14 +220,6 @@ class FeedServer:
             + "".join(out)
             + "</channel></rss>"
         )
-
-    def __enter__(self) -> FeedServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class DaemonProcess:

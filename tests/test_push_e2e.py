@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from .daemonkit import QuietHandler, free_port, get, loopback_server, running, wait_for
+from .daemonkit import LoopbackServed, QuietHandler, free_port, get, running, wait_for
 
 
-class Hub:
+class Hub(LoopbackServed):
     """A loopback WebSub hub and publisher: one RSS feed, its subscribers, distributions."""
 
     def __init__(self) -> None:
@@ -51,7 +51,7 @@ class Hub:
                 self.end_headers()
                 threading.Thread(target=owner.verify, args=(form,), daemon=True).start()
 
-        self.httpd, self.base, self.thread = loopback_server(Handler)
+        self._serve(Handler)
         self.topic = f"{self.base}/feed.xml"
 
     def feed(self, only: list[tuple[str, str]] | None = None) -> str:
@@ -97,14 +97,6 @@ class Hub:
         with self.lock:
             self.items.append((guid, title))
 
-    def __enter__(self) -> Hub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
@@ -119,7 +111,7 @@ def signed(secret: str, body: bytes, algorithm: str = "sha256") -> str:
     return f"{algorithm}=" + hmac.new(secret.encode(), body, algorithm).hexdigest()
 
 
-class Hooks:
+class Hooks(LoopbackServed):
     """A loopback webhook receiver."""
 
     def __init__(self) -> None:
@@ -136,20 +128,13 @@ class Hooks:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self.httpd, base, self.thread = loopback_server(Handler)
+        self._serve(Handler)
+        base = self.base
         self.url = f"{base}/hook"
 
     def titles(self) -> list[str]:
         with self.lock:
             return [json.loads(b)["item"]["title"] for _, b in self.received]
-
-    def __enter__(self) -> Hooks:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

@@ -24,14 +24,14 @@ from aggregator.sources.http import Fetcher
 from aggregator.store import SQLStore, open_store
 from aggregator.store.push import Delivery
 
-from .daemonkit import QuietHandler, loopback_server
+from .daemonkit import LoopbackServed, QuietHandler
 from .factories import T0, make_item
 
 SECRET = "a-webhook-secret-0123456789"
 MATCH = {"t": lambda item: True}
 
 
-class Receiver:
+class Receiver(LoopbackServed):
     """A loopback webhook target that can be down; it records what it acknowledged."""
 
     def __init__(self) -> None:
@@ -62,16 +62,8 @@ class Receiver:
                 self.send_response(204)
                 self.end_headers()
 
-        self.httpd, self.base, self.thread = loopback_server(Handler)
+        self._serve(Handler)
         self.url = f"{self.base}/hook"
-
-    def __enter__(self) -> Receiver:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

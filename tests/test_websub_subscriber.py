@@ -23,12 +23,12 @@ from aggregator.sources.http import Fetcher
 from aggregator.update import open_context
 from aggregator.update.cadence import cadence_of
 
-from .daemonkit import QuietHandler, loopback_server
+from .daemonkit import LoopbackServed, QuietHandler
 
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 
 
-class HubRequests:
+class HubRequests(LoopbackServed):
     """A loopback hub that records each (un)subscription request."""
 
     def __init__(self) -> None:
@@ -46,15 +46,7 @@ class HubRequests:
                 self.send_header("content-length", "0")
                 self.end_headers()
 
-        self.httpd, self.base, self.thread = loopback_server(Handler)
-
-    def __enter__(self) -> HubRequests:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler)
 
 
 @pytest.fixture
