@@ -35,6 +35,22 @@ def run_cli(
     )
 
 
+def invoke_cli(config: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``aggregator --config CONFIG ARGS...`` in this process: exit code, stdout, stderr.
+
+    For the many short commands of one test; :func:`run_cli` runs the real entry point.
+    """
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    full_env: dict[str, str | None] = {"COLUMNS": "200", "AGGREGATOR_CONFIG": None, **(env or {})}
+    done = CliRunner().invoke(main, ["--config", str(config), *args], env=full_env)
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception
+    return done.exit_code, done.stdout, done.stderr
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared; skip when it is absent, except under CI where that fails."""
     path = SHARED.joinpath(*parts)

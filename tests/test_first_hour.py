@@ -17,7 +17,7 @@ from xml.etree import ElementTree
 import pytest
 from pytest_httpserver import HTTPServer
 
-from .conftest import run_cli, shared_path
+from .conftest import invoke_cli, run_cli, shared_path
 from .daemonkit import free_port, get, running, wait_for
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -39,9 +39,10 @@ UNRELATED = (
 
 
 def ok(config: Path, *args: str) -> str:
-    proc = run_cli(config, *args)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    """The command's output, run in this process (the error cases run the entry point)."""
+    code, out, err = invoke_cli(config, *args)
+    assert code == 0, err
+    return out
 
 
 def stories(config: Path, *args: str) -> list[dict[str, Any]]:
@@ -439,9 +440,9 @@ def test_every_command_follows_the_data_folder_the_daemon_runs_on(workspace: Pat
 
 
 def ok_env(config: Path, env: dict[str, str] | None, *args: str) -> str:
-    proc = run_cli(config, *args, env=env)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    code, out, err = invoke_cli(config, *args, env=env)
+    assert code == 0, err
+    return out
 
 
 def test_small_things_a_new_user_meets(tmp_path: Path, httpserver: HTTPServer) -> None:

@@ -177,6 +177,8 @@ def test_a_pass_of_304s_loads_no_cpu_stage(tmp_path: Path, httpserver: HTTPServe
     assert second == {"code": 0, "loaded": []}
 
 
+_NOT_IN_THE_DAEMON = (*CPU_STAGE, "alembic", "httpx", "sqlalchemy.dialects.postgresql")
+
 _DAEMON_PROBE = """
 import asyncio, json, sys
 from pathlib import Path
@@ -205,12 +207,13 @@ def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_con
     """Parsing and rendering run in the workers: the daemon itself never imports them.
 
     Nor alembic: the daemon starts on a new data folder, and its store is
-    migrated in a child process.
+    migrated in a child process. Nor, on seed folders alone, httpx (no source
+    fetches) or SQLAlchemy's PostgreSQL dialect (the store is SQLite).
     """
     text = seed_config.read_text(encoding="utf-8")
     seed_config.write_text(text + f"server: {{port: {free_port()}}}\n", encoding="utf-8")
     out = subprocess.run(
-        [sys.executable, "-c", _DAEMON_PROBE % ((*CPU_STAGE, "alembic"),), str(seed_config)],
+        [sys.executable, "-c", _DAEMON_PROBE % (_NOT_IN_THE_DAEMON,), str(seed_config)],
         capture_output=True,
         text=True,
         timeout=300,

@@ -32,7 +32,15 @@ from aggregator.runtime import (
 )
 from aggregator.runtime.metrics import CONTENT_TYPE, Metrics
 from aggregator.runtime.watch import SeedWatch, seed_folders, watch_config
-from aggregator.update import Context, make_fetcher, open_context, prune_old, status_page, utcnow
+from aggregator.update import (
+    Context,
+    make_fetcher,
+    needs_fetcher,
+    open_context,
+    prune_old,
+    status_page,
+    utcnow,
+)
 from aggregator.web import DocumentStore, create_app
 
 from .dispatch import CatchUp, Dispatcher, recover
@@ -212,7 +220,10 @@ class Daemon:
             release_when_idle=True,
         )
         # One HTTP client for every update: the connection limits hold across sources.
-        self._ctx = dataclasses.replace(ctx, fetcher=make_fetcher(ctx.config))
+        # None on a config of seed folders alone (httpx is then never imported);
+        # a reload that adds a remote source makes one.
+        fetcher = make_fetcher(ctx.config) if needs_fetcher(ctx.config) else None
+        self._ctx = dataclasses.replace(ctx, fetcher=fetcher)
         self._stamp, _ = await asyncio.to_thread(ctx.store.foreign_changes, 0)
         states, overdue = await asyncio.to_thread(recover, self.ctx, self.dispatcher.owner)
         polled = {s.name for s in self.config.sources if s.enabled}

@@ -8,14 +8,17 @@ import dataclasses
 import logging
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config, load_config
 from aggregator.errors import ConfigError
 from aggregator.runtime import with_data_dir
-from aggregator.sources.http import Fetcher
-from aggregator.update import Context, apply_config, make_fetcher
+from aggregator.update import Context, apply_config, make_fetcher, needs_fetcher
 
 from .reload import ReloadPlan, plan_reload
+
+if TYPE_CHECKING:
+    from aggregator.sources.http import Fetcher
 
 __all__ = ["ConfigReloader"]
 
@@ -52,10 +55,11 @@ class ConfigReloader:
         """Apply ``plan`` to the store; the new context and the topics it made dirty."""
         applied, dirty = await asyncio.to_thread(apply_config, ctx, plan.config, now=now)
         fetcher = ctx.fetcher
-        if plan.new_fetcher:
+        if plan.new_fetcher and fetcher is not None:
             # Updates in flight keep the old fetcher; it is closed at shutdown.
-            if fetcher is not None:
-                self._retired.append(fetcher)
+            self._retired.append(fetcher)
+            fetcher = None
+        if fetcher is None and needs_fetcher(plan.config):
             fetcher = make_fetcher(plan.config)
         return dataclasses.replace(applied, fetcher=fetcher), dirty
 

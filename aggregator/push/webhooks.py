@@ -19,15 +19,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from aggregator.errors import AggregatorError
 from aggregator.model import TopicSpec, WebhookTarget
 from aggregator.publish.paths import PathKind, topic_path
 from aggregator.push.items import webhook_body
 from aggregator.push.signing import sign
-from aggregator.sources.http import Fetcher
 from aggregator.store import Store
 from aggregator.store.push import Delivery
+
+if TYPE_CHECKING:
+    from aggregator.sources.http import Fetcher
 
 __all__ = ["FIRST_WAIT", "GIVE_UP_AFTER", "LONGEST_WAIT", "deliver_due", "queue_new", "retry_at"]
 

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from aggregator.store.database import chunks
@@ -57,7 +56,7 @@ _BY_KEY = {
     )
     for column in (entries.c.link_key, entries.c.content_key)
 }
-_TEXTS = ARRAY(sa.Text)
+_TEXTS = sa.ARRAY(sa.Text)
 
 
 def _pg_pairs(columns: tuple[sa.Column[str], sa.Column[str]]) -> sa.ColumnElement[bool]:

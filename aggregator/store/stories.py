@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from aggregator.model import Item
@@ -59,7 +58,9 @@ MIN_SHARED_BANDS = 2
 
 # Statements built once: building them per entry cost more than running them.
 # PostgreSQL: one array parameter, so one statement text the server prepares once.
-_INTS = ARRAY(sa.BigInteger)
+# The generic ARRAY: importing the PostgreSQL dialect's would cost a SQLite
+# install 2 MiB at rest for nothing.
+_INTS = sa.ARRAY(sa.BigInteger)
 _SELECT_BANDS = sa.select(story_index.c.band, story_index.c.entry_key).where(
     story_index.c.band == sa.any_(sa.bindparam("k_bands", type_=_INTS))
 )

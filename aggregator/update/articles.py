@@ -8,12 +8,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.model import SourceSpec
-from aggregator.sources.http import Fetcher
 from aggregator.update.context import Context, stages_of
 from aggregator.update.kinds import Hints
 
 if TYPE_CHECKING:
     from aggregator.engine.digests import FeedDigest
+    from aggregator.sources.http import Fetcher
 
 __all__ = ["with_articles"]
 

@@ -10,21 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config
 from aggregator.engine import CpuPool, Writer, release_memory
 from aggregator.engine.match import build_matchers
 from aggregator.model import Item
-from aggregator.sources.http import Fetcher
 from aggregator.store import IngestReport, Store, database, open_store
+from aggregator.update.kinds import any_remote
 from aggregator.update.resync import rule_judge, rule_signatures, topic_signatures
 from aggregator.update.write import Write, applier, weigh
+
+if TYPE_CHECKING:
+    from aggregator.sources.http import Fetcher
 
 __all__ = [
     "Context",
     "Stages",
     "apply_config",
     "make_fetcher",
+    "needs_fetcher",
     "open_context",
     "preload",
     "stages_of",
@@ -192,8 +197,16 @@ def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Contex
     return replace(ctx, config=config, matchers=matchers), dirty
 
 
+def needs_fetcher(config: Config) -> bool:
+    """Whether a process on ``config`` fetches over HTTP: a remote source or a webhook."""
+    return any_remote(config.sources) or any(topic.notify for topic in config.topics)
+
+
 def make_fetcher(config: Config) -> Fetcher:
     """The HTTP fetcher configured from the config's fetch settings."""
+    # httpx loads with the first fetcher: a daemon of seed folders never needs it.
+    from aggregator.sources.http import Fetcher
+
     kwargs: dict[str, object] = {}
     if config.user_agent:
         kwargs["user_agent"] = config.user_agent

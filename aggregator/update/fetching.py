@@ -9,7 +9,6 @@ from aggregator.config import Config
 from aggregator.engine import CpuPool
 from aggregator.errors import DeadlineError, ParseError, SourceError
 from aggregator.model import SourceSpec, SourceState
-from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.sniff import looks_like_html
 from aggregator.update.context import make_fetcher
 
@@ -17,6 +16,7 @@ if TYPE_CHECKING:
     # Feed discovery (bs4) loads on first use, in ``aggregator discover``;
     # the daemon runs it in the CPU stage's workers.
     from aggregator.sources.discover import DiscoveredFeed
+    from aggregator.sources.http import Fetcher, FetchResponse
 
 __all__ = ["discover", "discover_url", "fetch", "is_page"]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from aggregator.model import Outcome, SourceResult, SourceSpec, SourceState
-from aggregator.sources.http import FetchResponse
 from aggregator.update.context import Context, make_fetcher
 from aggregator.update.kinds import Attempt, Hints
 from aggregator.update.remote import digest_response
@@ -43,6 +42,8 @@ class PushedFeed:
     async def update(
         self, spec: SourceSpec, ctx: Context, *, now: datetime, state: SourceState, write: Write
     ) -> Attempt:
+        from aggregator.sources.http import FetchResponse  # httpx, with the first push
+
         url = state.self_url or state.discovered_feed or state.location
         resp = FetchResponse(
             url=url,

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aggregator.model import Outcome, SourceResult, SourceSpec, SourceState
-from aggregator.sources.http import Fetcher, FetchResponse
 from aggregator.sources.redirects import decide_move
 from aggregator.sources.schedule import parse_cache_control, parse_expires
 from aggregator.update.articles import with_articles
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
     # imports none of it (nor numpy, lxml or nh3 under it). The worker
     # processes import the CPU stage themselves.
     from aggregator.engine.digests import FeedDigest
+    from aggregator.sources.http import Fetcher, FetchResponse
 
 __all__ = ["RemoteFeeds", "digest_response"]
 
