@@ -46,7 +46,6 @@ after 4 hours).
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
@@ -341,34 +340,68 @@ def free_port() -> int:
         return port
 
 
-class _HealthPoller(threading.Thread):
-    """GET /healthz every ~20 ms; latencies from the first answer on."""
+_POLL = r"""
+import http.client, json, sys, threading, time
+port, every = int(sys.argv[1]), float(sys.argv[2])
+done = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+latencies, slow, errors, first = [], [], 0, None
+while not done.is_set():
+    started = time.perf_counter()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        conn.request("GET", "/healthz")
+        conn.getresponse().read()
+    except OSError:
+        if first is not None:
+            errors += 1
+    else:
+        if first is None:
+            first = time.time()
+        took = time.perf_counter() - started
+        latencies.append(took)
+        if took > 0.05:
+            slow.append((time.strftime("%H:%M:%S"), round(took, 3)))
+    finally:
+        conn.close()
+    done.wait(max(0.0, started + every - time.perf_counter()))
+json.dump({"latencies": latencies, "slow": slow, "errors": errors, "first": first}, sys.stdout)
+"""
+
+
+class _HealthPoller:
+    """GET /healthz every ~20 ms from a process of its own; latencies from the first answer on.
+
+    Its own process: a thread here would share this process's interpreter with
+    the feed server's threads, and its latencies would include their turns.
+    """
 
     def __init__(self, port: int, every: float = 0.02) -> None:
-        super().__init__(daemon=True)
         self.port, self.every = port, every
         self.latencies: list[float] = []
+        #: (wall-clock time, seconds) of every answer slower than 50 ms, to find in the log
+        self.slow: list[tuple[str, float]] = []
         self.errors = 0
         self.first_answer: float | None = None
         self.done = threading.Event()
+        self._proc: subprocess.Popen[str] | None = None
 
-    def run(self) -> None:
-        while not self.done.is_set():
-            started = time.perf_counter()
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
-            try:
-                conn.request("GET", "/healthz")
-                conn.getresponse().read()
-            except OSError:
-                if self.first_answer is not None:
-                    self.errors += 1
-            else:
-                if self.first_answer is None:
-                    self.first_answer = started
-                self.latencies.append(time.perf_counter() - started)
-            finally:
-                conn.close()
-            self.done.wait(max(0.0, started + self.every - time.perf_counter()))
+    def start(self) -> None:
+        argv = [sys.executable, "-c", _POLL, str(self.port), str(self.every)]
+        self._proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def join(self) -> None:
+        """Stop the poller (``done`` must be set) and read what it measured."""
+        assert self._proc is not None
+        out, _ = self._proc.communicate("", timeout=180)
+        found = json.loads(out)
+        self.latencies = found["latencies"]
+        self.slow = [tuple(x) for x in found["slow"]]
+        self.errors = found["errors"]
+        if found["first"] is not None:
+            self.first_answer = time.perf_counter() - (time.time() - found["first"])
 
 
 def _reap(pid: int, grace: float) -> tuple[int, Any]:
@@ -467,6 +500,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
             "healthz_p50_ms": lat[len(lat) // 2] * 1000 if lat else float("nan"),
             "healthz_p99_ms": lat[int(len(lat) * 0.99)] * 1000 if lat else float("nan"),
             "healthz_over_100ms": sum(1 for x in lat if x > 0.1),
+            "healthz_over_50ms_at": poller.slow,
             "first_healthz_s": (poller.first_answer - started) if poller.first_answer else None,
             "ingest_peak_pss_mib": round(ingest_peak, 1),
             "rest_pss_mib": round(rest_pss, 1),

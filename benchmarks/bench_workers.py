@@ -1,7 +1,7 @@
 """Scale-out benchmark: the first pass over N feeds, embedded, on PostgreSQL, and with 1-3 workers.
 
 Run: ``python benchmarks/bench_workers.py [--feeds 1000] [--workers 1,2,3] [--seed 1]
-[--concurrency 32] [--write-feeds 200] [--json FILE]``
+[--concurrency 32] [--write-feeds 200] [--prepared] [--skip-update] [--json FILE]``
 
 In one run, on one corpus:
 
@@ -9,6 +9,11 @@ In one run, on one corpus:
 * **update, postgresql**: ``aggregator update`` on a fresh PostgreSQL database
   (the same one process, no job queue);
 * **W workers**: the passes below;
+* **W workers, parse prepared** (``--prepared``): the same passes with the parse
+  stage stubbed: every served feed is parsed once by this script before the
+  runs, and the workers' ``digest_feed`` returns those digests
+  (``benchmarks/prepared/sitecustomize.py``, on their ``PYTHONPATH`` only);
+  fetching, dispatch, claims and the store's writes are all real;
 * **write path**: :mod:`bench_write_path` (the store alone, items pre-parsed:
   1 and 2 concurrent writers), so the store's concurrency is measured apart
   from the parse stage, which on this 2-core machine competes with the
@@ -137,15 +142,75 @@ def update_pass(work: Path, urls: list[str], backend: str, concurrency: int) -> 
     return result
 
 
-def one_pass(work: Path, urls: list[str], workers: int, concurrency: int) -> Pass:
+PREPARED_PATH = HERE / "prepared"
+
+
+def prepare(work: Path, urls: list[str], concurrency: int) -> Path:
+    """Every served feed parsed here, once: ``{sha256 of the body: its digest}``, pickled.
+
+    The bodies are fetched as a worker's fetcher gets them (decoded), and parsed
+    with the sources' specs and topics from the benchmark's own config.
+    """
+    import hashlib
+    import pickle
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from aggregator.config import load_config
+    from aggregator.engine.work import digest_feed
+
+    folder = work / "prepare"
+    folder.mkdir()
+    config = load_config(write_config(folder, urls, "sqlite", concurrency, workers=False))
+    now = datetime.now(UTC)
+    digests: dict[str, object] = {}
+    started = time.perf_counter()
+    with httpx.Client(timeout=TIMEOUT) as client:
+        for spec in config.sources:
+            try:
+                resp = client.get(spec.location)
+            except httpx.HTTPError:
+                continue  # a feed that never answers: the workers time out on it too
+            if resp.status_code != 200:
+                continue
+            try:
+                digest = digest_feed(
+                    resp.content,
+                    spec=spec,
+                    url=str(resp.url),
+                    headers=dict(resp.headers),
+                    now=now,
+                    topics=config.topics,
+                    near=config.dedup,
+                )
+            except Exception:  # a feed that does not parse: the workers parse it and fail
+                continue
+            digests[hashlib.sha256(resp.content).hexdigest()] = digest
+    path = work / "prepared.pickle"
+    path.write_bytes(pickle.dumps(digests, protocol=pickle.HIGHEST_PROTOCOL))
+    print(
+        f"  prepared {len(digests)} feeds in {time.perf_counter() - started:.1f} s "
+        f"({path.stat().st_size / 2**20:.1f} MiB)",
+        file=sys.stderr,
+    )
+    return path
+
+
+def one_pass(
+    work: Path, urls: list[str], workers: int, concurrency: int, prepared: Path | None = None
+) -> Pass:
     name = f"aggregator_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    folder = work / f"w{workers}"
+    folder = work / (f"w{workers}" if prepared is None else f"w{workers}-prepared")
     folder.mkdir()
     config = write_config(folder, urls, url, concurrency)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    if prepared is not None:
+        env["PYTHONPATH"] = f"{PREPARED_PATH}{os.pathsep}{REPO}"
+        env["AGGREGATOR_BENCH_PREPARED"] = str(prepared)
     procs: list[subprocess.Popen[bytes]] = []
     try:
         started = time.perf_counter()
@@ -185,11 +250,29 @@ def one_pass(work: Path, urls: list[str], workers: int, concurrency: int) -> Pas
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     result = Pass(workers, wall, startup or wall, len(urls), entries, entries / wall, codes)
     print(
-        f"  {workers} worker(s): {wall:.1f} s (first source after {result.startup_s:.1f} s), "
+        f"  {workers} worker(s){'' if prepared is None else ', parse prepared'}: {wall:.1f} s "
+        f"(first source after {result.startup_s:.1f} s), "
         f"{entries} entries, {result.entries_per_s:.0f} entries/s, exit codes {codes}",
         file=sys.stderr,
     )
     return result
+
+
+def table(feeds: int, updates: dict[str, Pass], passes: list[Pass]) -> None:
+    """The runs' rates, against one worker and (when it ran) the embedded update."""
+    embedded = updates["sqlite"].entries_per_s if "sqlite" in updates else None
+    print(f"\nfirst pass over {feeds} feeds, {os.cpu_count()} cores")
+    header = ("run", "wall s", "start s", "entries", "entries/s", "vs 1 worker", "vs sqlite")
+    print("{:>20} {:>7} {:>7} {:>8} {:>9} {:>11} {:>9}".format(*header))
+    one = passes[0].entries_per_s
+    rows = [(f"update, {backend}", p) for backend, p in updates.items()]
+    rows += [(f"{p.workers} worker(s)", p) for p in passes]
+    for label, p in rows:
+        versus = f"{p.entries_per_s / embedded:>9.2f}" if embedded else f"{'-':>9}"
+        print(
+            f"{label:>20} {p.wall_s:>7.1f} {p.startup_s:>7.1f} {p.entries:>8} "
+            f"{p.entries_per_s:>9.0f} {p.entries_per_s / one:>11.2f} {versus}"
+        )
 
 
 def main() -> None:
@@ -202,6 +285,15 @@ def main() -> None:
     parser.add_argument(
         "--write-feeds", type=int, default=200, help="feeds of the write-path run (0: skip it)"
     )
+    parser.add_argument(
+        "--prepared",
+        action="store_true",
+        help="also run the workers with the parse stage stubbed: every feed parsed before "
+        "the run (benchmarks/prepared/sitecustomize.py)",
+    )
+    parser.add_argument(
+        "--skip-update", action="store_true", help="no `aggregator update` passes (workers only)"
+    )
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
@@ -212,26 +304,23 @@ def main() -> None:
             print(f"{args.feeds} feeds on {len(server.addresses)} loopback hosts", file=sys.stderr)
             updates = {
                 backend: update_pass(work, server.urls, backend, args.concurrency)
-                for backend in ("sqlite", "postgresql")
+                for backend in (() if args.skip_update else ("sqlite", "postgresql"))
             }
             passes = [one_pass(work, server.urls, w, args.concurrency) for w in counts]
-    embedded = updates["sqlite"].entries_per_s
-    print(f"\nfirst pass over {args.feeds} feeds, {os.cpu_count()} cores")
-    header = ("run", "wall s", "start s", "entries", "entries/s", "vs 1 worker", "vs sqlite")
-    print("{:>20} {:>7} {:>7} {:>8} {:>9} {:>11} {:>9}".format(*header))
-    one = passes[0].entries_per_s
-    rows = [("update, sqlite", updates["sqlite"]), ("update, postgresql", updates["postgresql"])]
-    rows += [(f"{p.workers} worker(s)", p) for p in passes]
-    for label, p in rows:
-        print(
-            f"{label:>20} {p.wall_s:>7.1f} {p.startup_s:>7.1f} {p.entries:>8} "
-            f"{p.entries_per_s:>9.0f} {p.entries_per_s / one:>11.2f} "
-            f"{p.entries_per_s / embedded:>9.2f}"
-        )
+            stubbed: list[Pass] = []
+            if args.prepared:
+                digests = prepare(work, server.urls, args.concurrency)
+                stubbed = [
+                    one_pass(work, server.urls, w, args.concurrency, digests) for w in counts
+                ]
+    table(args.feeds, updates, passes)
+    if stubbed:
+        print("\nthe same, the parse stage stubbed (every feed parsed before the run)")
+        table(args.feeds, {}, stubbed)
     if args.write_feeds:
         bench_write_path.report(bench_write_path.measure(args.write_feeds, 58, 10))
     if args.json:
-        results = [asdict(p) for p in (updates["sqlite"], updates["postgresql"], *passes)]
+        results = [asdict(p) for p in (*updates.values(), *passes, *stubbed)]
         args.json.write_text(json.dumps(results, indent=2), encoding="utf-8")
 
 

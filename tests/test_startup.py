@@ -185,7 +185,10 @@ from pathlib import Path
 from aggregator.config import load_config
 from aggregator.daemon import Daemon, DaemonSettings
 
+from aggregator.update import preload
+
 config = load_config(Path(sys.argv[1]))
+preload(config)  # what run_daemon imports before it serves
 daemon = Daemon(config, DaemonSettings(watch=False))
 feed = config.data_dir / "public" / "topics" / "iran.atom"
 

@@ -41,7 +41,7 @@ def run_daemon(
     sys.setswitchinterval(settings.switch_interval)
     try:
         with DataDirLock(config.data_dir):
-            preload()
+            preload(config)
             daemon = Daemon(config, settings, data_dir_override=data_dir)
             with ingest_gc(SERVING_THRESHOLDS):
                 asyncio.run(daemon.run())

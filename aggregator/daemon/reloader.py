@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from aggregator.config import Config, load_config
 from aggregator.errors import ConfigError
 from aggregator.runtime import with_data_dir
-from aggregator.update import Context, apply_config, make_fetcher, needs_fetcher
+from aggregator.update import Context, apply_config, make_fetcher, needs_fetcher, preload
 
 from .reload import ReloadPlan, plan_reload
 
@@ -54,6 +54,7 @@ class ConfigReloader:
     ) -> tuple[Context, frozenset[str]]:
         """Apply ``plan`` to the store; the new context and the topics it made dirty."""
         applied, dirty = await asyncio.to_thread(apply_config, ctx, plan.config, now=now)
+        await asyncio.to_thread(preload, plan.config)
         fetcher = ctx.fetcher
         if plan.new_fetcher and fetcher is not None:
             # Updates in flight keep the old fetcher; it is closed at shutdown.

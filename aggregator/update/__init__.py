@@ -8,7 +8,7 @@ on the source's state with the time of the next attempt.
 
     context    the config, store, stages, fetcher and clock; apply_config
     resync     what a reload re-applies: topics' signatures, sources' rules
-    kinds      the SourceUpdater Protocol and the registry by kind
+    kinds      the SourceUpdater Protocol, the registry by kind, what a config needs loaded
     runner     update_source and update_all over the registry, the schedule, the writer
     remote     URL sources: polling, redirects, cache hints (fetching: discovery;
                articles: full_content pages)
@@ -29,14 +29,12 @@ from aggregator.update.context import (
     Stages,
     apply_config,
     make_fetcher,
-    needs_fetcher,
     open_context,
-    preload,
     topic_signatures,
     utcnow,
 )
 from aggregator.update.fetching import discover_url
-from aggregator.update.kinds import register
+from aggregator.update.kinds import needs_fetcher, preload, register
 from aggregator.update.remote import RemoteFeeds
 from aggregator.update.runner import update_all, update_source
 from aggregator.update.seeds import SeedFolders

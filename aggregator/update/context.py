@@ -17,7 +17,6 @@ from aggregator.engine import CpuPool, Writer, release_memory
 from aggregator.engine.match import build_matchers
 from aggregator.model import Item
 from aggregator.store import IngestReport, Store, database, open_store
-from aggregator.update.kinds import any_remote
 from aggregator.update.resync import rule_judge, rule_signatures, topic_signatures
 from aggregator.update.write import Write, applier, weigh
 
@@ -29,9 +28,7 @@ __all__ = [
     "Stages",
     "apply_config",
     "make_fetcher",
-    "needs_fetcher",
     "open_context",
-    "preload",
     "stages_of",
     "topic_signatures",
     "utcnow",
@@ -115,18 +112,6 @@ class Context:
         self.store.close()
 
 
-def preload() -> None:
-    """Import now what the pipeline imports on first use in this process.
-
-    A one-shot command pays for them only when a source needs them; a process
-    that answers HTTP calls this before it serves, so its first polls never
-    import on its event loop. The parsers, discovery (bs4) and the
-    renderers are not among them: they run in the CPU stage's workers and
-    are called by name, so this process never imports them.
-    """
-    import aggregator.engine.pages  # noqa: F401
-
-
 def stages_of(ctx: Context) -> Stages:
     """The context's stages.
 
@@ -195,11 +180,6 @@ def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Contex
     )
     dirty = removed.dirty_topics | synced | ruled.dirty_topics
     return replace(ctx, config=config, matchers=matchers), dirty
-
-
-def needs_fetcher(config: Config) -> bool:
-    """Whether a process on ``config`` fetches over HTTP: a remote source or a webhook."""
-    return any_remote(config.sources) or any(topic.notify for topic in config.topics)
 
 
 def make_fetcher(config: Config) -> Fetcher:

@@ -2,7 +2,8 @@
 
 A new kind of source is one module with its updater and one
 :func:`register` line (in :mod:`aggregator.update`); nothing else asks what
-kind a source is.
+kind a source is. Also here: what a config's sources need of a long-lived
+process (an HTTP client, modules imported before it serves).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from aggregator.model import SourceResult, SourceSpec, SourceState
 
 if TYPE_CHECKING:
+    from aggregator.config import Config
     from aggregator.update.context import Context
     from aggregator.update.write import Write
 
@@ -24,6 +26,8 @@ __all__ = [
     "Hints",
     "SourceUpdater",
     "any_remote",
+    "needs_fetcher",
+    "preload",
     "register",
     "updater_for",
     "watched_folders",
@@ -107,3 +111,25 @@ def watched_folders(specs: Iterable[SourceSpec]) -> dict[str, Path]:
     """Source name -> the local folder watched for it, for the enabled sources that have one."""
     found = {s.name: updater_for(s).watched(s) for s in specs if s.enabled}
     return {name: folder for name, folder in found.items() if folder is not None}
+
+
+def needs_fetcher(config: Config) -> bool:
+    """Whether a process on ``config`` fetches over HTTP: a remote source or a webhook."""
+    return any_remote(config.sources) or any(topic.notify for topic in config.topics)
+
+
+def preload(config: Config) -> None:
+    """Import now what the pipeline imports on first use in this process, for ``config``.
+
+    A one-shot command pays for them only when a source needs them; a process
+    that answers HTTP calls this before it serves, so its first polls never
+    import on its event loop (a reload calls it again, off the loop, for
+    what a new source needs). The parsers, discovery (bs4) and the
+    renderers are not among them: they run in the CPU stage's workers and
+    are called by name, so this process never imports them. Seed folders
+    alone need no HTTP client: httpx is not imported for them.
+    """
+    if needs_fetcher(config):
+        import aggregator.sources.http
+    if any(spec.full_content is not None for spec in config.sources):
+        import aggregator.engine.pages  # noqa: F401
