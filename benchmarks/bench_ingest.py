@@ -361,7 +361,7 @@ while not done.is_set():
         took = time.perf_counter() - started
         latencies.append(took)
         if took > 0.05:
-            slow.append((time.strftime("%H:%M:%S"), round(took, 3)))
+            slow.append((time.strftime("%H:%M:%S"), round(took, 3), len(latencies)))
     finally:
         conn.close()
     done.wait(max(0.0, started + every - time.perf_counter()))
@@ -379,8 +379,9 @@ class _HealthPoller:
     def __init__(self, port: int, every: float = 0.02) -> None:
         self.port, self.every = port, every
         self.latencies: list[float] = []
-        #: (wall-clock time, seconds) of every answer slower than 50 ms, to find in the log
-        self.slow: list[tuple[str, float]] = []
+        #: (wall-clock time, seconds, its rank: 1 is the first answer) of every answer
+        #: slower than 50 ms, to find in the log
+        self.slow: list[tuple[str, float, int]] = []
         self.errors = 0
         self.first_answer: float | None = None
         self.done = threading.Event()
