@@ -384,7 +384,6 @@ class _HealthPoller:
         self.slow: list[tuple[str, float, int]] = []
         self.errors = 0
         self.first_answer: float | None = None
-        self.done = threading.Event()
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
@@ -394,7 +393,7 @@ class _HealthPoller:
         )
 
     def join(self) -> None:
-        """Stop the poller (``done`` must be set) and read what it measured."""
+        """Stop the poller and read what it measured."""
         assert self._proc is not None
         out, _ = self._proc.communicate("", timeout=180)
         found = json.loads(out)
@@ -472,7 +471,6 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
         ingest_peak = sampler.peak_pss
         rest_pss = _at_rest(proc.pid, deadline=150.0)
     finally:
-        poller.done.set()
         poller.join()
         entries = _count(db, "SELECT count(*) FROM entries") if db.exists() else 0
         proc.send_signal(signal.SIGTERM)

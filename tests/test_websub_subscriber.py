@@ -170,3 +170,20 @@ def test_subscribe_verify_renew_and_unsubscribe_when_the_source_goes(
         assert h.ctx.store.push.subscriptions() == []
     finally:
         h.ctx.close()
+
+
+def test_a_daemon_left_without_remote_sources_still_unsubscribes(
+    tmp_path: Path, hub: HubRequests
+) -> None:
+    """Its context has no HTTP client (seed folders alone): the unsubscribe makes its own."""
+    h = Harness(_config(tmp_path, allow=True), hub)
+    try:
+        h.sync()
+        [form] = hub.forms
+        assert h.verify(form) == "c-123"
+        h.ctx = replace(h.ctx, config=replace(h.ctx.config, sources=()), fetcher=None)
+        asyncio.run(h.subscriber.sync())
+        bye = hub.forms[-1]
+        assert bye["hub.mode"] == "unsubscribe" and bye["hub.callback"] == form["hub.callback"]
+    finally:
+        h.ctx.close()

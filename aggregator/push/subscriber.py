@@ -26,7 +26,7 @@ from aggregator.model import SourceKind, SourceResult, SourceSpec, SourceState
 from aggregator.publish.paths import WEBSUB_CALLBACKS
 from aggregator.push.signing import valid_hub_signature
 from aggregator.store.push import Subscription
-from aggregator.update import Context
+from aggregator.update import Context, make_fetcher
 from aggregator.update.pushed import ingest_pushed
 
 __all__ = ["CALLBACK_PATH", "Subscriber", "wanted_topics"]
@@ -157,10 +157,12 @@ class Subscriber:
             "hub.secret": row.secret,
             "hub.lease_seconds": str(lease),
         }
-        if ctx.fetcher is None:
-            return
         try:
-            status = await ctx.fetcher.post_form(hub, form, source=f"{name}: WebSub hub")
+            if ctx.fetcher is not None:
+                status = await ctx.fetcher.post_form(hub, form, source=f"{name}: WebSub hub")
+            else:  # a daemon of seed folders unsubscribing what an earlier config subscribed
+                async with make_fetcher(ctx.config) as fetcher:
+                    status = await fetcher.post_form(hub, form, source=f"{name}: WebSub hub")
         except AggregatorError as exc:
             await self._fail(ctx, row, str(exc))
             return
