@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -17,7 +18,8 @@ from alembic.migration import MigrationContext
 
 from aggregator.errors import StoreError
 from aggregator.model import Outcome, SourceKind, SourceSpec, SourceState
-from aggregator.store import FileChange, FileRecord, SQLStore, Store, open_store
+from aggregator.store import FileChange, FileRecord, SQLStore, Store, open_store, stamps
+from aggregator.store.database import is_memory_store
 from aggregator.store.schema import metadata
 
 from .factories import T0, later, make_item
@@ -467,3 +469,37 @@ def test_in_lists_come_in_a_few_lengths_and_hold_every_value() -> None:
         assert all(set(part) <= set(values) for part in parts)
         lengths.update(len(part) for part in parts)
     assert lengths == {8, 16, 32, 64, 128, 256, 500}
+
+
+def _stamped_writes(store: SQLStore, count: int) -> None:
+    """``count`` write transactions, each taking a change stamp, as a writer thread does."""
+    for _ in range(count):
+        with store.db.write(keys=[]) as conn:
+            stamps.stamp(conn)
+
+
+def test_the_stores_own_writes_are_never_foreign_even_mid_commit(store: SQLStore) -> None:
+    # The daemon's writer thread commits while its dispatcher asks whether another
+    # process changed the store; a commit seen before it was recorded as this
+    # store's own made the daemon republish every topic for nothing.
+    since, _ = store.foreign_changes(0)
+    writer = threading.Thread(target=_stamped_writes, args=(store, 400))
+    writer.start()
+    foreign_seen = 0
+    looks = 0
+    while writer.is_alive():
+        since, foreign = store.foreign_changes(since)
+        foreign_seen += foreign
+        looks += 1
+    writer.join()
+    since, foreign = store.foreign_changes(since)
+    assert (foreign_seen, foreign) == (0, False), f"{foreign_seen} of {looks} looks"
+    # And stamps this store took are all accounted for: another store's write is foreign.
+    url = store.engine.url.render_as_string(hide_password=False)
+    if not is_memory_store(url):
+        other = open_store(url)
+        try:
+            _stamped_writes(other, 1)
+        finally:
+            other.close()
+        assert store.foreign_changes(since)[1] is True

@@ -30,6 +30,10 @@ WRITE_LOCK_KEY = 0x61676772
 KEY_LOCK_CLASS = 0x616B
 #: ``Connection.info`` key of a write transaction's change stamp (:mod:`.stamps`)
 STAMP_SCOPE = "aggregator.stamp"
+#: ``Connection.info`` keys: the callable .stamps reports a stamp it takes to (None before
+#: taking it, then its count), and what it reported
+TAKEN_SCOPE = f"{STAMP_SCOPE}.taken"
+OWN_SCOPE = f"{STAMP_SCOPE}.own"
 #: PostgreSQL advisory lock held while migrating ("aggm")
 MIGRATE_LOCK_KEY = 0x6167676D
 
@@ -56,6 +60,11 @@ class Database:
         #: change stamps this object's write transactions took and committed
         #: (:mod:`.stamps`), until :meth:`take_own_stamps` hands them over
         self._own_stamps: list[int] = []
+        #: the stamps of this object's write transactions running now (take_own_stamps)
+        self._running: set[int] = set()
+        #: how many of them are taking their stamp now (its value not known yet)
+        self._taking = 0
+        self._stamps_lock = threading.Lock()
 
     @classmethod
     def open(cls, url: str) -> Database:
@@ -114,30 +123,65 @@ class Database:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             elif self.dialect == "postgresql":
                 _lock(conn, keys)
-            # One change stamp for the whole transaction (taken on first use).
+            # One change stamp for the whole transaction (taken on first use);
+            # .stamps reports the one it takes, and it is this object's from then on.
             conn.info[STAMP_SCOPE] = 0
+            conn.info[TAKEN_SCOPE] = self._taken
             try:
                 yield conn
             except BaseException:
                 conn.rollback()
+                self._settle(conn, committed=False)
                 raise
-            finally:
-                taken = conn.info.pop(STAMP_SCOPE, None)
-                # PostgreSQL counts stamped transactions apart from the stamps (.stamps).
-                counted = conn.info.pop(f"{STAMP_SCOPE}.count", None)
-            conn.commit()
-            if taken:
-                self._own_stamps.append(int(counted or taken))
+            try:
+                conn.commit()
+            except BaseException:
+                self._settle(conn, committed=False)
+                raise
+            self._settle(conn, committed=True)
 
-    def take_own_stamps(self) -> list[int]:
-        """The change stamps this object's writes committed since the last call."""
-        # Swapped, not cleared: a writer thread may append meanwhile.
-        taken, self._own_stamps = self._own_stamps, []
-        return taken
+    def _taken(self, own: int | None) -> None:
+        """A write transaction of this object's is taking a stamp (None), or took ``own``."""
+        with self._stamps_lock:
+            if own is None:
+                self._taking += 1
+            else:
+                self._taking -= 1
+                self._running.add(own)
 
-    def give_back_stamps(self, stamps: list[int]) -> None:
-        """Keep stamps taken from :meth:`take_own_stamps` for the next call."""
-        self._own_stamps.extend(stamps)
+    def _settle(self, conn: Connection, *, committed: bool) -> None:
+        """The transaction on ``conn`` ended: its stamp is this object's if it committed."""
+        conn.info.pop(STAMP_SCOPE, None)
+        conn.info.pop(TAKEN_SCOPE, None)
+        if OWN_SCOPE not in conn.info:
+            return
+        own = conn.info.pop(OWN_SCOPE)
+        with self._stamps_lock:
+            if own is None:  # the take failed
+                self._taking -= 1
+                return
+            self._running.discard(own)
+            if committed:
+                self._own_stamps.append(own)
+
+    def own_stamps(self, since: int, upto: int) -> int | None:
+        """How many of the stamps after ``since``, up to ``upto``, this object's writes took.
+
+        Call it after reading ``upto`` (the store's count): every stamp of
+        this object's that the count includes is known by then, committed or
+        still running. A stamp is this object's from the moment it is taken,
+        before a reader can count it on SQLite (at the commit), until its
+        transaction rolls back. On PostgreSQL a reader counts a stamp as soon
+        as it is taken, before its value reaches this object: while a take is
+        on its way and stamps are left unexplained, the answer is None
+        (undecided: ask again later with the same ``since``).
+        """
+        with self._stamps_lock:
+            mine = sum(1 for stamp in (*self._own_stamps, *self._running) if since < stamp <= upto)
+            if self._taking and mine < upto - since:
+                return None
+            self._own_stamps = [stamp for stamp in self._own_stamps if stamp > upto]
+            return mine
 
     @contextmanager
     def snapshot(self) -> Iterator[Connection]:

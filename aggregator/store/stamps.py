@@ -39,14 +39,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from aggregator.store.database import OWN_SCOPE, TAKEN_SCOPE
 from aggregator.store.database import STAMP_SCOPE as SCOPE
 from aggregator.store.schema import counters, stories, story_topics
 
-__all__ = ["COUNT_SCOPE", "changes_counted", "current", "rebase", "stamp"]
+__all__ = ["changes_counted", "current", "rebase", "stamp"]
 
 _NAME = "change"
-#: ``Connection.info`` key of a PostgreSQL write transaction's ``change_count`` value
-COUNT_SCOPE = f"{SCOPE}.count"
 
 _NEXT = (
     counters.update()
@@ -71,10 +70,15 @@ def stamp(conn: Connection) -> int:
     held = conn.info.get(SCOPE)
     if held:
         return int(held)
+    report = conn.info.get(TAKEN_SCOPE) if SCOPE in conn.info else None
+    if report is not None:
+        # PostgreSQL's readers count the change_count value once it is taken,
+        # before it reaches this process: the store hears of the take first.
+        conn.info[OWN_SCOPE] = None
+        report(None)
+    counted = None
     if conn.dialect.name == "postgresql":
         value, counted = conn.execute(_PG_STAMP).one()
-        if SCOPE in conn.info:
-            conn.info[COUNT_SCOPE] = int(counted)
     else:
         value = conn.execute(_NEXT).scalar()
         if value is None:
@@ -83,6 +87,12 @@ def stamp(conn: Connection) -> int:
             conn.execute(counters.insert().values(name=_NAME, value=value))
     if SCOPE in conn.info:
         conn.info[SCOPE] = value
+        # What changes_counted counts of it (foreign_changes): the stamp on
+        # SQLite, the change_count value on PostgreSQL.
+        own = int(value if counted is None else counted)
+        conn.info[OWN_SCOPE] = own
+        if report is not None:
+            report(own)
     return int(value)
 
 

@@ -181,14 +181,17 @@ class Topics:
 
         Returns:
             The current count (the next call's ``since``), and whether a
-            count after ``since`` was taken by another process.
+            count after ``since`` was taken by another process; ``since``
+            and False while one of this store's own counts is being taken
+            (PostgreSQL counts it before this process knows it).
         """
-        own = self._db.take_own_stamps()
         with self._db.read() as conn:
             current = stamps.changes_counted(conn)
-        mine = sum(1 for taken in own if since < taken <= current)
-        # Stamps taken after the read belong to the next call.
-        self._db.give_back_stamps([taken for taken in own if taken > current])
+        # Asked after the read: each of this store's stamps the read counted is
+        # known by now (a writer thread's commit may not have returned yet).
+        mine = self._db.own_stamps(since, current)
+        if mine is None:  # one of this store's stamps is on its way: decide next time
+            return since, False
         return current, current - since > mine
 
     def topic_outline(self, topic: str, *, resurface: bool = False) -> TopicOutline:
