@@ -24,7 +24,10 @@ gzip, slow feeds, 404s, 500s and feeds that never answer), it measures:
 * **daemon**: ``aggregator run`` on the same corpus and a fresh data folder,
   ``/healthz`` polled every ~20 ms during the first ingest (slowest answer,
   answers over 100 ms) and the time until every feed was attempted (the
-  ``sources`` rows with a ``last_attempt_at``, read from the SQLite file).
+  ``sources`` rows with a ``last_attempt_at``, read from the SQLite file);
+  with ``--loop-trace FILE``, every event-loop callback of the daemon that
+  held its loop over 15 ms is written to FILE, with a profile during its first
+  30 s (``benchmarks/looptrace/sitecustomize.py``): what a slow answer waited for.
 
 Each figure is for the whole process tree of the command: wall time; CPU =
 user + sys, the larger of ``wait4``'s (the process and every descendant it
@@ -79,6 +82,8 @@ CONCURRENCY = 20
 PER_HOST_OURS = 0
 #: ours' ``ingest.workers`` (``--ingest-workers``); None leaves the default
 INGEST_WORKERS: int | None = None
+#: where the daemon's slow event-loop callbacks are written (``--loop-trace``); None: not traced
+LOOP_TRACE: Path | None = None
 READER_WORKERS = (1, 4, 8)
 TOPICS = """\
 topics:
@@ -448,10 +453,12 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
     db = folder / "var" / "aggregator.db"
     argv = [sys.executable, "-m", "aggregator", "--config", str(config), "run"]
     log = (folder / "daemon.log").open("wb")
+    env = _ours_env()
+    if LOOP_TRACE is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(HERE / "looptrace"), env["PYTHONPATH"]])
+        env["AGGREGATOR_BENCH_LOOP_TRACE"] = str(LOOP_TRACE)
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, cwd=CHECKOUT, env=_ours_env()
-    )
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=CHECKOUT, env=env)
     sampler, poller = _Sampler(proc.pid), _HealthPoller(port)
     sampler.start()
     poller.start()
@@ -710,8 +717,14 @@ def main() -> None:
         help="source tree whose aggregator package 'ours' runs (e.g. a baseline: "
         "git archive REV | tar -x -C DIR); default: this one",
     )
+    parser.add_argument(
+        "--loop-trace",
+        type=Path,
+        help="write the daemon's event-loop callbacks over 15 ms here, profiled in its first 30 s",
+    )
     args = parser.parse_args()
-    global CHECKOUT, PER_HOST_OURS, INGEST_WORKERS
+    global CHECKOUT, PER_HOST_OURS, INGEST_WORKERS, LOOP_TRACE
+    LOOP_TRACE = args.loop_trace.resolve() if args.loop_trace else None
     CHECKOUT = args.checkout.resolve()
     PER_HOST_OURS = args.per_host
     INGEST_WORKERS = args.ingest_workers

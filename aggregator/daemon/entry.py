@@ -10,6 +10,7 @@ from pathlib import Path
 from aggregator.config import Config
 from aggregator.engine.collector import SERVING_THRESHOLDS, ingest_gc
 from aggregator.runtime import DaemonSettings, connection_limit, listen, topic_map, with_data_dir
+from aggregator.runtime.watch import preload_watchers
 from aggregator.update import open_context, preload, publish_export
 from aggregator.web import DocumentStore, create_app, serve
 
@@ -42,6 +43,7 @@ def run_daemon(
     try:
         with DataDirLock(config.data_dir):
             preload(config)
+            preload_watchers()
             daemon = Daemon(config, settings, data_dir_override=data_dir)
             with ingest_gc(SERVING_THRESHOLDS):
                 asyncio.run(daemon.run())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -13,9 +14,19 @@ from watchfiles import awatch
 from aggregator.config import Config
 from aggregator.update.kinds import watched_folders
 
-__all__ = ["SeedWatch", "watch_config"]
+__all__ = ["SeedWatch", "preload_watchers", "watch_config"]
 
 log = logging.getLogger(__name__)
+
+
+def preload_watchers() -> None:
+    """Import now what the first ``awatch`` imports, so it is not imported on the loop.
+
+    ``awatch`` (and Starlette's thread calls) load anyio's asyncio backend on
+    first use: 40-50 ms of imports that, on the event loop, were the daemon's
+    slowest ``/healthz`` answers. anyio loads it by this name itself.
+    """
+    importlib.import_module("anyio._backends._asyncio")
 
 
 class SeedWatch:

@@ -68,9 +68,13 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
 
 
 @functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    # Loading the CA bundle takes ~65 ms of CPU: once per process, not per
-    # client (a context is safe to share; verification settings never vary).
+def ssl_context() -> ssl.SSLContext:
+    """The one TLS context of this process's fetches (the CA bundle loaded once).
+
+    Loading the bundle takes 25-65 ms of CPU: once per process, not per client
+    (a context is safe to share; verification settings never vary). A daemon
+    calls this before it serves, so the first fetch does not load it on the loop.
+    """
     return httpx.create_ssl_context(trust_env=False)
 
 
@@ -78,12 +82,12 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport with our network backend underneath."""
 
     def __init__(self, backend: _PinnedBackend, max_connections: int) -> None:
-        super().__init__(verify=_ssl_context(), trust_env=False)
+        super().__init__(verify=ssl_context(), trust_env=False)
         # httpx does not take a network backend, so replace the pool it built.
         # ``_pool`` has been the attribute's name since httpx 0.18; httpx is
         # pinned below 1.0 in pyproject, and tests exercise this path.
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
+            ssl_context=ssl_context(),
             max_connections=max_connections,
             max_keepalive_connections=max_connections,
             keepalive_expiry=5.0,
