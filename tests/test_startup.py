@@ -177,7 +177,8 @@ def test_a_pass_of_304s_loads_no_cpu_stage(tmp_path: Path, httpserver: HTTPServe
     assert second == {"code": 0, "loaded": []}
 
 
-_NOT_IN_THE_DAEMON = (*CPU_STAGE, "alembic", "httpx", "sqlalchemy.dialects.postgresql")
+#: RE2 too: no topic query of the probe's config has a /pattern/
+_NOT_IN_THE_DAEMON = (*CPU_STAGE, "alembic", "httpx", "sqlalchemy.dialects.postgresql", "re2")
 
 _DAEMON_PROBE = """
 import asyncio, json, sys
@@ -211,7 +212,8 @@ def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_con
 
     Nor alembic: the daemon starts on a new data folder, and its store is
     migrated in a child process. Nor, on seed folders alone, httpx (no source
-    fetches) or SQLAlchemy's PostgreSQL dialect (the store is SQLite).
+    fetches) or SQLAlchemy's PostgreSQL dialect (the store is SQLite); nor RE2
+    while no query has a pattern.
     """
     text = seed_config.read_text(encoding="utf-8")
     seed_config.write_text(text + f"server: {{port: {free_port()}}}\n", encoding="utf-8")

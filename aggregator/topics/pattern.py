@@ -1,7 +1,8 @@
 """Guarded regular expressions for topic queries, on RE2 (linear time).
 
 A private leaf module: the one place that imports ``re2`` (google-re2), so the
-rest of the code sees a small typed surface. RE2 matches in time linear in the
+rest of the code sees a small typed surface; it imports it when the first
+pattern is compiled. RE2 matches in time linear in the
 text, whatever the pattern, so a pattern from the config can never hang a
 match: ``(a+)+$`` against a long run of ``a`` costs the same as ``a+$``. What
 RE2 cannot run in linear time (backreferences, lookaround) it refuses to
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-import re2
 
 __all__ = ["MAX_PATTERN_LENGTH", "MAX_PROGRAM_SIZE", "Pattern", "PatternError", "compile_pattern"]
 
@@ -72,6 +71,10 @@ def compile_pattern(source: str, *, ignore_case: bool = False) -> Pattern:
     """
     if len(source) > MAX_PATTERN_LENGTH:
         raise PatternError(f"pattern longer than {MAX_PATTERN_LENGTH} characters")
+    # Imported by the first pattern: a config without one never loads RE2
+    # (1.5 MiB of C++ library in a daemon at rest).
+    import re2
+
     options = re2.Options()
     options.case_sensitive = not ignore_case
     options.max_mem = _MAX_MEMORY
