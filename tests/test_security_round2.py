@@ -162,7 +162,10 @@ def test_connections_beyond_the_limit_replace_the_longest_idle() -> None:
 
 @pytest.fixture
 def served() -> Iterator[RunningServer]:
-    with run_server(create_app(DocumentStore()), free_socket(), header_timeout=1.0) as server:
+    # Short limits, so the tests that wait for one to cut a slow client take seconds.
+    with run_server(
+        create_app(DocumentStore()), free_socket(), header_timeout=1.0, body_timeout=2.0
+    ) as server:
         yield server
 
 
