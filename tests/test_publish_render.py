@@ -367,6 +367,7 @@ def test_public_surface_is_pinned() -> None:
         "HEADER_TIMEOUT",
         "MAX_HEADER_BYTES",
         "DocumentStore",
+        "PreparedExport",
         "create_app",
         "serve",
     }

@@ -119,3 +119,37 @@ def test_a_symlink_planted_in_the_export_is_not_followed(
         )
         assert answer.status_code == 503
         assert b"not to be served" not in answer.content
+
+
+def test_a_prepared_export_is_served_only_once_installed(tmp_path: Path) -> None:
+    # The daemon prepares a publish's served set in its publishing thread and
+    # swaps it in on the loop: until the swap, requests see the previous set whole.
+    first, second = tmp_path / "first", tmp_path / "second"
+    docs = _docs()
+    write_tree(first, docs)
+    path = "topics/caucasus.atom"
+    changed = dict(docs)
+    old = docs[path]
+    changed[path] = make_document(
+        path, old.body + b"\n<!-- changed -->\n", old.content_type, old.last_modified
+    )
+    write_tree(second, changed)
+    store = DocumentStore(cache_size=64 * 1024)
+    store.replace_files(first, Manifest.read(first).documents)
+    app = create_app(store)
+
+    async def main() -> None:
+        before = await _get(app, "/" + path)
+        assert before.content == docs[path].body
+        prepared = store.prepare_files(second, Manifest.read(second).documents)
+        during = await _get(app, "/" + path)
+        assert (during.content, during.headers["etag"]) == (before.content, before.headers["etag"])
+        assert store.cached_bytes > 0  # the first set's body (gzip: the client takes it)
+        store.install(prepared)
+        # The body cache keeps only the installed set's files.
+        assert store.cached_bytes == 0
+        after = await _get(app, "/" + path)
+        assert after.content == changed[path].body
+        assert after.headers["etag"] != before.headers["etag"]
+
+    asyncio.run(main())

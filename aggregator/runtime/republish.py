@@ -8,7 +8,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -24,7 +24,9 @@ from aggregator.web import DocumentStore
 from .exporter import Exporter
 
 if TYPE_CHECKING:
-    from aggregator.publish.export import PublishReport
+    from pathlib import Path
+
+    from aggregator.publish.export import DocumentFile, PublishReport
 
 __all__ = ["PublishPace", "Republisher", "failed_topics", "publish_at", "topic_map"]
 
@@ -220,7 +222,7 @@ class Republisher:
             self.failure = f"cannot write the export ({type(exc).__name__}, see the log)"
             return
         self.failure = None
-        self.documents.replace_files(out_dir, report.documents, topics=topics)
+        await self._serve(out_dir, report.documents, topics)
         self.failing_topics = failed_topics(report, topics, self.failing_topics)
         self.publishes += 1
         ended = self._clock()
@@ -245,6 +247,16 @@ class Republisher:
                 task = asyncio.create_task(self._ping(hub, urls))
                 self._pings.add(task)
                 task.add_done_callback(self._pings.discard)
+
+    async def _serve(
+        self, out_dir: Path, documents: Mapping[str, DocumentFile], topics: Mapping[str, TopicSpec]
+    ) -> None:
+        """Serve the written export: what grows with it (each changed document's
+        headers) is prepared in a thread; the loop only swaps the prepared set in."""
+        prepared = await asyncio.to_thread(
+            self.documents.prepare_files, out_dir, documents, topics=topics
+        )
+        self.documents.install(prepared)
 
     async def _ping(self, hub: str, urls: list[str]) -> None:
         # Through a guarded fetcher: SSRF rules, no redirects, no proxy variables.

@@ -87,6 +87,7 @@ __all__ = [
     "HEADER_TIMEOUT",
     "MAX_HEADER_BYTES",
     "DocumentStore",
+    "PreparedExport",
     "create_app",
     "serve",
 ]
@@ -284,7 +285,7 @@ class _BodyCache:
             _, old = self._bodies.popitem(last=False)
             self.held -= len(old)
 
-    def keep_only(self, live: set[_Source]) -> None:
+    def keep_only(self, live: frozenset[_Source]) -> None:
         """Forget bodies of files no longer published."""
         for source in [s for s in self._bodies if s not in live]:
             self.held -= len(self._bodies.pop(source))
@@ -299,6 +300,17 @@ class _Snapshot:
     private: dict[str, _Prepared]
     #: private topics by name
     private_topics: dict[str, TopicSpec]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedExport:
+    """A served set made ready off to the side (:meth:`DocumentStore.prepare_files`)."""
+
+    topics: dict[str, TopicSpec]
+    prepared: dict[str, _Prepared]
+    snapshot: _Snapshot
+    #: the files the set serves from (the body cache keeps only theirs); None: held in memory
+    live: frozenset[_Source] | None = None
 
 
 class DocumentStore:
@@ -363,18 +375,42 @@ class DocumentStore:
         topics: Mapping[str, TopicSpec] | None = None,
     ) -> None:
         """Serve the export in ``out_dir``, described by its manifest ``entries``, from now on."""
-        self._swap(
+        self.install(self.prepare_files(out_dir, entries, topics=topics))
+
+    def prepare_files(
+        self,
+        out_dir: Path,
+        entries: Mapping[str, DocumentFile],
+        *,
+        topics: Mapping[str, TopicSpec] | None = None,
+    ) -> PreparedExport:
+        """What :meth:`replace_files` serves, prepared without touching the served set.
+
+        The part of a swap that grows with the documents (headers for each
+        changed one, the set of live files): a daemon calls it in its
+        publishing thread, then :meth:`install` on the event loop. Publishes
+        must not overlap: the next one is prepared against the installed set.
+        """
+        made = self._prepare_set(
             entries,
             lambda entry, cache_control: _prepare_file(out_dir, entry, cache_control),
             topics,
         )
         live = {
             source
-            for prepared in self._prepared.values()
-            for source in (prepared.source, prepared.gz_source)
+            for each in made.prepared.values()
+            for source in (each.source, each.gz_source)
             if source is not None
         }
-        self._cache.keep_only(live)
+        return PreparedExport(made.topics, made.prepared, made.snapshot, frozenset(live))
+
+    def install(self, prepared: PreparedExport) -> None:
+        """Serve what :meth:`prepare_files` (or :meth:`replace`) prepared, from now on."""
+        self._topics = prepared.topics
+        self._prepared = prepared.prepared
+        self._snapshot = prepared.snapshot
+        if prepared.live is not None:
+            self._cache.keep_only(prepared.live)
 
     def _swap(
         self,
@@ -382,14 +418,23 @@ class DocumentStore:
         prepare: Callable[[Any, bytes], _Prepared],
         topics: Mapping[str, TopicSpec] | None,
     ) -> None:
-        if topics is not None:
-            self._topics = dict(topics)
+        self.install(self._prepare_set(docs, prepare, topics))
+
+    def _prepare_set(
+        self,
+        docs: Mapping[str, Any],
+        prepare: Callable[[Any, bytes], _Prepared],
+        topics: Mapping[str, TopicSpec] | None,
+    ) -> PreparedExport:
+        """The served set for ``docs``, reusing each unchanged document's prepared form (pure)."""
+        known = dict(topics) if topics is not None else self._topics
+        previous = self._prepared
         public: dict[str, _Prepared] = {}
         private: dict[str, _Prepared] = {}
         for path, doc in docs.items():
-            topic = self._topics.get(topic_of(path) or "")
+            topic = known.get(topic_of(path) or "")
             cache_control = _cache_control(topic, self._default_max_age)
-            old = self._prepared.get(path)
+            old = previous.get(path)
             if old is not None and old.document == doc and old.cache_control == cache_control:
                 prepared = old
             else:
@@ -398,9 +443,12 @@ class DocumentStore:
                 private[path] = prepared
             else:
                 public[path] = prepared
-        self._prepared = {**public, **private}
-        private_topics = {name: t for name, t in self._topics.items() if t.private}
-        self._snapshot = _Snapshot(dict(docs), public, private, private_topics)
+        private_topics = {name: t for name, t in known.items() if t.private}
+        return PreparedExport(
+            topics=known,
+            prepared={**public, **private},
+            snapshot=_Snapshot(dict(docs), public, private, private_topics),
+        )
 
     async def body(self, prepared: _Prepared, gz: bool) -> bytes | None:
         """The identity (or gzip) body of ``prepared``; None: its file was replaced since."""
