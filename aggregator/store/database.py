@@ -58,9 +58,9 @@ class Database:
         self.dialect = engine.dialect.name
         self._lock: threading.RLock | None = threading.RLock() if shared_connection else None
         #: change stamps this object's write transactions took and committed
-        #: (:mod:`.stamps`), until :meth:`take_own_stamps` hands them over
+        #: (:mod:`.stamps`), until :meth:`own_stamps` has counted them
         self._own_stamps: list[int] = []
-        #: the stamps of this object's write transactions running now (take_own_stamps)
+        #: the stamps of this object's write transactions running now (own_stamps)
         self._running: set[int] = set()
         #: how many of them are taking their stamp now (its value not known yet)
         self._taking = 0
