@@ -503,3 +503,14 @@ def test_the_stores_own_writes_are_never_foreign_even_mid_commit(store: SQLStore
         finally:
             other.close()
         assert store.foreign_changes(since)[1] is True
+
+
+def test_a_store_keeps_its_own_stamps_only_for_a_process_that_asks(store: SQLStore) -> None:
+    # A worker process writes for months and never asks foreign_changes: its
+    # store must not keep one stamp per write transaction for its whole life.
+    _stamped_writes(store, 50)
+    assert store.db.own_stamps(0, 10**9) == 0  # none kept: nobody asked
+    since, _ = store.foreign_changes(0)  # the daemon's first look starts the keeping
+    _stamped_writes(store, 50)
+    assert store.db.own_stamps(since, since + 50) == 50
+    assert store.foreign_changes(since + 50) == (since + 50, False)

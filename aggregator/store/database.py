@@ -58,8 +58,11 @@ class Database:
         self.dialect = engine.dialect.name
         self._lock: threading.RLock | None = threading.RLock() if shared_connection else None
         #: change stamps this object's write transactions took and committed
-        #: (:mod:`.stamps`), until :meth:`own_stamps` has counted them
+        #: (:mod:`.stamps`), until :meth:`own_stamps` has counted them; kept
+        #: only once :meth:`keep_own_stamps` asked (a process that never asks
+        #: would gain one per write transaction for its whole life)
         self._own_stamps: list[int] = []
+        self._keep_own = False
         #: the stamps of this object's write transactions running now (own_stamps)
         self._running: set[int] = set()
         #: how many of them are taking their stamp now (its value not known yet)
@@ -161,8 +164,18 @@ class Database:
                 self._taking -= 1
                 return
             self._running.discard(own)
-            if committed:
+            if committed and self._keep_own:
                 self._own_stamps.append(own)
+
+    def keep_own_stamps(self) -> None:
+        """Keep this object's committed stamps from now on, for :meth:`own_stamps`.
+
+        Call it before reading the count that the first ``since`` comes
+        from: a stamp committed before the call is not kept, and counts as
+        another process's.
+        """
+        with self._stamps_lock:
+            self._keep_own = True
 
     def own_stamps(self, since: int, upto: int) -> int | None:
         """How many of the stamps after ``since``, up to ``upto``, this object's writes took.
@@ -174,7 +187,8 @@ class Database:
         transaction rolls back. On PostgreSQL a reader counts a stamp as soon
         as it is taken, before its value reaches this object: while a take is
         on its way and stamps are left unexplained, the answer is None
-        (undecided: ask again later with the same ``since``).
+        (undecided: ask again later with the same ``since``). Only stamps
+        committed since :meth:`keep_own_stamps` are known once committed.
         """
         with self._stamps_lock:
             mine = sum(1 for stamp in (*self._own_stamps, *self._running) if since < stamp <= upto)

@@ -183,8 +183,10 @@ class Topics:
             The current count (the next call's ``since``), and whether a
             count after ``since`` was taken by another process; ``since``
             and False while one of this store's own counts is being taken
-            (PostgreSQL counts it before this process knows it).
+            (PostgreSQL counts it before this process knows it). The first
+            call's answer counts every earlier write as another process's.
         """
+        self._db.keep_own_stamps()  # from now on, before the count is read
         with self._db.read() as conn:
             current = stamps.changes_counted(conn)
         # Asked after the read: each of this store's stamps the read counted is
