@@ -155,6 +155,86 @@ def test_after_a_slow_publish_the_next_waits_in_proportion(
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("full", [False, True], ids=["dirty", "full"])
+def test_a_publish_cancelled_at_shutdown_is_done_by_the_publish_at_shutdown(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, renders: Counter[str], full: bool
+) -> None:
+    # Stopping cancels the republisher mid-publish (its export goes on in its
+    # thread), then publishes once more: that last publish must still hold the
+    # cancelled one's topics, or the files keep the stopped daemon's last hour
+    # unpublished until the next start.
+    counting = incremental._publish_topic
+    started, release = threading.Event(), threading.Event()
+
+    def blocking(*args: Any) -> Any:
+        if not started.is_set():
+            started.set()
+            release.wait(60)
+        return counting(*args)
+
+    monkeypatch.setattr(incremental, "_publish_topic", blocking)
+    rep = Republisher(DocumentStore(), lambda: ctx, Metrics(), pace=PACE)
+
+    async def main() -> None:
+        rep.mark_dirty(["war"])
+        publishing = asyncio.create_task(rep.publish(full=full))
+        await asyncio.to_thread(started.wait, 120)
+        publishing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await publishing
+        assert rep.publishes == 0
+        release.set()
+        await rep.publish()  # what the daemon does once its tasks are cancelled
+
+    asyncio.run(main())
+    assert rep.publishes == 1
+    assert "topics/war.atom" in rep.documents.documents
+    # The cancelled export ran to its end in its thread; the last publish rendered again.
+    assert renders["war"] == 2
+
+
+def test_a_failed_publish_leaves_its_topics_for_the_next(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A publish that fails (the export folder cannot be written, or one topic's
+    # files cannot) must leave its topics for the next publish (the next change's,
+    # or the one at shutdown), not wait for each topic's own next change.
+    real = export._write_atomic
+    full: list[Path] = []
+
+    def war_disk_full(path: Path, *args: Any, **kwargs: Any) -> Any:
+        if "war" in path.name and not full:
+            full.append(path)
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(export, "_write_atomic", war_disk_full)
+    public = ctx.config.data_dir / "public"
+    rep = Republisher(DocumentStore(), lambda: ctx, Metrics(), pace=PACE)
+
+    async def main() -> None:
+        public.parent.mkdir(parents=True, exist_ok=True)
+        public.write_text("not a folder", encoding="utf-8")
+        rep.mark_dirty(["war"])
+        await rep.publish()
+        assert (rep.publishes, rep.failure) == (
+            0,
+            "cannot write the export (PublishError, see the log)",
+        )
+        public.unlink()
+        await rep.publish()  # nothing new was marked
+        assert (rep.publishes, rep.failure) == (1, None)
+        assert rep.failing_topics == {"war"}
+        await rep.publish()  # nothing new was marked
+        assert rep.publishes == 2
+
+    asyncio.run(main())
+    assert full
+    assert rep.failing_topics == set()
+    assert "topics/war.atom" in rep.documents.documents
+    assert (public / "topics" / "war.atom").is_file()
+
+
 @pytest.mark.parametrize(
     "stage",
     [

@@ -480,10 +480,11 @@ def test_health_counts_topics_that_cannot_render_until_they_do() -> None:
         kept=0,
         files=WriteReport((), (), ()),
         errors=("topic 'a': cannot render: surrogates not allowed",),
+        failed=("a",),
     )
     assert failed_topics(failed, ["a", "b", "c"]) == {"a"}
     # A later publish that renders only "c" leaves "a" failing; one that renders "a" clears it.
-    only_c = replace(failed, topics=("c",), errors=())
+    only_c = replace(failed, topics=("c",), errors=(), failed=())
     assert failed_topics(only_c, ["a", "b", "c"], {"a"}) == {"a"}
     assert failed_topics(replace(only_c, topics=("a",)), ["a", "b", "c"], {"a"}) == set()
     health = Health(Metrics(), tick_interval=60.0)

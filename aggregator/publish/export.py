@@ -468,8 +468,10 @@ class PublishReport:
     kept: int
     #: files written, left alone and removed
     files: WriteReport
-    #: topics that failed to render (their last good documents stay), one line each
+    #: why topics failed to render or write (their last good documents stay), one line each
     errors: tuple[str, ...] = field(default=())
+    #: the names of those topics
+    failed: tuple[str, ...] = field(default=())
 
 
 def write_tree(out_dir: Path, docs: Mapping[str, Document]) -> WriteReport:

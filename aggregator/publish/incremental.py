@@ -428,6 +428,7 @@ def publish(
     summaries: list[TopicSummary] = []
     done: list[str] = []
     errors: list[str] = []
+    failed: list[str] = []
     rendered = kept = 0
     for topic in topics:
         signature = topic_signature(site, topic)
@@ -445,8 +446,10 @@ def publish(
             record, made, held = _publish_topic(export, site, topic, reader, signature, record)
         except PublishError as exc:
             errors.append(str(exc))
+            failed.append(topic.name)
         except Exception as exc:  # any renderer bug is this topic's failure alone
             errors.append(f"topic {topic.name!r}: cannot render: {exc}")
+            failed.append(topic.name)
         else:
             export.manifest.topics[topic.name] = record
             summaries.append(_summary(topic, record))
@@ -476,6 +479,7 @@ def publish(
         kept=kept,
         files=files,
         errors=tuple(errors),
+        failed=tuple(failed),
     )
 
 

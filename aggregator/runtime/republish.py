@@ -39,11 +39,10 @@ log = logging.getLogger(__name__)
 def failed_topics(
     report: PublishReport, topics: Iterable[str], before: Iterable[str] = ()
 ) -> set[str]:
-    """Topics failing after ``report``: those it could not render, and those that failed
-    before and were not rendered since (a publish renders only dirty topics)."""
+    """Topics failing after ``report``: those it could not render or write, and those that
+    failed before and were not rendered since (a publish renders only dirty topics)."""
     names = set(topics)
-    failed = {n for n in names if any(e.startswith(f"topic {n!r}:") for e in report.errors)}
-    return failed | ((set(before) & names) - set(report.topics))
+    return (set(report.failed) & names) | ((set(before) & names) - set(report.topics))
 
 
 def topic_map(config: Config) -> dict[str, TopicSpec]:
@@ -217,13 +216,22 @@ class Republisher:
         try:
             report = await self._exporter.run(ctx, out_dir, dirty)
         except (OSError, AggregatorError) as exc:
-            # Nothing is swapped: the last good export stays served.
+            # Nothing is swapped: the last good export stays served, and the
+            # topics stay dirty for the next publish (the next change's, or the
+            # one at shutdown).
+            self._undone(dirty)
             log.error("%s: cannot publish: %s", out_dir, exc)
             self.failure = f"cannot write the export ({type(exc).__name__}, see the log)"
             return
+        except asyncio.CancelledError:
+            # Stopping: the publish at shutdown must still publish these topics.
+            self._undone(dirty)
+            raise
         self.failure = None
         await self._serve(out_dir, report.documents, topics)
         self.failing_topics = failed_topics(report, topics, self.failing_topics)
+        # A topic that failed is tried again with the next publish.
+        self._dirty.update(self.failing_topics)
         self.publishes += 1
         ended = self._clock()
         self._last = (ended, ended - started)
@@ -247,6 +255,12 @@ class Republisher:
                 task = asyncio.create_task(self._ping(hub, urls))
                 self._pings.add(task)
                 task.add_done_callback(self._pings.discard)
+
+    def _undone(self, dirty: frozenset[str] | None) -> None:
+        """A publish of ``dirty`` (None: every topic) did not happen: mark them again,
+        without a due time (the next change, or the publish at shutdown, takes them)."""
+        self._dirty.update(topic_map(self._current().config) if dirty is None else dirty)
+        self._index_dirty = True
 
     async def _serve(
         self, out_dir: Path, documents: Mapping[str, DocumentFile], topics: Mapping[str, TopicSpec]
