@@ -160,6 +160,39 @@ def test_connections_beyond_the_limit_replace_the_longest_idle() -> None:
                 sock.close()
 
 
+def _keep_alive_get(sock: socket.socket) -> bytes:
+    """One ``GET /healthz`` on a kept-alive connection; the response's status line."""
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head.split(b"\r\n")[0]
+
+
+def test_the_connection_replaced_is_the_one_idle_longest_not_the_oldest() -> None:
+    # Accepted first, but it asked again since: the one idle longest is the second.
+    app = create_app(DocumentStore())
+    with run_server(app, free_socket(), max_connections=3) as server:
+        opened = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(3)]
+        oldest, second, third = opened
+        try:
+            for sock in opened:
+                sock.settimeout(30)
+                assert _keep_alive_get(sock) == b"HTTP/1.1 200 OK"
+            assert _keep_alive_get(oldest) == b"HTTP/1.1 200 OK"
+            opened.append(socket.create_connection(("127.0.0.1", server.port)))
+            assert second.recv(1) == b""  # closed to make room
+            assert _keep_alive_get(oldest) == b"HTTP/1.1 200 OK"
+            assert _keep_alive_get(third) == b"HTTP/1.1 200 OK"
+        finally:
+            for sock in opened:
+                sock.close()
+
+
 @pytest.fixture
 def served() -> Iterator[RunningServer]:
     # Short limits, so the tests that wait for one to cut a slow client take seconds.

@@ -7,6 +7,7 @@ The one module importing uvicorn. Re-exported by :mod:`aggregator.web`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -36,6 +37,10 @@ ACCEPT_BACKLOG = 64
 ACCEPT_IN_FLIGHT = 4 * ACCEPT_BACKLOG
 #: a warning about the connection limit is logged at most this often (seconds)
 _LIMIT_LOG_INTERVAL = 10.0
+#: orders the moments connections became idle (accepted, or a response sent):
+#: the connection limit replaces the one with the lowest number (the loop's
+#: clock ticks in milliseconds, too coarse to order them)
+_IDLE_ORDER = itertools.count()
 
 
 def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes:
@@ -101,7 +106,9 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
         self._in_body = False
         self._parsed_head = 0
         self._head_overflow = False
-        self._since = self.loop.time()
+        #: when this connection last became idle (accepted, or its last response
+        #: sent), in _IDLE_ORDER
+        self._since = next(_IDLE_ORDER)
         super().connection_made(transport)
         if self.max_connections is not None and len(self.connections) > self.max_connections:
             self._make_room()
@@ -132,6 +139,10 @@ class _GuardedProtocol(_httptools_impl.HttpToolsProtocol):
                 self.max_connections,
                 "idle" if idle else "new",
             )
+
+    def on_response_complete(self) -> None:
+        self._since = next(_IDLE_ORDER)
+        super().on_response_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head_timer()
