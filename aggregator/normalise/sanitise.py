@@ -101,11 +101,16 @@ def _new_cleaner(base: str | None) -> nh3.Cleaner:
 
 
 _DENY_RELATIVE = _new_cleaner(None)
+#: Cleaners kept (one per base URL, most recent first). A parse worker digests
+#: one feed at a time, so a few serve every entry of it; keeping one per feed
+#: of the whole poll (256 before) held ~15 KB each in every parsing process
+#: (4-5 MiB) to save ~60 us per feed.
+CLEANERS_KEPT = 8
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=CLEANERS_KEPT)
 def _cleaner_for(base: str | None) -> nh3.Cleaner:
-    """One cleaner per base URL, built once: building one costs more than cleaning.
+    """One cleaner per base URL, built once per feed: building one costs more than cleaning.
 
     The base is part of ammonia's settings, and the entries of one feed share
     theirs, so a small cache serves a whole poll.
