@@ -6,13 +6,7 @@ pins it); everything else is internal and may change.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-try:
-    __version__ = version("aggregator")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.1.0.dev0"
 
 from aggregator.errors import (
     AggregatorError,
@@ -70,7 +64,21 @@ _FROM_PIPELINE = frozenset(
 _FROM_CONFIG = frozenset({"Config", "load_config"})
 
 
+def _version() -> str:
+    # importlib.metadata brings the email package (1 MiB): a parse worker, which
+    # imports this package first, never asks for the version.
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aggregator")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.1.0.dev0"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        value = globals()["__version__"] = _version()
+        return value
     if name in _FROM_PIPELINE or name in _FROM_CONFIG:
         import importlib
 
@@ -84,7 +92,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _FROM_PIPELINE | _FROM_CONFIG)
+    return sorted(set(globals()) | _FROM_PIPELINE | _FROM_CONFIG | {"__version__"})
 
 
 __all__ = [

@@ -226,3 +226,56 @@ def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_con
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+#: what a parse worker digesting a remote feed has no use for: the event loop,
+#: the store, the config, and what only seed articles or old encodings need
+_NOT_IN_A_PARSE_WORKER = (
+    "asyncio",
+    "sqlalchemy",
+    "pydantic",
+    "importlib.metadata",
+    "yaml",
+    "markdown_it",
+    "charset_normalizer",
+)
+
+_WORKER_PROBE = """
+import asyncio, json, sys
+from datetime import UTC, datetime, timedelta
+from aggregator.engine import CpuPool
+from aggregator.model import SourceKind, SourceSpec
+
+spec = SourceSpec(
+    name="wire", kind=SourceKind.URL, location="http://example.org/feed",
+    interval=timedelta(hours=1), timeout=timedelta(seconds=10), max_bytes=1 << 20,
+)
+pool = CpuPool(1)
+try:
+    digest = asyncio.run(pool.run(
+        "wire", "aggregator.engine.work:digest_feed", sys.argv[1].encode(),
+        spec=spec, url="http://example.org/feed", headers={}, now=datetime.now(UTC),
+    ))
+    with pool.borrowed() as worker:  # the same (only) worker
+        loaded = worker.submit(eval, "sorted(__import__('sys').modules)").result()
+finally:
+    pool.close()
+print(json.dumps({"items": len(digest.records), "loaded": [m for m in %r if m in loaded]}))
+"""
+
+
+def test_a_parse_worker_loads_the_parse_stack_alone() -> None:
+    """A worker imports what parsing a feed needs: no event loop, store or config.
+
+    Each of those modules is in every worker's memory for as long as it lives
+    (and in the fork server's).
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER_PROBE % (_NOT_IN_A_PARSE_WORKER,), RSS.decode()],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"items": 1, "loaded": []}

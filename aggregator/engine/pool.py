@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import logging
 import multiprocessing
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
-import select
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, TypeVar
 
+from aggregator.engine.child import call_named, init_worker
 from aggregator.errors import ParseError
 
 __all__ = ["CpuPool", "call_named", "default_workers"]
@@ -36,56 +34,7 @@ TASKS_PER_CHILD = 2000
 # Workers come from a fork server that has imported only the CPU stage's
 # modules: no SQLAlchemy, web server or event loop in the children, and no
 # fork of a process that runs threads.
-_PRELOAD = ["aggregator.engine.work", "aggregator.engine.articles"]
-
-
-def _exit_with_owner(owner: int) -> None:
-    """Worker initializer: end this worker when the process owning the pool ends, even by SIGKILL.
-
-    A worker holds both ends of its call queue, and the fork server's liveness
-    pipe: neither the worker nor the fork server ever sees its owner go, so
-    without this a killed daemon leaves them running, orphaned. Once the
-    workers exit, the fork server sees its pipe close and exits too.
-    """
-    try:
-        owner_fd = os.pidfd_open(owner)
-    except ProcessLookupError:
-        os._exit(0)
-
-    def watch() -> None:
-        select.select([owner_fd], [], [])  # readable once the owner has exited
-        os._exit(0)
-
-    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
-
-
-def _init_worker(owner: int, niceness: int) -> None:
-    """Worker initializer: follow the owner's exit; run ``niceness`` below the owner's priority.
-
-    Ctrl-C in a terminal signals the whole process group: the owner shuts
-    down (and stops its workers); a worker must not die of it mid-call and
-    print a traceback of its own.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # What the fork server preloaded (the parsers and their libraries) lives
-    # as long as the worker: out of the collector's reach, a collection never
-    # writes to those pages, so they stay shared with the fork server instead
-    # of being copied into every worker.
-    gc.freeze()
-    _exit_with_owner(owner)
-    if niceness:
-        os.nice(niceness)
-
-
-def call_named(target: str, /, *args: Any, **kwargs: Any) -> Any:
-    """Import ``"package.module:function"`` and call it.
-
-    What :meth:`CpuPool.run` sends to a worker for a call by name: the
-    process owning the pool then never imports the function's module (the
-    parsers and their C libraries stay out of a daemon at rest).
-    """
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)(*args, **kwargs)
+_PRELOAD = ["aggregator.engine.child", "aggregator.engine.work", "aggregator.engine.articles"]
 
 
 def default_workers() -> int:
@@ -167,7 +116,7 @@ class CpuPool:
                         self.workers,
                         mp_context=ctx,
                         max_tasks_per_child=TASKS_PER_CHILD,
-                        initializer=_init_worker,
+                        initializer=init_worker,
                         initargs=(os.getpid(), self.niceness),
                     )
             return self._executor

@@ -29,13 +29,11 @@ import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import lxml.html  # type: ignore[import-untyped]  # lxml ships no stubs
-import yaml
 from lxml import etree
-from markdown_it import MarkdownIt
 
 from aggregator.model import Dateline, RawEntry, Related, not_in_future
 from aggregator.parse.htmlmeta import (
@@ -51,6 +49,9 @@ from aggregator.parse.seedtext import (
     summarise,
 )
 from aggregator.text.selector import select_html
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 __all__ = [
     "MAX_MARKDOWN_CHARS",
@@ -108,6 +109,10 @@ MAX_MARKDOWN_CHARS = 512 * 1024
 
 
 def _markdown() -> MarkdownIt:
+    # Imported here: a parse worker that never reads a Markdown seed never loads
+    # markdown-it (1.5 MiB, 73 modules).
+    from markdown_it import MarkdownIt
+
     # Raw HTML is allowed (authors embed <figure>); nh3 in normalise sanitises.
     return MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable(
         ["table", "strikethrough"]
@@ -183,6 +188,8 @@ def split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     m = _FRONT_MATTER.match(text)
     if not m:
         return {}, text
+    import yaml  # only for seeds with front matter: not in every parse worker
+
     try:
         # libyaml's safe loader when available: front matter is parsed per seed.
         meta = yaml.load(m.group("yaml"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506

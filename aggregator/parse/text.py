@@ -30,8 +30,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from charset_normalizer import from_bytes
-
 from aggregator.text.plain import cap_marks
 
 __all__ = [
@@ -330,6 +328,9 @@ def _decode_raw(data: bytes, declared: str | None) -> tuple[str, str, list[str]]
     if best is not None and best[0] >= 0.8:
         warnings.append(f"no usable charset declared; guessed {best[2]}")
         return best[3], best[2], warnings
+
+    # Imported for the last resort only: most text declares or is UTF-8.
+    from charset_normalizer import from_bytes
 
     match = from_bytes(data).best()
     if match is not None and match.encoding and match.chaos < 0.2:

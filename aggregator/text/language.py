@@ -20,10 +20,10 @@ import re
 import tempfile
 import unicodedata
 from array import array
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+import py3langid
 from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
 from py3langid.modelio import load_model
 
@@ -55,7 +55,9 @@ _ARRAYS = ("ptc", "pc", "classes", "nextmove", "row", "output")
 
 def _cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "aggregator" / f"py3langid-{version('py3langid')}"
+    # The package's own version string: importlib.metadata would bring the email
+    # package (1 MiB) into every parsing process.
+    return Path(base) / "aggregator" / f"py3langid-{py3langid.__version__}"
 
 
 def _write_cache(folder: Path) -> None:
