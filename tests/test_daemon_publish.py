@@ -94,6 +94,10 @@ def test_a_slow_publish_spaces_the_next_by_its_duration() -> None:
     # The last publish took 30 s and ended at t=100: the next waits until 100 + 4 x 30.
     due = publish_at(PACE, first_change=101.0, last_change=101.0, last_end=100.0, last_took=30.0)
     assert due == 220.0
+    # Changes that all came while that publish ran, none since: the end of a
+    # burst, published once the longest delay has passed without a new change.
+    due = publish_at(PACE, first_change=80.0, last_change=95.0, last_end=100.0, last_took=30.0)
+    assert due == 100.0 + PACE.max_delay
     # A quick one does not hold back the debounce.
     due = publish_at(PACE, first_change=101.0, last_change=101.0, last_end=100.0, last_took=0.01)
     assert due == 101.5

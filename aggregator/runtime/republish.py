@@ -86,7 +86,11 @@ def publish_at(
     A burst of changes publishes once, ``debounce`` after its last change but
     no later than ``max_delay`` after its first; and never sooner than
     ``spacing`` times the last publish's duration after that publish ended, so
-    re-rendering big topics cannot crowd out the ingest that feeds them.
+    re-rendering big topics cannot crowd out the ingest that feeds them. But
+    changes that all came while the last publish ran, none since, are the end
+    of a burst, not an ingest going on: they publish ``max_delay`` after it
+    ended (after a big first ingest, a 120 s publish held its last minute of
+    stories back for 8 minutes).
 
     Args:
         pace: the settings.
@@ -98,7 +102,10 @@ def publish_at(
     quiet = min(last_change + pace.debounce, first_change + pace.max_delay)
     if last_end is None:
         return quiet
-    return max(quiet, last_end + pace.spacing * last_took)
+    spaced = last_end + pace.spacing * last_took
+    if last_change < last_end:  # nothing changed since that publish ended
+        spaced = min(spaced, last_end + pace.max_delay)
+    return max(quiet, spaced)
 
 
 class Republisher:
