@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aggregator.config import Config
 from aggregator.errors import AggregatorError
 from aggregator.model import TopicSpec
-from aggregator.publish.websub import changed_feeds, ping_hub
+from aggregator.publish.websub import Published, changed_feeds, ping_hub
 from aggregator.runtime.metrics import Metrics
 from aggregator.update import Context, make_fetcher
 from aggregator.web import DocumentStore
@@ -239,10 +239,16 @@ class Republisher:
         self.failing_topics = failed_topics(report, topics, self.failing_topics)
         # A topic that failed is tried again with the next publish.
         self._dirty.update(self.failing_topics)
+        self._count(ctx, report, started, time.perf_counter() - timer)
+        hub = config.site.hub
+        if hub and before:
+            self._ping_changed(hub, config.server.base_url, before, report.documents)
+
+    def _count(self, ctx: Context, report: PublishReport, started: float, elapsed: float) -> None:
+        """Record a publish that ended now: its pace, metrics and log line."""
         self.publishes += 1
         ended = self._clock()
         self._last = (ended, ended - started)
-        elapsed = time.perf_counter() - timer
         self._metrics.publish_seconds.observe(elapsed)
         self.recent.append((ctx.clock(), elapsed))
         self.rendered += report.rendered
@@ -254,14 +260,21 @@ class Republisher:
             elapsed,
             extra={"duration": round(elapsed, 3), "topics": sorted(report.topics)},
         )
-        hub = config.site.hub
-        if hub and before:
-            changed = changed_feeds(before, report.documents)
-            if changed:
-                urls = [config.server.base_url + path for path in changed]
-                task = asyncio.create_task(self._ping(hub, urls))
-                self._pings.add(task)
-                task.add_done_callback(self._pings.discard)
+
+    def _ping_changed(
+        self,
+        hub: str,
+        base_url: str,
+        before: Mapping[str, Published],
+        after: Mapping[str, Published],
+    ) -> None:
+        """Tell the hub about the feeds whose bytes changed (in a task of its own)."""
+        changed = changed_feeds(before, after)
+        if changed:
+            urls = [base_url + path for path in changed]
+            task = asyncio.create_task(self._ping(hub, urls))
+            self._pings.add(task)
+            task.add_done_callback(self._pings.discard)
 
     def _undone(self, dirty: frozenset[str] | None) -> None:
         """A publish of ``dirty`` (None: every topic) did not happen: mark them again,
