@@ -42,8 +42,12 @@ def invoke_cli(config: Path, *args: str, env: dict[str, str] | None = None) -> t
     """
     from click.testing import CliRunner
 
-    from aggregator.cli import main
+    from aggregator.cli import app, main
 
+    # The CLI makes its rich consoles on first use, sized by COLUMNS then: make
+    # them again so each invocation gets the width its env asks for.
+    app.out_console._console = None
+    app.err_console._console = None
     full_env: dict[str, str | None] = {"COLUMNS": "200", "AGGREGATOR_CONFIG": None, **(env or {})}
     done = CliRunner().invoke(main, ["--config", str(config), *args], env=full_env)
     if done.exception is not None and not isinstance(done.exception, SystemExit):
@@ -59,6 +63,16 @@ def shared_path(*parts: str) -> Path:
             pytest.fail(f"{path} is missing: CI must provide ../shared beside the checkout")
         pytest.skip(f"{path} is absent: the shared data folder is not beside this checkout")
     return path
+
+
+@pytest.fixture(scope="session")
+def httpserver_listen_address() -> tuple[str, int]:
+    """pytest-httpserver's one server per session (per xdist worker) listens on 127.0.0.1.
+
+    "localhost" may resolve to ::1, which the SSRF guard refuses; and one
+    module's choice must not depend on which module a worker runs first.
+    """
+    return ("127.0.0.1", 0)
 
 
 @pytest.fixture

@@ -29,7 +29,6 @@ from aggregator.update import Context, update_all
 # The loopback server, the config writer and the context fixture of the pipeline tests.
 from .test_remote_pipeline import (  # noqa: F401  (fixtures)
     context,
-    httpserver_listen_address,
     opened,
     write_config,
 )

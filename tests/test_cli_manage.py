@@ -18,12 +18,6 @@ from aggregator.cli import EXIT_CONFIG, EXIT_SOURCE_FAILED, main
 from aggregator.config import load_config
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # Shared by the session (see test_cli_opml): loopback by address, not by name.
-    return ("127.0.0.1", 0)
-
-
 def rss(title: str, *items: tuple[str, str]) -> bytes:
     body = "".join(
         f"<item><guid>{guid}</guid><title>{t}</title><link>http://example.org/{guid}</link>"

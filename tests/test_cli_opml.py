@@ -15,14 +15,6 @@ from aggregator.config import load_config
 from aggregator.config.edit import add_include
 from aggregator.sources.opml import parse_opml
 
-
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # The server is shared by the session: whichever module starts it picks the
-    # address. "localhost" may resolve to ::1, which the SSRF guard refuses.
-    return ("127.0.0.1", 0)
-
-
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Guessed RSS</title>
 <link>http://example.org/</link><description>d</description>
 <item><title>One</title><link>http://example.org/1</link></item></channel></rss>

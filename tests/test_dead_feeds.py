@@ -29,11 +29,6 @@ RSS = (
 )
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    return ("127.0.0.1", 0)
-
-
 # -- the decision (pure) ---------------------------------------------------------
 
 

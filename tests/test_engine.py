@@ -35,11 +35,6 @@ from .daemonkit import wait_for
 START = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    return ("127.0.0.1", 0)
-
-
 # -- the pool ---------------------------------------------------------------------
 
 

@@ -18,7 +18,6 @@ from aggregator.update.context import Context
 from .test_remote_pipeline import (  # noqa: F401  (fixtures)
     RSS,
     context,
-    httpserver_listen_address,
     opened,
     write_config,
 )

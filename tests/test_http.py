@@ -47,12 +47,6 @@ LOOPBACK = ["127.0.0.0/8"]
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # "localhost" may also resolve to ::1, which the guard (rightly) refuses.
-    return ("127.0.0.1", 0)
-
-
 def run(make: Callable[[], Awaitable[Any]]) -> Any:
     return asyncio.run(make())  # type: ignore[arg-type]
 

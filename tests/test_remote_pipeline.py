@@ -24,14 +24,6 @@ from ._aserver import Request as RawRequest
 from ._aserver import ScriptedServer, respond, second_loopback
 from .conftest import run_cli
 
-
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # The server is shared by the session: whichever module starts it picks the
-    # address. "localhost" may resolve to ::1, which the SSRF guard refuses.
-    return ("127.0.0.1", 0)
-
-
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel>
 <title>Zebra Times</title><link>http://example.org/</link><description>d</description>
