@@ -15,13 +15,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import subprocess
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from pytest_httpserver import HTTPServer
@@ -33,6 +37,7 @@ from aggregator.parse import parse_feed, parse_seed
 from aggregator.parse.seedtext import split_dateline
 from aggregator.publish import Site, TopicFeed, render_topic
 from aggregator.text import language as language_module
+from aggregator.text import plain
 from aggregator.text.labels import LanguageTableError, labels, load_tables
 from aggregator.text.language import detect_language, direction
 from aggregator.text.plain import tokens
@@ -135,6 +140,44 @@ def test_folding_matches_both_spellings(folding: str, query: str, text: str) -> 
     assert compile_query(query).matches(document(_plain_item(text))), folding
     # Documents and queries fold alike: the other way round matches too.
     assert compile_query(text).matches(document(_plain_item(query))), folding
+
+
+def _reference_tokens(chunk: str) -> list[str]:
+    """The tokeniser's definition, spelled out one character at a time (no shortcuts)."""
+    folded = unicodedata.normalize(
+        "NFKD", plain.cap_marks(chunk).translate(str.maketrans(plain.SCRIPT_FOLDING))
+    ).casefold()
+    folded = unicodedata.normalize("NFKD", folded).replace("\u0438\u0306", "\u0439")
+    kept = "".join(c for c in folded if not unicodedata.category(c).startswith("M"))
+    return re.findall(r"[^\W_]+", kept)
+
+
+def test_marks_are_dropped_exactly_where_unicode_has_them() -> None:
+    """Every code point of every plane: the tokeniser drops categories Mn, Mc and Me, no other."""
+    every = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF)
+    expected = "".join(c for c in every if not unicodedata.category(c).startswith("M"))
+    assert plain._strip_marks(every) == expected
+    bmp = every[:0xF800]  # no character beyond U+FFFF: the table-lookup pattern
+    assert plain._strip_marks(bmp) == "".join(
+        c for c in bmp if not unicodedata.category(c).startswith("M")
+    )
+
+
+_WORD_CHARS = st.sampled_from(
+    "abcАбвгдейёЙЇїقره\u200c\u200d\u0640\u0671\u0649\u06cc\u06a9\u06c0ıİIßẞǅ"
+    "\u0301\u0306\u0308\u0903\u093f\u20dd\U0001d165\U000e0100\U0001f600"
+    "٣۳①ﬁ-'’.,_\u00a0"
+)
+
+
+@given(st.lists(st.text(_WORD_CHARS, min_size=1, max_size=12), min_size=1, max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_tokens_of_any_words_are_the_definitions(words: list[str]) -> None:
+    """Folding, marks and splitting, cached or not: what the definition gives."""
+    text = " ".join(words)
+    expected = [t for w in text.split() for t in _reference_tokens(w)]
+    assert tokens(text) == expected
+    assert tokens(text) == expected  # the second time from the cache
 
 
 def test_persian_text_typed_with_non_joiners_or_spaces_is_one_story() -> None:

@@ -98,6 +98,36 @@ def cap_marks(text: str) -> str:
     return _mark_run().sub(lambda m: m.group()[:MAX_MARKS], text)
 
 
+#: Where the marks are: below U+20000, and the variation selectors of plane 14.
+#: Planes 2, 3 and 15-16 are ideographs and private use, and hold none
+#: (``tests/test_text.py`` checks all of Unicode).
+_MARK_PLANES = ((0x300, 0x20000), (0xE0000, 0xE1000))
+
+
+@functools.cache
+def _marks() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Every combining mark (categories Mn, Mc, Me): within the BMP, and all of them.
+
+    Built once per process (~20 ms). A class holding characters beyond U+FFFF
+    is searched range by range at each character, so text without them uses
+    the BMP one, a table lookup.
+    """
+    ranges: list[tuple[int, int]] = []
+    for start, stop in _MARK_PLANES:
+        for cp in range(start, stop):
+            if unicodedata.category(chr(cp))[0] == "M":
+                if ranges and ranges[-1][1] == cp - 1:
+                    ranges[-1] = (ranges[-1][0], cp)
+                else:
+                    ranges.append((cp, cp))
+
+    def one_of(chosen: list[tuple[int, int]]) -> re.Pattern[str]:
+        members = "".join(f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in chosen)
+        return re.compile(f"[{members}]+")
+
+    return one_of([r for r in ranges if r[1] <= 0xFFFF]), one_of(ranges)
+
+
 def _strip_marks(text: str) -> str:
     """Drop every combining mark (categories Mn, Mc, Me).
 
@@ -106,7 +136,8 @@ def _strip_marks(text: str) -> str:
     splitting it at every vowel sign; query and text lose the same marks, so
     matching stays consistent.
     """
-    return "".join(c for c in text if not unicodedata.category(c).startswith("M"))
+    bmp, every = _marks()
+    return (every if _ASTRAL_RE.search(text) else bmp).sub("", text)
 
 
 def tokens(text: str) -> list[str]:
@@ -188,13 +219,21 @@ SCRIPT_FOLDING: dict[str, str] = {
     **{chr(0x06F0 + d): str(d) for d in range(10)},
 }
 _SCRIPT_TABLE = str.maketrans(SCRIPT_FOLDING)
+# Most words hold none of them: a search is a tenth of a translate's cost.
+_SCRIPT_RE = re.compile("[" + "".join(re.escape(c) for c in SCRIPT_FOLDING) + "]")
+#: Non-ASCII words whose tokens each process keeps (~350 bytes each when full).
+#: A word's tokens cost ~1.5 us to work out; on a Zipfian vocabulary of 200,000
+#: word forms, 4,096 of them answer ~47 % of words (benchmarks/bench_tokens.py).
+TOKEN_CACHE = 4096
 # "й" is a letter of its own, not "и" with an accent: keep its breve.
 _SHORT_I = ("\u0438\u0306", "\u0439")
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=TOKEN_CACHE)
 def _unicode_tokens(chunk: str) -> tuple[str, ...]:
-    folded = unicodedata.normalize("NFKD", cap_marks(chunk).translate(_SCRIPT_TABLE)).casefold()
+    if _SCRIPT_RE.search(chunk):
+        chunk = chunk.translate(_SCRIPT_TABLE)
+    folded = unicodedata.normalize("NFKD", cap_marks(chunk)).casefold()
     # Case folding can produce new composed forms (e.g. U+0130), so decompose again.
     folded = unicodedata.normalize("NFKD", folded).replace(*_SHORT_I)
     return tuple(_TOKEN_RE.findall(_strip_marks(folded)))
