@@ -635,13 +635,6 @@ def _require(binary: str) -> str:
     return path
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # The server is shared by the session: whichever module starts it picks the
-    # address; "localhost" may resolve to ::1.
-    return ("127.0.0.1", 0)
-
-
 # Loads the topic page in a frame of the same origin and reports, per story,
 # its lang and dir attributes, the computed direction, and which edge of the
 # story its headline's first letters sit at.

@@ -40,12 +40,6 @@ from .daemonkit import free_port, get, running, wait_for
 from .publish_helpers import RunningServer, free_socket, make_story, make_topic, run_server
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # "localhost" may resolve to ::1; the shared server stays on 127.0.0.1.
-    return ("127.0.0.1", 0)
-
-
 def write_config(tmp_path: Path, sources: list[str], *, extra: str = "", topics: str = "") -> Path:
     lines = [
         f"data_dir: {tmp_path / 'var'}",

@@ -19,11 +19,6 @@ from aggregator.topics.rules import judge, split_by_rules
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    return ("127.0.0.1", 0)
-
-
 def item(title: str, content: str = "<p>Body.</p>", tags: tuple[str, ...] = ()) -> Item:
     return Item(
         source="wire",

@@ -143,12 +143,6 @@ RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 </channel></rss>"""
 
 
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # "localhost" may also resolve to ::1, which the guard (rightly) refuses.
-    return ("127.0.0.1", 0)
-
-
 def test_a_pass_of_304s_loads_no_cpu_stage(tmp_path: Path, httpserver: HTTPServer) -> None:
     """The main process imports parsing and the rest when a document needs them, not before."""
 

@@ -25,13 +25,6 @@ from aggregator.update import Context, open_context, render_all, update_all
 
 from .conftest import run_cli
 
-
-@pytest.fixture(scope="session")
-def httpserver_listen_address() -> tuple[str, int]:
-    # Shared by the session (see test_remote_pipeline): loopback by address.
-    return ("127.0.0.1", 0)
-
-
 T1 = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 STRIKE = (
     "Zebra keepers at the city zoo walked out on Monday over pay, the union said, "

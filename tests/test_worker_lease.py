@@ -20,7 +20,7 @@ from aggregator.workers.queue import JobQueue
 from aggregator.workers.worker import QUEUE_OWNER, Worker
 
 from .conftest import pg_database
-from .test_remote_pipeline import RSS, httpserver_listen_address  # noqa: F401  (fixture)
+from .test_remote_pipeline import RSS
 
 pytestmark = pytest.mark.postgres
 
