@@ -94,6 +94,31 @@ def test_write_tree_writes_skips_and_removes(tmp_path: Path) -> None:
     assert (out / MANIFEST_NAME).exists()
 
 
+def test_every_rename_is_durable_before_the_manifest_with_one_sync_per_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut leaves either the old manifest or files it can rely on."""
+    import aggregator.publish.export as export_module
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(export_module.os, "fsync", fsync)
+    out = tmp_path / "site"
+    report = write_tree(out, site_docs())
+    folders = {str((out / name).parent) for name in report.written}
+    assert len(folders) > 1
+    files = [i for i, p in enumerate(synced) if not Path(p).is_dir()]
+    assert len(files) == len(report.written) + 1  # every file, then the manifest
+    folder_syncs = [p for p in synced[: files[-1]] if p in folders]
+    # each folder once, all of them before the manifest is written
+    assert sorted(folder_syncs) == sorted(folders)
+
+
 def test_write_tree_reports_unwritable_folder(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -57,6 +57,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Characters XML 1.0 forbids (C0 controls except tab/newline/return, surrogates,
 # U+FFFE/U+FFFF); lxml refuses them and readers choke on them.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# What no published URL may hold: spaces, C0 and C1 controls, and what XML cannot carry.
+_UNFIT_IN_URL = re.compile("[\x00-\x20\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 # Token characters allowed in private paths: unreserved URL characters only, so a
 # token is the same in a URL, a file name and an nginx location.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9._~-]+")
@@ -261,9 +263,7 @@ def xml_safe(text: str) -> str:
 
 def _scheme_of(value: str | None) -> str | None:
     """Lower-case scheme of a URL without spaces, controls or XML-invalid characters."""
-    if not value or xml_safe(value) != value:
-        return None
-    if any(c <= " " or "\x7f" <= c <= "\x9f" for c in value):
+    if not value or _UNFIT_IN_URL.search(value):
         return None
     try:
         parts = urlsplit(value)

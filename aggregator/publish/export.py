@@ -68,12 +68,14 @@ _PUBLIC_FILE_MODE = 0o644
 def gzip_body(body: bytes) -> bytes | None:
     """The gzip copy served for ``body``, or None when it would not be smaller.
 
-    Level 9 and ``mtime=0``: the same bytes for the same body, forever, so the
-    gzip variant's ETag is as stable as the document's.
+    ``mtime=0``: the same bytes for the same body, forever, so the gzip
+    variant's ETag is as stable as the document's. Level 6 (zlib's default):
+    on archive pages of 175 KB it takes 3.3 ms against level 9's 4.4 ms, for
+    0.3 % more bytes.
     """
     if len(body) < GZIP_MIN_BYTES:
         return None
-    compressed = gzip.compress(body, compresslevel=9, mtime=0)
+    compressed = gzip.compress(body, compresslevel=6, mtime=0)
     return compressed if len(compressed) < len(body) else None
 
 
@@ -312,6 +314,8 @@ class Export:
         self.manifest = Manifest()
         self.written: list[str] = []
         self.unchanged: list[str] = []
+        # Folders whose renames are made durable once, before the manifest.
+        self._renamed_in: set[Path] = set()
 
     def sweep(self) -> list[str]:
         """Remove the temp files a killed export left (:data:`TEMP_PREFIX`); return their names.
@@ -402,7 +406,8 @@ class Export:
                     target.chmod(mode)
                 self.unchanged.append(name)
                 return stat
-        _write_atomic(target, body, mode)
+        _write_atomic(target, body, mode, sync_dir=False)
+        self._renamed_in.add(target.parent)
         self.written.append(name)
         return target.stat()
 
@@ -445,6 +450,11 @@ class Export:
             removed.append(name)
         _remove_empty_dirs(self.out_dir, removed)
         _lock_private_dirs(self.out_dir)
+        # Every rename durable before the manifest that describes it: one fsync
+        # per folder, not one per file (2,175 files took 1.1 s of fsync and
+        # open on a first publish).
+        for directory in sorted(self._renamed_in):
+            _fsync_dir(directory)
         self.manifest.write(self.out_dir)
         return WriteReport(
             tuple(sorted(self.written)), tuple(sorted(set(self.unchanged))), tuple(removed)
@@ -580,7 +590,14 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
-def _write_atomic(target: Path, body: bytes, mode: int = _PUBLIC_FILE_MODE) -> None:
+def _write_atomic(
+    target: Path, body: bytes, mode: int = _PUBLIC_FILE_MODE, *, sync_dir: bool = True
+) -> None:
+    """Write ``body`` at ``target`` through a synced temp file and a rename.
+
+    ``sync_dir=False`` leaves the rename's durability to the caller, which
+    syncs the folder once for many files (before anything that relies on them).
+    """
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
     tmp = Path(tmp_name)
     try:
@@ -595,7 +612,8 @@ def _write_atomic(target: Path, body: bytes, mode: int = _PUBLIC_FILE_MODE) -> N
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    _fsync_dir(target.parent)
+    if sync_dir:
+        _fsync_dir(target.parent)
 
 
 def _remove_empty_dirs(out_dir: Path, names: Iterable[str]) -> None:
