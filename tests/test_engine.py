@@ -401,3 +401,32 @@ def test_every_engine_setting_publishes_the_same_bytes(tmp_path: Path, site: _Si
             assert got.keys() == expected.keys(), (setting, n)
             differing = [p for p in expected if got[p] != expected[p]]
             assert not differing, f"{setting}, pass {n + 1}: {differing[:5]} differ"
+
+
+@pytest.mark.parametrize(
+    ("cores", "niceness", "configured", "expected"),
+    [(1, 0, "", 1), (2, 0, "", 1), (4, 0, "", 3), (2, 10, "", 2), (4, 10, "", 4), (2, 0, "3", 3)],
+)
+def test_a_one_shot_update_leaves_a_core_to_its_own_process_and_the_daemon_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    cores: int,
+    niceness: int,
+    configured: str,
+    expected: int,
+) -> None:
+    from aggregator.engine import pool
+    from aggregator.store import open_store
+    from aggregator.update.context import Stages
+
+    monkeypatch.setattr(pool.os, "sched_getaffinity", lambda _pid: set(range(cores)))
+    config = tmp_path / "aggregator.yaml"
+    ingest = f"ingest: {{workers: {configured}}}\n" if configured else ""
+    config.write_text(f"data_dir: var\nsources: []\ntopics: []\n{ingest}", encoding="utf-8")
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    stages = Stages.for_store(store, load_config(config), worker_niceness=niceness)
+    try:
+        assert stages.pool.workers == expected
+    finally:
+        stages.close()
+        store.close()

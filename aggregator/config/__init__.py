@@ -166,7 +166,8 @@ class _Fetch(_Model):
 
 
 class _Ingest(_Model):
-    #: parse/normalise processes; null = one per core, 0 = threads in the daemon's process
+    #: parse/normalise processes; null = one per core (update: one fewer, at least one),
+    #: 0 = threads in the daemon's process
     workers: int | None = Field(None, ge=0, le=64)
     #: parse well-formed RSS/Atom with the fast parser (feedparser stays the fallback)
     fast_parser: bool = True

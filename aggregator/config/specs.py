@@ -37,7 +37,8 @@ class SiteSpec:
 class IngestSpec:
     """How the ingest engine runs (``ingest:``); none of it changes a result."""
 
-    #: parse/normalise processes; None = one per core, 0 = threads in this process
+    #: parse/normalise processes; None = one per core (update: one fewer, at least one),
+    #: 0 = threads in this process
     workers: int | None = None
     fast_parser: bool = True
     skip_unchanged_body: bool = True

@@ -37,12 +37,13 @@ TASKS_PER_CHILD = 2000
 _PRELOAD = ["aggregator.engine.child", "aggregator.engine.work", "aggregator.engine.articles"]
 
 
-def default_workers() -> int:
-    """One worker process per core this process may run on."""
+def default_workers(*, spare: int = 0) -> int:
+    """One worker process per core this process may run on, less ``spare``; at least one."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, cores - spare)
 
 
 class CpuPool:
