@@ -18,7 +18,9 @@ from aggregator.config import Config, load_config
 from aggregator.model import Outcome, Poll, SourceState
 from aggregator.publish import render_status_page
 from aggregator.store import SourceWrite, SQLStore, open_store
-from aggregator.update import read_status
+from aggregator.store.push import Subscription
+from aggregator.update import Context, read_status
+from aggregator.update.service import status_page
 from aggregator.web import DocumentStore, create_app
 from tests.cdp import chromium_page
 from tests.publish_helpers import free_socket, run_server
@@ -194,6 +196,58 @@ def test_page_shows_each_source_state_and_redacts_secrets(served: Served) -> Non
     assert wire.xpath(".//dd")[3].text == "8.0"  # 10 new entries in 30 hours
     topic_cells = dom.xpath("//table//td/text()")
     assert topic_cells[:2] == ["all", "10"]
+
+
+def test_page_shows_websub_subscriptions_and_webhook_deliveries_redacted(tmp_path: Path) -> None:
+    """The operator sees push both ways on the page, as ``aggregator status`` prints it."""
+    config = _config(tmp_path)
+    store = open_store(config.store_url)
+    try:
+        store.sync_sources(config.sources, now=T0)
+        assert b'id="push"' not in status_page(Context(config, store), now=NOW)
+        store.push.save_subscription(
+            Subscription(
+                source="wire",
+                hub="https://hub.example.org/?token=HUBSECRET",
+                topic="https://wire.example.org/feed.xml",
+                callback="cb0123",
+                secret="s3cr3t-callback",
+                state="failed",
+                mode="subscribe",
+                requested_at=T0,
+                lease_until=NOW + timedelta(hours=5),
+                last_error="hub answered 500",
+            )
+        )
+        target = "https://hooks.example.net/in?key=HOOKSECRET"
+        store.push.queue("all", target, [("s1", "{}"), ("s2", "{}"), ("s3", "{}")], upto=3, now=T0)
+        first, second, _pending = store.push.deliveries()
+        store.push.record_attempt(
+            first.id, at=T0, status=204, error=None, delivered=True, next_attempt_at=None
+        )
+        store.push.record_attempt(
+            second.id,
+            at=T0,
+            status=500,
+            error=f"{target}: HTTP 500",
+            delivered=False,
+            next_attempt_at=None,
+        )
+        page = status_page(Context(config, store), now=NOW)
+    finally:
+        store.close()
+    text = page.decode()
+    assert "HUBSECRET" not in text and "HOOKSECRET" not in text and "s3cr3t" not in text
+    dom = lxml_html.fromstring(page)
+    (sub,) = dom.xpath("//table[@id='websub']//tr[@data-source]")
+    assert sub.get("data-state") == "failed"
+    cells = [td.text_content() for td in sub.xpath("td")]
+    assert cells[0] == "wire" and cells[1].startswith("https://hub.example.org/")
+    assert cells[3] == "in 5 h" and cells[4] == "hub answered 500"
+    (hook,) = dom.xpath("//table[@id='webhooks']//tr[@data-topic]")
+    cells = [td.text_content() for td in hook.xpath("td")]
+    assert cells[0] == "all" and cells[1].startswith("https://hooks.example.net/in?key=")
+    assert cells[2:5] == ["1", "1", "1"]  # delivered, pending, given up
 
 
 def _chromium() -> str:

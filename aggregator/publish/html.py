@@ -6,13 +6,15 @@ text and are escaped; no story HTML is inserted into these pages.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
+from aggregator.errors import redact_urls
 from aggregator.model import Story
 from aggregator.normalise import language_tag
 from aggregator.publish._base import (
@@ -246,12 +248,23 @@ class _SourceCard:
     disabled: str = ""
 
 
-def render_status_page(status: Status, *, title: str) -> bytes:
+def render_status_page(
+    status: Status,
+    *,
+    title: str,
+    webhooks: Sequence[Mapping[str, Any]] = (),
+    subscriptions: Sequence[Mapping[str, Any]] = (),
+) -> bytes:
     """The operator's ``/status`` page: HTML with inline SVG charts, no script.
 
     Args:
         status: the snapshot to show.
         title: the site's title, to name the page.
+        webhooks: each topic's webhook target and its deliveries (``topic``,
+            ``target``, ``delivered``, ``pending``, ``failed``, ``last_error``).
+        subscriptions: each source's WebSub subscription (``source``, ``hub``,
+            ``state``, ``lease_until``, ``error``). URLs and errors are shown
+            redacted, as every error on the page is.
 
     Returns:
         The UTF-8 HTML page.
@@ -285,5 +298,23 @@ def render_status_page(status: Status, *, title: str) -> bytes:
         polls=hour_bars(status.hours),
         entries=entry_bars(status.hours),
         publishes=publish_bars(status.publishes) if status.publishes else None,
+        webhooks=[
+            {
+                **w,
+                "target": redact_urls(w["target"]),
+                "last_error": redact_urls(w["last_error"] or ""),
+            }
+            for w in webhooks
+        ],
+        subscriptions=[
+            {
+                "source": s["source"],
+                "hub": redact_urls(s["hub"]),
+                "state": s["state"],
+                "lease": _since(s["lease_until"], now) if s["lease_until"] else "",
+                "error": redact_urls(s["error"] or ""),
+            }
+            for s in subscriptions
+        ],
     )
     return xml_safe(body).encode("utf-8")
