@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import signal
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from lxml import html as lxml_html
 
 from aggregator.publish import MANIFEST_NAME
 
@@ -24,6 +26,9 @@ from .daemonkit import DaemonProcess, free_port, get, wait_for, wait_progress
 from .feedfarm import FeedsServer
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+ADMIN_TOKEN = "publisher-status-0123456789"
 
 
 def write_config(
@@ -39,7 +44,7 @@ def write_config(
         f"""
 data_dir: var
 store: {store}
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, admin_token: {ADMIN_TOKEN}}}
 allow_networks: ['127.0.0.0/8']
 defaults: {{interval: 30m}}
 fetch: {{max_connections: 50, max_per_host: 50}}
@@ -291,6 +296,15 @@ def test_run_with_workers_serves_and_publishes_without_polling(tmp_path: Path) -
         health_body = json.loads(get(f"{base}healthz")[1])
         assert health_body["mode"] == "publisher"
         assert health_body["publish_jobs"] >= 1
+        # The operator's page, from the states and polls the workers wrote.
+        assert get(f"{base}status")[0] == 401
+        request = urllib.request.Request(
+            f"{base}status", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as page:
+            dom = lxml_html.fromstring(page.read())
+        states = dom.xpath("//li[@data-source]/@data-state")
+        assert len(states) == feeds and set(states) == {"ok"}
 
         for proc in [publisher, *procs]:
             proc.signal(signal.SIGTERM)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from aggregator.runtime.metrics import CONTENT_TYPE, Metrics
 from aggregator.runtime.republish import PublishPace, Republisher, topic_map
 from aggregator.runtime.settings import DaemonSettings, with_data_dir
 from aggregator.update import Context, open_context
+from aggregator.update.service import status_page
 from aggregator.web import DocumentStore, create_app
 
 from .queue import ALL_TOPICS, PUBLISH_QUEUE, JobQueue
@@ -57,6 +59,10 @@ class Publisher:
         else:
             self.republisher.mark_dirty(topics)
 
+    def status_page(self) -> bytes:
+        """``/status``, read from the store the workers write (blocking: it reads the store)."""
+        return status_page(self.ctx, now=datetime.now(UTC), publishes=list(self.republisher.recent))
+
     def health(self) -> dict[str, Any]:
         failing = len(self.republisher.failing_topics)
         return {
@@ -77,6 +83,8 @@ class Publisher:
                 self.documents,
                 health=self.health,
                 metrics=lambda: (self.metrics.render(), CONTENT_TYPE),
+                status=self.status_page,
+                admin_token=config.server.admin_token,
             )
             server = WebServer(app, config)
             self.queue.register_publish_task(self.on_publish)
