@@ -11,19 +11,31 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import signal
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
 
-from .daemonkit import LoopbackServed, QuietHandler, free_port, get, running, wait_for
+from .conftest import pg_database
+from .daemonkit import (
+    DaemonProcess,
+    LoopbackServed,
+    QuietHandler,
+    free_port,
+    get,
+    running,
+    wait_for,
+)
+from .test_workers import workers
 
 
 class Hub(LoopbackServed):
@@ -146,10 +158,10 @@ def servers() -> Iterator[tuple[Hub, Hooks]]:
 HOOK_SECRET = "webhook-secret-0123456789abcdef"
 
 
-def _config(tmp_path: Path, port: int, hub: Hub, hooks: Hooks) -> Path:
+def _config(tmp_path: Path, port: int, hub: Hub, hooks: Hooks, *, extra: str = "") -> Path:
     config = tmp_path / "aggregator.yaml"
     config.write_text(
-        f"""
+        f"""{extra}
 data_dir: var
 server: {{host: 127.0.0.1, port: {port}, base_url: "http://127.0.0.1:{port}/"}}
 allow_networks: ['127.0.0.0/8']
@@ -256,3 +268,49 @@ def test_websub_in_and_webhooks_out_through_the_daemon(
             assert headers["content-type"] == "application/json"
             assert json.loads(raw)["topic"] == "wire"
         assert "Forged story one" not in hooks.titles()
+
+
+@pytest.mark.postgres
+def test_websub_in_and_webhooks_out_through_a_fleet(
+    tmp_path: Path, servers: tuple[Hub, Hooks]
+) -> None:
+    """With workers.enabled, the publisher subscribes, ingests what hubs post, sends webhooks."""
+    hub, hooks = servers
+    port = free_port()
+    with ExitStack() as stack:
+        url = stack.enter_context(pg_database())
+        fleet = f"store: {url}\nworkers: {{enabled: true, dispatch_every: 1s, stalled_after: 3s}}"
+        config = _config(tmp_path, port, hub, hooks, extra=fleet)
+        publisher = DaemonProcess(config, log=tmp_path / "publisher.log")
+        stack.callback(publisher.kill)
+        [worker] = stack.enter_context(workers(config, 1))
+        with publisher.diagnosed(), worker.diagnosed():
+            # A worker's poll finds the hub; the publisher subscribes and answers the hub.
+            sub = wait_for(hub.subscriber, 90, "a verified subscription")
+            assert sub["hub.callback"].startswith(f"http://127.0.0.1:{port}/websub/")
+            wait_for(lambda: "Opening story" in _topic_feed(port), 60, "the first poll published")
+            wait_for(lambda: "subscribed to" in publisher.log(), 30, "the verification logged")
+            polls_before = hub.feed_gets
+            hub.publish("g1", "Pushed story from the hub")
+            body = hub.feed().encode()
+            headers = {
+                "content-type": "application/rss+xml",
+                "x-hub-signature": signed(sub["hub.secret"], body),
+            }
+            assert post(sub["hub.callback"], body, headers) == 202
+            wait_for(lambda: "Pushed story" in _topic_feed(port), 60, "the pushed story published")
+            assert hub.feed_gets == polls_before  # no poll of the source in between
+            wait_for(
+                lambda: "Pushed story from the hub" in hooks.titles(), 60, "the webhook delivery"
+            )
+        with hooks.lock:
+            received = list(hooks.received)
+        for headers, raw in received:
+            expected = hmac.new(HOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+            assert headers["x-aggregator-signature"] == f"sha256={expected}"
+        titles = hooks.titles()
+        assert len(titles) == len(set(titles))  # each story once
+        for proc in (publisher, worker):
+            proc.signal(signal.SIGTERM)
+        for proc in (publisher, worker):
+            assert proc.wait(60) == 0, proc.log()[-2000:]

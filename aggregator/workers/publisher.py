@@ -1,4 +1,4 @@
-"""``aggregator run`` with ``workers.enabled``: serve and publish, never poll.
+"""``aggregator run`` with ``workers.enabled``: serve, publish and push, never poll.
 
 The workers queue a publish job per topic their updates changed; this process
 is the one worker of the ``publish`` queue. Each job marks its topics dirty in
@@ -10,6 +10,7 @@ tree. One publisher per store: a PostgreSQL advisory lock refuses a second.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +18,13 @@ from typing import Any
 
 from aggregator.config import Config
 from aggregator.errors import StoreError
+from aggregator.model import SourceResult
+from aggregator.push import PushService
 from aggregator.runtime.lifecycle import STOP_SIGNALS, WebServer, cancel, on_signals, remove_signals
 from aggregator.runtime.metrics import CONTENT_TYPE, Metrics
 from aggregator.runtime.republish import PublishPace, Republisher, topic_map
 from aggregator.runtime.settings import DaemonSettings, with_data_dir
-from aggregator.update import Context, open_context
+from aggregator.update import Context, make_fetcher, needs_fetcher, open_context
 from aggregator.update.service import status_page
 from aggregator.web import DocumentStore, create_app
 
@@ -38,6 +41,9 @@ class Publisher:
     def __init__(self, ctx: Context, queue: JobQueue, settings: DaemonSettings) -> None:
         self.ctx = ctx
         self.queue = queue
+        #: WebSub in (the hubs post to this process) and webhooks out
+        self.push = PushService(lambda: self.ctx, self._on_pushed, self._request_poll)
+        self._polls: set[asyncio.Task[int]] = set()
         self.metrics = Metrics()
         self.documents = DocumentStore(
             topics=topic_map(ctx.config), cache_size=ctx.config.server.cache_size
@@ -51,9 +57,23 @@ class Publisher:
         #: publish jobs taken, for /healthz
         self.jobs = 0
 
+    def _on_pushed(self, result: SourceResult) -> None:
+        """A hub's distribution was ingested here: publish what it changed."""
+        if result.dirty_topics:
+            self.republisher.mark_dirty(result.dirty_topics)
+
+    def _request_poll(self, source: str) -> None:
+        """A source to poll now (its subscription ended): a fetch job for the workers."""
+        task = asyncio.get_running_loop().create_task(
+            self.queue.defer_fetches([source], requested=True)
+        )
+        self._polls.add(task)
+        task.add_done_callback(self._polls.discard)
+
     async def on_publish(self, topics: list[str]) -> None:
         """A publish job: its topics are rendered with the next publish."""
         self.jobs += 1
+        self.push.poke()  # new stories for the webhooks
         if ALL_TOPICS in topics:
             self.republisher.mark_dirty(t.name for t in self.ctx.config.topics)
         else:
@@ -85,6 +105,7 @@ class Publisher:
                 metrics=lambda: (self.metrics.render(), CONTENT_TYPE),
                 status=self.status_page,
                 admin_token=config.server.admin_token,
+                callbacks=self.push.subscriber,
             )
             server = WebServer(app, config)
             self.queue.register_publish_task(self.on_publish)
@@ -98,6 +119,7 @@ class Publisher:
                 name="publish-jobs",
             )
             publisher = asyncio.create_task(self.republisher.run(), name="publisher")
+            push = asyncio.create_task(self.push.run(), name="push")
             log.info(
                 "publishing only (workers poll): %d topics, serving %s",
                 len(config.topics),
@@ -105,6 +127,8 @@ class Publisher:
             )
             await stopping.wait()
             await cancel([jobs])  # procrastinate finishes the job in flight first
+            await cancel([push, *self._polls])
+            await self.push.close()
             await cancel([publisher])
             await self.republisher.publish()
             await server.stop()
@@ -132,9 +156,14 @@ def run_publisher(
                     "another publisher (aggregator run with workers.enabled) runs on this store"
                 )
             ctx = await asyncio.to_thread(open_context, config, migrate_apart=True)
+            # Subscribing, renewing and delivering webhooks go out from here.
+            fetcher = make_fetcher(config) if needs_fetcher(config) else None
+            ctx = dataclasses.replace(ctx, fetcher=fetcher)
             try:
                 await Publisher(ctx, queue, settings or DaemonSettings()).run()
             finally:
+                if fetcher is not None:
+                    await fetcher.aclose()
                 await asyncio.to_thread(ctx.close)
         finally:
             await queue.close()
