@@ -298,23 +298,25 @@ def render_status_page(
         polls=hour_bars(status.hours),
         entries=entry_bars(status.hours),
         publishes=publish_bars(status.publishes) if status.publishes else None,
-        webhooks=[
-            {
-                **w,
-                "target": redact_urls(w["target"]),
-                "last_error": redact_urls(w["last_error"] or ""),
-            }
-            for w in webhooks
-        ],
-        subscriptions=[
-            {
-                "source": s["source"],
-                "hub": redact_urls(s["hub"]),
-                "state": s["state"],
-                "lease": _since(s["lease_until"], now) if s["lease_until"] else "",
-                "error": redact_urls(s["error"] or ""),
-            }
-            for s in subscriptions
-        ],
+        webhooks=[_webhook_row(w) for w in webhooks],
+        subscriptions=[_subscription_row(s, now) for s in subscriptions],
     )
     return xml_safe(body).encode("utf-8")
+
+
+def _webhook_row(hook: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        **hook,
+        "target": redact_urls(hook["target"]),
+        "last_error": redact_urls(hook["last_error"] or ""),
+    }
+
+
+def _subscription_row(sub: Mapping[str, Any], now: datetime) -> dict[str, str]:
+    return {
+        "source": sub["source"],
+        "hub": redact_urls(sub["hub"]),
+        "state": sub["state"],
+        "lease": _since(sub["lease_until"], now) if sub["lease_until"] else "",
+        "error": redact_urls(sub["error"] or ""),
+    }

@@ -20,12 +20,20 @@ from aggregator.config import Config
 from aggregator.errors import StoreError
 from aggregator.model import SourceResult
 from aggregator.push import PushService
-from aggregator.runtime.lifecycle import STOP_SIGNALS, WebServer, cancel, on_signals, remove_signals
+from aggregator.runtime import (
+    STOP_SIGNALS,
+    DaemonSettings,
+    PublishPace,
+    Republisher,
+    WebServer,
+    cancel,
+    on_signals,
+    remove_signals,
+    topic_map,
+    with_data_dir,
+)
 from aggregator.runtime.metrics import CONTENT_TYPE, Metrics
-from aggregator.runtime.republish import PublishPace, Republisher, topic_map
-from aggregator.runtime.settings import DaemonSettings, with_data_dir
-from aggregator.update import Context, make_fetcher, needs_fetcher, open_context
-from aggregator.update.service import status_page
+from aggregator.update import Context, make_fetcher, needs_fetcher, open_context, status_page
 from aggregator.web import DocumentStore, create_app
 
 from .queue import ALL_TOPICS, PUBLISH_QUEUE, JobQueue
