@@ -305,6 +305,25 @@ def test_run_with_workers_serves_and_publishes_without_polling(tmp_path: Path) -
             dom = lxml_html.fromstring(page.read())
         states = dom.xpath("//li[@data-source]/@data-state")
         assert len(states) == feeds and set(states) == {"ok"}
+        # SIGHUP: a topic added to the file is published from what the store holds.
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            text + "  - {name: again, query: report, max_items: 200}\n", encoding="utf-8"
+        )
+        publisher.signal(signal.SIGHUP)
+
+        def again_items() -> int:
+            status, body = get(f"{base}topics/again.json")
+            return len(json.loads(body)["items"]) if status == 200 else 0
+
+        with publisher.diagnosed():
+            wait_progress(again_items, 3 * feeds, 60, "the reloaded topic served")
+            # A file that does not load is refused; the publisher goes on.
+            config.write_text("sources: [", encoding="utf-8")
+            publisher.signal(signal.SIGHUP)
+            wait_for(lambda: "reload refused" in publisher.log(), 60, "the refusal logged")
+        assert publisher.proc.poll() is None
+        assert get(f"{base}topics/again.json")[0] == 200
 
         for proc in [publisher, *procs]:
             proc.signal(signal.SIGTERM)

@@ -7,14 +7,16 @@ store's sources and topics are synced and the topic predicates rebuilt.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from aggregator.config import Config
+from aggregator.config import Config, load_config
 from aggregator.engine import CpuPool, Writer, default_workers, release_memory
 from aggregator.engine.match import build_matchers
+from aggregator.errors import AggregatorError
 from aggregator.model import Item
 from aggregator.store import IngestReport, Store, database, open_store
 from aggregator.update.resync import rule_judge, rule_signatures, topic_signatures
@@ -27,12 +29,15 @@ __all__ = [
     "Context",
     "Stages",
     "apply_config",
+    "load_again",
     "make_fetcher",
     "open_context",
     "stages_of",
     "topic_signatures",
     "utcnow",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Entries committed in one transaction at most. Everything a batch decides
 #: on (its items, their lookups, the story index rows) is held at once, so
@@ -161,6 +166,24 @@ def open_context(
     ctx = Context(config=config, store=store, clock=clock, stages=stages)
     ctx, _dirty = apply_config(ctx, config, now=clock())
     return ctx
+
+
+def load_again(current: Config) -> Config | None:
+    """The config file of ``current`` read again, for a process bound to its store (SIGHUP).
+
+    The store and the data folder are bound at start: a change to either is
+    logged and the running ones kept. None, logged, when the file does not
+    load: the caller keeps ``current``.
+    """
+    try:
+        new = load_config(current.path)
+    except AggregatorError as exc:
+        log.error("reload refused, the running config is kept: %s", exc)
+        return None
+    if (new.store_url, new.data_dir) != (current.store_url, current.data_dir):
+        log.warning("store and data_dir changes need a restart; keeping %s", current.data_dir)
+        new = replace(new, store_url=current.store_url, data_dir=current.data_dir)
+    return new
 
 
 def apply_config(ctx: Context, config: Config, *, now: datetime) -> tuple[Context, frozenset[str]]:

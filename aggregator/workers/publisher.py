@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import signal
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,15 @@ from aggregator.runtime import (
     with_data_dir,
 )
 from aggregator.runtime.metrics import CONTENT_TYPE, Metrics
-from aggregator.update import Context, make_fetcher, needs_fetcher, open_context, status_page
+from aggregator.update import (
+    Context,
+    apply_config,
+    load_again,
+    make_fetcher,
+    needs_fetcher,
+    open_context,
+    status_page,
+)
 from aggregator.web import DocumentStore, create_app
 
 from .queue import ALL_TOPICS, PUBLISH_QUEUE, JobQueue
@@ -87,6 +96,25 @@ class Publisher:
         else:
             self.republisher.mark_dirty(topics)
 
+    async def reload(self) -> None:
+        """Read the config file again and publish on it (SIGHUP), as the daemon does.
+
+        Topics and sources are synced into the store (the workers, told
+        by their own SIGHUP, do the same: it is idempotent) and every topic is
+        checked at the next publish. The server's address and token, the store
+        and the data folder are bound at start. A config that does not load is
+        reported and the running one kept.
+        """
+        old = self.ctx.config
+        new = await asyncio.to_thread(load_again, old)
+        if new is None:
+            return
+        if new.server != old.server:
+            log.warning("server changes need a restart; serving %s", old.server.base_url)
+        self.ctx, dirty = await asyncio.to_thread(apply_config, self.ctx, new, now=self.ctx.clock())
+        self.republisher.mark_dirty(dirty | {t.name for t in new.topics})
+        log.info("reloaded %s: %d sources, %d topics", new.path, len(new.sources), len(new.topics))
+
     def status_page(self) -> bytes:
         """``/status``, read from the store the workers write (blocking: it reads the store)."""
         return status_page(self.ctx, now=datetime.now(UTC), publishes=list(self.republisher.recent))
@@ -105,6 +133,14 @@ class Publisher:
         config = self.ctx.config
         stopping = asyncio.Event()
         on_signals(STOP_SIGNALS, stopping.set)
+        reloads: set[asyncio.Task[None]] = set()
+
+        def on_hangup() -> None:
+            task = asyncio.create_task(self.reload(), name="reload")
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        on_signals([signal.SIGHUP], on_hangup)
         try:
             await self.republisher.publish(full=True)
             app = create_app(
@@ -135,14 +171,14 @@ class Publisher:
             )
             await stopping.wait()
             await cancel([jobs])  # procrastinate finishes the job in flight first
-            await cancel([push, *self._polls])
+            await cancel([push, *self._polls, *reloads])
             await self.push.close()
             await cancel([publisher])
             await self.republisher.publish()
             await server.stop()
             log.info("stopped")
         finally:
-            remove_signals(STOP_SIGNALS)
+            remove_signals([*STOP_SIGNALS, signal.SIGHUP])
 
 
 def run_publisher(

@@ -18,9 +18,8 @@ import logging
 import signal
 from datetime import timedelta
 
-from aggregator.config import Config, load_config
+from aggregator.config import Config
 from aggregator.engine.collector import ingest_gc
-from aggregator.errors import AggregatorError
 from aggregator.model import SourceSpec
 from aggregator.runtime.health import Health
 from aggregator.runtime.metrics import Metrics
@@ -28,6 +27,7 @@ from aggregator.runtime.watch import SeedWatch
 from aggregator.update import (
     Context,
     apply_config,
+    load_again,
     make_fetcher,
     open_context,
     prune_old,
@@ -202,14 +202,9 @@ class Worker:
         reported and the running one kept.
         """
         old = self.ctx.config
-        try:
-            new = await asyncio.to_thread(load_config, old.path)
-        except AggregatorError as exc:
-            log.error("reload refused, the running config is kept: %s", exc)
+        new = await asyncio.to_thread(load_again, old)
+        if new is None:
             return
-        if (new.store_url, new.data_dir) != (old.store_url, old.data_dir):
-            log.warning("store and data_dir changes need a restart; keeping %s", old.data_dir)
-            new = dataclasses.replace(new, store_url=old.store_url, data_dir=old.data_dir)
         fetching = ("allow_networks", "user_agent", "max_connections", "max_per_host")
         if any(getattr(new, key) != getattr(old, key) for key in fetching):
             log.warning("fetch settings changes need a worker restart")
