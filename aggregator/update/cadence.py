@@ -25,6 +25,7 @@ __all__ = [
     "cadences",
     "fixed_cadence",
     "reads_store",
+    "subscription_rows",
     "webhook_rows",
     "websub_active",
 ]
@@ -143,4 +144,18 @@ def webhook_rows(store: Store) -> list[dict[str, Any]]:
             "last_error": s.last_error,
         }
         for s in store.push.delivery_summaries()
+    ]
+
+
+def subscription_rows(store: Store) -> list[dict[str, Any]]:
+    """Each source's WebSub subscription: its hub, state, lease end and last error."""
+    return [
+        {
+            "source": s.source,
+            "hub": s.hub,
+            "state": s.state,
+            "lease_until": s.lease_until,
+            "error": s.last_error,
+        }
+        for s in store.push.subscriptions()
     ]

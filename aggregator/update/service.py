@@ -12,7 +12,7 @@ from aggregator.config import Config
 from aggregator.status.snapshot import Status
 from aggregator.status.snapshot import build as build_status
 from aggregator.store import Store
-from aggregator.update.cadence import webhook_rows
+from aggregator.update.cadence import subscription_rows, webhook_rows
 from aggregator.update.context import Context
 from aggregator.update.retention import RetentionReport, prune
 
@@ -121,21 +121,11 @@ def status_page(
     from aggregator.publish import render_status_page
 
     status = read_status(ctx.config, ctx.store, now=now, publishes=publishes)
-    subscriptions = [
-        {
-            "source": s.source,
-            "hub": s.hub,
-            "state": s.state,
-            "lease_until": s.lease_until,
-            "error": s.last_error,
-        }
-        for s in ctx.store.push.subscriptions()
-    ]
     return render_status_page(
         status,
         title=ctx.config.site.title,
         webhooks=webhook_rows(ctx.store),
-        subscriptions=subscriptions,
+        subscriptions=subscription_rows(ctx.store),
     )
 
 

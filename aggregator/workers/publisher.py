@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import signal
-from datetime import UTC, datetime
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +60,8 @@ class Publisher:
         self.queue = queue
         #: WebSub in (the hubs post to this process) and webhooks out
         self.push = PushService(lambda: self.ctx, self._on_pushed, self._request_poll)
-        self._polls: set[asyncio.Task[int]] = set()
+        #: fetch requests and reloads running in tasks of their own
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.metrics = Metrics()
         self.documents = DocumentStore(
             topics=topic_map(ctx.config), cache_size=ctx.config.server.cache_size
@@ -81,11 +82,12 @@ class Publisher:
 
     def _request_poll(self, source: str) -> None:
         """A source to poll now (its subscription ended): a fetch job for the workers."""
-        task = asyncio.get_running_loop().create_task(
-            self.queue.defer_fetches([source], requested=True)
-        )
-        self._polls.add(task)
-        task.add_done_callback(self._polls.discard)
+        self._spawn(self.queue.defer_fetches([source], requested=True), f"request:{source}")
+
+    def _spawn(self, work: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def on_publish(self, topics: list[str]) -> None:
         """A publish job: its topics are rendered with the next publish."""
@@ -117,7 +119,7 @@ class Publisher:
 
     def status_page(self) -> bytes:
         """``/status``, read from the store the workers write (blocking: it reads the store)."""
-        return status_page(self.ctx, now=datetime.now(UTC), publishes=list(self.republisher.recent))
+        return status_page(self.ctx, now=self.ctx.clock(), publishes=list(self.republisher.recent))
 
     def health(self) -> dict[str, Any]:
         failing = len(self.republisher.failing_topics)
@@ -133,14 +135,7 @@ class Publisher:
         config = self.ctx.config
         stopping = asyncio.Event()
         on_signals(STOP_SIGNALS, stopping.set)
-        reloads: set[asyncio.Task[None]] = set()
-
-        def on_hangup() -> None:
-            task = asyncio.create_task(self.reload(), name="reload")
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        on_signals([signal.SIGHUP], on_hangup)
+        on_signals([signal.SIGHUP], lambda: self._spawn(self.reload(), "reload"))
         try:
             await self.republisher.publish(full=True)
             app = create_app(
@@ -171,7 +166,7 @@ class Publisher:
             )
             await stopping.wait()
             await cancel([jobs])  # procrastinate finishes the job in flight first
-            await cancel([push, *self._polls, *reloads])
+            await cancel([push, *self._tasks])
             await self.push.close()
             await cancel([publisher])
             await self.republisher.publish()
