@@ -6,7 +6,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -233,6 +233,27 @@ def main(
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def relative(value: datetime | None, now: datetime | None = None) -> str | None:
+    """A table's time of a poll: ``5m ago``, ``in 29m``, ``3d4h ago`` (``--json`` keeps ISO)."""
+    if value is None:
+        return None
+    from aggregator.config.units import short_duration
+
+    delta = value - (now or datetime.now(UTC))
+    size = abs(delta)
+    if size < timedelta(seconds=1):
+        return "now"
+    if size >= timedelta(minutes=1):  # seconds are noise beside minutes
+        size = timedelta(minutes=size // timedelta(minutes=1))
+    text = short_duration(size)
+    return f"in {text}" if delta > timedelta(0) else f"{text} ago"
+
+
+def minute(value: datetime | None) -> str | None:
+    """A table's date of a story: ``2026-12-07 08:46`` (UTC, to the minute)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value else None
 
 
 def story_id_of(store: Store, text: str) -> str:

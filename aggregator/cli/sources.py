@@ -17,8 +17,10 @@ from aggregator.cli.app import (
     main,
     out_console,
     pass_state,
+    relative,
 )
 from aggregator.cli.rules import print_rest, print_rest_and_rules, rules_row, source_rest
+from aggregator.config.units import format_duration
 from aggregator.errors import (
     printable,
     redact_urls,
@@ -123,17 +125,14 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="sources")
-    for col in (
-        "name",
-        "kind",
-        "location",
-        "items",
-        "last result",
-        "failures",
-        "next due",
-        "last error",
-    ):
-        table.add_column(col, overflow="fold")
+    # Short columns never wrap (a time reads "in 29m"); the location and the error fold.
+    table.add_column("name", overflow="fold")
+    table.add_column("kind", no_wrap=True)
+    table.add_column("location", overflow="fold", ratio=2)
+    table.add_column("items", no_wrap=True, justify="right")
+    table.add_column("last result", no_wrap=True)
+    table.add_column("fails", no_wrap=True, justify="right")
+    table.add_column("next due", no_wrap=True)
     for r in rows:
         table.add_row(
             r["name"],
@@ -143,9 +142,9 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
             r["last_outcome"] or "never",
             str(r["consecutive_failures"]),
             _next_due(r),
-            r["last_error"] or "",
         )
     out_console.print(table)
+    _print_errors((r["name"], r["last_error"]) for r in rows)
     print_rest_and_rules(rows)
     _print_problems((r["name"], r["problems"]) for r in rows)
     _print_cadences(rows)
@@ -159,10 +158,19 @@ def _print_sources(rows: list[dict[str, Any]]) -> None:
             out_console.print(f"hint: {r['name']}: {r['hint']}", markup=False, highlight=False)
 
 
+def _print_errors(errors: Iterable[tuple[str, str | None]]) -> None:
+    """Each source's last error, one line each below the table (a column would fold it)."""
+    for name, error in errors:
+        if error:
+            text = error.removeprefix(f"{name}: ")
+            out_console.print(printable(f"error: {name}: {text}"), markup=False, highlight=False)
+
+
 def _print_cadences(rows: Iterable[dict[str, Any]]) -> None:
     """Each source's interval now and why (fixed, its rhythm, WebSub), one line each."""
     for r in rows:
-        line = f"interval: {r['name']}: {timedelta(seconds=r['interval'])} ({r['why']})"
+        every = format_duration(timedelta(seconds=r["interval"]))
+        line = f"interval: {r['name']}: {every} ({r['why']})"
         sub = r["websub"]
         if sub is not None and sub["state"] != "active":
             line += f"; WebSub {sub['state']}" + (f": {sub['error']}" if sub["error"] else "")
@@ -184,7 +192,20 @@ def _print_webhooks(rows: Iterable[dict[str, Any]]) -> None:
 def _next_due(row: dict[str, Any]) -> str:
     if row["gone"]:
         return "never (gone)"
-    return "never (disabled)" if row["disabled"] else row["next_due_at"] or "now"
+    if row["disabled"]:
+        return "never (disabled)"
+    due = row["next_due_at"]
+    return due_in(datetime.fromisoformat(due) if due else None)
+
+
+def due_in(due: datetime | None, now: datetime | None = None) -> str:
+    """When a source is polled next: ``in 29m``, ``now``, or ``overdue 3h`` (nothing polled it)."""
+    now = now or datetime.now(UTC)
+    if due is None or (now - due < timedelta(minutes=1) and due <= now + timedelta(seconds=1)):
+        return "now"
+    if due < now:
+        return "overdue " + (relative(due, now) or "").removesuffix(" ago")
+    return relative(due, now) or "now"
 
 
 def _print_moves(moves: Iterable[tuple[str, str]]) -> None:
@@ -257,9 +278,12 @@ def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[s
     from aggregator.status.snapshot import sparkline
 
     table = Table(title="sources")
-    for col in ("name", "state", "last success", "next due", "fails", "per day", "recent polls"):
-        table.add_column(col, overflow="fold")
-    table.add_column("last error", overflow="fold", ratio=1)
+    table.add_column("name", overflow="fold")
+    for col in ("state", "last success", "next due"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("fails", no_wrap=True, justify="right")
+    table.add_column("per day", no_wrap=True, justify="right")
+    table.add_column("recent polls", overflow="fold")
     for s in status.sources:
         spark = Text()
         for char, kind in sparkline(s.history):
@@ -267,14 +291,14 @@ def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[s
         table.add_row(
             s.name,
             Text(s.health.value, style=_HEALTH_STYLE.get(s.health.value, "")),
-            iso(s.last_success) or "never",
-            _status_next_due(s.health.value, iso(s.next_due)),
+            relative(s.last_success) or "never",
+            _status_next_due(s.health.value, s.next_due),
             str(s.failures),
             f"{s.entries_per_day:.1f}",
             spark,
-            printable(s.error or ""),
         )
     out_console.print(table)
+    _print_errors((s.name, s.error) for s in status.sources)
     print_rest((s.name, s.disabled, iso(s.disabled_at)) for s in status.sources)
     _print_problems((s.name, s.problems) for s in status.sources)
     _print_cadences({"name": s.name, **cadence[s.name]} for s in status.sources)
@@ -287,10 +311,11 @@ def _print_status(status: Status, cadence: dict[str, Any], webhooks: list[dict[s
     out_console.print(topics)
     _print_webhooks(webhooks)
     summary = ", ".join(f"{n} {health}" for health, n in sorted(status.counts().items()))
-    out_console.print(f"{len(status.sources)} sources: {summary}")
+    count = len(status.sources)
+    out_console.print(f"{count} source{'' if count == 1 else 's'}: {summary}")
 
 
-def _status_next_due(health: str, due: str | None) -> str:
+def _status_next_due(health: str, due: datetime | None) -> str:
     if health in ("gone", "disabled"):
         return f"never ({health})"
-    return due or "now"
+    return due_in(due)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+from datetime import datetime
 from typing import Any
 
 import click
@@ -12,6 +14,7 @@ from aggregator.cli.app import (
     fail,
     iso,
     main,
+    minute,
     out_console,
     pass_state,
     story_id_of,
@@ -113,19 +116,34 @@ def _list_stories(
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     table = Table(title="stories")
-    # The whole id, without its urn:uuid: prefix: what every command accepts back.
-    table.add_column("id", no_wrap=True, min_width=36)
-    for col in ("title", "entries", "sources", "updated"):
-        table.add_column(col)
-    for s in data:
+    # The shortest start of each id that tells the listed stories apart (8 characters at
+    # least, as git abbreviates): every command accepts it back; --json has the whole id.
+    ids = [s["id"].removeprefix("urn:uuid:") for s in data]
+    width = short_id_width(ids)
+    table.add_column("id", no_wrap=True)
+    table.add_column("title", ratio=2)
+    table.add_column("entries", no_wrap=True, justify="right")
+    table.add_column("sources", ratio=1)
+    table.add_column("updated", no_wrap=True)
+    for story_id, s in zip(ids, data, strict=True):
         table.add_row(
-            s["id"].removeprefix("urn:uuid:"),
+            story_id[:width],
             s["title"] or "",
             str(len(s["entries"])),
             ", ".join(dict.fromkeys(e["source"] for e in s["entries"])),
-            s["updated"] or "",
+            minute(datetime.fromisoformat(s["updated"])) if s["updated"] else "",
         )
     out_console.print(table)
+
+
+def short_id_width(ids: list[str], least: int = 8) -> int:
+    """The shortest prefix length, ``least`` or more, at which no two ``ids`` share a start."""
+    ordered = sorted(ids)
+    width = least
+    for a, b in itertools.pairwise(ordered):
+        common = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+        width = max(width, (min(len(a), len(b)) if common is None else common) + 1)
+    return min(width, max((len(i) for i in ids), default=least))
 
 
 def _published_guid(entry: dict[str, Any]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-__all__ = ["parse_duration", "parse_size"]
+__all__ = ["format_duration", "parse_duration", "parse_size", "short_duration"]
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)", re.IGNORECASE)
 _DURATION_UNITS = {
@@ -54,6 +54,32 @@ def parse_duration(value: object) -> timedelta:
     if seconds <= 0:
         raise ValueError(f"duration must be positive: {value!r}")
     return timedelta(seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """A duration as the configuration writes it: ``30m``, ``1h30m``, ``2d``, ``250ms``.
+
+    Whole seconds read back the same through :func:`parse_duration`; a duration under
+    a second is written in milliseconds, and zero as ``0s``.
+    """
+    seconds = value.total_seconds()
+    if seconds < 0:
+        return "-" + format_duration(-value)
+    if 0 < seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    rest = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        amount, rest = divmod(rest, size)
+        if amount:
+            parts.append(f"{amount}{unit}")
+    return "".join(parts) or "0s"
+
+
+def short_duration(value: timedelta) -> str:
+    """:func:`format_duration` cut to its two largest units: ``3d4h``, ``29m52s``, ``2h``."""
+    text = format_duration(value)
+    return "".join(re.findall(r"-?\d+(?:ms|[dhms])", text)[:2])
 
 
 def parse_size(value: object) -> int:

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aggregator.config import Config
+from aggregator.config.units import format_duration
 from aggregator.model import Item, SourceSpec
 from aggregator.sources.rhythm import WINDOW, auto_interval, auto_jitter
 from aggregator.store import Store
@@ -61,7 +62,8 @@ def reads_store(spec: SourceSpec, config: Config) -> bool:
 def fixed_cadence(spec: SourceSpec, config: Config) -> Cadence:
     """The cadence of a source polled every ``interval``."""
     floor = min(config.min_interval, spec.interval)
-    return Cadence(spec.interval, floor, config.max_interval, 0.1, f"fixed: every {spec.interval}")
+    why = f"fixed: every {format_duration(spec.interval)}"
+    return Cadence(spec.interval, floor, config.max_interval, 0.1, why)
 
 
 def cadence_of(
@@ -85,7 +87,7 @@ def cadence_of(
         hub = websub_active(store, spec.name, now)
         if hub is not None:
             every = config.websub.fallback_interval
-            why = f"WebSub: {hub} pushes; polled every {every} as a fallback"
+            why = f"WebSub: {hub} pushes; polled every {format_duration(every)} as a fallback"
             return Cadence(every, fixed.min_interval, fixed.max_interval, 0.1, why)
     if not spec.adaptive:
         return fixed
