@@ -30,13 +30,12 @@ __all__ = [
     "fullest_entry",
     "identities_of",
     "join_rule",
-    "provenance",
+    "provenance_and_via",
     "recanonicalise",
     "refresh_story",
     "remove",
     "story_row",
     "update_entry",
-    "via",
 ]
 
 _TOMB_KEY = (tombstones.c.source == sa.bindparam("k_source")) & (
@@ -331,37 +330,34 @@ def remove(
     return report
 
 
-def provenance(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Origin, ...]]:
-    """Every distinct origin that carried each story, in the order they were first seen."""
-    out: dict[str, list[Origin]] = {}
+#: each story's entries, first seen first: what its provenance and its via links are read from
+_CARRIERS = (
+    sa.select(entries.c.story_id, entries.c.source, entries.c.link, entries.c.origin)
+    .where(entries.c.story_id.in_(sa.bindparam("k_ids", expanding=True)))
+    .order_by(entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity)
+)
+
+
+def provenance_and_via(
+    conn: Connection, story_ids: Sequence[str]
+) -> tuple[dict[str, tuple[Origin, ...]], dict[str, tuple[Via, ...]]]:
+    """Each story's provenance and via links, from one read of its entries.
+
+    Provenance: every distinct origin that carried the story, in the order
+    first seen. Via: every entry merged into it (source, feed title, canonical
+    link), first seen first.
+    """
+    origins: dict[str, list[Origin]] = {}
+    merged: dict[str, list[Via]] = {}
     for chunk in chunks(story_ids):
-        rows = conn.execute(
-            sa.select(entries.c.story_id, entries.c.source, entries.c.origin)
-            .where(entries.c.story_id.in_(chunk))
-            .order_by(
-                entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
-            )
-        )
-        for row in rows:
+        for row in conn.execute(_CARRIERS, {"k_ids": list(chunk)}):
             origin = Origin(**row.origin) if row.origin else Origin(source=row.source)
-            seen = out.setdefault(row.story_id, [])
+            seen = origins.setdefault(row.story_id, [])
             if origin not in seen:
                 seen.append(origin)
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def via(conn: Connection, story_ids: Sequence[str]) -> dict[str, tuple[Via, ...]]:
-    """Every entry merged into each story (source, feed title, canonical link), first seen first."""
-    out: dict[str, list[Via]] = {}
-    for chunk in chunks(story_ids):
-        rows = conn.execute(
-            sa.select(entries.c.story_id, entries.c.source, entries.c.link, entries.c.origin)
-            .where(entries.c.story_id.in_(chunk))
-            .order_by(
-                entries.c.story_id, entries.c.first_seen, entries.c.source, entries.c.identity
-            )
-        )
-        for row in rows:
             title = (row.origin or {}).get("title")
-            out.setdefault(row.story_id, []).append(Via(row.source, title, row.link))
-    return {k: tuple(v) for k, v in out.items()}
+            merged.setdefault(row.story_id, []).append(Via(row.source, title, row.link))
+    return (
+        {k: tuple(v) for k, v in origins.items()},
+        {k: tuple(v) for k, v in merged.items()},
+    )
