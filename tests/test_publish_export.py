@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -196,3 +197,44 @@ def test_failed_pings_are_values(httpserver: HTTPServer) -> None:
 
     (failed,) = asyncio.run(ping_hub("https://hub/", ["https://x/a.atom"], post=broken))
     assert failed.status is None and "connection refused" in (failed.error or "")
+
+
+def test_the_manifest_is_parsed_once_per_process_and_again_when_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A publish reuses the manifest it wrote; one another process wrote is read anew."""
+    from aggregator.publish import export
+
+    out = tmp_path / "site"
+    write_tree(out, site_docs())
+    written = (out / MANIFEST_NAME).read_bytes()
+    # The rows written one by one read as the whole manifest encoded at once did.
+    manifest = export.Manifest.read(out)
+    data = json.loads(written)
+    assert written == json.dumps(data, separators=(",", ":")).encode()
+    assert data["documents"] == [
+        manifest.documents[p].to_json() for p in sorted(manifest.documents)
+    ]
+
+    parsed: list[Path] = []
+    parse = export.Manifest._parse
+    monkeypatch.setattr(
+        export.Manifest, "_parse", classmethod(lambda cls, p: parsed.append(p) or parse(p))
+    )
+    first = export.Manifest.read(out)
+    assert not parsed  # the one this process wrote
+    first.files.clear()  # a copy: an export may change what it read
+    first.documents.clear()
+    assert export.Manifest.read(out).documents == manifest.documents
+    assert not parsed
+    # Another process's publish replaces the file: it is read again.
+    other = dict(data, documents=data["documents"][:1])
+    replacement = out / "replacement.json"
+    replacement.write_text(json.dumps(other, separators=(",", ":")))
+    os.replace(replacement, out / MANIFEST_NAME)
+    again = export.Manifest.read(out)
+    assert parsed == [out / MANIFEST_NAME]
+    assert list(again.documents.values()) == [export.DocumentFile.from_json(data["documents"][0])]
+    # And the next publish after it writes every document's row again, not the cached ones.
+    write_tree(out, site_docs())
+    assert json.loads((out / MANIFEST_NAME).read_bytes()) == data

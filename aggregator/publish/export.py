@@ -3,7 +3,7 @@
 Every published document is a file under the export folder, written
 atomically (temp file, fsync, rename) and only when its bytes changed, so an
 unchanged file keeps its inode and mtime (and a web server's ETag). Beside
-each compressible file lies its gzip copy (``<name>.gz``, level 9, no
+each compressible file lies its gzip copy (``<name>.gz``, level 6, no
 timestamp: the same bytes every time), which the daemon serves as is and
 nginx's ``gzip_static`` can too.
 
@@ -63,6 +63,11 @@ TEMP_PREFIX = ".aggregator-tmp-"
 _PRIVATE_DIR_MODE = 0o750
 _PRIVATE_FILE_MODE = 0o640
 _PUBLIC_FILE_MODE = 0o644
+
+#: the manifest each export folder last had in this process, as read or written, with
+#: the identity (inode, size, mtime) of its file and each document's row as JSON: a
+#: publish reads and parses the file again only when another process replaced it
+_LAST: dict[str, tuple[tuple[int, int, int], Manifest, dict[str, tuple[DocumentFile, str]]]] = {}
 
 
 def gzip_body(body: bytes) -> bytes | None:
@@ -216,6 +221,25 @@ class Manifest:
         """
         path = out_dir / MANIFEST_NAME
         try:
+            identity = _identity(path.stat())
+        except FileNotFoundError:
+            return cls()
+        except OSError as exc:
+            raise PublishError(f"{path}: unreadable export manifest: {exc}") from exc
+        last = _LAST.get(str(path))
+        if last is not None and last[0] == identity:
+            return last[1].copy()
+        manifest = cls._parse(path)
+        _LAST[str(path)] = (identity, manifest.copy(), {})
+        return manifest
+
+    def copy(self) -> Manifest:
+        """A copy an export may change (the documents and records themselves are frozen)."""
+        return Manifest(set(self.files), dict(self.documents), dict(self.topics))
+
+    @classmethod
+    def _parse(cls, path: Path) -> Manifest:
+        try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return cls()
@@ -252,17 +276,38 @@ class Manifest:
         Raises:
             PublishError: it cannot be written.
         """
-        data = {
-            "version": MANIFEST_VERSION,
-            "files": sorted(self.files),
-            "documents": [self.documents[p].to_json() for p in sorted(self.documents)],
-            "topics": {name: self.topics[name].to_json() for name in sorted(self.topics)},
-        }
-        body = json.dumps(data, separators=(",", ":")).encode("utf-8")
+        path = out_dir / MANIFEST_NAME
+        last = _LAST.get(str(path))
+        known = last[2] if last is not None else {}
+        # Each document's row as JSON, reused while the document is the same: a
+        # publish that changed two documents of a thousand encodes two rows.
+        rows: dict[str, tuple[DocumentFile, str]] = {}
+        for name in sorted(self.documents):
+            entry = self.documents[name]
+            row = known.get(name)
+            if row is None or row[0] != entry:
+                row = (entry, _dumps(entry.to_json()))
+            rows[name] = row
+        body = (
+            f'{{"version":{MANIFEST_VERSION},"files":{_dumps(sorted(self.files))},'
+            f'"documents":[{",".join(text for _, text in rows.values())}],'
+            f'"topics":{_dumps({n: self.topics[n].to_json() for n in sorted(self.topics)})}}}'
+        ).encode()
         try:
-            _write_atomic(out_dir / MANIFEST_NAME, body)
+            _write_atomic(path, body)
+            identity = _identity(path.stat())
         except OSError as exc:
-            raise PublishError(f"{out_dir / MANIFEST_NAME}: cannot write: {exc}") from exc
+            _LAST.pop(str(path), None)
+            raise PublishError(f"{path}: cannot write: {exc}") from exc
+        _LAST[str(path)] = (identity, self.copy(), rows)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @dataclass(frozen=True)

@@ -298,13 +298,12 @@ def _with_lost_pages(
     """The plan, with the unchanged pages whose files are not what the manifest says read again."""
     count = len(plan.pages)
     pages = dict(plan.pages)
+    urls = [TopicUrls("", topic.name, prefix) for prefix, _ in copies]
+    documents = export.previous.documents
     for number, page in plan.pages.items():
         if page is not None:
             continue
-        entries = [
-            export.previous.documents.get(TopicUrls("", topic.name, prefix).archive_path(number))
-            for prefix, _ in copies
-        ]
+        entries = [documents.get(u.archive_path(number)) for u in urls]
         if all(entry is not None and export.intact(entry) for entry in entries):
             continue
         pages[number] = _read_page(view, number, count, plan.count, size, signature)
