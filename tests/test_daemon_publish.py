@@ -91,9 +91,20 @@ def test_changes_that_never_stop_publish_after_the_longest_delay() -> None:
 
 
 def test_a_slow_publish_spaces_the_next_by_its_duration() -> None:
-    # The last publish took 30 s and ended at t=100: the next waits until 100 + 4 x 30.
-    due = publish_at(PACE, first_change=101.0, last_change=101.0, last_end=100.0, last_took=30.0)
+    # The last publish took 30 s and ended at t=100; changes keep coming (the
+    # latest at t=218): the next waits until 100 + 4 x 30.
+    due = publish_at(PACE, first_change=101.0, last_change=218.0, last_end=100.0, last_took=30.0)
     assert due == 220.0
+    # While they come, each new change finds the same due time.
+    for last in (101.0, 150.0, 200.0):
+        now_due = publish_at(
+            PACE, first_change=101.0, last_change=last, last_end=100.0, last_took=30.0
+        )
+        assert now_due == min(220.0, last + PACE.max_delay)
+    # One change, then quiet (a seed article dropped in after a big first
+    # publish): the wait ends once the longest delay passed without another.
+    due = publish_at(PACE, first_change=103.0, last_change=103.0, last_end=100.0, last_took=30.0)
+    assert due == 103.0 + PACE.max_delay
     # Changes that all came while that publish ran, none since: the end of a
     # burst, published once the longest delay has passed without a new change.
     due = publish_at(PACE, first_change=80.0, last_change=95.0, last_end=100.0, last_took=30.0)
@@ -153,8 +164,15 @@ def test_after_a_slow_publish_the_next_waits_in_proportion(
         await rep.publish()
         ended = clock.now
         rep.mark_dirty(["war"])
-        # Took 30 s (all three topics render on the first publish): the next waits 120 s.
-        assert rep.due() == ended + PACE.spacing * 30.0
+        # Took 30 s (all three topics render on the first publish): while changes
+        # keep coming, the next waits 120 s; each change holds it for the longest
+        # delay at most, and the last ones for the rest of the 120 s.
+        spaced = ended + PACE.spacing * 30.0
+        for _ in range(58):
+            clock.now += 2.0
+            rep.mark_dirty(["war"])
+            assert rep.due() == min(spaced, clock.now + PACE.max_delay)
+        assert rep.due() == spaced
 
     asyncio.run(main())
 
