@@ -87,11 +87,15 @@ def publish_at(
     no later than ``max_delay`` after its first; and, while changes keep
     coming, never sooner than ``spacing`` times the last publish's duration
     after that publish ended, so re-rendering big topics cannot crowd out the
-    ingest that feeds them. Once no change has come for ``max_delay`` (counted
-    from the end of the last publish at the earliest) the ingest is over, and
-    the wait with it: a 120 s publish after a big first ingest held that
-    ingest's last minute of stories back for 8 minutes, and a 5 s first
-    publish held a seed article dropped in 3 s later for another 17.
+    ingest that feeds them. Changes that all came while the last publish ran,
+    none since, are the end of a burst: they publish ``max_delay`` after it
+    ended (a 120 s publish after a big first ingest held that ingest's last
+    minute of stories back for 8 minutes). And once no change has come for as
+    long as the last publish took, ``max_delay`` at least, the ingest is over
+    and the wait with it (a 5 s first publish held a seed article dropped in
+    3 s later for another 17; a lull of ``max_delay`` alone let the sparse
+    changes at the end of a 1,000-feed ingest start a 50 s publish every few
+    seconds: 27 % more CPU for the whole ingest).
 
     Args:
         pace: the settings.
@@ -104,7 +108,10 @@ def publish_at(
     if last_end is None:
         return quiet
     spaced = last_end + pace.spacing * last_took
-    lull = max(last_end, last_change) + pace.max_delay
+    if last_change < last_end:  # all came while it ran: the end of a burst
+        lull = last_end + pace.max_delay
+    else:
+        lull = last_change + max(pace.max_delay, last_took)
     return max(quiet, min(spaced, lull))
 
 
