@@ -14,6 +14,7 @@ import click
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG_PATH, Config, load_config
+from aggregator.config.units import short_duration
 from aggregator.errors import (
     AggregatorError,
     ListenError,
@@ -235,20 +236,22 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def age(delta: timedelta) -> str:
+    """``42s``, ``29m``, ``3d4h``: a length of time in a table (seconds dropped past a minute)."""
+    size = abs(delta)
+    if size >= timedelta(minutes=1):
+        size = timedelta(minutes=size // timedelta(minutes=1))
+    return short_duration(size)
+
+
 def relative(value: datetime | None, now: datetime | None = None) -> str | None:
     """A table's time of a poll: ``5m ago``, ``in 29m``, ``3d4h ago`` (``--json`` keeps ISO)."""
     if value is None:
         return None
-    from aggregator.config.units import short_duration
-
     delta = value - (now or datetime.now(UTC))
-    size = abs(delta)
-    if size < timedelta(seconds=1):
+    if abs(delta) < timedelta(seconds=1):
         return "now"
-    if size >= timedelta(minutes=1):  # seconds are noise beside minutes
-        size = timedelta(minutes=size // timedelta(minutes=1))
-    text = short_duration(size)
-    return f"in {text}" if delta > timedelta(0) else f"{text} ago"
+    return f"in {age(delta)}" if delta > timedelta(0) else f"{age(delta)} ago"
 
 
 def minute(value: datetime | None) -> str | None:

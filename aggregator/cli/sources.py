@@ -12,6 +12,7 @@ import click
 from aggregator.cli.app import (
     HINT_SAMPLE,
     State,
+    age,
     iso,
     known_errors,
     main,
@@ -201,10 +202,10 @@ def _next_due(row: dict[str, Any]) -> str:
 def due_in(due: datetime | None, now: datetime | None = None) -> str:
     """When a source is polled next: ``in 29m``, ``now``, or ``overdue 3h`` (nothing polled it)."""
     now = now or datetime.now(UTC)
-    if due is None or (now - due < timedelta(minutes=1) and due <= now + timedelta(seconds=1)):
-        return "now"
+    if due is None or now - timedelta(minutes=1) < due <= now:
+        return "now"  # the next tick takes it
     if due < now:
-        return "overdue " + (relative(due, now) or "").removesuffix(" ago")
+        return f"overdue {age(now - due)}"
     return relative(due, now) or "now"
 
 
