@@ -14,9 +14,11 @@ Part 2 (a daemon): ``aggregator run`` on a seed folder of M articles (4,000)
 in one topic; once it is at rest, one new seed article is dropped in, and the
 CPU time the daemon's whole process tree spends until the article is in the
 published feed is read from /proc (with the parse workers kept warm, and
-again after they stopped for being idle).
+again after they stopped for being idle); five new articles one after
+another, each once the last is out (``--repeat``).
 
-Run: ``python benchmarks/bench_republish.py [--stories N] [--seeds M]``
+Run: ``python benchmarks/bench_republish.py [--stories N] [--seeds M] [--repeat K]
+[--skip-store | --skip-daemon]``
 """
 
 from __future__ import annotations
@@ -158,7 +160,7 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def part_daemon(seeds: int, port: int) -> None:
+def part_daemon(seeds: int, port: int, repeat: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         seed_dir = folder / "seeds"
@@ -167,16 +169,30 @@ def part_daemon(seeds: int, port: int) -> None:
             _seed(seed_dir, n)
         for idle, label in (("1h", "workers warm"), ("2s", "workers stopped (idle)")):
             shutil.rmtree(folder / "var", ignore_errors=True)
-            (seed_dir / f"{seeds + 1:05d}_{seeds + 1:016x}.txt").unlink(missing_ok=True)
-            wall, used = _one_seed(folder, seeds, idle, port)
+            for extra in seed_dir.glob("*.txt"):
+                if int(extra.name[:5]) > seeds:
+                    extra.unlink()
+            runs = _new_seeds(folder, seeds, idle, port, repeat)
+            walls, cpus = sorted(w for w, _ in runs), sorted(c for _, c in runs)
             print(
-                f"daemon, {seeds} stories in the topic, {label}: one new seed article "
-                f"in the feed after {wall:.2f}s, tree CPU {used:.2f}s"
+                f"daemon, {seeds} stories in the topic, {label}: one new seed article at a time, "
+                f"{repeat} times; in the feed after {_spread(walls, 's')} "
+                f"(the first {runs[0][0]:.2f}s), tree CPU {_spread(cpus, 's')}"
             )
 
 
-def _one_seed(folder: Path, seeds: int, idle: str, port: int) -> tuple[float, float]:
-    """Run the daemon on ``folder``; at rest, add one seed: (wall, tree CPU) until it is out."""
+def _spread(values: list[float], unit: str) -> str:
+    """``median (min-max)`` of sorted ``values``."""
+    return f"median {values[len(values) // 2]:.2f}{unit} ({values[0]:.2f}-{values[-1]:.2f})"
+
+
+def _new_seeds(
+    folder: Path, seeds: int, idle: str, port: int, repeat: int
+) -> list[tuple[float, float]]:
+    """Run the daemon on ``folder``; at rest, add a seed ``repeat`` times, one after another.
+
+    Returns each addition's (wall, tree CPU) until its article is in the feed.
+    """
     config = folder / "aggregator.yaml"
     config.write_text(
         f"data_dir: var\nserver: {{port: {port}}}\n"
@@ -196,18 +212,21 @@ def _one_seed(folder: Path, seeds: int, idle: str, port: int) -> tuple[float, fl
     def shows(n: int) -> bool:
         return feed.exists() and f"Minister {n} talks" in feed.read_text()
 
+    runs = []
     try:
         _wait(lambda: shows(seeds - 1), 900, "the seeds")
-        if idle != "1h":
-            _wait(lambda: not children_named(proc.pid, "forkserver"), 120, "idle workers")
-        time.sleep(2)  # at rest: no publish or write pending
-        before = tree_cpu(proc.pid)
-        started = time.perf_counter()
-        _seed(folder / "seeds", seeds + 1)
-        _wait(lambda: shows(seeds + 1), 120, "the new seed")
-        wall = time.perf_counter() - started
-        time.sleep(1.0)  # the publish's last writes
-        return wall, tree_cpu(proc.pid) - before
+        for n in range(seeds + 1, seeds + 1 + repeat):
+            if idle != "1h":
+                _wait(lambda: not children_named(proc.pid, "forkserver"), 120, "idle workers")
+            time.sleep(2)  # at rest: no publish or write pending
+            before = tree_cpu(proc.pid)
+            started = time.perf_counter()
+            _seed(folder / "seeds", n)
+            _wait(lambda n=n: shows(n), 120, "the new seed")
+            wall = time.perf_counter() - started
+            time.sleep(1.0)  # the publish's last writes
+            runs.append((wall, tree_cpu(proc.pid) - before))
+        return runs
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
@@ -220,11 +239,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4_000)
     parser.add_argument("--port", type=int, default=18931)
     parser.add_argument("--skip-daemon", action="store_true")
+    parser.add_argument("--repeat", type=int, default=5, help="seeds added one after another")
+    parser.add_argument("--skip-store", action="store_true", help="only the daemon's part")
     args = parser.parse_args()
-    part_store(args.stories, args.rounds)
-    if not args.skip_daemon:
+    if not args.skip_store:
+        part_store(args.stories, args.rounds)
         print()
-        part_daemon(args.seeds, args.port)
+    if not args.skip_daemon:
+        part_daemon(args.seeds, args.port, args.repeat)
 
 
 if __name__ == "__main__":

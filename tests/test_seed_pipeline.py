@@ -13,7 +13,7 @@ import builtins
 import io
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -258,6 +258,33 @@ def test_moved_file_with_same_content_keeps_its_story(seeds: Seeds, old: str, ne
     again = seeds.update()
     assert seeds.reads == [] and (again.new, again.updated, again.removed) == (0, 0, 0)
     assert {t: s.id for t, s in seeds.stories().items()} == {t: s.id for t, s in before.items()}
+
+
+def test_a_new_file_reads_no_other_record(seeds: Seeds, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pass loads the records of the files that changed; all of them only when one went."""
+    for n in range(6):
+        write(seeds.root / f"{n:03d}.txt", article(n), mtime=NOW - timedelta(days=1))
+    seeds.update()
+    store = seeds.ctx.store
+    asked: list[list[str] | None] = []
+    real = store.file_records
+
+    def recording(source: str, relpaths: Collection[str] | None = None) -> dict[str, Any]:
+        asked.append(None if relpaths is None else sorted(relpaths))
+        return real(source, relpaths)
+
+    monkeypatch.setattr(store, "file_records", recording)
+    write(seeds.root / "new.txt", article(10))
+    write(seeds.root / "001.txt", article(1, extra=" Revised."), mtime=NOW)
+    result = seeds.update()
+    assert (result.new, result.updated) == (1, 1)
+    assert asked == [["001.txt"]]
+
+    asked.clear()
+    (seeds.root / "002.txt").unlink()
+    result = seeds.update()
+    assert result.removed == 1 and asked == [None]
+    assert set(real("seeds")) == {f"{n:03d}.txt" for n in (0, 1, 3, 4, 5)} | {"new.txt"}
 
 
 def test_hash_named_file_renamed_to_another_prefix_keeps_its_id(seeds: Seeds) -> None:

@@ -287,6 +287,30 @@ def test_apply_files_records_and_entries_together(store: SQLStore) -> None:
     assert store.file_records("seeds") == {}
 
 
+def test_file_stats_and_records_of_some_paths(store: SQLStore) -> None:
+    recs = {
+        name: FileRecord(name, size, size * 11, f"h{size}", (f"seed:{size}",))
+        for name, size in (("a.txt", 10), ("b/c.md", 20), ("d.html", 30))
+    }
+    store.apply_files(
+        "seeds",
+        [
+            FileChange(name, rec, items=(make_item(rec.identities[0], source="seeds"),))
+            for name, rec in recs.items()
+        ],
+        now=T0,
+        matchers=ALL,
+    )
+    assert store.file_stats("seeds") == {n: (r.size, r.mtime_ns) for n, r in recs.items()}
+    assert store.file_stats("other") == {}
+    assert store.file_records("seeds", ["b/c.md", "d.html", "gone.txt"]) == {
+        "b/c.md": recs["b/c.md"],
+        "d.html": recs["d.html"],
+    }
+    assert store.file_records("seeds", []) == {}
+    assert store.file_records("seeds") == recs
+
+
 def test_rename_in_one_batch_keeps_story(store: SQLStore) -> None:
     old = make_item("path:old.txt", source="seeds")
     store.apply_files(

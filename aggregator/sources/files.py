@@ -85,6 +85,12 @@ def _ignored(name: str) -> bool:
     return name.rsplit(".", 1)[0].lower() in _IGNORED_STEMS and "_" not in name
 
 
+def _seed_name(name: str) -> bool:
+    """The file name has a seed extension."""
+    dot = name.rfind(".")
+    return dot > 0 and name[dot:].lower() in SEED_SUFFIXES
+
+
 def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
@@ -121,7 +127,7 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
     files: list[FileStat] = []
     problems: list[SeedFileError] = []
     visited: set[Path] = {real_root}
-    pending: list[tuple[Path, PurePosixPath]] = [(root, PurePosixPath())]
+    pending: list[tuple[str, str]] = [(str(root), "")]
     while pending:
         folder, rel_folder = pending.pop()
         try:
@@ -130,24 +136,25 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
             problems.append(
                 SeedFileError(
                     source,
-                    rel_folder.as_posix() or ".",
+                    rel_folder or ".",
                     f"cannot list folder: {exc.strerror or exc}",
                     unseen=True,
                 )
             )
             continue
-        subfolders: list[tuple[Path, PurePosixPath]] = []
+        # String joins, not PurePosixPath: a folder of thousands of seeds is
+        # scanned on every change, and this loop is most of that scan.
+        prefix = f"{rel_folder}/" if rel_folder else ""
+        subfolders: list[tuple[str, str]] = []
         for entry in entries:
             name = entry.name
             if _ignored(name):
                 continue
-            rel = rel_folder / name
-            relpath = rel.as_posix()
-            path = Path(entry.path)
+            relpath = prefix + name
+            seed = _seed_name(name)
             try:
-                is_link = entry.is_symlink()
-                if is_link:
-                    target = path.resolve(strict=True)
+                if entry.is_symlink():
+                    target = Path(entry.path).resolve(strict=True)
                     if not _inside(target, real_root):
                         problems.append(
                             SeedFileError(
@@ -155,6 +162,8 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
                             )
                         )
                         continue
+                elif not seed and not entry.is_dir(follow_symlinks=False):
+                    continue  # neither a folder nor a seed: not even stat'ed
                 st = entry.stat(follow_symlinks=True)
             except FileNotFoundError:
                 problems.append(SeedFileError(source, relpath, "broken symlink"))
@@ -166,13 +175,13 @@ def scan(root: Path, *, source: str) -> tuple[list[FileStat], list[SeedFileError
                 )
                 continue
             if stat.S_ISDIR(st.st_mode):
-                real = path.resolve()
+                real = Path(entry.path).resolve()
                 if real in visited:
                     continue  # a symlink loop or a second way into a folder
                 visited.add(real)
-                subfolders.append((path, rel))
+                subfolders.append((entry.path, relpath))
                 continue
-            if PurePosixPath(name).suffix.lower() not in SEED_SUFFIXES:
+            if not seed:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 problems.append(SeedFileError(source, relpath, "not a regular file; refused"))

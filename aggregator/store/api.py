@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
@@ -113,8 +113,18 @@ class Store(Protocol):
 
     # -- seed-file records -------------------------------------------------
 
-    def file_records(self, source: str) -> dict[str, FileRecord]:
-        """A seed folder's file records by relative path."""
+    def file_stats(self, source: str) -> dict[str, tuple[int, int]]:
+        """A seed folder's files' ``(size, mtime_ns)`` as last read, by relative path.
+
+        What a pass compares a scan with: cheaper than :meth:`file_records`,
+        which it needs only for the files that changed or went.
+        """
+        ...
+
+    def file_records(
+        self, source: str, relpaths: Collection[str] | None = None
+    ) -> dict[str, FileRecord]:
+        """A seed folder's file records (of ``relpaths`` only, if given) by relative path."""
         ...
 
     def apply_files(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -12,6 +12,13 @@ from aggregator.store.schema import files
 from aggregator.store.values import FileRecord
 
 __all__ = ["SeedFiles", "delete_source", "write_records"]
+
+_OF_SOURCE = files.c.source == sa.bindparam("k_source")
+_STATS = sa.select(files.c.relpath, files.c.size, files.c.mtime_ns).where(_OF_SOURCE)
+_RECORDS = sa.select(files).where(_OF_SOURCE)
+_RECORDS_IN = _RECORDS.where(files.c.relpath.in_(sa.bindparam("k_relpaths", expanding=True)))
+# Paths bound per statement: well under SQLite's variable limit.
+_IN_CHUNK = 500
 
 _DELETE = files.delete().where(
     (files.c.source == sa.bindparam("k_source")) & (files.c.relpath == sa.bindparam("k_relpath"))
@@ -24,10 +31,30 @@ class SeedFiles:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def file_records(self, source: str) -> dict[str, FileRecord]:
-        """The records of a seed folder's files, by path relative to the folder."""
+    def file_stats(self, source: str) -> dict[str, tuple[int, int]]:
+        """Each file's ``(size, mtime_ns)`` as last read, by path relative to the folder."""
         with self._db.read() as conn:
-            rows = conn.execute(sa.select(files).where(files.c.source == source))
+            return {
+                relpath: (size, mtime_ns)
+                for relpath, size, mtime_ns in conn.execute(_STATS, {"k_source": source})
+            }
+
+    def file_records(
+        self, source: str, relpaths: Collection[str] | None = None
+    ) -> dict[str, FileRecord]:
+        """A seed folder's file records (of ``relpaths`` only, if given), by relative path."""
+        with self._db.read() as conn:
+            if relpaths is None:
+                rows = list(conn.execute(_RECORDS, {"k_source": source}))
+            else:
+                wanted = sorted(relpaths)
+                rows = [
+                    row
+                    for i in range(0, len(wanted), _IN_CHUNK)
+                    for row in conn.execute(
+                        _RECORDS_IN, {"k_source": source, "k_relpaths": wanted[i : i + _IN_CHUNK]}
+                    )
+                ]
             return {
                 r.relpath: FileRecord(
                     relpath=r.relpath,

@@ -13,7 +13,7 @@ entries) runs their connection-level functions in one transaction here.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
@@ -181,9 +181,15 @@ class SQLStore:
 
     # -- seed-file records -------------------------------------------------
 
-    def file_records(self, source: str) -> dict[str, FileRecord]:
-        """A seed folder's file records by path relative to the folder."""
-        return self.files.file_records(source)
+    def file_stats(self, source: str) -> dict[str, tuple[int, int]]:
+        """A seed folder's files' ``(size, mtime_ns)`` as last read, by relative path."""
+        return self.files.file_stats(source)
+
+    def file_records(
+        self, source: str, relpaths: Collection[str] | None = None
+    ) -> dict[str, FileRecord]:
+        """A seed folder's file records (of ``relpaths`` only, if given) by relative path."""
+        return self.files.file_records(source, relpaths)
 
     def apply_files(
         self, source: str, changes: Sequence[FileChange], *, now: datetime, matchers: TopicMatchers

@@ -75,17 +75,19 @@ async def _update_files(
     root = Path(spec.location)
     if not await asyncio.to_thread(root.is_dir):
         raise SeedFileError(spec.name, str(root), "seed folder not found")
-    (stats, scan_errors), records = await asyncio.gather(
+    (stats, scan_errors), known = await asyncio.gather(
         asyncio.to_thread(seedfiles.scan, root, source=spec.name),
-        asyncio.to_thread(ctx.store.file_records, spec.name),
+        asyncio.to_thread(ctx.store.file_stats, spec.name),
     )
     problems = [str(e) for e in scan_errors]
     # A folder that could not be listed is not an empty one: its files are kept.
     unseen = [e.path for e in scan_errors if e.unseen]
-    changed, claimed = _changed(stats, records)
-    for relpath, rec in records.items():
-        if unseen and seedfiles.under(relpath, unseen):
-            claimed.update(rec.identities)
+    records, claimed = await asyncio.to_thread(_records, ctx, spec, stats, known, unseen)
+    changed = [
+        (st, records.get(st.relpath))
+        for st in stats
+        if known.get(st.relpath) != (st.size, st.mtime_ns)
+    ]
     chunks = [changed[i : i + FILE_BATCH] for i in range(0, len(changed), FILE_BATCH)]
     # Chunks are digested in parallel and committed as each is ready, one
     # transaction per chunk at most: a crash loses at most the chunks in flight,
@@ -118,24 +120,40 @@ async def _update_files(
     return result, replace(final, now=ctx.clock(), files=deletions), read
 
 
-def _changed(
-    stats: Sequence[seedfiles.FileStat], records: Mapping[str, FileRecord]
-) -> tuple[list[tuple[seedfiles.FileStat, FileRecord | None]], set[str]]:
-    """The new and changed files (with their records), and the identities the others yield.
+def _records(
+    ctx: Context,
+    spec: SourceSpec,
+    stats: Sequence[seedfiles.FileStat],
+    known: Mapping[str, tuple[int, int]],
+    unseen: Sequence[str],
+) -> tuple[dict[str, FileRecord], set[str]]:
+    """The records a pass needs, and the identities the files it will not read yield.
 
-    Identities the files present now yield: a deleted (or renamed) file's
-    entries are removed only when no present file still yields them, as a
-    NNN_<hash> file renamed to another prefix does.
+    A pass reads the records of the files that changed; only when a file went
+    (or a folder could not be listed) does it read them all, for the
+    identities the present files still yield: a deleted (or renamed) file's
+    entries are removed only when no present file yields them, as a
+    NNN_<hash> file renamed to another prefix does. So a new file in a folder
+    of thousands costs a scan and the stored sizes, not every record.
     """
+    present = {st.relpath for st in stats}
+    if not unseen and present.issuperset(known):
+        stale = [
+            st.relpath
+            for st in stats
+            if (seen := known.get(st.relpath)) is not None and seen != (st.size, st.mtime_ns)
+        ]
+        return ctx.store.file_records(spec.name, stale), set()
+    records = ctx.store.file_records(spec.name)
     claimed: set[str] = set()
-    changed: list[tuple[seedfiles.FileStat, FileRecord | None]] = []
-    for stat in stats:
-        old = records.get(stat.relpath)
-        if old is not None and old.size == stat.size and old.mtime_ns == stat.mtime_ns:
-            claimed.update(old.identities)
-            continue  # unchanged by size and mtime: not even opened
-        changed.append((stat, old))
-    return changed, claimed
+    for st in stats:
+        old = records.get(st.relpath)
+        if old is not None and old.size == st.size and old.mtime_ns == st.mtime_ns:
+            claimed.update(old.identities)  # unchanged by size and mtime: not even opened
+    for relpath, rec in records.items():
+        if unseen and seedfiles.under(relpath, unseen):
+            claimed.update(rec.identities)
+    return records, claimed
 
 
 async def _digest_and_commit(
