@@ -578,7 +578,8 @@ class Poll:
     outcome: Outcome
     #: the HTTP status of the response used (None: a seed folder, or no response)
     status: int | None = None
-    #: fetch and parse time (the write that stores the poll is not included)
+    #: fetch and parse time (neither the wait for a slot of its host nor the write
+    #: that stores the poll is included)
     seconds: float = 0.0
     #: response bytes read
     received: int = 0

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from aggregator.sources.lanes import Lanes
+from aggregator.sources.lanes import Lanes, waits
 
 
 def test_a_task_waiting_for_its_busy_key_holds_no_shared_slot() -> None:
@@ -84,3 +84,37 @@ def test_no_key_takes_only_a_shared_slot_and_lanes_do_not_accumulate() -> None:
 def test_limits_below_one_are_refused(per_key: int, total: int) -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Lanes(per_key=per_key, total=total)
+
+
+def test_waits_for_a_slot_are_counted_where_asked() -> None:
+    """A context that sets ``waits`` learns how long its tasks queued; the others cost nothing."""
+
+    async def main() -> tuple[list[float], list[float]]:
+        lanes = Lanes(per_key=1, total=4)
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def hold() -> None:
+            async with lanes.slot("host"):
+                holding.set()
+                await release.wait()
+
+        async def queued(counted: list[float]) -> None:
+            waits.set(counted)
+            async with lanes.slot("host"):
+                pass
+
+        first = asyncio.create_task(hold())
+        await holding.wait()
+        counted: list[float] = []
+        second = asyncio.create_task(queued(counted))
+        await asyncio.sleep(0.05)  # the second task queues behind the first meanwhile
+        release.set()
+        await asyncio.gather(first, second)
+        free: list[float] = []
+        await asyncio.create_task(queued(free))
+        return counted, free
+
+    counted, free = asyncio.run(main())
+    assert len(counted) == 1 and counted[0] >= 0.04
+    assert len(free) == 1 and free[0] < counted[0]
+    assert waits.get() is None

@@ -30,7 +30,13 @@ def store(store_url: str) -> Iterator[SQLStore]:
     s.close()
 
 
-def _write(source: str, minutes: int, outcome: Outcome = Outcome.OK, **kw: object) -> SourceWrite:
+def _write(
+    source: str,
+    minutes: int,
+    outcome: Outcome = Outcome.OK,
+    seconds: float = 0.25,
+    **kw: object,
+) -> SourceWrite:
     at = later(minutes=minutes)
     state = SourceState(
         name=source,
@@ -38,7 +44,7 @@ def _write(source: str, minutes: int, outcome: Outcome = Outcome.OK, **kw: objec
         last_outcome=outcome,
         last_attempt_at=at,
     )
-    poll = Poll(source, at, outcome, status=200, seconds=0.25, received=1234)
+    poll = Poll(source, at, outcome, status=200, seconds=seconds, received=1234)
     return SourceWrite(source, state=state, poll=poll, now=at, **kw)  # type: ignore[arg-type]
 
 
@@ -71,6 +77,17 @@ def test_history_keeps_the_last_polls_of_each_source(store: SQLStore) -> None:
     with store.engine.connect() as conn:
         rows = conn.execute(sa.select(sa.func.count()).select_from(poll_history)).scalar()
     assert rows == POLLS_KEPT + len(history["b"])
+
+
+def test_each_sources_last_poll_time(store: SQLStore) -> None:
+    assert store.last_poll_seconds() == {}
+    store.apply(
+        [_write("a", 1, seconds=4.0), _write("b", 1, seconds=0.5)],
+        now=later(minutes=1),
+        matchers={},
+    )
+    store.apply([_write("a", 31, seconds=0.75)], now=later(minutes=31), matchers={})
+    assert store.last_poll_seconds() == {"a": 0.75, "b": 0.5}
 
 
 def test_history_of_some_sources(store: SQLStore) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -531,3 +533,47 @@ def test_loopback_refused_without_allow_networks(
     assert httpserver.log == []
     state = ctx.store.get_state("inside")
     assert state is not None and state.last_error_class == "BlockedAddressError"
+
+
+def test_the_sources_that_took_longest_start_first(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    """A pass starts the feed whose last poll was slow among the first, not in config order.
+
+    One request per host at a time (``max_per_host: 1``) and two sources of a
+    host in flight: in config order, ``d`` (the last) could only be among the
+    last two requests.
+    """
+    seen: list[str] = []
+    slow = threading.Event()
+
+    def handler(request: Request) -> Response:
+        seen.append(request.path)
+        if request.path == "/d" and slow.is_set():
+            time.sleep(0.8)  # the server is slow to answer, once
+            slow.clear()
+        return Response(RSS, content_type="application/rss+xml")
+
+    for path in ("/a", "/b", "/c", "/d"):
+        httpserver.expect_request(path).respond_with_handler(handler)
+    config = load_config(
+        write_config(
+            tmp_path,
+            [f"{{name: {n}, url: '{httpserver.url_for('/' + n)}'}}" for n in "abcd"],
+            extra="fetch: {max_per_host: 1}",
+        )
+    )
+    ctx = context(config, opened)
+    slow.set()
+    first = asyncio.run(update_all(ctx))
+    assert [r.source for r in first] == ["a", "b", "c", "d"]
+    assert set(seen[2:]) == {"/c", "/d"}, "the first pass has no history: config order"
+    seconds = ctx.store.last_poll_seconds()
+    # Its own time: c waited for d's slot, a and b for the parse workers to start.
+    assert seconds["d"] >= 0.8 and max(seconds, key=seconds.__getitem__) == "d", seconds
+
+    seen.clear()
+    second = asyncio.run(update_all(ctx))
+    assert [r.source for r in second] == ["a", "b", "c", "d"], "results stay in config order"
+    assert all(r.outcome is Outcome.NOT_MODIFIED or r.outcome is Outcome.OK for r in second)
+    assert "/d" in seen[:2]

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from aggregator.engine.child import call_named, init_worker
 from aggregator.errors import ParseError
+from aggregator.sources.lanes import waits as lane_waits
 
 __all__ = ["CpuPool", "call_named", "default_workers"]
 
@@ -194,11 +195,17 @@ class CpuPool:
             else partial(fn, *args, **kwargs)
         )
         loop = asyncio.get_running_loop()
+        waited = lane_waits.get()
+        queued = time.perf_counter()
         async with self._semaphore():
             self._busy += 1
             try:
                 for attempt in (1, 2):
                     executor = await self._started()
+                    if waited is not None and attempt == 1:
+                        # A free worker (started, if the pool was stopped) is
+                        # not the caller's own time: see lanes.waits.
+                        waited.append(time.perf_counter() - queued)
                     try:
                         return await loop.run_in_executor(executor, call)
                     except BrokenProcessPool:

@@ -9,11 +9,19 @@ keys whole updates by their source's host.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["Lanes"]
+__all__ = ["Lanes", "waits"]
+
+#: While set to a list, the seconds each :meth:`Lanes.slot` of this context
+#: waited are appended to it (and the CPU pool's wait for a free worker): a
+#: source's update sets it, so that the time its poll records is its own, not
+#: the time another source held its host's slot or the parse workers started.
+waits: ContextVar[list[float] | None] = ContextVar("lane_waits", default=None)
 
 
 @dataclass(slots=True)
@@ -46,8 +54,12 @@ class Lanes:
 
         ``key=None`` takes only a shared slot.
         """
+        waited = waits.get()
+        queued = time.perf_counter() if waited is not None else 0.0
         if key is None:
             async with self._shared:
+                if waited is not None:
+                    waited.append(time.perf_counter() - queued)
                 yield
             return
         lane = self._lanes.get(key)
@@ -56,6 +68,8 @@ class Lanes:
         lane.users += 1
         try:
             async with lane.semaphore, self._shared:
+                if waited is not None:
+                    waited.append(time.perf_counter() - queued)
                 yield
         finally:
             lane.users -= 1

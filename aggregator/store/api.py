@@ -87,6 +87,10 @@ class Store(Protocol):
         """Each source's recorded polls (its last 200), oldest first; None: every source."""
         ...
 
+    def last_poll_seconds(self) -> dict[str, float]:
+        """Each source's newest poll's fetch-and-parse seconds (sources never polled are absent)."""
+        ...
+
     def prune_polls(self, before: datetime) -> int:
         """Remove polls older than ``before`` (retention); returns how many went."""
         ...

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from aggregator.model import Outcome, Poll, utc
 from aggregator.store.database import Database, chunks
-from aggregator.store.schema import poll_history
+from aggregator.store.schema import poll_history, sources
 
 __all__ = ["POLLS_KEPT", "PollHistory", "bound", "delete_source", "poll_rows"]
 
@@ -30,6 +30,15 @@ _NEWEST_DROPPED = (
 # source has no more than POLLS_KEPT rows (the comparison with NULL is false).
 _BOUND = poll_history.delete().where(
     (poll_history.c.source == sa.bindparam("k_source")) & (poll_history.c.id <= _NEWEST_DROPPED)
+)
+# Each source's newest poll's time: one index seek per source (``source, id``).
+_LAST_SECONDS = sa.select(
+    sources.c.name,
+    sa.select(poll_history.c.seconds)
+    .where(poll_history.c.source == sources.c.name)
+    .order_by(poll_history.c.id.desc())
+    .limit(1)
+    .scalar_subquery(),
 )
 _COLUMNS = (
     poll_history.c.source,
@@ -115,6 +124,11 @@ class PollHistory:
             at = datetime.fromisoformat(row[1]).replace(tzinfo=UTC) if text else row[1]
             found.setdefault(row[0], []).append(_poll(row, at))
         return found
+
+    def last_seconds(self) -> dict[str, float]:
+        """Each source's newest poll's fetch-and-parse time (sources never polled are absent)."""
+        with self._db.read() as conn:
+            return {name: t for name, t in conn.execute(_LAST_SECONDS) if t is not None}
 
     def prune_polls(self, before: datetime) -> int:
         """Remove polls older than ``before`` (retention); returns how many went."""

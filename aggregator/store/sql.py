@@ -175,6 +175,10 @@ class SQLStore:
         """Each source's recorded polls (its last 200), oldest first; see :class:`PollHistory`."""
         return self.polls.poll_history(sources)
 
+    def last_poll_seconds(self) -> dict[str, float]:
+        """Each source's newest poll's time; see :meth:`PollHistory.last_seconds`."""
+        return self.polls.last_seconds()
+
     def prune_polls(self, before: datetime) -> int:
         """Remove polls older than ``before`` (retention); returns how many went."""
         return self.polls.prune_polls(before)

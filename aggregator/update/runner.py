@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -18,6 +19,7 @@ from datetime import datetime
 from aggregator.errors import AggregatorError, BackoffError, HTTPStatusError, redact_urls
 from aggregator.model import Outcome, Poll, SourceResult, SourceSpec, SourceState
 from aggregator.sources.lanes import Lanes
+from aggregator.sources.lanes import waits as lane_waits
 from aggregator.sources.schedule import next_due
 from aggregator.status.deadfeeds import failing_since, laid_to_rest
 from aggregator.store import IngestReport
@@ -26,7 +28,7 @@ from aggregator.update.context import Context, make_fetcher, stages_of
 from aggregator.update.kinds import Hints, SourceUpdater, any_remote, updater_for
 from aggregator.update.write import Write
 
-__all__ = ["HOST_LANE", "update_all", "update_source"]
+__all__ = ["HOST_LANE", "longest_first", "update_all", "update_source"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,21 @@ async def update_source(
         (validators, failures, next due time) is saved before returning.
     """
     started = time.perf_counter()
+    waited: list[float] = []
+    counting = lane_waits.set(waited)
+    try:
+        return await _update_source(spec, ctx, updater, started, waited)
+    finally:
+        lane_waits.reset(counting)
+
+
+async def _update_source(
+    spec: SourceSpec,
+    ctx: Context,
+    updater: SourceUpdater | None,
+    started: float,
+    waited: list[float],
+) -> SourceResult:
     now = ctx.clock()
     stages = stages_of(ctx)
     state = await asyncio.to_thread(ctx.store.get_state, spec.name)
@@ -78,7 +95,8 @@ async def update_source(
         at=now,
         outcome=result.outcome,
         status=result.http_status,
-        seconds=time.perf_counter() - started,
+        # Its own time: not the time it waited for a slot of its host.
+        seconds=time.perf_counter() - started - sum(waited),
         received=result.received,
         new=result.new,
         updated=result.updated,
@@ -129,12 +147,18 @@ async def update_all(
 ) -> list[SourceResult]:
     """Update every (or the given) source once, concurrently; results in config order.
 
+    Sources start longest first (:func:`longest_first`, by their last poll).
     Remote fetches are bounded by the fetcher's global and per-host limits;
     one slow source never delays the others beyond its own deadline. At most
     a few sources more than the fetcher's connections are between fetch and
     commit at once, so memory stays flat however many sources there are.
     """
     specs = list(sources if sources is not None else ctx.config.sources)
+    if any_remote(specs):
+        seconds = await asyncio.to_thread(ctx.store.last_poll_seconds)
+        order = longest_first(specs, seconds)
+    else:
+        order = list(range(len(specs)))
     async with _with_fetcher(ctx, specs) as ctx:
         stages = stages_of(ctx)
         # A source waiting for its busy host (a slow feed holds the host's
@@ -152,7 +176,22 @@ async def update_all(
                 on_result(result)
             return result
 
-        return list(await asyncio.gather(*(one(s) for s in specs)))
+        started = await asyncio.gather(*(one(specs[i]) for i in order))
+    by_index = dict(zip(order, started, strict=True))
+    return [by_index[i] for i in range(len(specs))]
+
+
+def longest_first(specs: Sequence[SourceSpec], seconds: Mapping[str, float]) -> list[int]:
+    """The indices of ``specs``, the sources whose last poll took longest first.
+
+    A pass ends when its slowest host's last source does: started last, a feed
+    that answers in two seconds (or times out) is the pass's tail; started
+    first, it runs beside the quick ones (longest-processing-time first, the
+    classic rule for finishing a batch on a few slots soonest). A source never
+    polled counts as the longest (it may discover a feed or time out); ties
+    keep the config's order.
+    """
+    return sorted(range(len(specs)), key=lambda i: -seconds.get(specs[i].name, math.inf))
 
 
 @asynccontextmanager
