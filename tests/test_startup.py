@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
@@ -273,3 +274,21 @@ def test_a_parse_worker_loads_the_parse_stack_alone() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"items": 1, "loaded": []}
+
+
+def test_a_command_loads_its_own_module_only(seed_config: Path) -> None:
+    """``run`` and ``update`` import their command's module, not the other commands'."""
+    from aggregator.cli import app, main
+
+    modules = tuple(f"aggregator.cli.{m}" for m in sorted(set(app.COMMAND_MODULES.values())))
+    update = _run("--config", str(seed_config), "update", "--json", modules=modules)
+    assert update == {"code": 0, "loaded": ["aggregator.cli.ingest"]}
+    check = _run("--config", str(seed_config), "check", modules=modules)
+    assert check == {"code": 0, "loaded": ["aggregator.cli.configure"]}
+    # Every command is where the map says, and the map names every command.
+    listed = main.list_commands(click.Context(main))
+    assert sorted(listed) == sorted(app.COMMAND_MODULES)
+    for name, module in app.COMMAND_MODULES.items():
+        command = main.commands[name]
+        assert command.callback is not None
+        assert command.callback.__module__ == f"aggregator.cli.{module}", name

@@ -1,5 +1,7 @@
 """The ``aggregator`` command: the group in :mod:`.app`, its commands by what they do.
 
+Each command's module is imported when the command runs (``app.COMMAND_MODULES``):
+
 - :mod:`.configure`: ``check``, ``config-schema``, ``migrate``
 - :mod:`.ingest`: ``update``, ``discover``
 - :mod:`.manage`: ``add``, ``remove``, ``disable``, ``enable``
@@ -21,7 +23,6 @@ Exit codes (also in the README):
 ====  =========================================================
 """
 
-from aggregator.cli import configure, ingest, manage, opml, serving, sources, stories, topics
 from aggregator.cli.app import (
     EXIT_CONFIG,
     EXIT_LISTEN,
@@ -32,9 +33,6 @@ from aggregator.cli.app import (
     known_errors,
     main,
 )
-
-# Importing the command modules registers their commands on ``main``.
-_COMMANDS = (configure, ingest, manage, opml, serving, sources, stories, topics)
 
 __all__ = [
     "EXIT_CONFIG",

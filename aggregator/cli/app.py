@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -138,14 +139,53 @@ pass_state = click.make_pass_decorator(State)
 _GLOBAL_OPTIONS = ("--config", "--log-level", "--log-format", "--data-dir")
 
 
+#: the module (in :mod:`aggregator.cli`) that defines each command; it is
+#: imported when its command is asked for, so a process holds the code of its
+#: own command only (the daemon's ``run`` none of ``stories`` or ``import-opml``)
+COMMAND_MODULES = {
+    "check": "configure",
+    "config-schema": "configure",
+    "migrate": "configure",
+    "update": "ingest",
+    "discover": "ingest",
+    "add": "manage",
+    "remove": "manage",
+    "disable": "manage",
+    "enable": "manage",
+    "export-opml": "opml",
+    "import-opml": "opml",
+    "publish": "serving",
+    "run": "serving",
+    "worker": "serving",
+    "serve": "serving",
+    "sources": "sources",
+    "status": "sources",
+    "stories": "stories",
+    "topics": "topics",
+    "preview": "topics",
+    "explain": "topics",
+}
+
+
 class _Aggregator(click.Group):
-    """The command group: its options are accepted after the command's name too.
+    """The command group: commands loaded on demand, options accepted after the command too.
 
     ``aggregator check --config x.yaml`` and ``aggregator run --log-format
     json`` read as ``aggregator --config x.yaml check``: the global options
     found after the command (and before a ``--``) move in front of it, unless
     the command has an option of the same name.
     """
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"aggregator.cli.{module}")  # registers its commands
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for module in sorted(set(COMMAND_MODULES.values())):
+            importlib.import_module(f"aggregator.cli.{module}")
+        return super().list_commands(ctx)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, self._hoist(ctx, args))
