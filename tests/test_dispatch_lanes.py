@@ -126,3 +126,54 @@ def test_claimed_updates_waiting_for_a_lane_are_capped(
         context.close()
     # Two running and one waiting claimed; the four others stay unclaimed, due.
     assert (in_flight, waiting) == (3, 4)
+
+
+def test_no_update_starts_while_a_reload_applies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside ``paused()`` ticks start nothing; after it, updates run on the new config's specs.
+
+    A reload changes the store (a source made due, its entries re-judged by
+    new rules) before it swaps the context: an update started in between ran
+    the old spec and undid the store's change.
+    """
+    first = _config(tmp_path)
+    contexts = [open_context(load_config(first))]
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(first.read_text().replace("0.xml'}", "0.xml', tags: [new]}"))
+    started: list[SourceSpec] = []
+
+    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+        started.append(spec)
+        return SourceResult(source=spec.name, outcome=Outcome.OK)
+
+    monkeypatch.setattr(dispatch, "update_source", update)
+    dispatcher = dispatch.Dispatcher(
+        lambda: contexts[-1],
+        lambda r: None,
+        owner="test",
+        lease=timedelta(hours=1),
+        max_workers=8,
+        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
+        max_per_host=1,
+        max_waiting=8,
+    )
+
+    async def main() -> None:
+        async with dispatcher.paused():
+            assert await dispatcher.tick() == 0
+            dispatcher.request("a-slow0")
+            await asyncio.sleep(0)  # the request's own tick runs, and starts nothing
+            assert started == [] and dispatcher.in_flight == 0
+            contexts.append(open_context(load_config(changed)))
+        await _until(lambda: len(started) >= 2, "nothing started after the pause")
+        await dispatcher.drain(30)
+
+    try:
+        asyncio.run(main())
+    finally:
+        for ctx in contexts:
+            ctx.close()
+    by_name = {spec.name: spec for spec in started}
+    assert by_name["a-slow0"].tags == ("new",)
+    assert by_name["b-quick0"].tags == ("new",)

@@ -333,7 +333,8 @@ class Daemon:
         if plan is None:
             return False
         new = plan.config
-        self._ctx, dirty = await self._reloads.apply(ctx, plan, now=self._clock())
+        async with self.dispatcher.paused():
+            self._ctx, dirty = await self._reloads.apply(ctx, plan, now=self._clock())
         # A reload is the operator's way to say "serve what the store holds":
         # every topic is checked (a topic whose stories did not change renders nothing).
         self.republisher.mark_dirty(dirty | plan.topics | set(topic_map(new)))

@@ -12,9 +12,10 @@ another sharing the store.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -95,6 +96,8 @@ class Dispatcher:
         #: a tick started by a request, not yet running
         self._wake: asyncio.Task[int] | None = None
         self._stopping = False
+        #: reloads applying now: no tick starts an update meanwhile
+        self._paused = 0
         self._pace = catch_up
         #: (monotonic start, sources overdue then, due sources started since)
         self._catch_up: tuple[float, int, int] | None = None
@@ -108,6 +111,23 @@ class Dispatcher:
     def catch_up(self, overdue: int) -> None:
         """Pace the due sources started from now until ``overdue`` of them have started."""
         self._catch_up = (time.monotonic(), overdue, 0) if overdue else None
+
+    @contextlib.asynccontextmanager
+    async def paused(self) -> AsyncIterator[None]:
+        """No update starts inside: a reload changes the store, then the context.
+
+        A tick between the two would claim a source the store made due (its
+        rules changed, say) and start it with the old config's spec: the
+        entries the new rules had just removed came back. Entering waits for a
+        tick in progress; ticks inside start nothing; leaving ticks at once.
+        """
+        async with self._lock:
+            self._paused += 1
+        try:
+            yield
+        finally:
+            self._paused -= 1
+            self._wake_up()
 
     def request(self, name: str) -> None:
         """Update ``name`` when a worker is free, or again right after its update in flight."""
@@ -141,7 +161,7 @@ class Dispatcher:
         async with self._lock:
             if self._wake is asyncio.current_task():
                 self._wake = None  # later requests need a tick of their own
-            if self._stopping:
+            if self._stopping or self._paused:
                 return 0
             ctx = self._current()
             specs = self._spec_map(ctx)
