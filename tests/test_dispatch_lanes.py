@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,26 @@ async def _until(condition, what: str) -> None:  # type: ignore[no-untyped-def]
         while not condition():
             await asyncio.sleep(0.01)
     assert condition(), what
+
+
+def _dispatcher(
+    current: Callable[[], Context],
+    on_result: Callable[[SourceResult], object],
+    *,
+    workers: int,
+    waiting: int,
+) -> dispatch.Dispatcher:
+    """A dispatcher of one host's fetch per host (``max_per_host: 1``), as the config says."""
+    return dispatch.Dispatcher(
+        current,
+        on_result,  # type: ignore[arg-type]
+        owner="test",
+        lease=timedelta(hours=1),
+        max_workers=workers,
+        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
+        max_per_host=1,
+        max_waiting=waiting,
+    )
 
 
 def _config(tmp_path: Path) -> Path:
@@ -57,15 +78,8 @@ def test_feeds_of_a_slow_host_wait_in_its_lane_while_other_hosts_update(
 
     monkeypatch.setattr(dispatch, "update_source", update)
     results: list[str] = []
-    dispatcher = dispatch.Dispatcher(
-        lambda: context,
-        lambda r: results.append(r.source),
-        owner="test",
-        lease=timedelta(hours=1),
-        max_workers=3,
-        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
-        max_per_host=1,
-        max_waiting=6,
+    dispatcher = _dispatcher(
+        lambda: context, lambda r: results.append(r.source), workers=3, waiting=6
     )
     quick = {f"b-quick{i}" for i in range(3)}
 
@@ -102,16 +116,7 @@ def test_claimed_updates_waiting_for_a_lane_are_capped(
         return SourceResult(source=spec.name, outcome=Outcome.OK)
 
     monkeypatch.setattr(dispatch, "update_source", update)
-    dispatcher = dispatch.Dispatcher(
-        lambda: context,
-        lambda r: None,
-        owner="test",
-        lease=timedelta(hours=1),
-        max_workers=2,
-        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
-        max_per_host=1,
-        max_waiting=1,
-    )
+    dispatcher = _dispatcher(lambda: context, lambda r: None, workers=2, waiting=1)
 
     async def main() -> tuple[int, int]:
         waiting = await dispatcher.tick()
@@ -148,16 +153,7 @@ def test_no_update_starts_while_a_reload_applies(
         return SourceResult(source=spec.name, outcome=Outcome.OK)
 
     monkeypatch.setattr(dispatch, "update_source", update)
-    dispatcher = dispatch.Dispatcher(
-        lambda: contexts[-1],
-        lambda r: None,
-        owner="test",
-        lease=timedelta(hours=1),
-        max_workers=8,
-        catch_up=dispatch.CatchUp(50.0, timedelta(minutes=5)),
-        max_per_host=1,
-        max_waiting=8,
-    )
+    dispatcher = _dispatcher(lambda: contexts[-1], lambda r: None, workers=8, waiting=8)
 
     async def main() -> None:
         async with dispatcher.paused():
