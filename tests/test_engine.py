@@ -163,6 +163,50 @@ def test_workers_and_fork_server_end_with_their_killed_owner(tmp_path: Path) -> 
     )
 
 
+_FORK_SERVER = """
+import os, sys
+from pathlib import Path
+from aggregator.engine import CpuPool
+
+if __name__ == "__main__":
+    pool = CpuPool(int(sys.argv[1]))
+    try:
+        with pool.borrowed() as executor:
+            executor.submit(exec, "import lxml.etree").result()
+            worker = executor.submit(os.getpid).result()
+        server = int(Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        mapped = [("lxml" in Path(f"/proc/{p}/maps").read_text()) for p in (server, worker)]
+        print(server != os.getpid(), *mapped)
+    finally:
+        pool.close()
+"""
+
+
+@pytest.mark.parametrize(("workers", "server_holds_parsers"), [(1, False), (2, True)])
+def test_a_single_workers_fork_server_imports_nothing(
+    tmp_path: Path, workers: int, server_holds_parsers: bool
+) -> None:
+    """Several workers share a fork server's imported parsers; one worker imports its own.
+
+    A fork server that imported the CPU stage for one worker is a second
+    process holding the pages that worker copies anyway.
+    """
+    script = tmp_path / "owner.py"
+    script.write_text(_FORK_SERVER)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, str(script), str(workers)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=True,
+    )
+    forked, server_lxml, worker_lxml = out.stdout.split()
+    assert forked == "True" and worker_lxml == "True"
+    assert server_lxml == str(server_holds_parsers)
+
+
 def test_pool_with_no_workers_runs_in_threads_of_this_process() -> None:
     pool = CpuPool(0)
     try:
