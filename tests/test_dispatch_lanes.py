@@ -173,3 +173,45 @@ def test_no_update_starts_while_a_reload_applies(
     by_name = {spec.name: spec for spec in started}
     assert by_name["a-slow0"].tags == ("new",)
     assert by_name["b-quick0"].tags == ("new",)
+
+
+def test_a_reload_waits_for_the_updates_of_the_sources_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An update of the old spec never ends after the new config applies, nor starts again."""
+    context = open_context(load_config(_config(tmp_path)))
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+        started.append(spec.name)
+        if spec.name == "a-slow0":
+            await release.wait()
+        return SourceResult(source=spec.name, outcome=Outcome.OK)
+
+    monkeypatch.setattr(dispatch, "update_source", update)
+    dispatcher = _dispatcher(lambda: context, lambda r: None, workers=8, waiting=8)
+    applied: list[list[str]] = []
+
+    async def reload() -> None:
+        async with dispatcher.paused(finishing={"a-slow0"}):
+            applied.append(list(started))
+
+    async def main() -> None:
+        await dispatcher.tick()
+        await _until(lambda: "a-slow0" in started, "the slow source never started")
+        reloading = asyncio.create_task(reload())
+        dispatcher.request("a-slow0")  # asked for again while the reload waits
+        await dispatcher.tick()
+        assert applied == [] and not reloading.done()
+        release.set()
+        await reloading
+        await _until(lambda: started.count("a-slow0") == 2, "the held request was lost")
+        await dispatcher.drain(30)
+
+    try:
+        asyncio.run(main())
+    finally:
+        context.close()
+    # The reload applied after the slow update ended, before its second run began.
+    assert applied[0].count("a-slow0") == 1

@@ -333,7 +333,7 @@ class Daemon:
         if plan is None:
             return False
         new = plan.config
-        async with self.dispatcher.paused():
+        async with self.dispatcher.paused(finishing=plan.changed | plan.removed):
             self._ctx, dirty = await self._reloads.apply(ctx, plan, now=self._clock())
         # A reload is the operator's way to say "serve what the store holds":
         # every topic is checked (a topic whose stories did not change renders nothing).

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -98,6 +98,8 @@ class Dispatcher:
         self._stopping = False
         #: reloads applying now: no tick starts an update meanwhile
         self._paused = 0
+        #: sources a reload waits to see finish: none of theirs starts meanwhile
+        self._held: set[str] = set()
         self._pace = catch_up
         #: (monotonic start, sources overdue then, due sources started since)
         self._catch_up: tuple[float, int, int] | None = None
@@ -113,20 +115,31 @@ class Dispatcher:
         self._catch_up = (time.monotonic(), overdue, 0) if overdue else None
 
     @contextlib.asynccontextmanager
-    async def paused(self) -> AsyncIterator[None]:
+    async def paused(self, finishing: Collection[str] = ()) -> AsyncIterator[None]:
         """No update starts inside: a reload changes the store, then the context.
 
         A tick between the two would claim a source the store made due (its
         rules changed, say) and start it with the old config's spec: the
-        entries the new rules had just removed came back. Entering waits for a
-        tick in progress; ticks inside start nothing; leaving ticks at once.
+        entries the new rules had just removed came back. So would an update
+        of the old spec still running: entering first waits for the updates
+        in flight of ``finishing`` (the sources the reload changes; each ends
+        by its own deadline), starting none of theirs meanwhile, then for a
+        tick in progress. Ticks inside start nothing; leaving ticks at once.
         """
-        async with self._lock:
-            self._paused += 1
+        held = set(finishing) - self._held
+        self._held |= held
         try:
-            yield
+            running = [task for name, task in self._in_flight.items() if name in held]
+            if running:
+                await asyncio.wait(running)
+            async with self._lock:
+                self._paused += 1
+            try:
+                yield
+            finally:
+                self._paused -= 1
         finally:
-            self._paused -= 1
+            self._held -= held
             self._wake_up()
 
     def request(self, name: str) -> None:
@@ -165,8 +178,8 @@ class Dispatcher:
                 return 0
             ctx = self._current()
             specs = self._spec_map(ctx)
-            requested = sorted(n for n in self._requested if n in specs)
-            self._requested.clear()
+            requested = sorted(n for n in self._requested if n in specs and n not in self._held)
+            self._requested &= self._held  # a held source is asked for again after the hold
             free = self._max_workers + self._max_waiting - len(self._in_flight)
             busy = set(self._in_flight)
             granted, claimed, waiting = await asyncio.to_thread(
@@ -185,7 +198,7 @@ class Dispatcher:
                 if name in self._in_flight:
                     # Its lease ran out while it runs: the running update's save releases it.
                     continue
-                if spec is None or self._stopping:
+                if spec is None or self._stopping or name in self._held:
                     release.append(name)
                     continue
                 task = asyncio.create_task(self._run(spec, ctx), name=f"update:{name}")
