@@ -7,7 +7,7 @@ from collections.abc import Collection, Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from aggregator.store.database import Database
+from aggregator.store.database import Database, chunks
 from aggregator.store.schema import files
 from aggregator.store.values import FileRecord
 
@@ -17,8 +17,6 @@ _OF_SOURCE = files.c.source == sa.bindparam("k_source")
 _STATS = sa.select(files.c.relpath, files.c.size, files.c.mtime_ns).where(_OF_SOURCE)
 _RECORDS = sa.select(files).where(_OF_SOURCE)
 _RECORDS_IN = _RECORDS.where(files.c.relpath.in_(sa.bindparam("k_relpaths", expanding=True)))
-# Paths bound per statement: well under SQLite's variable limit.
-_IN_CHUNK = 500
 
 _DELETE = files.delete().where(
     (files.c.source == sa.bindparam("k_source")) & (files.c.relpath == sa.bindparam("k_relpath"))
@@ -47,13 +45,10 @@ class SeedFiles:
             if relpaths is None:
                 rows = list(conn.execute(_RECORDS, {"k_source": source}))
             else:
-                wanted = sorted(relpaths)
                 rows = [
                     row
-                    for i in range(0, len(wanted), _IN_CHUNK)
-                    for row in conn.execute(
-                        _RECORDS_IN, {"k_source": source, "k_relpaths": wanted[i : i + _IN_CHUNK]}
-                    )
+                    for part in chunks(sorted(relpaths))
+                    for row in conn.execute(_RECORDS_IN, {"k_source": source, "k_relpaths": part})
                 ]
             return {
                 r.relpath: FileRecord(

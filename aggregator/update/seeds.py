@@ -82,12 +82,10 @@ async def _update_files(
     problems = [str(e) for e in scan_errors]
     # A folder that could not be listed is not an empty one: its files are kept.
     unseen = [e.path for e in scan_errors if e.unseen]
-    records, claimed = await asyncio.to_thread(_records, ctx, spec, stats, known, unseen)
-    changed = [
-        (st, records.get(st.relpath))
-        for st in stats
-        if known.get(st.relpath) != (st.size, st.mtime_ns)
-    ]
+    # New or changed by size and mtime; the others are not even opened.
+    fresh = [st for st in stats if known.get(st.relpath) != (st.size, st.mtime_ns)]
+    records, claimed = await asyncio.to_thread(_records, ctx, spec, stats, fresh, known, unseen)
+    changed = [(st, records.get(st.relpath)) for st in fresh]
     chunks = [changed[i : i + FILE_BATCH] for i in range(0, len(changed), FILE_BATCH)]
     # Chunks are digested in parallel and committed as each is ready, one
     # transaction per chunk at most: a crash loses at most the chunks in flight,
@@ -124,34 +122,28 @@ def _records(
     ctx: Context,
     spec: SourceSpec,
     stats: Sequence[seedfiles.FileStat],
+    fresh: Sequence[seedfiles.FileStat],
     known: Mapping[str, tuple[int, int]],
     unseen: Sequence[str],
 ) -> tuple[dict[str, FileRecord], set[str]]:
     """The records a pass needs, and the identities the files it will not read yield.
 
-    A pass reads the records of the files that changed; only when a file went
-    (or a folder could not be listed) does it read them all, for the
-    identities the present files still yield: a deleted (or renamed) file's
-    entries are removed only when no present file yields them, as a
+    A pass reads the records of the ``fresh`` files (new or changed); only
+    when a file went (or a folder could not be listed) does it read them all,
+    for the identities the present files still yield: a deleted (or renamed)
+    file's entries are removed only when no present file yields them, as a
     NNN_<hash> file renamed to another prefix does. So a new file in a folder
     of thousands costs a scan and the stored sizes, not every record.
     """
     present = {st.relpath for st in stats}
     if not unseen and present.issuperset(known):
-        stale = [
-            st.relpath
-            for st in stats
-            if (seen := known.get(st.relpath)) is not None and seen != (st.size, st.mtime_ns)
-        ]
-        return ctx.store.file_records(spec.name, stale), set()
+        changed = [st.relpath for st in fresh if st.relpath in known]
+        return ctx.store.file_records(spec.name, changed), set()
     records = ctx.store.file_records(spec.name)
+    unchanged = present.difference(st.relpath for st in fresh)
     claimed: set[str] = set()
-    for st in stats:
-        old = records.get(st.relpath)
-        if old is not None and old.size == st.size and old.mtime_ns == st.mtime_ns:
-            claimed.update(old.identities)  # unchanged by size and mtime: not even opened
     for relpath, rec in records.items():
-        if unseen and seedfiles.under(relpath, unseen):
+        if relpath in unchanged or (unseen and seedfiles.under(relpath, unseen)):
             claimed.update(rec.identities)
     return records, claimed
 
