@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -205,6 +206,54 @@ def test_a_single_workers_fork_server_imports_nothing(
     forked, server_lxml, worker_lxml = out.stdout.split()
     assert forked == "True" and worker_lxml == "True"
     assert server_lxml == str(server_holds_parsers)
+
+
+_CONSOLE_SCRIPT = """
+import sys
+from {module} import {attr}  # what pip writes into the ``aggregator`` console script
+
+if __name__ == "__main__":
+    from aggregator.engine import CpuPool
+
+    pool = CpuPool(1)
+    try:
+        with pool.borrowed() as executor:
+            probe = "sorted(m for m in __import__('sys').modules if m.startswith('aggregator.cli'))"
+            print(executor.submit(eval, probe).result())
+    finally:
+        pool.close()
+"""
+
+
+def test_workers_of_the_console_script_do_not_import_the_cli(tmp_path: Path) -> None:
+    """A worker runs its owner's main script again: the console script's import costs nothing.
+
+    With the command group as the entry point, every parse worker of
+    ``aggregator run`` imported the CLI and the config models (~10 MiB each).
+    """
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    module, _, attr = scripts["aggregator"].partition(":")
+    script = tmp_path / "aggregator"
+    script.write_text(_CONSOLE_SCRIPT.format(module=module, attr=attr))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=True,
+    )
+    assert out.stdout.split() == ["[]"]
+    usage = subprocess.run(
+        [sys.executable, "-c", f"from {module} import {attr}; {attr}()", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=True,
+    )
+    assert "update" in usage.stdout and "run" in usage.stdout
 
 
 def test_pool_with_no_workers_runs_in_threads_of_this_process() -> None:
