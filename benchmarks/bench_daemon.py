@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from installed import byte_compile  # noqa: E402
 from proctree import tree_pss  # noqa: E402
 
 
@@ -179,6 +180,7 @@ def rest(*, semantic: bool = False) -> None:
 
 
 def main() -> None:
+    byte_compile(REPO)
     if sys.argv[1:2] == ["--rest"]:
         rest(semantic="--semantic" in sys.argv[2:])
         return

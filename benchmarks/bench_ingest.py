@@ -72,6 +72,7 @@ sys.path.insert(0, str(HERE))
 
 import ingest_corpus  # noqa: E402
 from ingest_server import FeedServer  # noqa: E402
+from installed import byte_compile  # noqa: E402
 
 #: every client's timeout; the never-answering feeds are held longer (HANG)
 TIMEOUT = 10.0
@@ -732,6 +733,7 @@ def main() -> None:
     global CHECKOUT, PER_HOST_OURS, INGEST_WORKERS, LOOP_TRACE
     LOOP_TRACE = args.loop_trace.resolve() if args.loop_trace else None
     CHECKOUT = args.checkout.resolve()
+    byte_compile(CHECKOUT)
     PER_HOST_OURS = args.per_host
     INGEST_WORKERS = args.ingest_workers
     parts = args.only or ["ours", "reader", "floor", "daemon"]

@@ -44,6 +44,7 @@ from aggregator.publish.incremental import publish  # noqa: E402
 from aggregator.store import open_store  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from installed import byte_compile  # noqa: E402
 from proctree import children_named, tree_cpu  # noqa: E402
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -242,6 +243,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="seeds added one after another")
     parser.add_argument("--skip-store", action="store_true", help="only the daemon's part")
     args = parser.parse_args()
+    byte_compile(REPO)
     if not args.skip_store:
         part_store(args.stories, args.rounds)
         print()

@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_republish import WORDS  # noqa: E402
+from installed import byte_compile  # noqa: E402
 from proctree import tree_pss  # noqa: E402
 
 #: made-up words: each feed item draws its own text from them, so no two items merge
@@ -172,6 +173,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=200)
     parser.add_argument("--daemon", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    byte_compile(REPO)
     if args.daemon:
         run_daemon_child(args.daemon)
         return

@@ -61,6 +61,7 @@ import bench_write_path  # noqa: E402
 import ingest_corpus  # noqa: E402
 from bench_ingest import TIMEOUT, TOPICS  # noqa: E402
 from ingest_server import FeedServer  # noqa: E402
+from installed import byte_compile  # noqa: E402
 
 ADMIN = os.environ.get("AGGREGATOR_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -295,6 +296,7 @@ def main() -> None:
         "--skip-update", action="store_true", help="no `aggregator update` passes (workers only)"
     )
     args = parser.parse_args()
+    byte_compile(REPO)
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-workers-") as tmp:
         work = Path(tmp)
