@@ -1,12 +1,13 @@
-"""The ``aggregator`` console script's entry point, in a module that imports nothing.
+"""The ``aggregator`` console script's entry point, in a module that imports nothing of its own.
 
 A worker process that multiprocessing starts from its fork server runs the
 starting process's main script again (as ``__mp_main__``) before its first
 call: for the console script pip writes, that is the script's import line.
 With the command group itself as the entry point, every parse worker of
 ``aggregator run`` and ``aggregator update`` imported the whole CLI and the
-config models (about 10 MiB more per worker) for nothing. This module is
-all that import costs now; the group loads when the command runs.
+config models (about 10 MiB more per worker) for nothing. Now that import
+costs this module and the package's ``__init__`` (the errors and the data
+model, which a worker imports anyway); the group loads when the command runs.
 ``python -m aggregator`` never had the cost: multiprocessing does not run a
 package's ``__main__`` again.
 """
