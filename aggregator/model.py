@@ -556,6 +556,8 @@ class SourceResult:
     #: one-line error when ``outcome`` is ERROR or GONE
     error: str | None = None
     http_status: int | None = None
+    #: seconds of the update's own work (fetch, parse, save), without its waits for a
+    #: connection slot of its host or a parse worker
     duration: float = 0.0
     #: response bytes read (the page and its discovered feed, when discovered)
     received: int = 0

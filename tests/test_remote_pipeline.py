@@ -535,6 +535,39 @@ def test_loopback_refused_without_allow_networks(
     assert state is not None and state.last_error_class == "BlockedAddressError"
 
 
+def test_an_updates_duration_leaves_out_its_wait_for_the_hosts_slot(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    """One request at a time to the host: the second source waits a whole answer for its slot.
+
+    That wait is not the source's: its result's duration (the update table,
+    its JSON, the daemon's log line and histogram) is its own time, as its
+    poll's seconds are, plus only the save.
+    """
+    answer = 1.5
+
+    def handler(request: Request) -> Response:
+        time.sleep(answer)
+        return Response(RSS, content_type="application/rss+xml")
+
+    for path in ("/a", "/b"):
+        httpserver.expect_request(path).respond_with_handler(handler)
+    config = load_config(
+        write_config(
+            tmp_path,
+            [f"{{name: {n}, url: '{httpserver.url_for('/' + n)}'}}" for n in "ab"],
+            extra="fetch: {max_per_host: 1}",
+        )
+    )
+    ctx = context(config, opened)
+    results = asyncio.run(update_all(ctx))
+    seconds = ctx.store.last_poll_seconds()
+    assert all(r.outcome is Outcome.OK for r in results), results
+    assert all(seconds[r.source] >= answer for r in results), seconds
+    # What a result adds to its poll's seconds is the save, never the other's answer.
+    assert all(0 <= r.duration - seconds[r.source] < answer for r in results), (results, seconds)
+
+
 def test_the_sources_that_took_longest_start_first(
     httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
 ) -> None:

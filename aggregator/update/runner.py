@@ -111,7 +111,8 @@ async def _update_source(
         result = _counted(result, report)
         if new_state.disabled_at is not None and state.disabled_at is None:
             result = replace(result, put_to_rest=new_state.disabled_reason or "put to rest")
-    return replace(result, duration=time.perf_counter() - started)
+    # Its own time, as the poll's: the waits for a slot or a worker are not the source's.
+    return replace(result, duration=time.perf_counter() - started - sum(waited))
 
 
 def _unexpected(spec: SourceSpec, exc: Exception, what: str) -> SourceResult:
