@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -535,6 +535,22 @@ def test_loopback_refused_without_allow_networks(
     assert state is not None and state.last_error_class == "BlockedAddressError"
 
 
+def _one_request_at_a_time(
+    httpserver: HTTPServer,
+    tmp_path: Path,
+    opened: list[Context],
+    names: str,
+    handler: Callable[[Request], Response],
+) -> Context:
+    """A context over one source per letter of ``names``, all on ``httpserver`` (``/a``...),
+    which takes one request at a time from us (``max_per_host: 1``)."""
+    for name in names:
+        httpserver.expect_request(f"/{name}").respond_with_handler(handler)
+    sources = [f"{{name: {n}, url: '{httpserver.url_for('/' + n)}'}}" for n in names]
+    config = load_config(write_config(tmp_path, sources, extra="fetch: {max_per_host: 1}"))
+    return context(config, opened)
+
+
 def test_an_updates_duration_leaves_out_its_wait_for_the_hosts_slot(
     httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
 ) -> None:
@@ -550,16 +566,7 @@ def test_an_updates_duration_leaves_out_its_wait_for_the_hosts_slot(
         time.sleep(answer)
         return Response(RSS, content_type="application/rss+xml")
 
-    for path in ("/a", "/b"):
-        httpserver.expect_request(path).respond_with_handler(handler)
-    config = load_config(
-        write_config(
-            tmp_path,
-            [f"{{name: {n}, url: '{httpserver.url_for('/' + n)}'}}" for n in "ab"],
-            extra="fetch: {max_per_host: 1}",
-        )
-    )
-    ctx = context(config, opened)
+    ctx = _one_request_at_a_time(httpserver, tmp_path, opened, "ab", handler)
     results = asyncio.run(update_all(ctx))
     seconds = ctx.store.last_poll_seconds()
     assert all(r.outcome is Outcome.OK for r in results), results
@@ -587,16 +594,7 @@ def test_the_sources_that_took_longest_start_first(
             slow.clear()
         return Response(RSS, content_type="application/rss+xml")
 
-    for path in ("/a", "/b", "/c", "/d"):
-        httpserver.expect_request(path).respond_with_handler(handler)
-    config = load_config(
-        write_config(
-            tmp_path,
-            [f"{{name: {n}, url: '{httpserver.url_for('/' + n)}'}}" for n in "abcd"],
-            extra="fetch: {max_per_host: 1}",
-        )
-    )
-    ctx = context(config, opened)
+    ctx = _one_request_at_a_time(httpserver, tmp_path, opened, "abcd", handler)
     slow.set()
     first = asyncio.run(update_all(ctx))
     assert [r.source for r in first] == ["a", "b", "c", "d"]
