@@ -71,6 +71,7 @@ CONFINED = {
         "aggregator.store.bulk",
         "aggregator.store.copy",
         "aggregator.store.database",
+        "aggregator.store.wal",
         "aggregator.store.desk",
         "aggregator.store.edits",
         "aggregator.store.entries",

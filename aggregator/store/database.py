@@ -19,11 +19,14 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from aggregator.errors import StoreError
+from aggregator.store.wal import WalBound
 
 __all__ = ["Database", "chunks", "head_revisions", "is_memory_store", "migrate_apart"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _MEMORY = ("sqlite://", "sqlite:///:memory:")
+#: how long a SQLite connection waits for another's lock (seconds)
+_BUSY_S = 30
 #: PostgreSQL advisory lock every write transaction takes first (the key spells "aggr")
 WRITE_LOCK_KEY = 0x61676772
 #: PostgreSQL advisory lock class (first of two int4 keys) of a batch's key locks ("ak")
@@ -52,8 +55,12 @@ class Database:
     each use holds a lock.
     """
 
-    def __init__(self, engine: Engine, *, shared_connection: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, shared_connection: bool = False, wal: WalBound | None = None
+    ) -> None:
         self.engine = engine
+        #: a SQLite file's log, kept bounded after each write (:mod:`.wal`)
+        self._wal = wal
         #: ``sqlite`` or ``postgresql``
         self.dialect = engine.dialect.name
         self._lock: threading.RLock | None = threading.RLock() if shared_connection else None
@@ -82,14 +89,16 @@ class Database:
         """
         try:
             lock: Path | None = None
+            wal: WalBound | None = None
             if url.startswith("sqlite"):
                 db = url.removeprefix("sqlite:///")
                 if db and db != url and not db.startswith(":memory:"):
                     Path(db).parent.mkdir(parents=True, exist_ok=True)
                     lock = Path(f"{db}.migrate-lock")
+                    wal = WalBound(Path(db), busy_ms=_BUSY_S * 1000)
                 engine = sa.create_engine(
                     url,
-                    connect_args={"check_same_thread": False, "timeout": 30},
+                    connect_args={"check_same_thread": False, "timeout": _BUSY_S},
                     poolclass=sa.pool.StaticPool if url in _MEMORY else None,
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
@@ -102,7 +111,7 @@ class Database:
             ) from exc
         except OSError as exc:
             raise StoreError(f"{_safe_url(url)}: cannot open store: {exc}") from exc
-        return cls(engine, shared_connection=url in _MEMORY)
+        return cls(engine, shared_connection=url in _MEMORY, wal=wal)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -142,6 +151,8 @@ class Database:
                 self._settle(conn, committed=False)
                 raise
             self._settle(conn, committed=True)
+            if self._wal is not None:
+                self._wal.after_commit(conn)
 
     def _taken(self, own: int | None) -> None:
         """A write transaction of this object's is taking a stamp (None), or took ``own``."""

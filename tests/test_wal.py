@@ -1,0 +1,62 @@
+"""A SQLite store's write-ahead log stays bounded while readers overlap its writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.store import wal
+from aggregator.store.database import Database
+
+ROW = 65_536
+
+
+def _insert(db: Database) -> None:
+    with db.write() as conn:
+        conn.exec_driver_sql(f"INSERT INTO blobs VALUES (randomblob({ROW}))")
+
+
+def test_the_log_is_truncated_once_the_reader_holding_it_lets_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's own checkpoints never shrink the file: after a long reader it stays as big."""
+    monkeypatch.setattr(wal, "TRUNCATE_AT", 4 * ROW)
+    db = Database.open(f"sqlite:///{tmp_path / 'store.db'}")
+    log = tmp_path / "store.db-wal"
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE blobs (b BLOB)")
+        with db.snapshot() as reader:
+            # This snapshot pins the log: no checkpoint may pass it, the file grows;
+            # and each commit's attempt gives up after a moment, it does not wait it out.
+            assert reader.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 0
+            for _ in range(12):
+                _insert(db)
+            assert log.stat().st_size >= 12 * ROW
+            assert reader.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 0
+        # An attempt comes at the latest once the log has grown by another bound.
+        sizes = []
+        for _ in range(wal.TRUNCATE_AT // ROW + 1):
+            _insert(db)
+            sizes.append(log.stat().st_size)
+        assert min(sizes) < wal.TRUNCATE_AT, sizes
+        with db.read() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 12 + len(sizes)
+    finally:
+        db.close()
+
+
+def test_a_log_under_the_bound_is_left_to_sqlite(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wal, "TRUNCATE_AT", 64 * ROW)
+    db = Database.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE blobs (b BLOB)")
+        for _ in range(4):
+            _insert(db)
+        assert (tmp_path / "store.db-wal").stat().st_size >= 4 * ROW
+    finally:
+        db.close()
