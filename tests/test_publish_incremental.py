@@ -15,7 +15,7 @@ import pytest
 from aggregator.model import Item, Origin, TopicSpec
 from aggregator.publish import Site, TopicFeed, file_name, render_site
 from aggregator.publish.export import Manifest
-from aggregator.publish.incremental import publish
+from aggregator.publish.incremental import PLAN_CHANGES, publish
 from aggregator.store import SQLStore, open_store
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -277,3 +277,28 @@ def test_a_publish_reads_what_changed_not_the_whole_topic(store: SQLStore, tmp_p
     report = store.remove_entries("wire", ["wire-50"], now=T0 + timedelta(minutes=4))
     again(report.dirty_topics)
     assert "outline" in [name for name, _ in reader.calls]
+
+
+def test_after_many_changes_a_publish_reads_the_topics_order_once(
+    store: SQLStore, tmp_path: Path
+) -> None:
+    """Ranking each of many changed stories with a count was quadratic in the topic's size."""
+    out = tmp_path / "public"
+    topic = (TopicSpec(name="all", title="All", query="*", max_items=10),)
+    store.ingest([_item(n) for n in range(1, 31)], now=T0, matchers=ALL)
+    publish(out, SITE, topic, store, dirty={"all"})
+    reader = _Recording(store)
+    stories = [_item(n, hours=n % 40) for n in range(31, 32 + PLAN_CHANGES)]
+    report = store.ingest(stories, now=T0 + timedelta(minutes=1), matchers=ALL)
+    publish(out, SITE, topic, reader, dirty=report.dirty_topics)  # type: ignore[arg-type]
+    names = [name for name, _ in reader.calls]
+    assert names.count("outline") == 1 and "newer_than" not in names
+    assert _exported(out) == _full_for(store, topic)
+
+    # A few changes are still ranked one by one.
+    reader.calls.clear()
+    report = store.ingest([_item(200)], now=T0 + timedelta(minutes=2), matchers=ALL)
+    publish(out, SITE, topic, reader, dirty=report.dirty_topics)  # type: ignore[arg-type]
+    names = [name for name, _ in reader.calls]
+    assert "outline" not in names and names.count("newer_than") == 1
+    assert _exported(out) == _full_for(store, topic)

@@ -68,6 +68,17 @@ RENDER_VERSION = "1"
 #: stories read from the store per round while rendering archive pages
 LOAD_CHUNK = 500
 
+#: A plan from the changes since the last publish ranks each changed story
+#: with a count over the topic's order and reads each changed page's ids (an
+#: offset into that order): after a big ingest (every story changed) that was
+#: quadratic in the topic's size, 12 s for one topic of 13,600 stories and
+#: minutes at 50,000, all in one read snapshot that kept SQLite's log from
+#: being checkpointed. Past these many changes or changed pages, the plan reads
+#: the topic's whole order once instead (0.05 s at 13,600); pages that did not
+#: change still keep their files, by fingerprint.
+PLAN_CHANGES = 64
+PLAN_PAGES = 16
+
 
 class TopicReading(Protocol):
     """One topic's order as publishing reads it, every read from one state of the store."""
@@ -219,7 +230,8 @@ def _full_plan(view: TopicReading, topic: TopicSpec, size: int, signature: str) 
 def _changes_plan(
     view: TopicReading, record: TopicRecord, since: int, size: int, signature: str
 ) -> _Plan | None:
-    """The pages the changes since stamp ``since`` touched; None when only a full read can tell.
+    """The pages the changes since stamp ``since`` touched; None when only a full read can tell,
+    or costs less (:data:`PLAN_CHANGES`, :data:`PLAN_PAGES`).
 
     Stories never move in published order (``published`` never changes), so
     between two publishes a page changes only when one of its stories
@@ -230,6 +242,8 @@ def _changes_plan(
     """
     total = view.count()
     changes = view.changes(since)
+    if len(changes) > PLAN_CHANGES:
+        return None
     joined = sum(1 for change in changes if change.joined)
     if total != record.count + joined:
         return None
@@ -246,6 +260,8 @@ def _changes_plan(
             dirty.add(rank // size + 1)
     if lowest is not None:
         dirty.update(range(max(0, lowest) // size + 1, count + 1))
+    if len(dirty) > PLAN_PAGES:
+        return None
     pages: dict[int, _ArchivePage | None] = {}
     for number in range(1, count + 1):
         if number not in dirty:
