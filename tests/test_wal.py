@@ -47,6 +47,30 @@ def test_the_log_is_truncated_once_the_reader_holding_it_lets_go(
         db.close()
 
 
+def test_a_log_left_big_goes_at_a_later_commit_however_small(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingest's last commits met a reader; the next small write after the retry time
+    empties the log, though it has not grown by another bound."""
+    monkeypatch.setattr(wal, "TRUNCATE_AT", 4 * ROW)
+    monkeypatch.setattr(wal, "RETRY_S", 0.0)
+    db = Database.open(f"sqlite:///{tmp_path / 'store.db'}")
+    log = tmp_path / "store.db-wal"
+    try:
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE blobs (b BLOB)")
+        with db.snapshot() as reader:
+            assert reader.exec_driver_sql("SELECT count(*) FROM blobs").scalar() == 0
+            for _ in range(6):
+                _insert(db)
+        assert log.stat().st_size >= 6 * ROW
+        with db.write() as conn:
+            conn.exec_driver_sql("DELETE FROM blobs WHERE rowid = 1")
+        assert log.stat().st_size < wal.TRUNCATE_AT
+    finally:
+        db.close()
+
+
 def test_a_log_under_the_bound_is_left_to_sqlite(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
