@@ -61,6 +61,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -426,18 +427,29 @@ def _reap(pid: int, grace: float) -> tuple[int, Any]:
         return 0, None
 
 
-def _at_rest(pid: int, deadline: float) -> float:
-    """The tree's PSS (MiB) once it is at rest: its workers stopped for being idle.
+def _publish_pending(port: int) -> bool:
+    """Whether the daemon says stored changes are not published yet (``/healthz``)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as answer:
+            return bool(json.loads(answer.read()).get("publish_pending", False))
+    except (OSError, ValueError):
+        return True
 
-    Waits (at most ``deadline`` seconds) until the daemon is a single process
-    (``ingest.idle_after`` stops the parse workers and the fork server), then
-    takes the median of ten samples a second apart. Says so when the deadline
-    passed first: the figure is then not at rest.
+
+def _at_rest(pid: int, port: int, deadline: float) -> float:
+    """The tree's PSS (MiB) once it is at rest: everything published, its workers stopped.
+
+    Waits (at most ``deadline`` seconds) until the daemon has published what
+    it stored (``/healthz``: a publish after a long one waits four times its
+    length) and is a single process (``ingest.idle_after`` stops the parse
+    workers and the fork server), then takes the median of ten samples a
+    second apart. Says so when the deadline passed first: the figure is then
+    not at rest.
     """
     started = time.perf_counter()
     while True:
         _, _, count, _ = tree_memory(pid)
-        if count <= 1:
+        if count <= 1 and not _publish_pending(port):
             break
         if time.perf_counter() - started >= deadline:
             print(f"  daemon: still {count} processes after {deadline:.0f} s", file=sys.stderr)
@@ -483,7 +495,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
         ingest_peak = sampler.peak_pss
         # At rest once the ingest's publishes are done and the workers stopped
         # idle: on this corpus the first big publish alone takes up to 2 minutes.
-        rest_pss = _at_rest(proc.pid, deadline=600.0)
+        rest_pss = _at_rest(proc.pid, port, deadline=900.0)
     finally:
         poller.join()
         entries = _count(db, "SELECT count(*) FROM entries") if db.exists() else 0

@@ -128,6 +128,7 @@ def test_many_marks_within_the_window_render_each_topic_once(
     async def main() -> None:
         runner = asyncio.create_task(rep.run())
         try:
+            assert not rep.pending
             # 60 updates, 10 ms apart on the republisher's clock, each dirtying a topic.
             for i in range(60):
                 rep.mark_dirty([TOPICS[i % len(TOPICS)]])
@@ -135,9 +136,11 @@ def test_many_marks_within_the_window_render_each_topic_once(
                 await asyncio.sleep(0)
             await asyncio.sleep(0.05)  # let the runner look at the pending burst
             assert rep.publishes == 0, "published inside the debounce window"
+            assert rep.pending, "changes wait for the pace: /healthz says publish_pending"
             assert rep.due() == pytest.approx(1000.0 + 0.59 + PACE.debounce)
             clock.now += PACE.debounce
             await _until(lambda: rep.publishes == 1, "the burst was never published")
+            assert not rep.pending
         finally:
             runner.cancel()
             with pytest.raises(asyncio.CancelledError):
@@ -297,6 +300,7 @@ def test_healthz_answers_while_a_publish_is_in_progress(
             await _until(lambda: server.started, "the server never started")
             publishing = asyncio.create_task(rep.publish(full=True))
             await asyncio.to_thread(started.wait, 120)
+            assert rep.pending, "a publish running is pending too"
             async with httpx.AsyncClient() as client:
                 answer = await client.get(f"http://127.0.0.1:{port}/healthz")
             body: dict[str, Any] = {"code": answer.status_code, **answer.json()}

@@ -139,6 +139,7 @@ class Daemon:
             documents=len(self.documents),
             publishing=self.republisher.failure,
             topics_failing=len(self.republisher.failing_topics),
+            publish_pending=self.republisher.pending,
         )
 
     def metrics_text(self) -> bytes:

@@ -27,6 +27,11 @@ class Exporter:
         #: the export running now (it may outlive a cancelled publish)
         self._inflight: asyncio.Future[PublishReport] | None = None
 
+    @property
+    def busy(self) -> bool:
+        """Whether an export is running."""
+        return self._inflight is not None and not self._inflight.done()
+
     async def run(self, ctx: Context, out_dir: Path, dirty: frozenset[str] | None) -> PublishReport:
         """Run one export; one at a time, and never two at once even across a cancellation.
 

@@ -120,6 +120,7 @@ class Health:
         documents: int,
         publishing: str | None = None,
         topics_failing: int = 0,
+        publish_pending: bool = False,
     ) -> dict[str, Any]:
         """The ``/healthz`` body.
 
@@ -138,6 +139,8 @@ class Health:
             documents: documents served.
             publishing: why the last publish failed; None when it worked.
             topics_failing: topics whose documents could not be rendered.
+            publish_pending: stored changes are not published yet (a publish
+                waits for its pace, or runs).
         """
         failing = [
             # /healthz is public: the error's kind, never a source's URL.
@@ -168,4 +171,5 @@ class Health:
             "topics_failing": topics_failing,
             "in_flight": in_flight,
             "documents": documents,
+            "publish_pending": publish_pending,
         }

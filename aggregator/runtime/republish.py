@@ -174,6 +174,11 @@ class Republisher:
         self._index_dirty = self._index_dirty or index
         self._changed.set()
 
+    @property
+    def pending(self) -> bool:
+        """Whether changes wait to be published (for the pace) or a publish is running."""
+        return self._pending is not None or self._exporter.busy
+
     def due(self) -> float | None:
         """When the pending changes may publish (monotonic); None: nothing pending."""
         if self._pending is None:

@@ -129,6 +129,7 @@ class Publisher:
             "documents": len(self.documents),
             "publish_jobs": self.jobs,
             "topics_failing": failing,
+            "publish_pending": self.republisher.pending,
         }
 
     async def run(self) -> None:
