@@ -15,7 +15,7 @@ import signal
 import threading
 from typing import Any
 
-__all__ = ["call_named", "init_worker"]
+__all__ = ["call_named", "init_worker", "preload"]
 
 
 def _exit_with_owner(owner: int) -> None:
@@ -65,3 +65,15 @@ def call_named(target: str, /, *args: Any, **kwargs: Any) -> Any:
     """
     module, _, name = target.partition(":")
     return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+
+def preload(modules: list[str]) -> int:
+    """Import ``modules`` (the CPU stage's) in this worker; return its pid.
+
+    What starting the pool asks of each worker: a worker forked from an
+    empty fork server (a pool of one) would otherwise import the parsers
+    in its first call, and that source's poll would count the seconds.
+    """
+    for module in modules:
+        importlib.import_module(module)
+    return os.getpid()

@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from typing import Any, TypeVar
 
-from aggregator.engine.child import call_named, init_worker
+from aggregator.engine.child import call_named, init_worker, preload
 from aggregator.errors import ParseError
 from aggregator.sources.lanes import waits as lane_waits
 
@@ -158,10 +158,12 @@ class CpuPool:
         """Start the workers now instead of on the first call (blocks: call it in a thread).
 
         Starting the fork server imports the CPU stage's modules, seconds that a
-        daemon must not spend on its event loop in its first update.
+        daemon must not spend on its event loop in its first update; a worker
+        of a pool of one (whose fork server imports nothing) imports them here,
+        so no source's first parse counts them as its own time.
         """
         executor = self._get_executor()
-        for future in [executor.submit(os.getpid) for _ in range(max(1, self.workers))]:
+        for future in [executor.submit(preload, _PRELOAD) for _ in range(max(1, self.workers))]:
             future.result()
 
     def _restart(self, broken: Executor) -> None:
