@@ -11,8 +11,10 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -20,7 +22,7 @@ from werkzeug import Request, Response
 
 from aggregator.config import Config, load_config
 from aggregator.model import Outcome, SourceResult, SourceSpec
-from aggregator.update import Context, open_context, update_all
+from aggregator.update import Context, open_context, runner, update_all
 
 from ._aserver import Request as RawRequest
 from ._aserver import ScriptedServer, respond, second_loopback
@@ -363,6 +365,79 @@ def test_server_error_backs_off(
     # Exponential backoff (with jitter): the third wait is clearly longer than the first.
     assert delays[2] > delays[0]
     assert not ctx.store.due_sources(datetime.now(UTC))
+
+
+def test_a_source_down_for_a_month_is_polled_and_the_others_go_on(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context]
+) -> None:
+    """Its 41st failure in a row waits the backoff's cap (the 37th overflowed the
+    delay's arithmetic and stopped the whole pass)."""
+    httpserver.expect_request("/broken").respond_with_data("oops", status=500)
+    httpserver.expect_request("/rss").respond_with_data(RSS, content_type="application/rss+xml")
+    config = load_config(
+        write_config(
+            tmp_path,
+            [
+                f"{{name: broken, url: '{httpserver.url_for('/broken')}'}}",
+                f"{{name: rss, url: '{httpserver.url_for('/rss')}'}}",
+            ],
+        )
+    )
+    ctx = context(config, opened)
+    poll(ctx, "broken")
+    state = ctx.store.get_state("broken")
+    assert state is not None
+    ctx.store.save_state(replace(state, consecutive_failures=40))
+    started = datetime.now(UTC)
+
+    results = asyncio.run(update_all(ctx))
+
+    assert [r.outcome for r in results] == [Outcome.ERROR, Outcome.OK]
+    assert results[0].error_class == "HTTPStatusError"
+    assert results[1].new == 2
+    state = ctx.store.get_state("broken")
+    assert state is not None and state.next_due_at is not None
+    assert state.consecutive_failures == 41
+    # the cap (a day), lengthened by at most its jitter
+    assert timedelta(hours=23) < state.next_due_at - started < timedelta(hours=36)
+
+
+def test_a_bug_in_scheduling_one_source_fails_that_source_alone(
+    httpserver: HTTPServer, tmp_path: Path, opened: list[Context], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    httpserver.expect_request("/rss").respond_with_data(RSS, content_type="application/rss+xml")
+    httpserver.expect_request("/atom").respond_with_data(ATOM, content_type="application/atom+xml")
+    config = load_config(
+        write_config(
+            tmp_path,
+            [
+                f"{{name: rss, url: '{httpserver.url_for('/rss')}', interval: 10m}}",
+                f"{{name: atom, url: '{httpserver.url_for('/atom')}'}}",
+            ],
+        )
+    )
+    real = runner.next_due
+
+    def next_due(**kwargs: Any) -> datetime:
+        if kwargs["seed"] == "rss":
+            raise OverflowError("a bug")
+        return real(**kwargs)
+
+    monkeypatch.setattr(runner, "next_due", next_due)
+    ctx = context(config, opened)
+    started = datetime.now(UTC)
+
+    results = asyncio.run(update_all(ctx))
+
+    assert [r.outcome for r in results] == [Outcome.ERROR, Outcome.OK]
+    assert results[0].error_class == "OverflowError"
+    assert "scheduling the next poll failed" in (results[0].error or "")
+    # its entries were stored all the same, and it is due again after its interval
+    assert titles(ctx) == ["Zebra atom entry", "Zebra one", "Zebra two"]
+    state = ctx.store.get_state("rss")
+    assert state is not None and state.next_due_at is not None
+    assert state.consecutive_failures == 1
+    assert timedelta(minutes=9) < state.next_due_at - started < timedelta(minutes=11)
 
 
 def test_retry_after_is_honoured(

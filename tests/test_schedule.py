@@ -47,6 +47,8 @@ ROWS = [
     Row("fourth error is eight intervals", Outcome.ERROR, 240 * M, failures=4),
     Row("backoff is capped", Outcome.ERROR, 24 * H, failures=7),
     Row("huge failure counts do not overflow", Outcome.ERROR, 24 * H, failures=10_000),
+    # 30 minutes x 2**36 is past timedelta's range: the 37th failure in a row raised
+    Row("a month of daily failures does not overflow", Outcome.ERROR, 24 * H, failures=40),
     Row(
         "custom backoff cap",
         Outcome.ERROR,
@@ -141,6 +143,27 @@ def test_next_due(row: Row) -> None:
 
     assert due == (NEVER if row.expected is None else NOW + row.expected)
     assert due.tzinfo is not None
+
+
+@pytest.mark.parametrize("interval", [timedelta(seconds=1), 30 * M, 48 * H])
+def test_the_backoff_grows_to_its_cap_and_stays_there(interval: timedelta) -> None:
+    """Every failure count, up to far past the cap, gives a delay: never shorter than the last."""
+    delays = [
+        next_due(
+            now=NOW,
+            interval=interval,
+            outcome=Outcome.ERROR,
+            consecutive_failures=failures,
+            jitter=0.0,
+            min_interval=timedelta(seconds=1),
+        )
+        - NOW
+        for failures in range(1, 200)
+    ]
+    cap = max(24 * H, interval)
+    assert delays == sorted(delays)
+    assert delays[-1] == cap
+    assert delays[0] == interval
 
 
 def test_jitter_only_lengthens_and_is_reproducible() -> None:

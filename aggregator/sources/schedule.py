@@ -106,8 +106,10 @@ def next_due(
     if outcome is Outcome.ERROR:
         exponent = max(consecutive_failures, 1) - 1
         cap = max(max_backoff, interval)
-        # Compare exponents rather than multiply first: 2**1000 overflows timedelta.
-        if exponent >= 62 or interval * (2**exponent) >= cap:
+        # Compare in seconds before multiplying the timedelta: 30 minutes
+        # times 2**36 is past timedelta's range (a source failing 37 times in
+        # a row), 2**1000 past a float's.
+        if exponent >= 62 or interval.total_seconds() * 2**exponent >= cap.total_seconds():
             delay = cap
         else:
             delay = interval * (2**exponent)

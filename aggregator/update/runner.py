@@ -88,8 +88,13 @@ async def _update_source(
         log.exception("%s: unexpected error", spec.name)
         result = _unexpected(spec, exc, "unexpected")
         pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
-    cadence = await _cadence(spec, ctx, now, pending)
-    new_state = _next_state(spec, state, result, now, hints, cadence)
+    try:
+        cadence = await _cadence(spec, ctx, now, pending)
+        new_state = _next_state(spec, state, result, now, hints, cadence)
+    except Exception as exc:  # nor a bug in scheduling its next poll
+        log.exception("%s: scheduling the next poll failed", spec.name)
+        result = _unexpected(spec, exc, "scheduling the next poll failed:")
+        new_state = _unscheduled(spec, state, result, now)
     poll = Poll(
         source=spec.name,
         at=now,
@@ -113,6 +118,23 @@ async def _update_source(
             result = replace(result, put_to_rest=new_state.disabled_reason or "put to rest")
     # Its own time, as the poll's: the waits for a slot or a worker are not the source's.
     return replace(result, duration=time.perf_counter() - started - sum(waited))
+
+
+def _unscheduled(
+    spec: SourceSpec, state: SourceState, result: SourceResult, now: datetime
+) -> SourceState:
+    """The state of a source whose next poll could not be scheduled: a failure, due again
+    after its configured interval."""
+    return replace(
+        state,
+        last_outcome=result.outcome,
+        last_attempt_at=now,
+        consecutive_failures=state.consecutive_failures + 1,
+        last_error_class=result.error_class,
+        last_error=result.error,
+        next_due_at=now + spec.interval,
+        failing_since=state.failing_since or now,
+    )
 
 
 def _unexpected(spec: SourceSpec, exc: Exception, what: str) -> SourceResult:
