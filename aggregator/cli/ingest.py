@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -69,9 +71,6 @@ def _result_json(r: SourceResult) -> dict[str, Any]:
 @pass_state
 def update(state: State, as_json: bool, only: tuple[str, ...]) -> None:
     """Poll every source once and store what is new."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
     from aggregator.engine.collector import ingest_gc
     from aggregator.update import update_all
 
@@ -88,58 +87,83 @@ def update(state: State, as_json: bool, only: tuple[str, ...]) -> None:
     # stay in this process for the whole update (~11 MiB of its peak).
     with state.context(migrate_apart=True) as ctx:
         specs = _polled(ctx.store, specs)
-        show_progress = not as_json and err_console.is_terminal
-        with Progress(
-            TextColumn("[bold]updating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err_console.console,
-            disable=not show_progress,
-            transient=True,
-        ) as progress:
-            task = progress.add_task("", total=len(specs))
-
-            def advance(result: SourceResult) -> None:
-                progress.update(task, advance=1, description=result.source)
-                # A problem names a guid or a file: one line each, no terminal escapes.
-                for problem in result.problems:
-                    progress.console.print(f"warning: {printable(problem)}", markup=False)
-                if result.error:
-                    progress.console.print(f"error: {printable(result.error)}", markup=False)
-
-            with ingest_gc():
-                results = asyncio.run(update_all(ctx, specs, on_result=advance))
+        with _reporting(len(specs), rich=not as_json) as advance, ingest_gc():
+            results = asyncio.run(update_all(ctx, specs, on_result=advance))
     if as_json:
         click.echo(json.dumps([_result_json(r) for r in results], indent=2))
     else:
-        table = Table(title="update")
-        for col in (
-            "source",
-            "outcome",
-            "new",
-            "updated",
-            "unchanged",
-            "removed",
-            "problems",
-            "seconds",
-        ):
-            table.add_column(col, justify="right" if col not in ("source", "outcome") else "left")
-        for r in results:
-            table.add_row(
-                r.source,
-                r.outcome.value,
-                str(r.new),
-                str(r.updated),
-                str(r.unchanged),
-                str(r.removed),
-                str(len(r.problems)),
-                f"{r.duration:.2f}",
-            )
-        out_console.print(table)
+        _print_table(results)
     if any(r.outcome in (Outcome.ERROR, Outcome.GONE) for r in results):
         sys.exit(EXIT_SOURCE_FAILED)
+
+
+@contextmanager
+def _reporting(total: int, *, rich: bool) -> Iterator[Callable[[SourceResult], None]]:
+    """What reports each source as it ends: its problems on stderr, one line each, no terminal
+    escapes; with ``rich``, a progress bar too while stderr is a terminal.
+
+    ``update --json`` (scripts, cron, the benchmarks) never imports rich: ~35 ms of a start.
+    """
+    if not rich or not err_console.is_terminal:
+
+        def plain(result: SourceResult) -> None:
+            for problem in result.problems:
+                click.echo(f"warning: {printable(problem)}", err=True)
+            if result.error:
+                click.echo(f"error: {printable(result.error)}", err=True)
+
+        yield plain
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("[bold]updating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err_console.console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=total)
+
+        def advance(result: SourceResult) -> None:
+            progress.update(task, advance=1, description=result.source)
+            for problem in result.problems:
+                progress.console.print(f"warning: {printable(problem)}", markup=False)
+            if result.error:
+                progress.console.print(f"error: {printable(result.error)}", markup=False)
+
+        yield advance
+
+
+def _print_table(results: list[SourceResult]) -> None:
+    from rich.table import Table
+
+    table = Table(title="update")
+    for col in (
+        "source",
+        "outcome",
+        "new",
+        "updated",
+        "unchanged",
+        "removed",
+        "problems",
+        "seconds",
+    ):
+        table.add_column(col, justify="right" if col not in ("source", "outcome") else "left")
+    for r in results:
+        table.add_row(
+            r.source,
+            r.outcome.value,
+            str(r.new),
+            str(r.updated),
+            str(r.unchanged),
+            str(r.removed),
+            str(len(r.problems)),
+            f"{r.duration:.2f}",
+        )
+    out_console.print(table)
 
 
 @main.command()
