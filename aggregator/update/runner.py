@@ -88,13 +88,7 @@ async def _update_source(
         log.exception("%s: unexpected error", spec.name)
         result = _unexpected(spec, exc, "unexpected")
         pending = Write(source=spec.name, now=now, matchers=ctx.matchers)
-    try:
-        cadence = await _cadence(spec, ctx, now, pending)
-        new_state = _next_state(spec, state, result, now, hints, cadence)
-    except Exception as exc:  # nor a bug in scheduling its next poll
-        log.exception("%s: scheduling the next poll failed", spec.name)
-        result = _unexpected(spec, exc, "scheduling the next poll failed:")
-        new_state = _unscheduled(spec, state, result, now)
+    result, new_state = await _scheduled(spec, ctx, state, result, now, hints, pending)
     poll = Poll(
         source=spec.name,
         at=now,
@@ -118,6 +112,25 @@ async def _update_source(
             result = replace(result, put_to_rest=new_state.disabled_reason or "put to rest")
     # Its own time, as the poll's: the waits for a slot or a worker are not the source's.
     return replace(result, duration=time.perf_counter() - started - sum(waited))
+
+
+async def _scheduled(
+    spec: SourceSpec,
+    ctx: Context,
+    state: SourceState,
+    result: SourceResult,
+    now: datetime,
+    hints: Hints,
+    pending: Write,
+) -> tuple[SourceResult, SourceState]:
+    """The update's result and the source's new state, with its next poll scheduled."""
+    try:
+        cadence = await _cadence(spec, ctx, now, pending)
+        return result, _next_state(spec, state, result, now, hints, cadence)
+    except Exception as exc:  # nor a bug in scheduling its next poll
+        log.exception("%s: scheduling the next poll failed", spec.name)
+        failed = _unexpected(spec, exc, "scheduling the next poll failed:")
+        return failed, _unscheduled(spec, state, failed, now)
 
 
 def _unscheduled(
