@@ -175,22 +175,24 @@ if __name__ == "__main__":
         with pool.borrowed() as executor:
             executor.submit(exec, "import lxml.etree").result()
             worker = executor.submit(os.getpid).result()
-        server = int(Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        mapped = [("lxml" in Path(f"/proc/{p}/maps").read_text()) for p in (server, worker)]
-        print(server != os.getpid(), *mapped)
+        parent = int(Path(f"/proc/{worker}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        mapped = ("lxml" in Path(f"/proc/{p}/maps").read_text() for p in (parent, worker))
+        print(parent == os.getpid(), *mapped)
     finally:
         pool.close()
 """
 
 
-@pytest.mark.parametrize(("workers", "server_holds_parsers"), [(1, False), (2, True)])
-def test_a_single_workers_fork_server_imports_nothing(
-    tmp_path: Path, workers: int, server_holds_parsers: bool
+@pytest.mark.parametrize(
+    ("workers", "spawned", "parent_holds_parsers"), [(1, True, False), (2, False, True)]
+)
+def test_several_workers_share_a_fork_server_and_one_is_spawned(
+    tmp_path: Path, workers: int, spawned: bool, parent_holds_parsers: bool
 ) -> None:
     """Several workers share a fork server's imported parsers; one worker imports its own.
 
-    A fork server that imported the CPU stage for one worker is a second
-    process holding the pages that worker copies anyway.
+    A fork server beside one worker, whether it imported the CPU stage or
+    not, is only another process holding pages.
     """
     script = tmp_path / "owner.py"
     script.write_text(_FORK_SERVER)
@@ -203,9 +205,9 @@ def test_a_single_workers_fork_server_imports_nothing(
         env=env,
         check=True,
     )
-    forked, server_lxml, worker_lxml = out.stdout.split()
-    assert forked == "True" and worker_lxml == "True"
-    assert server_lxml == str(server_holds_parsers)
+    by_owner, parent_lxml, worker_lxml = out.stdout.split()
+    assert by_owner == str(spawned) and worker_lxml == "True"
+    assert parent_lxml == str(parent_holds_parsers)
 
 
 _CONSOLE_SCRIPT = """

@@ -70,9 +70,9 @@ def call_named(target: str, /, *args: Any, **kwargs: Any) -> Any:
 def preload(modules: list[str]) -> int:
     """Import ``modules`` (the CPU stage's) in this worker; return its pid.
 
-    What starting the pool asks of each worker: a worker forked from an
-    empty fork server (a pool of one) would otherwise import the parsers
-    in its first call, and that source's poll would count the seconds.
+    What starting the pool asks of each worker: the spawned worker of a pool
+    of one would otherwise import the parsers in its first call, and that
+    source's poll would count the seconds.
     """
     for module in modules:
         importlib.import_module(module)

@@ -33,8 +33,9 @@ T = TypeVar("T")
 TASKS_PER_CHILD = 2000
 
 # Workers come from a fork server that has imported only the CPU stage's
-# modules (or nothing, for a single worker): no SQLAlchemy, web server or
-# event loop in the children, and no fork of a process that runs threads.
+# modules (a single worker is spawned, a fresh interpreter): no SQLAlchemy,
+# web server or event loop in the children, and no fork of a process that
+# runs threads.
 _PRELOAD = ["aggregator.engine.child", "aggregator.engine.work", "aggregator.engine.articles"]
 
 
@@ -112,12 +113,14 @@ class CpuPool:
                 if self.workers == 0:
                     self._executor = ThreadPoolExecutor(2, thread_name_prefix="ingest-cpu")
                 else:
-                    ctx = multiprocessing.get_context("forkserver")
-                    # One worker: a fork server that imported the CPU stage
-                    # would only be a second process holding the pages its
-                    # worker copies anyway (300 feeds' first pass: 192 MiB at
-                    # the peak instead of 199-200); several workers share it.
-                    ctx.set_forkserver_preload(_PRELOAD if self.workers > 1 else [])
+                    # Several workers fork from a server that imported the
+                    # CPU stage, and share its pages. One worker is spawned:
+                    # a fork server would only be another process beside it
+                    # (300 feeds' first pass: 186 MiB at the peak against
+                    # 191-193 with an empty fork server, 199-200 with a full one).
+                    ctx = multiprocessing.get_context("forkserver" if self.workers > 1 else "spawn")
+                    if self.workers > 1:
+                        ctx.set_forkserver_preload(_PRELOAD)
                     self._executor = ProcessPoolExecutor(
                         self.workers,
                         mp_context=ctx,
@@ -158,9 +161,9 @@ class CpuPool:
         """Start the workers now instead of on the first call (blocks: call it in a thread).
 
         Starting the fork server imports the CPU stage's modules, seconds that a
-        daemon must not spend on its event loop in its first update; a worker
-        of a pool of one (whose fork server imports nothing) imports them here,
-        so no source's first parse counts them as its own time.
+        daemon must not spend on its event loop in its first update; the
+        spawned worker of a pool of one imports them here, so no source's
+        first parse counts them as its own time.
         """
         executor = self._get_executor()
         for future in [executor.submit(preload, _PRELOAD) for _ in range(max(1, self.workers))]:
