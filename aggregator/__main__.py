@@ -1,3 +1,3 @@
-from aggregator.cli import main
+from aggregator.launch import main
 
 main()

@@ -19,6 +19,16 @@ __all__ = ["main"]
 
 def main() -> None:
     """Run the ``aggregator`` command group (:data:`aggregator.cli.main`)."""
+    import atexit
+    import gc
+
+    # Registered first, so it runs last of the exit handlers (after the
+    # pools' and threads' joins): the interpreter's shutdown then collects
+    # without walking the heap the command built (SQLAlchemy, the config, a
+    # pass's leftovers), which is freed by reference counting as the modules
+    # go. ``update`` over 300 feeds: 0.12-0.17 s from the exit handlers to the
+    # process's end, 0.03-0.04 s with this.
+    atexit.register(gc.freeze)
     from aggregator.cli import main as group
 
     group()
