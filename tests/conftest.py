@@ -55,6 +55,17 @@ def invoke_cli(config: Path, *args: str, env: dict[str, str] | None = None) -> t
     return done.exit_code, done.stdout, done.stderr
 
 
+def seed_lines() -> list[str]:
+    """The lines of three words or more of the shipped seed articles: many languages."""
+    return [
+        line
+        for path in sorted((REPO / "tests" / "data" / "seeds").iterdir())
+        if path.suffix in (".txt", ".md", ".html")
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
+        if len(line.split()) >= 3
+    ]
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared; skip when it is absent, except under CI where that fails."""
     path = SHARED.joinpath(*parts)

@@ -48,10 +48,12 @@ CONFINED = {
     "nh3": {"aggregator.normalise.sanitise"},
     "re2": {"aggregator.topics.pattern"},
     "py3langid": {"aggregator.text.language"},
-    # language detection's model, and MinHash for near-duplicate stories
-    # (and the semantic signal's embeddings and their brute-force search)
+    # language detection's model (and its tables, read a row at a time), and
+    # MinHash for near-duplicate stories (and the semantic signal's embeddings
+    # and their brute-force search)
     "numpy": {
         "aggregator.text.language",
+        "aggregator.text.rows",
         "aggregator.stories.minhash",
         "aggregator.stories.semantic",
         "aggregator.stories.vecindex",

@@ -46,6 +46,7 @@ from aggregator.update import open_context, update_source
 
 from .atomcheck import check_atom
 from .cdp import HEADLESS_FLAGS
+from .conftest import seed_lines
 
 SEEDS = Path(__file__).parent / "data" / "seeds"
 MTIME = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -434,13 +435,7 @@ def test_the_mapped_model_answers_as_the_shipped_one_and_holds_little_of_its_own
         tracemalloc.stop()
     assert held < 1_000_000, f"the identifier holds {held / 2**20:.1f} MiB of Python objects"
     shipped = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    lines = [
-        line
-        for path in sorted(SEEDS.iterdir())
-        if path.suffix in (".txt", ".md", ".html")
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines()
-        if len(line.split()) >= 3
-    ]
+    lines = seed_lines()
     assert len(lines) > 100
     for line in lines:
         assert cached.classify(line) == shipped.classify(line), line

@@ -20,12 +20,15 @@ import re
 import tempfile
 import unicodedata
 from array import array
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import py3langid
-from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+from py3langid.langid import MODEL_DIR, MODEL_FILE, RAW_FLOOR, LanguageIdentifier
 from py3langid.modelio import load_model
+
+from aggregator.text.rows import LazyRows, TransitionRows
 
 __all__ = ["MIN_CONFIDENCE", "MIN_LETTERS", "detect_language", "direction"]
 
@@ -76,27 +79,63 @@ def _write_cache(folder: Path) -> None:
         staging.rmdir()
 
 
+class _Identifier(LanguageIdentifier):  # type: ignore[misc]  # py3langid is untyped
+    """py3langid's identifier, walking its automaton over transition rows read on first use.
+
+    The walk is py3langid's ``visit_counts`` with ``rows[row_of[state]]`` for
+    its ``nextmove[rowbase[state] + byte]``: the same states, features and
+    scores (``tests/test_scripts.py`` compares them with the shipped model's).
+    """
+
+    __slots__ = ("_row_of", "_transitions")
+
+    def _raw_score(self, text: bytes) -> np.ndarray:
+        visits = self._visits(text)
+        if visits:
+            scores: np.ndarray = self._sparse_score(visits, self.nb_ptc)
+            return scores
+        return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, np.float32)
+
+    def _visits(self, text: bytes) -> Counter[int] | None:
+        rows, read, row_of, out = (
+            self._transitions.rows,
+            self._transitions.read,
+            self._row_of,
+            self.tk_output,
+        )
+        state, found = 0, list[int]()
+        append = found.append
+        for letter in text:
+            row = rows[row_of[state]] or read(row_of[state])
+            state = row[letter]
+            feature = out[state]
+            if feature >= 0:
+                append(feature)
+        return Counter(found) if found else None
+
+
 def _from_cache(folder: Path) -> LanguageIdentifier:
-    """The identifier over the cached arrays; the big table is memory-mapped, shared
-    between processes through the page cache."""
-    loaded = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in _ARRAYS}
-    # The DFA walk indexes the transition table element by element: a
-    # memoryview over the mapped file indexes as fast as an array and copies
-    # nothing (39 MB, shared by every process through the page cache).
-    nextmove = np.ascontiguousarray(loaded["nextmove"], dtype=np.uint32).data
-    identifier = LanguageIdentifier(
-        loaded["ptc"],
+    """The identifier over the cached arrays: the two big tables read a row at a time as texts
+    need them (:mod:`aggregator.text.rows`), the small ones memory-mapped."""
+    small = ("pc", "classes", "output", "row")
+    loaded = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in small}
+    row_of = array("I", loaded["row"].astype(np.uint32).tobytes())
+    transitions = TransitionRows(folder / "nextmove.npy", 256)
+    identifier = _Identifier(
+        LazyRows(folder / "ptc.npy"),
         np.asarray(loaded["pc"]),
         loaded["classes"].tolist(),
-        nextmove,
-        # the state -> feature table mapped too: as a list of ints it was 3.7 MiB per process
+        transitions,
+        # the state -> feature table mapped: as a list of ints it was 3.7 MiB per process
         np.ascontiguousarray(loaded["output"], dtype=np.int64).data,
         norm_probs=True,
-        tk_row=array("I", loaded["row"].astype(np.uint32).tobytes()),
+        tk_row=row_of,
     )
-    # py3langid keeps each state's row offset as a list of ints (another 3.7
-    # MiB per process); an array of them indexes the same.
-    identifier._rowbase = array("I", (loaded["row"].astype(np.uint32) << 8).tobytes())
+    # py3langid keeps each state's row offset as a list of ints (3.7 MiB), which
+    # the walk above does not use.
+    identifier._rowbase = array("I")
+    identifier._row_of = row_of
+    identifier._transitions = transitions
     return identifier
 
 
