@@ -44,17 +44,24 @@ transit of goods through the Meghri corridor, officials said.
 """
 
 
-def _run(*args: str, modules: tuple[str, ...] = HEAVY) -> dict[str, object]:
-    """The CLI run with ``args`` in a fresh interpreter: exit code, and which ``modules`` loaded."""
+def _last_line(code: str, *args: str, cwd: Path | None = None, exit_code: int = 0) -> str:
+    """The last line ``code`` printed, run with ``args`` in a fresh interpreter (which must
+    exit with ``exit_code``)."""
     out = subprocess.run(
-        [sys.executable, "-c", _PROBE % (modules,), *args],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=cwd,
         check=False,
     )
-    assert out.returncode == 0, out.stderr
-    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert out.returncode == exit_code, out.stderr
+    return out.stdout.strip().splitlines()[-1]
+
+
+def _run(*args: str, modules: tuple[str, ...] = HEAVY) -> dict[str, object]:
+    """The CLI run with ``args`` in a fresh interpreter: exit code, and which ``modules`` loaded."""
+    result: dict[str, object] = json.loads(_last_line(_PROBE % (modules,), *args))
     return result
 
 
@@ -101,14 +108,7 @@ def test_help_and_check_load_no_engine(seed_config: Path) -> None:
             "engine = ('aggregator.update', 'aggregator.store.sql', 'numpy')\n"
             "print([m for m in engine if m in sys.modules])"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", probe, *args],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        )
-        assert out.stdout.strip().splitlines()[-1] == "[]", args
+        assert _last_line(probe, *args) == "[]", args
 
 
 def test_head_revisions_read_from_the_files_match_alembic() -> None:
@@ -214,15 +214,8 @@ def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_con
     """
     text = seed_config.read_text(encoding="utf-8")
     seed_config.write_text(text + f"server: {{port: {free_port()}}}\n", encoding="utf-8")
-    out = subprocess.run(
-        [sys.executable, "-c", _DAEMON_PROBE % (_NOT_IN_THE_DAEMON,), str(seed_config)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    loaded = _last_line(_DAEMON_PROBE % (_NOT_IN_THE_DAEMON,), str(seed_config))
+    assert json.loads(loaded) == []
 
 
 #: what a parse worker digesting a remote feed has no use for: the event loop,
@@ -267,15 +260,8 @@ def test_a_parse_worker_loads_the_parse_stack_alone() -> None:
     Each of those modules is in every worker's memory for as long as it lives
     (and in the fork server's).
     """
-    out = subprocess.run(
-        [sys.executable, "-c", _WORKER_PROBE % (_NOT_IN_A_PARSE_WORKER,), RSS.decode()],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == {"items": 1, "loaded": []}
+    found = _last_line(_WORKER_PROBE % (_NOT_IN_A_PARSE_WORKER,), RSS.decode())
+    assert json.loads(found) == {"items": 1, "loaded": []}
 
 
 def test_a_command_loads_its_own_module_only(seed_config: Path) -> None:
@@ -306,9 +292,11 @@ main()
 """
 
 
-@pytest.mark.parametrize("args", [("--version",), ("--config", "missing.yaml", "check")])
+@pytest.mark.parametrize(
+    ("args", "exit_code"), [(("--version",), 0), (("--config", "missing.yaml", "check"), 2)]
+)
 def test_a_command_leaves_its_heap_out_of_the_shutdowns_collections(
-    tmp_path: Path, args: tuple[str, ...]
+    tmp_path: Path, args: tuple[str, ...], exit_code: int
 ) -> None:
     """Whether it succeeds or fails, the command's process ends with its heap frozen.
 
@@ -316,12 +304,5 @@ def test_a_command_leaves_its_heap_out_of_the_shutdowns_collections(
     command built (SQLAlchemy, the config, what a pass left) took 0.1 s of
     every ``update``'s end.
     """
-    out = subprocess.run(
-        [sys.executable, "-c", _EXIT_PROBE, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert out.stdout.splitlines()[-1] == "frozen at exit: True", out.stderr
+    last = _last_line(_EXIT_PROBE, *args, cwd=tmp_path, exit_code=exit_code)
+    assert last == "frozen at exit: True"

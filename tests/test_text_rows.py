@@ -118,6 +118,6 @@ def test_the_model_maps_neither_big_table_and_reads_few_of_their_rows(fresh_mode
     assert {"en", "ru"} <= detected
     assert _mapped(("nextmove.npy", "ptc.npy")) == []
     identifier = language_module._identifier()
-    features, transitions = identifier.nb_ptc, identifier._transitions
+    features, transitions = identifier.nb_ptc, identifier.tk_nextmove
     assert 0 < features.rows_read < features.shape[0] / 5
     assert 0 < transitions.rows_read < transitions.shape[0] / 5

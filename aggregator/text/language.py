@@ -82,12 +82,13 @@ def _write_cache(folder: Path) -> None:
 class _Identifier(LanguageIdentifier):  # type: ignore[misc]  # py3langid is untyped
     """py3langid's identifier, walking its automaton over transition rows read on first use.
 
-    The walk is py3langid's ``visit_counts`` with ``rows[row_of[state]]`` for
-    its ``nextmove[rowbase[state] + byte]``: the same states, features and
-    scores (``tests/test_scripts.py`` compares them with the shipped model's).
+    The walk is py3langid's ``visit_counts`` with ``tk_nextmove.rows[tk_row[state]]``
+    (:class:`~aggregator.text.rows.TransitionRows`) for its
+    ``nextmove[rowbase[state] + byte]``: the same states, features and scores
+    (``tests/test_scripts.py`` compares them with the shipped model's).
     """
 
-    __slots__ = ("_row_of", "_transitions")
+    __slots__ = ()
 
     def _raw_score(self, text: bytes) -> np.ndarray:
         visits = self._visits(text)
@@ -97,12 +98,8 @@ class _Identifier(LanguageIdentifier):  # type: ignore[misc]  # py3langid is unt
         return np.full(len(self.nb_classes), 0.0 if self._norm_probs else RAW_FLOOR, np.float32)
 
     def _visits(self, text: bytes) -> Counter[int] | None:
-        rows, read, row_of, out = (
-            self._transitions.rows,
-            self._transitions.read,
-            self._row_of,
-            self.tk_output,
-        )
+        rows, read = self.tk_nextmove.rows, self.tk_nextmove.read
+        row_of, out = self.tk_row, self.tk_output
         state, found = 0, list[int]()
         append = found.append
         for letter in text:
@@ -120,22 +117,19 @@ def _from_cache(folder: Path) -> LanguageIdentifier:
     small = ("pc", "classes", "output", "row")
     loaded = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in small}
     row_of = array("I", loaded["row"].astype(np.uint32).tobytes())
-    transitions = TransitionRows(folder / "nextmove.npy", 256)
     identifier = _Identifier(
         LazyRows(folder / "ptc.npy"),
         np.asarray(loaded["pc"]),
         loaded["classes"].tolist(),
-        transitions,
+        TransitionRows(folder / "nextmove.npy", 256),
         # the state -> feature table mapped: as a list of ints it was 3.7 MiB per process
         np.ascontiguousarray(loaded["output"], dtype=np.int64).data,
         norm_probs=True,
-        tk_row=row_of,
+        # empty here: py3langid would make a list of 104,583 pre-shifted row
+        # offsets from it (3.7 MiB), which the walk above does not use
+        tk_row=array("I"),
     )
-    # py3langid keeps each state's row offset as a list of ints (3.7 MiB), which
-    # the walk above does not use.
-    identifier._rowbase = array("I")
-    identifier._row_of = row_of
-    identifier._transitions = transitions
+    identifier.tk_row = row_of
     return identifier
 
 
