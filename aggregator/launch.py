@@ -22,6 +22,10 @@ def main() -> None:
     import atexit
     import gc
 
+    from aggregator.engine.heap import share_one_arena
+
+    # Before any thread starts: see aggregator.engine.heap.
+    share_one_arena()
     # Registered first, so it runs last of the exit handlers (after the
     # pools' and threads' joins): the interpreter's shutdown then collects
     # without walking the heap the command built (SQLAlchemy, the config, a

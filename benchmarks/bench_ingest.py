@@ -127,25 +127,53 @@ def _process_table() -> tuple[dict[int, list[int]], dict[int, float]]:
 
 def tree_memory(root: int) -> tuple[float, float, int, dict[int, float]]:
     """(PSS MiB, RSS MiB, process count, {pid: own CPU s}) over ``root`` and its descendants."""
+    pss, rss, seen, _, _ = _tree_memory(root)
+    return pss, rss, len(seen), {pid: cpu for pid, cpu in seen.items() if cpu is not None}
+
+
+def _tree_memory(
+    root: int,
+) -> tuple[float, float, dict[int, float | None], dict[int, float], dict[int, int]]:
+    """PSS and RSS (MiB) of the tree, {pid: own CPU s} and {pid: PSS MiB} of its processes,
+    {pid: parent pid}."""
     children, cpu = _process_table()
-    todo, pss, rss, count = [root], 0, 0, 0
-    seen: dict[int, float] = {}
+    parents = {child: parent for parent, kids in children.items() for child in kids}
+    todo, pss, rss = [root], 0, 0
+    seen: dict[int, float | None] = {}
+    own: dict[int, float] = {}
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, ()))
+        mine = 0
         try:
             with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
                 for line in f:
                     if line.startswith(b"Pss:"):
-                        pss += int(line.split()[1])
+                        mine = int(line.split()[1])
                     elif line.startswith(b"Rss:"):
                         rss += int(line.split()[1])
-            count += 1
         except OSError:
             continue
-        if pid in cpu:
-            seen[pid] = cpu[pid]
-    return pss / 1024, rss / 1024, count, seen
+        pss += mine
+        own[pid] = mine / 1024
+        seen[pid] = cpu.get(pid)
+    return pss / 1024, rss / 1024, seen, own, parents
+
+
+def _role(pid: int, root: int, parents: dict[int, int]) -> str:
+    """What a process of the measured tree is: its command line, and its parent's."""
+    if pid == root:
+        return "main"
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "gone"
+    if b"resource_tracker" in argv:
+        return "resource tracker"
+    # a worker forked by the fork server carries the server's command line
+    if b"forkserver" in argv and parents.get(pid) == root:
+        return "fork server"
+    return "worker"
 
 
 class _Sampler(threading.Thread):
@@ -163,14 +191,22 @@ class _Sampler(threading.Thread):
         self.peak_pss = self.peak_rss = 0.0
         self.peak_procs = 0
         self.cpu: dict[int, float] = {}
+        #: each process's PSS (MiB) at the tree's peak, by what it is
+        self.at_peak: dict[str, list[float]] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
-            pss, rss, count, cpu = tree_memory(self.pid)
-            self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
-            self.peak_procs = max(self.peak_procs, count)
-            self.cpu.update(cpu)
+            pss, rss, seen, own, parents = _tree_memory(self.pid)
+            if pss > self.peak_pss:
+                self.peak_pss = pss
+                self.at_peak = {}
+                for pid, mib in sorted(own.items()):
+                    role = _role(pid, self.pid, parents)
+                    self.at_peak.setdefault(role, []).append(round(mib, 1))
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_procs = max(self.peak_procs, len(seen))
+            self.cpu.update({pid: cpu for pid, cpu in seen.items() if cpu is not None})
             self.done.wait(self.interval)
 
     def tree_cpu(self) -> float:
@@ -228,7 +264,11 @@ def measure(label: str, argv: list[str], out: Path, env: dict[str, str] | None =
         peak_rss_mib=sampler.peak_rss,
         peak_processes=sampler.peak_procs,
         returncode=proc.returncode,
-        extra={"cpu_waited_s": round(waited, 2), "cpu_tree_s": round(sampler.tree_cpu(), 2)},
+        extra={
+            "cpu_waited_s": round(waited, 2),
+            "cpu_tree_s": round(sampler.tree_cpu(), 2),
+            "pss_at_peak_mib": sampler.at_peak,
+        },
     )
 
 
@@ -492,7 +532,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
             if attempted >= len(urls):
                 ingest_s = time.perf_counter() - started
                 break
-        ingest_peak = sampler.peak_pss
+        ingest_peak, ingest_at_peak = sampler.peak_pss, sampler.at_peak
         # At rest once the ingest's publishes are done and the workers stopped
         # idle: on this corpus the first big publish alone takes up to 2 minutes.
         rest_pss = _at_rest(proc.pid, port, deadline=900.0)
@@ -528,6 +568,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
             "healthz_over_50ms_at": poller.slow,
             "first_healthz_s": (poller.first_answer - started) if poller.first_answer else None,
             "ingest_peak_pss_mib": round(ingest_peak, 1),
+            "pss_at_peak_mib": ingest_at_peak,
             "rest_pss_mib": round(rest_pss, 1),
             "peak_over_rest": round(ingest_peak / rest_pss, 2) if rest_pss else None,
             "note": "wall = time until every feed was attempted; CPU includes shutdown",
@@ -643,6 +684,11 @@ def report(results: dict[str, Any]) -> None:
                 f"{e['healthz_over_100ms']} over 100 ms, "
                 f"{e['healthz_errors']} errors"
             )
+    print("\neach process's PSS (MiB) at its run's peak (the daemon's: during the ingest)")
+    for r in runs:
+        parts = r.extra.get("pss_at_peak_mib")
+        if parts:
+            print(f"  {r.label:26} " + "; ".join(f"{k} {v}" for k, v in sorted(parts.items())))
     print()
     for name, value in results["ratios"].items():
         print(f"ratio {name}: {value:.2f}")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import gc
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+
+from aggregator.engine.heap import malloc_trim
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +55,6 @@ def ingest_gc(thresholds: tuple[int, int, int] = INGEST_THRESHOLDS) -> Iterator[
         gc.unfreeze()
 
 
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return None
-    try:
-        trim = ctypes.CDLL(name).malloc_trim
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-    return trim
-
-
 def release_memory() -> None:
     """Collect every generation, then hand the C heap's free pages back to the kernel.
 
@@ -81,6 +65,5 @@ def release_memory() -> None:
     daemon would otherwise hold at rest.
     """
     unreachable = gc.collect()
-    trim = _malloc_trim()
-    released = trim(0) if trim is not None else 0
+    released = malloc_trim()
     log.debug("released memory: %d unreachable objects, heap trimmed: %s", unreachable, released)
