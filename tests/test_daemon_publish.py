@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import threading
@@ -463,3 +464,38 @@ def test_the_catch_up_rate_is_a_run_option(tmp_path: Path) -> None:
         )
         daemon.signal(signal.SIGTERM)
         assert daemon.wait(120) == 0
+
+
+def test_one_pool_stopping_idle_leaves_the_other_pools_services_running(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The daemon's publishing worker stops idle while its parse workers go on, and back.
+
+    multiprocessing's resource tracker serves both pools: stopped with the
+    first, it would unlink the other's semaphores, and that pool's next
+    worker could not open its queues.
+    """
+    from aggregator.engine import pool as pools
+
+    monkeypatch.setattr(pools, "TASKS_PER_CHILD", 1)  # each call in a new worker
+    parse, publish = CpuPool(1), CpuPool(1, preload=["aggregator.engine.child"])
+
+    async def main() -> tuple[list[int], list[int], list[int]]:
+        pids = [await parse.run("parse", "os:getpid"), await publish.run("publish", "os:getpid")]
+        await asyncio.to_thread(publish.stop)
+        trackers = _children_named("resource_tracker")
+        # new workers of the running pool open its queues by name
+        pids += [await parse.run("parse", "os:getpid") for _ in range(3)]
+        await asyncio.to_thread(parse.stop)
+        return pids, trackers, _children_named("resource_tracker")
+
+    with caplog.at_level(logging.WARNING):
+        try:
+            pids, while_parsing, after = asyncio.run(main())
+        finally:
+            parse.close()
+            publish.close()
+    assert len(set(pids)) == 5
+    assert len(while_parsing) == 1
+    assert after == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

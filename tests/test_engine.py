@@ -499,29 +499,46 @@ def test_every_engine_setting_publishes_the_same_bytes(tmp_path: Path, site: _Si
 
 
 @pytest.mark.parametrize(
-    ("cores", "niceness", "configured", "expected"),
-    [(1, 0, "", 1), (2, 0, "", 1), (4, 0, "", 3), (2, 10, "", 2), (4, 10, "", 4), (2, 0, "3", 3)],
+    ("cores", "apart", "configured", "parsers", "publishers"),
+    [
+        (1, False, "", 1, None),
+        (2, False, "", 1, None),
+        (4, False, "", 3, None),
+        (2, True, "", 1, 1),
+        (4, True, "", 3, 1),
+        (2, False, "3", 3, None),
+        (2, True, "3", 3, 1),
+        (2, True, "0", 0, None),
+    ],
 )
-def test_a_one_shot_update_leaves_a_core_to_its_own_process_and_the_daemon_does_not(
+def test_the_workers_leave_a_core_to_the_process_owning_them_and_the_daemon_publishes_apart(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     cores: int,
-    niceness: int,
+    apart: bool,
     configured: str,
-    expected: int,
+    parsers: int,
+    publishers: int | None,
 ) -> None:
     from aggregator.engine import pool
     from aggregator.store import open_store
-    from aggregator.update.context import Stages
+    from aggregator.update.context import PUBLISHER_PRELOAD, Stages
 
     monkeypatch.setattr(pool.os, "sched_getaffinity", lambda _pid: set(range(cores)))
     config = tmp_path / "aggregator.yaml"
     ingest = f"ingest: {{workers: {configured}}}\n" if configured else ""
     config.write_text(f"data_dir: var\nsources: []\ntopics: []\n{ingest}", encoding="utf-8")
     store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
-    stages = Stages.for_store(store, load_config(config), worker_niceness=niceness)
+    stages = Stages.for_store(store, load_config(config), worker_niceness=10, publish_apart=apart)
     try:
-        assert stages.pool.workers == expected
+        assert stages.pool.workers == parsers
+        if publishers is None:
+            assert stages.publisher is None
+        else:
+            assert stages.publisher is not None
+            assert stages.publisher.workers == publishers
+            # it loads the renderer, not the parsers
+            assert stages.publisher.preload == list(PUBLISHER_PRELOAD)
     finally:
         stages.close()
         store.close()

@@ -39,8 +39,9 @@ from aggregator.publish import Site, TopicFeed, render_topic
 from aggregator.text import language as language_module
 from aggregator.text import plain
 from aggregator.text.labels import LanguageTableError, labels, load_tables
-from aggregator.text.language import detect_language, direction
+from aggregator.text.language import detect_language
 from aggregator.text.plain import tokens
+from aggregator.text.tags import direction
 from aggregator.topics import compile_query, document
 from aggregator.update import open_context, update_source
 

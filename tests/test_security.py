@@ -29,9 +29,9 @@ from pytest_httpserver import HTTPServer
 from aggregator.config import load_config
 from aggregator.errors import ConfigError, PublishError, SeedFileError
 from aggregator.model import Outcome, SourceResult
-from aggregator.normalise import language_tag
 from aggregator.publish import MANIFEST_NAME, Document, Site, TopicFeed, render_site, write_tree
 from aggregator.sources.files import read_seed
+from aggregator.text.tags import language_tag
 from aggregator.update import open_context, update_all
 from aggregator.web import MAX_HEADER_BYTES, DocumentStore, create_app
 

@@ -196,12 +196,27 @@ async def main():
         while not (feed.exists() and b"transit" in feed.read_bytes()):
             await asyncio.sleep(0.05)
     loaded = sorted(m for m in %r if m in sys.modules)
+    stages = daemon.ctx.stages
+    modules = "sorted(__import__('sys').modules)"
+    with stages.pool.borrowed() as parse, stages.publisher.borrowed() as publish:
+        in_parse = set(parse.submit(eval, modules).result())
+        in_publish = set(publish.submit(eval, modules).result())
     daemon.stop()
     await running
-    print(json.dumps(loaded))
+    print(json.dumps({
+        "daemon": loaded,
+        "parse worker": sorted(m for m in %r if m in in_parse),
+        "publisher": sorted(m for m in %r if m in in_publish),
+    }))
 
 asyncio.run(main())
 """
+
+
+#: what the daemon's parse workers never load: the renderer and the store it reads
+_NOT_IN_ITS_PARSE_WORKERS = ("aggregator.publish.render", "feedgen", "sqlalchemy")
+#: and its publishing process: the parsers
+_NOT_IN_ITS_PUBLISHER = ("numpy", "nh3", "feedparser", "ftfy", "aggregator.engine.work")
 
 
 def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_config: Path) -> None:
@@ -210,12 +225,15 @@ def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_con
     Nor alembic: the daemon starts on a new data folder, and its store is
     migrated in a child process. Nor, on seed folders alone, httpx (no source
     fetches) or SQLAlchemy's PostgreSQL dialect (the store is SQLite); nor RE2
-    while no query has a pattern.
+    while no query has a pattern. Its exports run in a process of their own:
+    a parse worker never loads the renderer and the store, the publishing
+    process never loads the parsers.
     """
     text = seed_config.read_text(encoding="utf-8")
     seed_config.write_text(text + f"server: {{port: {free_port()}}}\n", encoding="utf-8")
-    loaded = _last_line(_DAEMON_PROBE % (_NOT_IN_THE_DAEMON,), str(seed_config))
-    assert json.loads(loaded) == []
+    probe = _DAEMON_PROBE % (_NOT_IN_THE_DAEMON, _NOT_IN_ITS_PARSE_WORKERS, _NOT_IN_ITS_PUBLISHER)
+    loaded = _last_line(probe, str(seed_config))
+    assert json.loads(loaded) == {"daemon": [], "parse worker": [], "publisher": []}
 
 
 #: what a parse worker digesting a remote feed has no use for: the event loop,

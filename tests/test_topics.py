@@ -477,11 +477,13 @@ def test_many_documents_many_queries() -> None:
                 "aggregator.text.plain",
                 "aggregator.text.bounds",
                 "aggregator.text.language",
+                "aggregator.text.tags",
                 "aggregator.model",
                 "nh3",
             },
         ),
         ("text/bounds", {"aggregator.model"}),
+        ("text/tags", set()),
     ],
 )
 def test_pure_modules_import_one_way(module: str, allowed: set[str]) -> None:

@@ -219,6 +219,7 @@ class Daemon:
             worker_niceness=self.settings.worker_niceness,
             migrate_apart=True,
             release_when_idle=True,
+            publish_apart=True,
         )
         # One HTTP client for every update: the connection limits hold across sources.
         # None on a config of seed folders alone (httpx is then never imported);

@@ -12,7 +12,7 @@ import multiprocessing.resource_tracker
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from functools import partial
@@ -72,6 +72,9 @@ class CpuPool:
             :meth:`close`.
         on_stop: called after an idle stop (the daemon releases the memory
             its burst of work left, :func:`~aggregator.engine.collector.release_memory`).
+        preload: the modules each worker imports as it starts (default: the
+            CPU stage's parsers); the daemon's publisher loads the renderer.
+        name: what the workers are, in log messages.
     """
 
     def __init__(
@@ -82,8 +85,12 @@ class CpuPool:
         niceness: int = 0,
         idle_after: float | None = None,
         on_stop: Callable[[], None] | None = None,
+        preload: Sequence[str] = tuple(_PRELOAD),
+        name: str = "parse workers",
     ) -> None:
         self.workers = default_workers() if workers is None else workers
+        self.preload = list(preload)
+        self.name = name
         self.capacity = capacity or 2 * max(1, self.workers)
         self.niceness = niceness
         self.idle_after = idle_after
@@ -120,14 +127,16 @@ class CpuPool:
                     # 191-193 with an empty fork server, 199-200 with a full one).
                     ctx = multiprocessing.get_context("forkserver" if self.workers > 1 else "spawn")
                     if self.workers > 1:
-                        ctx.set_forkserver_preload(_PRELOAD)
-                    self._executor = ProcessPoolExecutor(
-                        self.workers,
-                        mp_context=ctx,
-                        max_tasks_per_child=TASKS_PER_CHILD,
-                        initializer=init_worker,
-                        initargs=(os.getpid(), self.niceness),
-                    )
+                        ctx.set_forkserver_preload(self.preload)
+                    with _services.lock:
+                        self._executor = ProcessPoolExecutor(
+                            self.workers,
+                            mp_context=ctx,
+                            max_tasks_per_child=TASKS_PER_CHILD,
+                            initializer=init_worker,
+                            initargs=(os.getpid(), self.niceness),
+                        )
+                        _services.executors += 1
             return self._executor
 
     @property
@@ -166,14 +175,17 @@ class CpuPool:
         first parse counts them as its own time.
         """
         executor = self._get_executor()
-        for future in [executor.submit(preload, _PRELOAD) for _ in range(max(1, self.workers))]:
+        for future in [executor.submit(preload, self.preload) for _ in range(max(1, self.workers))]:
             future.result()
 
     def _restart(self, broken: Executor) -> None:
         with self._lock:
-            if self._executor is broken:
+            ours = self._executor is broken
+            if ours:
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
+        if ours and isinstance(broken, ProcessPoolExecutor):
+            _services.release(stop=False)
 
     def _semaphore(self) -> asyncio.Semaphore:
         # Bound to the running loop: a context may serve several asyncio.run() calls.
@@ -218,9 +230,7 @@ class CpuPool:
                     try:
                         return await loop.run_in_executor(executor, call)
                     except BrokenProcessPool:
-                        log.warning(
-                            "%s: a parse worker died (attempt %d); restarting", label, attempt
-                        )
+                        log.warning("%s: a worker died (attempt %d); restarting", label, attempt)
                         self._restart(executor)
             finally:
                 self._busy -= 1
@@ -278,11 +288,13 @@ class CpuPool:
         if executor is None:
             return
         executor.shutdown(wait=True, cancel_futures=False)
-        if isinstance(executor, ProcessPoolExecutor):
-            del executor
-            _stop_fork_server()
-            _stop_resource_tracker()
-        log.info("parse workers stopped after %.0fs idle", self.idle_after or 0)
+        processes = isinstance(executor, ProcessPoolExecutor)
+        # Unreferenced before the tracker stops: its semaphores go first (see
+        # _stop_resource_tracker).
+        del executor
+        if processes:
+            _services.release(stop=True)
+        log.info("%s stopped after %.0fs idle", self.name, self.idle_after or 0)
         if self.on_stop is not None:
             self.on_stop()
 
@@ -295,6 +307,34 @@ class CpuPool:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+            if isinstance(executor, ProcessPoolExecutor):
+                _services.release(stop=False)
+
+
+class _Services:
+    """multiprocessing's fork server and resource tracker, which every process pool shares.
+
+    The daemon runs two pools (parsing, publishing) that stop idle each on
+    its own: the services stop with the last executor, never under another
+    pool's live workers (the tracker would unlink their semaphores as it goes).
+    """
+
+    def __init__(self) -> None:
+        #: held while an executor is made, and while the services stop
+        self.lock = threading.Lock()
+        #: process executors made and not yet shut down
+        self.executors = 0
+
+    def release(self, *, stop: bool) -> None:
+        """Count a process executor shut down; with ``stop``, stop the services after the last."""
+        with self.lock:
+            self.executors -= 1
+            if stop and self.executors == 0:
+                _stop_fork_server()
+                _stop_resource_tracker()
+
+
+_services = _Services()
 
 
 def _stop_resource_tracker() -> None:

@@ -39,6 +39,7 @@ from aggregator.text.plain import (
     html_to_text,
     tokens,
 )
+from aggregator.text.tags import language_tag
 
 __all__ = [
     "FINGERPRINT_MIN_TOKENS",
@@ -276,60 +277,6 @@ def text_fingerprint(text: str) -> str | None:
 
 # ---------------------------------------------------------------------------
 # Language
-
-# RFC 5646 section 2.1, well-formed tags (grandfathered irregular tags aside):
-# language[-extlang][-script][-region](-variant)*(-extension)*[-privateuse], or
-# privateuse alone. The primary subtag is an ISO 639 code (two or three
-# letters): the 4-8 letter forms the grammar reserves name no language, so
-# "english" is refused rather than published.
-_LANGUAGE_TAG_RE = re.compile(
-    r"(?:[a-z]{2,3}(?:-[a-z]{3}){0,3}"
-    r"(?:-[a-z]{4})?"
-    r"(?:-(?:[a-z]{2}|[0-9]{3}))?"
-    r"(?:-(?:[a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*"
-    r"(?:-[0-9a-wyz](?:-[a-z0-9]{2,8})+)*"
-    r"(?:-x(?:-[a-z0-9]{1,8})+)?"
-    r"|x(?:-[a-z0-9]{1,8})+)",
-)
-#: Longest language tag kept (the store's column width).
-LANGUAGE_TAG_LIMIT = 35
-
-
-@functools.lru_cache(maxsize=256)  # one per feed, asked for each entry
-def language_tag(value: str | None) -> str | None:
-    """``value`` as a well-formed BCP 47 language tag in canonical case, or None.
-
-    ``en_us`` and ``EN-us`` become ``en-US``, ``az-latn-az`` becomes
-    ``az-Latn-AZ``; anything that is not a well-formed tag (``english``,
-    ``en-``, a script, markup) is refused. The one check every published
-    ``xml:lang``, JSON Feed ``language`` and HTML ``lang`` goes through.
-
-    Args:
-        value: a language as a source or config declares it.
-
-    Returns:
-        The tag, or None when ``value`` is missing or not well-formed.
-    """
-    if not value:
-        return None
-    candidate = value.strip().replace("_", "-").lower()
-    if len(candidate) > LANGUAGE_TAG_LIMIT or not candidate.isascii():
-        return None
-    if _LANGUAGE_TAG_RE.fullmatch(candidate) is None:
-        return None
-    # Case by position (RFC 5646 section 2.1.1): script title case, region
-    # upper case, all else (and everything after a singleton) lower case.
-    out: list[str] = []
-    after_singleton = False
-    for index, part in enumerate(candidate.split("-")):
-        after_singleton = after_singleton or len(part) == 1
-        if index and not after_singleton and len(part) == 4 and part.isalpha():
-            part = part.title()
-        elif index and not after_singleton and len(part) == 2:
-            part = part.upper()
-        out.append(part)
-    return "-".join(out)
-
 
 #: Characters of text the detector reads after the title: a lead paragraph is
 #: plenty, and its cost grows with the length.

@@ -13,7 +13,6 @@ from feedgen.feed import FeedGenerator
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from aggregator.model import Origin, Story
-from aggregator.normalise import language_tag
 from aggregator.publish._base import (
     ATOM_TYPE,
     Document,
@@ -28,6 +27,7 @@ from aggregator.publish._base import (
     web_url,
     xml_safe,
 )
+from aggregator.text.tags import language_tag
 
 __all__ = ["FH_NS", "render_atom"]
 

@@ -16,7 +16,6 @@ import jinja2
 
 from aggregator.errors import redact_urls
 from aggregator.model import Story
-from aggregator.normalise import language_tag
 from aggregator.publish._base import (
     EPOCH,
     HTML_TYPE,
@@ -33,7 +32,7 @@ from aggregator.publish._base import (
 from aggregator.publish.charts import Chart, entry_bars, hour_bars, poll_bars, publish_bars
 from aggregator.publish.paths import INDEX_PATH, OPML_PATH, feed_formats
 from aggregator.status.snapshot import SourceStatus, Status
-from aggregator.text.language import direction
+from aggregator.text.tags import direction, language_tag
 
 __all__ = ["render_index", "render_status_page", "render_topic_page"]
 

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 from aggregator.model import Story
-from aggregator.normalise import language_tag
 from aggregator.publish._base import (
     JSON_FEED_TYPE,
     Document,
@@ -26,6 +25,7 @@ from aggregator.publish._base import (
     via_links,
     web_url,
 )
+from aggregator.text.tags import language_tag
 
 __all__ = ["JSON_FEED_VERSION", "render_json_feed"]
 

@@ -1,4 +1,4 @@
-"""The republisher's exports, one at a time: in a worker process of the ingest pool or a thread."""
+"""The republisher's exports, one at a time: in a publishing process, a parse worker or a thread."""
 
 from __future__ import annotations
 
@@ -35,17 +35,18 @@ class Exporter:
     async def run(self, ctx: Context, out_dir: Path, dirty: frozenset[str] | None) -> PublishReport:
         """Run one export; one at a time, and never two at once even across a cancellation.
 
-        Rendering is CPU work: in a worker process of the ingest pool when it
-        has processes (so this process never imports a renderer), else in a
-        thread. A publish cancelled at shutdown keeps running there, and the
-        next one waits for it before it starts.
+        Rendering is CPU work: in the daemon's publishing process, or a worker
+        process of the ingest pool when it has processes (so this process
+        never imports a renderer), else in a thread. A publish cancelled at
+        shutdown keeps running there, and the next one waits for it before it
+        starts.
         """
         if self._inflight is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._inflight)
         site = site_for(ctx.config)
         topics = list(ctx.config.topics)
-        pool = ctx.stages.pool if ctx.stages is not None else None
+        pool = (ctx.stages.publisher or ctx.stages.pool) if ctx.stages is not None else None
         run: Awaitable[PublishReport]
         if pool is not None and pool.processes and not is_memory_store(ctx.config.store_url):
             run = pool.run(

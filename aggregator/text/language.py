@@ -8,15 +8,12 @@ lingua's high-accuracy mode is as accurate on those texts but loads hundreds
 of megabytes of models per process and is an order of magnitude slower per
 text; py3langid loads a few megabytes once and classifies a title and lead in
 well under a millisecond, which matters in every worker of the parse pool.
-
-Also here: which way a language's text runs, for ``dir`` in HTML.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-import re
 import tempfile
 import unicodedata
 from array import array
@@ -30,7 +27,7 @@ from py3langid.modelio import load_model
 
 from aggregator.text.rows import LazyRows, TransitionRows
 
-__all__ = ["MIN_CONFIDENCE", "MIN_LETTERS", "detect_language", "direction"]
+__all__ = ["MIN_CONFIDENCE", "MIN_LETTERS", "detect_language"]
 
 #: Below this probability the detector's answer is not published. py3langid
 #: tempers its probabilities by the text's length and splits them between close
@@ -42,15 +39,6 @@ MIN_CONFIDENCE = 0.3
 MIN_LETTERS = 12
 # Enough text to be sure; more only costs time.
 _SAMPLE = 1200
-
-# Scripts whose text runs right to left (ISO 15924 codes).
-_RTL_SCRIPTS = frozenset({"arab", "hebr", "syrc", "thaa", "nkoo", "adlm", "rohg", "mand", "samr"})
-# Languages written right to left by default (their usual script is one of the above).
-_RTL_LANGUAGES = frozenset(
-    {"ar", "fa", "he", "ur", "ps", "sd", "ug", "yi", "dv", "ckb", "arz", "ary", "prs", "pnb"}
-)
-_SCRIPT_SUBTAG = re.compile(r"^[A-Za-z]{4}$")
-
 
 # The model's arrays, as py3langid's loader returns them.
 _ARRAYS = ("ptc", "pc", "classes", "nextmove", "row", "output")
@@ -170,22 +158,3 @@ def detect_language(text: str) -> str | None:
     if probability < MIN_CONFIDENCE:
         return None
     return str(language)
-
-
-def direction(tag: str | None) -> str | None:
-    """Which way text in the language ``tag`` runs.
-
-    Args:
-        tag: a BCP 47 language tag (``fa``, ``ar-EG``, ``az-Arab``), or None.
-
-    Returns:
-        ``"rtl"`` for right-to-left languages and scripts, ``"ltr"`` for the
-        rest, None when there is no tag.
-    """
-    if not tag:
-        return None
-    subtags = tag.lower().replace("_", "-").split("-")
-    script = next((s for s in subtags[1:] if _SCRIPT_SUBTAG.match(s)), None)
-    if script is not None:
-        return "rtl" if script in _RTL_SCRIPTS else "ltr"
-    return "rtl" if subtags[0] in _RTL_LANGUAGES else "ltr"

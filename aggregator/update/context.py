@@ -49,6 +49,9 @@ WRITE_BATCH = 1000
 #: waits for room here while the writer is behind, which is all a queue
 #: longer than a batch or two could do.
 WRITES_QUEUED = 8
+#: what the daemon's publishing process imports as it starts: the exports it
+#: runs (``aggregator.runtime.publishing:publish_store``), not the parsers
+PUBLISHER_PRELOAD = ("aggregator.runtime.publishing",)
 
 
 def utcnow() -> datetime:
@@ -65,34 +68,47 @@ class Stages:
 
     pool: CpuPool
     writer: Writer[Write, IngestReport]
+    #: the daemon's exports run in a process of their own (None: in ``pool``)
+    publisher: CpuPool | None = None
     #: skip parsing a 200 body identical to the last one parsed
     skip_unchanged_body: bool = True
     #: let the strict fast parser take the documents it can
     fast_parser: bool = True
 
     @classmethod
-    def for_store(cls, store: Store, config: Config, *, worker_niceness: int = 0) -> Stages:
+    def for_store(
+        cls, store: Store, config: Config, *, worker_niceness: int = 0, publish_apart: bool = False
+    ) -> Stages:
+        """The stages for ``store``; ``publish_apart``: a publishing process beside the parse
+        workers (see :func:`open_context`)."""
         workers = config.ingest.workers
         if workers is None:
-            # A one-shot ingest's own process fetches, decodes and writes
-            # beside its workers at their priority: a worker per core crowds
-            # it (300 feeds on 2 cores: one worker as fast as two, 30 MiB
-            # less at the peak). A daemon's workers are niced below it and
-            # publish too (one worker took its first ingest from 22 s to 37 s).
-            workers = default_workers(spare=0 if worker_niceness else 1)
-        return cls(
-            pool=CpuPool(
-                workers,
+            # One worker per core but one: the process owning the pool
+            # fetches, decodes and writes beside them (300 feeds on 2 cores:
+            # one worker as fast as two, 30 MiB less at the peak), and a
+            # daemon's publisher takes the place of the last one.
+            workers = default_workers(spare=1)
+        idle_after = (
+            config.ingest.idle_after.total_seconds()
+            if config.ingest.idle_after is not None
+            else None
+        )
+        pool = CpuPool(workers, niceness=worker_niceness, idle_after=idle_after)
+        publisher = None
+        if publish_apart and pool.processes:
+            publisher = CpuPool(
+                1,
                 niceness=worker_niceness,
-                idle_after=(
-                    config.ingest.idle_after.total_seconds()
-                    if config.ingest.idle_after is not None
-                    else None
-                ),
-            ),
+                idle_after=idle_after,
+                preload=PUBLISHER_PRELOAD,
+                name="publishing worker",
+            )
+        return cls(
+            pool=pool,
             writer=Writer(
                 applier(store), weigh=weigh, max_batch=WRITE_BATCH, capacity=WRITES_QUEUED
             ),
+            publisher=publisher,
             skip_unchanged_body=config.ingest.skip_unchanged_body,
             fast_parser=config.ingest.fast_parser,
         )
@@ -100,6 +116,8 @@ class Stages:
     def close(self) -> None:
         self.writer.close()
         self.pool.close()
+        if self.publisher is not None:
+            self.publisher.close()
 
 
 @dataclass(frozen=True)
@@ -143,6 +161,7 @@ def open_context(
     worker_niceness: int = 0,
     migrate_apart: bool = False,
     release_when_idle: bool = False,
+    publish_apart: bool = False,
 ) -> Context:
     """Open the store, sync configured sources and topics into it, and set up the stages.
 
@@ -152,6 +171,10 @@ def open_context(
     process (see :func:`aggregator.store.database.migrate_apart`), for a
     process that lives long. ``release_when_idle``: the worker pool gives memory
     back (:func:`~aggregator.engine.collector.release_memory`) when it stops idle.
+    ``publish_apart``: exports run in a worker process of their own (the
+    daemon's), never in a parse worker: only that process then imports the
+    renderer and opens the store, where each parse worker did as soon as it
+    ran one export (about 25 MiB each, at the ingest's peak).
 
     Raises:
         StoreError: the store cannot be opened.
@@ -159,10 +182,14 @@ def open_context(
     if migrate_apart:
         database.migrate_apart(config.store_url)
     store = open_store(config.store_url, near=config.dedup)
-    stages = Stages.for_store(store, config, worker_niceness=worker_niceness)
+    stages = Stages.for_store(
+        store, config, worker_niceness=worker_niceness, publish_apart=publish_apart
+    )
     if release_when_idle:
         # A burst of work over, a long-lived process gives back what it held for it.
         stages.pool.on_stop = release_memory
+        if stages.publisher is not None:
+            stages.publisher.on_stop = release_memory
     ctx = Context(config=config, store=store, clock=clock, stages=stages)
     ctx, _dirty = apply_config(ctx, config, now=clock())
     return ctx
