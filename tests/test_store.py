@@ -538,3 +538,46 @@ def test_a_store_keeps_its_own_stamps_only_for_a_process_that_asks(store: SQLSto
     _stamped_writes(store, 50)
     assert store.db.own_stamps(since, since + 50) == 50
     assert store.foreign_changes(since + 50) == (since + 50, False)
+
+
+def _sqlite_memory_used() -> int | None:
+    """Bytes SQLite has allocated in this process (its page caches above all), if measurable."""
+    import ctypes
+    import ctypes.util
+    import sqlite3
+
+    name = ctypes.util.find_library("sqlite3")
+    if name is None or name.split(".so")[0] not in Path("/proc/self/maps").read_text():
+        return None  # SQLite built into Python's module: not the library ctypes would load
+    sqlite3.connect(":memory:").close()
+    used = ctypes.CDLL(name).sqlite3_memory_used
+    used.restype = ctypes.c_int64
+    return int(used())
+
+
+def test_a_pooled_sqlite_connection_holds_no_page_cache(tmp_path: Path) -> None:
+    """A connection back in the pool frees the pages it read (the daemon keeps several)."""
+    if _sqlite_memory_used() is None:
+        pytest.skip("SQLite is linked into Python's sqlite3 module here: its memory is not visible")
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        db = store.db
+        with db.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE bulk (body BLOB)")
+            conn.exec_driver_sql(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000)"
+                " INSERT INTO bulk SELECT randomblob(1000) FROM n"
+            )
+        db.engine.dispose()  # start from fresh connections
+        before = _sqlite_memory_used()
+        with db.read() as conn:
+            conn.exec_driver_sql("SELECT max(body) FROM bulk").scalar()  # reads every page
+            reading = _sqlite_memory_used()
+        after = _sqlite_memory_used()
+    finally:
+        store.close()
+    assert before is not None and reading is not None and after is not None
+    # the scan filled the connection's page cache (2 MiB at most) ...
+    assert reading - before > 1 << 20
+    # ... which it gave back on its way into the pool
+    assert after - before < (reading - before) // 4
