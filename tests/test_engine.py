@@ -312,6 +312,41 @@ def test_writer_applies_in_order_and_batches_what_queued_up() -> None:
     assert rec.batches[0] == [0] and len(rec.batches) == 2, "the 49 queued writes: one commit"
 
 
+def test_writer_calls_after_batch_once_a_batch_is_committed_in_its_thread() -> None:
+    rec = _Recorder()
+    seen: list[tuple[int, str]] = []
+    writer: Writer[int, int] = Writer(
+        rec,
+        after_batch=lambda: seen.append((len(rec.batches), threading.current_thread().name)),
+    )
+
+    async def main() -> None:
+        for n in range(3):  # one at a time: three batches
+            assert await writer.submit(n) == n * 10
+
+    try:
+        asyncio.run(main())
+    finally:
+        writer.close()
+    assert seen == [(1, "store-writer"), (2, "store-writer"), (3, "store-writer")]
+
+
+def test_the_ingest_writer_hands_free_heap_pages_back_after_each_batch(tmp_path: Path) -> None:
+    from aggregator.engine.heap import malloc_trim
+    from aggregator.store import open_store
+    from aggregator.update.context import Stages
+
+    config = tmp_path / "aggregator.yaml"
+    config.write_text("data_dir: var\nsources: []\ntopics: []\n", encoding="utf-8")
+    store = open_store(f"sqlite:///{tmp_path / 'a.db'}")
+    stages = Stages.for_store(store, load_config(config))
+    try:
+        assert stages.writer._after_batch is malloc_trim
+    finally:
+        stages.close()
+        store.close()
+
+
 def test_writer_failure_fails_only_the_bad_write() -> None:
     rec = _Recorder()
     writer: Writer[int, int] = Writer(rec)

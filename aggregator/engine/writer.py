@@ -45,6 +45,7 @@ class Writer(Generic[W, R]):
         max_batch: the most weight applied in one transaction.
         capacity: writes queued at once; a submitter waits for room, which is
             what slows the stages before it when the disk is slow.
+        after_batch: called in the writer's thread after each batch.
     """
 
     def __init__(
@@ -55,8 +56,10 @@ class Writer(Generic[W, R]):
         max_batch: int = 5000,
         capacity: int = 64,
         name: str = "store-writer",
+        after_batch: Callable[[], object] | None = None,
     ) -> None:
         self._apply = apply
+        self._after_batch = after_batch
         self._weigh = weigh
         self.max_batch = max_batch
         self.capacity = capacity
@@ -122,6 +125,9 @@ class Writer(Generic[W, R]):
             assert isinstance(first, _Job)
             batch, stop = self._take_batch(first)
             self._commit(batch)
+            if self._after_batch is not None:
+                del batch, first  # what only the batch held is freed first
+                self._after_batch()
 
     def _commit(self, batch: list[_Job[W, R]]) -> None:
         try:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from aggregator.config import Config, load_config
 from aggregator.engine import CpuPool, Writer, default_workers, release_memory
+from aggregator.engine.heap import malloc_trim
 from aggregator.engine.match import build_matchers
 from aggregator.errors import AggregatorError
 from aggregator.model import Item
@@ -106,7 +107,16 @@ class Stages:
         return cls(
             pool=pool,
             writer=Writer(
-                applier(store), weigh=weigh, max_batch=WRITE_BATCH, capacity=WRITES_QUEUED
+                applier(store),
+                weigh=weigh,
+                max_batch=WRITE_BATCH,
+                capacity=WRITES_QUEUED,
+                # A batch's rows, lookups and parsed entries leave holes all
+                # over the C heap once freed; glibc keeps those pages mapped
+                # until asked (0.5 ms a call, the GIL released): update's main
+                # process at the peak of 300 feeds' first pass 72.5-73.5 MiB
+                # against 75-76.
+                after_batch=malloc_trim,
             ),
             publisher=publisher,
             skip_unchanged_body=config.ingest.skip_unchanged_body,
