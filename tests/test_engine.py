@@ -331,6 +331,25 @@ def test_writer_calls_after_batch_once_a_batch_is_committed_in_its_thread() -> N
     assert seen == [(1, "store-writer"), (2, "store-writer"), (3, "store-writer")]
 
 
+def test_a_failing_after_batch_never_stops_the_writer(caplog: pytest.LogCaptureFixture) -> None:
+    rec = _Recorder()
+
+    def fail() -> None:
+        raise RuntimeError("boom")
+
+    writer: Writer[int, int] = Writer(rec, after_batch=fail)
+
+    async def main() -> list[int]:
+        return [await writer.submit(n) for n in range(3)]
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        writer.close()
+    assert results == [0, 10, 20]
+    assert sum("after a batch" in r.message for r in caplog.records) == 3
+
+
 def test_the_ingest_writer_hands_free_heap_pages_back_after_each_batch(tmp_path: Path) -> None:
     from aggregator.engine.heap import malloc_trim
     from aggregator.store import open_store

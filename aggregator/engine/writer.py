@@ -127,7 +127,10 @@ class Writer(Generic[W, R]):
             self._commit(batch)
             if self._after_batch is not None:
                 del batch, first  # what only the batch held is freed first
-                self._after_batch()
+                try:
+                    self._after_batch()
+                except Exception:  # never the writer's end: every submitter would wait
+                    log.exception("after a batch")
 
     def _commit(self, batch: list[_Job[W, R]]) -> None:
         try:

@@ -102,7 +102,8 @@ class Database:
                     poolclass=sa.pool.StaticPool if url in _MEMORY else None,
                 )
                 event.listen(engine, "connect", _sqlite_pragmas)
-                event.listen(engine, "checkin", _empty_page_cache)
+                if url not in _MEMORY:  # there the pages are the database
+                    event.listen(engine, "checkin", _empty_page_cache)
             else:
                 engine = sa.create_engine(url, pool_pre_ping=True)
             _migrate(engine, lock)
