@@ -544,12 +544,11 @@ def _sqlite_memory_used() -> int | None:
     """Bytes SQLite has allocated in this process (its page caches above all), if measurable."""
     import ctypes
     import ctypes.util
-    import sqlite3
+    import sqlite3  # noqa: F401  (loads the SQLite library, when Python links it)
 
     name = ctypes.util.find_library("sqlite3")
     if name is None or name.split(".so")[0] not in Path("/proc/self/maps").read_text():
         return None  # SQLite built into Python's module: not the library ctypes would load
-    sqlite3.connect(":memory:").close()
     used = ctypes.CDLL(name).sqlite3_memory_used
     used.restype = ctypes.c_int64
     return int(used())

@@ -38,6 +38,7 @@ def _libc() -> ctypes.CDLL | None:
         return None
 
 
+@functools.cache  # the writer trims after every batch: set the prototype once
 def _function(name: str, *argtypes: type[ctypes._SimpleCData[Any]]) -> Callable[..., int] | None:
     """glibc's function ``name`` returning an int, or None where the C library has none."""
     libc = _libc()
