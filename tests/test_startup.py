@@ -237,8 +237,10 @@ def test_the_daemon_ingests_and_publishes_without_loading_the_cpu_stage(seed_con
 
 
 #: what a parse worker digesting a remote feed has no use for: the event loop,
-#: the store, the config, and what only seed articles or old encodings need
+#: the store, the config, what only seed articles or old encodings need, and
+#: the mojibake repairer while no text looks broken
 _NOT_IN_A_PARSE_WORKER = (
+    "ftfy",
     "asyncio",
     "sqlalchemy",
     "pydantic",

@@ -3,11 +3,12 @@
 "CafÃ© owners", "close â€” a claim", "ÐŸÑ€Ð¸Ð²ÐµÑ‚": the bytes were right, a
 program on the way read them as Windows-1252 (or Latin-1) and wrote the result
 back as UTF-8, so decoding the file correctly still shows garbage. ftfy (the
-maintained library for exactly this, imported here and nowhere else) undoes
-it when its heuristics are sure, and leaves well-formed text of any language
-alone. Only ftfy's encoding repair runs: no quote uncurling, no width or
-ligature changes, so a repaired text differs from the original only where it
-was broken.
+maintained library for exactly this, imported here and nowhere else, on the
+first text that looks broken: its tables and regexes cost a parse worker
+3-6 MiB, and most feeds never need them) undoes it when its heuristics are
+sure, and leaves well-formed text of any language alone. Only ftfy's encoding
+repair runs: no quote uncurling, no width or ligature changes, so a repaired
+text differs from the original only where it was broken.
 
 Every repair is reported (one line, naming what was repaired and how), so a
 source that keeps sending broken text can be told about it.
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-
-from ftfy import fix_encoding_and_explain
 
 from aggregator.model import Dateline, ParsedDocument, RawEntry, Related
 
@@ -80,6 +79,8 @@ def repair_text(text: str) -> tuple[str, str | None]:
     """
     if text.isascii() or not _MAYBE_SUSPECT.search(text) or not _SUSPECT.search(text):
         return text, None
+    from ftfy import fix_encoding_and_explain  # on first use: see the module's docstring
+
     fixed, steps = fix_encoding_and_explain(text)
     if fixed == text or not steps:
         return text, None
