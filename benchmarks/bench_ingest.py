@@ -193,6 +193,8 @@ class _Sampler(threading.Thread):
         self.cpu: dict[int, float] = {}
         #: each process's PSS (MiB) at the tree's peak, by what it is
         self.at_peak: dict[str, list[float]] = {}
+        #: the wall-clock time of the peak (UTC), to find it in the daemon's log
+        self.peak_at = ""
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -200,6 +202,7 @@ class _Sampler(threading.Thread):
             pss, rss, seen, own, parents = _tree_memory(self.pid)
             if pss > self.peak_pss:
                 self.peak_pss = pss
+                self.peak_at = time.strftime("%H:%M:%S", time.gmtime())
                 self.at_peak = {}
                 for pid, mib in sorted(own.items()):
                     role = _role(pid, self.pid, parents)
@@ -268,6 +271,7 @@ def measure(label: str, argv: list[str], out: Path, env: dict[str, str] | None =
             "cpu_waited_s": round(waited, 2),
             "cpu_tree_s": round(sampler.tree_cpu(), 2),
             "pss_at_peak_mib": sampler.at_peak,
+            "peak_at": sampler.peak_at,
         },
     )
 
@@ -533,6 +537,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
                 ingest_s = time.perf_counter() - started
                 break
         ingest_peak, ingest_at_peak = sampler.peak_pss, sampler.at_peak
+        ingest_peak_at = sampler.peak_at
         # At rest once the ingest's publishes are done and the workers stopped
         # idle: on this corpus the first big publish alone takes up to 2 minutes.
         rest_pss = _at_rest(proc.pid, port, deadline=900.0)
@@ -569,6 +574,7 @@ def run_daemon(work: Path, urls: list[str], deadline: float) -> Run:
             "first_healthz_s": (poller.first_answer - started) if poller.first_answer else None,
             "ingest_peak_pss_mib": round(ingest_peak, 1),
             "pss_at_peak_mib": ingest_at_peak,
+            "peak_at": ingest_peak_at,
             "rest_pss_mib": round(rest_pss, 1),
             "peak_over_rest": round(ingest_peak / rest_pss, 2) if rest_pss else None,
             "note": "wall = time until every feed was attempted; CPU includes shutdown",
@@ -684,11 +690,15 @@ def report(results: dict[str, Any]) -> None:
                 f"{e['healthz_over_100ms']} over 100 ms, "
                 f"{e['healthz_errors']} errors"
             )
-    print("\neach process's PSS (MiB) at its run's peak (the daemon's: during the ingest)")
+    print(
+        "\neach process's PSS (MiB) at its run's peak (the daemon's: during the ingest),"
+        " and when (UTC)"
+    )
     for r in runs:
         parts = r.extra.get("pss_at_peak_mib")
         if parts:
-            print(f"  {r.label:26} " + "; ".join(f"{k} {v}" for k, v in sorted(parts.items())))
+            shares = "; ".join(f"{k} {v}" for k, v in sorted(parts.items()))
+            print(f"  {r.label:26} {shares} at {r.extra.get('peak_at', '?')}")
     print()
     for name, value in results["ratios"].items():
         print(f"ratio {name}: {value:.2f}")

@@ -79,10 +79,16 @@ class Buffers:
             seq = stamps.stamp(conn)
             for row in self.new_topics:
                 row["seq"] = seq
+            # In key order, as the band rows below: a batch's rows land all
+            # over these indexes (hashes, story ids), and in order each page
+            # is read and dirtied once, not again after the page cache (2 MiB)
+            # spilled it. 300 feeds' first pass: 13-16 % fewer page reads and
+            # writes.
+            self.new_topics.sort(key=lambda row: (row["topic"], row["story_id"]))
             insert(story_topics, conn.dialect).run(conn, self.new_topics)
         keys, bands, joins = self.index.take_rows()
         story_index.forget_keys(conn, keys)
-        insert(story_index_table, conn.dialect).run_rows(conn, bands)
+        insert(story_index_table, conn.dialect).run_rows(conn, sorted(bands))
         insert(story_joins, conn.dialect).run(conn, joins)
         self.new_stories, self.new_entries, self.new_topics = [], [], []
         self.touched, self.untombed = [], []
