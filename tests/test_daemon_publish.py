@@ -499,3 +499,65 @@ def test_one_pool_stopping_idle_leaves_the_other_pools_services_running(
     assert len(while_parsing) == 1
     assert after == []
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_pools_that_take_turns_never_idle_beside_each_other(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The daemon's publisher and parse workers: one idle beside the other's work stops.
+
+    A publish stops the parse workers idle since the last poll before its own
+    worker starts; the parse workers starting again stop the idle publisher
+    after the grace, not after its (here ten-minute) ``idle_after``.
+    """
+    from aggregator.engine import pool as pools
+
+    monkeypatch.setattr(pools, "TURN_GRACE", 0.2)
+    parse = CpuPool(1, idle_after=600)
+    publish = CpuPool(1, idle_after=600, preload=["aggregator.engine.child"])
+    publish.take_turns_with(parse)
+
+    async def until(condition: Callable[[], bool]) -> None:
+        # Wait on progress; the bound is far beyond the grace, far below idle_after.
+        async with asyncio.timeout(120):
+            while not condition():
+                await asyncio.sleep(0.02)
+
+    async def main() -> tuple[bool, bool, bool, bool]:
+        await parse.run("parse", "os:getpid")
+        await until(lambda: parse.idle_for() >= pools.TURN_GRACE)
+        await publish.run("publish", "os:getpid")
+        parse_after_publish = parse.running
+        await parse.run("parse", "os:getpid")
+        publish_right_after = publish.running
+        await until(lambda: not publish.running)
+        return parse_after_publish, publish_right_after, publish.running, parse.running
+
+    try:
+        parse_after_publish, publish_right_after, publish_later, parse_later = asyncio.run(main())
+    finally:
+        parse.close()
+        publish.close()
+    assert publish.partner is parse and parse.partner is publish
+    assert parse_after_publish is False  # stopped before the publisher started
+    assert publish_right_after is True  # not idle for the grace yet: left alone
+    assert publish_later is False and parse_later is True
+
+
+def test_the_daemons_publisher_takes_turns_with_its_parse_workers(tmp_path: Path) -> None:
+    cfg = tmp_path / "aggregator.yaml"
+    cfg.write_text("data_dir: var\ningest: {workers: 1}\n", encoding="utf-8")
+    daemon = Daemon(load_config(cfg), DaemonSettings(watch=False))
+
+    async def main() -> tuple[CpuPool | None, CpuPool | None, CpuPool]:
+        await daemon.open()
+        try:
+            stages = daemon.ctx.stages
+            assert stages is not None and stages.publisher is not None
+            return stages.publisher.partner, stages.pool.partner, stages.pool
+        finally:
+            await daemon.close()
+
+    partner_of_publisher, partner_of_pool, pool = asyncio.run(main())
+    assert partner_of_publisher is pool
+    assert partner_of_pool is not None and partner_of_pool is not pool

@@ -31,6 +31,9 @@ T = TypeVar("T")
 #: a worker process is replaced after this many tasks, so a parser's slow
 #: memory creep on hostile input cannot grow for the daemon's whole life
 TASKS_PER_CHILD = 2000
+#: seconds a pool that takes turns (:meth:`CpuPool.take_turns_with`) stays
+#: idle beside its partner's workers before it stops
+TURN_GRACE = 5.0
 
 # Workers come from a fork server that has imported only the CPU stage's
 # modules (a single worker is spawned, a fresh interpreter): no SQLAlchemy,
@@ -108,6 +111,52 @@ class CpuPool:
         self._last_used = time.monotonic()
         self._idle_timer: asyncio.TimerHandle | None = None
         self._stopping: set[asyncio.Task[None]] = set()
+        #: the pool this one takes turns with (None: it keeps to its own idle_after)
+        self._partner: CpuPool | None = None
+
+    def take_turns_with(self, other: CpuPool) -> None:
+        """Keep this pool's and ``other``'s workers from idling beside each other.
+
+        The daemon's parse workers and its publishing worker each hold their
+        imports (60-70 and 50-55 MiB) until they stop for being idle, and a
+        burst of polls and the publish after it used to overlap by a whole
+        ``idle_after``: the publisher idle beside the parse worker still
+        ingesting, the parse worker idle beside the publish that followed.
+        Taking turns, a pool that starts stops its partner first if the
+        partner has been idle :data:`TURN_GRACE` seconds, and a pool idle
+        that long while its partner's workers were used since stops then, not
+        after its own ``idle_after`` (of two idle pools, the one idle longer
+        goes). Both may still run at once while both have work.
+        """
+        self._partner, other._partner = other, self
+
+    @property
+    def partner(self) -> CpuPool | None:
+        """The pool this one takes turns with (:meth:`take_turns_with`)."""
+        return self._partner
+
+    def idle_for(self) -> float:
+        """Seconds since the last call ended, while the pool runs and nothing uses it; else 0."""
+        with self._lock:
+            if self._executor is None or self._busy or self._held:
+                return 0.0
+            return time.monotonic() - self._last_used
+
+    def _idle_limit(self) -> float | None:
+        """Seconds of idleness after which the workers stop now (None: never).
+
+        :data:`TURN_GRACE` while the partner runs and was used since this pool
+        was (or is in use): the idler of the two yields, never both at once.
+        """
+        partner = self._partner
+        if partner is not None and partner.running and partner._used_after(self._last_used):
+            return TURN_GRACE if self.idle_after is None else min(self.idle_after, TURN_GRACE)
+        return self.idle_after
+
+    def _used_after(self, moment: float) -> bool:
+        """Whether this pool is in use, or its last call ended after ``moment`` (monotonic)."""
+        with self._lock:
+            return bool(self._busy or self._held) or self._last_used > moment
 
     @property
     def processes(self) -> bool:
@@ -251,25 +300,30 @@ class CpuPool:
             self._starting = asyncio.Lock()
         async with self._starting:
             if self._executor is None:
+                partner = self._partner
+                if partner is not None and partner.idle_for() >= TURN_GRACE:
+                    await asyncio.to_thread(partner.stop)
                 await asyncio.to_thread(self.start)
+                if partner is not None:  # idle beside us from now on: it stops sooner
+                    partner._arm_idle(asyncio.get_running_loop())
             return self._get_executor()
 
     def _arm_idle(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self.idle_after is None or self._busy or self._executor is None:
+        limit = self._idle_limit()
+        if limit is None or self._busy or self._executor is None:
             return
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        self._idle_timer = loop.call_later(self.idle_after, self._on_idle)
+        self._idle_timer = loop.call_later(limit, self._on_idle)
 
     def _on_idle(self) -> None:
         self._idle_timer = None
-        if self._busy or self._executor is None or self.idle_after is None:
+        limit = self._idle_limit()
+        if self._busy or self._executor is None or limit is None:
             return
         quiet = time.monotonic() - self._last_used
-        if quiet < self.idle_after:
-            self._idle_timer = asyncio.get_running_loop().call_later(
-                self.idle_after - quiet, self._on_idle
-            )
+        if quiet < limit:
+            self._idle_timer = asyncio.get_running_loop().call_later(limit - quiet, self._on_idle)
             return
         task = asyncio.get_running_loop().create_task(asyncio.to_thread(self.stop))
         self._stopping.add(task)
@@ -287,6 +341,7 @@ class CpuPool:
             executor, self._executor = self._executor, None
         if executor is None:
             return
+        quiet = time.monotonic() - self._last_used
         executor.shutdown(wait=True, cancel_futures=False)
         processes = isinstance(executor, ProcessPoolExecutor)
         # Unreferenced before the tracker stops: its semaphores go first (see
@@ -294,7 +349,7 @@ class CpuPool:
         del executor
         if processes:
             _services.release(stop=True)
-        log.info("%s stopped after %.0fs idle", self.name, self.idle_after or 0)
+        log.info("%s stopped after %.0fs idle", self.name, quiet)
         if self.on_stop is not None:
             self.on_stop()
 

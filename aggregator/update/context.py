@@ -104,6 +104,7 @@ class Stages:
                 preload=PUBLISHER_PRELOAD,
                 name="publishing worker",
             )
+            publisher.take_turns_with(pool)
         return cls(
             pool=pool,
             writer=Writer(
