@@ -115,7 +115,7 @@ class Stages:
                 # A batch's rows, lookups and parsed entries leave holes all
                 # over the C heap once freed; glibc keeps those pages mapped
                 # until asked (0.5 ms a call, the GIL released): update's main
-                # process at the peak of 300 feeds' first pass 72.5-73.5 MiB
+                # process at the peak of 300 feeds' first pass 74.0-74.4 MiB
                 # against 75-76.
                 after_batch=malloc_trim,
             ),
