@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -11,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -150,6 +152,41 @@ def test_many_marks_within_the_window_render_each_topic_once(
     asyncio.run(main())
     assert renders == Counter(dict.fromkeys(TOPICS, 1))
     assert set(rep.documents.documents) >= {f"topics/{t}.atom" for t in TOPICS}
+
+
+class ParseWorkers:
+    """A parse pool's answer to "when will you have been idle the grace?"."""
+
+    def __init__(self) -> None:
+        self.quiet = 0.0
+
+    def quiet_in(self) -> float:
+        return self.quiet
+
+
+def test_a_publish_beside_the_parse_workers_waits_for_them_to_go_quiet() -> None:
+    """A publishing process holds its publish while the parse workers work, up to ``hold``."""
+    clock = FakeClock()
+    parse = ParseWorkers()
+    stages = SimpleNamespace(pool=parse, publisher=object())
+    ctx: Any = SimpleNamespace(stages=stages)
+    pace = dataclasses.replace(PACE, hold=60.0)
+    rep = Republisher(DocumentStore(), lambda: ctx, Metrics(), pace=pace, clock=clock)
+    rep.mark_dirty(["talks"])
+    first = clock.now
+    assert rep.due() == first + PACE.debounce  # the workers are stopped or quiet
+    parse.quiet = 3.0  # a parse call 2 s ago
+    assert rep.due() == first + 3.0
+    clock.now += 40.0
+    parse.quiet = 5.0  # still polling, 40 s into the burst
+    assert rep.due() == clock.now + 5.0
+    clock.now += 19.0
+    assert rep.due() == first + 60.0  # the burst outlasts the hold: publish anyway
+    # Publishing in this process (or in the parse workers): nothing to take turns with.
+    stages.publisher = None
+    assert rep.due() == first + PACE.debounce
+    # The daemon's default holds.
+    assert PublishPace.of(DaemonSettings()).hold > 0
 
 
 def test_after_a_slow_publish_the_next_waits_in_proportion(
@@ -523,25 +560,29 @@ def test_pools_that_take_turns_never_idle_beside_each_other(
             while not condition():
                 await asyncio.sleep(0.02)
 
-    async def main() -> tuple[bool, bool, bool, bool]:
+    async def main() -> tuple[bool, bool, bool]:
         await parse.run("parse", "os:getpid")
-        await until(lambda: parse.idle_for() >= pools.TURN_GRACE)
+        await until(lambda: parse.quiet_in() == 0)  # what a held publish waits for
+        assert parse.idle_for() >= pools.TURN_GRACE
         await publish.run("publish", "os:getpid")
         parse_after_publish = parse.running
-        await parse.run("parse", "os:getpid")
-        publish_right_after = publish.running
-        await until(lambda: not publish.running)
-        return parse_after_publish, publish_right_after, publish.running, parse.running
+        # Each parse call arms the idle publisher's stop again, counted from its
+        # last call: that never puts it off while the parse calls go on.
+        async with asyncio.timeout(120):
+            await parse.run("parse", "os:getpid")
+            while publish.running:
+                await parse.run("parse", "os:getpid")
+        return parse_after_publish, publish.running, parse.running
 
     try:
-        parse_after_publish, publish_right_after, publish_later, parse_later = asyncio.run(main())
+        parse_after_publish, publish_later, parse_later = asyncio.run(main())
     finally:
         parse.close()
         publish.close()
     assert publish.partner is parse and parse.partner is publish
     assert parse_after_publish is False  # stopped before the publisher started
-    assert publish_right_after is True  # not idle for the grace yet: left alone
     assert publish_later is False and parse_later is True
+    assert parse.quiet_in() == 0 and publish.quiet_in() == 0  # stopped: nothing to wait for
 
 
 def test_the_daemons_publisher_takes_turns_with_its_parse_workers(tmp_path: Path) -> None:

@@ -142,6 +142,16 @@ class CpuPool:
                 return 0.0
             return time.monotonic() - self._last_used
 
+    def quiet_in(self) -> float:
+        """Seconds until the workers will have been idle :data:`TURN_GRACE` (0: they are
+        stopped, or idle that long already); a pool in use answers the whole grace."""
+        with self._lock:
+            if self._executor is None:
+                return 0.0
+            if self._busy or self._held:
+                return TURN_GRACE
+            return max(0.0, TURN_GRACE - (time.monotonic() - self._last_used))
+
     def _idle_limit(self) -> float | None:
         """Seconds of idleness after which the workers stop now (None: never).
 
@@ -272,6 +282,8 @@ class CpuPool:
             try:
                 for attempt in (1, 2):
                     executor = await self._started()
+                    if self._partner is not None:  # idle beside us from now on: it stops sooner
+                        self._partner._arm_idle(loop)
                     if waited is not None and attempt == 1:
                         # A free worker (started, if the pool was stopped) is
                         # not the caller's own time: see lanes.waits.
@@ -304,8 +316,6 @@ class CpuPool:
                 if partner is not None and partner.idle_for() >= TURN_GRACE:
                     await asyncio.to_thread(partner.stop)
                 await asyncio.to_thread(self.start)
-                if partner is not None:  # idle beside us from now on: it stops sooner
-                    partner._arm_idle(asyncio.get_running_loop())
             return self._get_executor()
 
     def _arm_idle(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -314,7 +324,9 @@ class CpuPool:
             return
         if self._idle_timer is not None:
             self._idle_timer.cancel()
-        self._idle_timer = loop.call_later(limit, self._on_idle)
+        # From the last call's end: arming again (each partner call does) never puts it off.
+        delay = max(0.0, self._last_used + limit - time.monotonic())
+        self._idle_timer = loop.call_later(delay, self._on_idle)
 
     def _on_idle(self) -> None:
         self._idle_timer = None

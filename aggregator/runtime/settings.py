@@ -27,6 +27,10 @@ class DaemonSettings:
     #: after a republish that took d seconds, the next waits at least this times d, so
     #: re-rendering big topics takes at most a fifth of the time while ingest runs
     publish_spacing: float = 4.0
+    #: longest a republish waits for the parse workers to have been idle a few seconds
+    #: (``engine.pool.TURN_GRACE``) when it runs in a process of its own, so that a
+    #: burst of polls and its publish take turns instead of holding both processes
+    publish_hold: float = 300.0
     #: seconds SIGTERM waits for updates in flight
     shutdown_deadline: float = 10.0
     #: how often the retention job runs
