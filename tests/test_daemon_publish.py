@@ -543,9 +543,9 @@ def test_pools_that_take_turns_never_idle_beside_each_other(
 ) -> None:
     """The daemon's publisher and parse workers: one idle beside the other's work stops.
 
-    A publish stops the parse workers idle since the last poll before its own
-    worker starts; the parse workers starting again stop the idle publisher
-    after the grace, not after its (here ten-minute) ``idle_after``.
+    A pool that starts stops its idle partner first. Started while the partner
+    works, it runs beside it; then the one left idle stops after the grace
+    while the other's calls go on, not after its (here ten-minute) ``idle_after``.
     """
     from aggregator.engine import pool as pools
 
@@ -554,35 +554,43 @@ def test_pools_that_take_turns_never_idle_beside_each_other(
     publish = CpuPool(1, idle_after=600, preload=["aggregator.engine.child"])
     publish.take_turns_with(parse)
 
-    async def until(condition: Callable[[], bool]) -> None:
-        # Wait on progress; the bound is far beyond the grace, far below idle_after.
-        async with asyncio.timeout(120):
-            while not condition():
-                await asyncio.sleep(0.02)
-
-    async def main() -> tuple[bool, bool, bool]:
+    async def main() -> dict[str, bool]:
+        seen: dict[str, bool] = {}
         await parse.run("parse", "os:getpid")
-        await until(lambda: parse.quiet_in() == 0)  # what a held publish waits for
-        assert parse.idle_for() >= pools.TURN_GRACE
         await publish.run("publish", "os:getpid")
-        parse_after_publish = parse.running
+        seen["parse after publish"] = parse.running
+        await parse.run("parse", "os:getpid")
+        seen["publish after parse"] = publish.running
+        # The publisher starts while a parse call runs: both work at once.
+        parsing = asyncio.create_task(parse.run("parse", "time:sleep", 1.0))
+        await asyncio.sleep(0)
+        await publish.run("publish", "os:getpid")
+        seen["parse beside publish"] = parse.running
+        await parsing
         # Each parse call arms the idle publisher's stop again, counted from its
-        # last call: that never puts it off while the parse calls go on.
+        # last call: that never puts it off while the calls go on.
         async with asyncio.timeout(120):
-            await parse.run("parse", "os:getpid")
             while publish.running:
                 await parse.run("parse", "os:getpid")
-        return parse_after_publish, publish.running, parse.running
+        await asyncio.sleep(0)
+        seen["parse at the end"] = parse.running
+        return seen
 
     try:
-        parse_after_publish, publish_later, parse_later = asyncio.run(main())
+        seen = asyncio.run(main())
+        # Stopped: nothing for a held publish to wait for.
+        quiet = publish.quiet_in()
     finally:
         parse.close()
         publish.close()
     assert publish.partner is parse and parse.partner is publish
-    assert parse_after_publish is False  # stopped before the publisher started
-    assert publish_later is False and parse_later is True
-    assert parse.quiet_in() == 0 and publish.quiet_in() == 0  # stopped: nothing to wait for
+    assert seen == {
+        "parse after publish": False,  # idle: stopped before the publisher started
+        "publish after parse": False,
+        "parse beside publish": True,  # at work: left alone
+        "parse at the end": True,
+    }
+    assert quiet == 0
 
 
 def test_the_daemons_publisher_takes_turns_with_its_parse_workers(tmp_path: Path) -> None:

@@ -123,10 +123,13 @@ class CpuPool:
         ``idle_after``: the publisher idle beside the parse worker still
         ingesting, the parse worker idle beside the publish that followed.
         Taking turns, a pool that starts stops its partner first if the
-        partner has been idle :data:`TURN_GRACE` seconds, and a pool idle
-        that long while its partner's workers were used since stops then, not
-        after its own ``idle_after`` (of two idle pools, the one idle longer
-        goes). Both may still run at once while both have work.
+        partner is idle (nothing in flight: the daemon's first poll used to
+        start the parse workers beside the publisher idle since its start-up
+        publish), and a pool idle :data:`TURN_GRACE` seconds while its
+        partner's workers were used since stops then, not after its own
+        ``idle_after`` (of two idle pools, the one idle longer goes). Both may
+        still run at once while both have work; the daemon's publish waits for
+        the parse workers to go quiet (``DaemonSettings.publish_hold``).
         """
         self._partner, other._partner = other, self
 
@@ -313,7 +316,7 @@ class CpuPool:
         async with self._starting:
             if self._executor is None:
                 partner = self._partner
-                if partner is not None and partner.idle_for() >= TURN_GRACE:
+                if partner is not None and partner.idle_for() > 0:
                     await asyncio.to_thread(partner.stop)
                 await asyncio.to_thread(self.start)
             return self._get_executor()
