@@ -372,7 +372,7 @@ def test_a_finished_update_starts_a_waiting_source_without_a_tick(
     started: list[str] = []
     finish: dict[str, asyncio.Event] = {}
 
-    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+    async def update(spec: SourceSpec, ctx: Context, **_: object) -> SourceResult:
         started.append(spec.name)
         await finish.setdefault(spec.name, asyncio.Event()).wait()
         return SourceResult(source=spec.name, outcome=Outcome.OK)

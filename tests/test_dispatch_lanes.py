@@ -64,7 +64,7 @@ def test_feeds_of_a_slow_host_wait_in_its_lane_while_other_hosts_update(
     running: dict[str, int] = {"now": 0, "most": 0}
     started: list[str] = []
 
-    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+    async def update(spec: SourceSpec, ctx: Context, **_: object) -> SourceResult:
         # What a fetch that hangs on its host looks like to the dispatcher.
         started.append(spec.name)
         running["now"] += 1
@@ -105,13 +105,56 @@ def test_feeds_of_a_slow_host_wait_in_its_lane_while_other_hosts_update(
     assert running["most"] <= 3
 
 
+def test_a_source_whose_write_is_queued_gives_its_hosts_lane_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the writer commits, the host's next feeds fetch: the lane is not held for it."""
+    context = open_context(load_config(_config(tmp_path)))
+    committed = asyncio.Event()
+    started: list[str] = []
+
+    async def update(
+        spec: SourceSpec, ctx: Context, *, queued: Callable[[], object] | None = None
+    ) -> SourceResult:
+        # Fetched and parsed at once; its write waits in the writer's queue.
+        started.append(spec.name)
+        assert queued is not None
+        queued()
+        await committed.wait()
+        return SourceResult(source=spec.name, outcome=Outcome.OK)
+
+    monkeypatch.setattr(dispatch, "update_source", update)
+    results: list[str] = []
+    dispatcher = _dispatcher(
+        lambda: context, lambda r: results.append(r.source), workers=8, waiting=8
+    )
+
+    async def main() -> None:
+        await dispatcher.tick()
+        # All four of the slow host's feeds start, though its lane holds two
+        # (HOST_LANE x max_per_host) and no write has committed yet.
+        await _until(
+            lambda: sum(1 for n in started if n.startswith("a-slow")) == 4,
+            "the host's lane was held until the writes committed",
+        )
+        assert results == []
+        committed.set()
+        await _until(lambda: len(results) == 7, "the updates never finished")
+        await dispatcher.drain(30)
+
+    try:
+        asyncio.run(main())
+    finally:
+        context.close()
+
+
 def test_claimed_updates_waiting_for_a_lane_are_capped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     context = open_context(load_config(_config(tmp_path)))
     release = asyncio.Event()
 
-    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+    async def update(spec: SourceSpec, ctx: Context, **_: object) -> SourceResult:
         await release.wait()
         return SourceResult(source=spec.name, outcome=Outcome.OK)
 
@@ -148,7 +191,7 @@ def test_no_update_starts_while_a_reload_applies(
     changed.write_text(first.read_text().replace("0.xml'}", "0.xml', tags: [new]}"))
     started: list[SourceSpec] = []
 
-    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+    async def update(spec: SourceSpec, ctx: Context, **_: object) -> SourceResult:
         started.append(spec)
         return SourceResult(source=spec.name, outcome=Outcome.OK)
 
@@ -183,7 +226,7 @@ def test_a_reload_waits_for_the_updates_of_the_sources_it_changes(
     release = asyncio.Event()
     started: list[str] = []
 
-    async def update(spec: SourceSpec, ctx: Context) -> SourceResult:
+    async def update(spec: SourceSpec, ctx: Context, **_: object) -> SourceResult:
         started.append(spec.name)
         if spec.name == "a-slow0":
             await release.wait()

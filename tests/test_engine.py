@@ -312,6 +312,34 @@ def test_writer_applies_in_order_and_batches_what_queued_up() -> None:
     assert rec.batches[0] == [0] and len(rec.batches) == 2, "the 49 queued writes: one commit"
 
 
+def test_writer_tells_a_submitter_its_write_is_queued_before_it_commits() -> None:
+    rec = _Recorder()
+    writer: Writer[int, int] = Writer(rec)
+    seen: list[str] = []
+
+    async def main() -> int:
+        rec.gate.clear()  # nothing commits until the test says
+        queued = asyncio.Event()
+
+        def on_queued() -> None:
+            seen.append("queued")
+            queued.set()
+
+        submit = asyncio.ensure_future(writer.submit(7, queued=on_queued))
+        await asyncio.wait_for(queued.wait(), timeout=60)
+        seen.append(f"committed: {len(rec.batches)}")
+        rec.gate.set()
+        return await submit
+
+    try:
+        result = asyncio.run(main())
+    finally:
+        writer.close()
+    assert result == 70
+    assert seen == ["queued", "committed: 0"]
+    assert rec.batches == [[7]]
+
+
 def test_writer_calls_after_batch_once_a_batch_is_committed_in_its_thread() -> None:
     rec = _Recorder()
     seen: list[tuple[int, str]] = []

@@ -118,3 +118,53 @@ def test_waits_for_a_slot_are_counted_where_asked() -> None:
     assert len(counted) == 1 and counted[0] >= 0.04
     assert len(free) == 1 and free[0] < counted[0]
     assert waits.get() is None
+
+
+def test_a_slot_given_back_early_lets_the_next_task_of_its_key_in() -> None:
+    async def main() -> tuple[list[str], int]:
+        lanes = Lanes(per_key=1, total=1)
+        order: list[str] = []
+        done = asyncio.Event()
+
+        async def first() -> None:
+            async with lanes.slot("host") as held:
+                order.append("first")
+                held.release()  # its write is queued: the host's next source may go
+                held.release()  # again: nothing
+                await done.wait()
+                order.append("first ends")
+
+        async def second() -> None:
+            async with lanes.slot("host"):
+                order.append("second")
+                done.set()
+
+        await asyncio.wait_for(asyncio.gather(first(), second()), timeout=60)
+        return order, lanes.keys()
+
+    order, keys = asyncio.run(main())
+    assert order == ["first", "second", "first ends"]
+    assert keys == 0
+
+
+def test_a_slot_given_back_early_counts_once_against_both_limits() -> None:
+    async def main() -> int:
+        lanes = Lanes(per_key=1, total=1)
+        async with lanes.slot("host") as held:
+            held.release()
+        # Released early and at the end: the limits are as they were, not above.
+        inside = 0
+        peak = 0
+
+        async def one() -> None:
+            nonlocal inside, peak
+            async with lanes.slot("host"):
+                inside += 1
+                peak = max(peak, inside)
+                await asyncio.sleep(0)
+                inside -= 1
+
+        await asyncio.wait_for(asyncio.gather(*(one() for _ in range(5))), timeout=60)
+        return peak
+
+    assert asyncio.run(main()) == 1

@@ -260,8 +260,8 @@ class Dispatcher:
     async def _run(self, spec: SourceSpec, ctx: Context) -> None:
         name = spec.name
         try:
-            async with self._lanes.slot(updater_for(spec).lane(spec)):
-                result = await update_source(spec, ctx)
+            async with self._lanes.slot(updater_for(spec).lane(spec)) as held:
+                result = await update_source(spec, ctx, queued=held.release)
         except Exception:
             # update_source reports a source's problems as results: this is the
             # store failing to save. Free the claim so the source is retried.

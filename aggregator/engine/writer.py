@@ -81,8 +81,11 @@ class Writer(Generic[W, R]):
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
                 self._thread.start()
 
-    async def submit(self, write: W) -> R:
+    async def submit(self, write: W, *, queued: Callable[[], object] | None = None) -> R:
         """Queue a write and wait until it is committed; returns its result.
+
+        ``queued`` is called once the write is in the queue (a source's update
+        gives its host's lane back then).
 
         Raises:
             Exception: what applying this write raised.
@@ -95,6 +98,8 @@ class Writer(Generic[W, R]):
         async with self._slots:
             future: Future[R] = Future()
             self._queue.put(_Job(write, future))
+            if queued is not None:
+                queued()
             return await asyncio.wrap_future(future)
 
     def queued(self) -> int:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-__all__ = ["Lanes", "waits"]
+__all__ = ["Lanes", "Slot", "waits"]
 
 #: While set to a list, the seconds each :meth:`Lanes.slot` of this context
 #: waited are appended to it (and the CPU pool's wait for a free worker): a
@@ -28,6 +28,24 @@ waits: ContextVar[list[float] | None] = ContextVar("lane_waits", default=None)
 class _Lane:
     semaphore: asyncio.Semaphore
     users: int = 0
+
+
+class Slot:
+    """A held lane and shared slot (:meth:`Lanes.slot`), given back when its block ends
+    or sooner, by :meth:`release`."""
+
+    __slots__ = ("_held",)
+
+    def __init__(self) -> None:
+        self._held: list[asyncio.Semaphore] = []
+
+    def _hold(self, semaphore: asyncio.Semaphore) -> None:
+        self._held.append(semaphore)
+
+    def release(self) -> None:
+        """Give the lane and the shared slot back now (again: nothing)."""
+        while self._held:
+            self._held.pop().release()
 
 
 class Lanes:
@@ -49,32 +67,44 @@ class Lanes:
         self._lanes: dict[str, _Lane] = {}
 
     @asynccontextmanager
-    async def slot(self, key: str | None) -> AsyncIterator[None]:
+    async def slot(self, key: str | None) -> AsyncIterator[Slot]:
         """Hold ``key``'s lane, then a shared slot (always in that order).
 
-        ``key=None`` takes only a shared slot.
+        ``key=None`` takes only a shared slot. The block may give both back
+        before it ends (:meth:`Slot.release`): a source's update does once its
+        write is queued, so the next source of the host fetches while the
+        writer commits.
         """
         waited = waits.get()
         queued = time.perf_counter() if waited is not None else 0.0
-        if key is None:
-            async with self._shared:
-                if waited is not None:
-                    waited.append(time.perf_counter() - queued)
-                yield
-            return
+        lane = self._enter(key) if key is not None else None
+        held = Slot()
+        try:
+            if lane is not None:
+                await lane.semaphore.acquire()
+                held._hold(lane.semaphore)
+            await self._shared.acquire()
+            held._hold(self._shared)
+            if waited is not None:
+                waited.append(time.perf_counter() - queued)
+            yield held
+        finally:
+            held.release()
+            if key is not None:
+                self._leave(key)
+
+    def _enter(self, key: str) -> _Lane:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = _Lane(asyncio.Semaphore(self.per_key))
         lane.users += 1
-        try:
-            async with lane.semaphore, self._shared:
-                if waited is not None:
-                    waited.append(time.perf_counter() - queued)
-                yield
-        finally:
-            lane.users -= 1
-            if lane.users == 0:
-                del self._lanes[key]
+        return lane
+
+    def _leave(self, key: str) -> None:
+        lane = self._lanes[key]
+        lane.users -= 1
+        if lane.users == 0:
+            del self._lanes[key]
 
     def keys(self) -> int:
         """Keys with a holder or a waiter now."""

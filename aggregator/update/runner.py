@@ -38,7 +38,11 @@ HOST_LANE = 2
 
 
 async def update_source(
-    spec: SourceSpec, ctx: Context, *, updater: SourceUpdater | None = None
+    spec: SourceSpec,
+    ctx: Context,
+    *,
+    updater: SourceUpdater | None = None,
+    queued: Callable[[], object] | None = None,
 ) -> SourceResult:
     """Update one source; never raises for a problem of that source.
 
@@ -50,6 +54,9 @@ async def update_source(
         spec: the configured source.
         ctx: store, matchers, fetcher, stages, clock.
         updater: instead of the source kind's (a pushed body: ``update.pushed``).
+        queued: called once the source's write is queued for the writer (the
+            caller gives its host's lane back: the writer commits a batch of
+            many sources' writes while the next ones fetch).
 
     Returns:
         What happened, including the topics made dirty. The source's state
@@ -59,7 +66,7 @@ async def update_source(
     waited: list[float] = []
     counting = lane_waits.set(waited)
     try:
-        return await _update_source(spec, ctx, updater, started, waited)
+        return await _update_source(spec, ctx, updater, started, waited, queued)
     finally:
         lane_waits.reset(counting)
 
@@ -70,6 +77,7 @@ async def _update_source(
     updater: SourceUpdater | None,
     started: float,
     waited: list[float],
+    queued: Callable[[], object] | None,
 ) -> SourceResult:
     now = ctx.clock()
     stages = stages_of(ctx)
@@ -102,7 +110,9 @@ async def _update_source(
         error_class=result.error_class,
     )
     try:
-        report = await stages.writer.submit(replace(pending, state=new_state, poll=poll))
+        report = await stages.writer.submit(
+            replace(pending, state=new_state, poll=poll), queued=queued
+        )
     except Exception as exc:  # the store refused this source's write: the others go on
         log.exception("%s: storing the update failed", spec.name)
         result = _unexpected(spec, exc, "storing the update failed:")
@@ -206,8 +216,8 @@ async def update_all(
         )
 
         async def one(spec: SourceSpec) -> SourceResult:
-            async with lanes.slot(updater_for(spec).lane(spec)):
-                result = await update_source(spec, ctx)
+            async with lanes.slot(updater_for(spec).lane(spec)) as held:
+                result = await update_source(spec, ctx, queued=held.release)
             if on_result is not None:
                 on_result(result)
             return result
