@@ -9,6 +9,7 @@ per lookup for a whole batch. The statements are built once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -38,18 +39,16 @@ Pair = tuple[str, str]
 Holder = tuple[datetime, str, str, str]
 
 _KEY_COLUMNS = (entries.c.first_seen, entries.c.source, entries.c.identity, entries.c.story_id)
-_ENTRIES_BY_PAIR = sa.select(
-    entries.c.source, entries.c.identity, entries.c.story_id, entries.c.content_hash
-).where(
-    sa.tuple_(entries.c.source, entries.c.identity).in_(sa.bindparam("k_pairs", expanding=True))
+# SQLite: a batch's pairs as one JSON parameter, joined to the table's
+# (source, identity) key. A row-value IN list, ``(source, identity) IN
+# (VALUES ...)``, scanned the whole table for each batch instead (SQLite
+# plans it as a scan): 18 ms a batch at 15,000 entries, growing with the store.
+_SQLITE_BY_PAIR = (
+    "SELECT t.source, t.identity, t.{0}, t.{1} FROM json_each(?) AS j JOIN {2} AS t"
+    " ON t.source = json_extract(j.value, '$[0]') AND t.identity = json_extract(j.value, '$[1]')"
 )
-_TOMBS_BY_PAIR = sa.select(
-    tombstones.c.source, tombstones.c.identity, tombstones.c.story_id, tombstones.c.reason
-).where(
-    sa.tuple_(tombstones.c.source, tombstones.c.identity).in_(
-        sa.bindparam("k_pairs", expanding=True)
-    )
-)
+_SQLITE_ENTRIES_BY_PAIR = _SQLITE_BY_PAIR.format("story_id", "content_hash", entries.name)
+_SQLITE_TOMBS_BY_PAIR = _SQLITE_BY_PAIR.format("story_id", "reason", tombstones.name)
 _BY_KEY = {
     column.name: sa.select(column, *_KEY_COLUMNS).where(
         column.in_(sa.bindparam("k_keys", expanding=True))
@@ -67,12 +66,12 @@ def _pg_pairs(columns: tuple[sa.Column[str], sa.Column[str]]) -> sa.ColumnElemen
     return sa.tuple_(*columns).in_(unnested)
 
 
-_PG_ENTRIES_BY_PAIR = sa.select(*_ENTRIES_BY_PAIR.selected_columns).where(
-    _pg_pairs((entries.c.source, entries.c.identity))
-)
-_PG_TOMBS_BY_PAIR = sa.select(*_TOMBS_BY_PAIR.selected_columns).where(
-    _pg_pairs((tombstones.c.source, tombstones.c.identity))
-)
+_PG_ENTRIES_BY_PAIR = sa.select(
+    entries.c.source, entries.c.identity, entries.c.story_id, entries.c.content_hash
+).where(_pg_pairs((entries.c.source, entries.c.identity)))
+_PG_TOMBS_BY_PAIR = sa.select(
+    tombstones.c.source, tombstones.c.identity, tombstones.c.story_id, tombstones.c.reason
+).where(_pg_pairs((tombstones.c.source, tombstones.c.identity)))
 _PG_BY_KEY = {
     column.name: sa.select(column, *_KEY_COLUMNS).where(
         column == sa.any_(sa.bindparam("k_keys", type_=_TEXTS))
@@ -84,7 +83,7 @@ _PG_CHUNK = 20_000
 
 
 def _by_pair(
-    conn: Connection, sqlite: sa.Select[Any], pg: sa.Select[Any], pairs: Sequence[Pair]
+    conn: Connection, sqlite: str, pg: sa.Select[Any], pairs: Sequence[Pair]
 ) -> Iterator[Any]:
     if conn.dialect.name == "postgresql":
         for chunk in chunks(pairs, _PG_CHUNK):
@@ -92,15 +91,15 @@ def _by_pair(
             identities = [p[1] for p in chunk]
             yield from conn.execute(pg, {"k_sources": sources, "k_identities": identities})
         return
-    for chunk in chunks(pairs, 400):
-        yield from conn.execute(sqlite, {"k_pairs": chunk})
+    if pairs:
+        yield from conn.exec_driver_sql(sqlite, (json.dumps(pairs),))
 
 
 def entries_by_pair(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, tuple[str, str]]:
     """The stored entries among ``pairs``: ``(story_id, content_hash)`` by pair."""
     return {
         (row.source, row.identity): (row.story_id, row.content_hash)
-        for row in _by_pair(conn, _ENTRIES_BY_PAIR, _PG_ENTRIES_BY_PAIR, pairs)
+        for row in _by_pair(conn, _SQLITE_ENTRIES_BY_PAIR, _PG_ENTRIES_BY_PAIR, pairs)
     }
 
 
@@ -108,7 +107,7 @@ def tombs_by_pair(conn: Connection, pairs: Sequence[Pair]) -> dict[Pair, tuple[s
     """The tombstones among ``pairs``: ``(story_id, reason)`` by pair."""
     return {
         (row.source, row.identity): (row.story_id, row.reason)
-        for row in _by_pair(conn, _TOMBS_BY_PAIR, _PG_TOMBS_BY_PAIR, pairs)
+        for row in _by_pair(conn, _SQLITE_TOMBS_BY_PAIR, _PG_TOMBS_BY_PAIR, pairs)
     }
 
 
