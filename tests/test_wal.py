@@ -78,3 +78,24 @@ def test_a_log_under_the_bound_is_left_to_sqlite(
     for _ in range(4):
         _insert(db)
     assert (tmp_path / "store.db-wal").stat().st_size >= 4 * ROW
+
+
+def test_commits_leave_their_pages_in_the_log_until_the_bound(tmp_path: Path) -> None:
+    """SQLite's own checkpoint after every commit past 1,000 pages is off: pages that many
+    commits dirty are copied back once per bound, not at every commit."""
+    store = Database.open(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with store.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE blobs (b BLOB)")
+            page_size = conn.exec_driver_sql("PRAGMA page_size").scalar()
+        assert page_size is not None
+        for _ in range(6):  # 1.2 MiB each: 1,800 pages of log in all
+            with store.write() as conn:
+                conn.exec_driver_sql(f"INSERT INTO blobs VALUES (randomblob({300 * page_size}))")
+        with store.engine.connect() as conn:
+            busy, logged, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+    finally:
+        store.close()
+    assert busy == 0
+    assert logged >= 6 * 300  # SQLite's default would have started the log over by now
+    assert copied == logged

@@ -19,7 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from aggregator.errors import StoreError
-from aggregator.store.wal import WalBound
+from aggregator.store.wal import TRUNCATE_AT, WalBound
 
 __all__ = ["Database", "chunks", "head_revisions", "is_memory_store", "migrate_apart"]
 
@@ -299,6 +299,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # SQLite copies the log back into the database (a passive checkpoint)
+    # after every commit past 1,000 pages of log by default: a writer whose
+    # batches each dirty ~3,000 pages of random-key indexes copied them all
+    # back at every commit. Copied once per TRUNCATE_AT of log (which WalBound
+    # then empties), a page dirtied by many commits reaches the database file
+    # once: pwrite64 and pread64 over 300 feeds' first pass 1.07 M and
+    # 0.93 M against 0.86 M and 0.72 M, 245 syncs against 68. The price: an OS
+    # crash (not a process crash) can take back up to that much log, whose
+    # sources are polled again.
+    page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+    cursor.execute(f"PRAGMA wal_autocheckpoint={TRUNCATE_AT // page_size}")
     cursor.close()
 
 
