@@ -171,7 +171,15 @@ def test_a_publish_beside_the_parse_workers_waits_for_them_to_go_quiet() -> None
     stages = SimpleNamespace(pool=parse, publisher=object())
     ctx: Any = SimpleNamespace(stages=stages)
     pace = dataclasses.replace(PACE, hold=60.0)
-    rep = Republisher(DocumentStore(), lambda: ctx, Metrics(), pace=pace, clock=clock)
+    updating = [True]
+    rep = Republisher(
+        DocumentStore(),
+        lambda: ctx,
+        Metrics(),
+        pace=pace,
+        ingesting=lambda: updating[0],
+        clock=clock,
+    )
     rep.mark_dirty(["talks"])
     first = clock.now
     assert rep.due() == first + PACE.debounce  # the workers are stopped or quiet
@@ -182,6 +190,9 @@ def test_a_publish_beside_the_parse_workers_waits_for_them_to_go_quiet() -> None
     assert rep.due() == clock.now + 5.0
     clock.now += 19.0
     assert rep.due() == first + 60.0  # the burst outlasts the hold: publish anyway
+    updating[0] = False  # no update in flight: the burst is over, whatever the workers did
+    assert rep.due() == first + PACE.debounce
+    updating[0] = True
     # Publishing in this process (or in the parse workers): nothing to take turns with.
     stages.publisher = None
     assert rep.due() == first + PACE.debounce

@@ -103,6 +103,7 @@ class Daemon:
             lambda: self.ctx,
             self.metrics,
             pace=PublishPace.of(self.settings),
+            ingesting=lambda: self.dispatcher.in_flight > 0,
         )
         self.seed_watch = SeedWatch(self.dispatcher.request)
         #: WebSub subscriptions in, webhooks out

@@ -133,6 +133,9 @@ class Republisher:
         current: the daemon's current context (config and store).
         metrics: where the publish time is observed.
         pace: when a publish may start (:func:`publish_at`).
+        ingesting: whether source updates are under way (the daemon's
+            dispatcher has some in flight); while they are and the parse
+            workers are busy, a publish waits (``pace.hold``).
         clock: monotonic seconds (injected by tests).
     """
 
@@ -143,9 +146,11 @@ class Republisher:
         metrics: Metrics,
         *,
         pace: PublishPace,
+        ingesting: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.documents = documents
+        self._ingesting = ingesting
         self._current = current
         self._metrics = metrics
         self._pace = pace
@@ -199,18 +204,19 @@ class Republisher:
         return due
 
     def _parse_quiet_in(self) -> float:
-        """Seconds until the parse workers have been idle a few seconds, when publishing
-        runs in a process of its own beside them (else 0).
+        """Seconds until the parse workers have been idle a few seconds, while updates are
+        under way and publishing runs in a process of its own beside them (else 0).
 
         Each holds its imports and heap (60-70 and 50-55 MiB): a publish in the
         middle of a burst of polls ran both at once, the daemon's whole peak
         (221 MiB against 99.6 at rest after 1,000 feeds). Held until the burst
         pauses, the publishing process starts as the parse workers stop
         (:meth:`~aggregator.engine.CpuPool.take_turns_with`); a burst longer
-        than ``hold`` publishes anyway.
+        than ``hold`` publishes anyway. With no update in flight the burst is
+        over: a seed article dropped in publishes after the debounce.
         """
         stages = self._current().stages
-        if stages is None or stages.publisher is None:
+        if stages is None or stages.publisher is None or not self._ingesting():
             return 0.0
         return stages.pool.quiet_in()
 
