@@ -24,7 +24,7 @@ from aggregator.sources.schedule import next_due
 from aggregator.status.deadfeeds import failing_since, laid_to_rest
 from aggregator.store import IngestReport
 from aggregator.update.cadence import Cadence, cadence_of, fixed_cadence, reads_store
-from aggregator.update.context import Context, make_fetcher, stages_of
+from aggregator.update.context import Context, Stages, make_fetcher, stages_of
 from aggregator.update.kinds import Hints, SourceUpdater, any_remote, updater_for
 from aggregator.update.write import Write
 
@@ -109,19 +109,32 @@ async def _update_source(
         updated=result.updated,
         error_class=result.error_class,
     )
-    try:
-        report = await stages.writer.submit(
-            replace(pending, state=new_state, poll=poll), queued=queued
-        )
-    except Exception as exc:  # the store refused this source's write: the others go on
-        log.exception("%s: storing the update failed", spec.name)
-        result = _unexpected(spec, exc, "storing the update failed:")
-    else:
-        result = _counted(result, report)
-        if new_state.disabled_at is not None and state.disabled_at is None:
-            result = replace(result, put_to_rest=new_state.disabled_reason or "put to rest")
+    result = await _saved(
+        spec, stages, replace(pending, state=new_state, poll=poll), result, state, queued
+    )
     # Its own time, as the poll's: the waits for a slot or a worker are not the source's.
     return replace(result, duration=time.perf_counter() - started - sum(waited))
+
+
+async def _saved(
+    spec: SourceSpec,
+    stages: Stages,
+    write: Write,
+    result: SourceResult,
+    before: SourceState,
+    queued: Callable[[], object] | None,
+) -> SourceResult:
+    """The update's result once the writer committed ``write`` (its new state and poll)."""
+    try:
+        report = await stages.writer.submit(write, queued=queued)
+    except Exception as exc:  # the store refused this source's write: the others go on
+        log.exception("%s: storing the update failed", spec.name)
+        return _unexpected(spec, exc, "storing the update failed:")
+    result = _counted(result, report)
+    state = write.state
+    if state is not None and state.disabled_at is not None and before.disabled_at is None:
+        result = replace(result, put_to_rest=state.disabled_reason or "put to rest")
+    return result
 
 
 async def _scheduled(
