@@ -148,12 +148,7 @@ class CpuPool:
     def quiet_in(self) -> float:
         """Seconds until the workers will have been idle :data:`TURN_GRACE` (0: they are
         stopped, or idle that long already); a pool in use answers the whole grace."""
-        with self._lock:
-            if self._executor is None:
-                return 0.0
-            if self._busy or self._held:
-                return TURN_GRACE
-            return max(0.0, TURN_GRACE - (time.monotonic() - self._last_used))
+        return max(0.0, TURN_GRACE - self.idle_for()) if self.running else 0.0
 
     def _idle_limit(self) -> float | None:
         """Seconds of idleness after which the workers stop now (None: never).
